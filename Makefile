@@ -1,0 +1,141 @@
+# Turtles — nested-hypervisor hosting.  Plain GNU make + pkg-config.
+#
+#   make            build build/turtled, build/turtlectl, build/libhvcore.a, build/libapi.a
+#   make deps       install every Debian package needed to build, test and run
+#   make check      build and run every test tier (TAP through prove)
+#   make check SANITIZE=1   the same with ASan+UBSan (objects under build/sanitize)
+#   make format | format-check | install | clean | l1-image | demo
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+SANITIZE ?= 0
+# Test tiers run by `make check`; CI's sanitizer run narrows this.
+TIERS   ?= unit integration system
+
+ifeq ($(SANITIZE),1)
+BUILD   ?= build/sanitize
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD   ?= build
+SANFLAGS =
+endif
+
+WARN = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+
+# Deferred (=) on purpose: `make deps check` parses this file before deps
+# installs the libraries, so pkg-config must run when a recipe needs it.
+PKG_HVCORE = glib-2.0 gobject-2.0 libvirt libvirt-glib-1.0 libvirt-gconfig-1.0 libxml-2.0
+PKG_API    = glib-2.0 json-c
+PKG_DAEMON = $(PKG_HVCORE) json-c libmicrohttpd sqlite3 libsystemd
+PKG_CLI    = glib-2.0 json-c libcurl
+pkg_cflags = $(shell pkg-config --cflags $(1))
+pkg_libs   = $(shell pkg-config --libs $(1))
+
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -I. $(WARN) $(CFLAGS) $(SANFLAGS)
+BASE_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
+
+HVCORE_SRC = $(wildcard hvcore/*.c)
+API_SRC    = $(wildcard api/*.c)
+DAEMON_SRC = $(wildcard daemon/*.c)
+CLI_SRC    = $(wildcard cli/*.c)
+UNIT_SRC   = $(wildcard tests/unit/test-*.c)
+TOOL_SRC   = $(wildcard tests/tools/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+HVCORE_LIB = $(BUILD)/libhvcore.a
+API_LIB    = $(BUILD)/libapi.a
+TURTLED    = $(BUILD)/turtled
+TURTLECTL  = $(BUILD)/turtlectl
+UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+TOOL_BINS  = $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
+
+.PHONY: all deps check test-bins format format-check install clean l1-image demo
+.DEFAULT_GOAL := all
+
+all: $(TURTLED) $(TURTLECTL) $(HVCORE_LIB) $(API_LIB)
+
+# Per-folder flags keep the dependency arrows honest: api/ cannot see libvirt,
+# hvcore/ cannot see json-c, only the daemon sees both.
+$(BUILD)/obj/hvcore/%.o: hvcore/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(call pkg_cflags,$(PKG_HVCORE)) -MMD -MP -c $< -o $@
+$(BUILD)/obj/api/%.o: api/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(call pkg_cflags,$(PKG_API)) -MMD -MP -c $< -o $@
+$(BUILD)/obj/daemon/%.o: daemon/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(call pkg_cflags,$(PKG_DAEMON)) -MMD -MP -c $< -o $@
+$(BUILD)/obj/cli/%.o: cli/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(call pkg_cflags,$(PKG_CLI)) -MMD -MP -c $< -o $@
+$(BUILD)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(call pkg_cflags,$(PKG_DAEMON) $(PKG_CLI)) -MMD -MP -c $< -o $@
+
+$(HVCORE_LIB): $(call obj,$(HVCORE_SRC))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+$(API_LIB): $(call obj,$(API_SRC))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(TURTLED): $(call obj,$(DAEMON_SRC)) $(HVCORE_LIB) $(API_LIB)
+	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_DAEMON))
+$(TURTLECTL): $(call obj,$(CLI_SRC)) $(API_LIB)
+	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_CLI))
+
+# Every unit test and test tool links both libraries; the linker takes what it needs.
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(HVCORE_LIB) $(API_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_DAEMON) $(PKG_CLI))
+$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(HVCORE_LIB) $(API_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_DAEMON) $(PKG_CLI))
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+include hvcore/guest/guest.mk
+
+# ---- tests ---------------------------------------------------------------
+
+test-bins: all $(UNIT_BINS) $(TOOL_BINS)
+
+UNIT_TESTS        = $(UNIT_BINS)
+INTEGRATION_TESTS = $(sort $(wildcard tests/integration/*.t))
+SYSTEM_TESTS      = $(sort $(wildcard tests/system/*.t))
+
+check: format-check test-bins $(if $(filter system,$(TIERS)),l1-image)
+	TURTLES_BUILD=$(BUILD) prove --exec tests/lib/run-test --timer \
+	  $(if $(filter unit,$(TIERS)),$(UNIT_TESTS)) \
+	  $(if $(filter integration,$(TIERS)),$(INTEGRATION_TESTS)) \
+	  $(if $(filter system,$(TIERS)),$(SYSTEM_TESTS))
+
+# ---- housekeeping ----------------------------------------------------------
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@clang-format --dry-run -Werror $(FORMAT_FILES) && echo "format-check: ok"
+
+deps:
+	@packaging/deps.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(TURTLED) $(DESTDIR)$(PREFIX)/sbin/turtled
+	install -m 0755 $(TURTLECTL) $(DESTDIR)$(PREFIX)/bin/turtlectl
+	install -d $(DESTDIR)$(PREFIX)/lib/turtles
+	install -m 0644 $(HVCORE_LIB) $(API_LIB) $(DESTDIR)$(PREFIX)/lib/turtles/
+
+demo:
+	@echo "make demo: the end-to-end demo arrives with stacks (tenant upload -> running L1 -> L2 heartbeats)."
+	@echo "Today: 'make l1-image' builds the reference L1, and 'prove --exec tests/lib/run-test tests/system/nested-smoke.t' boots it."
+
+clean:
+	rm -rf build

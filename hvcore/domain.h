@@ -1,0 +1,84 @@
+/* Stack spec -> libvirt domain XML, and back from a domain's <metadata>.
+ *
+ * The XML is built through libxml2 / libvirt-gconfig, never pasted together,
+ * so no tenant-supplied value can inject markup. */
+#pragma once
+
+#include <glib.h>
+
+#include "hvcore/probe.h"
+
+/* The namespace of our element inside a domain's <metadata>. */
+#define HV_DOMAIN_METADATA_URI    "urn:turtles:stack:1"
+#define HV_DOMAIN_METADATA_PREFIX "turtles"
+/* Libvirt domain names are "turtles-<stack id>": unique on a host and across hosts. */
+#define HV_DOMAIN_NAME_PREFIX "turtles-"
+/* The named CPU model the tcg backend emulates when the spec names none. */
+#define HV_TCG_DEFAULT_CPU_MODEL "EPYC"
+
+typedef enum {
+    HV_CPU_DEFAULT,          /* backend's choice: host-passthrough (kvm), EPYC (tcg) */
+    HV_CPU_HOST_PASSTHROUGH, /* kvm only */
+    HV_CPU_HOST_MODEL,       /* kvm only */
+    HV_CPU_NAMED,            /* cpu_model names it */
+} HvCpuMode;
+
+typedef enum {
+    HV_IOMMU_NONE,
+    HV_IOMMU_INTEL,
+    HV_IOMMU_VIRTIO,
+} HvIommu;
+
+/* Everything hvcore needs to know about a stack.  Image names have already
+ * been resolved to file paths by the caller. */
+typedef struct {
+    char *id;     /* stack UUID */
+    char *name;   /* stack name */
+    char *tenant; /* owning tenant's name */
+    guint vcpus;
+    guint memory_mib;
+
+    /* Exactly one of kernel_path / disk_path is set. */
+    char *kernel_path;
+    char *initrd_path; /* optional, kernel boot only */
+    char *cmdline;     /* optional, kernel boot only */
+    char *disk_path;
+    char *disk_format; /* "qcow2" or "raw" */
+
+    HvCpuMode cpu_mode;
+    char *cpu_model; /* HV_CPU_NAMED only */
+    HvIommu iommu;
+    GPtrArray *devices; /* of char *: PCI addresses "0000:3b:00.0" */
+
+    char *console_log; /* the serial console is written here */
+    char *record_json; /* the stack record, carried in <metadata> */
+} HvStackSpec;
+
+HvStackSpec *hv_stack_spec_new(void);
+void hv_stack_spec_free(HvStackSpec *spec);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvStackSpec, hv_stack_spec_free)
+
+/* "turtles-<id>" */
+char *hv_domain_name_for(const char *stack_id);
+
+/* Builds the domain XML for @spec on @backend.  @host is the probe report of
+ * this host; it may be NULL for the tcg and test backends.  Fails with
+ * HV_ERROR_UNSUPPORTED when the host cannot nest (kvm with nested=0, saying
+ * how to turn it on) and HV_ERROR_INVALID when the spec is inconsistent. */
+char *hv_domain_build_xml(const HvStackSpec *spec, HvBackend backend, const HvHostReport *host,
+                          GError **error);
+
+/* What a domain carries in its <metadata>: enough to adopt it. */
+typedef struct {
+    char *id;
+    char *name;
+    char *tenant;
+    char *record_json;
+} HvStackIdentity;
+
+void hv_stack_identity_free(HvStackIdentity *identity);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvStackIdentity, hv_stack_identity_free)
+
+/* Reads our <metadata> element from a full domain XML document.  Fails with
+ * HV_ERROR_NOT_FOUND when the domain is not one of ours. */
+HvStackIdentity *hv_domain_parse_identity(const char *domain_xml, GError **error);

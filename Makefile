@@ -6,6 +6,7 @@
 #   make check SANITIZE=1   the same with ASan+UBSan (objects under build/sanitize)
 #   make format | format-check | install | clean | l1-image | demo
 
+VERSION  = 0.1.0
 PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
@@ -33,7 +34,7 @@ PKG_CLI    = glib-2.0 json-c libcurl
 pkg_cflags = $(shell pkg-config --cflags $(1))
 pkg_libs   = $(shell pkg-config --libs $(1))
 
-BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -I. $(WARN) $(CFLAGS) $(SANFLAGS)
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DTURTLES_VERSION='"$(VERSION)"' -I. $(WARN) $(CFLAGS) $(SANFLAGS)
 BASE_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
 HVCORE_SRC = $(wildcard hvcore/*.c)

@@ -29,7 +29,7 @@ WARN = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-p
 # installs the libraries, so pkg-config must run when a recipe needs it.
 PKG_HVCORE = glib-2.0 gobject-2.0 libvirt libvirt-glib-1.0 libvirt-gconfig-1.0 libxml-2.0
 PKG_API    = glib-2.0 json-c
-PKG_DAEMON = $(PKG_HVCORE) json-c libmicrohttpd sqlite3 libsystemd
+PKG_DAEMON = $(PKG_HVCORE) json-c libmicrohttpd gnutls sqlite3 libsystemd
 PKG_CLI    = glib-2.0 json-c libcurl
 pkg_cflags = $(shell pkg-config --cflags $(1))
 pkg_libs   = $(shell pkg-config --libs $(1))
@@ -48,6 +48,8 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 HVCORE_LIB = $(BUILD)/libhvcore.a
 API_LIB    = $(BUILD)/libapi.a
+# The daemon's modules but main, so unit tests can link them.
+DAEMON_LIB = $(BUILD)/libturtled.a
 TURTLED    = $(BUILD)/turtled
 TURTLECTL  = $(BUILD)/turtlectl
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
@@ -83,16 +85,20 @@ $(API_LIB): $(call obj,$(API_SRC))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(TURTLED): $(call obj,$(DAEMON_SRC)) $(HVCORE_LIB) $(API_LIB)
+$(DAEMON_LIB): $(call obj,$(filter-out daemon/main.c,$(DAEMON_SRC)))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(TURTLED): $(BUILD)/obj/daemon/main.o $(DAEMON_LIB) $(HVCORE_LIB) $(API_LIB)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_DAEMON))
 $(TURTLECTL): $(call obj,$(CLI_SRC)) $(API_LIB)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_CLI))
 
-# Every unit test and test tool links both libraries; the linker takes what it needs.
-$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(HVCORE_LIB) $(API_LIB)
+# Every unit test and test tool links all libraries; the linker takes what it needs.
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(DAEMON_LIB) $(HVCORE_LIB) $(API_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_DAEMON) $(PKG_CLI))
-$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(HVCORE_LIB) $(API_LIB)
+$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(DAEMON_LIB) $(HVCORE_LIB) $(API_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_DAEMON) $(PKG_CLI))
 

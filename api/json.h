@@ -17,4 +17,92 @@ json_object *api_json_parse(const char *text, size_t len, int max_depth, GError 
 char *api_json_to_string(json_object *value);
 
 /* Name rule of the API: ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ */
+#define API_NAME_RULE "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 gboolean api_name_is_valid(const char *name);
+
+/* ---- decoding helpers ---------------------------------------------------
+ *
+ * Every model decodes the same way:
+ *
+ *   static const char *const keys[] = {"name", "vcpus", NULL};
+ *   if (!api_json_check_object(value, "", keys, error)) ...   // type + unknown keys
+ *   if (!api_json_get_string(value, "", "name", API_JSON_REQUIRED, &out->name, error)) ...
+ *   if (!api_json_get_object(value, "", "boot", API_JSON_REQUIRED, boot_keys, &boot, error)) ...
+ *   if (!api_json_get_string(boot, "boot", "kernel", API_JSON_OPTIONAL, &out->kernel, error)) ...
+ *
+ * then checks value rules (ranges, names, choices) on the decoded struct, so
+ * that structs built in C go through the same checks.
+ *
+ * A path names a field as the client wrote it: "vcpus", "boot.kernel",
+ * "devices[1]"; the top-level value is "" (printed as "body").  Every error is
+ * API_ERROR_INVALID with a message "<path>: <what is wrong>".
+ *
+ * Getters look @key up in @object (already checked to be an object):
+ * - absent and API_JSON_OPTIONAL: TRUE, *out untouched (preset the default);
+ * - absent and API_JSON_REQUIRED: "<path>: is required";
+ * - JSON null: refused ("must be a string") unless API_JSON_NULLABLE.
+ * Type checks are exact: json-c's own getters would quietly turn "2", 1.5 or
+ * true into an integer, these never do. */
+
+typedef enum {
+    API_JSON_OPTIONAL = 0,
+    API_JSON_REQUIRED = 1 << 0,
+    API_JSON_NULLABLE = 1 << 1, /* null gives NULL strings and API_JSON_UNKNOWN numbers */
+} ApiJsonFlags;
+
+/* What a nullable integer or a tri-state flag holds after a JSON null. */
+#define API_JSON_UNKNOWN (-1)
+
+/* "<parent>.<key>" (or "<key>" at the top level), and "<parent>[<index>]". */
+char *api_json_path_member(const char *parent, const char *key);
+char *api_json_path_index(const char *parent, size_t index);
+
+/* Sets API_ERROR_INVALID with "<path>: <message>". */
+void api_json_set_invalid(GError **error, const char *path, const char *format, ...)
+    G_GNUC_PRINTF(3, 4);
+
+/* Value rules shared by decoders and validators. */
+gboolean api_json_check_range(const char *path, gint64 value, gint64 min, gint64 max,
+                              GError **error);
+/* A name of the API: "<path>: is required" for NULL, else "<path>: must
+ * match <API_NAME_RULE>". */
+gboolean api_json_check_name(const char *path, const char *name, GError **error);
+/* @choices is NULL-terminated; the message lists them. */
+gboolean api_json_check_choice(const char *path, const char *value, const char *const *choices,
+                               GError **error);
+/* A NULL-terminated list of acceptable keys; anything else is "<path>.<key>: unknown field". */
+gboolean api_json_check_object(json_object *value, const char *path, const char *const *keys,
+                               GError **error);
+
+/* Checks one value found at @path (NULL is JSON null).  Strings must not
+ * contain NUL (a "\u0000" would otherwise cut a C string short); *out gets a
+ * copy, the previous value is freed.  Integers must be JSON integers in
+ * [@min, @max]. */
+gboolean api_json_value_string(json_object *value, const char *path, ApiJsonFlags flags, char **out,
+                               GError **error);
+gboolean api_json_value_int(json_object *value, const char *path, ApiJsonFlags flags, gint64 min,
+                            gint64 max, gint64 *out, GError **error);
+gboolean api_json_value_bool(json_object *value, const char *path, gboolean *out, GError **error);
+
+/* Members of @object, which sits at @path.  *out of get_object/get_array is
+ * borrowed from @object (NULL for an accepted null); get_object also checks
+ * the member's keys.  get_bool never accepts null: use get_tristate. */
+gboolean api_json_get_object(json_object *object, const char *path, const char *key,
+                             ApiJsonFlags flags, const char *const *keys, json_object **out,
+                             GError **error);
+gboolean api_json_get_array(json_object *object, const char *path, const char *key,
+                            ApiJsonFlags flags, json_object **out, GError **error);
+gboolean api_json_get_string(json_object *object, const char *path, const char *key,
+                             ApiJsonFlags flags, char **out, GError **error);
+gboolean api_json_get_int(json_object *object, const char *path, const char *key,
+                          ApiJsonFlags flags, gint64 min, gint64 max, gint64 *out, GError **error);
+gboolean api_json_get_bool(json_object *object, const char *path, const char *key,
+                           ApiJsonFlags flags, gboolean *out, GError **error);
+/* true -> 1, false -> 0, null -> API_JSON_UNKNOWN (null is always accepted). */
+gboolean api_json_get_tristate(json_object *object, const char *path, const char *key,
+                               ApiJsonFlags flags, int *out, GError **error);
+
+/* Encoding counterparts of the tri-states: negative values encode as null. */
+json_object *api_json_new_tristate(int value);
+json_object *api_json_new_int_or_null(gint64 value);
+json_object *api_json_new_string_or_null(const char *value);

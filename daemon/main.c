@@ -1,12 +1,19 @@
 /* turtled: the Turtles host daemon. */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+
+#include <glib-unix.h>
+#include <libxml/parser.h>
+#include <systemd/sd-daemon.h>
 
 #include "api/json.h"
+#include "daemon/app.h"
+#include "daemon/clock.h"
 #include "daemon/convert.h"
-#include "hvcore/probe.h"
-
-#define TURTLED_DEFAULT_CONFIG "/etc/turtles/turtled.conf"
+#include "daemon/tokens.h"
 
 typedef struct {
     char *config;
@@ -17,6 +24,7 @@ typedef struct {
     char *backend;
     gboolean probe;
     gboolean version;
+    gboolean test_hooks;
 } Options;
 
 static void options_clear(Options *options)
@@ -46,21 +54,179 @@ static int run_probe(void)
     return 0;
 }
 
+static void override(char **field, char *flag)
+{
+    if (flag != NULL) {
+        g_free(*field);
+        *field = g_strdup(flag);
+    }
+}
+
+static Config *load_config(const Options *options, GError **error)
+{
+    g_autoptr(Config) config = config_new_defaults();
+    const char *path = options->config ? options->config : CONFIG_DEFAULT_FILE;
+
+    if (!config_load_file(config, path, options->config != NULL, error))
+        return NULL;
+    override(&config->state_dir, options->state_dir);
+    override(&config->socket, options->socket);
+    override(&config->listen, options->listen);
+    override(&config->libvirt_uri, options->libvirt_uri);
+    override(&config->backend, options->backend);
+    if (!config_validate(config, error))
+        return NULL;
+    return g_steal_pointer(&config);
+}
+
+static char *lookup_token(gpointer data, const char *token)
+{
+    App *app = data;
+    return token_lookup(app->store, token);
+}
+
+static gboolean make_socket_dir(const char *socket, GError **error)
+{
+    g_autofree char *dir = g_path_get_dirname(socket);
+    if (g_mkdir_with_parents(dir, 0755) != 0) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "cannot create %s: %s",
+                    dir, g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean start_server(App *app, gboolean test_hooks, GError **error)
+{
+    gsize n_main = 0, n_test = 0;
+    const HttpRoute *main_routes = routes_table(&n_main);
+    const HttpRoute *test_routes = routes_test_table(&n_test);
+    g_autoptr(GArray) routes = g_array_new(FALSE, FALSE, sizeof(HttpRoute));
+
+    g_array_append_vals(routes, main_routes, (guint)n_main);
+    if (test_hooks)
+        g_array_append_vals(routes, test_routes, (guint)n_test);
+    /* The server keeps a pointer to the table: the App owns it. */
+    app->routes = g_array_steal(routes, &n_main);
+    app->server = http_server_new(app->routes, n_main, lookup_token, app);
+    if (!make_socket_dir(app->config->socket, error) ||
+        !http_server_listen_unix(app->server, app->config->socket, error))
+        return FALSE;
+    if (app->config->listen != NULL &&
+        !http_server_listen_tcp(app->server, app->config->listen, app->config->tls_cert,
+                                app->config->tls_key, error))
+        return FALSE;
+    return TRUE;
+}
+
+static gboolean choose_backend(App *app, GError **error)
+{
+    app->host = hv_probe_host("/", &hv_kvm_system_ops, error);
+    if (app->host == NULL)
+        return FALSE;
+    if (g_str_equal(app->config->backend, "auto"))
+        app->backend = app->host->backend;
+    else
+        hv_backend_from_string(app->config->backend, &app->backend);
+    return TRUE;
+}
+
+static gboolean open_state(App *app, GError **error)
+{
+    g_autofree char *now = NULL;
+
+    app->store = store_open(app->config->state_dir, error);
+    if (app->store == NULL)
+        return FALSE;
+    now = clock_now_rfc3339();
+    int interrupted = store_operation_fail_interrupted(app->store, now, error);
+    if (interrupted < 0)
+        return FALSE;
+    if (interrupted > 0)
+        g_message("%d operation(s) interrupted by the last stop are now failed", interrupted);
+    app->events = event_bus_new();
+    app->operations = operations_new(app->store, app->events, (guint)app->config->workers);
+    return TRUE;
+}
+
+static gboolean on_stop_signal(gpointer data)
+{
+    g_main_loop_quit(data);
+    return G_SOURCE_CONTINUE;
+}
+
+static void app_clear(App *app)
+{
+    /* Order matters: no request may reach a service that is gone. */
+    http_server_free(app->server);
+    g_free(app->routes);
+    operations_free(app->operations);
+    event_bus_free(app->events);
+    store_free(app->store);
+    hv_host_report_free(app->host);
+    config_free(app->config);
+}
+
+static int serve(const Options *options)
+{
+    App app = {.started_at = g_get_monotonic_time(), .test_hooks = options->test_hooks};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+    int status = 1;
+
+    app.config = load_config(options, &error);
+    if (app.config == NULL)
+        goto out;
+    if (options->test_hooks && !g_str_equal(app.config->backend, "test")) {
+        g_set_error(&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--test-hooks needs --backend test");
+        goto out;
+    }
+    if (!choose_backend(&app, &error) || !open_state(&app, &error) ||
+        !start_server(&app, options->test_hooks, &error))
+        goto out;
+
+    g_unix_signal_add(SIGTERM, on_stop_signal, loop);
+    g_unix_signal_add(SIGINT, on_stop_signal, loop);
+    g_message("turtled %s serving on %s%s%s (backend %s, state %s)", TURTLES_VERSION,
+              app.config->socket, app.config->listen ? " and " : "",
+              app.config->listen ? app.config->listen : "", hv_backend_to_string(app.backend),
+              app.config->state_dir);
+    sd_notifyf(0, "READY=1\nSTATUS=serving on %s, backend %s", app.config->socket,
+               hv_backend_to_string(app.backend));
+    g_main_loop_run(loop);
+
+    sd_notify(0, "STOPPING=1\nSTATUS=draining requests");
+    g_message("stopping: draining in-flight requests");
+    status = 0;
+out:
+    if (error != NULL)
+        fprintf(stderr, "turtled: %s\n", error->message);
+    app_clear(&app);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     g_auto(Options) options = {0};
     GOptionEntry entries[] = {
         {"config", 'c', 0, G_OPTION_ARG_FILENAME, &options.config,
-         "configuration file (default " TURTLED_DEFAULT_CONFIG ")", "FILE"},
-        {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &options.state_dir, "state directory", "DIR"},
-        {"socket", 0, 0, G_OPTION_ARG_FILENAME, &options.socket, "UNIX socket of the API", "PATH"},
-        {"listen", 0, 0, G_OPTION_ARG_STRING, &options.listen, "also serve on TCP", "ADDR:PORT"},
-        {"libvirt-uri", 0, 0, G_OPTION_ARG_STRING, &options.libvirt_uri, "libvirt connection URI",
-         "URI"},
-        {"backend", 0, 0, G_OPTION_ARG_STRING, &options.backend, "auto, kvm, tcg or test", "B"},
+         "configuration file (default " CONFIG_DEFAULT_FILE ")", "FILE"},
+        {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &options.state_dir,
+         "state directory (default " CONFIG_DEFAULT_STATE_DIR ")", "DIR"},
+        {"socket", 0, 0, G_OPTION_ARG_FILENAME, &options.socket,
+         "UNIX socket of the API (default " CONFIG_DEFAULT_SOCKET ")", "PATH"},
+        {"listen", 0, 0, G_OPTION_ARG_STRING, &options.listen,
+         "also serve on TCP (TLS with tls_cert/tls_key, else loopback only)", "ADDR:PORT"},
+        {"libvirt-uri", 0, 0, G_OPTION_ARG_STRING, &options.libvirt_uri,
+         "libvirt connection URI (default " CONFIG_DEFAULT_LIBVIRT ")", "URI"},
+        {"backend", 0, 0, G_OPTION_ARG_STRING, &options.backend,
+         "auto (default), kvm, tcg or test", "B"},
         {"probe", 0, 0, G_OPTION_ARG_NONE, &options.probe,
          "print the host capability report as JSON and exit", NULL},
         {"version", 0, 0, G_OPTION_ARG_NONE, &options.version, "print the version and exit", NULL},
+        {"test-hooks", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &options.test_hooks,
+         "test-only routes (needs --backend test)", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     g_autoptr(GOptionContext) context = g_option_context_new("- Turtles nested-hypervisor host daemon");
@@ -82,7 +248,7 @@ int main(int argc, char **argv)
     if (options.probe)
         return run_probe();
 
-    /* Honest about what is not there yet: the API server is its own issue. */
-    fprintf(stderr, "turtled: the API server is not built yet; only --probe and --version work\n");
-    return 1;
+    signal(SIGPIPE, SIG_IGN); /* a client that leaves must not kill us */
+    xmlInitParser();          /* before any worker thread uses libxml2 */
+    return serve(&options);
 }

@@ -1,0 +1,192 @@
+#include "api/operation.h"
+
+#include <string.h>
+
+#include "api/error.h"
+#include "api/json.h"
+
+static const char *const operation_keys[] = {
+    "id", "kind", "target", "status", "progress", "error", "created_at", "updated_at", NULL,
+};
+static const char *const progress_keys[] = {"percent", "stage", "bytes_done", "bytes_total", NULL};
+/* Indexed by ApiOperationStatus. */
+static const char *const status_names[] = {"pending", "running",   "succeeded",
+                                           "failed",  "cancelled", NULL};
+
+const char *api_operation_status_to_string(ApiOperationStatus status)
+{
+    if ((guint)status >= G_N_ELEMENTS(status_names) - 1)
+        return "unknown";
+    return status_names[status];
+}
+
+gboolean api_operation_status_from_string(const char *text, ApiOperationStatus *status)
+{
+    g_return_val_if_fail(status != NULL, FALSE);
+
+    for (guint i = 0; text && status_names[i]; i++) {
+        if (strcmp(text, status_names[i]) == 0) {
+            *status = (ApiOperationStatus)i;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+gboolean api_operation_status_is_final(ApiOperationStatus status)
+{
+    return status == API_OP_SUCCEEDED || status == API_OP_FAILED || status == API_OP_CANCELLED;
+}
+
+/* ---- shared value rules (candidates for api/json) ----------------------------- */
+
+static gboolean check_uuid(const char *path, const char *value, GError **error)
+{
+    if (!value || !g_uuid_string_is_valid(value)) {
+        api_json_set_invalid(error, path, "must be a UUID");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* RFC 3339 wants the full "YYYY-MM-DDTHH:MM:SS" form, which
+ * g_date_time_new_from_iso8601 alone would not insist on (it also takes
+ * week dates and basic format), and the contract wants UTC. */
+static gboolean check_time(const char *path, const char *value, GError **error)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    gboolean ok = value && strlen(value) > sizeof(shape) - 1;
+    for (size_t i = 0; ok && shape[i]; i++) {
+        char c = value[i];
+        ok = shape[i] == 'd' ? g_ascii_isdigit(c) : (c == shape[i] || (i == 10 && c == 't'));
+    }
+    if (ok) {
+        g_autoptr(GDateTime) parsed = g_date_time_new_from_iso8601(value, NULL);
+        ok = parsed && g_date_time_get_utc_offset(parsed) == 0;
+    }
+    if (!ok) {
+        api_json_set_invalid(error, path, "must be an RFC 3339 UTC time like 2024-05-01T12:00:00Z");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean check_not_empty(const char *path, const char *value, GError **error)
+{
+    if (!value || !*value) {
+        api_json_set_invalid(error, path, "must not be empty");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ---- lifetime ------------------------------------------------------------------- */
+
+ApiOperation *api_operation_new(void)
+{
+    ApiOperation *operation = g_new0(ApiOperation, 1);
+    operation->status = API_OP_PENDING;
+    return operation;
+}
+
+ApiOperation *api_operation_copy(const ApiOperation *operation)
+{
+    if (!operation)
+        return NULL;
+    ApiOperation *copy = g_new0(ApiOperation, 1);
+    copy->id = g_strdup(operation->id);
+    copy->kind = g_strdup(operation->kind);
+    copy->target = g_strdup(operation->target);
+    copy->tenant = g_strdup(operation->tenant);
+    copy->status = operation->status;
+    copy->progress.percent = operation->progress.percent;
+    copy->progress.stage = g_strdup(operation->progress.stage);
+    copy->progress.bytes_done = operation->progress.bytes_done;
+    copy->progress.bytes_total = operation->progress.bytes_total;
+    copy->error = g_strdup(operation->error);
+    copy->created_at = g_strdup(operation->created_at);
+    copy->updated_at = g_strdup(operation->updated_at);
+    return copy;
+}
+
+void api_operation_free(ApiOperation *operation)
+{
+    if (!operation)
+        return;
+    g_free(operation->id);
+    g_free(operation->kind);
+    g_free(operation->target);
+    g_free(operation->tenant);
+    g_free(operation->progress.stage);
+    g_free(operation->error);
+    g_free(operation->created_at);
+    g_free(operation->updated_at);
+    g_free(operation);
+}
+
+/* ---- JSON ------------------------------------------------------------------------- */
+
+json_object *api_operation_to_json(const ApiOperation *operation)
+{
+    g_return_val_if_fail(operation != NULL, NULL);
+
+    const ApiProgress *p = &operation->progress;
+    json_object *progress = json_object_new_object();
+    json_object_object_add(progress, "percent", json_object_new_int(p->percent));
+    json_object_object_add(progress, "stage", api_json_new_string_or_null(p->stage));
+    json_object_object_add(progress, "bytes_done", json_object_new_int64(p->bytes_done));
+    json_object_object_add(progress, "bytes_total", json_object_new_int64(p->bytes_total));
+
+    /* tenant stays off the wire: a caller only ever sees its own operations. */
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "id", api_json_new_string_or_null(operation->id));
+    json_object_object_add(root, "kind", api_json_new_string_or_null(operation->kind));
+    json_object_object_add(root, "target", api_json_new_string_or_null(operation->target));
+    json_object_object_add(
+        root, "status", json_object_new_string(api_operation_status_to_string(operation->status)));
+    json_object_object_add(root, "progress", progress);
+    json_object_object_add(root, "error", api_json_new_string_or_null(operation->error));
+    json_object_object_add(root, "created_at", api_json_new_string_or_null(operation->created_at));
+    json_object_object_add(root, "updated_at", api_json_new_string_or_null(operation->updated_at));
+    return root;
+}
+
+ApiOperation *api_operation_from_json(json_object *value, GError **error)
+{
+    const ApiJsonFlags req = API_JSON_REQUIRED;
+    const ApiJsonFlags req_null = API_JSON_REQUIRED | API_JSON_NULLABLE;
+    g_autoptr(ApiOperation) operation = api_operation_new();
+    g_autofree char *status = NULL;
+    json_object *progress = NULL;
+    gint64 percent = 0;
+
+    if (!api_json_check_object(value, "", operation_keys, error) ||
+        !api_json_get_string(value, "", "id", req, &operation->id, error) ||
+        !api_json_get_string(value, "", "kind", req, &operation->kind, error) ||
+        !api_json_get_string(value, "", "target", req, &operation->target, error) ||
+        !api_json_get_string(value, "", "status", req, &status, error) ||
+        !api_json_get_object(value, "", "progress", req, progress_keys, &progress, error) ||
+        !api_json_get_int(progress, "progress", "percent", req, 0, 100, &percent, error) ||
+        !api_json_get_string(progress, "progress", "stage", req_null, &operation->progress.stage,
+                             error) ||
+        !api_json_get_int(progress, "progress", "bytes_done", req, 0, G_MAXINT64,
+                          &operation->progress.bytes_done, error) ||
+        !api_json_get_int(progress, "progress", "bytes_total", req, 0, G_MAXINT64,
+                          &operation->progress.bytes_total, error) ||
+        !api_json_get_string(value, "", "error", req_null, &operation->error, error) ||
+        !api_json_get_string(value, "", "created_at", req, &operation->created_at, error) ||
+        !api_json_get_string(value, "", "updated_at", req, &operation->updated_at, error))
+        return NULL;
+    operation->progress.percent = (int)percent;
+
+    if (!api_json_check_choice("status", status, status_names, error))
+        return NULL;
+    api_operation_status_from_string(status, &operation->status);
+    if (!check_uuid("id", operation->id, error) ||
+        !check_not_empty("kind", operation->kind, error) ||
+        !check_not_empty("target", operation->target, error) ||
+        !check_time("created_at", operation->created_at, error) ||
+        !check_time("updated_at", operation->updated_at, error))
+        return NULL;
+    return g_steal_pointer(&operation);
+}

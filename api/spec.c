@@ -1,0 +1,289 @@
+#include "api/spec.h"
+
+#include <string.h>
+
+#include "api/error.h"
+#include "api/json.h"
+
+#define CPU_MODEL_RULE "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+#define CPU_MODEL_MAX  64
+#define CPU_NAMED      "named:"
+
+static const char *const spec_keys[] = {"name",    "vcpus",   "memory_mib", "boot",
+                                        "nesting", "devices", "start",      NULL};
+static const char *const boot_keys[] = {"kernel", "initrd", "cmdline", "disk", NULL};
+static const char *const nesting_keys[] = {"cpu", "iommu", NULL};
+static const char *const iommu_choices[] = {"none", "intel", "virtio", NULL};
+
+ApiStackSpec *api_stack_spec_new(void)
+{
+    ApiStackSpec *spec = g_new0(ApiStackSpec, 1);
+    spec->iommu = g_strdup("none");
+    spec->devices = g_ptr_array_new_with_free_func(g_free);
+    spec->start = TRUE;
+    return spec;
+}
+
+void api_stack_spec_free(ApiStackSpec *spec)
+{
+    if (!spec)
+        return;
+    g_free(spec->name);
+    g_free(spec->boot_kernel);
+    g_free(spec->boot_initrd);
+    g_free(spec->boot_cmdline);
+    g_free(spec->boot_disk);
+    g_free(spec->cpu);
+    g_free(spec->iommu);
+    if (spec->devices)
+        g_ptr_array_unref(spec->devices);
+    g_free(spec);
+}
+
+/* ---- value rules ------------------------------------------------------------ */
+
+static gboolean check_cmdline(const char *cmdline, GError **error)
+{
+    if (strlen(cmdline) > API_SPEC_CMDLINE_MAX) {
+        api_json_set_invalid(error, "boot.cmdline", "must be at most %d bytes",
+                             API_SPEC_CMDLINE_MAX);
+        return FALSE;
+    }
+    if (!g_utf8_validate(cmdline, -1, NULL)) {
+        api_json_set_invalid(error, "boot.cmdline", "must be valid UTF-8");
+        return FALSE;
+    }
+    /* It ends up on a kernel command line and in domain XML: no line breaks,
+     * escapes or other control characters. */
+    for (const char *p = cmdline; *p; p = g_utf8_next_char(p)) {
+        if (g_unichar_iscntrl(g_utf8_get_char(p))) {
+            api_json_set_invalid(error, "boot.cmdline", "must not contain control characters");
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean check_boot(const ApiStackSpec *spec, GError **error)
+{
+    if (spec->boot_kernel && spec->boot_disk) {
+        api_json_set_invalid(error, "boot.disk", "cannot be combined with boot.kernel");
+        return FALSE;
+    }
+    if (!spec->boot_kernel && !spec->boot_disk) {
+        api_json_set_invalid(error, "boot", "must contain either kernel or disk");
+        return FALSE;
+    }
+    if (spec->boot_disk) {
+        if (spec->boot_initrd) {
+            api_json_set_invalid(error, "boot.initrd", "is only allowed with boot.kernel");
+            return FALSE;
+        }
+        if (spec->boot_cmdline) {
+            api_json_set_invalid(error, "boot.cmdline", "is only allowed with boot.kernel");
+            return FALSE;
+        }
+        return api_json_check_name("boot.disk", spec->boot_disk, error);
+    }
+    if (!api_json_check_name("boot.kernel", spec->boot_kernel, error))
+        return FALSE;
+    if (spec->boot_initrd && !api_json_check_name("boot.initrd", spec->boot_initrd, error))
+        return FALSE;
+    if (spec->boot_cmdline && !check_cmdline(spec->boot_cmdline, error))
+        return FALSE;
+    return TRUE;
+}
+
+static gboolean is_cpu_model_char(char c, gboolean first)
+{
+    if (g_ascii_isalnum(c))
+        return TRUE;
+    return !first && (c == '_' || c == '.' || c == '-');
+}
+
+static gboolean check_cpu(const char *cpu, GError **error)
+{
+    if (!cpu || strcmp(cpu, "host-passthrough") == 0 || strcmp(cpu, "host-model") == 0)
+        return TRUE;
+    if (!g_str_has_prefix(cpu, CPU_NAMED)) {
+        api_json_set_invalid(error, "nesting.cpu",
+                             "must be host-passthrough, host-model or named:<model>");
+        return FALSE;
+    }
+    const char *model = cpu + strlen(CPU_NAMED);
+    size_t len = strlen(model);
+    gboolean ok = len >= 1 && len <= CPU_MODEL_MAX;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = is_cpu_model_char(model[i], i == 0);
+    if (!ok) {
+        api_json_set_invalid(error, "nesting.cpu", "model must match " CPU_MODEL_RULE);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$ */
+static gboolean pci_address_is_valid(const char *address)
+{
+    static const char pattern[] = "xxxx:xx:xx.f";
+    if (strlen(address) != sizeof(pattern) - 1)
+        return FALSE;
+    for (size_t i = 0; pattern[i]; i++) {
+        char c = address[i];
+        switch (pattern[i]) {
+        case 'x':
+            if (!g_ascii_isdigit(c) && !(c >= 'a' && c <= 'f'))
+                return FALSE;
+            break;
+        case 'f':
+            if (c < '0' || c > '7')
+                return FALSE;
+            break;
+        default:
+            if (c != pattern[i])
+                return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean check_device_count(size_t n, GError **error)
+{
+    if (n > API_SPEC_DEVICES_MAX) {
+        api_json_set_invalid(error, "devices", "must have at most %d entries",
+                             API_SPEC_DEVICES_MAX);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean check_devices(const GPtrArray *devices, GError **error)
+{
+    if (!devices)
+        return TRUE;
+    if (!check_device_count(devices->len, error))
+        return FALSE;
+    for (guint i = 0; i < devices->len; i++) {
+        const char *address = g_ptr_array_index(devices, i);
+        g_autofree char *path = api_json_path_index("devices", i);
+        if (!address || !pci_address_is_valid(address)) {
+            api_json_set_invalid(error, path,
+                                 "must be a PCI address like 0000:3b:00.0 (lower-case hex)");
+            return FALSE;
+        }
+        /* At most 16 entries: quadratic is cheaper than a hash table. */
+        for (guint j = 0; j < i; j++) {
+            if (strcmp(address, g_ptr_array_index(devices, j)) == 0) {
+                api_json_set_invalid(error, path, "duplicates devices[%u]", j);
+                return FALSE;
+            }
+        }
+    }
+    return TRUE;
+}
+
+gboolean api_stack_spec_validate(const ApiStackSpec *spec, GError **error)
+{
+    g_return_val_if_fail(spec != NULL, FALSE);
+
+    return api_json_check_name("name", spec->name, error) &&
+           api_json_check_range("vcpus", spec->vcpus, 1, API_SPEC_VCPUS_MAX, error) &&
+           api_json_check_range("memory_mib", spec->memory_mib, API_SPEC_MEMORY_MIN_MIB,
+                                API_SPEC_MEMORY_MAX_MIB, error) &&
+           check_boot(spec, error) && check_cpu(spec->cpu, error) &&
+           api_json_check_choice("nesting.iommu", spec->iommu, iommu_choices, error) &&
+           check_devices(spec->devices, error);
+}
+
+/* ---- JSON -------------------------------------------------------------------- */
+
+static gboolean decode_devices(json_object *array, GPtrArray *devices, GError **error)
+{
+    size_t n = json_object_array_length(array);
+    /* The count is a value rule, but refusing early bounds the work. */
+    if (!check_device_count(n, error))
+        return FALSE;
+    for (size_t i = 0; i < n; i++) {
+        g_autofree char *path = api_json_path_index("devices", i);
+        char *address = NULL;
+        if (!api_json_value_string(json_object_array_get_idx(array, i), path, API_JSON_OPTIONAL,
+                                   &address, error))
+            return FALSE;
+        g_ptr_array_add(devices, address);
+    }
+    return TRUE;
+}
+
+ApiStackSpec *api_stack_spec_from_json(json_object *value, GError **error)
+{
+    const ApiJsonFlags req = API_JSON_REQUIRED;
+    const ApiJsonFlags opt = API_JSON_OPTIONAL;
+    g_autoptr(ApiStackSpec) spec = api_stack_spec_new();
+    json_object *boot = NULL;
+    json_object *nesting = NULL;
+    json_object *devices = NULL;
+    gint64 vcpus = 0;
+    gint64 memory = 0;
+
+    /* Types here; the integer ranges too, since a value must fit the struct
+     * before validate can see it (validate repeats them for C callers). */
+    if (!api_json_check_object(value, "", spec_keys, error) ||
+        !api_json_get_string(value, "", "name", req, &spec->name, error) ||
+        !api_json_get_int(value, "", "vcpus", req, 1, API_SPEC_VCPUS_MAX, &vcpus, error) ||
+        !api_json_get_int(value, "", "memory_mib", req, API_SPEC_MEMORY_MIN_MIB,
+                          API_SPEC_MEMORY_MAX_MIB, &memory, error) ||
+        !api_json_get_object(value, "", "boot", req, boot_keys, &boot, error) ||
+        !api_json_get_string(boot, "boot", "kernel", opt, &spec->boot_kernel, error) ||
+        !api_json_get_string(boot, "boot", "initrd", opt, &spec->boot_initrd, error) ||
+        !api_json_get_string(boot, "boot", "cmdline", opt, &spec->boot_cmdline, error) ||
+        !api_json_get_string(boot, "boot", "disk", opt, &spec->boot_disk, error) ||
+        !api_json_get_object(value, "", "nesting", opt, nesting_keys, &nesting, error) ||
+        (nesting && !api_json_get_string(nesting, "nesting", "cpu", opt, &spec->cpu, error)) ||
+        (nesting && !api_json_get_string(nesting, "nesting", "iommu", opt, &spec->iommu, error)) ||
+        !api_json_get_array(value, "", "devices", opt, &devices, error) ||
+        (devices && !decode_devices(devices, spec->devices, error)) ||
+        !api_json_get_bool(value, "", "start", opt, &spec->start, error))
+        return NULL;
+    spec->vcpus = (guint)vcpus;
+    spec->memory_mib = (guint)memory;
+
+    if (!api_stack_spec_validate(spec, error))
+        return NULL;
+    return g_steal_pointer(&spec);
+}
+
+static void add_string(json_object *object, const char *key, const char *value)
+{
+    if (value)
+        json_object_object_add(object, key, json_object_new_string(value));
+}
+
+json_object *api_stack_spec_to_json(const ApiStackSpec *spec)
+{
+    g_return_val_if_fail(spec != NULL, NULL);
+
+    json_object *boot = json_object_new_object();
+    add_string(boot, "kernel", spec->boot_kernel);
+    add_string(boot, "initrd", spec->boot_initrd);
+    add_string(boot, "cmdline", spec->boot_cmdline);
+    add_string(boot, "disk", spec->boot_disk);
+
+    json_object *nesting = json_object_new_object();
+    add_string(nesting, "cpu", spec->cpu);
+    add_string(nesting, "iommu", spec->iommu ? spec->iommu : "none");
+
+    json_object *devices = json_object_new_array();
+    for (guint i = 0; spec->devices && i < spec->devices->len; i++)
+        json_object_array_add(devices,
+                              api_json_new_string_or_null(g_ptr_array_index(spec->devices, i)));
+
+    json_object *root = json_object_new_object();
+    add_string(root, "name", spec->name);
+    json_object_object_add(root, "vcpus", json_object_new_int64(spec->vcpus));
+    json_object_object_add(root, "memory_mib", json_object_new_int64(spec->memory_mib));
+    json_object_object_add(root, "boot", boot);
+    json_object_object_add(root, "nesting", nesting);
+    json_object_object_add(root, "devices", devices);
+    json_object_object_add(root, "start", json_object_new_boolean(spec->start));
+    return root;
+}

@@ -1,0 +1,45 @@
+/* Everything a request handler may reach: the one App of a turtled process. */
+#pragma once
+
+#include "daemon/config.h"
+#include "daemon/events.h"
+#include "daemon/http.h"
+#include "daemon/operations.h"
+#include "daemon/store.h"
+#include "hvcore/probe.h"
+
+typedef struct {
+    Config *config;
+    Store *store;
+    EventBus *events;
+    Operations *operations;
+    HvHostReport *host; /* probed once at start: the host does not change under us */
+    HvBackend backend;
+    HttpServer *server;
+    HttpRoute *routes; /* the table the server serves */
+    gint64 started_at; /* monotonic, µs */
+    gboolean test_hooks; /* --test-hooks: test-only routes, never in production */
+} App;
+
+/* The route table (daemon/routes.c), and the test-only routes. */
+const HttpRoute *routes_table(gsize *n_routes);
+const HttpRoute *routes_test_table(gsize *n_routes);
+
+/* Handlers, by resource. */
+HttpReply *handle_version(gpointer app, const HttpRequest *request);
+HttpReply *handle_host(gpointer app, const HttpRequest *request);
+HttpReply *handle_metrics(gpointer app, const HttpRequest *request);
+HttpReply *handle_events(gpointer app, const HttpRequest *request);
+
+HttpReply *handle_tenant_create(gpointer app, const HttpRequest *request);
+HttpReply *handle_tenant_list(gpointer app, const HttpRequest *request);
+HttpReply *handle_tenant_get(gpointer app, const HttpRequest *request);
+HttpReply *handle_tenant_patch(gpointer app, const HttpRequest *request);
+HttpReply *handle_tenant_delete(gpointer app, const HttpRequest *request);
+HttpReply *handle_token_create(gpointer app, const HttpRequest *request);
+HttpReply *handle_token_revoke(gpointer app, const HttpRequest *request);
+
+HttpReply *handle_operation_get(gpointer app, const HttpRequest *request);
+HttpReply *handle_operation_wait(gpointer app, const HttpRequest *request);
+HttpReply *handle_operation_cancel(gpointer app, const HttpRequest *request);
+HttpReply *handle_test_sleep(gpointer app, const HttpRequest *request);

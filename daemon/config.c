@@ -1,0 +1,129 @@
+#include "daemon/config.h"
+
+#include "daemon/error.h"
+
+#define GROUP "turtled"
+
+static const char *const string_keys[] = {"state_dir", "socket",      "listen",  "tls_cert",
+                                          "tls_key",   "libvirt_uri", "backend", NULL};
+
+Config *config_new_defaults(void)
+{
+    Config *config = g_new0(Config, 1);
+
+    config->state_dir = g_strdup(CONFIG_DEFAULT_STATE_DIR);
+    config->socket = g_strdup(CONFIG_DEFAULT_SOCKET);
+    config->libvirt_uri = g_strdup(CONFIG_DEFAULT_LIBVIRT);
+    config->backend = g_strdup("auto");
+    config->workers = CONFIG_DEFAULT_WORKERS;
+    return config;
+}
+
+void config_free(Config *config)
+{
+    if (config == NULL)
+        return;
+    g_free(config->state_dir);
+    g_free(config->socket);
+    g_free(config->listen);
+    g_free(config->tls_cert);
+    g_free(config->tls_key);
+    g_free(config->libvirt_uri);
+    g_free(config->backend);
+    g_free(config);
+}
+
+static char **string_field(Config *config, const char *key)
+{
+    char **fields[] = {&config->state_dir, &config->socket,      &config->listen,
+                       &config->tls_cert,  &config->tls_key,     &config->libvirt_uri,
+                       &config->backend};
+    for (gsize i = 0; string_keys[i] != NULL; i++)
+        if (g_str_equal(key, string_keys[i]))
+            return fields[i];
+    return NULL;
+}
+
+static gboolean check_keys(GKeyFile *file, const char *path, GError **error)
+{
+    g_auto(GStrv) groups = g_key_file_get_groups(file, NULL);
+    for (char **group = groups; *group != NULL; group++) {
+        if (!g_str_equal(*group, GROUP)) {
+            g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "%s: unknown group [%s]", path,
+                        *group);
+            return FALSE;
+        }
+    }
+    g_auto(GStrv) keys = g_key_file_get_keys(file, GROUP, NULL, NULL);
+    for (char **key = keys; keys != NULL && *key != NULL; key++) {
+        if (!g_str_equal(*key, "workers") && !g_strv_contains(string_keys, *key)) {
+            g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "%s: unknown key '%s'", path,
+                        *key);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+gboolean config_load_file(Config *config, const char *path, gboolean required, GError **error)
+{
+    g_autoptr(GKeyFile) file = g_key_file_new();
+    g_autoptr(GError) local = NULL;
+
+    if (!g_key_file_load_from_file(file, path, G_KEY_FILE_NONE, &local)) {
+        if (!required && g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            return TRUE;
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "%s: %s", path, local->message);
+        return FALSE;
+    }
+    if (!check_keys(file, path, error))
+        return FALSE;
+    for (gsize i = 0; string_keys[i] != NULL; i++) {
+        char *value = g_key_file_get_string(file, GROUP, string_keys[i], NULL);
+        if (value != NULL) {
+            char **field = string_field(config, string_keys[i]);
+            g_free(*field);
+            *field = value;
+        }
+    }
+    if (g_key_file_has_key(file, GROUP, "workers", NULL)) {
+        int workers = g_key_file_get_integer(file, GROUP, "workers", &local);
+        if (local != NULL) {
+            g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "%s: workers: %s", path,
+                        local->message);
+            return FALSE;
+        }
+        config->workers = workers;
+    }
+    return TRUE;
+}
+
+gboolean config_validate(const Config *config, GError **error)
+{
+    static const char *const backends[] = {"auto", "kvm", "tcg", "test", NULL};
+
+    if (!g_strv_contains(backends, config->backend)) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                    "backend: must be auto, kvm, tcg or test, not '%s'", config->backend);
+        return FALSE;
+    }
+    if (config->workers < 1 || config->workers > 64) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "workers: must be between 1 and 64");
+        return FALSE;
+    }
+    if ((config->tls_cert == NULL) != (config->tls_key == NULL)) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                    "tls_cert and tls_key: give both or neither");
+        return FALSE;
+    }
+    if (!g_path_is_absolute(config->state_dir) || !g_path_is_absolute(config->socket)) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                    "state_dir and socket: must be absolute paths");
+        return FALSE;
+    }
+    if (config->libvirt_uri[0] == '\0') {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "libvirt_uri: must not be empty");
+        return FALSE;
+    }
+    return TRUE;
+}

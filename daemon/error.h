@@ -1,0 +1,23 @@
+/* turtled's GError domain.  Each code is one error of the API contract; only
+ * the HTTP layer turns them into a status and an error body. */
+#pragma once
+
+#include <glib.h>
+
+#define TD_ERROR (td_error_quark())
+
+typedef enum {
+    TD_ERROR_BAD_REQUEST,            /* 400 bad_request */
+    TD_ERROR_UNAUTHORIZED,           /* 401 unauthorized */
+    TD_ERROR_FORBIDDEN,              /* 403 forbidden */
+    TD_ERROR_QUOTA_EXCEEDED,         /* 403 quota_exceeded */
+    TD_ERROR_NOT_FOUND,              /* 404 not_found */
+    TD_ERROR_METHOD_NOT_ALLOWED,     /* 405 method_not_allowed */
+    TD_ERROR_CONFLICT,               /* 409 conflict */
+    TD_ERROR_PAYLOAD_TOO_LARGE,      /* 413 payload_too_large */
+    TD_ERROR_UNSUPPORTED_MEDIA_TYPE, /* 415 unsupported_media_type */
+    TD_ERROR_INTERNAL,               /* 500 internal */
+    TD_ERROR_UNAVAILABLE,            /* 503 unavailable */
+} TdErrorCode;
+
+GQuark td_error_quark(void);

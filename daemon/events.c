@@ -1,0 +1,119 @@
+#include "daemon/events.h"
+
+#include "api/json.h"
+
+struct EventBus {
+    GMutex lock;
+    GList *subscriptions; /* of EventSubscription */
+    gboolean closed;
+    guint64 next_id;
+};
+
+struct EventSubscription {
+    EventBus *bus;
+    char *tenant;        /* NULL: the operator */
+    GAsyncQueue *queue;  /* of char * (SSE text) */
+    gboolean ended;      /* under bus->lock */
+};
+
+EventBus *event_bus_new(void)
+{
+    EventBus *bus = g_new0(EventBus, 1);
+    g_mutex_init(&bus->lock);
+    bus->next_id = 1;
+    return bus;
+}
+
+void event_bus_free(EventBus *bus)
+{
+    if (bus == NULL)
+        return;
+    g_mutex_lock(&bus->lock);
+    bus->closed = TRUE;
+    for (GList *l = bus->subscriptions; l != NULL; l = l->next) {
+        EventSubscription *subscription = l->data;
+        subscription->ended = TRUE;
+        subscription->bus = NULL; /* it may outlive the bus */
+    }
+    g_list_free(bus->subscriptions);
+    bus->subscriptions = NULL;
+    g_mutex_unlock(&bus->lock);
+    g_mutex_clear(&bus->lock);
+    g_free(bus);
+}
+
+static gboolean subscription_wants(const EventSubscription *subscription, const char *tenant)
+{
+    return subscription->tenant == NULL || g_strcmp0(subscription->tenant, tenant) == 0;
+}
+
+void event_bus_publish(EventBus *bus, const char *type, const char *tenant, json_object *data)
+{
+    g_autofree char *json = api_json_to_string(data);
+
+    g_mutex_lock(&bus->lock);
+    guint64 id = bus->next_id++;
+    for (GList *l = bus->subscriptions; l != NULL; l = l->next) {
+        EventSubscription *subscription = l->data;
+        if (subscription->ended || !subscription_wants(subscription, tenant))
+            continue;
+        if (g_async_queue_length(subscription->queue) >= EVENTS_MAX_BACKLOG) {
+            subscription->ended = TRUE; /* a stuck client must not grow us */
+            continue;
+        }
+        g_async_queue_push(subscription->queue, g_strdup_printf("id: %" G_GUINT64_FORMAT
+                                                                "\nevent: %s\ndata: %s\n\n",
+                                                                id, type, json));
+    }
+    g_mutex_unlock(&bus->lock);
+}
+
+EventSubscription *event_bus_subscribe(EventBus *bus, const char *tenant)
+{
+    EventSubscription *subscription = g_new0(EventSubscription, 1);
+
+    subscription->bus = bus;
+    subscription->tenant = g_strdup(tenant);
+    subscription->queue = g_async_queue_new_full(g_free);
+    g_mutex_lock(&bus->lock);
+    subscription->ended = bus->closed;
+    if (!bus->closed)
+        bus->subscriptions = g_list_prepend(bus->subscriptions, subscription);
+    else
+        subscription->bus = NULL;
+    g_mutex_unlock(&bus->lock);
+    return subscription;
+}
+
+static gboolean subscription_ended(EventSubscription *subscription)
+{
+    EventBus *bus = subscription->bus;
+    if (bus == NULL)
+        return TRUE;
+    g_mutex_lock(&bus->lock);
+    gboolean ended = subscription->ended;
+    g_mutex_unlock(&bus->lock);
+    return ended;
+}
+
+char *event_subscription_next(EventSubscription *subscription, guint timeout_ms, gboolean *ended)
+{
+    char *text = g_async_queue_timeout_pop(subscription->queue, (guint64)timeout_ms * 1000);
+    *ended = text == NULL && subscription_ended(subscription);
+    return text;
+}
+
+void event_subscription_free(EventSubscription *subscription)
+{
+    if (subscription == NULL)
+        return;
+    EventBus *bus = subscription->bus;
+    if (bus != NULL) {
+        g_mutex_lock(&bus->lock);
+        bus->subscriptions = g_list_remove(bus->subscriptions, subscription);
+        g_mutex_unlock(&bus->lock);
+    }
+    g_async_queue_unref(subscription->queue);
+    g_free(subscription->tenant);
+    g_free(subscription);
+}

@@ -1,0 +1,100 @@
+/* turtled's HTTP layer on libmicrohttpd: listeners (UNIX socket, optional TCP
+ * with TLS), a route table instead of if-chains, request bodies (JSON only,
+ * 1 MiB cap, depth-limited parse), callers (operator by SO_PEERCRED uid 0 on
+ * the UNIX socket, tenant by bearer token), and replies: JSON, empty, plain
+ * text, streams (Server-Sent Events, console follow).  Handlers never touch
+ * libmicrohttpd; only this layer turns a GError into a status and error body. */
+#pragma once
+
+#include <glib.h>
+#include <json-c/json.h>
+
+#define HTTP_MAX_JSON_BODY (1024 * 1024)
+
+typedef enum {
+    HTTP_CALLER_ANONYMOUS, /* no token (only GET /v1 allows it) */
+    HTTP_CALLER_OPERATOR,  /* uid 0 on the UNIX socket, no token */
+    HTTP_CALLER_TENANT,    /* a valid bearer token */
+} HttpCallerRole;
+
+typedef struct {
+    HttpCallerRole role;
+    char *tenant; /* HTTP_CALLER_TENANT: the tenant's name */
+} HttpCaller;
+
+/* Who may call a route.  Checked before the handler runs: a tenant on an
+ * operator route gets 403, no credentials 401. */
+typedef enum {
+    HTTP_ACCESS_ANYONE,
+    HTTP_ACCESS_OPERATOR,
+    HTTP_ACCESS_TENANT, /* tenants only */
+    HTTP_ACCESS_CALLER, /* tenant or operator */
+} HttpAccess;
+
+typedef struct {
+    const char *method;
+    const char *path;  /* without the query string */
+    GHashTable *params; /* "{name}" captures of the route pattern, decoded */
+    GHashTable *query;  /* query string arguments */
+    json_object *body;  /* the parsed JSON body, or NULL when there was none */
+    const HttpCaller *caller;
+} HttpRequest;
+
+/* The query argument @key, or NULL. */
+const char *http_request_query(const HttpRequest *request, const char *key);
+/* The capture {key} of the route pattern (always present for a matched route). */
+const char *http_request_param(const HttpRequest *request, const char *key);
+
+typedef struct HttpReply HttpReply;
+
+/* @body is stolen. */
+HttpReply *http_reply_json(unsigned status, json_object *body);
+HttpReply *http_reply_empty(unsigned status);
+HttpReply *http_reply_text(unsigned status, const char *content_type, const char *text);
+/* Status and error body from a GError of TD_ERROR (API_ERROR -> 400 bad_request,
+ * anything else -> 500 internal, logged, its message not leaked). */
+HttpReply *http_reply_error(const GError *error);
+/* Like http_reply_error for a TD_ERROR code and a printf message. */
+HttpReply *http_reply_errorf(int td_error_code, const char *format, ...) G_GNUC_PRINTF(2, 3);
+void http_reply_add_header(HttpReply *reply, const char *name, const char *value);
+
+/* A streamed reply (chunked).  @read is called from an HTTP thread whenever the
+ * client can take more: it fills up to @max bytes into @buf and returns the
+ * count, 0 to be called again later (it may block up to about a second waiting
+ * for data), or -1 to end the stream.  @free_data runs once when the client
+ * leaves or the stream ends. */
+typedef gssize (*HttpStreamRead)(gpointer data, char *buf, gsize max);
+HttpReply *http_reply_stream(unsigned status, const char *content_type, HttpStreamRead read,
+                             gpointer data, GDestroyNotify free_data);
+
+typedef HttpReply *(*HttpHandler)(gpointer app, const HttpRequest *request);
+
+typedef struct {
+    const char *method;  /* "GET", "POST", ... */
+    const char *pattern; /* "/v1/tenants/{name}/tokens/{id}" */
+    HttpAccess access;
+    gboolean json_body; /* requires an application/json body of at most 1 MiB */
+    HttpHandler handler;
+    const char *metric_name; /* label for /metrics, e.g. "/v1/tenants/{name}"; pattern if NULL */
+} HttpRoute;
+
+/* Resolves a bearer token to its tenant's name (NULL when unknown or revoked). */
+typedef char *(*HttpTokenLookup)(gpointer app, const char *token);
+
+typedef struct HttpServer HttpServer;
+
+HttpServer *http_server_new(const HttpRoute *routes, gsize n_routes, HttpTokenLookup lookup,
+                            gpointer app);
+/* Creates the socket (mode 0660, replacing a stale one) and serves on it. */
+gboolean http_server_listen_unix(HttpServer *server, const char *path, GError **error);
+/* "ADDR:PORT" (port 0 picks a free one; http_server_tcp_port tells which).
+ * Without @cert_file/@key_file only loopback addresses are accepted. */
+gboolean http_server_listen_tcp(HttpServer *server, const char *address, const char *cert_file,
+                                const char *key_file, GError **error);
+guint16 http_server_tcp_port(HttpServer *server);
+/* Stops accepting, lets in-flight requests finish (streams are ended), frees. */
+void http_server_free(HttpServer *server);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HttpServer, http_server_free)
+
+/* Requests served so far, by route metric name and status: "route\tstatus" -> count. */
+GHashTable *http_server_request_counts(HttpServer *server);

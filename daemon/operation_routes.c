@@ -1,0 +1,130 @@
+/* Operations: get, long-poll wait, cancel; and the test-only sleep. */
+#include <stdlib.h>
+
+#include "api/json.h"
+#include "daemon/app.h"
+#include "daemon/error.h"
+
+#define WAIT_DEFAULT_S 30
+#define WAIT_MAX_S     300
+
+/* Operator sees every operation; a tenant only its own. */
+static const char *caller_tenant(const HttpRequest *request)
+{
+    return request->caller->role == HTTP_CALLER_TENANT ? request->caller->tenant : NULL;
+}
+
+/* 200 {"operation": ...}, or the error; 202 for answers to async requests. */
+static HttpReply *reply_operation(unsigned status, ApiOperation *operation, const GError *error)
+{
+    if (operation == NULL)
+        return http_reply_error(error);
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "operation", api_operation_to_json(operation));
+    HttpReply *reply = http_reply_json(status, body);
+    if (status == 202) {
+        g_autofree char *location = g_strdup_printf("/v1/operations/%s", operation->id);
+        http_reply_add_header(reply, "Location", location);
+    }
+    return reply;
+}
+
+static const char *operation_param(const HttpRequest *request, HttpReply **reply)
+{
+    const char *id = http_request_param(request, "id");
+    if (!g_uuid_string_is_valid(id)) {
+        *reply = http_reply_errorf(TD_ERROR_NOT_FOUND, "operation '%s' not found", id);
+        return NULL;
+    }
+    return id;
+}
+
+HttpReply *handle_operation_get(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    HttpReply *reply = NULL;
+    const char *id = operation_param(request, &reply);
+    if (id == NULL)
+        return reply;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiOperation) operation =
+        operations_get(app->operations, id, caller_tenant(request), &error);
+    return reply_operation(200, operation, error);
+}
+
+/* ?timeout=S, whole seconds in [0, WAIT_MAX_S]. */
+static gboolean parse_timeout(const char *text, guint *timeout, GError **error)
+{
+    guint64 value = WAIT_DEFAULT_S;
+    if (text != NULL &&
+        !g_ascii_string_to_unsigned(text, 10, 0, WAIT_MAX_S, &value, NULL)) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                    "timeout: must be whole seconds between 0 and %d", WAIT_MAX_S);
+        return FALSE;
+    }
+    *timeout = (guint)value;
+    return TRUE;
+}
+
+HttpReply *handle_operation_wait(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    HttpReply *reply = NULL;
+    const char *id = operation_param(request, &reply);
+    if (id == NULL)
+        return reply;
+    g_autoptr(GError) error = NULL;
+    guint timeout = 0;
+    if (!parse_timeout(http_request_query(request, "timeout"), &timeout, &error))
+        return http_reply_error(error);
+    g_autoptr(ApiOperation) operation =
+        operations_wait(app->operations, id, caller_tenant(request), timeout, &error);
+    return reply_operation(200, operation, error);
+}
+
+HttpReply *handle_operation_cancel(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    HttpReply *reply = NULL;
+    const char *id = operation_param(request, &reply);
+    if (id == NULL)
+        return reply;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiOperation) operation =
+        operations_cancel(app->operations, id, caller_tenant(request), &error);
+    return reply_operation(202, operation, error);
+}
+
+/* ---- test hooks ------------------------------------------------------------ */
+
+static gboolean sleep_body(OperationContext *context, gpointer data, GError **error)
+{
+    gint64 tenths = GPOINTER_TO_INT(data) * 10;
+    GCancellable *cancellable = operation_cancellable(context);
+
+    for (gint64 i = 0; i < tenths; i++) {
+        if (g_cancellable_set_error_if_cancelled(cancellable, error))
+            return FALSE;
+        g_usleep(G_USEC_PER_SEC / 10);
+        if ((i + 1) % 10 == 0)
+            operation_progress(context, (int)((i + 1) * 100 / tenths), "sleeping", i + 1, tenths);
+    }
+    return TRUE;
+}
+
+HttpReply *handle_test_sleep(gpointer data, const HttpRequest *request)
+{
+    static const char *const keys[] = {"seconds", NULL};
+    App *app = data;
+    g_autoptr(GError) error = NULL;
+    gint64 seconds = 0;
+
+    if (!api_json_check_object(request->body, "", keys, &error) ||
+        !api_json_get_int(request->body, "", "seconds", API_JSON_REQUIRED, 0, 600, &seconds,
+                          &error))
+        return http_reply_error(error);
+    g_autoptr(ApiOperation) operation =
+        operations_submit(app->operations, "test.sleep", "test/sleep", caller_tenant(request),
+                          sleep_body, GINT_TO_POINTER((int)seconds), NULL, &error);
+    return reply_operation(202, operation, error);
+}

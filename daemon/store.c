@@ -1,0 +1,784 @@
+#include "daemon/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/clock.h"
+#include "daemon/error.h"
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, sqlite3_finalize)
+
+#define STORE_BUSY_TIMEOUT_MS 5000
+#define STORE_INTERRUPTED     "interrupted by daemon restart"
+
+struct Store {
+    GMutex lock; /* held by every public function for its whole duration */
+    sqlite3 *db;
+};
+
+/* Schema migrations, applied in order: migrations[i] takes user_version from
+ * i to i + 1.  Never edit one that has shipped; append a new one.  A table
+ * whose rows belong to a tenant (stacks, images) also goes into
+ * tenant_owner_checks below.
+ *
+ * operations.tenant_id refers to the tenant's id, not its name, with ON DELETE
+ * SET NULL: a tenant deleted and created again under the same name must not
+ * inherit the old one's operations, while the history itself (and /metrics
+ * counts) survive the tenant and a worker still finishing one can persist it.
+ * A NULL owner is operator work, which only the operator sees. */
+static const char *const migrations[] = {
+    /* v1 */
+    "CREATE TABLE tenants ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  quota_stacks INTEGER NOT NULL CHECK (quota_stacks >= 0),"
+    "  quota_vcpus INTEGER NOT NULL CHECK (quota_vcpus >= 0),"
+    "  quota_memory_mib INTEGER NOT NULL CHECK (quota_memory_mib >= 0),"
+    "  quota_disk_gib INTEGER NOT NULL CHECK (quota_disk_gib >= 0),"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL"
+    ");"
+    "CREATE TABLE tokens ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,"
+    "  hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+    "  created_at TEXT NOT NULL,"
+    "  revoked_at TEXT"
+    ");"
+    "CREATE INDEX tokens_tenant ON tokens (tenant_id);"
+    "CREATE TABLE operations ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  tenant_id TEXT REFERENCES tenants (id) ON DELETE SET NULL,"
+    "  status TEXT NOT NULL"
+    "    CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')),"
+    "  percent INTEGER NOT NULL DEFAULT 0 CHECK (percent BETWEEN 0 AND 100),"
+    "  stage TEXT,"
+    "  bytes_done INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_total INTEGER NOT NULL DEFAULT 0,"
+    "  error TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL"
+    ");"
+    "CREATE INDEX operations_tenant ON operations (tenant_id);"
+    "CREATE INDEX operations_status ON operations (status);",
+};
+
+/* A tenant cannot be deleted while one of these finds a row; ?1 is the
+ * tenant's id.  Adding a table that tenants own is one line here, e.g.
+ *   {"stacks", "SELECT 1 FROM stacks WHERE tenant_id = ?1 LIMIT 1"}, */
+typedef struct {
+    const char *what;
+    const char *sql;
+} TenantOwnerCheck;
+
+static const TenantOwnerCheck tenant_owner_checks[] = {
+    {NULL, NULL},
+};
+
+/* ---- errors ------------------------------------------------------------ */
+
+static void set_internal(Store *store, GError **error, const char *what)
+{
+    g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "store: %s: %s", what,
+                sqlite3_errmsg(store->db));
+}
+
+static gboolean is_unique_violation(Store *store)
+{
+    int code = sqlite3_extended_errcode(store->db);
+    return code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY;
+}
+
+/* ---- statements -------------------------------------------------------- */
+
+static sqlite3_stmt *prepare(Store *store, const char *sql, GError **error)
+{
+    sqlite3_stmt *stmt = NULL;
+
+    if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        set_internal(store, error, "prepare");
+        return NULL;
+    }
+    return stmt;
+}
+
+/* Binders skip once one has failed and keep its code in *@bound, so that a
+ * run of binds is checked once, by step(). */
+static void bind_text(sqlite3_stmt *stmt, int *bound, int index, const char *value)
+{
+    if (*bound == SQLITE_OK)
+        *bound = sqlite3_bind_text(stmt, index, value, -1, SQLITE_TRANSIENT);
+}
+
+static void bind_int64(sqlite3_stmt *stmt, int *bound, int index, gint64 value)
+{
+    if (*bound == SQLITE_OK)
+        *bound = sqlite3_bind_int64(stmt, index, value);
+}
+
+static void bind_hash(sqlite3_stmt *stmt, int *bound, int index,
+                      const guint8 hash[STORE_TOKEN_HASH_LEN])
+{
+    if (*bound == SQLITE_OK)
+        *bound = sqlite3_bind_blob(stmt, index, hash, STORE_TOKEN_HASH_LEN, SQLITE_TRANSIENT);
+}
+
+/* A failed bind has already set the connection's error message. */
+static int step(sqlite3_stmt *stmt, int bound)
+{
+    return bound == SQLITE_OK ? sqlite3_step(stmt) : bound;
+}
+
+static char *column_text(sqlite3_stmt *stmt, int index)
+{
+    const unsigned char *text = sqlite3_column_text(stmt, index);
+    return text != NULL ? g_strdup((const char *)text) : NULL;
+}
+
+/* Runs SQL that takes no parameters and returns no rows. */
+static gboolean exec(Store *store, const char *sql, GError **error)
+{
+    if (sqlite3_exec(store->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        set_internal(store, error, sql);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean begin(Store *store, GError **error)
+{
+    /* IMMEDIATE: take the write lock now rather than fail half-way. */
+    return exec(store, "BEGIN IMMEDIATE", error);
+}
+
+static gboolean commit(Store *store, GError **error)
+{
+    return exec(store, "COMMIT", error);
+}
+
+static void rollback(Store *store)
+{
+    /* Some errors roll back by themselves; then there is nothing to undo. */
+    if (!sqlite3_get_autocommit(store->db))
+        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int user_version(Store *store, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = prepare(store, "PRAGMA user_version", error);
+    if (stmt == NULL)
+        return -1;
+    if (sqlite3_step(stmt) != SQLITE_ROW) {
+        set_internal(store, error, "reading the schema version");
+        return -1;
+    }
+    return sqlite3_column_int(stmt, 0);
+}
+
+/* The id of tenant @name, or NOT_FOUND. */
+static char *tenant_id(Store *store, const char *name, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = prepare(store, "SELECT id FROM tenants WHERE name = ?1", error);
+    if (stmt == NULL)
+        return NULL;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, name);
+    switch (step(stmt, bound)) {
+    case SQLITE_ROW:
+        return column_text(stmt, 0);
+    case SQLITE_DONE:
+        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "tenant '%s' not found", name);
+        return NULL;
+    default:
+        set_internal(store, error, "looking up a tenant");
+        return NULL;
+    }
+}
+
+/* ---- open -------------------------------------------------------------- */
+
+static gboolean migrate(Store *store, GError **error)
+{
+    const int known = (int)G_N_ELEMENTS(migrations);
+
+    for (;;) {
+        if (!begin(store, error))
+            return FALSE;
+        /* Read inside the transaction: another process may have migrated. */
+        int version = user_version(store, error);
+        if (version < 0) {
+            rollback(store);
+            return FALSE;
+        }
+        if (version > known) {
+            rollback(store);
+            g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL,
+                        "store: %s has schema version %d but this turtled knows only up to %d; "
+                        "refusing to use a database written by a newer turtled",
+                        STORE_FILE_NAME, version, known);
+            return FALSE;
+        }
+        if (version == known) {
+            rollback(store);
+            return TRUE;
+        }
+        /* PRAGMA takes no parameters; the number comes from this array, never
+         * from input. */
+        g_autofree char *bump = g_strdup_printf("PRAGMA user_version = %d", version + 1);
+        g_autofree char *what = g_strdup_printf("migration to schema version %d", version + 1);
+        if (sqlite3_exec(store->db, migrations[version], NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(store->db, bump, NULL, NULL, NULL) != SQLITE_OK) {
+            set_internal(store, error, what);
+            rollback(store);
+            return FALSE;
+        }
+        if (!commit(store, error)) {
+            rollback(store);
+            return FALSE;
+        }
+    }
+}
+
+/* Creates the file 0600 before SQLite sees it: SQLite would create it 0644,
+ * and gives its -wal and -shm files the mode of the database. */
+static gboolean create_private_file(const char *path, GError **error)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || fchmod(fd, 0600) != 0) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "store: cannot create %s: %s", path,
+                    g_strerror(saved));
+        return FALSE;
+    }
+    close(fd);
+    return TRUE;
+}
+
+Store *store_open(const char *state_dir, GError **error)
+{
+    if (g_mkdir_with_parents(state_dir, 0700) != 0) {
+        int saved = errno;
+        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "store: cannot create %s: %s", state_dir,
+                    g_strerror(saved));
+        return NULL;
+    }
+    g_autofree char *path = g_build_filename(state_dir, STORE_FILE_NAME, NULL);
+    if (!create_private_file(path, error))
+        return NULL;
+
+    g_autoptr(Store) store = g_new0(Store, 1);
+    g_mutex_init(&store->lock);
+    int rc = sqlite3_open_v2(
+        path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "store: cannot open %s: %s", path,
+                    store->db != NULL ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc));
+        return NULL;
+    }
+    sqlite3_busy_timeout(store->db, STORE_BUSY_TIMEOUT_MS);
+    /* Connection settings first: foreign_keys is a no-op inside a transaction. */
+    if (!exec(store, "PRAGMA journal_mode = WAL", error) ||
+        !exec(store, "PRAGMA foreign_keys = ON", error) ||
+        !exec(store, "PRAGMA synchronous = NORMAL", error) || !migrate(store, error))
+        return NULL;
+    return g_steal_pointer(&store);
+}
+
+void store_free(Store *store)
+{
+    if (store == NULL)
+        return;
+    /* close_v2: a leaked statement must not keep the handle open forever. */
+    sqlite3_close_v2(store->db);
+    g_mutex_clear(&store->lock);
+    g_free(store);
+}
+
+int store_schema_version(Store *store)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    return user_version(store, NULL);
+}
+
+/* ---- tenants ----------------------------------------------------------- */
+
+#define TENANT_COLUMNS                                                                             \
+    "id, name, quota_stacks, quota_vcpus, quota_memory_mib, quota_disk_gib, created_at, "          \
+    "updated_at"
+
+static ApiTenant *tenant_from_row(sqlite3_stmt *stmt)
+{
+    ApiTenant *tenant = api_tenant_new();
+
+    tenant->id = column_text(stmt, 0);
+    tenant->name = column_text(stmt, 1);
+    tenant->quota.stacks = sqlite3_column_int64(stmt, 2);
+    tenant->quota.vcpus = sqlite3_column_int64(stmt, 3);
+    tenant->quota.memory_mib = sqlite3_column_int64(stmt, 4);
+    tenant->quota.disk_gib = sqlite3_column_int64(stmt, 5);
+    tenant->created_at = column_text(stmt, 6);
+    tenant->updated_at = column_text(stmt, 7);
+    return tenant;
+}
+
+gboolean store_tenant_insert(Store *store, const ApiTenant *tenant, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt = prepare(
+        store, "INSERT INTO tenants (" TENANT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        error);
+    if (stmt == NULL)
+        return FALSE;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, tenant->id);
+    bind_text(stmt, &bound, 2, tenant->name);
+    bind_int64(stmt, &bound, 3, tenant->quota.stacks);
+    bind_int64(stmt, &bound, 4, tenant->quota.vcpus);
+    bind_int64(stmt, &bound, 5, tenant->quota.memory_mib);
+    bind_int64(stmt, &bound, 6, tenant->quota.disk_gib);
+    bind_text(stmt, &bound, 7, tenant->created_at);
+    bind_text(stmt, &bound, 8, tenant->updated_at);
+    if (step(stmt, bound) == SQLITE_DONE)
+        return TRUE;
+    if (is_unique_violation(store)) {
+        /* The name is what a client chose; a clashing id is a UUID bug. */
+        g_autofree char *existing = tenant_id(store, tenant->name, NULL);
+        if (existing != NULL)
+            g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "tenant '%s' already exists",
+                        tenant->name);
+        else
+            g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "tenant id '%s' already exists",
+                        tenant->id);
+        return FALSE;
+    }
+    set_internal(store, error, "inserting a tenant");
+    return FALSE;
+}
+
+ApiTenant *store_tenant_get(Store *store, const char *name, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store, "SELECT " TENANT_COLUMNS " FROM tenants WHERE name = ?1", error);
+    if (stmt == NULL)
+        return NULL;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, name);
+    switch (step(stmt, bound)) {
+    case SQLITE_ROW:
+        return tenant_from_row(stmt);
+    case SQLITE_DONE:
+        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "tenant '%s' not found", name);
+        return NULL;
+    default:
+        set_internal(store, error, "reading a tenant");
+        return NULL;
+    }
+}
+
+GPtrArray *store_tenant_list(Store *store, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store, "SELECT " TENANT_COLUMNS " FROM tenants ORDER BY name", error);
+    if (stmt == NULL)
+        return NULL;
+
+    g_autoptr(GPtrArray) tenants = g_ptr_array_new_with_free_func((GDestroyNotify)api_tenant_free);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        g_ptr_array_add(tenants, tenant_from_row(stmt));
+    if (rc != SQLITE_DONE) {
+        set_internal(store, error, "listing tenants");
+        return NULL;
+    }
+    return g_steal_pointer(&tenants);
+}
+
+gboolean store_tenant_set_quota(Store *store, const char *name, const ApiQuota *quota,
+                                const char *updated_at, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store,
+                "UPDATE tenants SET quota_stacks = ?2, quota_vcpus = ?3, quota_memory_mib = ?4, "
+                "quota_disk_gib = ?5, updated_at = ?6 WHERE name = ?1",
+                error);
+    if (stmt == NULL)
+        return FALSE;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, name);
+    bind_int64(stmt, &bound, 2, quota->stacks);
+    bind_int64(stmt, &bound, 3, quota->vcpus);
+    bind_int64(stmt, &bound, 4, quota->memory_mib);
+    bind_int64(stmt, &bound, 5, quota->disk_gib);
+    bind_text(stmt, &bound, 6, updated_at);
+    if (step(stmt, bound) != SQLITE_DONE) {
+        set_internal(store, error, "updating a quota");
+        return FALSE;
+    }
+    if (sqlite3_changes(store->db) == 0) {
+        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "tenant '%s' not found", name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* CONFLICT when a tenant_owner_checks query finds a row of @id. */
+static gboolean tenant_owns_nothing(Store *store, const char *name, const char *id, GError **error)
+{
+    for (const TenantOwnerCheck *check = tenant_owner_checks; check->what != NULL; check++) {
+        g_autoptr(sqlite3_stmt) stmt = prepare(store, check->sql, error);
+        if (stmt == NULL)
+            return FALSE;
+        int bound = SQLITE_OK;
+        bind_text(stmt, &bound, 1, id);
+        switch (step(stmt, bound)) {
+        case SQLITE_ROW:
+            g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "tenant '%s' still owns %s", name,
+                        check->what);
+            return FALSE;
+        case SQLITE_DONE:
+            break;
+        default:
+            set_internal(store, error, "checking what a tenant owns");
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+gboolean store_tenant_delete(Store *store, const char *name, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+
+    /* One transaction: nothing may become owned between check and delete. */
+    if (!begin(store, error))
+        return FALSE;
+    g_autofree char *id = tenant_id(store, name, error);
+    if (id == NULL || !tenant_owns_nothing(store, name, id, error)) {
+        rollback(store);
+        return FALSE;
+    }
+    g_autoptr(sqlite3_stmt) stmt = prepare(store, "DELETE FROM tenants WHERE id = ?1", error);
+    if (stmt == NULL) {
+        rollback(store);
+        return FALSE;
+    }
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, id);
+    if (step(stmt, bound) != SQLITE_DONE) {
+        set_internal(store, error, "deleting a tenant");
+        rollback(store);
+        return FALSE;
+    }
+    if (!commit(store, error)) {
+        rollback(store);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ---- tokens ------------------------------------------------------------ */
+
+gboolean store_token_insert(Store *store, const char *id, const char *tenant,
+                            const guint8 hash[STORE_TOKEN_HASH_LEN], const char *created_at,
+                            GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+
+    if (!begin(store, error))
+        return FALSE;
+    g_autofree char *owner = tenant_id(store, tenant, error);
+    if (owner == NULL) {
+        rollback(store);
+        return FALSE;
+    }
+    g_autoptr(sqlite3_stmt) stmt = prepare(
+        store, "INSERT INTO tokens (id, tenant_id, hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+        error);
+    if (stmt == NULL) {
+        rollback(store);
+        return FALSE;
+    }
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, id);
+    bind_text(stmt, &bound, 2, owner);
+    bind_hash(stmt, &bound, 3, hash);
+    bind_text(stmt, &bound, 4, created_at);
+    if (step(stmt, bound) != SQLITE_DONE) {
+        /* A clashing hash means a broken random source; say so, not which. */
+        if (is_unique_violation(store))
+            g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "token '%s' already exists", id);
+        else
+            set_internal(store, error, "inserting a token");
+        rollback(store);
+        return FALSE;
+    }
+    if (!commit(store, error)) {
+        rollback(store);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean store_token_revoke(Store *store, const char *tenant, const char *id, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autofree char *now = clock_now_rfc3339();
+
+    if (!begin(store, error))
+        return FALSE;
+    g_autofree char *owner = tenant_id(store, tenant, error);
+    if (owner == NULL) {
+        rollback(store);
+        return FALSE;
+    }
+    /* Another tenant's token, or one already revoked, is simply not found. */
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store,
+                "UPDATE tokens SET revoked_at = ?3 "
+                "WHERE id = ?1 AND tenant_id = ?2 AND revoked_at IS NULL",
+                error);
+    if (stmt == NULL) {
+        rollback(store);
+        return FALSE;
+    }
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, id);
+    bind_text(stmt, &bound, 2, owner);
+    bind_text(stmt, &bound, 3, now);
+    if (step(stmt, bound) != SQLITE_DONE) {
+        set_internal(store, error, "revoking a token");
+        rollback(store);
+        return FALSE;
+    }
+    if (sqlite3_changes(store->db) == 0) {
+        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "token '%s' not found", id);
+        rollback(store);
+        return FALSE;
+    }
+    if (!commit(store, error)) {
+        rollback(store);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Compares every byte whatever the first difference: the time taken says
+ * nothing about how much of a guess was right. */
+static gboolean hash_equal(const guint8 *a, const guint8 *b)
+{
+    volatile guint8 diff = 0;
+
+    for (gsize i = 0; i < STORE_TOKEN_HASH_LEN; i++)
+        diff |= a[i] ^ b[i];
+    return diff == 0;
+}
+
+char *store_token_lookup(Store *store, const guint8 hash[STORE_TOKEN_HASH_LEN])
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(sqlite3_stmt) stmt = prepare(store,
+                                           "SELECT tokens.hash, tenants.name FROM tokens "
+                                           "JOIN tenants ON tenants.id = tokens.tenant_id "
+                                           "WHERE tokens.hash = ?1 AND tokens.revoked_at IS NULL",
+                                           &error);
+    if (stmt == NULL) {
+        g_debug("%s", error->message);
+        return NULL;
+    }
+    int bound = SQLITE_OK;
+    bind_hash(stmt, &bound, 1, hash);
+    int rc = step(stmt, bound);
+    if (rc != SQLITE_ROW) {
+        if (rc != SQLITE_DONE)
+            g_debug("store: looking up a token: %s", sqlite3_errmsg(store->db));
+        return NULL;
+    }
+    /* The index found the row; this check is what the answer rests on. */
+    const guint8 *stored = sqlite3_column_blob(stmt, 0);
+    if (stored == NULL || sqlite3_column_bytes(stmt, 0) != STORE_TOKEN_HASH_LEN ||
+        !hash_equal(stored, hash))
+        return NULL;
+    return column_text(stmt, 1);
+}
+
+/* ---- operations -------------------------------------------------------- */
+
+gboolean store_operation_insert(Store *store, const ApiOperation *operation, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+
+    if (!begin(store, error))
+        return FALSE;
+    g_autofree char *owner = NULL;
+    if (operation->tenant != NULL) {
+        owner = tenant_id(store, operation->tenant, error);
+        if (owner == NULL) {
+            rollback(store);
+            return FALSE;
+        }
+    }
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store,
+                "INSERT INTO operations (id, kind, target, tenant_id, status, percent, stage, "
+                "bytes_done, bytes_total, error, created_at, updated_at) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                error);
+    if (stmt == NULL) {
+        rollback(store);
+        return FALSE;
+    }
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, operation->id);
+    bind_text(stmt, &bound, 2, operation->kind);
+    bind_text(stmt, &bound, 3, operation->target);
+    bind_text(stmt, &bound, 4, owner);
+    bind_text(stmt, &bound, 5, api_operation_status_to_string(operation->status));
+    bind_int64(stmt, &bound, 6, operation->progress.percent);
+    bind_text(stmt, &bound, 7, operation->progress.stage);
+    bind_int64(stmt, &bound, 8, operation->progress.bytes_done);
+    bind_int64(stmt, &bound, 9, operation->progress.bytes_total);
+    bind_text(stmt, &bound, 10, operation->error);
+    bind_text(stmt, &bound, 11, operation->created_at);
+    bind_text(stmt, &bound, 12, operation->updated_at);
+    if (step(stmt, bound) != SQLITE_DONE) {
+        if (is_unique_violation(store))
+            g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "operation '%s' already exists",
+                        operation->id);
+        else
+            set_internal(store, error, "inserting an operation");
+        rollback(store);
+        return FALSE;
+    }
+    if (!commit(store, error)) {
+        rollback(store);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean store_operation_update(Store *store, const ApiOperation *operation, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store,
+                "UPDATE operations SET status = ?2, percent = ?3, stage = ?4, bytes_done = ?5, "
+                "bytes_total = ?6, error = ?7, updated_at = ?8 WHERE id = ?1",
+                error);
+    if (stmt == NULL)
+        return FALSE;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, operation->id);
+    bind_text(stmt, &bound, 2, api_operation_status_to_string(operation->status));
+    bind_int64(stmt, &bound, 3, operation->progress.percent);
+    bind_text(stmt, &bound, 4, operation->progress.stage);
+    bind_int64(stmt, &bound, 5, operation->progress.bytes_done);
+    bind_int64(stmt, &bound, 6, operation->progress.bytes_total);
+    bind_text(stmt, &bound, 7, operation->error);
+    bind_text(stmt, &bound, 8, operation->updated_at);
+    if (step(stmt, bound) != SQLITE_DONE) {
+        set_internal(store, error, "updating an operation");
+        return FALSE;
+    }
+    if (sqlite3_changes(store->db) == 0) {
+        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "operation '%s' not found", operation->id);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+ApiOperation *store_operation_get(Store *store, const char *id, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store,
+                "SELECT o.id, o.kind, o.target, t.name, o.status, o.percent, o.stage, "
+                "o.bytes_done, o.bytes_total, o.error, o.created_at, o.updated_at "
+                "FROM operations o LEFT JOIN tenants t ON t.id = o.tenant_id WHERE o.id = ?1",
+                error);
+    if (stmt == NULL)
+        return NULL;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, id);
+    int rc = step(stmt, bound);
+    if (rc == SQLITE_DONE) {
+        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "operation '%s' not found", id);
+        return NULL;
+    }
+    if (rc != SQLITE_ROW) {
+        set_internal(store, error, "reading an operation");
+        return NULL;
+    }
+
+    g_autoptr(ApiOperation) operation = api_operation_new();
+    const char *status = (const char *)sqlite3_column_text(stmt, 4);
+    if (!api_operation_status_from_string(status, &operation->status)) {
+        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL,
+                    "store: operation '%s' has an unknown status '%s'", id, status);
+        return NULL;
+    }
+    operation->id = column_text(stmt, 0);
+    operation->kind = column_text(stmt, 1);
+    operation->target = column_text(stmt, 2);
+    operation->tenant = column_text(stmt, 3);
+    operation->progress.percent = sqlite3_column_int(stmt, 5);
+    operation->progress.stage = column_text(stmt, 6);
+    operation->progress.bytes_done = sqlite3_column_int64(stmt, 7);
+    operation->progress.bytes_total = sqlite3_column_int64(stmt, 8);
+    operation->error = column_text(stmt, 9);
+    operation->created_at = column_text(stmt, 10);
+    operation->updated_at = column_text(stmt, 11);
+    return g_steal_pointer(&operation);
+}
+
+int store_operation_fail_interrupted(Store *store, const char *now, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store,
+                "UPDATE operations SET status = 'failed', error = ?1, updated_at = ?2 "
+                "WHERE status IN ('pending', 'running')",
+                error);
+    if (stmt == NULL)
+        return -1;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, STORE_INTERRUPTED);
+    bind_text(stmt, &bound, 2, now);
+    if (step(stmt, bound) != SQLITE_DONE) {
+        set_internal(store, error, "failing interrupted operations");
+        return -1;
+    }
+    return sqlite3_changes(store->db);
+}
+
+GHashTable *store_operation_counts(Store *store, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt = prepare(
+        store, "SELECT kind, status, count(*) FROM operations GROUP BY kind, status", error);
+    if (stmt == NULL)
+        return NULL;
+
+    g_autoptr(GHashTable) counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        char *key = g_strdup_printf("%s\t%s", (const char *)sqlite3_column_text(stmt, 0),
+                                    (const char *)sqlite3_column_text(stmt, 1));
+        g_hash_table_insert(counts, key, GINT_TO_POINTER(sqlite3_column_int(stmt, 2)));
+    }
+    if (rc != SQLITE_DONE) {
+        set_internal(store, error, "counting operations");
+        return NULL;
+    }
+    return g_steal_pointer(&counts);
+}

@@ -1,0 +1,161 @@
+/* Tenants and their tokens (operator only). */
+#include "api/json.h"
+#include "api/tenant.h"
+#include "daemon/app.h"
+#include "daemon/clock.h"
+#include "daemon/error.h"
+#include "daemon/tokens.h"
+
+/* The {name} of the path, or an error reply when it cannot name a tenant. */
+static const char *tenant_param(const HttpRequest *request, HttpReply **reply)
+{
+    const char *name = http_request_param(request, "name");
+    if (!api_name_is_valid(name)) {
+        *reply = http_reply_errorf(TD_ERROR_NOT_FOUND, "tenant '%s' not found", name);
+        return NULL;
+    }
+    return name;
+}
+
+static HttpReply *reply_tenant(unsigned status, const ApiTenant *tenant)
+{
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "tenant", api_tenant_to_json(tenant));
+    return http_reply_json(status, body);
+}
+
+static json_object *token_json(const char *id, const char *secret, const char *tenant)
+{
+    g_autoptr(ApiToken) token = api_token_new();
+    token->id = g_strdup(id);
+    token->secret = g_strdup(secret);
+    token->tenant = g_strdup(tenant);
+    token->created_at = clock_now_rfc3339();
+    return api_token_to_json(token);
+}
+
+HttpReply *handle_tenant_create(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiTenant) tenant = api_tenant_create_from_json(request->body, &error);
+    if (tenant == NULL)
+        return http_reply_error(error);
+
+    tenant->id = g_uuid_string_random();
+    tenant->created_at = clock_now_rfc3339();
+    tenant->updated_at = g_strdup(tenant->created_at);
+    if (!store_tenant_insert(app->store, tenant, &error))
+        return http_reply_error(error);
+
+    g_autofree char *token_id = NULL;
+    g_autofree char *secret = token_issue(app->store, tenant->name, &token_id, &error);
+    if (secret == NULL)
+        return http_reply_error(error);
+
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "tenant", api_tenant_to_json(tenant));
+    json_object_object_add(body, "token", token_json(token_id, secret, tenant->name));
+    HttpReply *reply = http_reply_json(201, body);
+    g_autofree char *location = g_strdup_printf("/v1/tenants/%s", tenant->name);
+    http_reply_add_header(reply, "Location", location);
+    return reply;
+}
+
+HttpReply *handle_tenant_list(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    (void)request;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) tenants = store_tenant_list(app->store, &error);
+    if (tenants == NULL)
+        return http_reply_error(error);
+
+    json_object *list = json_object_new_array();
+    for (guint i = 0; i < tenants->len; i++)
+        json_object_array_add(list, api_tenant_to_json(g_ptr_array_index(tenants, i)));
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "tenants", list);
+    return http_reply_json(200, body);
+}
+
+HttpReply *handle_tenant_get(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    HttpReply *reply = NULL;
+    const char *name = tenant_param(request, &reply);
+    if (name == NULL)
+        return reply;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiTenant) tenant = store_tenant_get(app->store, name, &error);
+    return tenant != NULL ? reply_tenant(200, tenant) : http_reply_error(error);
+}
+
+HttpReply *handle_tenant_patch(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    HttpReply *reply = NULL;
+    const char *name = tenant_param(request, &reply);
+    if (name == NULL)
+        return reply;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiTenant) tenant = store_tenant_get(app->store, name, &error);
+    if (tenant == NULL || !api_tenant_patch_from_json(request->body, &tenant->quota, &error))
+        return http_reply_error(error);
+
+    g_free(tenant->updated_at);
+    tenant->updated_at = clock_now_rfc3339();
+    if (!store_tenant_set_quota(app->store, name, &tenant->quota, tenant->updated_at, &error))
+        return http_reply_error(error);
+    return reply_tenant(200, tenant);
+}
+
+HttpReply *handle_tenant_delete(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    HttpReply *reply = NULL;
+    const char *name = tenant_param(request, &reply);
+    if (name == NULL)
+        return reply;
+    g_autoptr(GError) error = NULL;
+    if (!store_tenant_delete(app->store, name, &error))
+        return http_reply_error(error);
+    return http_reply_empty(204);
+}
+
+HttpReply *handle_token_create(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    HttpReply *reply = NULL;
+    const char *name = tenant_param(request, &reply);
+    if (name == NULL)
+        return reply;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiTenant) tenant = store_tenant_get(app->store, name, &error);
+    if (tenant == NULL)
+        return http_reply_error(error);
+
+    g_autofree char *token_id = NULL;
+    g_autofree char *secret = token_issue(app->store, name, &token_id, &error);
+    if (secret == NULL)
+        return http_reply_error(error);
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "token", token_json(token_id, secret, name));
+    return http_reply_json(201, body);
+}
+
+HttpReply *handle_token_revoke(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    HttpReply *reply = NULL;
+    const char *name = tenant_param(request, &reply);
+    if (name == NULL)
+        return reply;
+    const char *id = http_request_param(request, "id");
+    if (!g_uuid_string_is_valid(id))
+        return http_reply_errorf(TD_ERROR_NOT_FOUND, "token '%s' not found", id);
+    g_autoptr(GError) error = NULL;
+    if (!store_token_revoke(app->store, name, id, &error))
+        return http_reply_error(error);
+    return http_reply_empty(204);
+}

@@ -1,0 +1,753 @@
+#include "hvcore/domain.h"
+
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlsave.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+
+#include "hvcore/error.h"
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlParserCtxt, xmlFreeParserCtxt)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathContext, xmlXPathFreeContext)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathObject, xmlXPathFreeObject)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlBuffer, xmlBufferFree)
+
+HvStackSpec *hv_stack_spec_new(void)
+{
+    HvStackSpec *spec = g_new0(HvStackSpec, 1);
+
+    spec->devices = g_ptr_array_new_with_free_func(g_free);
+    return spec;
+}
+
+void hv_stack_spec_free(HvStackSpec *spec)
+{
+    if (!spec)
+        return;
+    g_free(spec->id);
+    g_free(spec->name);
+    g_free(spec->tenant);
+    g_free(spec->kernel_path);
+    g_free(spec->initrd_path);
+    g_free(spec->cmdline);
+    g_free(spec->disk_path);
+    g_free(spec->disk_format);
+    g_free(spec->cpu_model);
+    if (spec->devices)
+        g_ptr_array_unref(spec->devices);
+    g_free(spec->console_log);
+    g_free(spec->record_json);
+    g_free(spec);
+}
+
+void hv_stack_identity_free(HvStackIdentity *identity)
+{
+    if (!identity)
+        return;
+    g_free(identity->id);
+    g_free(identity->name);
+    g_free(identity->tenant);
+    g_free(identity->record_json);
+    g_free(identity);
+}
+
+char *hv_domain_name_for(const char *stack_id)
+{
+    g_return_val_if_fail(stack_id != NULL, NULL);
+    return g_strconcat(HV_DOMAIN_NAME_PREFIX, stack_id, NULL);
+}
+
+/* ---- validation ---------------------------------------------------------- */
+
+/* The XML API escapes markup, but it cannot represent characters XML 1.0
+ * forbids (most C0 controls, U+FFFE/U+FFFF): libxml2 would write them as
+ * character references that no parser, libvirt's included, accepts. */
+static gboolean is_xml_text(const char *text)
+{
+    if (!g_utf8_validate(text, -1, NULL))
+        return FALSE;
+    for (const char *p = text; *p; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            return FALSE;
+        if (c == 0xFFFE || c == 0xFFFF)
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean has_control_chars(const char *text)
+{
+    for (const char *p = text; *p; p = g_utf8_next_char(p)) {
+        if (g_unichar_iscntrl(g_utf8_get_char(p)))
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static gboolean check_text(const char *field, const char *value, GError **error)
+{
+    if (value && !is_xml_text(value)) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                    "%s is not valid UTF-8 or contains characters XML cannot carry", field);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean check_required(const char *field, const char *value, GError **error)
+{
+    if (!value || !*value) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "%s is required", field);
+        return FALSE;
+    }
+    return check_text(field, value, error);
+}
+
+/* A one-line label: libvirt refuses titles with newlines, and a name with
+ * control characters is a bug upstream of us. */
+static gboolean check_label(const char *field, const char *value, GError **error)
+{
+    if (!check_required(field, value, error))
+        return FALSE;
+    if (has_control_chars(value)) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "%s contains control characters", field);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* libvirt resolves relative paths against its own working directory. */
+static gboolean check_path(const char *field, const char *value, GError **error)
+{
+    if (!value)
+        return TRUE;
+    if (!check_label(field, value, error))
+        return FALSE;
+    if (!g_path_is_absolute(value)) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "%s must be an absolute path: '%s'", field,
+                    value);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean is_cpu_model_name(const char *model)
+{
+    for (const char *p = model; *p; p++) {
+        if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_' && *p != '.')
+            return FALSE;
+    }
+    return *model != '\0';
+}
+
+typedef struct {
+    guint domain, bus, slot, function;
+} PciAddress;
+
+static gboolean parse_hex_field(const char *text, gsize digits, guint *value)
+{
+    guint v = 0;
+
+    for (gsize i = 0; i < digits; i++) {
+        if (!g_ascii_isxdigit(text[i]))
+            return FALSE;
+        v = v * 16 + (guint)g_ascii_xdigit_value(text[i]);
+    }
+    *value = v;
+    return TRUE;
+}
+
+/* Exactly the sysfs form "DDDD:BB:SS.F". */
+static gboolean parse_pci_address(const char *text, PciAddress *addr)
+{
+    if (!text || strlen(text) != 12 || text[4] != ':' || text[7] != ':' || text[10] != '.')
+        return FALSE;
+    if (!parse_hex_field(text, 4, &addr->domain) || !parse_hex_field(text + 5, 2, &addr->bus) ||
+        !parse_hex_field(text + 8, 2, &addr->slot) ||
+        !parse_hex_field(text + 11, 1, &addr->function))
+        return FALSE;
+    return addr->slot <= 0x1f && addr->function <= 7;
+}
+
+static gboolean validate_spec(const HvStackSpec *spec, GError **error)
+{
+    if (!check_required("id", spec->id, error))
+        return FALSE;
+    /* The id becomes the domain's <uuid>. */
+    if (!g_uuid_string_is_valid(spec->id)) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "id is not a UUID: '%s'", spec->id);
+        return FALSE;
+    }
+    if (!check_label("name", spec->name, error) || !check_label("tenant", spec->tenant, error))
+        return FALSE;
+    if (spec->vcpus < 1) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "vcpus must be at least 1");
+        return FALSE;
+    }
+    if (spec->memory_mib < 64) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "memory_mib must be at least 64 (got %u)",
+                    spec->memory_mib);
+        return FALSE;
+    }
+
+    if (!!spec->kernel_path == !!spec->disk_path) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                    "exactly one of kernel_path and disk_path must be set");
+        return FALSE;
+    }
+    if (!check_path("kernel_path", spec->kernel_path, error) ||
+        !check_path("initrd_path", spec->initrd_path, error) ||
+        !check_path("disk_path", spec->disk_path, error) ||
+        !check_text("cmdline", spec->cmdline, error))
+        return FALSE;
+    if (spec->disk_path) {
+        if (spec->initrd_path || spec->cmdline) {
+            g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                        "%s is only valid with kernel boot (kernel_path)",
+                        spec->initrd_path ? "initrd_path" : "cmdline");
+            return FALSE;
+        }
+        if (g_strcmp0(spec->disk_format, "qcow2") != 0 &&
+            g_strcmp0(spec->disk_format, "raw") != 0) {
+            g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                        "disk_format must be 'qcow2' or 'raw' for disk boot");
+            return FALSE;
+        }
+    } else if (spec->disk_format) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                    "disk_format is only valid with disk boot (disk_path)");
+        return FALSE;
+    }
+
+    switch (spec->cpu_mode) {
+    case HV_CPU_NAMED:
+        if (!spec->cpu_model || !is_cpu_model_name(spec->cpu_model)) {
+            g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                        "cpu_model must name a CPU model (letters, digits, '-', '_', '.') "
+                        "when the CPU mode is named");
+            return FALSE;
+        }
+        break;
+    case HV_CPU_DEFAULT:
+    case HV_CPU_HOST_PASSTHROUGH:
+    case HV_CPU_HOST_MODEL:
+        if (spec->cpu_model) {
+            g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                        "cpu_model is only valid when the CPU mode is named");
+            return FALSE;
+        }
+        break;
+    default:
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "cpu_mode %d is unknown",
+                    (int)spec->cpu_mode);
+        return FALSE;
+    }
+    if (spec->iommu != HV_IOMMU_NONE && spec->iommu != HV_IOMMU_INTEL &&
+        spec->iommu != HV_IOMMU_VIRTIO) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "iommu %d is unknown", (int)spec->iommu);
+        return FALSE;
+    }
+
+    if (spec->devices) {
+        for (guint i = 0; i < spec->devices->len; i++) {
+            const char *text = g_ptr_array_index(spec->devices, i);
+            PciAddress addr;
+            if (!parse_pci_address(text, &addr)) {
+                g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                            "devices[%u] is not a PCI address like 0000:3b:00.0", i);
+                return FALSE;
+            }
+            for (guint j = 0; j < i; j++) {
+                if (g_ascii_strcasecmp(text, g_ptr_array_index(spec->devices, j)) == 0) {
+                    g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                                "devices[%u] repeats PCI address %s", i, text);
+                    return FALSE;
+                }
+            }
+        }
+    }
+
+    if (!check_path("console_log", spec->console_log, error))
+        return FALSE;
+    if (!spec->console_log) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "console_log is required");
+        return FALSE;
+    }
+    return check_text("record_json", spec->record_json, error);
+}
+
+/* ---- XML helpers ------------------------------------------------------------ */
+
+/* Text goes in through xmlNodeAddContent: xmlNewChild's content argument is
+ * parsed for entity references, so a '&' from a tenant would be markup. */
+static xmlNodePtr add_element(xmlNodePtr parent, xmlNsPtr ns, const char *name, const char *text)
+{
+    xmlNodePtr node = xmlNewChild(parent, ns, BAD_CAST name, NULL);
+
+    if (text)
+        xmlNodeAddContent(node, BAD_CAST text);
+    return node;
+}
+
+static xmlNodePtr add_element_uint(xmlNodePtr parent, const char *name, guint64 value)
+{
+    g_autofree char *text = g_strdup_printf("%" G_GUINT64_FORMAT, value);
+
+    return add_element(parent, NULL, name, text);
+}
+
+/* xmlNewProp stores the value as literal text (unlike xmlNewDocProp). */
+static void set_attr(xmlNodePtr node, const char *name, const char *value)
+{
+    xmlNewProp(node, BAD_CAST name, BAD_CAST value);
+}
+
+static void add_feature(xmlNodePtr cpu, const char *name)
+{
+    xmlNodePtr feature = add_element(cpu, NULL, "feature", NULL);
+
+    set_attr(feature, "policy", "require");
+    set_attr(feature, "name", name);
+}
+
+/* ---- CPU ----------------------------------------------------------------- */
+
+typedef enum {
+    VENDOR_INTEL,
+    VENDOR_AMD,
+} Vendor;
+
+static gboolean host_vendor(const HvHostReport *host, Vendor *vendor)
+{
+    if (g_strcmp0(host->cpu_vendor, "GenuineIntel") == 0)
+        *vendor = VENDOR_INTEL;
+    else if (g_strcmp0(host->cpu_vendor, "AuthenticAMD") == 0 ||
+             g_strcmp0(host->cpu_vendor, "HygonGenuine") == 0)
+        *vendor = VENDOR_AMD;
+    /* An unfamiliar vendor string: the loaded kvm module still says which
+     * extension L0 nests. */
+    else if (g_strcmp0(host->kvm_module, "kvm_intel") == 0)
+        *vendor = VENDOR_INTEL;
+    else if (g_strcmp0(host->kvm_module, "kvm_amd") == 0)
+        *vendor = VENDOR_AMD;
+    else
+        return FALSE;
+    return TRUE;
+}
+
+/* Refuses hosts that cannot run an L1 hypervisor under KVM, saying how to
+ * fix them: a stack created there would boot but its hypervisor would not. */
+static gboolean check_kvm_host(const HvHostReport *host, Vendor *vendor, GError **error)
+{
+    if (!host) {
+        g_set_error(error, HV_ERROR, HV_ERROR_UNSUPPORTED,
+                    "the kvm backend needs this host's probe report to check that nested "
+                    "virtualization is on");
+        return FALSE;
+    }
+    if (!host->kvm_module) {
+        g_set_error(error, HV_ERROR, HV_ERROR_UNSUPPORTED,
+                    "no kvm_intel or kvm_amd module is loaded: load it with nesting on "
+                    "('modprobe kvm_intel nested=1' on Intel, 'modprobe kvm_amd nested=1' on AMD)");
+        return FALSE;
+    }
+    if (host->nested == 0) {
+        g_set_error(error, HV_ERROR, HV_ERROR_UNSUPPORTED,
+                    "nested virtualization is off in %s: add 'options %s nested=1' to "
+                    "/etc/modprobe.d/kvm.conf and reload %s",
+                    host->kvm_module, host->kvm_module, host->kvm_module);
+        return FALSE;
+    }
+    if (host->nested < 0) {
+        g_set_error(error, HV_ERROR, HV_ERROR_UNSUPPORTED,
+                    "cannot tell whether nested virtualization is on: "
+                    "/sys/module/%s/parameters/nested is unreadable; load %s with nested=1",
+                    host->kvm_module, host->kvm_module);
+        return FALSE;
+    }
+    if (!host_vendor(host, vendor)) {
+        g_set_error(error, HV_ERROR, HV_ERROR_UNSUPPORTED,
+                    "cannot tell whether to expose vmx or svm: unknown CPU vendor '%s' and "
+                    "kvm module '%s'",
+                    host->cpu_vendor ? host->cpu_vendor : "(none)", host->kvm_module);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void add_nesting_features(xmlNodePtr cpu, Vendor vendor)
+{
+    if (vendor == VENDOR_INTEL) {
+        add_feature(cpu, "vmx");
+    } else {
+        add_feature(cpu, "svm");
+        add_feature(cpu, "npt");
+    }
+}
+
+static xmlNodePtr add_named_cpu(xmlNodePtr domain, const char *model)
+{
+    xmlNodePtr cpu = add_element(domain, NULL, "cpu", NULL);
+
+    set_attr(cpu, "mode", "custom");
+    set_attr(cpu, "match", "exact");
+    xmlNodePtr model_node = add_element(cpu, NULL, "model", model);
+    /* Never let libvirt quietly substitute a model without the nesting features. */
+    set_attr(model_node, "fallback", "forbid");
+    return cpu;
+}
+
+static gboolean add_kvm_cpu(xmlNodePtr domain, const HvStackSpec *spec, Vendor vendor,
+                            GError **error)
+{
+    xmlNodePtr cpu;
+
+    switch (spec->cpu_mode) {
+    case HV_CPU_DEFAULT:
+    case HV_CPU_HOST_PASSTHROUGH:
+        cpu = add_element(domain, NULL, "cpu", NULL);
+        set_attr(cpu, "mode", "host-passthrough");
+        set_attr(cpu, "check", "none");
+        set_attr(cpu, "migratable", "on");
+        return TRUE;
+    case HV_CPU_HOST_MODEL:
+        cpu = add_element(domain, NULL, "cpu", NULL);
+        set_attr(cpu, "mode", "host-model");
+        add_nesting_features(cpu, vendor);
+        return TRUE;
+    case HV_CPU_NAMED:
+        cpu = add_named_cpu(domain, spec->cpu_model);
+        add_nesting_features(cpu, vendor);
+        return TRUE;
+    }
+    g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "cpu_mode %d is unknown", (int)spec->cpu_mode);
+    return FALSE;
+}
+
+/* Emulated: an AMD model, because QEMU's TCG emulates svm+npt, not vmx/ept. */
+static gboolean add_tcg_cpu(xmlNodePtr domain, const HvStackSpec *spec, GError **error)
+{
+    const char *model;
+
+    switch (spec->cpu_mode) {
+    case HV_CPU_DEFAULT:
+        model = HV_TCG_DEFAULT_CPU_MODEL;
+        break;
+    case HV_CPU_NAMED:
+        model = spec->cpu_model;
+        break;
+    case HV_CPU_HOST_PASSTHROUGH:
+    case HV_CPU_HOST_MODEL:
+    default:
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                    "cpu %s needs hardware virtualization (the kvm backend); this host emulates "
+                    "the CPU, so use the default or a named model",
+                    spec->cpu_mode == HV_CPU_HOST_MODEL ? "host-model" : "host-passthrough");
+        return FALSE;
+    }
+    xmlNodePtr cpu = add_named_cpu(domain, model);
+    /* check='none': libvirt cannot compare an emulated CPU against the host's. */
+    set_attr(cpu, "check", "none");
+    add_feature(cpu, "svm");
+    add_feature(cpu, "npt");
+    return TRUE;
+}
+
+/* ---- devices --------------------------------------------------------------- */
+
+static void add_chardev_file(xmlNodePtr devices, const char *kind, const char *path)
+{
+    xmlNodePtr dev = add_element(devices, NULL, kind, NULL);
+
+    set_attr(dev, "type", "file");
+    set_attr(add_element(dev, NULL, "source", NULL), "path", path);
+    xmlNodePtr target = add_element(dev, NULL, "target", NULL);
+    if (g_str_equal(kind, "console"))
+        set_attr(target, "type", "serial");
+    set_attr(target, "port", "0");
+}
+
+static void add_hostdev(xmlNodePtr devices, const PciAddress *addr)
+{
+    xmlNodePtr hostdev = add_element(devices, NULL, "hostdev", NULL);
+
+    set_attr(hostdev, "mode", "subsystem");
+    set_attr(hostdev, "type", "pci");
+    set_attr(hostdev, "managed", "yes");
+    xmlNodePtr address =
+        add_element(add_element(hostdev, NULL, "source", NULL), NULL, "address", NULL);
+    g_autofree char *domain = g_strdup_printf("0x%04x", addr->domain);
+    g_autofree char *bus = g_strdup_printf("0x%02x", addr->bus);
+    g_autofree char *slot = g_strdup_printf("0x%02x", addr->slot);
+    g_autofree char *function = g_strdup_printf("0x%x", addr->function);
+    set_attr(address, "domain", domain);
+    set_attr(address, "bus", bus);
+    set_attr(address, "slot", slot);
+    set_attr(address, "function", function);
+}
+
+static void add_devices(xmlNodePtr domain, const HvStackSpec *spec)
+{
+    xmlNodePtr devices = add_element(domain, NULL, "devices", NULL);
+
+    if (spec->disk_path) {
+        xmlNodePtr disk = add_element(devices, NULL, "disk", NULL);
+        set_attr(disk, "type", "file");
+        set_attr(disk, "device", "disk");
+        xmlNodePtr driver = add_element(disk, NULL, "driver", NULL);
+        set_attr(driver, "name", "qemu");
+        set_attr(driver, "type", spec->disk_format);
+        set_attr(add_element(disk, NULL, "source", NULL), "file", spec->disk_path);
+        xmlNodePtr target = add_element(disk, NULL, "target", NULL);
+        set_attr(target, "dev", "vda");
+        set_attr(target, "bus", "virtio");
+    }
+
+    for (guint i = 0; spec->devices && i < spec->devices->len; i++) {
+        PciAddress addr;
+        /* validate_spec already parsed every address. */
+        if (parse_pci_address(g_ptr_array_index(spec->devices, i), &addr))
+            add_hostdev(devices, &addr);
+    }
+
+    add_chardev_file(devices, "serial", spec->console_log);
+    add_chardev_file(devices, "console", spec->console_log);
+
+    if (spec->iommu == HV_IOMMU_INTEL) {
+        xmlNodePtr iommu = add_element(devices, NULL, "iommu", NULL);
+        set_attr(iommu, "model", "intel");
+        xmlNodePtr driver = add_element(iommu, NULL, "driver", NULL);
+        set_attr(driver, "intremap", "on");
+        /* caching_mode makes QEMU see L1's IOMMU map changes, which VFIO
+         * assignment from L1 to L2 depends on. */
+        set_attr(driver, "caching_mode", "on");
+        set_attr(driver, "iotlb", "on");
+    } else if (spec->iommu == HV_IOMMU_VIRTIO) {
+        set_attr(add_element(devices, NULL, "iommu", NULL), "model", "virtio");
+    }
+
+    set_attr(add_element(devices, NULL, "memballoon", NULL), "model", "none");
+}
+
+static void add_metadata(xmlNodePtr domain, const HvStackSpec *spec)
+{
+    xmlNodePtr metadata = add_element(domain, NULL, "metadata", NULL);
+    xmlNodePtr stack = xmlNewChild(metadata, NULL, BAD_CAST "stack", NULL);
+    xmlNsPtr ns =
+        xmlNewNs(stack, BAD_CAST HV_DOMAIN_METADATA_URI, BAD_CAST HV_DOMAIN_METADATA_PREFIX);
+
+    xmlSetNs(stack, ns);
+    add_element(stack, ns, "id", spec->id);
+    add_element(stack, ns, "name", spec->name);
+    add_element(stack, ns, "tenant", spec->tenant);
+    if (spec->record_json)
+        add_element(stack, ns, "record", spec->record_json);
+}
+
+static const char *domain_type(HvBackend backend)
+{
+    switch (backend) {
+    case HV_BACKEND_KVM:
+        return "kvm";
+    case HV_BACKEND_TCG:
+        return "qemu";
+    case HV_BACKEND_TEST:
+        /* test:///default only knows type 'test'; otherwise the XML is tcg's. */
+        return "test";
+    }
+    return NULL;
+}
+
+static char *serialize(xmlDocPtr doc, GError **error)
+{
+    g_autoptr(xmlBuffer) buffer = xmlBufferCreate();
+    xmlSaveCtxtPtr save = xmlSaveToBuffer(buffer, "UTF-8", XML_SAVE_FORMAT | XML_SAVE_NO_DECL);
+
+    if (!buffer || !save || xmlSaveDoc(save, doc) < 0) {
+        if (save)
+            xmlSaveClose(save);
+        g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "cannot serialize the domain XML");
+        return NULL;
+    }
+    /* Closing flushes into the buffer. */
+    xmlSaveClose(save);
+    return g_strndup((const char *)xmlBufferContent(buffer), (gsize)xmlBufferLength(buffer));
+}
+
+char *hv_domain_build_xml(const HvStackSpec *spec, HvBackend backend, const HvHostReport *host,
+                          GError **error)
+{
+    Vendor vendor = VENDOR_INTEL;
+    const char *type = domain_type(backend);
+
+    g_return_val_if_fail(spec != NULL, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+    if (!type) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "backend %d is unknown", (int)backend);
+        return NULL;
+    }
+    if (!validate_spec(spec, error))
+        return NULL;
+    if (backend == HV_BACKEND_KVM && !check_kvm_host(host, &vendor, error))
+        return NULL;
+
+    g_autoptr(xmlDoc) doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr domain = xmlNewDocNode(doc, NULL, BAD_CAST "domain", NULL);
+    xmlDocSetRootElement(doc, domain);
+    set_attr(domain, "type", type);
+
+    g_autofree char *name = hv_domain_name_for(spec->id);
+    g_autofree char *title = g_strdup_printf("%s/%s", spec->tenant, spec->name);
+    add_element(domain, NULL, "name", name);
+    add_element(domain, NULL, "uuid", spec->id);
+    add_element(domain, NULL, "title", title);
+    add_metadata(domain, spec);
+
+    set_attr(add_element_uint(domain, "memory", spec->memory_mib), "unit", "MiB");
+    if (spec->devices && spec->devices->len > 0 && spec->iommu != HV_IOMMU_NONE) {
+        /* VFIO pins guest RAM and a vIOMMU makes QEMU map more of it; without
+         * an explicit hard_limit QEMU can hit its memlock limit and fail to
+         * start.  libvirt derives the memlock limit from hard_limit. */
+        xmlNodePtr memtune = add_element(domain, NULL, "memtune", NULL);
+        set_attr(add_element_uint(memtune, "hard_limit", (guint64)spec->memory_mib + 1024), "unit",
+                 "MiB");
+    }
+    add_element_uint(domain, "vcpu", spec->vcpus);
+
+    xmlNodePtr os = add_element(domain, NULL, "os", NULL);
+    xmlNodePtr os_type = add_element(os, NULL, "type", "hvm");
+    set_attr(os_type, "arch", "x86_64");
+    set_attr(os_type, "machine", "q35");
+    if (spec->kernel_path) {
+        add_element(os, NULL, "kernel", spec->kernel_path);
+        if (spec->initrd_path)
+            add_element(os, NULL, "initrd", spec->initrd_path);
+        if (spec->cmdline)
+            add_element(os, NULL, "cmdline", spec->cmdline);
+    } else {
+        set_attr(add_element(os, NULL, "boot", NULL), "dev", "hd");
+    }
+
+    xmlNodePtr features = add_element(domain, NULL, "features", NULL);
+    add_element(features, NULL, "acpi", NULL);
+    add_element(features, NULL, "apic", NULL);
+    /* Intel's interrupt remapping needs the split irqchip. */
+    if (spec->iommu == HV_IOMMU_INTEL)
+        set_attr(add_element(features, NULL, "ioapic", NULL), "driver", "qemu");
+
+    gboolean cpu_ok = backend == HV_BACKEND_KVM ? add_kvm_cpu(domain, spec, vendor, error)
+                                                : add_tcg_cpu(domain, spec, error);
+    if (!cpu_ok)
+        return NULL;
+
+    add_element(domain, NULL, "on_poweroff", "destroy");
+    add_element(domain, NULL, "on_reboot", "restart");
+    add_element(domain, NULL, "on_crash", "destroy");
+    add_devices(domain, spec);
+
+    return serialize(doc, error);
+}
+
+/* ---- identity -------------------------------------------------------------- */
+
+static char *xpath_string(xmlXPathContextPtr ctx, const char *expr, int *count)
+{
+    g_autoptr(xmlXPathObject) result = xmlXPathEvalExpression(BAD_CAST expr, ctx);
+
+    *count = 0;
+    if (!result || result->type != XPATH_NODESET || !result->nodesetval)
+        return NULL;
+    *count = result->nodesetval->nodeNr;
+    if (*count != 1)
+        return NULL;
+    xmlChar *content = xmlNodeGetContent(result->nodesetval->nodeTab[0]);
+    char *text = g_strdup(content ? (const char *)content : "");
+    xmlFree(content);
+    return text;
+}
+
+HvStackIdentity *hv_domain_parse_identity(const char *domain_xml, GError **error)
+{
+    g_return_val_if_fail(domain_xml != NULL, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+    g_autoptr(xmlParserCtxt) parser = xmlNewParserCtxt();
+    if (!parser) {
+        g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "cannot allocate an XML parser");
+        return NULL;
+    }
+    /* No network, no entity substitution, no DTD loading, and no noise on stderr. */
+    g_autoptr(xmlDoc) doc =
+        xmlCtxtReadMemory(parser, domain_xml, (int)strlen(domain_xml), "domain.xml", NULL,
+                          XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc) {
+        const xmlError *xml_error = xmlCtxtGetLastError(parser);
+        g_autofree char *detail =
+            xml_error && xml_error->message ? g_strstrip(g_strdup(xml_error->message)) : NULL;
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "domain XML does not parse: %s",
+                    detail ? detail : "unknown error");
+        return NULL;
+    }
+    /* libvirt never writes a DTD; one here could only be declaring entities. */
+    if (doc->intSubset || doc->extSubset) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "domain XML must not have a DTD");
+        return NULL;
+    }
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    if (!root || root->ns || !xmlStrEqual(root->name, BAD_CAST "domain")) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "XML document is not a <domain>");
+        return NULL;
+    }
+
+    g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
+    if (!ctx || xmlXPathRegisterNs(ctx, BAD_CAST "t", BAD_CAST HV_DOMAIN_METADATA_URI) != 0) {
+        g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "cannot set up XPath");
+        return NULL;
+    }
+
+    g_autoptr(xmlXPathObject) stacks =
+        xmlXPathEvalExpression(BAD_CAST "/domain/metadata/t:stack", ctx);
+    int n_stacks = stacks && stacks->nodesetval ? stacks->nodesetval->nodeNr : 0;
+    if (n_stacks == 0) {
+        g_set_error(error, HV_ERROR, HV_ERROR_NOT_FOUND, "domain has no %s metadata",
+                    HV_DOMAIN_METADATA_URI);
+        return NULL;
+    }
+    if (n_stacks > 1) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "domain has %d %s metadata elements",
+                    n_stacks, HV_DOMAIN_METADATA_URI);
+        return NULL;
+    }
+    ctx->node = stacks->nodesetval->nodeTab[0];
+
+    g_autoptr(HvStackIdentity) identity = g_new0(HvStackIdentity, 1);
+    static const struct {
+        const char *element;
+        gboolean required;
+        gsize offset;
+    } fields[] = {
+        {"id", TRUE, G_STRUCT_OFFSET(HvStackIdentity, id)},
+        {"name", TRUE, G_STRUCT_OFFSET(HvStackIdentity, name)},
+        {"tenant", TRUE, G_STRUCT_OFFSET(HvStackIdentity, tenant)},
+        {"record", FALSE, G_STRUCT_OFFSET(HvStackIdentity, record_json)},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(fields); i++) {
+        g_autofree char *expr = g_strconcat("t:", fields[i].element, NULL);
+        int count;
+        char *value = xpath_string(ctx, expr, &count);
+        if (count > 1 || (count == 0 && fields[i].required)) {
+            g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
+                        "domain metadata has %d <%s:%s> elements, expected one", count,
+                        HV_DOMAIN_METADATA_PREFIX, fields[i].element);
+            return NULL;
+        }
+        G_STRUCT_MEMBER(char *, identity, fields[i].offset) = value;
+    }
+    return g_steal_pointer(&identity);
+}

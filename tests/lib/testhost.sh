@@ -1,0 +1,473 @@
+# shellcheck shell=bash
+# testhost.sh: private libvirt daemons ("test hosts") for system tests.
+#
+# A test host is a monolithic libvirtd, run as root without systemd, in a mount
+# namespace of its own where private directories are bind-mounted over the
+# paths libvirt has compiled in (/run/libvirt, /var/lib/libvirt, /etc/libvirt,
+# /var/log/libvirt, /var/cache/libvirt).  It has its own host UUID and answers
+# on 127.0.0.1:PORT as qemu+tcp://127.0.0.1:PORT/system.  The machine's own
+# libvirt (qemu:///system) is never used, started, stopped or reconfigured.
+#
+#   testhost_start NAME           start host NAME (a-z, 0-9, _); exports
+#                                 TESTHOST_<NAME>_URI, _DIR, _LOG_DIR, _CONSOLE_DIR
+#   testhost_uri NAME             its libvirt URI
+#   testhost_dir NAME             its private dir; console logs go to DIR/console
+#                                 (the same path inside and outside its namespace)
+#   testhost_virsh NAME ARGS...   virsh against it, bounded by a timeout
+#   testhost_stop NAME            destroy its domains, stop libvirtd, kill what
+#                                 is left in its namespace, remove its dir
+#   testhost_stop_all             testhost_stop for every host of this test
+#   testhost_install_cleanup_trap stop every host on EXIT, INT, TERM and HUP
+#   testhost_pids NAME            processes in its namespace (libvirtd, qemu)
+#   testhost_pids_marked MARKER   processes (outside our namespace) whose mounts
+#                                 mention MARKER, a path fragment
+#
+# Environment:
+#   TESTHOST_TMPDIR          where the private dirs go (default $TMPDIR or /tmp)
+#   TESTHOST_START_TIMEOUT   seconds to wait for a daemon to answer (30)
+#   TESTHOST_LOG_LEVEL       libvirtd log level, 1 (debug) .. 4 (error) (3)
+#   TURTLES_KEEP_LOGS=1      keep the private dirs after stopping (their paths
+#                            are printed as TAP diag)
+#   TURTLES_LOG_DIR          where logs are copied when a test fails
+#                            (default $TURTLES_BUILD/test-logs)
+#
+# Call testhost_start in the test's own shell, never inside $(...): the
+# cleanup trap only knows the hosts of the shell that installed it.
+# Processes are found through their mount namespace (its mounts name our
+# private dir), never by name, so the system's libvirtd and other tests' qemu
+# are never touched.
+
+TESTHOST_BASE=""
+TESTHOST_INTERRUPTED=0
+
+# private subdirectory : the libvirt path it hides inside the namespace
+TESTHOST_MOUNTS="run:/run/libvirt state:/var/lib/libvirt config:/etc/libvirt log:/var/log/libvirt cache:/var/cache/libvirt"
+
+# Runs inside the new mount namespace ($1 = the host's dir); `exec` keeps the
+# pid, so the pid written first is libvirtd's.  The mount points are created
+# when missing (/run/libvirt is, where the system libvirtd never ran): an
+# empty directory libvirt itself would create, holding nothing of ours.
+# shellcheck disable=SC2016
+TESTHOST_NS_SCRIPT='
+set -e
+dir=$1
+echo $$ >"$dir/libvirtd.pid"
+for m in '"$TESTHOST_MOUNTS"'; do
+    mkdir -p "${m#*:}"
+    mount --bind "$dir/${m%%:*}" "${m#*:}"
+done
+exec libvirtd --listen --config /etc/libvirt/libvirtd.conf --pid-file "$dir/libvirtd.pid"
+'
+
+_testhost_diag() {
+    if declare -F diag >/dev/null; then
+        diag "testhost: $*"
+    else
+        printf '# testhost: %s\n' "$*" >&2
+    fi
+}
+
+# ---- naming and lookup ------------------------------------------------------
+
+_testhost_check_name() {
+    case $1 in
+    '' | *[!a-z0-9_]*)
+        _testhost_diag "bad host name '$1' (use a-z, 0-9, _)"
+        return 1
+        ;;
+    esac
+}
+
+# The base dir is made on first use; its random name is what marks our mounts.
+_testhost_ensure_base() {
+    [ -n "$TESTHOST_BASE" ] && [ -d "$TESTHOST_BASE" ] && return 0
+    local tmp=${TESTHOST_TMPDIR:-${TMPDIR:-/tmp}}
+    TESTHOST_BASE=$(mktemp -d "$tmp/turtles-testhost.XXXXXX") || return 1
+    # mountinfo escapes whitespace, and then our marker would not match.
+    case $TESTHOST_BASE in
+    *[[:space:]]*)
+        _testhost_diag "TESTHOST_TMPDIR must not contain whitespace: '$tmp'"
+        rmdir "$TESTHOST_BASE"
+        TESTHOST_BASE=""
+        return 1
+        ;;
+    esac
+}
+
+testhost_dir() {
+    _testhost_check_name "$1" || return 1
+    [ -n "$TESTHOST_BASE" ] || return 1
+    echo "$TESTHOST_BASE/$1"
+}
+
+testhost_uri() {
+    local dir
+    dir=$(testhost_dir "$1") || return 1
+    cat "$dir/uri" 2>/dev/null
+}
+
+# A fragment of every mount source of host NAME, unique thanks to mktemp.
+# mountinfo shows sources relative to their filesystem, so use no more of the
+# path than the base dir's own name.
+_testhost_marker() {
+    echo "/${TESTHOST_BASE##*/}/$1/"
+}
+
+testhost_virsh() {
+    local uri
+    uri=$(testhost_uri "$1") || return 1
+    shift
+    _testhost_virsh_uri "$uri" "$@"
+}
+
+# --foreground keeps virsh in the test's process group, so that a Ctrl-C
+# reaches it and the test's trap runs at once instead of after the timeout.
+_testhost_virsh_uri() {
+    local uri=$1
+    shift
+    timeout --foreground "${TESTHOST_VIRSH_TIMEOUT:-30}" virsh -q -c "$uri" "$@"
+}
+
+# ---- processes --------------------------------------------------------------
+
+testhost_pids_marked() {
+    local marker=$1 self_ns file pid
+    self_ns=$(readlink /proc/$$/ns/mnt)
+    # One grep over every process: cheap, and no process slips between reads.
+    grep -lF -- "$marker" /proc/[0-9]*/mountinfo 2>/dev/null | while IFS= read -r file; do
+        pid=${file#/proc/}
+        pid=${pid%/mountinfo}
+        # A leaked mount in our own namespace would match every process
+        # here, the system's included: never report those.
+        [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$self_ns" ] && continue
+        [ -d "/proc/$pid" ] && echo "$pid"
+    done
+}
+
+testhost_pids() {
+    testhost_pids_marked "$(_testhost_marker "$1")"
+}
+
+# libvirtd's pid, only while it runs in this host's namespace: a stale pid
+# file must never make us signal somebody else's process.
+_testhost_daemon_pid() {
+    local name=$1 dir pid
+    dir=$(testhost_dir "$name") || return 1
+    pid=$(cat "$dir/libvirtd.pid" 2>/dev/null) || return 1
+    case $pid in '' | *[!0-9]*) return 1 ;; esac
+    testhost_pids "$name" | grep -qx "$pid" || return 1
+    echo "$pid"
+}
+
+# Waits until none of PIDS exists (zombies count as gone) or TIMEOUT seconds.
+_testhost_wait_gone() {
+    local timeout=$1 pid alive
+    shift
+    local deadline=$((SECONDS + timeout))
+    while :; do
+        alive=""
+        for pid in "$@"; do
+            [ -r "/proc/$pid/stat" ] || continue
+            case $(sed 's/.*) \([A-Z]\).*/\1/' "/proc/$pid/stat" 2>/dev/null) in
+            Z | X | '') ;;
+            *) alive="$alive $pid" ;;
+            esac
+        done
+        [ -z "$alive" ] && return 0
+        [ "$SECONDS" -ge "$deadline" ] && return 1
+        sleep 0.2
+    done
+}
+
+# ---- starting ---------------------------------------------------------------
+
+# A port below the kernel's ephemeral range (32768+), so that it does not
+# collide with the local end of outgoing connections.  Read from /proc so no
+# tool (ss, netstat) is needed; whoever binds first wins, and the caller
+# retries when libvirtd cannot bind.
+_testhost_pick_port() {
+    local port hex tries
+    for tries in $(seq 50); do
+        port=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
+        printf -v hex ':%04X' "$port"
+        if ! awk -v p="$hex" '$2 ~ p"$" { found = 1 } END { exit !found }' \
+            /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+
+_testhost_write_config() {
+    local dir=$1 port=$2 uuid=$3
+    cat >"$dir/config/libvirtd.conf" <<EOF
+# Private test host: TCP on loopback only, no TLS, no auth (root-only machine).
+listen_tls = 0
+listen_tcp = 1
+listen_addr = "127.0.0.1"
+tcp_port = "$port"
+auth_tcp = "none"
+auth_unix_ro = "none"
+auth_unix_rw = "none"
+# Migration refuses two hosts with the same UUID.
+host_uuid = "$uuid"
+log_outputs = "${TESTHOST_LOG_LEVEL:-3}:file:/var/log/libvirt/libvirtd.log"
+EOF
+    cat >"$dir/config/qemu.conf" <<EOF
+# qemu runs as root with no relabelling: nothing here needs the libvirt-qemu
+# user to read a file, and nothing outside the private dirs gets chowned.
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+# qemu stays in the host's mount namespace, so the harness finds it there.
+namespaces = [ ]
+# No virtlogd: qemu writes its log file itself.
+stdio_handler = "file"
+# No cgroups: two hosts on one machine would create the same cgroup names,
+# and a killed host would leave them behind.
+cgroup_controllers = [ ]
+# No migration_host/migration_address: libvirt refuses loopback ones, so a
+# migration test passes --migrateuri tcp://127.0.0.1 itself.
+EOF
+    echo "$uuid" >"$dir/uuid"
+    echo "$port" >"$dir/port"
+    echo "qemu+tcp://127.0.0.1:$port/system" >"$dir/uri"
+}
+
+# setsid: a Ctrl-C sent to the test's process group must reach the test's
+# trap, not libvirtd, so that the trap can still ask libvirtd to destroy its
+# domains.  Output goes to a file: an inherited pipe would keep prove (or a
+# $(...) of the caller) waiting for EOF as long as the daemon lives.
+_testhost_launch() {
+    local dir=$1
+    rm -f "$dir/libvirtd.pid"
+    setsid unshare --mount --propagation private -- \
+        /bin/sh -c "$TESTHOST_NS_SCRIPT" testhost-ns "$dir" \
+        </dev/null >>"$dir/log/libvirtd.stderr" 2>&1 &
+}
+
+_testhost_host_uuid() {
+    _testhost_virsh_uri "$1" capabilities 2>/dev/null |
+        sed -n 's:.*<uuid>\(.*\)</uuid>.*:\1:p' | head -n 1
+}
+
+# 0: answering with our UUID; 2: could not bind its port (pick another);
+# 1: anything else (died, timed out, or someone else answers on the port).
+_testhost_wait_ready() {
+    local name=$1 dir uri uuid pid="" deadline
+    dir=$(testhost_dir "$name")
+    uri=$(cat "$dir/uri")
+    uuid=$(cat "$dir/uuid")
+    deadline=$((SECONDS + ${TESTHOST_START_TIMEOUT:-30}))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        [ -z "$pid" ] && pid=$(cat "$dir/libvirtd.pid" 2>/dev/null)
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            if grep -qiE 'unable to bind|address already in use' \
+                "$dir/log/libvirtd.stderr" "$dir/log/libvirtd.log" 2>/dev/null; then
+                return 2
+            fi
+            _testhost_diag "libvirtd of '$name' exited during startup"
+            return 1
+        fi
+        if [ -n "$pid" ] && _testhost_virsh_uri "$uri" version >/dev/null 2>&1; then
+            local got
+            got=$(_testhost_host_uuid "$uri")
+            [ "$got" = "$uuid" ] && return 0
+            _testhost_diag "$uri answers with host UUID '$got', not ours ($uuid)"
+            return 1
+        fi
+        sleep 0.2
+    done
+    _testhost_diag "libvirtd of '$name' did not answer at $uri within ${TESTHOST_START_TIMEOUT:-30} s"
+    return 1
+}
+
+_testhost_export() {
+    local name=$1 dir var
+    dir=$(testhost_dir "$name")
+    var=TESTHOST_${name^^}
+    export "${var}_URI=$(cat "$dir/uri")" "${var}_DIR=$dir" \
+        "${var}_LOG_DIR=$dir/log" "${var}_CONSOLE_DIR=$dir/console"
+}
+
+testhost_start() {
+    local name=$1 dir uuid attempt port rc
+    _testhost_check_name "$name" || return 1
+    _testhost_ensure_base || return 1
+    dir=$(testhost_dir "$name")
+    if [ -e "$dir" ]; then
+        _testhost_diag "host '$name' already exists ($dir)"
+        return 1
+    fi
+    mkdir -p "$dir"/{run,state,config,log,cache,console} || return 1
+    uuid=$(cat /proc/sys/kernel/random/uuid)
+    for attempt in 1 2 3 4 5; do
+        port=$(_testhost_pick_port) || break
+        _testhost_write_config "$dir" "$port" "$uuid"
+        _testhost_launch "$dir"
+        _testhost_wait_ready "$name"
+        rc=$?
+        if [ "$rc" -eq 0 ]; then
+            _testhost_export "$name"
+            return 0
+        fi
+        # Whatever half-started must go before a retry or the caller's cleanup.
+        _testhost_stop_processes "$name"
+        [ "$rc" -eq 2 ] || break
+        _testhost_diag "port $port was taken (attempt $attempt), trying another"
+    done
+    _testhost_diag "could not start host '$name'; its libvirtd output:"
+    testhost_show_logs "$name"
+    return 1
+}
+
+# ---- stopping ---------------------------------------------------------------
+
+# Through libvirt first: it stops qemu cleanly and knows every domain,
+# transient ones included.
+_testhost_destroy_domains() {
+    local name=$1 dom
+    _testhost_daemon_pid "$name" >/dev/null || return 0
+    testhost_virsh "$name" list --name 2>/dev/null | while IFS= read -r dom; do
+        [ -n "$dom" ] && testhost_virsh "$name" destroy "$dom" >/dev/null 2>&1
+    done
+}
+
+_testhost_stop_daemon() {
+    local name=$1 pid
+    pid=$(_testhost_daemon_pid "$name") || return 0
+    kill -TERM "$pid" 2>/dev/null
+    _testhost_wait_gone 15 "$pid" && return 0
+    _testhost_diag "libvirtd of '$name' ignored SIGTERM for 15 s; killing it"
+    kill -KILL "$pid" 2>/dev/null
+    _testhost_wait_gone 5 "$pid"
+}
+
+# Whatever still lives in the namespace (qemu that libvirt could not destroy,
+# helpers): TERM, then KILL.  The namespace, and with it every bind mount,
+# goes away with its last process.
+_testhost_kill_namespace() {
+    local name=$1 pids sig
+    for sig in TERM KILL; do
+        pids=$(testhost_pids "$name")
+        [ -z "$pids" ] && return 0
+        # shellcheck disable=SC2086
+        kill -"$sig" $pids 2>/dev/null
+        # shellcheck disable=SC2086
+        _testhost_wait_gone 10 $pids && return 0
+    done
+    pids=$(testhost_pids "$name")
+    [ -z "$pids" ] && return 0
+    _testhost_diag "host '$name': processes survive SIGKILL: $pids"
+    return 1
+}
+
+_testhost_stop_processes() {
+    local name=$1
+    _testhost_destroy_domains "$name"
+    _testhost_stop_daemon "$name"
+    _testhost_kill_namespace "$name"
+}
+
+testhost_stop() {
+    local name=$1 dir var
+    dir=$(testhost_dir "$name") || return 1
+    [ -d "$dir" ] || return 0
+    if ! _testhost_stop_processes "$name"; then
+        _testhost_diag "host '$name' not fully stopped; leaving $dir in place"
+        return 1
+    fi
+    if [ "${TURTLES_KEEP_LOGS:-0}" = 1 ]; then
+        _testhost_diag "TURTLES_KEEP_LOGS=1: kept host '$name' in $dir"
+    else
+        rm -rf -- "$dir"
+    fi
+    var=TESTHOST_${name^^}
+    unset "${var}_URI" "${var}_DIR" "${var}_LOG_DIR" "${var}_CONSOLE_DIR"
+    return 0
+}
+
+# The base dir is the registry: every subdirectory is a host of this test.
+testhost_stop_all() {
+    local dir rc=0
+    [ -n "$TESTHOST_BASE" ] && [ -d "$TESTHOST_BASE" ] || return 0
+    for dir in "$TESTHOST_BASE"/*/; do
+        [ -d "$dir" ] || continue
+        dir=${dir%/}
+        testhost_stop "${dir##*/}" || rc=1
+    done
+    rmdir "$TESTHOST_BASE" 2>/dev/null && TESTHOST_BASE=""
+    return "$rc"
+}
+
+# ---- logs -------------------------------------------------------------------
+
+# Tails of everything a failure is explained by, as TAP diag.
+testhost_show_logs() {
+    local name=$1 dir f
+    dir=$(testhost_dir "$name") || return 1
+    for f in "$dir"/log/libvirtd.stderr "$dir"/log/libvirtd.log \
+        "$dir"/log/qemu/*.log "$dir"/console/*; do
+        [ -s "$f" ] || continue
+        _testhost_diag "---- last lines of $f"
+        : >"$dir/.logs-shown"
+        tail -n "${TESTHOST_LOG_LINES:-20}" "$f" | tr -d '\r' | _testhost_indent
+    done
+}
+
+_testhost_indent() {
+    local line
+    while IFS= read -r line; do
+        _testhost_diag "  $line"
+    done
+}
+
+# Copies the logs of every host where they survive the private dirs.
+_testhost_save_logs() {
+    local dest dir name test
+    [ -n "$TESTHOST_BASE" ] && [ -d "$TESTHOST_BASE" ] || return 0
+    test=${0##*/}
+    dest=${TURTLES_LOG_DIR:-${TURTLES_BUILD:-build}/test-logs}/${test%.t}
+    for dir in "$TESTHOST_BASE"/*/; do
+        [ -d "$dir" ] || continue
+        dir=${dir%/}
+        name=${dir##*/}
+        [ -e "$dir/.logs-shown" ] || testhost_show_logs "$name"
+        mkdir -p "$dest/$name" &&
+            cp -r "$dir/log" "$dir/console" "$dir/config" "$dest/$name/" 2>/dev/null &&
+            _testhost_diag "logs of host '$name' saved in $dest/$name"
+    done
+}
+
+# ---- traps ------------------------------------------------------------------
+
+_testhost_on_signal() {
+    # A second Ctrl-C must not cut the cleanup short.
+    trap '' INT TERM HUP
+    TESTHOST_INTERRUPTED=1
+    _testhost_diag "caught SIG$1, stopping test hosts"
+    exit "$2" # the EXIT trap cleans up
+}
+
+_testhost_on_exit() {
+    local status=$?
+    trap '' INT TERM HUP
+    if [ "$TESTHOST_INTERRUPTED" = 0 ] && { [ "$status" -ne 0 ] || [ "${TAP_FAILED:-0}" -gt 0 ]; }; then
+        _testhost_save_logs
+    fi
+    if ! testhost_stop_all; then
+        _testhost_diag "cleanup failed: processes or dirs of $TESTHOST_BASE remain"
+        [ "$status" -eq 0 ] && status=1
+    fi
+    exit "$status"
+}
+
+testhost_install_cleanup_trap() {
+    trap _testhost_on_exit EXIT
+    trap '_testhost_on_signal INT 130' INT
+    trap '_testhost_on_signal TERM 143' TERM
+    trap '_testhost_on_signal HUP 129' HUP
+}

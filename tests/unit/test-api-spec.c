@@ -1,0 +1,574 @@
+/* api/spec: the stack spec of POST /v1/stacks, decoded and validated strictly. */
+#include <string.h>
+
+#include "api/error.h"
+#include "api/json.h"
+#include "api/spec.h"
+
+#define NAME_MESSAGE "must match ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+static const char base_spec[] = "{'name':'web','vcpus':2,'memory_mib':1024,"
+                                "'boot':{'kernel':'vmlinuz','initrd':'initrd','cmdline':'quiet'},"
+                                "'nesting':{'cpu':'host-model','iommu':'intel'},"
+                                "'devices':['0000:3b:00.0'],'start':false}";
+
+/* Test JSON is written with ' for " to stay readable. */
+static json_object *parse_dq(const char *text)
+{
+    g_autofree char *json = g_strdup(text);
+    g_strdelimit(json, "'", '"');
+    g_autoptr(GError) error = NULL;
+    json_object *value = api_json_parse(json, strlen(json), API_JSON_MAX_DEPTH, &error);
+    g_assert_no_error(error);
+    return value;
+}
+
+/* Sets (or with @value NULL removes) the member at a dotted @path of @root;
+ * @value is JSON text, "null" included. */
+static void mutate(json_object *root, const char *path, const char *value)
+{
+    g_auto(GStrv) parts = g_strsplit(path, ".", -1);
+    json_object *object = root;
+    guint n = g_strv_length(parts);
+    for (guint i = 0; i + 1 < n; i++) {
+        json_object *next = NULL;
+        if (!json_object_object_get_ex(object, parts[i], &next) || !next) {
+            next = json_object_new_object();
+            json_object_object_add(object, parts[i], next);
+        }
+        object = next;
+    }
+    if (!value) {
+        json_object_object_del(object, parts[n - 1]);
+        return;
+    }
+    g_autofree char *json = g_strdup(value);
+    g_strdelimit(json, "'", '"');
+    json_object *member = json_tokener_parse(json);
+    g_assert_true(member || strcmp(json, "null") == 0);
+    json_object_object_add(object, parts[n - 1], member);
+}
+
+static void assert_specs_equal(const ApiStackSpec *a, const ApiStackSpec *b)
+{
+    g_assert_cmpstr(a->name, ==, b->name);
+    g_assert_cmpuint(a->vcpus, ==, b->vcpus);
+    g_assert_cmpuint(a->memory_mib, ==, b->memory_mib);
+    g_assert_cmpstr(a->boot_kernel, ==, b->boot_kernel);
+    g_assert_cmpstr(a->boot_initrd, ==, b->boot_initrd);
+    g_assert_cmpstr(a->boot_cmdline, ==, b->boot_cmdline);
+    g_assert_cmpstr(a->boot_disk, ==, b->boot_disk);
+    g_assert_cmpstr(a->cpu, ==, b->cpu);
+    g_assert_cmpstr(a->iommu, ==, b->iommu);
+    g_assert_cmpuint(a->devices->len, ==, b->devices->len);
+    for (guint i = 0; i < a->devices->len; i++)
+        g_assert_cmpstr(g_ptr_array_index(a->devices, i), ==, g_ptr_array_index(b->devices, i));
+    g_assert_cmpint(a->start, ==, b->start);
+}
+
+/* encode -> text -> parse -> decode gives @spec back, and the text is stable. */
+static void assert_round_trip(const ApiStackSpec *spec)
+{
+    g_autoptr(json_object) json = api_stack_spec_to_json(spec);
+    g_autofree char *text = api_json_to_string(json);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(json_object) parsed = api_json_parse(text, strlen(text), API_JSON_MAX_DEPTH, &error);
+    g_assert_no_error(error);
+    g_autoptr(ApiStackSpec) decoded = api_stack_spec_from_json(parsed, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(decoded);
+    assert_specs_equal(decoded, spec);
+    g_autoptr(json_object) again = api_stack_spec_to_json(decoded);
+    g_autofree char *text_again = api_json_to_string(again);
+    g_assert_cmpstr(text_again, ==, text);
+}
+
+/* ---- rejected inputs -------------------------------------------------------- */
+
+typedef struct {
+    const char *path;  /* member of the base spec to change */
+    const char *value; /* its new JSON value, NULL to remove it */
+    const char *field; /* the field the message must start with */
+} BadCase;
+
+static const BadCase bad_cases[] = {
+    /* unknown fields, at every level */
+    {"extra", "1", "extra: unknown field"},
+    {"Name", "'web'", "Name: unknown field"},
+    {"boot.foo", "1", "boot.foo: unknown field"},
+    {"nesting.foo", "'x'", "nesting.foo: unknown field"},
+    {"nesting.CPU", "'host-model'", "nesting.CPU: unknown field"},
+    /* missing required fields */
+    {"name", NULL, "name: is required"},
+    {"vcpus", NULL, "vcpus: is required"},
+    {"memory_mib", NULL, "memory_mib: is required"},
+    {"boot", NULL, "boot: is required"},
+    /* name */
+    {"name", "'Web_1'", "name: " NAME_MESSAGE},
+    {"name", "''", "name: " NAME_MESSAGE},
+    {"name", "'-web'", "name: " NAME_MESSAGE},
+    {"name", "'web-'", "name: " NAME_MESSAGE},
+    {"name", "'web.1'", "name: " NAME_MESSAGE},
+    {"name", "'web\\u0000x'", "name: must not contain NUL characters"},
+    {"name", "1", "name: must be a string"},
+    {"name", "null", "name: must be a string"},
+    {"name", "true", "name: must be a string"},
+    {"name", "['web']", "name: must be a string"},
+    {"name", "{}", "name: must be a string"},
+    /* vcpus */
+    {"vcpus", "0", "vcpus: must be between 1 and 64"},
+    {"vcpus", "65", "vcpus: must be between 1 and 64"},
+    {"vcpus", "-1", "vcpus: must be between 1 and 64"},
+    {"vcpus", "1099511627776", "vcpus: must be between 1 and 64"},
+    {"vcpus", "4294967297", "vcpus: must be between 1 and 64"}, /* would wrap a guint to 1 */
+    {"vcpus", "18446744073709551615", "vcpus: must be between 1 and 64"},
+    {"vcpus", "1.5", "vcpus: must be an integer"},
+    {"vcpus", "2.0", "vcpus: must be an integer"},
+    {"vcpus", "'2'", "vcpus: must be an integer"},
+    {"vcpus", "true", "vcpus: must be an integer"},
+    {"vcpus", "null", "vcpus: must be an integer"},
+    {"vcpus", "[2]", "vcpus: must be an integer"},
+    /* memory_mib */
+    {"memory_mib", "127", "memory_mib: must be between 128 and 1048576"},
+    {"memory_mib", "1048577", "memory_mib: must be between 128 and 1048576"},
+    {"memory_mib", "0", "memory_mib: must be between 128 and 1048576"},
+    {"memory_mib", "4294968320", "memory_mib: must be between 128 and 1048576"},
+    {"memory_mib", "'1024'", "memory_mib: must be an integer"},
+    {"memory_mib", "1024.5", "memory_mib: must be an integer"},
+    {"memory_mib", "false", "memory_mib: must be an integer"},
+    /* boot */
+    {"boot", "'vmlinuz'", "boot: must be an object"},
+    {"boot", "[]", "boot: must be an object"},
+    {"boot", "null", "boot: must be an object"},
+    {"boot", "{}", "boot: must contain either kernel or disk"},
+    {"boot", "{'initrd':'initrd'}", "boot: must contain either kernel or disk"},
+    {"boot", "{'cmdline':'quiet'}", "boot: must contain either kernel or disk"},
+    {"boot", "{'kernel':'vmlinuz','disk':'root'}",
+     "boot.disk: cannot be combined with boot.kernel"},
+    {"boot", "{'disk':'root','initrd':'initrd'}", "boot.initrd: is only allowed with boot.kernel"},
+    {"boot", "{'disk':'root','cmdline':'quiet'}", "boot.cmdline: is only allowed with boot.kernel"},
+    {"boot", "{'disk':'Root'}", "boot.disk: " NAME_MESSAGE},
+    {"boot", "{'disk':7}", "boot.disk: must be a string"},
+    {"boot.kernel", "'vmlinuz_6'", "boot.kernel: " NAME_MESSAGE},
+    {"boot.kernel", "''", "boot.kernel: " NAME_MESSAGE},
+    {"boot.kernel", "5", "boot.kernel: must be a string"},
+    {"boot.kernel", "null", "boot.kernel: must be a string"},
+    {"boot.initrd", "'initrd.img'", "boot.initrd: " NAME_MESSAGE},
+    {"boot.initrd", "false", "boot.initrd: must be a string"},
+    {"boot.cmdline", "5", "boot.cmdline: must be a string"},
+    {"boot.cmdline", "['quiet']", "boot.cmdline: must be a string"},
+    {"boot.cmdline", "'quiet\\nroot=/dev/sda'",
+     "boot.cmdline: must not contain control characters"},
+    {"boot.cmdline", "'a\\tb'", "boot.cmdline: must not contain control characters"},
+    {"boot.cmdline", "'\\u001b[31m'", "boot.cmdline: must not contain control characters"},
+    {"boot.cmdline", "'a\\u007f'", "boot.cmdline: must not contain control characters"},
+    {"boot.cmdline", "'a\\u0085'", "boot.cmdline: must not contain control characters"},
+    {"boot.cmdline", "'a\\u0000b'", "boot.cmdline: must not contain NUL characters"},
+    /* nesting */
+    {"nesting", "'host-model'", "nesting: must be an object"},
+    {"nesting", "null", "nesting: must be an object"},
+    {"nesting.cpu", "'host'", "nesting.cpu: must be host-passthrough, host-model or named:<model>"},
+    {"nesting.cpu", "'Host-Model'",
+     "nesting.cpu: must be host-passthrough, host-model or named:<model>"},
+    {"nesting.cpu", "''", "nesting.cpu: must be host-passthrough, host-model or named:<model>"},
+    {"nesting.cpu", "'EPYC'", "nesting.cpu: must be host-passthrough, host-model or named:<model>"},
+    {"nesting.cpu", "'named:'", "nesting.cpu: model must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
+    {"nesting.cpu", "'named:-EPYC'",
+     "nesting.cpu: model must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
+    {"nesting.cpu", "'named:EPYC v4'",
+     "nesting.cpu: model must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
+    {"nesting.cpu", "'named:EPYC,+svm'",
+     "nesting.cpu: model must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
+    {"nesting.cpu", "'named:a\\u00e9'",
+     "nesting.cpu: model must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
+    {"nesting.cpu", "5", "nesting.cpu: must be a string"},
+    {"nesting.cpu", "null", "nesting.cpu: must be a string"},
+    {"nesting.iommu", "'amd'", "nesting.iommu: must be one of none, intel, virtio"},
+    {"nesting.iommu", "''", "nesting.iommu: must be one of none, intel, virtio"},
+    {"nesting.iommu", "'Intel'", "nesting.iommu: must be one of none, intel, virtio"},
+    {"nesting.iommu", "true", "nesting.iommu: must be a string"},
+    {"nesting.iommu", "null", "nesting.iommu: must be a string"},
+    /* devices */
+    {"devices", "'0000:3b:00.0'", "devices: must be an array"},
+    {"devices", "{}", "devices: must be an array"},
+    {"devices", "null", "devices: must be an array"},
+    {"devices", "[1]", "devices[0]: must be a string"},
+    {"devices", "['0000:3b:00.0',null]", "devices[1]: must be a string"},
+    {"devices", "[['0000:3b:00.0']]", "devices[0]: must be a string"},
+    {"devices", "['0000:3b:00.0','0000:3B:00.0']", "devices[1]: must be a PCI address"},
+    {"devices", "['0000:3b:00.8']", "devices[0]: must be a PCI address"},
+    {"devices", "['000:3b:00.0']", "devices[0]: must be a PCI address"},
+    {"devices", "['0000:3b:00:0']", "devices[0]: must be a PCI address"},
+    {"devices", "['0000-3b:00.0']", "devices[0]: must be a PCI address"},
+    {"devices", "['0000:3g:00.0']", "devices[0]: must be a PCI address"},
+    {"devices", "['3b:00.0']", "devices[0]: must be a PCI address"},
+    {"devices", "['0000:3b:00.0 ']", "devices[0]: must be a PCI address"},
+    {"devices", "['']", "devices[0]: must be a PCI address"},
+    {"devices", "['0000:3b:00.0','0000:3b:00.1','0000:3b:00.0']",
+     "devices[2]: duplicates devices[0]"},
+    /* start */
+    {"start", "1", "start: must be a boolean"},
+    {"start", "'true'", "start: must be a boolean"},
+    {"start", "null", "start: must be a boolean"},
+};
+
+static void assert_rejected(json_object *value, const char *expected)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiStackSpec) spec = api_stack_spec_from_json(value, &error);
+    g_test_message("want '%s', got '%s'", expected, error ? error->message : "(accepted)");
+    g_assert_null(spec);
+    g_assert_error(error, API_ERROR, API_ERROR_INVALID);
+    /* The message starts with the field's path. */
+    g_assert_true(g_str_has_prefix(error->message, expected));
+}
+
+static void test_rejects(void)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
+        g_autoptr(json_object) value = parse_dq(base_spec);
+        mutate(value, bad_cases[i].path, bad_cases[i].value);
+        assert_rejected(value, bad_cases[i].field);
+    }
+}
+
+static void test_rejects_built(void)
+{
+    /* Cases whose inputs are easier to build than to write. */
+    g_autofree char *long_name = g_strnfill(64, 'a');
+    g_autofree char *long_model = g_strnfill(65, 'M');
+    g_autofree char *long_cmdline = g_strnfill(API_SPEC_CMDLINE_MAX + 1, 'x');
+    struct {
+        const char *path;
+        json_object *value;
+        const char *field;
+    } cases[] = {
+        {"name", json_object_new_string(long_name), "name: " NAME_MESSAGE},
+        {"boot.kernel", json_object_new_string(long_name), "boot.kernel: " NAME_MESSAGE},
+        {"nesting.cpu", json_object_new_string_len("named:", 6), "nesting.cpu: model"},
+        {"boot.cmdline", json_object_new_string(long_cmdline),
+         "boot.cmdline: must be at most 2048 bytes"},
+        /* Invalid UTF-8 can only come from C: the parser refuses it. */
+        {"boot.cmdline", json_object_new_string("a\xff"), "boot.cmdline: must be valid UTF-8"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(json_object) value = parse_dq(base_spec);
+        g_auto(GStrv) parts = g_strsplit(cases[i].path, ".", 2);
+        json_object *target = parts[1] ? json_object_object_get(value, parts[0]) : value;
+        json_object_object_add(target, parts[1] ? parts[1] : parts[0], cases[i].value);
+        assert_rejected(value, cases[i].field);
+    }
+    {
+        g_autofree char *cpu = g_strconcat("named:", long_model, NULL);
+        g_autoptr(json_object) value = parse_dq(base_spec);
+        json_object_object_add(json_object_object_get(value, "nesting"), "cpu",
+                               json_object_new_string(cpu));
+        assert_rejected(value, "nesting.cpu: model must match");
+    }
+    {
+        /* One device too many. */
+        g_autoptr(json_object) value = parse_dq(base_spec);
+        json_object *devices = json_object_new_array();
+        for (int i = 0; i <= API_SPEC_DEVICES_MAX; i++) {
+            g_autofree char *address = g_strdup_printf("0000:3b:%02x.%d", i / 8, i % 8);
+            json_object_array_add(devices, json_object_new_string(address));
+        }
+        json_object_object_add(value, "devices", devices);
+        assert_rejected(value, "devices: must have at most 16 entries");
+    }
+
+    /* Not an object at all. */
+    static const char *const bodies[] = {"[]", "'spec'", "42", "true"};
+    for (size_t i = 0; i < G_N_ELEMENTS(bodies); i++) {
+        g_autoptr(json_object) value = parse_dq(bodies[i]);
+        assert_rejected(value, "body: must be an object");
+    }
+    assert_rejected(NULL, "body: must be an object");
+}
+
+/* ---- accepted inputs ------------------------------------------------------- */
+
+static ApiStackSpec *decode_ok(json_object *value)
+{
+    g_autoptr(GError) error = NULL;
+    ApiStackSpec *spec = api_stack_spec_from_json(value, &error);
+    if (error)
+        g_test_message("%s -> %s", json_object_to_json_string(value), error->message);
+    g_assert_no_error(error);
+    g_assert_nonnull(spec);
+    return spec;
+}
+
+static void test_decode_full(void)
+{
+    g_autoptr(json_object) value = parse_dq(base_spec);
+    g_autoptr(ApiStackSpec) spec = decode_ok(value);
+    g_assert_cmpstr(spec->name, ==, "web");
+    g_assert_cmpuint(spec->vcpus, ==, 2);
+    g_assert_cmpuint(spec->memory_mib, ==, 1024);
+    g_assert_cmpstr(spec->boot_kernel, ==, "vmlinuz");
+    g_assert_cmpstr(spec->boot_initrd, ==, "initrd");
+    g_assert_cmpstr(spec->boot_cmdline, ==, "quiet");
+    g_assert_null(spec->boot_disk);
+    g_assert_cmpstr(spec->cpu, ==, "host-model");
+    g_assert_cmpstr(spec->iommu, ==, "intel");
+    g_assert_cmpuint(spec->devices->len, ==, 1);
+    g_assert_cmpstr(g_ptr_array_index(spec->devices, 0), ==, "0000:3b:00.0");
+    g_assert_false(spec->start);
+    assert_round_trip(spec);
+}
+
+static void test_decode_defaults(void)
+{
+    g_autoptr(json_object) value =
+        parse_dq("{'name':'db','vcpus':1,'memory_mib':128,'boot':{'disk':'debian'}}");
+    g_autoptr(ApiStackSpec) spec = decode_ok(value);
+    g_assert_cmpstr(spec->boot_disk, ==, "debian");
+    g_assert_null(spec->boot_kernel);
+    g_assert_null(spec->boot_initrd);
+    g_assert_null(spec->boot_cmdline);
+    g_assert_null(spec->cpu);
+    g_assert_cmpstr(spec->iommu, ==, "none");
+    g_assert_nonnull(spec->devices);
+    g_assert_cmpuint(spec->devices->len, ==, 0);
+    g_assert_true(spec->start);
+
+    /* The canonical form spells the defaults out, and leaves cpu out. */
+    g_autoptr(json_object) json = api_stack_spec_to_json(spec);
+    g_autofree char *text = api_json_to_string(json);
+    g_assert_cmpstr(text, ==,
+                    "{\"name\":\"db\",\"vcpus\":1,\"memory_mib\":128,"
+                    "\"boot\":{\"disk\":\"debian\"},\"nesting\":{\"iommu\":\"none\"},"
+                    "\"devices\":[],\"start\":true}");
+    assert_round_trip(spec);
+
+    /* An empty nesting object means the defaults too. */
+    g_autoptr(json_object) empty_nesting =
+        parse_dq("{'name':'db','vcpus':1,'memory_mib':128,'boot':{'disk':'debian'},'nesting':{}}");
+    g_autoptr(ApiStackSpec) same = decode_ok(empty_nesting);
+    assert_specs_equal(same, spec);
+}
+
+static void test_encode_canonical(void)
+{
+    g_autoptr(ApiStackSpec) spec = api_stack_spec_new();
+    spec->name = g_strdup("web");
+    spec->vcpus = 4;
+    spec->memory_mib = 2048;
+    spec->boot_kernel = g_strdup("vmlinuz");
+    spec->boot_cmdline = g_strdup("console=ttyS0 \"quoted\"");
+    spec->cpu = g_strdup("named:EPYC-v4");
+    g_free(spec->iommu);
+    spec->iommu = g_strdup("virtio");
+    g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, g_strdup("0000:af:1f.7"));
+    g_autoptr(GError) error = NULL;
+    g_assert_true(api_stack_spec_validate(spec, &error));
+    g_assert_no_error(error);
+
+    g_autoptr(json_object) json = api_stack_spec_to_json(spec);
+    g_autofree char *text = api_json_to_string(json);
+    g_assert_cmpstr(
+        text, ==,
+        "{\"name\":\"web\",\"vcpus\":4,\"memory_mib\":2048,"
+        "\"boot\":{\"kernel\":\"vmlinuz\",\"cmdline\":\"console=ttyS0 \\\"quoted\\\"\"},"
+        "\"nesting\":{\"cpu\":\"named:EPYC-v4\",\"iommu\":\"virtio\"},"
+        "\"devices\":[\"0000:3b:00.0\",\"0000:af:1f.7\"],\"start\":true}");
+    assert_round_trip(spec);
+}
+
+typedef struct {
+    const char *path;
+    const char *value;
+} GoodCase;
+
+static void test_accepts_edges(void)
+{
+    static const GoodCase cases[] = {
+        {"vcpus", "1"},
+        {"vcpus", "64"},
+        {"memory_mib", "128"},
+        {"memory_mib", "1048576"},
+        {"name", "'a'"},
+        {"name", "'0'"},
+        {"name", "'web-1-2'"},
+        {"boot", "{'kernel':'vmlinuz'}"},
+        {"boot", "{'kernel':'vmlinuz','initrd':'initrd'}"},
+        {"boot", "{'kernel':'vmlinuz','cmdline':''}"},
+        {"boot", "{'disk':'debian-12'}"},
+        {"boot.cmdline", "'console=ttyS0 root=/dev/vda \\u00e9t\\u00e9'"},
+        {"nesting", NULL},
+        {"nesting.cpu", NULL},
+        {"nesting.iommu", NULL},
+        {"nesting.cpu", "'host-passthrough'"},
+        {"nesting.cpu", "'named:EPYC'"},
+        {"nesting.cpu", "'named:Skylake-Server-v4'"},
+        {"nesting.cpu", "'named:qemu64'"},
+        {"nesting.cpu", "'named:a_b.c-d'"},
+        {"nesting.iommu", "'none'"},
+        {"nesting.iommu", "'virtio'"},
+        {"devices", "[]"},
+        {"devices", NULL},
+        {"devices", "['0000:00:00.0','ffff:ff:1f.7']"},
+        {"start", "true"},
+        {"start", NULL},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(json_object) value = parse_dq(base_spec);
+        mutate(value, cases[i].path, cases[i].value);
+        g_autoptr(ApiStackSpec) spec = decode_ok(value);
+        assert_round_trip(spec);
+    }
+
+    /* Longest accepted values. */
+    g_autofree char *name = g_strnfill(63, 'a');
+    g_autofree char *model = g_strnfill(64, 'M');
+    g_autofree char *cpu = g_strconcat("named:", model, NULL);
+    g_autofree char *cmdline = g_strnfill(API_SPEC_CMDLINE_MAX, 'x');
+    g_autoptr(json_object) value = parse_dq(base_spec);
+    json_object_object_add(value, "name", json_object_new_string(name));
+    json_object *boot = json_object_object_get(value, "boot");
+    json_object_object_add(boot, "kernel", json_object_new_string(name));
+    json_object_object_add(boot, "cmdline", json_object_new_string(cmdline));
+    json_object_object_add(json_object_object_get(value, "nesting"), "cpu",
+                           json_object_new_string(cpu));
+    json_object *devices = json_object_new_array();
+    for (int i = 0; i < API_SPEC_DEVICES_MAX; i++) {
+        g_autofree char *address = g_strdup_printf("0000:3b:%02x.%d", i / 8, i % 8);
+        json_object_array_add(devices, json_object_new_string(address));
+    }
+    json_object_object_add(value, "devices", devices);
+    g_autoptr(ApiStackSpec) spec = decode_ok(value);
+    g_assert_cmpuint(strlen(spec->boot_cmdline), ==, API_SPEC_CMDLINE_MAX);
+    g_assert_cmpuint(spec->devices->len, ==, API_SPEC_DEVICES_MAX);
+    assert_round_trip(spec);
+}
+
+/* ---- specs built in C --------------------------------------------------------- */
+
+static ApiStackSpec *valid_spec(void)
+{
+    ApiStackSpec *spec = api_stack_spec_new();
+    spec->name = g_strdup("web");
+    spec->vcpus = 2;
+    spec->memory_mib = 512;
+    spec->boot_disk = g_strdup("debian");
+    return spec;
+}
+
+static void test_new_defaults(void)
+{
+    g_autoptr(ApiStackSpec) spec = api_stack_spec_new();
+    g_assert_null(spec->name);
+    g_assert_null(spec->cpu);
+    g_assert_cmpstr(spec->iommu, ==, "none");
+    g_assert_nonnull(spec->devices);
+    g_assert_cmpuint(spec->devices->len, ==, 0);
+    g_assert_true(spec->start);
+    api_stack_spec_free(NULL);
+}
+
+static void test_validate(void)
+{
+    {
+        g_autoptr(ApiStackSpec) spec = valid_spec();
+        g_autoptr(GError) error = NULL;
+        g_assert_true(api_stack_spec_validate(spec, &error));
+        g_assert_no_error(error);
+        assert_round_trip(spec);
+    }
+
+    static const char *const fields[] = {
+        "name: is required",
+        "name: " NAME_MESSAGE,
+        "vcpus: must be between 1 and 64",
+        "vcpus: must be between 1 and 64",
+        "memory_mib: must be between 128 and 1048576",
+        "boot: must contain either kernel or disk",
+        "boot.disk: cannot be combined with boot.kernel",
+        "boot.initrd: is only allowed with boot.kernel",
+        "boot.initrd: " NAME_MESSAGE,
+        "boot.cmdline: must not contain control characters",
+        "nesting.cpu: must be host-passthrough, host-model or named:<model>",
+        "nesting.iommu: must be one of none, intel, virtio",
+        "nesting.iommu: must be one of none, intel, virtio",
+        "devices[1]: duplicates devices[0]",
+        "devices[0]: must be a PCI address",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(fields); i++) {
+        g_autoptr(ApiStackSpec) spec = valid_spec();
+        switch (i) {
+        case 0:
+            g_clear_pointer(&spec->name, g_free);
+            break;
+        case 1:
+            g_free(spec->name);
+            spec->name = g_strdup("Web_1");
+            break;
+        case 2:
+            spec->vcpus = 0;
+            break;
+        case 3:
+            spec->vcpus = 65;
+            break;
+        case 4:
+            spec->memory_mib = G_MAXUINT;
+            break;
+        case 5:
+            g_clear_pointer(&spec->boot_disk, g_free);
+            break;
+        case 6:
+            spec->boot_kernel = g_strdup("vmlinuz");
+            break;
+        case 7:
+            spec->boot_initrd = g_strdup("initrd");
+            break;
+        case 8:
+            g_clear_pointer(&spec->boot_disk, g_free);
+            spec->boot_kernel = g_strdup("vmlinuz");
+            spec->boot_initrd = g_strdup("Initrd");
+            break;
+        case 9:
+            g_clear_pointer(&spec->boot_disk, g_free);
+            spec->boot_kernel = g_strdup("vmlinuz");
+            spec->boot_cmdline = g_strdup("quiet\r");
+            break;
+        case 10:
+            spec->cpu = g_strdup("max");
+            break;
+        case 11:
+            g_clear_pointer(&spec->iommu, g_free);
+            break;
+        case 12:
+            g_free(spec->iommu);
+            spec->iommu = g_strdup("smmuv3");
+            break;
+        case 13:
+            g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
+            g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
+            break;
+        case 14:
+            g_ptr_array_add(spec->devices, NULL);
+            break;
+        }
+        g_autoptr(GError) error = NULL;
+        g_test_message("case %zu: %s", i, fields[i]);
+        g_assert_false(api_stack_spec_validate(spec, &error));
+        g_assert_error(error, API_ERROR, API_ERROR_INVALID);
+        g_assert_true(g_str_has_prefix(error->message, fields[i]));
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/api/spec/rejects", test_rejects);
+    g_test_add_func("/api/spec/rejects-built", test_rejects_built);
+    g_test_add_func("/api/spec/decode-full", test_decode_full);
+    g_test_add_func("/api/spec/decode-defaults", test_decode_defaults);
+    g_test_add_func("/api/spec/encode-canonical", test_encode_canonical);
+    g_test_add_func("/api/spec/accepts-edges", test_accepts_edges);
+    g_test_add_func("/api/spec/new-defaults", test_new_defaults);
+    g_test_add_func("/api/spec/validate", test_validate);
+    return g_test_run();
+}

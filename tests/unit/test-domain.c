@@ -1,0 +1,874 @@
+/* hvcore/domain: stack spec -> domain XML (checked with XPath, by libvirt's
+ * test driver and by libvirt's schema) and identity back from <metadata>. */
+#include <stdarg.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+
+#include "hvcore/domain.h"
+#include "hvcore/error.h"
+
+static void conn_close(virConnect *conn)
+{
+    virConnectClose(conn);
+}
+
+static void dom_free(virDomain *dom)
+{
+    virDomainFree(dom);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virConnect, conn_close)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, dom_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathContext, xmlXPathFreeContext)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathObject, xmlXPathFreeObject)
+
+#define SAMPLE_ID  "6f1c3c2e-9a43-4b7e-8d2a-1c2b3c4d5e6f"
+#define KERNEL     "/var/lib/turtles/images/vmlinuz"
+#define INITRD     "/var/lib/turtles/images/initrd.img"
+#define CMDLINE    "console=ttyS0 panic=-1"
+#define CONSOLE    "/var/lib/turtles/console/web.log"
+#define DISK       "/var/lib/turtles/disks/web.qcow2"
+#define RECORD     "{\"name\":\"web\",\"vcpus\":2}"
+#define NASTY      "a<b>c&d'e\"f]]>g</turtles:stack><turtles:id>x</turtles:id>&amp;&#60;<!--z-->ü雪"
+#define TEST_URI   "test:///default"
+#define XML_SCHEMA "virt-xml-validate"
+
+static void silent_libvirt_error(void *data, virErrorPtr err)
+{
+    (void)data;
+    (void)err;
+}
+
+static HvStackSpec *sample_spec(const char *id)
+{
+    HvStackSpec *spec = hv_stack_spec_new();
+
+    spec->id = g_strdup(id);
+    spec->name = g_strdup("web");
+    spec->tenant = g_strdup("acme");
+    spec->vcpus = 2;
+    spec->memory_mib = 1024;
+    spec->kernel_path = g_strdup(KERNEL);
+    spec->initrd_path = g_strdup(INITRD);
+    spec->cmdline = g_strdup(CMDLINE);
+    spec->iommu = HV_IOMMU_INTEL;
+    spec->console_log = g_strdup(CONSOLE);
+    spec->record_json = g_strdup(RECORD);
+    return spec;
+}
+
+static void to_disk_boot(HvStackSpec *spec, const char *format)
+{
+    g_clear_pointer(&spec->kernel_path, g_free);
+    g_clear_pointer(&spec->initrd_path, g_free);
+    g_clear_pointer(&spec->cmdline, g_free);
+    spec->disk_path = g_strdup(DISK);
+    spec->disk_format = g_strdup(format);
+}
+
+/* Host reports built by hand, so these tests do not depend on the probe. */
+static HvHostReport kvm_host(const char *vendor, const char *module, int nested)
+{
+    HvHostReport host = {0};
+
+    host.cpu_vendor = (char *)vendor;
+    host.vmx = g_strcmp0(vendor, "GenuineIntel") == 0;
+    host.svm = g_strcmp0(vendor, "AuthenticAMD") == 0;
+    host.kvm_device = host.kvm_device_opens = TRUE;
+    host.kvm_api_version = 12;
+    host.kvm_module = (char *)module;
+    host.nested = nested;
+    host.ept_npt = 1;
+    host.backend = HV_BACKEND_KVM;
+    return host;
+}
+
+/* ---- XPath helpers ------------------------------------------------------- */
+
+static xmlDoc *parse_xml(const char *xml)
+{
+    g_assert_nonnull(xml);
+    xmlDoc *doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    g_assert_nonnull(doc);
+    return doc;
+}
+
+static xmlXPathObject *xp_eval(xmlDoc *doc, const char *expr)
+{
+    g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
+
+    g_assert_nonnull(ctx);
+    g_assert_cmpint(xmlXPathRegisterNs(ctx, BAD_CAST "t", BAD_CAST HV_DOMAIN_METADATA_URI), ==, 0);
+    xmlXPathObject *result = xmlXPathEvalExpression(BAD_CAST expr, ctx);
+    if (!result)
+        g_error("XPath expression does not evaluate: %s", expr);
+    return result;
+}
+
+static int xp_count(xmlDoc *doc, const char *expr)
+{
+    g_autofree char *wrapped = g_strdup_printf("count(%s)", expr);
+    g_autoptr(xmlXPathObject) result = xp_eval(doc, wrapped);
+
+    g_assert_cmpint(result->type, ==, XPATH_NUMBER);
+    return (int)result->floatval;
+}
+
+static char *xp_string(xmlDoc *doc, const char *expr)
+{
+    g_autofree char *wrapped = g_strdup_printf("string(%s)", expr);
+    g_autoptr(xmlXPathObject) result = xp_eval(doc, wrapped);
+
+    g_assert_cmpint(result->type, ==, XPATH_STRING);
+    return g_strdup((const char *)result->stringval);
+}
+
+#define assert_xp_string(doc, expr, expected)                                                      \
+    do {                                                                                           \
+        g_autofree char *xp_value_ = xp_string((doc), (expr));                                     \
+        if (g_strcmp0(xp_value_, (expected)) != 0)                                                 \
+            g_error("%s: got '%s', expected '%s'", (expr), xp_value_, (expected));                 \
+    } while (0)
+
+#define assert_xp_count(doc, expr, expected)                                                       \
+    do {                                                                                           \
+        int xp_n_ = xp_count((doc), (expr));                                                       \
+        if (xp_n_ != (expected))                                                                   \
+            g_error("count(%s): got %d, expected %d", (expr), xp_n_, (expected));                  \
+    } while (0)
+
+static xmlDoc *build_doc(const HvStackSpec *spec, HvBackend backend, const HvHostReport *host)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = hv_domain_build_xml(spec, backend, host, &error);
+
+    g_assert_no_error(error);
+    return parse_xml(xml);
+}
+
+static void assert_build_fails(const HvStackSpec *spec, HvBackend backend, const HvHostReport *host,
+                               int code, const char *needle)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = hv_domain_build_xml(spec, backend, host, &error);
+
+    g_assert_null(xml);
+    g_assert_error(error, HV_ERROR, code);
+    if (!strstr(error->message, needle))
+        g_error("error message '%s' does not mention '%s'", error->message, needle);
+}
+
+static void assert_identity(const HvStackIdentity *identity, const HvStackSpec *spec)
+{
+    g_assert_nonnull(identity);
+    g_assert_cmpstr(identity->id, ==, spec->id);
+    g_assert_cmpstr(identity->name, ==, spec->name);
+    g_assert_cmpstr(identity->tenant, ==, spec->tenant);
+    g_assert_cmpstr(identity->record_json, ==, spec->record_json);
+}
+
+/* Everything a tcg-shaped (tcg or test backend) domain of sample_spec has
+ * besides its type attribute. */
+static void assert_tcg_shape(xmlDoc *doc, const HvStackSpec *spec)
+{
+    g_autofree char *name = hv_domain_name_for(spec->id);
+    g_autofree char *title = g_strdup_printf("%s/%s", spec->tenant, spec->name);
+
+    assert_xp_count(doc, "/*", 1);
+    assert_xp_count(doc, "/domain", 1);
+    assert_xp_string(doc, "/domain/name", name);
+    assert_xp_string(doc, "/domain/uuid", spec->id);
+    assert_xp_string(doc, "/domain/title", title);
+    assert_xp_string(doc, "/domain/memory[@unit='MiB']", "1024");
+    assert_xp_string(doc, "/domain/vcpu", "2");
+    assert_xp_string(doc, "/domain/os/type[@arch='x86_64' and @machine='q35']", "hvm");
+    assert_xp_string(doc, "/domain/os/kernel", KERNEL);
+    assert_xp_string(doc, "/domain/os/initrd", INITRD);
+    assert_xp_string(doc, "/domain/os/cmdline", CMDLINE);
+    assert_xp_count(doc, "/domain/os/boot", 0);
+
+    assert_xp_count(doc, "/domain/features/acpi", 1);
+    assert_xp_count(doc, "/domain/features/apic", 1);
+    assert_xp_count(doc, "/domain/features/ioapic[@driver='qemu']", 1);
+
+    assert_xp_count(doc, "/domain/cpu", 1);
+    assert_xp_count(doc, "/domain/cpu[@mode='custom' and @match='exact' and @check='none']", 1);
+    assert_xp_string(doc, "/domain/cpu/model[@fallback='forbid']", HV_TCG_DEFAULT_CPU_MODEL);
+    assert_xp_count(doc, "/domain/cpu/feature", 2);
+    assert_xp_count(doc, "/domain/cpu/feature[@name='svm' and @policy='require']", 1);
+    assert_xp_count(doc, "/domain/cpu/feature[@name='npt' and @policy='require']", 1);
+
+    assert_xp_count(doc, "/domain/devices/iommu", 1);
+    assert_xp_count(doc,
+                    "/domain/devices/iommu[@model='intel']/driver[@caching_mode='on' and "
+                    "@intremap='on' and @iotlb='on']",
+                    1);
+
+    assert_xp_count(doc, "/domain/devices/serial", 1);
+    assert_xp_string(doc, "/domain/devices/serial[@type='file']/source/@path", CONSOLE);
+    assert_xp_string(doc, "/domain/devices/serial/target/@port", "0");
+    assert_xp_count(doc, "/domain/devices/console", 1);
+    assert_xp_string(doc, "/domain/devices/console[@type='file']/source/@path", CONSOLE);
+    assert_xp_count(doc, "/domain/devices/console/target[@type='serial' and @port='0']", 1);
+    assert_xp_count(doc, "/domain/devices/graphics", 0);
+    assert_xp_count(doc, "/domain/devices/emulator", 0);
+    assert_xp_count(doc, "/domain/devices/disk", 0);
+    assert_xp_count(doc, "/domain/devices/hostdev", 0);
+    assert_xp_count(doc, "/domain/devices/memballoon[@model='none']", 1);
+    assert_xp_count(doc, "/domain/memtune", 0);
+
+    assert_xp_string(doc, "/domain/on_poweroff", "destroy");
+    assert_xp_string(doc, "/domain/on_reboot", "restart");
+    assert_xp_string(doc, "/domain/on_crash", "destroy");
+
+    assert_xp_count(doc, "/domain/metadata/t:stack", 1);
+    assert_xp_string(doc, "/domain/metadata/t:stack/t:id", spec->id);
+    assert_xp_string(doc, "/domain/metadata/t:stack/t:name", spec->name);
+    assert_xp_string(doc, "/domain/metadata/t:stack/t:tenant", spec->tenant);
+    assert_xp_string(doc, "/domain/metadata/t:stack/t:record", spec->record_json);
+}
+
+/* ---- libvirt test driver ------------------------------------------------- */
+
+static virConnect *open_test_driver(void)
+{
+    virConnect *conn = virConnectOpen(TEST_URI);
+
+    if (!conn)
+        g_error("cannot open %s: %s", TEST_URI, virGetLastErrorMessage());
+    return conn;
+}
+
+/* Defines and starts @xml on test:///default, checks it runs, and returns
+ * the XML libvirt gives back.  The domain is gone again afterwards. */
+static char *run_on_test_driver(const char *xml, const char *expected_uuid)
+{
+    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
+    if (!dom)
+        g_error("test driver refuses the XML: %s", virGetLastErrorMessage());
+
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    g_assert_cmpint(virDomainGetUUIDString(dom, uuid), ==, 0);
+    g_assert_cmpstr(uuid, ==, expected_uuid);
+    g_autofree char *expected_name = hv_domain_name_for(expected_uuid);
+    g_assert_cmpstr(virDomainGetName(dom), ==, expected_name);
+
+    if (virDomainCreate(dom) != 0)
+        g_error("test driver cannot start the domain: %s", virGetLastErrorMessage());
+    int state = -1, reason = -1;
+    g_assert_cmpint(virDomainGetState(dom, &state, &reason, 0), ==, 0);
+    g_assert_cmpint(state, ==, VIR_DOMAIN_RUNNING);
+
+    char *desc = virDomainGetXMLDesc(dom, 0);
+    g_assert_nonnull(desc);
+    /* libvirt allocates with malloc; hand back GLib memory. */
+    char *copy = g_strdup(desc);
+    free(desc);
+
+    g_assert_cmpint(virDomainDestroy(dom), ==, 0);
+    g_assert_cmpint(virDomainUndefine(dom), ==, 0);
+    g_autoptr(virDomain) gone = virDomainLookupByUUIDString(conn, expected_uuid);
+    g_assert_null(gone);
+    return copy;
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_spec_lifecycle(void)
+{
+    g_autoptr(HvStackSpec) spec = hv_stack_spec_new();
+
+    g_assert_nonnull(spec->devices);
+    g_assert_cmpuint(spec->devices->len, ==, 0);
+    g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
+    g_assert_cmpint(spec->cpu_mode, ==, HV_CPU_DEFAULT);
+    g_assert_cmpint(spec->iommu, ==, HV_IOMMU_NONE);
+
+    hv_stack_spec_free(NULL);
+    hv_stack_identity_free(NULL);
+
+    g_autofree char *name = hv_domain_name_for(SAMPLE_ID);
+    g_assert_cmpstr(name, ==, "turtles-" SAMPLE_ID);
+    g_assert_true(g_str_has_prefix(name, HV_DOMAIN_NAME_PREFIX));
+}
+
+static void test_tcg_sample(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+    g_autoptr(xmlDoc) doc = build_doc(spec, HV_BACKEND_TCG, NULL);
+
+    assert_xp_string(doc, "/domain/@type", "qemu");
+    assert_tcg_shape(doc, spec);
+    assert_xp_count(doc, "/domain/cpu/feature[@name='vmx']", 0);
+}
+
+static void test_tcg_named_and_refused_modes(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+
+    spec->cpu_mode = HV_CPU_NAMED;
+    spec->cpu_model = g_strdup("EPYC-Rome");
+    g_autoptr(xmlDoc) doc = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_string(doc, "/domain/cpu[@mode='custom']/model", "EPYC-Rome");
+    assert_xp_count(doc, "/domain/cpu/feature[@name='svm' and @policy='require']", 1);
+    assert_xp_count(doc, "/domain/cpu/feature[@name='npt' and @policy='require']", 1);
+
+    g_clear_pointer(&spec->cpu_model, g_free);
+    spec->cpu_mode = HV_CPU_HOST_PASSTHROUGH;
+    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "host-passthrough");
+    assert_build_fails(spec, HV_BACKEND_TEST, NULL, HV_ERROR_INVALID, "hardware virtualization");
+    spec->cpu_mode = HV_CPU_HOST_MODEL;
+    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "host-model");
+}
+
+static void test_test_backend_runs(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec("0b6b1c5e-0d5a-4c7a-9f5e-2a1b3c4d5e01");
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TEST, NULL, &error);
+    g_assert_no_error(error);
+
+    g_autoptr(xmlDoc) doc = parse_xml(xml);
+    assert_xp_string(doc, "/domain/@type", "test");
+    assert_tcg_shape(doc, spec);
+
+    g_autofree char *desc = run_on_test_driver(xml, spec->id);
+    g_autoptr(HvStackIdentity) identity = hv_domain_parse_identity(desc, &error);
+    g_assert_no_error(error);
+    assert_identity(identity, spec);
+
+    /* libvirt kept every nesting element, not just our metadata. */
+    g_autoptr(xmlDoc) kept = parse_xml(desc);
+    assert_xp_count(kept, "/domain/devices/iommu[@model='intel']/driver[@caching_mode='on']", 1);
+    assert_xp_count(kept, "/domain/features/ioapic[@driver='qemu']", 1);
+    assert_xp_count(kept, "/domain/cpu/feature[@name='svm' and @policy='require']", 1);
+    assert_xp_string(kept, "/domain/devices/serial[@type='file']/source/@path", CONSOLE);
+    assert_xp_string(kept, "/domain/os/kernel", KERNEL);
+    assert_xp_string(kept, "/domain/os/cmdline", CMDLINE);
+}
+
+static void test_iommu_variants(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+
+    spec->iommu = HV_IOMMU_VIRTIO;
+    g_autoptr(xmlDoc) virtio = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_count(virtio, "/domain/devices/iommu", 1);
+    assert_xp_count(virtio, "/domain/devices/iommu[@model='virtio']", 1);
+    assert_xp_count(virtio, "/domain/devices/iommu/*", 0);
+    assert_xp_count(virtio, "/domain/features/ioapic", 0);
+
+    spec->iommu = HV_IOMMU_NONE;
+    g_autoptr(xmlDoc) none = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_count(none, "//iommu", 0);
+    assert_xp_count(none, "/domain/features/ioapic", 0);
+    assert_xp_count(none, "/domain/features/acpi", 1);
+
+    spec->iommu = (HvIommu)42;
+    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "iommu");
+}
+
+static void test_disk_boot(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec("7d4f2b1a-1111-4e2e-8a8a-0123456789ab");
+    to_disk_boot(spec, "qcow2");
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TEST, NULL, &error);
+    g_assert_no_error(error);
+    g_autoptr(xmlDoc) doc = parse_xml(xml);
+
+    assert_xp_count(doc, "/domain/os/boot[@dev='hd']", 1);
+    assert_xp_count(doc, "/domain/os/kernel | /domain/os/initrd | /domain/os/cmdline", 0);
+    assert_xp_count(doc, "/domain/devices/disk", 1);
+    assert_xp_count(doc,
+                    "/domain/devices/disk[@type='file' and @device='disk']/driver[@name='qemu' and "
+                    "@type='qcow2']",
+                    1);
+    assert_xp_string(doc, "/domain/devices/disk/source/@file", DISK);
+    assert_xp_count(doc, "/domain/devices/disk/target[@dev='vda' and @bus='virtio']", 1);
+
+    g_autofree char *desc = run_on_test_driver(xml, spec->id);
+    g_autoptr(xmlDoc) kept = parse_xml(desc);
+    assert_xp_string(kept, "/domain/devices/disk/source/@file", DISK);
+
+    g_free(spec->disk_format);
+    spec->disk_format = g_strdup("raw");
+    g_autoptr(xmlDoc) raw = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_count(raw, "/domain/devices/disk/driver[@name='qemu' and @type='raw']", 1);
+}
+
+static void test_hostdevs_and_memtune(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+    g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, g_strdup("0001:AF:1f.7"));
+
+    /* Devices with a vIOMMU: hostdevs and a raised memory lock limit. */
+    g_autoptr(xmlDoc) doc = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_count(doc, "/domain/devices/hostdev", 2);
+    assert_xp_count(
+        doc, "/domain/devices/hostdev[@mode='subsystem' and @type='pci' and @managed='yes']", 2);
+    assert_xp_count(doc,
+                    "/domain/devices/hostdev/source/address[@domain='0x0000' and @bus='0x3b' and "
+                    "@slot='0x00' and @function='0x0']",
+                    1);
+    assert_xp_count(doc,
+                    "/domain/devices/hostdev/source/address[@domain='0x0001' and @bus='0xaf' and "
+                    "@slot='0x1f' and @function='0x7']",
+                    1);
+    assert_xp_string(doc, "/domain/memtune/hard_limit[@unit='MiB']", "2048");
+
+    spec->iommu = HV_IOMMU_VIRTIO;
+    g_autoptr(xmlDoc) virtio = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_string(virtio, "/domain/memtune/hard_limit[@unit='MiB']", "2048");
+
+    /* libvirt takes hostdevs and the limit as they are. */
+    g_autoptr(HvStackSpec) on_test = sample_spec("5e2d8c4b-2222-4f3a-9b7c-abcdef012345");
+    g_ptr_array_add(on_test->devices, g_strdup("0000:3b:00.0"));
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = hv_domain_build_xml(on_test, HV_BACKEND_TEST, NULL, &error);
+    g_assert_no_error(error);
+    g_autofree char *desc = run_on_test_driver(xml, on_test->id);
+    g_autoptr(xmlDoc) kept = parse_xml(desc);
+    assert_xp_count(kept, "/domain/devices/hostdev/source/address[@bus='0x3b']", 1);
+    assert_xp_string(kept, "/domain/memtune/hard_limit[@unit='KiB']", "2097152");
+
+    /* Devices without a vIOMMU: hostdevs, libvirt's default limit. */
+    spec->iommu = HV_IOMMU_NONE;
+    g_autoptr(xmlDoc) plain = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_count(plain, "/domain/devices/hostdev", 2);
+    assert_xp_count(plain, "/domain/memtune", 0);
+
+    /* A vIOMMU without devices: nothing to pin. */
+    spec->iommu = HV_IOMMU_INTEL;
+    g_ptr_array_set_size(spec->devices, 0);
+    g_autoptr(xmlDoc) bare = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_count(bare, "/domain/devices/hostdev", 0);
+    assert_xp_count(bare, "/domain/memtune", 0);
+}
+
+static void test_bad_pci_addresses(void)
+{
+    static const char *const bad[] = {
+        "",
+        "3b:00.0",
+        "0000:3b:00",
+        "0000:3b:00.8",
+        "0000:3b:20.0",
+        "000g:3b:00.0",
+        "0000:3b:00.0 ",
+        " 0000:3b:00.0",
+        "0000-3b-00.0",
+        "0000:3b:00:0",
+        "00000:3b:00.0",
+        "0000:3b:0.00",
+        "0000:3b:00.0\n",
+        "+000:3b:00.0",
+        "0000:-1:00.0",
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+        g_ptr_array_add(spec->devices, g_strdup("0000:01:00.0"));
+        g_ptr_array_add(spec->devices, g_strdup(bad[i]));
+        assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "devices[1]");
+    }
+
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+    g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, g_strdup("0000:3B:00.0"));
+    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "repeats");
+}
+
+static void test_kvm_cpu(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+    HvHostReport intel = kvm_host("GenuineIntel", "kvm_intel", 1);
+    HvHostReport amd = kvm_host("AuthenticAMD", "kvm_amd", 1);
+
+    g_autoptr(xmlDoc) deflt = build_doc(spec, HV_BACKEND_KVM, &intel);
+    assert_xp_string(deflt, "/domain/@type", "kvm");
+    assert_xp_count(deflt, "/domain/cpu", 1);
+    assert_xp_count(
+        deflt, "/domain/cpu[@mode='host-passthrough' and @check='none' and @migratable='on']", 1);
+    assert_xp_count(deflt, "/domain/cpu/*", 0);
+    assert_xp_string(deflt, "/domain/os/type[@machine='q35']", "hvm");
+
+    spec->cpu_mode = HV_CPU_HOST_PASSTHROUGH;
+    g_autoptr(xmlDoc) passthrough = build_doc(spec, HV_BACKEND_KVM, &amd);
+    assert_xp_count(passthrough, "/domain/cpu[@mode='host-passthrough']", 1);
+    assert_xp_count(passthrough, "/domain/cpu/*", 0);
+
+    spec->cpu_mode = HV_CPU_NAMED;
+    spec->cpu_model = g_strdup("EPYC-Rome");
+    g_autoptr(xmlDoc) named_amd = build_doc(spec, HV_BACKEND_KVM, &amd);
+    assert_xp_string(named_amd, "/domain/cpu[@mode='custom' and @match='exact']/model",
+                     "EPYC-Rome");
+    assert_xp_count(named_amd, "/domain/cpu/feature", 2);
+    assert_xp_count(named_amd, "/domain/cpu/feature[@name='svm' and @policy='require']", 1);
+    assert_xp_count(named_amd, "/domain/cpu/feature[@name='npt' and @policy='require']", 1);
+
+    g_free(spec->cpu_model);
+    spec->cpu_model = g_strdup("Skylake-Server-IBRS");
+    g_autoptr(xmlDoc) named_intel = build_doc(spec, HV_BACKEND_KVM, &intel);
+    assert_xp_string(named_intel, "/domain/cpu/model", "Skylake-Server-IBRS");
+    assert_xp_count(named_intel, "/domain/cpu/feature", 1);
+    assert_xp_count(named_intel, "/domain/cpu/feature[@name='vmx' and @policy='require']", 1);
+
+    g_clear_pointer(&spec->cpu_model, g_free);
+    spec->cpu_mode = HV_CPU_HOST_MODEL;
+    g_autoptr(xmlDoc) model_intel = build_doc(spec, HV_BACKEND_KVM, &intel);
+    assert_xp_count(model_intel, "/domain/cpu[@mode='host-model']", 1);
+    assert_xp_count(model_intel, "/domain/cpu/model", 0);
+    assert_xp_count(model_intel, "/domain/cpu/feature[@name='vmx' and @policy='require']", 1);
+    g_autoptr(xmlDoc) model_amd = build_doc(spec, HV_BACKEND_KVM, &amd);
+    assert_xp_count(model_amd, "/domain/cpu/feature[@name='svm' and @policy='require']", 1);
+    assert_xp_count(model_amd, "/domain/cpu/feature[@name='npt' and @policy='require']", 1);
+    assert_xp_count(model_amd, "/domain/cpu/feature[@name='vmx']", 0);
+
+    /* An unfamiliar vendor string falls back to the loaded module. */
+    HvHostReport odd = kvm_host("unknown", "kvm_amd", 1);
+    g_autoptr(xmlDoc) model_odd = build_doc(spec, HV_BACKEND_KVM, &odd);
+    assert_xp_count(model_odd, "/domain/cpu/feature[@name='svm']", 1);
+
+    /* The rest of the domain does not change with the backend. */
+    assert_xp_count(model_amd, "/domain/devices/iommu[@model='intel']/driver[@caching_mode='on']",
+                    1);
+    assert_xp_string(model_amd, "/domain/metadata/t:stack/t:record", RECORD);
+}
+
+static void test_kvm_refusals(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+    HvHostReport off = kvm_host("GenuineIntel", "kvm_intel", 0);
+    HvHostReport off_amd = kvm_host("AuthenticAMD", "kvm_amd", 0);
+    HvHostReport unknown = kvm_host("GenuineIntel", "kvm_intel", -1);
+    HvHostReport no_module = kvm_host("GenuineIntel", NULL, -1);
+
+    assert_build_fails(spec, HV_BACKEND_KVM, &off, HV_ERROR_UNSUPPORTED, "nested=1");
+    assert_build_fails(spec, HV_BACKEND_KVM, &off, HV_ERROR_UNSUPPORTED, "options kvm_intel");
+    assert_build_fails(spec, HV_BACKEND_KVM, &off_amd, HV_ERROR_UNSUPPORTED,
+                       "options kvm_amd nested=1");
+    assert_build_fails(spec, HV_BACKEND_KVM, &unknown, HV_ERROR_UNSUPPORTED, "nested=1");
+    assert_build_fails(spec, HV_BACKEND_KVM, &no_module, HV_ERROR_UNSUPPORTED, "nested=1");
+    assert_build_fails(spec, HV_BACKEND_KVM, NULL, HV_ERROR_UNSUPPORTED, "probe report");
+
+    /* A bad spec is still reported as such on a host that cannot nest. */
+    spec->vcpus = 0;
+    assert_build_fails(spec, HV_BACKEND_KVM, &off, HV_ERROR_INVALID, "vcpus");
+
+    spec->vcpus = 1;
+    assert_build_fails(spec, (HvBackend)7, NULL, HV_ERROR_INVALID, "backend");
+}
+
+typedef void (*SpecMutation)(HvStackSpec *spec);
+
+#define MUTATION(fn_name, body)                                                                    \
+    static void fn_name(HvStackSpec *spec)                                                         \
+    {                                                                                              \
+        body;                                                                                      \
+    }
+
+static void replace(char **field, const char *value)
+{
+    g_free(*field);
+    *field = g_strdup(value);
+}
+
+MUTATION(no_id, replace(&spec->id, NULL))
+MUTATION(empty_id, replace(&spec->id, ""))
+MUTATION(bad_id, replace(&spec->id, "not-a-uuid"))
+MUTATION(no_name, replace(&spec->name, NULL))
+MUTATION(newline_name, replace(&spec->name, "web\nx"))
+MUTATION(empty_tenant, replace(&spec->tenant, ""))
+MUTATION(no_console, replace(&spec->console_log, NULL))
+MUTATION(relative_console, replace(&spec->console_log, "web.log"))
+MUTATION(zero_vcpus, spec->vcpus = 0)
+MUTATION(tiny_memory, spec->memory_mib = 63)
+MUTATION(no_boot, replace(&spec->kernel_path, NULL); replace(&spec->initrd_path, NULL);
+         replace(&spec->cmdline, NULL))
+MUTATION(two_boots, replace(&spec->disk_path, DISK); replace(&spec->disk_format, "raw"))
+MUTATION(disk_with_initrd, to_disk_boot(spec, "raw"); replace(&spec->initrd_path, INITRD))
+MUTATION(disk_with_cmdline, to_disk_boot(spec, "raw"); replace(&spec->cmdline, CMDLINE))
+MUTATION(bad_format, to_disk_boot(spec, "vmdk"))
+MUTATION(no_format, to_disk_boot(spec, NULL))
+MUTATION(kernel_with_format, replace(&spec->disk_format, "qcow2"))
+MUTATION(named_without_model, spec->cpu_mode = HV_CPU_NAMED)
+MUTATION(named_bad_model, spec->cpu_mode = HV_CPU_NAMED; replace(&spec->cpu_model, "EPYC foo"))
+MUTATION(model_without_named, replace(&spec->cpu_model, "EPYC"))
+MUTATION(bad_utf8_cmdline, replace(&spec->cmdline, "console=ttyS0 \xff"))
+MUTATION(control_char_record, replace(&spec->record_json, "{\"a\":\"\x01\"}"))
+MUTATION(bad_cpu_mode, spec->cpu_mode = (HvCpuMode)9)
+
+static void test_validation(void)
+{
+    static const struct {
+        SpecMutation mutate;
+        const char *field;
+    } cases[] = {
+        {no_id, "id"},
+        {empty_id, "id"},
+        {bad_id, "id"},
+        {no_name, "name"},
+        {newline_name, "name"},
+        {empty_tenant, "tenant"},
+        {no_console, "console_log"},
+        {relative_console, "console_log"},
+        {zero_vcpus, "vcpus"},
+        {tiny_memory, "memory_mib"},
+        {no_boot, "kernel_path"},
+        {two_boots, "disk_path"},
+        {disk_with_initrd, "initrd_path"},
+        {disk_with_cmdline, "cmdline"},
+        {bad_format, "disk_format"},
+        {no_format, "disk_format"},
+        {kernel_with_format, "disk_format"},
+        {named_without_model, "cpu_model"},
+        {named_bad_model, "cpu_model"},
+        {model_without_named, "cpu_model"},
+        {bad_utf8_cmdline, "cmdline"},
+        {control_char_record, "record_json"},
+        {bad_cpu_mode, "cpu_mode"},
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+        cases[i].mutate(spec);
+        assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, cases[i].field);
+    }
+
+    /* The boundaries themselves are fine. */
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+    spec->memory_mib = 64;
+    spec->vcpus = 1;
+    g_clear_pointer(&spec->initrd_path, g_free);
+    g_clear_pointer(&spec->cmdline, g_free);
+    g_autoptr(xmlDoc) doc = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_string(doc, "/domain/memory", "64");
+    assert_xp_count(doc, "/domain/os/kernel", 1);
+    assert_xp_count(doc, "/domain/os/initrd | /domain/os/cmdline", 0);
+}
+
+static void test_injection(void)
+{
+    g_autoptr(HvStackSpec) benign = sample_spec("3c9e7a10-5b6d-4f8e-9a0b-c1d2e3f40516");
+    g_autoptr(HvStackSpec) spec = sample_spec("3c9e7a10-5b6d-4f8e-9a0b-c1d2e3f40516");
+    replace(&spec->name, "web" NASTY);
+    replace(&spec->tenant, NASTY "acme");
+    replace(&spec->cmdline, "console=ttyS0 " NASTY);
+    replace(&spec->record_json, "{\"note\":\"" NASTY "\"}");
+
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TEST, NULL, &error);
+    g_assert_no_error(error);
+    g_autoptr(xmlDoc) doc = parse_xml(xml);
+    g_autoptr(xmlDoc) reference = build_doc(benign, HV_BACKEND_TEST, NULL);
+
+    /* The same tree as a benign spec: nothing was added or closed early. */
+    assert_xp_count(doc, "/*", 1);
+    assert_xp_count(doc, "/domain", 1);
+    assert_xp_count(doc, "//comment() | //processing-instruction()", 0);
+    int n_reference = xp_count(reference, "//*");
+    assert_xp_count(doc, "//*", n_reference);
+    assert_xp_count(doc, "//t:*", 5);
+    assert_xp_count(doc, "//t:stack", 1);
+    assert_xp_count(doc, "//t:id", 1);
+    assert_xp_count(doc, "//t:name", 1);
+    assert_xp_count(doc, "//t:tenant", 1);
+    assert_xp_count(doc, "//t:record", 1);
+    assert_xp_count(doc, "/domain/title", 1);
+    assert_xp_count(doc, "/domain/os/cmdline", 1);
+    assert_xp_count(doc, "//@*", xp_count(reference, "//@*"));
+
+    g_autofree char *title = g_strdup_printf("%s/%s", spec->tenant, spec->name);
+    assert_xp_string(doc, "/domain/title", title);
+    assert_xp_string(doc, "/domain/os/cmdline", spec->cmdline);
+    assert_xp_string(doc, "/domain/metadata/t:stack/t:id", spec->id);
+    assert_xp_string(doc, "/domain/metadata/t:stack/t:name", spec->name);
+    assert_xp_string(doc, "/domain/metadata/t:stack/t:tenant", spec->tenant);
+    assert_xp_string(doc, "/domain/metadata/t:stack/t:record", spec->record_json);
+
+    g_autoptr(HvStackIdentity) direct = hv_domain_parse_identity(xml, &error);
+    g_assert_no_error(error);
+    assert_identity(direct, spec);
+
+    g_autofree char *desc = run_on_test_driver(xml, spec->id);
+    g_autoptr(HvStackIdentity) identity = hv_domain_parse_identity(desc, &error);
+    g_assert_no_error(error);
+    assert_identity(identity, spec);
+    g_autoptr(xmlDoc) kept = parse_xml(desc);
+    assert_xp_string(kept, "/domain/title", title);
+    assert_xp_string(kept, "/domain/os/cmdline", spec->cmdline);
+}
+
+#define PLAIN_DOMAIN                                                                               \
+    "<domain type='test'><name>plain</name><memory>65536</memory>"                                 \
+    "<os><type>hvm</type></os>%s</domain>"
+
+static void assert_parse_fails(const char *xml, int code)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(HvStackIdentity) identity = hv_domain_parse_identity(xml, &error);
+
+    g_assert_null(identity);
+    g_assert_error(error, HV_ERROR, code);
+}
+
+static void test_parse_identity(void)
+{
+    g_autoptr(GError) error = NULL;
+
+    /* Not ours: no metadata, someone else's metadata, our names in no namespace. */
+    g_autofree char *bare = g_strdup_printf(PLAIN_DOMAIN, "");
+    assert_parse_fails(bare, HV_ERROR_NOT_FOUND);
+    g_autofree char *foreign = g_strdup_printf(
+        PLAIN_DOMAIN, "<metadata><o:stack xmlns:o='urn:other'><o:id>x</o:id></o:stack></metadata>");
+    assert_parse_fails(foreign, HV_ERROR_NOT_FOUND);
+    g_autofree char *no_ns =
+        g_strdup_printf(PLAIN_DOMAIN, "<metadata><stack><id>x</id></stack></metadata>");
+    assert_parse_fails(no_ns, HV_ERROR_NOT_FOUND);
+
+    /* Unparseable or not a domain. */
+    assert_parse_fails("", HV_ERROR_INVALID);
+    assert_parse_fails("this is not XML <", HV_ERROR_INVALID);
+    assert_parse_fails("<domain><name>x</name>", HV_ERROR_INVALID);
+    assert_parse_fails("<network><name>x</name></network>", HV_ERROR_INVALID);
+
+    /* The namespace counts, not the prefix; the record is optional. */
+    g_autofree char *other_prefix =
+        g_strdup_printf(PLAIN_DOMAIN, "<metadata><x:stack xmlns:x='" HV_DOMAIN_METADATA_URI "'>"
+                                      "<x:id>i</x:id><x:name>n</x:name><x:tenant>t</x:tenant>"
+                                      "</x:stack></metadata>");
+    g_autoptr(HvStackIdentity) identity = hv_domain_parse_identity(other_prefix, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(identity->id, ==, "i");
+    g_assert_cmpstr(identity->name, ==, "n");
+    g_assert_cmpstr(identity->tenant, ==, "t");
+    g_assert_null(identity->record_json);
+
+    /* Ours but broken: a missing or repeated field, two stacks. */
+    g_autofree char *missing =
+        g_strdup_printf(PLAIN_DOMAIN, "<metadata><t:stack xmlns:t='" HV_DOMAIN_METADATA_URI "'>"
+                                      "<t:id>i</t:id><t:tenant>t</t:tenant></t:stack></metadata>");
+    assert_parse_fails(missing, HV_ERROR_INVALID);
+    g_autofree char *repeated = g_strdup_printf(
+        PLAIN_DOMAIN, "<metadata><t:stack xmlns:t='" HV_DOMAIN_METADATA_URI "'>"
+                      "<t:id>i</t:id><t:id>j</t:id><t:name>n</t:name><t:tenant>t</t:tenant>"
+                      "</t:stack></metadata>");
+    assert_parse_fails(repeated, HV_ERROR_INVALID);
+    g_autofree char *two = g_strdup_printf(
+        PLAIN_DOMAIN, "<metadata><t:stack xmlns:t='" HV_DOMAIN_METADATA_URI "'>"
+                      "<t:id>i</t:id><t:name>n</t:name><t:tenant>t</t:tenant></t:stack>"
+                      "<u:stack xmlns:u='" HV_DOMAIN_METADATA_URI "'>"
+                      "<u:id>i</u:id><u:name>n</u:name><u:tenant>t</u:tenant></u:stack>"
+                      "</metadata>");
+    assert_parse_fails(two, HV_ERROR_INVALID);
+
+    /* Entities never reach us: an external one (XXE) and a billion laughs. */
+    assert_parse_fails("<!DOCTYPE domain [<!ENTITY x SYSTEM 'file:///etc/hostname'>]>"
+                       "<domain><metadata><t:stack xmlns:t='" HV_DOMAIN_METADATA_URI "'>"
+                       "<t:id>&x;</t:id><t:name>n</t:name><t:tenant>t</t:tenant>"
+                       "</t:stack></metadata></domain>",
+                       HV_ERROR_INVALID);
+    assert_parse_fails("<!DOCTYPE domain [<!ENTITY a 'aaaaaaaaaa'>"
+                       "<!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;'>"
+                       "<!ENTITY c '&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;'>"
+                       "<!ENTITY d '&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;'>"
+                       "<!ENTITY e '&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;'>"
+                       "<!ENTITY f '&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;'>"
+                       "<!ENTITY g '&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;'>]>"
+                       "<domain><metadata><t:stack xmlns:t='" HV_DOMAIN_METADATA_URI "'>"
+                       "<t:id>&g;</t:id><t:name>n</t:name><t:tenant>t</t:tenant>"
+                       "</t:stack></metadata></domain>",
+                       HV_ERROR_INVALID);
+}
+
+/* libvirt's own RelaxNG schema, through virt-xml-validate. */
+static gboolean schema_accepts(const char *dir, const char *xml)
+{
+    g_autofree char *path = g_build_filename(dir, "domain.xml", NULL);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL, *err = NULL;
+    int status = -1;
+
+    g_assert_true(g_file_set_contents(path, xml, -1, &error));
+    const char *argv[] = {XML_SCHEMA, path, "domain", NULL};
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                               &err, &status, &error));
+    g_assert_no_error(error);
+    g_test_message("%s: %s%s", XML_SCHEMA, out, err);
+    return g_spawn_check_wait_status(status, NULL);
+}
+
+static void test_schema(void)
+{
+    g_autofree char *tool = g_find_program_in_path(XML_SCHEMA);
+    if (!tool) {
+        g_test_skip(XML_SCHEMA " (libvirt-clients) is not installed");
+        return;
+    }
+    g_autoptr(GError) error = NULL;
+    g_autofree char *dir = g_dir_make_tmp("test-domain-XXXXXX", &error);
+    g_assert_no_error(error);
+
+    /* The schema check itself must be able to fail. */
+    g_assert_false(schema_accepts(dir, "<domain type='bogus'><name>x</name></domain>"));
+
+    g_autoptr(HvStackSpec) tcg = sample_spec(SAMPLE_ID);
+    g_autofree char *tcg_xml = hv_domain_build_xml(tcg, HV_BACKEND_TCG, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_true(schema_accepts(dir, tcg_xml));
+
+    g_autoptr(HvStackSpec) kvm = sample_spec(SAMPLE_ID);
+    HvHostReport amd = kvm_host("AuthenticAMD", "kvm_amd", 1);
+    to_disk_boot(kvm, "qcow2");
+    kvm->cpu_mode = HV_CPU_NAMED;
+    kvm->cpu_model = g_strdup("EPYC-Rome");
+    g_ptr_array_add(kvm->devices, g_strdup("0000:3b:00.0"));
+    g_autofree char *kvm_xml = hv_domain_build_xml(kvm, HV_BACKEND_KVM, &amd, &error);
+    g_assert_no_error(error);
+    g_assert_true(schema_accepts(dir, kvm_xml));
+
+    kvm->iommu = HV_IOMMU_VIRTIO;
+    kvm->cpu_mode = HV_CPU_HOST_MODEL;
+    g_clear_pointer(&kvm->cpu_model, g_free);
+    g_autofree char *virtio_xml = hv_domain_build_xml(kvm, HV_BACKEND_KVM, &amd, &error);
+    g_assert_no_error(error);
+    g_assert_true(schema_accepts(dir, virtio_xml));
+
+    g_autofree char *file = g_build_filename(dir, "domain.xml", NULL);
+    g_assert_cmpint(g_remove(file), ==, 0);
+    g_assert_cmpint(g_rmdir(dir), ==, 0);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    virSetErrorFunc(NULL, silent_libvirt_error);
+
+    g_test_add_func("/domain/spec-lifecycle", test_spec_lifecycle);
+    g_test_add_func("/domain/tcg/sample", test_tcg_sample);
+    g_test_add_func("/domain/tcg/cpu-modes", test_tcg_named_and_refused_modes);
+    g_test_add_func("/domain/test-backend/runs", test_test_backend_runs);
+    g_test_add_func("/domain/iommu", test_iommu_variants);
+    g_test_add_func("/domain/disk-boot", test_disk_boot);
+    g_test_add_func("/domain/hostdevs", test_hostdevs_and_memtune);
+    g_test_add_func("/domain/hostdevs/bad-address", test_bad_pci_addresses);
+    g_test_add_func("/domain/kvm/cpu", test_kvm_cpu);
+    g_test_add_func("/domain/kvm/refusals", test_kvm_refusals);
+    g_test_add_func("/domain/validation", test_validation);
+    g_test_add_func("/domain/injection", test_injection);
+    g_test_add_func("/domain/parse-identity", test_parse_identity);
+    g_test_add_func("/domain/schema", test_schema);
+    return g_test_run();
+}

@@ -51,14 +51,16 @@ static gboolean check_uuid(const char *path, const char *value, GError **error)
 
 /* RFC 3339 wants the full "YYYY-MM-DDTHH:MM:SS" form, which
  * g_date_time_new_from_iso8601 alone would not insist on (it also takes
- * week dates and basic format), and the contract wants UTC. */
+ * week dates, basic format and a space for the T), and the contract wants
+ * UTC.  Lower-case t/z, legal in RFC 3339, are refused: GLib cannot parse
+ * them, and our encoders never write them. */
 static gboolean check_time(const char *path, const char *value, GError **error)
 {
     static const char shape[] = "dddd-dd-ddTdd:dd:dd";
     gboolean ok = value && strlen(value) > sizeof(shape) - 1;
     for (size_t i = 0; ok && shape[i]; i++) {
         char c = value[i];
-        ok = shape[i] == 'd' ? g_ascii_isdigit(c) : (c == shape[i] || (i == 10 && c == 't'));
+        ok = shape[i] == 'd' ? g_ascii_isdigit(c) : c == shape[i];
     }
     if (ok) {
         g_autoptr(GDateTime) parsed = g_date_time_new_from_iso8601(value, NULL);

@@ -16,8 +16,8 @@ typedef struct {
     HvHostReport *host; /* probed once at start: the host does not change under us */
     HvBackend backend;
     HttpServer *server;
-    HttpRoute *routes; /* the table the server serves */
-    gint64 started_at; /* monotonic, µs */
+    HttpRoute *routes;   /* the table the server serves */
+    gint64 started_at;   /* monotonic, µs */
     gboolean test_hooks; /* --test-hooks: test-only routes, never in production */
 } App;
 

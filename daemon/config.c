@@ -35,9 +35,8 @@ void config_free(Config *config)
 
 static char **string_field(Config *config, const char *key)
 {
-    char **fields[] = {&config->state_dir, &config->socket,      &config->listen,
-                       &config->tls_cert,  &config->tls_key,     &config->libvirt_uri,
-                       &config->backend};
+    char **fields[] = {&config->state_dir, &config->socket,      &config->listen, &config->tls_cert,
+                       &config->tls_key,   &config->libvirt_uri, &config->backend};
     for (gsize i = 0; string_keys[i] != NULL; i++)
         if (g_str_equal(key, string_keys[i]))
             return fields[i];
@@ -57,8 +56,7 @@ static gboolean check_keys(GKeyFile *file, const char *path, GError **error)
     g_auto(GStrv) keys = g_key_file_get_keys(file, GROUP, NULL, NULL);
     for (char **key = keys; keys != NULL && *key != NULL; key++) {
         if (!g_str_equal(*key, "workers") && !g_strv_contains(string_keys, *key)) {
-            g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "%s: unknown key '%s'", path,
-                        *key);
+            g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "%s: unknown key '%s'", path, *key);
             return FALSE;
         }
     }

@@ -13,12 +13,12 @@
 typedef struct {
     char *state_dir;
     char *socket;
-    char *listen;      /* "ADDR:PORT" or NULL: no TCP listener */
-    char *tls_cert;    /* PEM files; both or neither */
+    char *listen;   /* "ADDR:PORT" or NULL: no TCP listener */
+    char *tls_cert; /* PEM files; both or neither */
     char *tls_key;
     char *libvirt_uri;
-    char *backend;     /* "auto", "kvm", "tcg" or "test" */
-    int workers;       /* operation worker threads */
+    char *backend; /* "auto", "kvm", "tcg" or "test" */
+    int workers;   /* operation worker threads */
 } Config;
 
 Config *config_new_defaults(void);

@@ -11,9 +11,9 @@ struct EventBus {
 
 struct EventSubscription {
     EventBus *bus;
-    char *tenant;        /* NULL: the operator */
-    GAsyncQueue *queue;  /* of char * (SSE text) */
-    gboolean ended;      /* under bus->lock */
+    char *tenant;       /* NULL: the operator */
+    GAsyncQueue *queue; /* of char * (SSE text) */
+    gboolean ended;     /* under bus->lock */
 };
 
 EventBus *event_bus_new(void)
@@ -61,9 +61,9 @@ void event_bus_publish(EventBus *bus, const char *type, const char *tenant, json
             subscription->ended = TRUE; /* a stuck client must not grow us */
             continue;
         }
-        g_async_queue_push(subscription->queue, g_strdup_printf("id: %" G_GUINT64_FORMAT
-                                                                "\nevent: %s\ndata: %s\n\n",
-                                                                id, type, json));
+        g_async_queue_push(
+            subscription->queue,
+            g_strdup_printf("id: %" G_GUINT64_FORMAT "\nevent: %s\ndata: %s\n\n", id, type, json));
     }
     g_mutex_unlock(&bus->lock);
 }

@@ -33,7 +33,7 @@ typedef enum {
 
 typedef struct {
     const char *method;
-    const char *path;  /* without the query string */
+    const char *path;   /* without the query string, as sent (not percent-decoded) */
     GHashTable *params; /* "{name}" captures of the route pattern, decoded */
     GHashTable *query;  /* query string arguments */
     json_object *body;  /* the parsed JSON body, or NULL when there was none */
@@ -57,12 +57,19 @@ HttpReply *http_reply_error(const GError *error);
 /* Like http_reply_error for a TD_ERROR code and a printf message. */
 HttpReply *http_reply_errorf(int td_error_code, const char *format, ...) G_GNUC_PRINTF(2, 3);
 void http_reply_add_header(HttpReply *reply, const char *name, const char *value);
+/* Only for a reply that is not returned to this layer (which frees what
+ * handlers return); frees a stream's data too. */
+void http_reply_free(HttpReply *reply);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HttpReply, http_reply_free)
 
 /* A streamed reply (chunked).  @read is called from an HTTP thread whenever the
  * client can take more: it fills up to @max bytes into @buf and returns the
  * count, 0 to be called again later (it may block up to about a second waiting
  * for data), or -1 to end the stream.  @free_data runs once when the client
- * leaves or the stream ends. */
+ * leaves or the stream ends.  Streams have no idle timeout: a client that
+ * leaves is noticed at the next write or, while @read has nothing, within a
+ * fraction of a second.  When the server stops, a stream ends at its next
+ * read.  @read runs on the connection's own thread, never concurrently. */
 typedef gssize (*HttpStreamRead)(gpointer data, char *buf, gsize max);
 HttpReply *http_reply_stream(unsigned status, const char *content_type, HttpStreamRead read,
                              gpointer data, GDestroyNotify free_data);
@@ -78,17 +85,22 @@ typedef struct {
     const char *metric_name; /* label for /metrics, e.g. "/v1/tenants/{name}"; pattern if NULL */
 } HttpRoute;
 
-/* Resolves a bearer token to its tenant's name (NULL when unknown or revoked). */
+/* Resolves a bearer token to its tenant's name (NULL when unknown or revoked);
+ * the result is freed with g_free.  Called from HTTP threads concurrently. */
 typedef char *(*HttpTokenLookup)(gpointer app, const char *token);
 
 typedef struct HttpServer HttpServer;
 
+/* @routes (usually a static table) must outlive the server. */
 HttpServer *http_server_new(const HttpRoute *routes, gsize n_routes, HttpTokenLookup lookup,
                             gpointer app);
-/* Creates the socket (mode 0660, replacing a stale one) and serves on it. */
+/* Creates the socket (mode 0660, replacing a stale one) and serves on it.
+ * Refuses (TD_ERROR_CONFLICT) when a server answers on @path or @path is not
+ * a socket.  Handlers run on HTTP threads (one per connection). */
 gboolean http_server_listen_unix(HttpServer *server, const char *path, GError **error);
 /* "ADDR:PORT" (port 0 picks a free one; http_server_tcp_port tells which).
- * Without @cert_file/@key_file only loopback addresses are accepted. */
+ * Without @cert_file/@key_file only loopback addresses are accepted
+ * (TD_ERROR_BAD_REQUEST); with them the listener speaks only TLS. */
 gboolean http_server_listen_tcp(HttpServer *server, const char *address, const char *cert_file,
                                 const char *key_file, GError **error);
 guint16 http_server_tcp_port(HttpServer *server);
@@ -96,5 +108,7 @@ guint16 http_server_tcp_port(HttpServer *server);
 void http_server_free(HttpServer *server);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HttpServer, http_server_free)
 
-/* Requests served so far, by route metric name and status: "route\tstatus" -> count. */
+/* Requests served so far, by route metric name and status: "route\tstatus" ->
+ * GUINT_TO_POINTER(count); a path no route matches counts as "unmatched".
+ * A new table (free with g_hash_table_unref); callable from any thread. */
 GHashTable *http_server_request_counts(HttpServer *server);

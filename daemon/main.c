@@ -48,9 +48,9 @@ static int run_probe(void)
     }
     g_autoptr(ApiHost) host = convert_host_report(report);
     g_autoptr(json_object) json = api_host_to_json(host);
-    printf("%s\n", json_object_to_json_string_ext(json, JSON_C_TO_STRING_PRETTY |
-                                                            JSON_C_TO_STRING_SPACED |
-                                                            JSON_C_TO_STRING_NOSLASHESCAPE));
+    printf("%s\n",
+           json_object_to_json_string_ext(json, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                    JSON_C_TO_STRING_NOSLASHESCAPE));
     return 0;
 }
 
@@ -220,8 +220,8 @@ int main(int argc, char **argv)
          "also serve on TCP (TLS with tls_cert/tls_key, else loopback only)", "ADDR:PORT"},
         {"libvirt-uri", 0, 0, G_OPTION_ARG_STRING, &options.libvirt_uri,
          "libvirt connection URI (default " CONFIG_DEFAULT_LIBVIRT ")", "URI"},
-        {"backend", 0, 0, G_OPTION_ARG_STRING, &options.backend,
-         "auto (default), kvm, tcg or test", "B"},
+        {"backend", 0, 0, G_OPTION_ARG_STRING, &options.backend, "auto (default), kvm, tcg or test",
+         "B"},
         {"probe", 0, 0, G_OPTION_ARG_NONE, &options.probe,
          "print the host capability report as JSON and exit", NULL},
         {"version", 0, 0, G_OPTION_ARG_NONE, &options.version, "print the version and exit", NULL},
@@ -229,7 +229,8 @@ int main(int argc, char **argv)
          "test-only routes (needs --backend test)", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
-    g_autoptr(GOptionContext) context = g_option_context_new("- Turtles nested-hypervisor host daemon");
+    g_autoptr(GOptionContext) context =
+        g_option_context_new("- Turtles nested-hypervisor host daemon");
     g_autoptr(GError) error = NULL;
 
     g_option_context_add_main_entries(context, entries, NULL);

@@ -56,8 +56,7 @@ HttpReply *handle_operation_get(gpointer data, const HttpRequest *request)
 static gboolean parse_timeout(const char *text, guint *timeout, GError **error)
 {
     guint64 value = WAIT_DEFAULT_S;
-    if (text != NULL &&
-        !g_ascii_string_to_unsigned(text, 10, 0, WAIT_MAX_S, &value, NULL)) {
+    if (text != NULL && !g_ascii_string_to_unsigned(text, 10, 0, WAIT_MAX_S, &value, NULL)) {
         g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
                     "timeout: must be whole seconds between 0 and %d", WAIT_MAX_S);
         return FALSE;

@@ -17,8 +17,8 @@ struct Operations {
     EventBus *events;
     GThreadPool *pool;
     GMutex lock;
-    GCond changed;      /* broadcast whenever an operation ends */
-    GHashTable *live;   /* id -> OperationContext, pending or running */
+    GCond changed;    /* broadcast whenever an operation ends */
+    GHashTable *live; /* id -> OperationContext, pending or running */
 };
 
 static void context_free(OperationContext *context)

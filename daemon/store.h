@@ -9,7 +9,7 @@
 #include "api/operation.h"
 #include "api/tenant.h"
 
-#define STORE_FILE_NAME "turtled.db"
+#define STORE_FILE_NAME      "turtled.db"
 #define STORE_TOKEN_HASH_LEN 32
 
 typedef struct Store Store;

@@ -45,10 +45,10 @@ static void append_label_value(GString *out, const char *value)
 }
 
 /* @counts maps "a\tb" -> count; each becomes name{label_a="a",label_b="b"} count. */
-static void append_counter(GString *out, const char *name, const char *help, const char *label_a,
-                           const char *label_b, GHashTable *counts)
+static void append_family(GString *out, const char *name, const char *type, const char *help,
+                          const char *label_a, const char *label_b, GHashTable *counts)
 {
-    g_string_append_printf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    g_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
     g_autoptr(GList) keys = g_list_sort(g_hash_table_get_keys(counts), (GCompareFunc)strcmp);
     for (GList *l = keys; l != NULL; l = l->next) {
         g_auto(GStrv) parts = g_strsplit(l->data, "\t", 2);
@@ -56,7 +56,8 @@ static void append_counter(GString *out, const char *name, const char *help, con
         append_label_value(out, parts[0]);
         g_string_append_printf(out, "\",%s=\"", label_b);
         append_label_value(out, parts[1] != NULL ? parts[1] : "");
-        g_string_append_printf(out, "\"} %d\n", GPOINTER_TO_INT(g_hash_table_lookup(counts, l->data)));
+        g_string_append_printf(out, "\"} %d\n",
+                               GPOINTER_TO_INT(g_hash_table_lookup(counts, l->data)));
     }
 }
 
@@ -107,10 +108,11 @@ HttpReply *handle_metrics(gpointer data, const HttpRequest *request)
     g_autoptr(GHashTable) requests = http_server_request_counts(app->server);
     g_autoptr(GString) out = g_string_new(NULL);
 
-    append_counter(out, "turtled_http_requests_total", "HTTP requests served, by route and status.",
-                   "route", "status", requests);
-    append_counter(out, "turtled_operations_total", "Operations, by kind and current status.",
-                   "kind", "status", operations);
+    append_family(out, "turtled_http_requests_total", "counter",
+                  "HTTP requests served, by route and status.", "route", "status", requests);
+    /* A gauge: an operation moves from one status to the next. */
+    append_family(out, "turtled_operations", "gauge", "Operations, by kind and current status.",
+                  "kind", "status", operations);
     append_process(out, app);
     return http_reply_text(200, "text/plain; version=0.0.4; charset=utf-8", out->str);
 }
@@ -162,15 +164,15 @@ HttpReply *handle_events(gpointer data, const HttpRequest *request)
 {
     App *app = data;
     EventStream *stream = g_new0(EventStream, 1);
-    const char *tenant = request->caller->role == HTTP_CALLER_TENANT ? request->caller->tenant
-                                                                      : NULL;
+    const char *tenant =
+        request->caller->role == HTTP_CALLER_TENANT ? request->caller->tenant : NULL;
 
     stream->subscription = event_bus_subscribe(app->events, tenant);
     /* The first bytes tell the client the stream is live and how to retry. */
     stream->pending = g_string_new("retry: 3000\n\n");
     stream->last_write = g_get_monotonic_time();
-    HttpReply *reply = http_reply_stream(200, "text/event-stream", event_stream_read, stream,
-                                         event_stream_free);
+    HttpReply *reply =
+        http_reply_stream(200, "text/event-stream", event_stream_read, stream, event_stream_free);
     http_reply_add_header(reply, "Cache-Control", "no-cache");
     return reply;
 }

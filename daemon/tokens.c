@@ -14,8 +14,7 @@ char *token_new_secret(GError **error)
     guint8 bytes[TOKEN_BYTES];
 
     if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) {
-        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "no random bytes: %s",
-                    g_strerror(errno));
+        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "no random bytes: %s", g_strerror(errno));
         return NULL;
     }
     GString *secret = g_string_new(TOKEN_PREFIX);

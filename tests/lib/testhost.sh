@@ -34,8 +34,8 @@
 # Call testhost_start in the test's own shell, never inside $(...): the
 # cleanup trap only knows the hosts of the shell that installed it.
 # Processes are found through their mount namespace (its mounts name our
-# private dir), never by name, so the system's libvirtd and other tests' qemu
-# are never touched.
+# private dir) or their command line (which names it), never by program name,
+# so the system's libvirtd and other tests' qemu are never touched.
 
 TESTHOST_BASE=""
 TESTHOST_INTERRUPTED=0
@@ -44,18 +44,18 @@ TESTHOST_INTERRUPTED=0
 TESTHOST_MOUNTS="run:/run/libvirt state:/var/lib/libvirt config:/etc/libvirt log:/var/log/libvirt cache:/var/cache/libvirt"
 
 # Runs inside the new mount namespace ($1 = the host's dir); `exec` keeps the
-# pid, so the pid written first is libvirtd's.  The mount points are created
+# pid, so the pid written after the mounts is libvirtd's.  The mount points are created
 # when missing (/run/libvirt is, where the system libvirtd never ran): an
 # empty directory libvirt itself would create, holding nothing of ours.
 # shellcheck disable=SC2016
 TESTHOST_NS_SCRIPT='
 set -e
 dir=$1
-echo $$ >"$dir/libvirtd.pid"
 for m in '"$TESTHOST_MOUNTS"'; do
     mkdir -p "${m#*:}"
     mount --bind "$dir/${m%%:*}" "${m#*:}"
 done
+echo $$ >"$dir/libvirtd.pid"
 exec libvirtd --listen --config /etc/libvirt/libvirtd.conf --pid-file "$dir/libvirtd.pid"
 '
 
@@ -130,22 +130,41 @@ _testhost_virsh_uri() {
 
 # ---- processes --------------------------------------------------------------
 
-testhost_pids_marked() {
-    local marker=$1 self_ns file pid
-    self_ns=$(readlink /proc/$$/ns/mnt)
-    # One grep over every process: cheap, and no process slips between reads.
-    grep -lF -- "$marker" /proc/[0-9]*/mountinfo 2>/dev/null | while IFS= read -r file; do
+# Pids from "/proc/PID/FILE" paths, without our own shell and without the
+# grep that produced them (it has exited by now: its cmdline holds the
+# pattern too).
+_testhost_pids_from_paths() {
+    local file pid
+    for file in $1; do
         pid=${file#/proc/}
-        pid=${pid%/mountinfo}
-        # A leaked mount in our own namespace would match every process
-        # here, the system's included: never report those.
-        [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$self_ns" ] && continue
+        pid=${pid%%/*}
+        [ "$pid" = "$$" ] && continue
         [ -d "/proc/$pid" ] && echo "$pid"
     done
 }
 
+testhost_pids_marked() {
+    local marker=$1 self_ns pid
+    self_ns=$(readlink /proc/$$/ns/mnt)
+    # One grep over every process: cheap, and no process slips between reads.
+    for pid in $(_testhost_pids_from_paths "$(grep -lF -- "$marker" /proc/[0-9]*/mountinfo 2>/dev/null)"); do
+        # A leaked mount in our own namespace would match every process
+        # here, the system's included: never report those.
+        [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$self_ns" ] || echo "$pid"
+    done
+}
+
+# Processes of host NAME: those whose mounts name its private dir (libvirtd,
+# qemu and helpers in its namespace) and those whose command line does (the
+# launcher before it has entered the namespace, libvirtd by its --pid-file,
+# a qemu by its console log).
 testhost_pids() {
-    testhost_pids_marked "$(_testhost_marker "$1")"
+    local dir
+    dir=$(testhost_dir "$1") || return 1
+    {
+        testhost_pids_marked "$(_testhost_marker "$1")"
+        _testhost_pids_from_paths "$(grep -laF -- "$dir/" /proc/[0-9]*/cmdline 2>/dev/null)"
+    } | sort -nu
 }
 
 # libvirtd's pid, only while it runs in this host's namespace: a stale pid

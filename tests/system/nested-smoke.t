@@ -50,7 +50,7 @@ id=$(cat /proc/sys/kernel/random/uuid)
 console_log=$TESTHOST_L0_CONSOLE_DIR/smoke.log
 xml=$("$stack_xml" --backend tcg --id "$id" --name smoke --tenant test \
     --vcpus 1 --memory-mib 1024 --kernel "$kernel" --initrd "$initrd" \
-    --cmdline 'console=ttyS0 panic=-1' --console-log "$console_log" 2>&1)
+    --cmdline 'console=ttyS0' --console-log "$console_log" 2>&1)
 rc=$?
 ok $rc "stack-xml builds the L1 domain XML" || bail "stack-xml failed: $xml"
 dom=$(printf '%s\n' "$xml" | sed -n 's:.*<name>\(.*\)</name>.*:\1:p' | head -n 1)
@@ -86,7 +86,7 @@ has_field nested=1
 ok $? "L1 reports nested=1 (kvm_amd loaded with nesting)" || diag "READY line: $ready"
 has_field virt=svm && has_field npt=Y && has_field kvm=ok
 ok $? "L1 reports virt=svm npt=Y kvm=ok (L2 runs on NPT, not shadow paging)" ||
-    diag "READY line: $ready"
+    diag "READY line: $ready" "$(console | grep -o 'TURTLES-L1 REASON.*')"
 
 # L2 heartbeats counted from READY on: at least three, each number higher
 # than the one before.

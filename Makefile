@@ -132,6 +132,7 @@ format-check:
 
 deps:
 	@packaging/deps.sh
+	@packaging/deps-npm.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin

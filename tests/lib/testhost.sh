@@ -44,9 +44,9 @@ TESTHOST_INTERRUPTED=0
 TESTHOST_MOUNTS="run:/run/libvirt state:/var/lib/libvirt config:/etc/libvirt log:/var/log/libvirt cache:/var/cache/libvirt"
 
 # Runs inside the new mount namespace ($1 = the host's dir); `exec` keeps the
-# pid, so the pid written after the mounts is libvirtd's.  The mount points are created
-# when missing (/run/libvirt is, where the system libvirtd never ran): an
-# empty directory libvirt itself would create, holding nothing of ours.
+# pid, so the pid written after the mounts is libvirtd's.  A missing mount
+# point is created (/run/libvirt is missing where the system libvirtd never
+# ran): an empty directory libvirt itself would create, holding nothing of ours.
 # shellcheck disable=SC2016
 TESTHOST_NS_SCRIPT='
 set -e
@@ -205,8 +205,8 @@ _testhost_wait_gone() {
 # tool (ss, netstat) is needed; whoever binds first wins, and the caller
 # retries when libvirtd cannot bind.
 _testhost_pick_port() {
-    local port hex tries
-    for tries in $(seq 50); do
+    local port hex
+    for _ in $(seq 50); do
         port=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
         printf -v hex ':%04X' "$port"
         if ! awk -v p="$hex" '$2 ~ p"$" { found = 1 } END { exit !found }' \
@@ -273,30 +273,50 @@ _testhost_host_uuid() {
         sed -n 's:.*<uuid>\(.*\)</uuid>.*:\1:p' | head -n 1
 }
 
-# 0: answering with our UUID; 2: could not bind its port (pick another);
-# 1: anything else (died, timed out, or someone else answers on the port).
+# Why a daemon that is gone did not start: 2 when its port was taken (the
+# caller picks another), else 1.
+_testhost_startup_failure() {
+    local name=$1 dir
+    dir=$(testhost_dir "$name")
+    if grep -qiE 'unable to bind|address already in use' \
+        "$dir/log/libvirtd.stderr" "$dir/log/libvirtd.log" 2>/dev/null; then
+        return 2
+    fi
+    _testhost_diag "libvirtd of '$name' exited during startup"
+    return 1
+}
+
+# 0: answering with our UUID; 2: its port is somebody else's (pick another);
+# 1: anything else (died, timed out).
 _testhost_wait_ready() {
-    local name=$1 dir uri uuid pid="" deadline
+    local name=$1 dir uri uuid pid="" deadline polls=0
     dir=$(testhost_dir "$name")
     uri=$(cat "$dir/uri")
     uuid=$(cat "$dir/uuid")
     deadline=$((SECONDS + ${TESTHOST_START_TIMEOUT:-30}))
     while [ "$SECONDS" -lt "$deadline" ]; do
         [ -z "$pid" ] && pid=$(cat "$dir/libvirtd.pid" 2>/dev/null)
+        # No pid file after 2 s and nothing of ours running: the launcher
+        # failed, or libvirtd died at once and removed its pid file.  (The
+        # launcher is recognisable only once it has exec'd setsid, hence
+        # the grace period.)
+        polls=$((polls + 1))
+        if [ -z "$pid" ] && [ "$polls" -gt 10 ] && [ -z "$(testhost_pids "$name")" ] &&
+            [ ! -s "$dir/libvirtd.pid" ]; then
+            _testhost_startup_failure "$name"
+            return
+        fi
         if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-            if grep -qiE 'unable to bind|address already in use' \
-                "$dir/log/libvirtd.stderr" "$dir/log/libvirtd.log" 2>/dev/null; then
-                return 2
-            fi
-            _testhost_diag "libvirtd of '$name' exited during startup"
-            return 1
+            _testhost_startup_failure "$name"
+            return
         fi
         if [ -n "$pid" ] && _testhost_virsh_uri "$uri" version >/dev/null 2>&1; then
             local got
             got=$(_testhost_host_uuid "$uri")
             [ "$got" = "$uuid" ] && return 0
+            # Another daemon got the port between our pick and our bind.
             _testhost_diag "$uri answers with host UUID '$got', not ours ($uuid)"
-            return 1
+            return 2
         fi
         sleep 0.2
     done
@@ -337,6 +357,9 @@ testhost_start() {
         _testhost_stop_processes "$name"
         [ "$rc" -eq 2 ] || break
         _testhost_diag "port $port was taken (attempt $attempt), trying another"
+        # A fresh log, so that the next failure is not read as this one.
+        mv "$dir/log/libvirtd.log" "$dir/log/libvirtd.log.$attempt" 2>/dev/null
+        mv "$dir/log/libvirtd.stderr" "$dir/log/libvirtd.stderr.$attempt" 2>/dev/null
     done
     _testhost_diag "could not start host '$name'; its libvirtd output:"
     testhost_show_logs "$name"
@@ -348,10 +371,10 @@ testhost_start() {
 # Through libvirt first: it stops qemu cleanly and knows every domain,
 # transient ones included.
 _testhost_destroy_domains() {
-    local name=$1 dom
+    local name=$1 domain
     _testhost_daemon_pid "$name" >/dev/null || return 0
-    testhost_virsh "$name" list --name 2>/dev/null | while IFS= read -r dom; do
-        [ -n "$dom" ] && testhost_virsh "$name" destroy "$dom" >/dev/null 2>&1
+    testhost_virsh "$name" list --name 2>/dev/null | while IFS= read -r domain; do
+        [ -n "$domain" ] && testhost_virsh "$name" destroy "$domain" >/dev/null 2>&1
     done
 }
 
@@ -393,13 +416,17 @@ _testhost_stop_processes() {
 
 testhost_stop() {
     local name=$1 dir var
-    dir=$(testhost_dir "$name") || return 1
-    [ -d "$dir" ] || return 0
+    _testhost_check_name "$name" || return 1
+    [ -n "$TESTHOST_BASE" ] || return 0 # nothing was ever started
+    dir=$(testhost_dir "$name")
+    # Gone, or stopped already and kept for its logs.
+    [ -d "$dir" ] && [ ! -e "$dir/stopped" ] || return 0
     if ! _testhost_stop_processes "$name"; then
         _testhost_diag "host '$name' not fully stopped; leaving $dir in place"
         return 1
     fi
     if [ "${TURTLES_KEEP_LOGS:-0}" = 1 ]; then
+        : >"$dir/stopped"
         _testhost_diag "TURTLES_KEEP_LOGS=1: kept host '$name' in $dir"
     else
         rm -rf -- "$dir"

@@ -9,16 +9,17 @@
 #   TURTLES_BUILD=build tests/system/harness-cleanup.t
 
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../lib/tap.sh
+# shellcheck source-path=SCRIPTDIR source=../lib/tap.sh
 . "$here/../lib/tap.sh"
-# shellcheck source=../lib/testhost.sh
+# shellcheck source-path=SCRIPTDIR source=../lib/testhost.sh
 . "$here/../lib/testhost.sh"
 
 smoke=$here/nested-smoke.t
 [ -x "$TURTLES_BUILD/tests/tools/stack-xml" ] ||
     skip_all "$TURTLES_BUILD/tests/tools/stack-xml not built (make test-bins)"
-[ -f "$TURTLES_BUILD/l1/vmlinuz" ] && [ -f "$TURTLES_BUILD/l1/initrd.img" ] ||
+if [ ! -f "$TURTLES_BUILD/l1/vmlinuz" ] || [ ! -f "$TURTLES_BUILD/l1/initrd.img" ]; then
     skip_all "reference L1 image not built (make l1-image)"
+fi
 
 plan 12
 
@@ -112,7 +113,7 @@ run_interrupted() {
     # Anything new since the start that is ours: in a namespace with our
     # mounts, or naming our dir on its command line (a qemu gone astray).
     new=$(comm -13 <(echo "$before") <(daemons_and_qemu))
-    [ -n "$new" ] && note "new since the start, ours or not:" "$(ps -o pid,stat,lstart,args -p "$(echo $new | tr ' ' ,)")"
+    [ -n "$new" ] && note "new since the start, ours or not:" "$(ps -o pid,stat,lstart,args -p "$(echo "$new" | paste -sd,)")"
     for p in $new; do
         if testhost_pids_marked "$marker" | grep -qx "$p" ||
             tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$marker"; then

@@ -10,16 +10,18 @@
 # the three L2 heartbeats must then come within 90 s.
 
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../lib/tap.sh
+# shellcheck source-path=SCRIPTDIR source=../lib/tap.sh
 . "$here/../lib/tap.sh"
-# shellcheck source=../lib/testhost.sh
+# shellcheck source-path=SCRIPTDIR source=../lib/testhost.sh
 . "$here/../lib/testhost.sh"
 
 stack_xml=$TURTLES_BUILD/tests/tools/stack-xml
 kernel=$TURTLES_BUILD/l1/vmlinuz
 initrd=$TURTLES_BUILD/l1/initrd.img
 [ -x "$stack_xml" ] || skip_all "$stack_xml not built (make test-bins)"
-[ -f "$kernel" ] && [ -f "$initrd" ] || skip_all "reference L1 image not built (make l1-image)"
+if [ ! -f "$kernel" ] || [ ! -f "$initrd" ]; then
+    skip_all "reference L1 image not built (make l1-image)"
+fi
 # libvirt wants absolute paths, and TURTLES_BUILD is usually relative.
 kernel=$(realpath "$kernel")
 initrd=$(realpath "$initrd")
@@ -35,7 +37,7 @@ console() {
     tr -d '\r' <"$console_log" 2>/dev/null
 }
 
-# Console output, last lines first, to explain a failure.
+# The last console lines and the domain state, to explain a failure.
 diag_console() {
     diag "last lines of the console ($console_log):"
     diag "$(console | tail -n 25)"

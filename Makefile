@@ -57,6 +57,8 @@ TOOL_BINS  = $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
 .PHONY: all deps check test-bins format format-check install clean l1-image demo
 .DEFAULT_GOAL := all
+# Keep objects: they are intermediates of the pattern rules.
+.SECONDARY:
 
 all: $(TURTLED) $(TURTLECTL) $(HVCORE_LIB) $(API_LIB)
 
@@ -135,11 +137,13 @@ deps:
 	@packaging/deps-npm.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(TURTLED) $(DESTDIR)$(PREFIX)/sbin/turtled
 	install -m 0755 $(TURTLECTL) $(DESTDIR)$(PREFIX)/bin/turtlectl
-	install -d $(DESTDIR)$(PREFIX)/lib/turtles
-	install -m 0644 $(HVCORE_LIB) $(API_LIB) $(DESTDIR)$(PREFIX)/lib/turtles/
+	install -m 0644 docs/turtled.8 $(DESTDIR)$(PREFIX)/share/man/man8/turtled.8
+	install -d $(DESTDIR)$(PREFIX)/share/turtles
+	install -m 0644 packaging/turtled.service packaging/turtled.conf.example \
+	  api/openapi.yaml $(DESTDIR)$(PREFIX)/share/turtles/
 
 demo:
 	@echo "make demo: the end-to-end demo arrives with stacks (tenant upload -> running L1 -> L2 heartbeats)."

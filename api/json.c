@@ -1,3 +1,4 @@
+#include <math.h>
 #include "api/json.h"
 
 #include <stdarg.h>
@@ -11,6 +12,32 @@
 static gboolean is_json_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* json-c reads NaN and Infinity even in strict mode; JSON has neither.  The
+ * depth is already bounded by the tokener, so recursion here is too. */
+static gboolean has_non_finite(json_object *value)
+{
+    switch (json_object_get_type(value)) {
+    case json_type_double:
+        return !isfinite(json_object_get_double(value));
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(value); i++)
+            if (has_non_finite(json_object_array_get_idx(value, i)))
+                return TRUE;
+        return FALSE;
+    case json_type_object: {
+        json_object_object_foreach(value, key, member)
+        {
+            (void)key;
+            if (has_non_finite(member))
+                return TRUE;
+        }
+        return FALSE;
+    }
+    default:
+        return FALSE;
+    }
 }
 
 json_object *api_json_parse(const char *text, size_t len, int max_depth, GError **error)
@@ -77,6 +104,9 @@ json_object *api_json_parse(const char *text, size_t len, int max_depth, GError 
         } else if (!value) {
             /* A bare `null` parses to NULL, which callers would read as failure. */
             g_set_error(error, API_ERROR, API_ERROR_INVALID, "body: must not be null");
+        } else if (has_non_finite(value)) {
+            g_set_error(error, API_ERROR, API_ERROR_PARSE,
+                        "invalid JSON: NaN and Infinity are not JSON numbers");
         } else {
             ok = TRUE;
         }

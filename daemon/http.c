@@ -31,6 +31,7 @@
 #define STREAM_BLOCK_SIZE  (16 * 1024)
 #define STREAM_IDLE_USEC   (250 * G_TIME_SPAN_MILLISECOND)
 #define STOP_GRACE_USEC    (2 * G_TIME_SPAN_SECOND)
+#define DRAIN_USEC         (10 * G_TIME_SPAN_SECOND)
 /* A chunked body over the cap is read and dropped so the client gets its 413;
  * past this much we stop being polite and drop the connection. */
 #define DISCARD_LIMIT    (4 * HTTP_MAX_JSON_BODY)
@@ -191,6 +192,7 @@ struct HttpServer {
     GCond stop_cond; /* wakes idle streams at shutdown, and shutdown when one ends */
     gboolean stopping;
     guint streams;      /* streams handed to MHD and not freed yet */
+    guint in_flight;    /* requests begun and not completed (answer sent) yet */
     GHashTable *counts; /* "metric\tstatus" -> GUINT_TO_POINTER(count) */
 };
 
@@ -323,6 +325,19 @@ static void server_end_streams(HttpServer *server)
     g_mutex_unlock(&server->lock);
 }
 
+/* Lets requests in flight finish and send their answers (SIGTERM drains),
+ * for at most DRAIN_USEC: a handler that never returns must not hang us. */
+static void server_drain(HttpServer *server)
+{
+    gint64 deadline = g_get_monotonic_time() + DRAIN_USEC;
+    g_mutex_lock(&server->lock);
+    while (server->in_flight > 0 && g_get_monotonic_time() < deadline)
+        g_cond_wait_until(&server->stop_cond, &server->lock, deadline);
+    if (server->in_flight > 0)
+        g_warning("stopping with %u request(s) still in flight", server->in_flight);
+    g_mutex_unlock(&server->lock);
+}
+
 /* ---- replies to MHD ----------------------------------------------------- */
 
 static struct MHD_Response *response_from_stream(HttpServer *server, HttpReply *reply,
@@ -393,6 +408,9 @@ static void request_free(Request *request)
     g_clear_pointer(&request->params, g_hash_table_unref);
     g_clear_pointer(&request->query, g_hash_table_unref);
     g_free(request->caller.tenant);
+    if (request->caller.token != NULL)
+        explicit_bzero(request->caller.token, strlen(request->caller.token));
+    g_free(request->caller.token);
     http_reply_free(request->refusal);
     if (request->body != NULL)
         g_byte_array_unref(request->body);
@@ -574,6 +592,7 @@ static void request_authenticate(Request *request, struct MHD_Connection *connec
     }
     request->caller.role = HTTP_CALLER_TENANT;
     request->caller.tenant = tenant;
+    request->caller.token = g_strdup(token);
 }
 
 static void request_authorize(Request *request)
@@ -696,6 +715,9 @@ static Request *request_begin(Listener *listener, struct MHD_Connection *connect
 {
     Request *request = g_new0(Request, 1);
     request->listener = listener;
+    g_mutex_lock(&listener->server->lock);
+    listener->server->in_flight++;
+    g_mutex_unlock(&listener->server->lock);
     request_route(request, method, url);
     if (request->refusal != NULL)
         return request;
@@ -813,12 +835,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    Listener *listener = cls;
+    HttpServer *server = listener->server;
     (void)connection;
     (void)toe;
-    if (*con_cls != NULL)
-        request_free(*con_cls);
+    if (*con_cls == NULL)
+        return;
+    request_free(*con_cls);
     *con_cls = NULL;
+    g_mutex_lock(&server->lock);
+    server->in_flight--;
+    g_cond_broadcast(&server->stop_cond);
+    g_mutex_unlock(&server->lock);
 }
 
 /* Keeps the URL and query arguments as they came: path captures must tell an
@@ -1133,7 +1161,9 @@ void http_server_free(HttpServer *server)
             listener->fd = -1; /* MHD still owns it and closes it */
     }
     server_end_streams(server);
-    /* MHD_stop_daemon waits for in-flight requests and streams. */
+    server_drain(server);
+    /* MHD_stop_daemon waits for handlers but cuts connections: by now every
+     * answer has been sent, or the drain gave up on it. */
     for (guint i = 0; i < server->listeners->len; i++)
         listener_free(server->listeners->pdata[i]);
     g_ptr_array_unref(server->listeners);

@@ -20,6 +20,8 @@ typedef enum {
 typedef struct {
     HttpCallerRole role;
     char *tenant; /* HTTP_CALLER_TENANT: the tenant's name */
+    char *token;  /* HTTP_CALLER_TENANT: the token presented, so that long-lived
+                   * streams can notice its revocation */
 } HttpCaller;
 
 /* Who may call a route.  Checked before the handler runs: a tenant on an

@@ -157,7 +157,10 @@ static gboolean on_stop_signal(gpointer data)
 
 static void app_clear(App *app)
 {
-    /* Order matters: no request may reach a service that is gone. */
+    /* Order matters: long-polls answer first, then the server drains its
+     * requests, and only then do the services they use go away. */
+    if (app->operations != NULL)
+        operations_release_waiters(app->operations);
     http_server_free(app->server);
     g_free(app->routes);
     operations_free(app->operations);

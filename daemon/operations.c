@@ -10,6 +10,7 @@ struct OperationContext {
     gpointer data;
     GDestroyNotify free_data;
     GCancellable *cancellable;
+    gboolean abandoned; /* cancelled while pending: the worker only frees it */
 };
 
 struct Operations {
@@ -17,8 +18,9 @@ struct Operations {
     EventBus *events;
     GThreadPool *pool;
     GMutex lock;
-    GCond changed;    /* broadcast whenever an operation ends */
-    GHashTable *live; /* id -> OperationContext, pending or running */
+    GCond changed;      /* broadcast whenever an operation ends */
+    GHashTable *live;   /* id -> OperationContext, pending or running */
+    gboolean releasing; /* operations_wait returns at once */
 };
 
 static void context_free(OperationContext *context)
@@ -30,6 +32,14 @@ static void context_free(OperationContext *context)
     g_free(context);
 }
 
+static void publish(Operations *operations, const ApiOperation *operation)
+{
+    json_object *event = json_object_new_object();
+    json_object_object_add(event, "operation", api_operation_to_json(operation));
+    event_bus_publish(operations->events, "operation", operation->tenant, event);
+    json_object_put(event);
+}
+
 /* Called with owner->lock held: the store and the bus see changes in order. */
 static void persist_and_publish(Operations *operations, ApiOperation *operation)
 {
@@ -39,11 +49,7 @@ static void persist_and_publish(Operations *operations, ApiOperation *operation)
     operation->updated_at = clock_now_rfc3339();
     if (!store_operation_update(operations->store, operation, &error))
         g_warning("operation %s: cannot persist: %s", operation->id, error->message);
-
-    json_object *event = json_object_new_object();
-    json_object_object_add(event, "operation", api_operation_to_json(operation));
-    event_bus_publish(operations->events, "operation", operation->tenant, event);
-    json_object_put(event);
+    publish(operations, operation);
 }
 
 static void finish(OperationContext *context, const GError *error)
@@ -74,6 +80,11 @@ static void run_job(gpointer job, gpointer user_data)
     g_autoptr(GError) error = NULL;
 
     g_mutex_lock(&operations->lock);
+    if (context->abandoned) {
+        g_mutex_unlock(&operations->lock);
+        context_free(context);
+        return;
+    }
     gboolean cancelled = g_cancellable_is_cancelled(context->cancellable);
     if (!cancelled) {
         context->operation->status = API_OP_RUNNING;
@@ -152,6 +163,7 @@ ApiOperation *operations_submit(Operations *operations, const char *kind, const 
 
     g_mutex_lock(&operations->lock);
     g_hash_table_insert(operations->live, context->operation->id, context);
+    publish(operations, context->operation);
     g_thread_pool_push(operations->pool, context, NULL);
     g_mutex_unlock(&operations->lock);
     return g_steal_pointer(&operation);
@@ -184,7 +196,7 @@ ApiOperation *operations_wait(Operations *operations, const char *id, const char
 
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
     g_mutex_lock(&operations->lock);
-    while (g_hash_table_contains(operations->live, id) &&
+    while (!operations->releasing && g_hash_table_contains(operations->live, id) &&
            g_cond_wait_until(&operations->changed, &operations->lock, deadline))
         ;
     g_mutex_unlock(&operations->lock);
@@ -202,6 +214,14 @@ ApiOperation *operations_cancel(Operations *operations, const char *id, const ch
     OperationContext *context = g_hash_table_lookup(operations->live, id);
     if (context != NULL)
         g_cancellable_cancel(context->cancellable);
+    if (context != NULL && context->operation->status == API_OP_PENDING) {
+        /* Not started: it ends now, not when a busy worker reaches it. */
+        context->abandoned = TRUE;
+        context->operation->status = API_OP_CANCELLED;
+        persist_and_publish(operations, context->operation);
+        g_hash_table_steal(operations->live, id);
+        g_cond_broadcast(&operations->changed);
+    }
     g_mutex_unlock(&operations->lock);
 
     if (context == NULL) {
@@ -210,6 +230,14 @@ ApiOperation *operations_cancel(Operations *operations, const char *id, const ch
         return NULL;
     }
     return operations_get(operations, id, tenant, error);
+}
+
+void operations_release_waiters(Operations *operations)
+{
+    g_mutex_lock(&operations->lock);
+    operations->releasing = TRUE;
+    g_cond_broadcast(&operations->changed);
+    g_mutex_unlock(&operations->lock);
 }
 
 void operation_progress(OperationContext *context, int percent, const char *stage,

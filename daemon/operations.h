@@ -39,6 +39,10 @@ ApiOperation *operations_wait(Operations *operations, const char *id, const char
 ApiOperation *operations_cancel(Operations *operations, const char *id, const char *tenant,
                                 GError **error);
 
+/* Makes every operations_wait return at once with what it has: turtled is
+ * stopping and its long-polls must answer before the server drains. */
+void operations_release_waiters(Operations *operations);
+
 /* For bodies. */
 void operation_progress(OperationContext *context, int percent, const char *stage,
                         gint64 bytes_done, gint64 bytes_total);

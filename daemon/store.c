@@ -77,6 +77,9 @@ typedef struct {
 } TenantOwnerCheck;
 
 static const TenantOwnerCheck tenant_owner_checks[] = {
+    /* A running operation still acts for its tenant. */
+    {"operations in progress", "SELECT 1 FROM operations WHERE tenant_id = ?1 AND status IN "
+                               "('pending', 'running') LIMIT 1"},
     {NULL, NULL},
 };
 

@@ -6,6 +6,7 @@
 #include "api/json.h"
 #include "daemon/app.h"
 #include "daemon/convert.h"
+#include "daemon/tokens.h"
 
 #define EVENTS_POLL_MS      500
 #define EVENTS_KEEPALIVE_US (15 * G_USEC_PER_SEC)
@@ -120,6 +121,9 @@ HttpReply *handle_metrics(gpointer data, const HttpRequest *request)
 /* ---- /v1/events (Server-Sent Events) --------------------------------------- */
 
 typedef struct {
+    Store *store;
+    char *token; /* the tenant's token, re-checked while the stream lives */
+    char *tenant;
     EventSubscription *subscription;
     GString *pending; /* SSE text not yet handed to the client */
     gsize offset;
@@ -130,8 +134,19 @@ static void event_stream_free(gpointer data)
 {
     EventStream *stream = data;
     event_subscription_free(stream->subscription);
+    g_free(stream->token);
+    g_free(stream->tenant);
     g_string_free(stream->pending, TRUE);
     g_free(stream);
+}
+
+/* A revoked token ends its streams too, not only its next request. */
+static gboolean event_stream_authorized(const EventStream *stream)
+{
+    if (stream->token == NULL)
+        return TRUE;
+    g_autofree char *tenant = token_lookup(stream->store, stream->token);
+    return g_strcmp0(tenant, stream->tenant) == 0;
 }
 
 static gssize event_stream_read(gpointer data, char *buf, gsize max)
@@ -142,7 +157,9 @@ static gssize event_stream_read(gpointer data, char *buf, gsize max)
         gboolean ended = FALSE;
         g_autofree char *text =
             event_subscription_next(stream->subscription, EVENTS_POLL_MS, &ended);
-        if (ended)
+        /* Checked before every write: an event that arrives just after a
+         * revocation must not go out. */
+        if (ended || !event_stream_authorized(stream))
             return -1;
         g_string_truncate(stream->pending, 0);
         stream->offset = 0;
@@ -167,6 +184,9 @@ HttpReply *handle_events(gpointer data, const HttpRequest *request)
     const char *tenant =
         request->caller->role == HTTP_CALLER_TENANT ? request->caller->tenant : NULL;
 
+    stream->store = app->store;
+    stream->token = g_strdup(request->caller->token);
+    stream->tenant = g_strdup(tenant);
     stream->subscription = event_bus_subscribe(app->events, tenant);
     /* The first bytes tell the client the stream is live and how to retry. */
     stream->pending = g_string_new("retry: 3000\n\n");

@@ -4,6 +4,7 @@
 # and on the socket); no token on TCP is 401 everywhere but GET /v1; bad,
 # revoked and orphaned tokens are 401 wherever they are shown.  None of the
 # refused requests changes anything.
+# shellcheck disable=SC2119 # td_start takes optional arguments
 set -u
 cd "${TURTLES_SRCDIR:-$(dirname "$0")/../..}" || exit 1
 . tests/lib/tap.sh
@@ -26,8 +27,10 @@ td_sleep_op "$A" 0 || bail "cannot start acme's short operation"
 A_DONE=$OP_ID
 td_sleep_op "" 0 || bail "cannot start the operator's operation"
 OPER_OP=$OP_ID
-td_wait_status "$A_DONE" succeeded && td_wait_status "$OPER_OP" succeeded && td_wait_status "$A_OP" running ||
+if ! td_wait_status "$A_DONE" succeeded || ! td_wait_status "$OPER_OP" succeeded ||
+    ! td_wait_status "$A_OP" running; then
     bail "the operations did not reach their states"
+fi
 MISSING=00000000-0000-4000-8000-000000000000
 declare -A OP_NAMES=([$A_OP]="acme's running op" [$A_DONE]="acme's finished op" [$OPER_OP]="operator's op")
 

@@ -2,6 +2,7 @@
 # Bad input of every kind answers its documented status and code, and changes
 # nothing: after each refused request the tenants, tokens and operations are
 # exactly what they were.
+# shellcheck disable=SC2119 # td_start takes optional arguments
 set -u
 cd "${TURTLES_SRCDIR:-$(dirname "$0")/../..}" || exit 1
 . tests/lib/tap.sh
@@ -17,13 +18,12 @@ td_sleep_op "$A" 0 || bail "cannot start an operation"
 A_OP=$OP_ID
 td_wait_status "$A_OP" succeeded || bail "the operation did not end"
 
+# What the API lists, and what the store holds that the API cannot list.
 snapshot() {
     api_op GET /v1/tenants
     echo "$BODY"
-    api_op GET /v1/tenants/acme
-    echo "$BODY"
-    td_sql "SELECT id, tenant_id, revoked_at FROM tokens ORDER BY id"
-    td_sql "SELECT id, status, error FROM operations ORDER BY id"
+    td_sql "SELECT id, tenant_id, revoked_at FROM tokens ORDER BY id;
+            SELECT id, status, error FROM operations ORDER BY id;"
 }
 baseline=$(snapshot)
 [ -n "$baseline" ] || bail "cannot read the state"
@@ -35,10 +35,9 @@ _bad() {
     local via=$1 desc=$2 status=$3 code=$4 prefix=$5
     shift 5
     if [ "$via" = op ]; then api_op "$@"; else api_tn "$A" "$@"; fi
-    local message
-    message=$(jb .error.message)
-    if [ "$STATUS $(jb .error.status) $(jb .error.code)" = "$status $status $code" ] &&
-        [ "${message#"$prefix"}" != "$message" -o -z "$prefix" ]; then
+    td_error_fields
+    if [ "$STATUS $ERR_STATUS $ERR_CODE" = "$status $status $code" ] &&
+        { [ -z "$prefix" ] || [ "${ERR_MESSAGE#"$prefix"}" != "$ERR_MESSAGE" ]; }; then
         ok 0 "$desc: $status $code${prefix:+ ($prefix...)}"
     else
         ok 1 "$desc: $status $code${prefix:+ ($prefix...)}"
@@ -131,7 +130,8 @@ bad "1 MiB + 1 byte of valid JSON" 413 payload_too_large "" "${T[@]}" \
 } >"$TD_DIR/8mib.json"
 api_op POST /v1/tenants -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' \
     --data-binary @"$TD_DIR/8mib.json"
-case $STATUS in 413 | 000) r=0 ;; *) r=1 ;; esac
+# 100: curl saw only the interim "100 Continue" before the connection was cut.
+case $STATUS in 413 | 000 | 100) r=0 ;; *) r=1 ;; esac
 ok $r "an 8 MiB chunked body is refused (413) or cut off (got $STATUS)"
 api_op GET /v1
 is "$STATUS" 200 "turtled still answers after it"
@@ -248,7 +248,21 @@ raw_request() { # prints the status line of a hand-made request to the TCP port
 status_line=$(raw_request "$(printf 'POST /v1/test/sleep HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: abc\r\nConnection: close\r\n\r\n{"seconds":1}' "$A")")
 case $status_line in "HTTP/1.1 400 "*) r=0 ;; *) r=1 ;; esac
 ok $r "Content-Length: abc is 400 (got: $status_line)"
+# The body: what follows the first blank line.
+awk 'body { print; next } /^\r?$/ { body = 1 }' "$TD_DIR/raw.reply" >"$TD_DIR/raw.body"
+jq -e '.error.status == 400 and .error.code == "bad_request"' "$TD_DIR/raw.body" >/dev/null 2>&1
+todo $? "... with the JSON error body the API documents (got: $(head -c 160 "$TD_DIR/raw.body" | tr '\r\n' '  '))" \
+    "libmicrohttpd 0.9.75 rejects a malformed Content-Length itself, with an HTML body"
 is "$(snapshot)" "$baseline" "... and nothing changed"
+
+# A URL too long for the server's buffers.
+long=$(head -c 100000 /dev/zero | tr '\0' a)
+# libmicrohttpd answers 414 itself, with HTML: only the status is ours to check.
+TD_SKIP_VALIDATION=1 api_tn "$A" GET "/v1/operations/$long"
+case $STATUS in 4??) r=0 ;; *) r=1 ;; esac
+ok $r "a 100 KB URL is refused with a 4xx ($STATUS)"
+api_tn "$A" GET "/v1/operations/$A_OP"
+is "$STATUS" 200 "... and turtled goes on serving"
 
 # ---- and good input right at the edges does work --------------------------------------------------
 sized_body $((1024 * 1024)) edge >"$TD_DIR/edge.json"

@@ -2,6 +2,7 @@
 # turtled's API through the real HTTP server, endpoint by endpoint: version,
 # host, tenants (create/list/get/patch/delete), tokens (issue/revoke),
 # /metrics and its counters, unknown paths and methods.
+# shellcheck disable=SC2119 # td_start takes optional arguments
 set -u
 cd "${TURTLES_SRCDIR:-$(dirname "$0")/../..}" || exit 1
 . tests/lib/tap.sh
@@ -81,6 +82,23 @@ api_op POST /v1/tenants --json '{"name":"acme","quota":{"vcpus":1}}'
 is_error 409 conflict "POST /v1/tenants with a taken name: 409 conflict"
 api_op GET /v1/tenants/acme
 is "$(jb -c .tenant)" "$(jq -c .tenant <<<"$acme")" "... and acme is unchanged"
+
+# Six clients race for one name: exactly one wins.
+race_pids=()
+for i in 1 2 3 4 5 6; do
+    curl -sS --max-time 10 --unix-socket "$TD_SOCK" -o "$TD_DIR/race.$i.json" -w '%{http_code}' \
+        --json '{"name":"race"}' http://localhost/v1/tenants >"$TD_DIR/race.$i.status" &
+    race_pids+=($!)
+done
+wait "${race_pids[@]}"
+is "$(for f in "$TD_DIR"/race.*.status; do cat "$f"; echo; done | sort | uniq -c | awk '{print $2 "x" $1}' | paste -sd' ')" "201x1 409x5" \
+    "six concurrent creates of one name: one 201, five 409"
+for i in 1 2 3 4 5 6; do
+    td_check_body "concurrent POST /v1/tenants -> $(cat "$TD_DIR/race.$i.status")" "$TD_DIR/race.$i.json" \
+        POST /v1/tenants "$(cat "$TD_DIR/race.$i.status")"
+done
+api_op DELETE /v1/tenants/race
+is "$STATUS" 204 "... and the one tenant race is deleted again"
 
 api_op GET /v1/tenants
 is "$STATUS $(jb -c '[.tenants[].name]')" '200 ["acme","beta","gamma"]' \
@@ -187,10 +205,10 @@ bad_lines=$(grep -vE '^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$|^[a-zA-Z_:][a-
 is "$bad_lines" "" "every line is a HELP/TYPE comment or a sample"
 undeclared=$(awk '/^# TYPE/ { t[$3] = 1; next } /^#/ { next } { n = $1; sub(/\{.*/, "", n); if (!(n in t)) print n }' <<<"$BODY" | sort -u)
 is "$undeclared" "" "every sample's family has a # TYPE line before it"
-is "$(metric 'turtled_http_requests_total{route="/v1/tenants",status="201"}')" "$((created_before + 4))" \
-    "turtled_http_requests_total{route=/v1/tenants,status=201} moved by the 4 tenants created"
-is "$(metric 'turtled_http_requests_total{route="/v1/tenants",status="409"}')" "$((conflict_before + 1))" \
-    "... and status=409 by the one taken name"
+is "$(metric 'turtled_http_requests_total{route="/v1/tenants",status="201"}')" "$((created_before + 5))" \
+    "turtled_http_requests_total{route=/v1/tenants,status=201} moved by the 5 tenants created"
+is "$(metric 'turtled_http_requests_total{route="/v1/tenants",status="409"}')" "$((conflict_before + 6))" \
+    "... and status=409 by the 6 creates of a taken name"
 is "$(metric 'turtled_http_requests_total{route="/v1/tenants/{name}/tokens/{id}",status="204"}')" 1 \
     "the revoke counts under its route pattern, not its path"
 is "$(metric 'turtled_http_requests_total{route="unmatched",status="404"}')" 1 \

@@ -690,11 +690,16 @@ static void test_operation_outlives_tenant(Fixture *fixture, gconstpointer data)
     g_assert_true(store_operation_insert(fixture->store, operation, &error));
     g_assert_no_error(error);
 
-    g_assert_true(store_tenant_delete(fixture->store, "acme", &error));
-    g_assert_no_error(error);
-    /* A worker still finishing it can persist the end. */
+    /* A running operation still acts for its tenant: no delete. */
+    g_assert_false(store_tenant_delete(fixture->store, "acme", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_nonnull(strstr(error->message, "operations in progress"));
+    g_clear_error(&error);
+
     operation->status = API_OP_SUCCEEDED;
     g_assert_true(store_operation_update(fixture->store, operation, &error));
+    g_assert_no_error(error);
+    g_assert_true(store_tenant_delete(fixture->store, "acme", &error));
     g_assert_no_error(error);
 
     /* A new "acme" is someone else: it does not inherit the operation. */

@@ -67,6 +67,10 @@ gboolean api_json_check_range(const char *path, gint64 value, gint64 min, gint64
 /* A name of the API: "<path>: is required" for NULL, else "<path>: must
  * match <API_NAME_RULE>". */
 gboolean api_json_check_name(const char *path, const char *name, GError **error);
+/* "<path>: must be a UUID" */
+gboolean api_json_check_uuid(const char *path, const char *value, GError **error);
+/* "<path>: must be an RFC 3339 UTC time ..." (full date-time form, UTC only) */
+gboolean api_json_check_time(const char *path, const char *value, GError **error);
 /* @choices is NULL-terminated; the message lists them. */
 gboolean api_json_check_choice(const char *path, const char *value, const char *const *choices,
                                GError **error);

@@ -38,41 +38,6 @@ gboolean api_operation_status_is_final(ApiOperationStatus status)
     return status == API_OP_SUCCEEDED || status == API_OP_FAILED || status == API_OP_CANCELLED;
 }
 
-/* ---- shared value rules (candidates for api/json) ----------------------------- */
-
-static gboolean check_uuid(const char *path, const char *value, GError **error)
-{
-    if (!value || !g_uuid_string_is_valid(value)) {
-        api_json_set_invalid(error, path, "must be a UUID");
-        return FALSE;
-    }
-    return TRUE;
-}
-
-/* RFC 3339 wants the full "YYYY-MM-DDTHH:MM:SS" form, which
- * g_date_time_new_from_iso8601 alone would not insist on (it also takes
- * week dates, basic format and a space for the T), and the contract wants
- * UTC.  Lower-case t/z, legal in RFC 3339, are refused: GLib cannot parse
- * them, and our encoders never write them. */
-static gboolean check_time(const char *path, const char *value, GError **error)
-{
-    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
-    gboolean ok = value && strlen(value) > sizeof(shape) - 1;
-    for (size_t i = 0; ok && shape[i]; i++) {
-        char c = value[i];
-        ok = shape[i] == 'd' ? g_ascii_isdigit(c) : c == shape[i];
-    }
-    if (ok) {
-        g_autoptr(GDateTime) parsed = g_date_time_new_from_iso8601(value, NULL);
-        ok = parsed && g_date_time_get_utc_offset(parsed) == 0;
-    }
-    if (!ok) {
-        api_json_set_invalid(error, path, "must be an RFC 3339 UTC time like 2024-05-01T12:00:00Z");
-        return FALSE;
-    }
-    return TRUE;
-}
-
 static gboolean check_not_empty(const char *path, const char *value, GError **error)
 {
     if (!value || !*value) {
@@ -184,11 +149,11 @@ ApiOperation *api_operation_from_json(json_object *value, GError **error)
     if (!api_json_check_choice("status", status, status_names, error))
         return NULL;
     api_operation_status_from_string(status, &operation->status);
-    if (!check_uuid("id", operation->id, error) ||
+    if (!api_json_check_uuid("id", operation->id, error) ||
         !check_not_empty("kind", operation->kind, error) ||
         !check_not_empty("target", operation->target, error) ||
-        !check_time("created_at", operation->created_at, error) ||
-        !check_time("updated_at", operation->updated_at, error))
+        !api_json_check_time("created_at", operation->created_at, error) ||
+        !api_json_check_time("updated_at", operation->updated_at, error))
         return NULL;
     return g_steal_pointer(&operation);
 }

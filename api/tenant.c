@@ -5,61 +5,12 @@
 #include "api/error.h"
 #include "api/json.h"
 
-#define NAME_RULE "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 static const char *const tenant_keys[] = {"id", "name", "quota", "created_at", "updated_at", NULL};
 static const char *const create_keys[] = {"name", "quota", NULL};
 static const char *const patch_keys[] = {"quota", NULL};
 static const char *const quota_keys[] = {"stacks", "vcpus", "memory_mib", "disk_gib", NULL};
 static const char *const token_keys[] = {"id", "secret", "tenant", "created_at", NULL};
-
-/* ---- shared value rules (candidates for api/json) ----------------------------- */
-
-static gboolean check_uuid(const char *path, const char *value, GError **error)
-{
-    if (!value || !g_uuid_string_is_valid(value)) {
-        api_json_set_invalid(error, path, "must be a UUID");
-        return FALSE;
-    }
-    return TRUE;
-}
-
-/* RFC 3339 wants the full "YYYY-MM-DDTHH:MM:SS" form, which
- * g_date_time_new_from_iso8601 alone would not insist on (it also takes
- * week dates, basic format and a space for the T), and the contract wants
- * UTC.  Lower-case t/z, legal in RFC 3339, are refused: GLib cannot parse
- * them, and our encoders never write them. */
-static gboolean check_time(const char *path, const char *value, GError **error)
-{
-    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
-    gboolean ok = value && strlen(value) > sizeof(shape) - 1;
-    for (size_t i = 0; ok && shape[i]; i++) {
-        char c = value[i];
-        ok = shape[i] == 'd' ? g_ascii_isdigit(c) : c == shape[i];
-    }
-    if (ok) {
-        g_autoptr(GDateTime) parsed = g_date_time_new_from_iso8601(value, NULL);
-        ok = parsed && g_date_time_get_utc_offset(parsed) == 0;
-    }
-    if (!ok) {
-        api_json_set_invalid(error, path, "must be an RFC 3339 UTC time like 2024-05-01T12:00:00Z");
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static gboolean check_name(const char *path, const char *name, GError **error)
-{
-    if (!name) {
-        api_json_set_invalid(error, path, "is required");
-        return FALSE;
-    }
-    if (!api_name_is_valid(name)) {
-        api_json_set_invalid(error, path, "must match " NAME_RULE);
-        return FALSE;
-    }
-    return TRUE;
-}
 
 /* ---- quota ----------------------------------------------------------------------- */
 
@@ -156,10 +107,11 @@ ApiTenant *api_tenant_from_json(json_object *value, GError **error)
         !api_json_get_string(value, "", "updated_at", req, &tenant->updated_at, error))
         return NULL;
 
-    if (!check_uuid("id", tenant->id, error) || !check_name("name", tenant->name, error) ||
+    if (!api_json_check_uuid("id", tenant->id, error) ||
+        !api_json_check_name("name", tenant->name, error) ||
         !api_quota_validate(&tenant->quota, error) ||
-        !check_time("created_at", tenant->created_at, error) ||
-        !check_time("updated_at", tenant->updated_at, error))
+        !api_json_check_time("created_at", tenant->created_at, error) ||
+        !api_json_check_time("updated_at", tenant->updated_at, error))
         return NULL;
     return g_steal_pointer(&tenant);
 }
@@ -175,7 +127,8 @@ ApiTenant *api_tenant_create_from_json(json_object *value, GError **error)
         (quota && !decode_quota(quota, API_JSON_OPTIONAL, &tenant->quota, error)))
         return NULL;
 
-    if (!check_name("name", tenant->name, error) || !api_quota_validate(&tenant->quota, error))
+    if (!api_json_check_name("name", tenant->name, error) ||
+        !api_quota_validate(&tenant->quota, error))
         return NULL;
     return g_steal_pointer(&tenant);
 }
@@ -250,14 +203,14 @@ ApiToken *api_token_from_json(json_object *value, GError **error)
         !api_json_get_string(value, "", "created_at", req, &token->created_at, error))
         return NULL;
 
-    if (!check_uuid("id", token->id, error))
+    if (!api_json_check_uuid("id", token->id, error))
         return NULL;
     if (token->secret && !*token->secret) {
         api_json_set_invalid(error, "secret", "must not be empty");
         return NULL;
     }
-    if (!check_name("tenant", token->tenant, error) ||
-        !check_time("created_at", token->created_at, error))
+    if (!api_json_check_name("tenant", token->tenant, error) ||
+        !api_json_check_time("created_at", token->created_at, error))
         return NULL;
     return g_steal_pointer(&token);
 }

@@ -5,7 +5,6 @@
 #include "api/error.h"
 #include "api/json.h"
 
-
 static const char *const tenant_keys[] = {"id", "name", "quota", "created_at", "updated_at", NULL};
 static const char *const create_keys[] = {"name", "quota", NULL};
 static const char *const patch_keys[] = {"quota", NULL};

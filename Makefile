@@ -141,6 +141,10 @@ install: all
 	install -m 0755 $(TURTLED) $(DESTDIR)$(PREFIX)/sbin/turtled
 	install -m 0755 $(TURTLECTL) $(DESTDIR)$(PREFIX)/bin/turtlectl
 	install -m 0644 docs/turtled.8 $(DESTDIR)$(PREFIX)/share/man/man8/turtled.8
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 docs/turtlectl.1 $(DESTDIR)$(PREFIX)/share/man/man1/turtlectl.1
+	install -m 0644 packaging/turtlectl.bash-completion \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/turtlectl
 	install -d $(DESTDIR)$(PREFIX)/share/turtles
 	install -m 0644 packaging/turtled.service packaging/turtled.conf.example \
 	  api/openapi.yaml $(DESTDIR)$(PREFIX)/share/turtles/

@@ -1,0 +1,294 @@
+#include "cli/client.h"
+
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "api/error_body.h"
+#include "api/json.h"
+
+#define CLIENT_DEFAULT_TIMEOUT_S 60
+#define CLIENT_CONNECT_TIMEOUT_S 10
+/* Far above any answer of the API: a runaway peer must not eat our memory. */
+#define CLIENT_MAX_BODY (64 * 1024 * 1024)
+/* The daemon sends a keepalive every 15 s: this much silence is a dead stream. */
+#define CLIENT_STREAM_SILENCE_S 60
+
+struct Client {
+    CURL *curl;
+    char *socket_path; /* NULL over TCP */
+    char *base_url;    /* "http://localhost" on the socket, else the URL without trailing '/' */
+    char *target;
+    char *authorization; /* "Authorization: Bearer ..." or NULL */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+typedef struct {
+    Client *client;
+    GString *body;
+    gboolean too_large;
+    /* streams only */
+    const char *accept;
+    ClientDataFunc on_data;
+    gpointer user_data;
+    gboolean streaming; /* a 200 answer: chunks go to on_data */
+    gboolean checked;
+    gboolean stopped; /* on_data asked to stop */
+} Exchange;
+
+G_DEFINE_QUARK(turtlectl - client - error - quark, client_error)
+
+Client *client_new(const char *socket_path, const char *url, const char *token)
+{
+    g_return_val_if_fail((socket_path == NULL) != (url == NULL), NULL);
+
+    Client *client = g_new0(Client, 1);
+    client->curl = curl_easy_init();
+    if (socket_path != NULL) {
+        client->socket_path = g_strdup(socket_path);
+        client->base_url = g_strdup("http://localhost");
+        client->target = g_strdup(socket_path);
+    } else {
+        client->base_url = g_strdup(url);
+        gsize len = strlen(client->base_url);
+        while (len > 0 && client->base_url[len - 1] == '/')
+            client->base_url[--len] = '\0';
+        client->target = g_strdup(url);
+    }
+    if (token != NULL && *token != '\0')
+        client->authorization = g_strdup_printf("Authorization: Bearer %s", token);
+    return client;
+}
+
+void client_free(Client *client)
+{
+    if (client == NULL)
+        return;
+    if (client->curl != NULL)
+        curl_easy_cleanup(client->curl);
+    g_free(client->socket_path);
+    g_free(client->base_url);
+    g_free(client->target);
+    if (client->authorization != NULL)
+        memset(client->authorization, 0, strlen(client->authorization));
+    g_free(client->authorization);
+    g_free(client);
+}
+
+const char *client_target(const Client *client)
+{
+    return client->target;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *user_data)
+{
+    Exchange *exchange = user_data;
+    size_t len = size * nmemb;
+
+    if (exchange->on_data != NULL && !exchange->checked) {
+        long status = 0;
+        const char *type = NULL;
+        curl_easy_getinfo(exchange->client->curl, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(exchange->client->curl, CURLINFO_CONTENT_TYPE, &type);
+        exchange->streaming =
+            status == 200 && type != NULL &&
+            g_ascii_strncasecmp(type, exchange->accept, strlen(exchange->accept)) == 0;
+        exchange->checked = TRUE;
+    }
+    if (exchange->streaming) {
+        if (!exchange->on_data(data, len, exchange->user_data)) {
+            exchange->stopped = TRUE;
+            return 0;
+        }
+        return len;
+    }
+    if (exchange->body->len + len > CLIENT_MAX_BODY) {
+        exchange->too_large = TRUE;
+        return 0;
+    }
+    g_string_append_len(exchange->body, data, (gssize)len);
+    return len;
+}
+
+/* Resets the handle for one exchange; the connection cache survives. */
+static struct curl_slist *prepare(Client *client, Exchange *exchange, const char *method,
+                                  const char *path, const char *accept)
+{
+    CURL *curl = client->curl;
+    g_autofree char *url = g_strconcat(client->base_url, path, NULL);
+    g_autofree char *accept_header = g_strdup_printf("Accept: %s", accept);
+    struct curl_slist *headers = NULL;
+
+    curl_easy_reset(curl);
+    client->errbuf[0] = '\0';
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    if (client->socket_path != NULL)
+        curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, client->socket_path);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, client->errbuf);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)CLIENT_CONNECT_TIMEOUT_S);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "turtlectl/" TURTLES_VERSION);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, exchange);
+    if (strcmp(method, "GET") != 0)
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+
+    headers = curl_slist_append(headers, accept_header);
+    /* Small JSON bodies: waiting for "100 Continue" only costs a round trip. */
+    headers = curl_slist_append(headers, "Expect:");
+    if (client->authorization != NULL)
+        headers = curl_slist_append(headers, client->authorization);
+    return headers;
+}
+
+/* Connection-phase failures say "cannot reach"; the errno of a failed
+ * connect() ("No such file or directory" for a missing socket) beats
+ * libcurl's generic text. */
+static void set_transport_error(Client *client, CURLcode code, GError **error)
+{
+    long os_errno = 0;
+    const char *reason = client->errbuf[0] != '\0' ? client->errbuf : curl_easy_strerror(code);
+
+    curl_easy_getinfo(client->curl, CURLINFO_OS_ERRNO, &os_errno);
+    switch (code) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        if (code == CURLE_COULDNT_CONNECT && os_errno != 0)
+            reason = g_strerror((int)os_errno);
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE, "cannot reach turtled at %s: %s",
+                    client->target, reason);
+        break;
+    default:
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
+                    "no answer from turtled at %s: %s", client->target, reason);
+        break;
+    }
+}
+
+/* An error answer: the API's message as is, or what we can say about a body
+ * that is not the API's (a proxy's page, libmicrohttpd's own 414). */
+static void set_answer_error(Client *client, long status, const GString *body, GError **error)
+{
+    g_autoptr(json_object) value = api_json_parse(body->str, body->len, API_JSON_MAX_DEPTH, NULL);
+    g_autofree char *message = NULL;
+
+    if (value != NULL && api_error_body_from_json(value, NULL, NULL, &message, NULL)) {
+        g_set_error_literal(error, CLIENT_ERROR, CLIENT_ERROR_API, message);
+        return;
+    }
+    g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
+                "turtled at %s answered HTTP %ld without an error body", client->target, status);
+}
+
+gboolean client_request(Client *client, const char *method, const char *path, json_object *request,
+                        guint timeout_s, json_object **body, GError **error)
+{
+    g_autoptr(GString) answer = g_string_new(NULL);
+    Exchange exchange = {.client = client, .body = answer};
+    g_autofree char *payload = NULL;
+    long status = 0;
+
+    struct curl_slist *headers = prepare(client, &exchange, method, path, "application/json");
+    if (request != NULL) {
+        payload = api_json_to_string(request);
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+        curl_easy_setopt(client->curl, CURLOPT_POSTFIELDS, payload);
+        curl_easy_setopt(client->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
+    }
+    curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(client->curl, CURLOPT_TIMEOUT,
+                     (long)(timeout_s > 0 ? timeout_s : CLIENT_DEFAULT_TIMEOUT_S));
+    CURLcode code = curl_easy_perform(client->curl);
+    curl_slist_free_all(headers);
+
+    if (exchange.too_large) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
+                    "turtled at %s sent an answer larger than %d MiB", client->target,
+                    CLIENT_MAX_BODY / (1024 * 1024));
+        return FALSE;
+    }
+    if (code != CURLE_OK) {
+        set_transport_error(client, code, error);
+        return FALSE;
+    }
+    curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299) {
+        set_answer_error(client, status, answer, error);
+        return FALSE;
+    }
+
+    *body = NULL;
+    if (answer->len == 0)
+        return TRUE;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(json_object) value =
+        api_json_parse(answer->str, answer->len, API_JSON_MAX_DEPTH, &local);
+    if (value == NULL || !json_object_is_type(value, json_type_object)) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
+                    "turtled at %s sent an answer that is not a JSON object%s%s", client->target,
+                    local != NULL ? ": " : "", local != NULL ? local->message : "");
+        return FALSE;
+    }
+    *body = g_steal_pointer(&value);
+    return TRUE;
+}
+
+gboolean client_stream(Client *client, const char *path, const char *accept, ClientDataFunc on_data,
+                       gpointer user_data, GError **error)
+{
+    g_autoptr(GString) answer = g_string_new(NULL);
+    Exchange exchange = {
+        .client = client,
+        .body = answer,
+        .accept = accept,
+        .on_data = on_data,
+        .user_data = user_data,
+    };
+    long status = 0;
+
+    struct curl_slist *headers = prepare(client, &exchange, "GET", path, accept);
+    curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_TIME, (long)CLIENT_STREAM_SILENCE_S);
+    CURLcode code = curl_easy_perform(client->curl);
+    curl_slist_free_all(headers);
+
+    if (exchange.stopped)
+        return TRUE;
+    if (exchange.too_large) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
+                    "turtled at %s sent an answer larger than %d MiB", client->target,
+                    CLIENT_MAX_BODY / (1024 * 1024));
+        return FALSE;
+    }
+    if (code == CURLE_OPERATION_TIMEDOUT && exchange.streaming) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
+                    "the stream from turtled at %s was silent for %d s", client->target,
+                    CLIENT_STREAM_SILENCE_S);
+        return FALSE;
+    }
+    if (code != CURLE_OK) {
+        set_transport_error(client, code, error);
+        return FALSE;
+    }
+    curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) {
+        set_answer_error(client, status, answer, error);
+        return FALSE;
+    }
+    if (!exchange.streaming && exchange.checked) {
+        const char *type = NULL;
+        curl_easy_getinfo(client->curl, CURLINFO_CONTENT_TYPE, &type);
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
+                    "turtled at %s answered with %s, not %s", client->target,
+                    type != NULL ? type : "no Content-Type", accept);
+        return FALSE;
+    }
+    return TRUE;
+}

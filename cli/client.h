@@ -1,0 +1,40 @@
+/* turtled's REST API over libcurl: the UNIX socket or an http(s) URL, with a
+ * bearer token when one is given.  Error answers become GErrors that carry
+ * the API's own message. */
+#pragma once
+
+#include <glib.h>
+#include <json-c/json.h>
+
+#define CLIENT_ERROR (client_error_quark())
+
+typedef enum {
+    CLIENT_ERROR_UNREACHABLE, /* "cannot reach turtled at TARGET: REASON" */
+    CLIENT_ERROR_API,         /* an error answer: the message is the API's, as is */
+    CLIENT_ERROR_PROTOCOL,    /* an answer that breaks the contract */
+} ClientErrorCode;
+
+GQuark client_error_quark(void);
+
+typedef struct Client Client;
+
+/* Exactly one of @socket_path and @url (http:// or https://); @token may be NULL. */
+Client *client_new(const char *socket_path, const char *url, const char *token);
+void client_free(Client *client);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Client, client_free)
+
+/* The socket path or the URL, for messages. */
+const char *client_target(const Client *client);
+
+/* One exchange: @request (may be NULL) goes as a JSON body.  A 2xx answer
+ * gives TRUE and *body, the parsed JSON object (NULL when the answer is
+ * empty).  @timeout_s bounds the exchange (0: a default for quick calls). */
+gboolean client_request(Client *client, const char *method, const char *path, json_object *request,
+                        guint timeout_s, json_object **body, GError **error);
+
+/* A stream (GET, no time limit): @on_data gets the body of a 200 answer as
+ * it arrives, and returns FALSE to stop (client_stream then returns TRUE).
+ * Returns TRUE when the server ends the stream. */
+typedef gboolean (*ClientDataFunc)(const char *data, gsize len, gpointer user_data);
+gboolean client_stream(Client *client, const char *path, const char *accept, ClientDataFunc on_data,
+                       gpointer user_data, GError **error);

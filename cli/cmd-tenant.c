@@ -1,0 +1,261 @@
+/* tenant create | list | show | set | delete: /v1/tenants (operator). */
+#include "cli/commands.h"
+
+#include <string.h>
+
+#include "api/tenant.h"
+
+void cmd_tenant_usage(FILE *out)
+{
+    fputs("usage: turtlectl tenant create NAME [QUOTA OPTIONS]\n"
+          "       turtlectl tenant list\n"
+          "       turtlectl tenant show NAME\n"
+          "       turtlectl tenant set NAME QUOTA OPTIONS\n"
+          "       turtlectl tenant delete NAME\n"
+          "\n"
+          "  create  a tenant and its first token; the token's secret is shown only here\n"
+          "  list    every tenant with its quota\n"
+          "  show    one tenant\n"
+          "  set     change a tenant's quota (the options given; the others stay)\n"
+          "  delete  a tenant (refused while it owns stacks or images)\n"
+          "\n"
+          "Quota options (create defaults: 4 stacks, 8 vCPUs, 8192 MiB, 50 GiB):\n"
+          "  --stacks N       stacks at a time\n"
+          "  --vcpus N        vCPUs over all its stacks\n"
+          "  --memory-mib N   memory over all its stacks, MiB\n"
+          "  --disk-gib N     images and disks, GiB\n"
+          "\n"
+          "Operator only.  Global options: turtlectl --help.\n",
+          out);
+}
+
+typedef struct {
+    gint64 values[4];
+    gboolean seen[4];
+} QuotaFlags;
+
+static const char *const quota_keys[] = {"stacks", "vcpus", "memory_mib", "disk_gib"};
+
+static void quota_specs(QuotaFlags *flags, ArgSpec specs[5])
+{
+    const ArgSpec table[] = {
+        {"--stacks", ARG_INT, 0, API_QUOTA_MAX_STACKS, &flags->values[0], &flags->seen[0]},
+        {"--vcpus", ARG_INT, 0, API_QUOTA_MAX_VCPUS, &flags->values[1], &flags->seen[1]},
+        {"--memory-mib", ARG_INT, 0, API_QUOTA_MAX_MEMORY_MIB, &flags->values[2], &flags->seen[2]},
+        {"--disk-gib", ARG_INT, 0, API_QUOTA_MAX_DISK_GIB, &flags->values[3], &flags->seen[3]},
+        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
+    };
+    memcpy(specs, table, sizeof(table));
+}
+
+/* {"stacks": N, ...} with the flags given; NULL when none was. */
+static json_object *quota_json(const QuotaFlags *flags)
+{
+    json_object *quota = NULL;
+    for (guint i = 0; i < G_N_ELEMENTS(quota_keys); i++) {
+        if (!flags->seen[i])
+            continue;
+        if (quota == NULL)
+            quota = json_object_new_object();
+        json_object_object_add(quota, quota_keys[i], json_object_new_int64(flags->values[i]));
+    }
+    return quota;
+}
+
+static char *quota_text(const ApiQuota *quota)
+{
+    return g_strdup_printf("%" G_GINT64_FORMAT " stacks, %" G_GINT64_FORMAT
+                           " vCPUs, %" G_GINT64_FORMAT " MiB memory, %" G_GINT64_FORMAT " GiB disk",
+                           quota->stacks, quota->vcpus, quota->memory_mib, quota->disk_gib);
+}
+
+static void tenant_rows(OutputTable *table, const ApiTenant *tenant)
+{
+    g_autofree char *quota = quota_text(&tenant->quota);
+    output_table_add(table, "name:", tenant->name);
+    output_table_add(table, "id:", tenant->id);
+    output_table_add(table, "quota:", quota);
+    output_table_add(table, "created:", tenant->created_at);
+    output_table_add(table, "updated:", tenant->updated_at);
+}
+
+/* Decodes body.tenant; prints the failure and gives NULL. */
+static ApiTenant *decode_tenant(Ctl *ctl, json_object *body, int *status)
+{
+    g_autoptr(GError) error = NULL;
+    json_object *member = ctl_member(body, "tenant", &error);
+    ApiTenant *tenant = member != NULL ? api_tenant_from_json(member, &error) : NULL;
+    if (tenant == NULL)
+        *status = ctl_fail_answer(ctl, "tenant", error);
+    return tenant;
+}
+
+/* A tenant verb's one NAME and its options. */
+static const char *parse_name(Ctl *ctl, const char *verb, int argc, char **argv,
+                              const ArgSpec *specs, GPtrArray **args, int *status)
+{
+    static const char *const names[] = {"NAME", NULL};
+    if (!cmd_parse(ctl, verb, argc, argv, specs, names, args, status))
+        return NULL;
+    return g_ptr_array_index(*args, 0);
+}
+
+static int tenant_create(Ctl *ctl, int argc, char **argv)
+{
+    QuotaFlags flags = {0};
+    ArgSpec specs[5];
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    g_autoptr(GError) error = NULL;
+    int status = CTL_EXIT_OK;
+
+    quota_specs(&flags, specs);
+    const char *name = parse_name(ctl, "create", argc, argv, specs, &args, &status);
+    if (name == NULL)
+        return status;
+    g_autoptr(json_object) request = json_object_new_object();
+    json_object_object_add(request, "name", json_object_new_string(name));
+    json_object *quota = quota_json(&flags);
+    if (quota != NULL)
+        json_object_object_add(request, "quota", quota);
+    if (!cmd_call(ctl, "POST", "/v1/tenants", request, &body, &status))
+        return status;
+
+    g_autoptr(ApiTenant) tenant = decode_tenant(ctl, body, &status);
+    if (tenant == NULL)
+        return status;
+    json_object *member = ctl_member(body, "token", &error);
+    g_autoptr(ApiToken) token = member != NULL ? api_token_from_json(member, &error) : NULL;
+    if (token == NULL)
+        return ctl_fail_answer(ctl, "token", error);
+    if (ctl_emit(ctl, body))
+        return CTL_EXIT_OK;
+
+    g_autoptr(OutputTable) table = output_table_new(NULL, 2);
+    tenant_rows(table, tenant);
+    output_table_add(table, "token id:", token->id);
+    output_table_add(table, "token:", token->secret);
+    output_table_print(table, stdout);
+    fputs("The token is shown only once: keep it now.\n", stdout);
+    return CTL_EXIT_OK;
+}
+
+static int tenant_list(Ctl *ctl, int argc, char **argv)
+{
+    static const char *const headers[] = {"NAME", "STACKS",  "VCPUS", "MEMORY",
+                                          "DISK", "CREATED", NULL};
+    g_autoptr(json_object) body = NULL;
+    g_autoptr(GError) error = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "list", argc, argv, NULL, NULL, NULL, &status) ||
+        !cmd_call(ctl, "GET", "/v1/tenants", NULL, &body, &status))
+        return status;
+    json_object *list = ctl_member(body, "tenants", &error);
+    if (list == NULL)
+        return ctl_fail(ctl, error);
+    if (!json_object_is_type(list, json_type_array)) {
+        g_set_error_literal(&error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
+                            "unexpected answer from turtled: tenants: must be an array");
+        return ctl_fail(ctl, error);
+    }
+    g_autoptr(OutputTable) table = output_table_new(headers, 0);
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        g_autoptr(ApiTenant) tenant =
+            api_tenant_from_json(json_object_array_get_idx(list, i), &error);
+        if (tenant == NULL) {
+            g_autofree char *where = g_strdup_printf("tenants[%zu]", i);
+            return ctl_fail_answer(ctl, where, error);
+        }
+        g_autofree char *stacks = g_strdup_printf("%" G_GINT64_FORMAT, tenant->quota.stacks);
+        g_autofree char *vcpus = g_strdup_printf("%" G_GINT64_FORMAT, tenant->quota.vcpus);
+        g_autofree char *memory =
+            g_strdup_printf("%" G_GINT64_FORMAT " MiB", tenant->quota.memory_mib);
+        g_autofree char *disk = g_strdup_printf("%" G_GINT64_FORMAT " GiB", tenant->quota.disk_gib);
+        output_table_add(table, tenant->name, stacks, vcpus, memory, disk, tenant->created_at);
+    }
+    if (!ctl_emit(ctl, body))
+        output_table_print(table, stdout);
+    return CTL_EXIT_OK;
+}
+
+/* show and set answer the same way: {"tenant": {...}}. */
+static int print_tenant(Ctl *ctl, json_object *body)
+{
+    int status = CTL_EXIT_OK;
+    g_autoptr(ApiTenant) tenant = decode_tenant(ctl, body, &status);
+    if (tenant == NULL)
+        return status;
+    if (!ctl_emit(ctl, body)) {
+        g_autoptr(OutputTable) table = output_table_new(NULL, 2);
+        tenant_rows(table, tenant);
+        output_table_print(table, stdout);
+    }
+    return CTL_EXIT_OK;
+}
+
+static int tenant_show(Ctl *ctl, int argc, char **argv)
+{
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    int status = CTL_EXIT_OK;
+
+    const char *name = parse_name(ctl, "show", argc, argv, NULL, &args, &status);
+    if (name == NULL)
+        return status;
+    g_autofree char *path = ctl_path("/v1/tenants", name, NULL);
+    if (!cmd_call(ctl, "GET", path, NULL, &body, &status))
+        return status;
+    return print_tenant(ctl, body);
+}
+
+static int tenant_set(Ctl *ctl, int argc, char **argv)
+{
+    QuotaFlags flags = {0};
+    ArgSpec specs[5];
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    int status = CTL_EXIT_OK;
+
+    quota_specs(&flags, specs);
+    const char *name = parse_name(ctl, "set", argc, argv, specs, &args, &status);
+    if (name == NULL)
+        return status;
+    json_object *quota = quota_json(&flags);
+    if (quota == NULL)
+        return ctl_usage_error(
+            ctl,
+            "tenant set: nothing to change (give --stacks, --vcpus, --memory-mib or --disk-gib)");
+    g_autoptr(json_object) request = json_object_new_object();
+    json_object_object_add(request, "quota", quota);
+    g_autofree char *path = ctl_path("/v1/tenants", name, NULL);
+    if (!cmd_call(ctl, "PATCH", path, request, &body, &status))
+        return status;
+    return print_tenant(ctl, body);
+}
+
+static int tenant_delete(Ctl *ctl, int argc, char **argv)
+{
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    int status = CTL_EXIT_OK;
+
+    const char *name = parse_name(ctl, "delete", argc, argv, NULL, &args, &status);
+    if (name == NULL)
+        return status;
+    g_autofree char *path = ctl_path("/v1/tenants", name, NULL);
+    if (!cmd_call(ctl, "DELETE", path, NULL, &body, &status))
+        return status;
+    if (!ctl_emit(ctl, body))
+        ctl_note(ctl, "deleted tenant %s", name);
+    return CTL_EXIT_OK;
+}
+
+int cmd_tenant(Ctl *ctl, int argc, char **argv)
+{
+    static const CmdVerb verbs[] = {
+        {"create", tenant_create}, {"list", tenant_list},     {"show", tenant_show},
+        {"set", tenant_set},       {"delete", tenant_delete}, {NULL, NULL},
+    };
+    return cmd_dispatch(ctl, "tenant", verbs, argc, argv);
+}

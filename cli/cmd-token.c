@@ -1,0 +1,76 @@
+/* token create | revoke: /v1/tenants/{name}/tokens (operator). */
+#include "cli/commands.h"
+
+#include "api/tenant.h"
+
+void cmd_token_usage(FILE *out)
+{
+    fputs("usage: turtlectl token create TENANT\n"
+          "       turtlectl token revoke TENANT ID\n"
+          "\n"
+          "  create  a new token for TENANT; its secret is shown only here\n"
+          "  revoke  the token ID of TENANT: its secret stops working at once, and its\n"
+          "          event streams end\n"
+          "\n"
+          "Operator only.  Global options: turtlectl --help.\n",
+          out);
+}
+
+static int token_create(Ctl *ctl, int argc, char **argv)
+{
+    static const char *const names[] = {"TENANT", NULL};
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    g_autoptr(GError) error = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "create", argc, argv, NULL, names, &args, &status))
+        return status;
+    g_autofree char *path = ctl_path("/v1/tenants", g_ptr_array_index(args, 0), "tokens", NULL);
+    if (!cmd_call(ctl, "POST", path, NULL, &body, &status))
+        return status;
+    json_object *member = ctl_member(body, "token", &error);
+    g_autoptr(ApiToken) token = member != NULL ? api_token_from_json(member, &error) : NULL;
+    if (token == NULL)
+        return ctl_fail_answer(ctl, "token", error);
+    if (ctl_emit(ctl, body))
+        return CTL_EXIT_OK;
+
+    g_autoptr(OutputTable) table = output_table_new(NULL, 2);
+    output_table_add(table, "tenant:", token->tenant);
+    output_table_add(table, "id:", token->id);
+    output_table_add(table, "token:", token->secret);
+    output_table_add(table, "created:", token->created_at);
+    output_table_print(table, stdout);
+    fputs("The token is shown only once: keep it now.\n", stdout);
+    return CTL_EXIT_OK;
+}
+
+static int token_revoke(Ctl *ctl, int argc, char **argv)
+{
+    static const char *const names[] = {"TENANT", "ID", NULL};
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "revoke", argc, argv, NULL, names, &args, &status))
+        return status;
+    const char *tenant = g_ptr_array_index(args, 0);
+    const char *id = g_ptr_array_index(args, 1);
+    g_autofree char *path = ctl_path("/v1/tenants", tenant, "tokens", id, NULL);
+    if (!cmd_call(ctl, "DELETE", path, NULL, &body, &status))
+        return status;
+    if (!ctl_emit(ctl, body))
+        ctl_note(ctl, "revoked token %s of tenant %s", id, tenant);
+    return CTL_EXIT_OK;
+}
+
+int cmd_token(Ctl *ctl, int argc, char **argv)
+{
+    static const CmdVerb verbs[] = {
+        {"create", token_create},
+        {"revoke", token_revoke},
+        {NULL, NULL},
+    };
+    return cmd_dispatch(ctl, "token", verbs, argc, argv);
+}

@@ -1,0 +1,62 @@
+/* The nouns of turtlectl.  Each takes its verb and arguments (argv[0] is the
+ * verb) and returns the exit status; each usage function prints the noun's
+ * usage text. */
+#pragma once
+
+#include <stdio.h>
+
+#include <glib.h>
+#include <json-c/json.h>
+
+#include "api/json.h"
+#include "api/operation.h"
+#include "cli/args.h"
+#include "cli/ctl.h"
+
+int cmd_host(Ctl *ctl, int argc, char **argv);
+void cmd_host_usage(FILE *out);
+int cmd_tenant(Ctl *ctl, int argc, char **argv);
+void cmd_tenant_usage(FILE *out);
+int cmd_token(Ctl *ctl, int argc, char **argv);
+void cmd_token_usage(FILE *out);
+int cmd_operation(Ctl *ctl, int argc, char **argv);
+void cmd_operation_usage(FILE *out);
+int cmd_event(Ctl *ctl, int argc, char **argv);
+void cmd_event_usage(FILE *out);
+
+/* A verb of a noun: argv[0] is the verb itself. */
+typedef int (*CmdVerbFunc)(Ctl *ctl, int argc, char **argv);
+typedef struct {
+    const char *name;
+    CmdVerbFunc run;
+} CmdVerb;
+
+/* Looks the verb up in @verbs (ended by a NULL name) and runs it; handles
+ * a missing or unknown verb and "--help" in place of the verb. */
+int cmd_dispatch(Ctl *ctl, const char *noun, const CmdVerb *verbs, int argc, char **argv);
+
+/* Parses a verb's arguments (after the verb) and checks that exactly
+ * @n_positional positional arguments came, named by @names ("NAME", "ID")
+ * in the messages.  On FALSE the exit status is in *status ("--help": 0,
+ * else 2, after printing). */
+gboolean cmd_parse(Ctl *ctl, const char *verb, int argc, char **argv, const ArgSpec *specs,
+                   const char *const *names, GPtrArray **positional, int *status);
+
+/* Connects, sends the request and gives the answer in *body (NULL when
+ * empty), or prints the error and gives FALSE with the exit status in *status. */
+gboolean cmd_call(Ctl *ctl, const char *method, const char *path, json_object *request,
+                  json_object **body, int *status);
+
+/* ---- operations (cmd-operation.c), for every async verb --------------------- */
+
+void cmd_operation_table(const ApiOperation *operation, FILE *out);
+
+/* What an async verb does with its 202 answer (which holds "operation"):
+ * without @wait prints it and returns 0; with @wait follows the operation
+ * (see cmd_operation_wait) and prints the final operation instead. */
+int cmd_operation_finish(Ctl *ctl, json_object *body, gboolean wait);
+
+/* Waits for @id (@timeout_s < 0: no limit), prints the last answer and
+ * returns 0 when it succeeded; 1 when it failed or was cancelled (with its
+ * error on stderr) or is still running at the timeout. */
+int cmd_operation_wait(Ctl *ctl, const char *id, gint64 timeout_s);

@@ -1,0 +1,181 @@
+#include "cli/ctl.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/error.h"
+#include "cli/remotes.h"
+
+#define CTL_DEFAULT_SOCKET "/run/turtles/turtled.sock"
+
+G_DEFINE_QUARK(turtlectl - error - quark, ctl_error)
+
+void ctl_init(Ctl *ctl)
+{
+    memset(ctl, 0, sizeof(*ctl));
+    ctl->stdout_tty = isatty(STDOUT_FILENO);
+    ctl->stderr_tty = isatty(STDERR_FILENO);
+    ctl->format = ctl->stdout_tty ? OUTPUT_TABLE : OUTPUT_JSON;
+}
+
+void ctl_clear(Ctl *ctl)
+{
+    g_clear_pointer(&ctl->client, client_free);
+}
+
+static const char *env_value(const char *name)
+{
+    const char *value = g_getenv(name);
+    return value != NULL && *value != '\0' ? value : NULL;
+}
+
+static gboolean is_http_url(const char *url)
+{
+    return g_str_has_prefix(url, "http://") || g_str_has_prefix(url, "https://");
+}
+
+gboolean ctl_connect(Ctl *ctl, GError **error)
+{
+    const CtlGlobals *g = &ctl->globals;
+
+    if (g->format != NULL && !output_format_parse(g->format, &ctl->format)) {
+        g_set_error(error, CTL_ERROR, CTL_ERROR_USAGE,
+                    "--format: must be table, json or yaml (not '%s')", g->format);
+        return FALSE;
+    }
+    if ((g->remote != NULL) + (g->socket != NULL) + (g->url != NULL) > 1) {
+        g_set_error_literal(error, CTL_ERROR, CTL_ERROR_USAGE,
+                            "--remote, --socket and --url exclude each other");
+        return FALSE;
+    }
+    if (g->url != NULL && !is_http_url(g->url)) {
+        g_set_error(error, CTL_ERROR, CTL_ERROR_USAGE,
+                    "--url: must start with http:// or https:// (not '%s')", g->url);
+        return FALSE;
+    }
+
+    /* Flags, then the environment, then the config files, then the default socket. */
+    const char *token = g->token != NULL ? g->token : env_value("TURTLES_TOKEN");
+    if (g->socket != NULL || g->url != NULL) {
+        ctl->client = client_new(g->socket, g->url, token);
+        return TRUE;
+    }
+    const char *socket = env_value("TURTLES_SOCKET");
+    if (g->remote == NULL && socket != NULL) {
+        ctl->client = client_new(socket, NULL, token);
+        return TRUE;
+    }
+    g_auto(GStrv) files = remotes_default_files();
+    g_autoptr(Remote) remote = NULL;
+    if (!remotes_lookup((const char *const *)files, g->remote, &remote, error))
+        return FALSE;
+    if (remote == NULL) {
+        ctl->client = client_new(CTL_DEFAULT_SOCKET, NULL, token);
+        return TRUE;
+    }
+    ctl->client = client_new(remote->socket, remote->url, token != NULL ? token : remote->token);
+    return TRUE;
+}
+
+int ctl_fail(Ctl *ctl, const GError *error)
+{
+    fflush(stdout);
+    fprintf(stderr, "turtlectl: %s\n", error->message);
+    if (g_error_matches(error, CTL_ERROR, CTL_ERROR_USAGE)) {
+        if (ctl->usage != NULL) {
+            fputc('\n', stderr);
+            ctl->usage(stderr);
+        }
+        return CTL_EXIT_USAGE;
+    }
+    return CTL_EXIT_ERROR;
+}
+
+int ctl_usage_error(Ctl *ctl, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    g_autofree char *message = g_strdup_vprintf(format, args);
+    va_end(args);
+    g_autoptr(GError) error = g_error_new_literal(CTL_ERROR, CTL_ERROR_USAGE, message);
+    return ctl_fail(ctl, error);
+}
+
+gboolean ctl_request(Ctl *ctl, const char *method, const char *path, json_object *request,
+                     json_object **body, GError **error)
+{
+    return client_request(ctl->client, method, path, request, 0, body, error);
+}
+
+int ctl_fail_answer(Ctl *ctl, const char *member, const GError *error)
+{
+    if (error->domain != API_ERROR)
+        return ctl_fail(ctl, error);
+    /* The models name the top level "body". */
+    gboolean top = g_str_has_prefix(error->message, "body:");
+    fflush(stdout);
+    fprintf(stderr, "turtlectl: unexpected answer from turtled: %s%s%s\n", member, top ? "" : ".",
+            top ? error->message + strlen("body:") : error->message);
+    return CTL_EXIT_ERROR;
+}
+
+json_object *ctl_member(json_object *body, const char *key, GError **error)
+{
+    json_object *member = NULL;
+    if (body == NULL || !json_object_object_get_ex(body, key, &member)) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
+                    "unexpected answer from turtled: no \"%s\"", key);
+        return NULL;
+    }
+    return member;
+}
+
+char *ctl_path(const char *prefix, ...)
+{
+    va_list args;
+    GString *path = g_string_new(prefix);
+
+    va_start(args, prefix);
+    for (const char *segment = va_arg(args, const char *); segment != NULL;
+         segment = va_arg(args, const char *)) {
+        g_string_append_c(path, '/');
+        g_string_append_uri_escaped(path, segment, NULL, FALSE);
+    }
+    va_end(args);
+    return g_string_free(path, FALSE);
+}
+
+gboolean ctl_emit(Ctl *ctl, json_object *body)
+{
+    switch (ctl->format) {
+    case OUTPUT_JSON:
+        if (body != NULL)
+            output_json(stdout, body);
+        return TRUE;
+    case OUTPUT_YAML:
+        if (body != NULL)
+            output_yaml(stdout, body);
+        return TRUE;
+    case OUTPUT_TABLE:
+        break;
+    }
+    return FALSE;
+}
+
+void ctl_note(Ctl *ctl, const char *format, ...)
+{
+    if (ctl->format != OUTPUT_TABLE)
+        return;
+    va_list args;
+    va_start(args, format);
+    vprintf(format, args);
+    va_end(args);
+    putchar('\n');
+}
+
+ProgressStyle ctl_progress_style(const Ctl *ctl)
+{
+    return ctl->stderr_tty ? PROGRESS_BAR : PROGRESS_LINES;
+}

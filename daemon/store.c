@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/json.h"
 #include "daemon/clock.h"
 #include "daemon/error.h"
 
@@ -66,6 +68,49 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX operations_tenant ON operations (tenant_id);"
     "CREATE INDEX operations_status ON operations (status);",
+    /* v2: images and stacks.  Their tenant_id has no ON DELETE: a tenant that
+     * owns any cannot go (tenant_owner_checks says so first; the key is the
+     * backstop).  stack_images.image_id has none either, so an image a stack
+     * uses cannot go, while a stack takes its uses with it.  vcpus and
+     * memory_mib repeat the spec so that SQL can sum them for quotas. */
+    "CREATE TABLE images ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  tenant_id TEXT NOT NULL REFERENCES tenants (id),"
+    "  name TEXT NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('kernel', 'initrd', 'disk')),"
+    "  format TEXT NOT NULL CHECK (format IN ('raw', 'qcow2')),"
+    "  state TEXT NOT NULL CHECK (state IN ('pending', 'uploading', 'ready', 'error')),"
+    "  size INTEGER CHECK (size >= 0),"
+    "  sha256 TEXT CHECK (length(sha256) = 64),"
+    "  error TEXT,"
+    "  volume TEXT UNIQUE,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  UNIQUE (tenant_id, name)"
+    ");"
+    "CREATE TABLE stacks ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  tenant_id TEXT NOT NULL REFERENCES tenants (id),"
+    "  name TEXT NOT NULL,"
+    "  spec_json TEXT NOT NULL,"
+    "  vcpus INTEGER NOT NULL CHECK (vcpus >= 0),"
+    "  memory_mib INTEGER NOT NULL CHECK (memory_mib >= 0),"
+    "  state TEXT NOT NULL CHECK (state IN ('provisioning', 'running', 'stopped', 'paused',"
+    "    'migrating', 'error', 'deleting')),"
+    "  host TEXT,"
+    "  backend TEXT,"
+    "  domain_name TEXT UNIQUE,"
+    "  error TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  UNIQUE (tenant_id, name)"
+    ");"
+    "CREATE TABLE stack_images ("
+    "  stack_id TEXT NOT NULL REFERENCES stacks (id) ON DELETE CASCADE,"
+    "  image_id TEXT NOT NULL REFERENCES images (id),"
+    "  PRIMARY KEY (stack_id, image_id)"
+    ");"
+    "CREATE INDEX stack_images_image ON stack_images (image_id);",
 };
 
 /* A tenant cannot be deleted while one of these finds a row; ?1 is the
@@ -80,6 +125,8 @@ static const TenantOwnerCheck tenant_owner_checks[] = {
     /* A running operation still acts for its tenant. */
     {"operations in progress", "SELECT 1 FROM operations WHERE tenant_id = ?1 AND status IN "
                                "('pending', 'running') LIMIT 1"},
+    {"stacks", "SELECT 1 FROM stacks WHERE tenant_id = ?1 LIMIT 1"},
+    {"images", "SELECT 1 FROM images WHERE tenant_id = ?1 LIMIT 1"},
     {NULL, NULL},
 };
 
@@ -122,6 +169,14 @@ static void bind_int64(sqlite3_stmt *stmt, int *bound, int index, gint64 value)
 {
     if (*bound == SQLITE_OK)
         *bound = sqlite3_bind_int64(stmt, index, value);
+}
+
+/* Negative means unknown: NULL. */
+static void bind_int64_or_null(sqlite3_stmt *stmt, int *bound, int index, gint64 value)
+{
+    if (*bound == SQLITE_OK)
+        *bound =
+            value < 0 ? sqlite3_bind_null(stmt, index) : sqlite3_bind_int64(stmt, index, value);
 }
 
 static void bind_hash(sqlite3_stmt *stmt, int *bound, int index,
@@ -785,4 +840,624 @@ GHashTable *store_operation_counts(Store *store, GError **error)
         return NULL;
     }
     return g_steal_pointer(&counts);
+}
+
+/* ---- images ------------------------------------------------------------ */
+
+#define IMAGE_COLUMNS                                                                              \
+    "i.id, i.name, t.name, i.kind, i.format, i.state, i.size, i.sha256, i.error, i.created_at, "   \
+    "i.updated_at, i.volume"
+#define IMAGE_FROM " FROM images i JOIN tenants t ON t.id = i.tenant_id "
+
+static ApiImage *image_from_row(sqlite3_stmt *stmt, GError **error)
+{
+    g_autoptr(ApiImage) image = api_image_new();
+    const char *kind = (const char *)sqlite3_column_text(stmt, 3);
+    const char *format = (const char *)sqlite3_column_text(stmt, 4);
+    const char *state = (const char *)sqlite3_column_text(stmt, 5);
+
+    image->id = column_text(stmt, 0);
+    /* The schema's CHECKs make these hold unless someone edited the file. */
+    if (!api_image_kind_from_string(kind, &image->kind) ||
+        !api_image_format_from_string(format, &image->format) ||
+        !api_image_state_from_string(state, &image->state)) {
+        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL,
+                    "store: image '%s' has an unknown kind, format or state", image->id);
+        return NULL;
+    }
+    image->name = column_text(stmt, 1);
+    image->tenant = column_text(stmt, 2);
+    image->size = sqlite3_column_type(stmt, 6) == SQLITE_NULL ? -1 : sqlite3_column_int64(stmt, 6);
+    image->sha256 = column_text(stmt, 7);
+    image->error = column_text(stmt, 8);
+    image->created_at = column_text(stmt, 9);
+    image->updated_at = column_text(stmt, 10);
+    image->volume = column_text(stmt, 11);
+    return g_steal_pointer(&image);
+}
+
+gboolean store_image_insert(Store *store, const ApiImage *image, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+
+    if (!begin(store, error))
+        return FALSE;
+    g_autofree char *owner = tenant_id(store, image->tenant, error);
+    if (owner == NULL) {
+        rollback(store);
+        return FALSE;
+    }
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store,
+                "INSERT INTO images (id, tenant_id, name, kind, format, state, size, sha256, "
+                "error, volume, created_at, updated_at) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                error);
+    if (stmt == NULL) {
+        rollback(store);
+        return FALSE;
+    }
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, image->id);
+    bind_text(stmt, &bound, 2, owner);
+    bind_text(stmt, &bound, 3, image->name);
+    bind_text(stmt, &bound, 4, api_image_kind_to_string(image->kind));
+    bind_text(stmt, &bound, 5, api_image_format_to_string(image->format));
+    bind_text(stmt, &bound, 6, api_image_state_to_string(image->state));
+    bind_int64_or_null(stmt, &bound, 7, image->size);
+    bind_text(stmt, &bound, 8, image->sha256);
+    bind_text(stmt, &bound, 9, image->error);
+    bind_text(stmt, &bound, 10, image->volume);
+    bind_text(stmt, &bound, 11, image->created_at);
+    bind_text(stmt, &bound, 12, image->updated_at);
+    if (step(stmt, bound) != SQLITE_DONE) {
+        if (is_unique_violation(store))
+            g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "image '%s' already exists",
+                        image->name);
+        else
+            set_internal(store, error, "inserting an image");
+        rollback(store);
+        return FALSE;
+    }
+    if (!commit(store, error)) {
+        rollback(store);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+ApiImage *store_image_get(Store *store, const char *tenant, const char *name, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt = prepare(
+        store, "SELECT " IMAGE_COLUMNS IMAGE_FROM "WHERE t.name = ?1 AND i.name = ?2", error);
+    if (stmt == NULL)
+        return NULL;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, tenant);
+    bind_text(stmt, &bound, 2, name);
+    switch (step(stmt, bound)) {
+    case SQLITE_ROW:
+        return image_from_row(stmt, error);
+    case SQLITE_DONE:
+        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "image '%s' not found", name);
+        return NULL;
+    default:
+        set_internal(store, error, "reading an image");
+        return NULL;
+    }
+}
+
+GPtrArray *store_image_list(Store *store, const char *tenant, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autofree char *owner = tenant_id(store, tenant, error);
+    if (owner == NULL)
+        return NULL;
+    g_autoptr(sqlite3_stmt) stmt = prepare(
+        store, "SELECT " IMAGE_COLUMNS IMAGE_FROM "WHERE i.tenant_id = ?1 ORDER BY i.name", error);
+    if (stmt == NULL)
+        return NULL;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, owner);
+
+    g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func((GDestroyNotify)api_image_free);
+    int rc;
+    while ((rc = step(stmt, bound)) == SQLITE_ROW) {
+        ApiImage *image = image_from_row(stmt, error);
+        if (image == NULL)
+            return NULL;
+        g_ptr_array_add(images, image);
+    }
+    if (rc != SQLITE_DONE) {
+        set_internal(store, error, "listing images");
+        return NULL;
+    }
+    return g_steal_pointer(&images);
+}
+
+gboolean store_image_set_state(Store *store, const char *id, ApiImageState state, gint64 size,
+                               const char *sha256, const char *error_message,
+                               const char *updated_at, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt = prepare(store,
+                                           "UPDATE images SET state = ?2, size = ?3, sha256 = ?4, "
+                                           "error = ?5, updated_at = ?6 WHERE id = ?1",
+                                           error);
+    if (stmt == NULL)
+        return FALSE;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, id);
+    bind_text(stmt, &bound, 2, api_image_state_to_string(state));
+    bind_int64_or_null(stmt, &bound, 3, size);
+    bind_text(stmt, &bound, 4, sha256);
+    bind_text(stmt, &bound, 5, error_message);
+    bind_text(stmt, &bound, 6, updated_at);
+    if (step(stmt, bound) != SQLITE_DONE) {
+        set_internal(store, error, "updating an image");
+        return FALSE;
+    }
+    if (sqlite3_changes(store->db) == 0) {
+        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "image '%s' not found", id);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The name of a stack using image @id, or NULL with *@failed set on error. */
+static char *image_user(Store *store, const char *id, gboolean *failed, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = prepare(store,
+                                           "SELECT s.name FROM stack_images u "
+                                           "JOIN stacks s ON s.id = u.stack_id "
+                                           "WHERE u.image_id = ?1 ORDER BY s.name LIMIT 1",
+                                           error);
+    *failed = TRUE;
+    if (stmt == NULL)
+        return NULL;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, id);
+    switch (step(stmt, bound)) {
+    case SQLITE_ROW:
+        *failed = FALSE;
+        return column_text(stmt, 0);
+    case SQLITE_DONE:
+        *failed = FALSE;
+        return NULL;
+    default:
+        set_internal(store, error, "checking what uses an image");
+        return NULL;
+    }
+}
+
+/* The id of @tenant's image @name, or NOT_FOUND. */
+static char *image_id(Store *store, const char *tenant, const char *name, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store, "SELECT i.id" IMAGE_FROM "WHERE t.name = ?1 AND i.name = ?2", error);
+    if (stmt == NULL)
+        return NULL;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, tenant);
+    bind_text(stmt, &bound, 2, name);
+    switch (step(stmt, bound)) {
+    case SQLITE_ROW:
+        return column_text(stmt, 0);
+    case SQLITE_DONE:
+        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "image '%s' not found", name);
+        return NULL;
+    default:
+        set_internal(store, error, "looking up an image");
+        return NULL;
+    }
+}
+
+gboolean store_image_delete(Store *store, const char *tenant, const char *name, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+
+    /* One transaction: no stack may start using it between check and delete. */
+    if (!begin(store, error))
+        return FALSE;
+    g_autofree char *id = image_id(store, tenant, name, error);
+    if (id == NULL) {
+        rollback(store);
+        return FALSE;
+    }
+    gboolean failed = FALSE;
+    g_autofree char *user = image_user(store, id, &failed, error);
+    if (failed || user != NULL) {
+        if (user != NULL)
+            g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "image '%s' is used by stack '%s'",
+                        name, user);
+        rollback(store);
+        return FALSE;
+    }
+    g_autoptr(sqlite3_stmt) stmt = prepare(store, "DELETE FROM images WHERE id = ?1", error);
+    if (stmt == NULL) {
+        rollback(store);
+        return FALSE;
+    }
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, id);
+    if (step(stmt, bound) != SQLITE_DONE) {
+        set_internal(store, error, "deleting an image");
+        rollback(store);
+        return FALSE;
+    }
+    if (!commit(store, error)) {
+        rollback(store);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ---- stacks ------------------------------------------------------------ */
+
+#define STACK_COLUMNS                                                                              \
+    "s.id, t.name, s.spec_json, s.state, s.host, s.backend, s.domain_name, s.error, "              \
+    "s.created_at, s.updated_at"
+#define STACK_FROM " FROM stacks s JOIN tenants t ON t.id = s.tenant_id "
+/* Far above any real cursor (two names of 63 bytes), far below harm. */
+#define STACK_CURSOR_MAX 1024
+
+static ApiStack *stack_from_row(sqlite3_stmt *stmt, GError **error)
+{
+    g_autofree char *id = column_text(stmt, 0);
+    const char *spec_json = (const char *)sqlite3_column_text(stmt, 2);
+    const char *state = (const char *)sqlite3_column_text(stmt, 3);
+    g_autoptr(GError) local = NULL;
+
+    /* The spec was validated on its way in; failing here means the file was
+     * edited or a newer turtled's spec, neither of which a client caused. */
+    g_autoptr(json_object) value = api_json_parse(
+        spec_json ? spec_json : "", spec_json ? strlen(spec_json) : 0, API_JSON_MAX_DEPTH, &local);
+    ApiStackSpec *spec = value != NULL ? api_stack_spec_from_json(value, &local) : NULL;
+    if (spec == NULL) {
+        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "store: stack '%s' has a bad spec: %s", id,
+                    local->message);
+        return NULL;
+    }
+    g_autoptr(ApiStack) stack = api_stack_new(spec);
+    if (!api_stack_state_from_string(state, &stack->state)) {
+        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "store: stack '%s' has an unknown state",
+                    id);
+        return NULL;
+    }
+    stack->id = g_steal_pointer(&id);
+    stack->tenant = column_text(stmt, 1);
+    stack->host = column_text(stmt, 4);
+    stack->backend = column_text(stmt, 5);
+    stack->domain_name = column_text(stmt, 6);
+    stack->error = column_text(stmt, 7);
+    stack->created_at = column_text(stmt, 8);
+    stack->updated_at = column_text(stmt, 9);
+    return g_steal_pointer(&stack);
+}
+
+/* Records that stack @stack_id uses each of @images, names of @tenant's. */
+static gboolean stack_use_images(Store *store, const char *stack_id, const char *tenant,
+                                 const char *const *images, GError **error)
+{
+    /* OR IGNORE: one image may be named twice (a kernel doubling as initrd). */
+    g_autoptr(sqlite3_stmt) stmt = prepare(
+        store, "INSERT OR IGNORE INTO stack_images (stack_id, image_id) VALUES (?1, ?2)", error);
+    if (stmt == NULL)
+        return FALSE;
+    for (gsize i = 0; images != NULL && images[i] != NULL; i++) {
+        g_autofree char *id = image_id(store, tenant, images[i], error);
+        if (id == NULL)
+            return FALSE;
+        int bound = SQLITE_OK;
+        sqlite3_reset(stmt);
+        bind_text(stmt, &bound, 1, stack_id);
+        bind_text(stmt, &bound, 2, id);
+        if (step(stmt, bound) != SQLITE_DONE) {
+            set_internal(store, error, "recording the images of a stack");
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+gboolean store_stack_insert(Store *store, const ApiStack *stack, const char *const *images,
+                            GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GError) invalid = NULL;
+
+    /* A spec the store could not read back would make the stack unreadable. */
+    if (!api_stack_spec_validate(stack->spec, &invalid)) {
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, invalid->message);
+        return FALSE;
+    }
+    g_autoptr(json_object) spec = api_stack_spec_to_json(stack->spec);
+    g_autofree char *spec_json = api_json_to_string(spec);
+
+    if (!begin(store, error))
+        return FALSE;
+    g_autofree char *owner = tenant_id(store, stack->tenant, error);
+    if (owner == NULL) {
+        rollback(store);
+        return FALSE;
+    }
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store,
+                "INSERT INTO stacks (id, tenant_id, name, spec_json, vcpus, memory_mib, state, "
+                "host, backend, domain_name, error, created_at, updated_at) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                error);
+    if (stmt == NULL) {
+        rollback(store);
+        return FALSE;
+    }
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, stack->id);
+    bind_text(stmt, &bound, 2, owner);
+    bind_text(stmt, &bound, 3, stack->spec->name);
+    bind_text(stmt, &bound, 4, spec_json);
+    bind_int64(stmt, &bound, 5, stack->spec->vcpus);
+    bind_int64(stmt, &bound, 6, stack->spec->memory_mib);
+    bind_text(stmt, &bound, 7, api_stack_state_to_string(stack->state));
+    bind_text(stmt, &bound, 8, stack->host);
+    bind_text(stmt, &bound, 9, stack->backend);
+    bind_text(stmt, &bound, 10, stack->domain_name);
+    bind_text(stmt, &bound, 11, stack->error);
+    bind_text(stmt, &bound, 12, stack->created_at);
+    bind_text(stmt, &bound, 13, stack->updated_at);
+    if (step(stmt, bound) != SQLITE_DONE) {
+        if (is_unique_violation(store))
+            g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "stack '%s' already exists",
+                        stack->spec->name);
+        else
+            set_internal(store, error, "inserting a stack");
+        rollback(store);
+        return FALSE;
+    }
+    if (!stack_use_images(store, stack->id, stack->tenant, images, error)) {
+        rollback(store);
+        return FALSE;
+    }
+    if (!commit(store, error)) {
+        rollback(store);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The one stack @sql finds with ?1 = @a and ?2 = @b (if not NULL); NOT_FOUND
+ * names it @shown. */
+static ApiStack *stack_find(Store *store, const char *sql, const char *a, const char *b,
+                            const char *shown, GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = prepare(store, sql, error);
+    if (stmt == NULL)
+        return NULL;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, a);
+    if (b != NULL)
+        bind_text(stmt, &bound, 2, b);
+    switch (step(stmt, bound)) {
+    case SQLITE_ROW:
+        return stack_from_row(stmt, error);
+    case SQLITE_DONE:
+        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "stack '%s' not found", shown);
+        return NULL;
+    default:
+        set_internal(store, error, "reading a stack");
+        return NULL;
+    }
+}
+
+ApiStack *store_stack_get(Store *store, const char *tenant, const char *name, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    return stack_find(store, "SELECT " STACK_COLUMNS STACK_FROM "WHERE t.name = ?1 AND s.name = ?2",
+                      tenant, name, name, error);
+}
+
+ApiStack *store_stack_get_by_id(Store *store, const char *id, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    return stack_find(store, "SELECT " STACK_COLUMNS STACK_FROM "WHERE s.id = ?1", id, NULL, id,
+                      error);
+}
+
+/* A cursor is the unpadded base64url of "<tenant>\0<name>", the last row of
+ * the page before: opaque to clients, and no separator a name could hold. */
+static char *cursor_encode(const char *tenant, const char *name)
+{
+    gsize tenant_len = strlen(tenant);
+    gsize name_len = strlen(name);
+    g_autofree guchar *raw = g_malloc(tenant_len + 1 + name_len);
+
+    memcpy(raw, tenant, tenant_len);
+    raw[tenant_len] = '\0';
+    memcpy(raw + tenant_len + 1, name, name_len);
+    char *text = g_base64_encode(raw, tenant_len + 1 + name_len);
+    g_strdelimit(text, "+", '-');
+    g_strdelimit(text, "/", '_');
+    char *pad = strchr(text, '=');
+    if (pad != NULL)
+        *pad = '\0';
+    return text;
+}
+
+/* Only what cursor_encode writes: anything else would make the keyset
+ * comparison quietly skip or repeat rows. */
+static gboolean cursor_decode(const char *cursor, char **tenant, char **name, GError **error)
+{
+    gsize len = strlen(cursor);
+    gboolean ok = len > 0 && len <= STACK_CURSOR_MAX && len % 4 != 1;
+
+    for (gsize i = 0; ok && i < len; i++)
+        ok = g_ascii_isalnum(cursor[i]) || cursor[i] == '-' || cursor[i] == '_';
+    if (ok) {
+        g_autofree char *padded = g_strnfill(len + (4 - len % 4) % 4, '=');
+        memcpy(padded, cursor, len);
+        g_strdelimit(padded, "-", '+');
+        g_strdelimit(padded, "_", '/');
+        gsize raw_len = 0;
+        g_autofree guchar *raw = g_base64_decode(padded, &raw_len);
+        const guchar *nul = raw != NULL ? memchr(raw, '\0', raw_len) : NULL;
+        /* Exactly one NUL, with something on either side. */
+        ok = nul != NULL && nul != raw && nul + 1 < raw + raw_len &&
+             memchr(nul + 1, '\0', raw + raw_len - (nul + 1)) == NULL;
+        if (ok) {
+            *tenant = g_strndup((const char *)raw, nul - raw);
+            *name = g_strndup((const char *)nul + 1, raw + raw_len - (nul + 1));
+            /* Non-canonical spellings of the same bytes are not ours either. */
+            g_autofree char *again = cursor_encode(*tenant, *name);
+            ok = strcmp(again, cursor) == 0;
+            if (!ok) {
+                g_clear_pointer(tenant, g_free);
+                g_clear_pointer(name, g_free);
+            }
+        }
+    }
+    if (!ok)
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
+    return ok;
+}
+
+GPtrArray *store_stack_list(Store *store, const char *tenant, int limit, const char *after,
+                            char **next, GError **error)
+{
+    g_return_val_if_fail(next != NULL, NULL);
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autofree char *after_tenant = NULL;
+    g_autofree char *after_name = NULL;
+
+    *next = NULL;
+    if (limit < 0) {
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "limit: must not be negative");
+        return NULL;
+    }
+    if (after != NULL && !cursor_decode(after, &after_tenant, &after_name, error))
+        return NULL;
+    /* Another tenant's cursor would only start this listing somewhere odd;
+     * refusing it keeps cursors tied to the listing that made them. */
+    if (tenant != NULL && after_tenant != NULL && strcmp(after_tenant, tenant) != 0) {
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
+        return NULL;
+    }
+    if (tenant != NULL) {
+        g_autofree char *owner = tenant_id(store, tenant, error);
+        if (owner == NULL)
+            return NULL;
+    }
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store,
+                "SELECT " STACK_COLUMNS STACK_FROM
+                "WHERE (?1 IS NULL OR t.name = ?1) AND (?2 IS NULL OR (t.name, s.name) > (?2, ?3)) "
+                "ORDER BY t.name, s.name LIMIT ?4",
+                error);
+    if (stmt == NULL)
+        return NULL;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, tenant);
+    bind_text(stmt, &bound, 2, after_tenant);
+    bind_text(stmt, &bound, 3, after_name);
+    /* One more than asked tells whether there is a next page; -1 is no limit. */
+    bind_int64(stmt, &bound, 4, limit > 0 ? (gint64)limit + 1 : -1);
+
+    g_autoptr(GPtrArray) stacks = g_ptr_array_new_with_free_func((GDestroyNotify)api_stack_free);
+    int rc;
+    while ((rc = step(stmt, bound)) == SQLITE_ROW) {
+        if (limit > 0 && stacks->len == (guint)limit) {
+            const ApiStack *last = g_ptr_array_index(stacks, stacks->len - 1);
+            *next = cursor_encode(last->tenant, last->spec->name);
+            break;
+        }
+        ApiStack *stack = stack_from_row(stmt, error);
+        if (stack == NULL)
+            return NULL;
+        g_ptr_array_add(stacks, stack);
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        set_internal(store, error, "listing stacks");
+        return NULL;
+    }
+    return g_steal_pointer(&stacks);
+}
+
+gboolean store_stack_set_state(Store *store, const char *id, ApiStackState state,
+                               const char *error_message, const char *updated_at, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt = prepare(
+        store, "UPDATE stacks SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1", error);
+    if (stmt == NULL)
+        return FALSE;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, id);
+    bind_text(stmt, &bound, 2, api_stack_state_to_string(state));
+    bind_text(stmt, &bound, 3, error_message);
+    bind_text(stmt, &bound, 4, updated_at);
+    if (step(stmt, bound) != SQLITE_DONE) {
+        set_internal(store, error, "updating a stack");
+        return FALSE;
+    }
+    if (sqlite3_changes(store->db) == 0) {
+        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "stack '%s' not found", id);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean store_stack_delete(Store *store, const char *id, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    /* stack_images rows go with it (ON DELETE CASCADE). */
+    g_autoptr(sqlite3_stmt) stmt = prepare(store, "DELETE FROM stacks WHERE id = ?1", error);
+    if (stmt == NULL)
+        return FALSE;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, id);
+    if (step(stmt, bound) != SQLITE_DONE) {
+        set_internal(store, error, "deleting a stack");
+        return FALSE;
+    }
+    if (sqlite3_changes(store->db) == 0) {
+        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "stack '%s' not found", id);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ---- usage ------------------------------------------------------------- */
+
+gboolean store_tenant_usage(Store *store, const char *tenant, gint64 *stacks, gint64 *vcpus,
+                            gint64 *memory_mib, gint64 *disk_bytes, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autofree char *owner = tenant_id(store, tenant, error);
+    if (owner == NULL)
+        return FALSE;
+    /* One statement: one consistent snapshot of both tables. */
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store,
+                "SELECT (SELECT count(*) FROM stacks WHERE tenant_id = ?1),"
+                " (SELECT ifnull(sum(vcpus), 0) FROM stacks WHERE tenant_id = ?1),"
+                " (SELECT ifnull(sum(memory_mib), 0) FROM stacks WHERE tenant_id = ?1),"
+                " (SELECT ifnull(sum(size), 0) FROM images WHERE tenant_id = ?1)",
+                error);
+    if (stmt == NULL)
+        return FALSE;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, owner);
+    if (step(stmt, bound) != SQLITE_ROW) {
+        set_internal(store, error, "summing a tenant's usage");
+        return FALSE;
+    }
+    if (stacks != NULL)
+        *stacks = sqlite3_column_int64(stmt, 0);
+    if (vcpus != NULL)
+        *vcpus = sqlite3_column_int64(stmt, 1);
+    if (memory_mib != NULL)
+        *memory_mib = sqlite3_column_int64(stmt, 2);
+    if (disk_bytes != NULL)
+        *disk_bytes = sqlite3_column_int64(stmt, 3);
+    return TRUE;
 }

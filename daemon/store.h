@@ -6,7 +6,9 @@
 
 #include <glib.h>
 
+#include "api/image.h"
 #include "api/operation.h"
+#include "api/stack.h"
 #include "api/tenant.h"
 
 #define STORE_FILE_NAME      "turtled.db"
@@ -28,8 +30,8 @@ ApiTenant *store_tenant_get(Store *store, const char *name, GError **error);
 GPtrArray *store_tenant_list(Store *store, GError **error); /* of ApiTenant, by name */
 gboolean store_tenant_set_quota(Store *store, const char *name, const ApiQuota *quota,
                                 const char *updated_at, GError **error);
-/* CONFLICT while the tenant owns anything (stacks, images once they exist);
- * its tokens go with it. */
+/* CONFLICT while the tenant owns anything (stacks, images, operations in
+ * progress); its tokens go with it. */
 gboolean store_tenant_delete(Store *store, const char *name, GError **error);
 
 /* Tokens: only the hash is kept. */
@@ -51,3 +53,40 @@ ApiOperation *store_operation_get(Store *store, const char *id, GError **error);
 int store_operation_fail_interrupted(Store *store, const char *now, GError **error);
 /* Counts by kind and status, for /metrics: GHashTable "kind\tstatus" -> count. */
 GHashTable *store_operation_counts(Store *store, GError **error);
+
+/* Images.  Names are unique per tenant; @tenant is the owner's name. */
+gboolean store_image_insert(Store *store, const ApiImage *image, GError **error);
+ApiImage *store_image_get(Store *store, const char *tenant, const char *name, GError **error);
+GPtrArray *store_image_list(Store *store, const char *tenant, GError **error); /* by name */
+/* Replaces state, size (negative: unknown), sha256, error and updated_at. */
+gboolean store_image_set_state(Store *store, const char *id, ApiImageState state, gint64 size,
+                               const char *sha256, const char *error_message,
+                               const char *updated_at, GError **error);
+/* CONFLICT "image 'x' is used by stack 'y'" while a stack uses it. */
+gboolean store_image_delete(Store *store, const char *tenant, const char *name, GError **error);
+
+/* Stacks.  Insert stores the spec in its canonical JSON and records that the
+ * stack uses @images (NULL-terminated names of @stack's tenant's images, may
+ * be NULL): CONFLICT when the name is taken, NOT_FOUND when an image is
+ * missing. */
+gboolean store_stack_insert(Store *store, const ApiStack *stack, const char *const *images,
+                            GError **error);
+ApiStack *store_stack_get(Store *store, const char *tenant, const char *name, GError **error);
+ApiStack *store_stack_get_by_id(Store *store, const char *id, GError **error);
+/* A page of stacks ordered by (tenant name, stack name), of @tenant or of
+ * everyone (@tenant NULL), after the opaque @after cursor (NULL: from the
+ * start).  At most @limit (0: no limit); *@next is the cursor of the next
+ * page, NULL on the last.  A cursor that is not one of ours, or another
+ * tenant's, is BAD_REQUEST; a negative limit too. */
+GPtrArray *store_stack_list(Store *store, const char *tenant, int limit, const char *after,
+                            char **next, GError **error);
+/* Replaces state, error and updated_at. */
+gboolean store_stack_set_state(Store *store, const char *id, ApiStackState state,
+                               const char *error_message, const char *updated_at, GError **error);
+/* Removes the stack; the images it used become free. */
+gboolean store_stack_delete(Store *store, const char *id, GError **error);
+
+/* What @tenant uses, for quota checks: its stacks (whatever their state), the
+ * vCPUs and memory of their specs, and the bytes of its images. */
+gboolean store_tenant_usage(Store *store, const char *tenant, gint64 *stacks, gint64 *vcpus,
+                            gint64 *memory_mib, gint64 *disk_bytes, GError **error);

@@ -1,5 +1,6 @@
 /* daemon/store against real SQLite databases, each in a fresh temporary
  * state directory. */
+#include "api/json.h"
 #include "daemon/error.h"
 #include "daemon/store.h"
 
@@ -12,6 +13,9 @@
 #define T0 "2024-05-01T10:00:00Z"
 #define T1 "2024-05-01T11:00:00Z"
 #define T2 "2024-05-01T12:00:00Z"
+
+/* What this turtled writes; a new migration changes it and the table list. */
+#define SCHEMA_VERSION 2
 
 #define THREADS        8
 #define OPS_PER_THREAD 200
@@ -201,7 +205,7 @@ static void test_open_creates(Fixture *fixture, gconstpointer data)
     assert_mode(path, 0600);
     /* The WAL exists while the store is open and is as private as the db. */
     assert_mode(wal, 0600);
-    g_assert_cmpint(store_schema_version(fixture->store), ==, 1);
+    g_assert_cmpint(store_schema_version(fixture->store), ==, SCHEMA_VERSION);
 
     sqlite3 *db = raw_open(fixture);
     g_autofree char *mode = raw_text(db, "PRAGMA journal_mode");
@@ -209,7 +213,7 @@ static void test_open_creates(Fixture *fixture, gconstpointer data)
     g_autofree char *tables =
         raw_text(db, "SELECT group_concat(name, ',') FROM "
                      "(SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)");
-    g_assert_cmpstr(tables, ==, "operations,tenants,tokens");
+    g_assert_cmpstr(tables, ==, "images,operations,stack_images,stacks,tenants,tokens");
     sqlite3_close(db);
 }
 
@@ -283,7 +287,7 @@ static void test_migration_idempotent(Fixture *fixture, gconstpointer data)
 
     for (int i = 0; i < 3; i++) {
         reopen(fixture);
-        g_assert_cmpint(store_schema_version(fixture->store), ==, 1);
+        g_assert_cmpint(store_schema_version(fixture->store), ==, SCHEMA_VERSION);
     }
     g_autofree char *after = schema_text(fixture);
     g_assert_cmpstr(after, ==, before);
@@ -783,6 +787,838 @@ static void test_operation_counts(Fixture *fixture, gconstpointer data)
     g_assert_false(g_hash_table_contains(counts, "stack.create\tpending"));
 }
 
+/* ---- migration from v1 ---------------------------------------------------- */
+
+/* The v1 schema exactly as it shipped: databases in the field look like this.
+ * A copy on purpose, so that editing the migration in store.c cannot move it. */
+static const char v1_schema[] =
+    "CREATE TABLE tenants ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  quota_stacks INTEGER NOT NULL CHECK (quota_stacks >= 0),"
+    "  quota_vcpus INTEGER NOT NULL CHECK (quota_vcpus >= 0),"
+    "  quota_memory_mib INTEGER NOT NULL CHECK (quota_memory_mib >= 0),"
+    "  quota_disk_gib INTEGER NOT NULL CHECK (quota_disk_gib >= 0),"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL"
+    ");"
+    "CREATE TABLE tokens ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,"
+    "  hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+    "  created_at TEXT NOT NULL,"
+    "  revoked_at TEXT"
+    ");"
+    "CREATE INDEX tokens_tenant ON tokens (tenant_id);"
+    "CREATE TABLE operations ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  tenant_id TEXT REFERENCES tenants (id) ON DELETE SET NULL,"
+    "  status TEXT NOT NULL"
+    "    CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')),"
+    "  percent INTEGER NOT NULL DEFAULT 0 CHECK (percent BETWEEN 0 AND 100),"
+    "  stage TEXT,"
+    "  bytes_done INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_total INTEGER NOT NULL DEFAULT 0,"
+    "  error TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL"
+    ");"
+    "CREATE INDEX operations_tenant ON operations (tenant_id);"
+    "CREATE INDEX operations_status ON operations (status);";
+
+static void test_migrate_from_v1(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = db_path(fixture);
+    guint8 hash[STORE_TOKEN_HASH_LEN];
+
+    (void)data;
+    /* Replace the fresh database with one a v1 turtled left behind. */
+    g_clear_pointer(&fixture->store, store_free);
+    g_autoptr(GDir) dir = g_dir_open(fixture->state, 0, &error);
+    g_assert_no_error(error);
+    const char *name;
+    while ((name = g_dir_read_name(dir)) != NULL) {
+        g_autofree char *file = g_build_filename(fixture->state, name, NULL);
+        g_assert_cmpint(g_unlink(file), ==, 0);
+    }
+    sqlite3 *db = NULL;
+    g_assert_cmpint(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                    ==, SQLITE_OK);
+    g_assert_cmpint(g_chmod(path, 0600), ==, 0);
+    raw_exec(db, "PRAGMA journal_mode = WAL");
+    raw_exec(db, "BEGIN");
+    raw_exec(db, v1_schema);
+    raw_exec(db, "INSERT INTO tenants VALUES ('3f1e0c6a-0d4b-4e5f-9a8b-7c6d5e4f3a2b', 'acme', "
+                 "2, 8, 4096, 50, '" T0 "', '" T1 "')");
+    raw_exec(db, "INSERT INTO tokens VALUES ('tok-1', '3f1e0c6a-0d4b-4e5f-9a8b-7c6d5e4f3a2b', "
+                 "X'0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20', '" T0
+                 "', NULL)");
+    raw_exec(db, "INSERT INTO operations (id, kind, target, tenant_id, status, created_at, "
+                 "updated_at) VALUES ('op-1', 'stack.create', 'stacks/web', "
+                 "'3f1e0c6a-0d4b-4e5f-9a8b-7c6d5e4f3a2b', 'succeeded', '" T0 "', '" T0 "')");
+    raw_exec(db, "PRAGMA user_version = 1");
+    raw_exec(db, "COMMIT");
+    sqlite3_close(db);
+
+    reopen(fixture);
+    g_assert_cmpint(store_schema_version(fixture->store), ==, SCHEMA_VERSION);
+
+    /* What v1 held is still there and still works. */
+    g_autoptr(ApiTenant) acme = store_tenant_get(fixture->store, "acme", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(acme->id, ==, "3f1e0c6a-0d4b-4e5f-9a8b-7c6d5e4f3a2b");
+    g_assert_cmpint(acme->quota.stacks, ==, 2);
+    g_assert_cmpint(acme->quota.memory_mib, ==, 4096);
+    g_assert_cmpstr(acme->updated_at, ==, T1);
+    for (int i = 0; i < STORE_TOKEN_HASH_LEN; i++)
+        hash[i] = (guint8)(i + 1);
+    g_autofree char *owner = store_token_lookup(fixture->store, hash);
+    g_assert_cmpstr(owner, ==, "acme");
+    g_autoptr(ApiOperation) operation = store_operation_get(fixture->store, "op-1", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(operation->tenant, ==, "acme");
+
+    /* And the new tables are usable at once. */
+    g_autofree char *schema = schema_text(fixture);
+    g_assert_nonnull(strstr(schema, "stacks:CREATE TABLE stacks"));
+    g_assert_nonnull(strstr(schema, "images:CREATE TABLE images"));
+    g_assert_nonnull(strstr(schema, "stack_images_image:CREATE INDEX"));
+    gint64 stacks = -1, vcpus = -1, memory = -1, disk = -1;
+    g_assert_true(
+        store_tenant_usage(fixture->store, "acme", &stacks, &vcpus, &memory, &disk, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(stacks + vcpus + memory + disk, ==, 0);
+
+    /* Once only: a second open changes nothing. */
+    reopen(fixture);
+    g_autofree char *again = schema_text(fixture);
+    g_assert_cmpstr(again, ==, schema);
+}
+
+/* ---- images ---------------------------------------------------------------- */
+
+#define SHA_A "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+static ApiImage *make_image(const char *tenant, const char *name, ApiImageKind kind)
+{
+    ApiImage *image = api_image_new();
+
+    image->id = g_uuid_string_random();
+    image->name = g_strdup(name);
+    image->tenant = g_strdup(tenant);
+    image->kind = kind;
+    image->format = kind == API_IMAGE_KIND_DISK ? API_IMAGE_FORMAT_QCOW2 : API_IMAGE_FORMAT_RAW;
+    image->created_at = g_strdup(T0);
+    image->updated_at = g_strdup(T0);
+    image->volume = g_strdup_printf("%s.img", image->id);
+    return image;
+}
+
+static ApiImage *add_image(Store *store, const char *tenant, const char *name, ApiImageKind kind,
+                           gint64 size)
+{
+    g_autoptr(GError) error = NULL;
+    ApiImage *image = make_image(tenant, name, kind);
+
+    image->size = size;
+    if (size >= 0) {
+        image->state = API_IMAGE_STATE_READY;
+        image->sha256 = g_strdup(SHA_A);
+    }
+    g_assert_true(store_image_insert(store, image, &error));
+    g_assert_no_error(error);
+    return image;
+}
+
+static void assert_image_equal(const ApiImage *a, const ApiImage *b)
+{
+    g_assert_cmpstr(a->id, ==, b->id);
+    g_assert_cmpstr(a->name, ==, b->name);
+    g_assert_cmpstr(a->tenant, ==, b->tenant);
+    g_assert_cmpint(a->kind, ==, b->kind);
+    g_assert_cmpint(a->format, ==, b->format);
+    g_assert_cmpint(a->state, ==, b->state);
+    g_assert_cmpint(a->size, ==, b->size);
+    g_assert_cmpstr(a->sha256, ==, b->sha256);
+    g_assert_cmpstr(a->error, ==, b->error);
+    g_assert_cmpstr(a->created_at, ==, b->created_at);
+    g_assert_cmpstr(a->updated_at, ==, b->updated_at);
+    g_assert_cmpstr(a->volume, ==, b->volume);
+}
+
+static void test_image_crud(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiTenant) other = add_tenant(fixture->store, "other");
+    g_autoptr(ApiImage) kernel =
+        add_image(fixture->store, "acme", "vmlinuz", API_IMAGE_KIND_KERNEL, -1);
+    g_autoptr(ApiImage) disk = add_image(fixture->store, "acme", "debian", API_IMAGE_KIND_DISK,
+                                         G_GINT64_CONSTANT(5000000000));
+    /* Names are per tenant: other may have its own "vmlinuz". */
+    g_autoptr(ApiImage) theirs =
+        add_image(fixture->store, "other", "vmlinuz", API_IMAGE_KIND_INITRD, 10);
+
+    g_autoptr(ApiImage) got = store_image_get(fixture->store, "acme", "vmlinuz", &error);
+    g_assert_no_error(error);
+    assert_image_equal(got, kernel);
+    g_assert_cmpint(got->size, ==, -1);
+    g_assert_null(got->sha256);
+    g_clear_pointer(&got, api_image_free);
+    got = store_image_get(fixture->store, "other", "vmlinuz", &error);
+    g_assert_no_error(error);
+    assert_image_equal(got, theirs);
+
+    g_autoptr(GPtrArray) list = store_image_list(fixture->store, "acme", &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(list->len, ==, 2);
+    assert_image_equal(g_ptr_array_index(list, 0), disk); /* by name */
+    assert_image_equal(g_ptr_array_index(list, 1), kernel);
+
+    /* Another tenant's image is simply not there. */
+    g_clear_pointer(&got, api_image_free);
+    g_assert_null(store_image_get(fixture->store, "other", "debian", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_assert_cmpstr(error->message, ==, "image 'debian' not found");
+    g_clear_error(&error);
+    g_assert_false(store_image_delete(fixture->store, "other", "debian", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+
+    /* Taken name, unknown tenant. */
+    g_autoptr(ApiImage) again = make_image("acme", "vmlinuz", API_IMAGE_KIND_KERNEL);
+    g_assert_false(store_image_insert(fixture->store, again, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_cmpstr(error->message, ==, "image 'vmlinuz' already exists");
+    g_clear_error(&error);
+    g_autoptr(ApiImage) orphan = make_image("nobody", "x", API_IMAGE_KIND_KERNEL);
+    g_assert_false(store_image_insert(fixture->store, orphan, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_assert_cmpstr(error->message, ==, "tenant 'nobody' not found");
+    g_clear_error(&error);
+    g_assert_null(store_image_list(fixture->store, "nobody", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+
+    /* Upload: uploading, then ready with size and hash, then back to error. */
+    g_assert_true(store_image_set_state(fixture->store, kernel->id, API_IMAGE_STATE_UPLOADING, -1,
+                                        NULL, NULL, T1, &error));
+    g_assert_no_error(error);
+    g_assert_true(store_image_set_state(fixture->store, kernel->id, API_IMAGE_STATE_READY, 0, SHA_A,
+                                        NULL, T2, &error));
+    g_assert_no_error(error);
+    got = store_image_get(fixture->store, "acme", "vmlinuz", &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(got->state, ==, API_IMAGE_STATE_READY);
+    g_assert_cmpint(got->size, ==, 0);
+    g_assert_cmpstr(got->sha256, ==, SHA_A);
+    g_assert_null(got->error);
+    g_assert_cmpstr(got->created_at, ==, T0);
+    g_assert_cmpstr(got->updated_at, ==, T2);
+    g_assert_cmpstr(got->volume, ==, kernel->volume);
+    g_clear_pointer(&got, api_image_free);
+    g_assert_true(store_image_set_state(fixture->store, kernel->id, API_IMAGE_STATE_ERROR, -1, NULL,
+                                        "short read", T2, &error));
+    got = store_image_get(fixture->store, "acme", "vmlinuz", &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(got->state, ==, API_IMAGE_STATE_ERROR);
+    g_assert_cmpint(got->size, ==, -1);
+    g_assert_null(got->sha256);
+    g_assert_cmpstr(got->error, ==, "short read");
+
+    g_assert_false(store_image_set_state(fixture->store, "no-such-id", API_IMAGE_STATE_READY, 1,
+                                         SHA_A, NULL, T2, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    /* The schema refuses a hash that is not one. */
+    g_assert_false(store_image_set_state(fixture->store, kernel->id, API_IMAGE_STATE_READY, 1,
+                                         "abc", NULL, T2, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_INTERNAL);
+    g_clear_error(&error);
+
+    g_assert_true(store_image_delete(fixture->store, "acme", "vmlinuz", &error));
+    g_assert_no_error(error);
+    g_assert_false(store_image_delete(fixture->store, "acme", "vmlinuz", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_assert_cmpstr(error->message, ==, "image 'vmlinuz' not found");
+    g_clear_error(&error);
+    /* Only acme's went. */
+    g_clear_pointer(&got, api_image_free);
+    got = store_image_get(fixture->store, "other", "vmlinuz", &error);
+    g_assert_no_error(error);
+    g_clear_pointer(&list, g_ptr_array_unref);
+    list = store_image_list(fixture->store, "acme", &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(list->len, ==, 1);
+    /* The name is free again. */
+    g_autoptr(ApiImage) reborn =
+        add_image(fixture->store, "acme", "vmlinuz", API_IMAGE_KIND_KERNEL, -1);
+}
+
+/* ---- stacks ---------------------------------------------------------------- */
+
+static ApiStack *make_stack(const char *tenant, const char *name, guint vcpus, guint memory_mib,
+                            const char *kernel, const char *initrd)
+{
+    ApiStackSpec *spec = api_stack_spec_new();
+    spec->name = g_strdup(name);
+    spec->vcpus = vcpus;
+    spec->memory_mib = memory_mib;
+    spec->boot_kernel = g_strdup(kernel);
+    spec->boot_initrd = g_strdup(initrd);
+    spec->boot_cmdline = g_strdup("console=ttyS0 quiet");
+    ApiStack *stack = api_stack_new(spec);
+    stack->id = g_uuid_string_random();
+    stack->tenant = g_strdup(tenant);
+    stack->host = g_strdup("host-a");
+    stack->backend = g_strdup("tcg");
+    stack->domain_name = g_strdup_printf("turtles-%s", stack->id);
+    stack->created_at = g_strdup(T0);
+    stack->updated_at = g_strdup(T0);
+    return stack;
+}
+
+static ApiStack *add_stack(Store *store, const char *tenant, const char *name, guint vcpus,
+                           guint memory_mib)
+{
+    g_autoptr(GError) error = NULL;
+    ApiStack *stack = make_stack(tenant, name, vcpus, memory_mib, "vmlinuz", NULL);
+
+    g_assert_true(store_stack_insert(store, stack, NULL, &error));
+    g_assert_no_error(error);
+    return stack;
+}
+
+static void assert_stack_equal(const ApiStack *a, const ApiStack *b)
+{
+    g_autoptr(json_object) spec_a = api_stack_spec_to_json(a->spec);
+    g_autoptr(json_object) spec_b = api_stack_spec_to_json(b->spec);
+    g_autofree char *text_a = api_json_to_string(spec_a);
+    g_autofree char *text_b = api_json_to_string(spec_b);
+
+    g_assert_cmpstr(text_a, ==, text_b);
+    g_assert_cmpstr(a->id, ==, b->id);
+    g_assert_cmpstr(a->tenant, ==, b->tenant);
+    g_assert_cmpint(a->state, ==, b->state);
+    g_assert_cmpstr(a->host, ==, b->host);
+    g_assert_cmpstr(a->backend, ==, b->backend);
+    g_assert_cmpstr(a->domain_name, ==, b->domain_name);
+    g_assert_cmpstr(a->error, ==, b->error);
+    g_assert_cmpstr(a->created_at, ==, b->created_at);
+    g_assert_cmpstr(a->updated_at, ==, b->updated_at);
+}
+
+static void test_stack_crud(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    const char *const uses[] = {"vmlinuz", "initrd", NULL};
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiTenant) other = add_tenant(fixture->store, "other");
+    g_autoptr(ApiImage) kernel =
+        add_image(fixture->store, "acme", "vmlinuz", API_IMAGE_KIND_KERNEL, 100);
+    g_autoptr(ApiImage) initrd =
+        add_image(fixture->store, "acme", "initrd", API_IMAGE_KIND_INITRD, 50);
+    g_autoptr(ApiImage) their_kernel =
+        add_image(fixture->store, "other", "vmlinuz", API_IMAGE_KIND_KERNEL, 100);
+
+    g_autoptr(ApiStack) web = make_stack("acme", "web", 2, 1024, "vmlinuz", "initrd");
+    g_ptr_array_add(web->spec->devices, g_strdup("0000:3b:00.0"));
+    web->spec->cpu = g_strdup("named:EPYC-Rome");
+    web->spec->start = FALSE;
+    g_clear_pointer(&web->host, g_free);
+    g_clear_pointer(&web->backend, g_free);
+    g_assert_true(store_stack_insert(fixture->store, web, uses, &error));
+    g_assert_no_error(error);
+
+    g_autoptr(ApiStack) got = store_stack_get(fixture->store, "acme", "web", &error);
+    g_assert_no_error(error);
+    assert_stack_equal(got, web);
+    g_assert_null(got->host);
+    g_assert_cmpstr(g_ptr_array_index(got->spec->devices, 0), ==, "0000:3b:00.0");
+    g_clear_pointer(&got, api_stack_free);
+    got = store_stack_get_by_id(fixture->store, web->id, &error);
+    g_assert_no_error(error);
+    assert_stack_equal(got, web);
+
+    /* Stored as the canonical spec, with vcpus and memory beside it for SQL. */
+    sqlite3 *db = raw_open(fixture);
+    g_autofree char *spec_json = raw_text(db, "SELECT spec_json FROM stacks WHERE name = 'web'");
+    g_autofree char *columns =
+        raw_text(db, "SELECT vcpus || '/' || memory_mib FROM stacks WHERE name = 'web'");
+    g_autofree char *used =
+        raw_text(db, "SELECT count(*) FROM stack_images u JOIN stacks s ON s.id = u.stack_id "
+                     "WHERE s.name = 'web'");
+    sqlite3_close(db);
+    g_autoptr(json_object) canonical = api_stack_spec_to_json(web->spec);
+    g_autofree char *expected = api_json_to_string(canonical);
+    g_assert_cmpstr(spec_json, ==, expected);
+    g_assert_cmpstr(columns, ==, "2/1024");
+    g_assert_cmpstr(used, ==, "2");
+
+    /* The same name is another tenant's business, not a clash. */
+    g_autoptr(ApiStack) their_web = make_stack("other", "web", 1, 256, "vmlinuz", NULL);
+    const char *const their_uses[] = {"vmlinuz", NULL};
+    g_assert_true(store_stack_insert(fixture->store, their_web, their_uses, &error));
+    g_assert_no_error(error);
+    g_clear_pointer(&got, api_stack_free);
+    got = store_stack_get(fixture->store, "other", "web", &error);
+    g_assert_no_error(error);
+    assert_stack_equal(got, their_web);
+
+    /* Clashes: the name within a tenant, the id. */
+    g_autoptr(ApiStack) again = make_stack("acme", "web", 1, 256, "vmlinuz", NULL);
+    g_assert_false(store_stack_insert(fixture->store, again, NULL, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_cmpstr(error->message, ==, "stack 'web' already exists");
+    g_clear_error(&error);
+    g_autoptr(ApiStack) same_id = make_stack("acme", "db", 1, 256, "vmlinuz", NULL);
+    g_free(same_id->id);
+    same_id->id = g_strdup(web->id);
+    g_assert_false(store_stack_insert(fixture->store, same_id, NULL, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_clear_error(&error);
+
+    /* A missing image, or another tenant's, leaves nothing behind. */
+    g_autoptr(ApiStack) broken = make_stack("acme", "db", 1, 256, "vmlinuz", "nope");
+    const char *const missing[] = {"vmlinuz", "nope", NULL};
+    g_assert_false(store_stack_insert(fixture->store, broken, missing, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_assert_cmpstr(error->message, ==, "image 'nope' not found");
+    g_clear_error(&error);
+    g_autoptr(ApiImage) their_only =
+        add_image(fixture->store, "other", "theirs", API_IMAGE_KIND_DISK, 1);
+    const char *const foreign[] = {"theirs", NULL};
+    g_assert_false(store_stack_insert(fixture->store, broken, foreign, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    g_assert_null(store_stack_get(fixture->store, "acme", "db", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_assert_cmpstr(error->message, ==, "stack 'db' not found");
+    g_clear_error(&error);
+    /* ... and the name stays free; one image named twice is one use. */
+    const char *const twice[] = {"vmlinuz", "vmlinuz", NULL};
+    g_assert_true(store_stack_insert(fixture->store, broken, twice, &error));
+    g_assert_no_error(error);
+
+    g_autoptr(ApiStack) orphan = make_stack("nobody", "web", 1, 256, "vmlinuz", NULL);
+    g_assert_false(store_stack_insert(fixture->store, orphan, NULL, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_assert_cmpstr(error->message, ==, "tenant 'nobody' not found");
+    g_clear_error(&error);
+
+    /* Other tenants' stacks are not found by name. */
+    g_assert_null(store_stack_get(fixture->store, "other", "db", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+
+    /* State changes touch state, error and updated_at only. */
+    g_assert_true(store_stack_set_state(fixture->store, web->id, API_STACK_STATE_ERROR,
+                                        "domain crashed", T1, &error));
+    g_assert_no_error(error);
+    g_clear_pointer(&got, api_stack_free);
+    got = store_stack_get(fixture->store, "acme", "web", &error);
+    g_assert_no_error(error);
+    web->state = API_STACK_STATE_ERROR;
+    web->error = g_strdup("domain crashed");
+    g_free(web->updated_at);
+    web->updated_at = g_strdup(T1);
+    assert_stack_equal(got, web);
+    g_assert_true(
+        store_stack_set_state(fixture->store, web->id, API_STACK_STATE_RUNNING, NULL, T2, &error));
+    g_clear_pointer(&got, api_stack_free);
+    got = store_stack_get_by_id(fixture->store, web->id, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(got->state, ==, API_STACK_STATE_RUNNING);
+    g_assert_null(got->error);
+    g_assert_false(store_stack_set_state(fixture->store, "no-such-id", API_STACK_STATE_RUNNING,
+                                         NULL, T2, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+
+    g_assert_true(store_stack_delete(fixture->store, web->id, &error));
+    g_assert_no_error(error);
+    g_clear_pointer(&got, api_stack_free);
+    g_assert_null(store_stack_get_by_id(fixture->store, web->id, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_autofree char *not_found = g_strdup_printf("stack '%s' not found", web->id);
+    g_assert_cmpstr(error->message, ==, not_found);
+    g_clear_error(&error);
+    g_assert_false(store_stack_delete(fixture->store, web->id, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    /* Its uses went with it; other's "web" is untouched. */
+    db = raw_open(fixture);
+    g_autofree char *left = raw_text(db, "SELECT count(*) FROM stack_images");
+    sqlite3_close(db);
+    g_assert_cmpstr(left, ==, "2"); /* db's vmlinuz, other's web's vmlinuz */
+    got = store_stack_get(fixture->store, "other", "web", &error);
+    g_assert_no_error(error);
+}
+
+static void test_image_in_use(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    const char *const uses[] = {"vmlinuz", "initrd", NULL};
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiImage) kernel =
+        add_image(fixture->store, "acme", "vmlinuz", API_IMAGE_KIND_KERNEL, 100);
+    g_autoptr(ApiImage) initrd =
+        add_image(fixture->store, "acme", "initrd", API_IMAGE_KIND_INITRD, 50);
+    g_autoptr(ApiStack) web = make_stack("acme", "web", 1, 256, "vmlinuz", "initrd");
+    g_autoptr(ApiStack) api = make_stack("acme", "api", 1, 256, "vmlinuz", NULL);
+    g_assert_true(store_stack_insert(fixture->store, web, uses, &error));
+    g_assert_true(store_stack_insert(fixture->store, api, uses, &error));
+    g_assert_no_error(error);
+
+    /* The first user by name is the one named. */
+    g_assert_false(store_image_delete(fixture->store, "acme", "vmlinuz", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_cmpstr(error->message, ==, "image 'vmlinuz' is used by stack 'api'");
+    g_clear_error(&error);
+    g_assert_true(store_stack_delete(fixture->store, api->id, &error));
+    g_assert_false(store_image_delete(fixture->store, "acme", "vmlinuz", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_cmpstr(error->message, ==, "image 'vmlinuz' is used by stack 'web'");
+    g_clear_error(&error);
+    g_assert_false(store_image_delete(fixture->store, "acme", "initrd", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_clear_error(&error);
+    /* Still there after the refusals. */
+    g_autoptr(ApiImage) got = store_image_get(fixture->store, "acme", "vmlinuz", &error);
+    g_assert_no_error(error);
+
+    /* The schema holds the line too, should anyone go around the store. */
+    sqlite3 *db = raw_open(fixture);
+    raw_exec(db, "PRAGMA foreign_keys = ON");
+    g_autofree char *sql = g_strdup_printf("DELETE FROM images WHERE id = '%s'", kernel->id);
+    g_assert_cmpint(sqlite3_exec(db, sql, NULL, NULL, NULL), ==, SQLITE_CONSTRAINT);
+    sqlite3_close(db);
+
+    g_assert_true(store_stack_delete(fixture->store, web->id, &error));
+    g_assert_true(store_image_delete(fixture->store, "acme", "vmlinuz", &error));
+    g_assert_true(store_image_delete(fixture->store, "acme", "initrd", &error));
+    g_assert_no_error(error);
+}
+
+static void test_tenant_owns_stacks_and_images(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiImage) image =
+        add_image(fixture->store, "acme", "vmlinuz", API_IMAGE_KIND_KERNEL, -1);
+    g_assert_false(store_tenant_delete(fixture->store, "acme", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_cmpstr(error->message, ==, "tenant 'acme' still owns images");
+    g_clear_error(&error);
+
+    g_autoptr(ApiStack) web = add_stack(fixture->store, "acme", "web", 1, 256);
+    g_assert_false(store_tenant_delete(fixture->store, "acme", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_cmpstr(error->message, ==, "tenant 'acme' still owns stacks");
+    g_clear_error(&error);
+
+    g_assert_true(store_image_delete(fixture->store, "acme", "vmlinuz", &error));
+    g_assert_false(store_tenant_delete(fixture->store, "acme", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_cmpstr(error->message, ==, "tenant 'acme' still owns stacks");
+    g_clear_error(&error);
+    /* Nothing was half-deleted. */
+    g_autoptr(ApiTenant) still = store_tenant_get(fixture->store, "acme", &error);
+    g_assert_no_error(error);
+
+    g_assert_true(store_stack_delete(fixture->store, web->id, &error));
+    g_assert_true(store_tenant_delete(fixture->store, "acme", &error));
+    g_assert_no_error(error);
+}
+
+/* ---- pagination ------------------------------------------------------------ */
+
+#define ACME_STACKS 25
+
+/* Every page of @tenant's (or everyone's) stacks, @limit at a time. */
+static GPtrArray *list_all_pages(Store *store, const char *tenant, int limit, guint *pages)
+{
+    g_autoptr(GError) error = NULL;
+    GPtrArray *all = g_ptr_array_new_with_free_func((GDestroyNotify)api_stack_free);
+    g_autofree char *cursor = NULL;
+
+    *pages = 0;
+    do {
+        g_autofree char *next = NULL;
+        g_autoptr(GPtrArray) page = store_stack_list(store, tenant, limit, cursor, &next, &error);
+        g_assert_no_error(error);
+        g_assert_nonnull(page);
+        (*pages)++;
+        g_assert_cmpuint(page->len, <=, (guint)limit);
+        /* Only the last page may be short, and it has no next. */
+        if (next != NULL)
+            g_assert_cmpuint(page->len, ==, (guint)limit);
+        for (guint i = 0; i < page->len; i++)
+            g_ptr_array_add(all, api_stack_copy(g_ptr_array_index(page, i)));
+        g_free(cursor);
+        cursor = g_steal_pointer(&next);
+        g_assert_cmpuint(*pages, <, 100);
+    } while (cursor != NULL);
+    return all;
+}
+
+static char *stack_key(const ApiStack *stack)
+{
+    return g_strdup_printf("%s/%s", stack->tenant, stack->spec->name);
+}
+
+static void test_stack_pagination(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func((GDestroyNotify)api_stack_free);
+
+    (void)data;
+    g_autoptr(ApiTenant) zeta = add_tenant(fixture->store, "zeta");
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiTenant) mid = add_tenant(fixture->store, "mid");
+    g_autoptr(ApiTenant) idle = add_tenant(fixture->store, "idle");
+    /* Inserted out of order (7 is prime to 25): order must come from names. */
+    for (int i = 0; i < ACME_STACKS; i++) {
+        g_autofree char *name = g_strdup_printf("s-%02d", (i * 7) % ACME_STACKS);
+        g_ptr_array_add(keep, add_stack(fixture->store, "acme", name, 1, 128));
+    }
+    for (int i = 0; i < 5; i++) {
+        g_autofree char *name = g_strdup_printf("z-%d", 4 - i);
+        g_ptr_array_add(keep, add_stack(fixture->store, "zeta", name, 1, 128));
+    }
+    g_ptr_array_add(keep, add_stack(fixture->store, "mid", "only", 1, 128));
+
+    /* A tenant's 25 stacks, 10 at a time: 3 pages, all of them, in order. */
+    guint pages = 0;
+    g_autoptr(GPtrArray) mine = list_all_pages(fixture->store, "acme", 10, &pages);
+    g_assert_cmpuint(pages, ==, 3);
+    g_assert_cmpuint(mine->len, ==, ACME_STACKS);
+    for (guint i = 0; i < mine->len; i++) {
+        const ApiStack *stack = g_ptr_array_index(mine, i);
+        g_autofree char *expected = g_strdup_printf("s-%02u", i);
+        g_assert_cmpstr(stack->spec->name, ==, expected);
+        g_assert_cmpstr(stack->tenant, ==, "acme");
+    }
+
+    /* A page that ends exactly at the end has no next. */
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) exact = store_stack_list(fixture->store, "zeta", 5, NULL, &next, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(exact->len, ==, 5);
+    g_assert_null(next);
+    g_autoptr(GPtrArray) none = store_stack_list(fixture->store, "idle", 10, NULL, &next, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(none->len, ==, 0);
+    g_assert_null(next);
+
+    /* The operator's listing crosses tenants, ordered by tenant then name. */
+    g_autoptr(GPtrArray) everyone = list_all_pages(fixture->store, NULL, 10, &pages);
+    g_assert_cmpuint(pages, ==, 4);
+    g_assert_cmpuint(everyone->len, ==, ACME_STACKS + 5 + 1);
+    for (guint i = 1; i < everyone->len; i++) {
+        g_autofree char *before = stack_key(g_ptr_array_index(everyone, i - 1));
+        g_autofree char *after = stack_key(g_ptr_array_index(everyone, i));
+        g_assert_cmpint(strcmp(before, after), <, 0); /* sorted, hence no duplicates */
+    }
+    g_assert_cmpstr(((ApiStack *)g_ptr_array_index(everyone, ACME_STACKS))->tenant, ==, "mid");
+    g_assert_cmpstr(((ApiStack *)g_ptr_array_index(everyone, ACME_STACKS + 1))->spec->name, ==,
+                    "z-0");
+    /* No limit: everything at once. */
+    g_autoptr(GPtrArray) unlimited = store_stack_list(fixture->store, NULL, 0, NULL, &next, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(unlimited->len, ==, everyone->len);
+    g_assert_null(next);
+
+    /* Keyset, not offset: deleting the row a cursor points at skips nothing. */
+    g_autoptr(GPtrArray) first = store_stack_list(fixture->store, "acme", 10, NULL, &next, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(next);
+    const ApiStack *last = g_ptr_array_index(first, 9);
+    g_assert_cmpstr(last->spec->name, ==, "s-09");
+    g_assert_true(store_stack_delete(fixture->store, last->id, &error));
+    g_assert_true(
+        store_stack_delete(fixture->store, ((ApiStack *)g_ptr_array_index(first, 0))->id, &error));
+    g_autofree char *next2 = NULL;
+    g_autoptr(GPtrArray) second =
+        store_stack_list(fixture->store, "acme", 10, next, &next2, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(second->len, ==, 10);
+    g_assert_cmpstr(((ApiStack *)g_ptr_array_index(second, 0))->spec->name, ==, "s-10");
+    g_assert_cmpstr(((ApiStack *)g_ptr_array_index(second, 9))->spec->name, ==, "s-19");
+    g_assert_nonnull(next2);
+    /* Out parameters are overwritten, not freed: the rest only wants NULL. */
+    g_clear_pointer(&next2, g_free);
+
+    /* Cursors: another tenant's, or anything we did not write, is a bad request. */
+    g_autofree char *zeta_next = NULL;
+    g_autoptr(GPtrArray) zeta_page =
+        store_stack_list(fixture->store, "zeta", 2, NULL, &zeta_next, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(zeta_next);
+    g_autofree char *padded = g_strconcat(next, "=", NULL);
+    g_autofree char *plus = g_strdup(next);
+    plus[0] = '+';
+    g_autofree char *tampered = g_strdup(next);
+    tampered[strlen(tampered) - 1] = tampered[strlen(tampered) - 1] == 'A' ? 'B' : 'A';
+    g_autofree char *huge = g_strnfill(4000, 'A');
+    g_autofree char *no_nul = g_base64_encode((const guchar *)"acmes-10", 8);
+    g_autofree char *two_nuls = g_base64_encode((const guchar *)"acme\0s\0x", 8);
+    g_autofree char *empty_name = g_base64_encode((const guchar *)"acme\0", 5);
+    g_strdelimit(no_nul, "=", '\0');
+    g_strdelimit(two_nuls, "=", '\0');
+    g_strdelimit(empty_name, "=", '\0');
+    const char *const bad[] = {
+        zeta_next, "", "!!!!", "YWNtZQ", padded, plus, huge, no_nul, two_nuls, empty_name, "A",
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *bad_next = NULL;
+        g_test_message("cursor %.40s", bad[i]);
+        g_assert_null(store_stack_list(fixture->store, "acme", 10, bad[i], &bad_next, &error));
+        g_assert_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST);
+        g_assert_cmpstr(error->message, ==, "after: invalid cursor");
+        g_assert_null(bad_next);
+        g_clear_error(&error);
+    }
+    /* A tampered last character may still decode to a cursor, just not the
+     * same one: then it is refused, or lists a valid, different page. */
+    g_autofree char *t_next = NULL;
+    g_autoptr(GPtrArray) t_page =
+        store_stack_list(fixture->store, "acme", 10, tampered, &t_next, &error);
+    g_assert_true(t_page != NULL || g_error_matches(error, TD_ERROR, TD_ERROR_BAD_REQUEST));
+    g_clear_error(&error);
+    /* "ab\0c" is YWIAYw; YWIAYx decodes to the same bytes through bits
+     * base64 drops, and is not ours. */
+    g_autoptr(GPtrArray) canonical =
+        store_stack_list(fixture->store, NULL, 0, "YWIAYw", &next2, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(canonical->len, ==, everyone->len - 2); /* two acme stacks deleted */
+    g_assert_null(store_stack_list(fixture->store, NULL, 0, "YWIAYx", &next2, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST);
+    g_clear_error(&error);
+    /* The operator may follow any tenant's cursor in the global listing. */
+    g_autoptr(GPtrArray) from_zeta =
+        store_stack_list(fixture->store, NULL, 10, zeta_next, &next2, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(from_zeta->len, ==, 3);
+    g_assert_cmpstr(((ApiStack *)g_ptr_array_index(from_zeta, 0))->spec->name, ==, "z-2");
+
+    g_assert_null(store_stack_list(fixture->store, "acme", -1, NULL, &next2, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST);
+    g_clear_error(&error);
+    g_assert_null(store_stack_list(fixture->store, "nobody", 10, NULL, &next2, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+}
+
+/* ---- usage and bad specs --------------------------------------------------- */
+
+static void test_tenant_usage(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    gint64 stacks = -1, vcpus = -1, memory = -1, disk = -1;
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiTenant) other = add_tenant(fixture->store, "other");
+    g_assert_true(
+        store_tenant_usage(fixture->store, "acme", &stacks, &vcpus, &memory, &disk, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(stacks, ==, 0);
+    g_assert_cmpint(vcpus, ==, 0);
+    g_assert_cmpint(memory, ==, 0);
+    g_assert_cmpint(disk, ==, 0);
+
+    g_autoptr(ApiImage) a =
+        add_image(fixture->store, "acme", "a", API_IMAGE_KIND_DISK, G_GINT64_CONSTANT(10737418240));
+    g_autoptr(ApiImage) b = add_image(fixture->store, "acme", "b", API_IMAGE_KIND_KERNEL, 1000);
+    g_autoptr(ApiImage) c = add_image(fixture->store, "acme", "c", API_IMAGE_KIND_KERNEL, -1);
+    g_autoptr(ApiImage) d = add_image(fixture->store, "other", "a", API_IMAGE_KIND_DISK, 77);
+    g_autoptr(ApiStack) s1 = add_stack(fixture->store, "acme", "one", 2, 1024);
+    g_autoptr(ApiStack) s2 = add_stack(fixture->store, "acme", "two", 64, 1024 * 1024);
+    g_autoptr(ApiStack) s3 = add_stack(fixture->store, "other", "one", 3, 333);
+    /* Stopped or in error, a stack still holds its quota. */
+    g_assert_true(
+        store_stack_set_state(fixture->store, s1->id, API_STACK_STATE_STOPPED, NULL, T1, &error));
+
+    g_assert_true(
+        store_tenant_usage(fixture->store, "acme", &stacks, &vcpus, &memory, &disk, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(stacks, ==, 2);
+    g_assert_cmpint(vcpus, ==, 66);
+    g_assert_cmpint(memory, ==, 1024 + 1024 * 1024);
+    g_assert_cmpint(disk, ==, G_GINT64_CONSTANT(10737418240) + 1000);
+    g_assert_true(
+        store_tenant_usage(fixture->store, "other", &stacks, &vcpus, &memory, &disk, &error));
+    g_assert_cmpint(stacks, ==, 1);
+    g_assert_cmpint(vcpus, ==, 3);
+    g_assert_cmpint(memory, ==, 333);
+    g_assert_cmpint(disk, ==, 77);
+
+    /* Uploads and deletes show at once. */
+    g_assert_true(store_image_set_state(fixture->store, c->id, API_IMAGE_STATE_READY, 5, SHA_A,
+                                        NULL, T1, &error));
+    g_assert_true(store_stack_delete(fixture->store, s2->id, &error));
+    g_assert_true(store_tenant_usage(fixture->store, "acme", &stacks, NULL, &memory, NULL, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(stacks, ==, 1);
+    g_assert_cmpint(memory, ==, 1024);
+    g_assert_true(store_tenant_usage(fixture->store, "acme", NULL, &vcpus, NULL, &disk, &error));
+    g_assert_cmpint(vcpus, ==, 2);
+    g_assert_cmpint(disk, ==, G_GINT64_CONSTANT(10737418240) + 1005);
+
+    g_assert_false(
+        store_tenant_usage(fixture->store, "nobody", &stacks, &vcpus, &memory, &disk, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+}
+
+static void test_stack_bad_spec(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    /* A spec the store could not read back is refused on the way in. */
+    g_autoptr(ApiStack) bad = make_stack("acme", "web", 0, 256, "vmlinuz", NULL);
+    g_assert_false(store_stack_insert(fixture->store, bad, NULL, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST);
+    g_assert_cmpstr(error->message, ==, "vcpus: must be between 1 and 64");
+    g_clear_error(&error);
+
+    /* One edited behind the store's back is an internal error, not a crash,
+     * for a get and for a listing that meets it. */
+    g_autoptr(ApiStack) web = add_stack(fixture->store, "acme", "web", 1, 256);
+    sqlite3 *db = raw_open(fixture);
+    raw_exec(db, "UPDATE stacks SET spec_json = '{\"name\":\"web\"' WHERE name = 'web'");
+    sqlite3_close(db);
+    g_assert_null(store_stack_get(fixture->store, "acme", "web", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_INTERNAL);
+    g_assert_nonnull(strstr(error->message, "bad spec"));
+    g_clear_error(&error);
+    g_autofree char *next = NULL;
+    g_assert_null(store_stack_list(fixture->store, NULL, 10, NULL, &next, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_INTERNAL);
+    g_clear_error(&error);
+
+    db = raw_open(fixture);
+    raw_exec(db, "UPDATE stacks SET spec_json = '{\"name\":\"web\",\"vcpus\":1,"
+                 "\"memory_mib\":256,\"boot\":{\"disk\":\"d\"}}' WHERE name = 'web'");
+    sqlite3_close(db);
+    g_autoptr(ApiStack) got = store_stack_get(fixture->store, "acme", "web", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(got->spec->boot_disk, ==, "d");
+}
+
 /* ---- threads ------------------------------------------------------------- */
 
 typedef struct {
@@ -864,6 +1700,14 @@ int main(int argc, char **argv)
     ADD("/store/operation/outlives-tenant", test_operation_outlives_tenant);
     ADD("/store/operation/fail-interrupted", test_fail_interrupted);
     ADD("/store/operation/counts", test_operation_counts);
+    ADD("/store/migrate/from-v1", test_migrate_from_v1);
+    ADD("/store/image/crud", test_image_crud);
+    ADD("/store/image/in-use", test_image_in_use);
+    ADD("/store/stack/crud", test_stack_crud);
+    ADD("/store/stack/pagination", test_stack_pagination);
+    ADD("/store/stack/bad-spec", test_stack_bad_spec);
+    ADD("/store/tenant/owns-stacks-and-images", test_tenant_owns_stacks_and_images);
+    ADD("/store/tenant/usage", test_tenant_usage);
     ADD("/store/threads", test_threads);
 #undef ADD
 

@@ -1,0 +1,294 @@
+#include "api/image.h"
+
+#include <string.h>
+
+#include "api/error.h"
+#include "api/json.h"
+
+static const char *const image_keys[] = {
+    "id",   "name",   "tenant", "kind",       "format",     "state",
+    "size", "sha256", "error",  "created_at", "updated_at", NULL,
+};
+static const char *const create_keys[] = {"name", "kind", "format", NULL};
+static const char *const list_keys[] = {"images", NULL};
+/* Indexed by the enums. */
+static const char *const kind_names[] = {"kernel", "initrd", "disk", NULL};
+static const char *const format_names[] = {"raw", "qcow2", NULL};
+static const char *const state_names[] = {"pending", "uploading", "ready", "error", NULL};
+
+/* ---- enums -------------------------------------------------------------------- */
+
+static const char *name_of(const char *const *names, gsize n_names, guint value)
+{
+    /* n_names counts the NULL terminator. */
+    return value < n_names - 1 ? names[value] : "unknown";
+}
+
+static gboolean index_of(const char *const *names, const char *text, guint *index)
+{
+    for (guint i = 0; text && names[i]; i++) {
+        if (strcmp(text, names[i]) == 0) {
+            *index = i;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+const char *api_image_kind_to_string(ApiImageKind kind)
+{
+    return name_of(kind_names, G_N_ELEMENTS(kind_names), kind);
+}
+
+gboolean api_image_kind_from_string(const char *text, ApiImageKind *kind)
+{
+    g_return_val_if_fail(kind != NULL, FALSE);
+    guint i = 0;
+    if (!index_of(kind_names, text, &i))
+        return FALSE;
+    *kind = (ApiImageKind)i;
+    return TRUE;
+}
+
+const char *api_image_format_to_string(ApiImageFormat format)
+{
+    return name_of(format_names, G_N_ELEMENTS(format_names), format);
+}
+
+gboolean api_image_format_from_string(const char *text, ApiImageFormat *format)
+{
+    g_return_val_if_fail(format != NULL, FALSE);
+    guint i = 0;
+    if (!index_of(format_names, text, &i))
+        return FALSE;
+    *format = (ApiImageFormat)i;
+    return TRUE;
+}
+
+const char *api_image_state_to_string(ApiImageState state)
+{
+    return name_of(state_names, G_N_ELEMENTS(state_names), state);
+}
+
+gboolean api_image_state_from_string(const char *text, ApiImageState *state)
+{
+    g_return_val_if_fail(state != NULL, FALSE);
+    guint i = 0;
+    if (!index_of(state_names, text, &i))
+        return FALSE;
+    *state = (ApiImageState)i;
+    return TRUE;
+}
+
+/* ---- lifetime ----------------------------------------------------------------- */
+
+ApiImage *api_image_new(void)
+{
+    ApiImage *image = g_new0(ApiImage, 1);
+    image->kind = API_IMAGE_KIND_KERNEL;
+    image->format = API_IMAGE_FORMAT_RAW;
+    image->state = API_IMAGE_STATE_PENDING;
+    image->size = -1;
+    return image;
+}
+
+ApiImage *api_image_copy(const ApiImage *image)
+{
+    if (!image)
+        return NULL;
+    ApiImage *copy = g_new0(ApiImage, 1);
+    copy->id = g_strdup(image->id);
+    copy->name = g_strdup(image->name);
+    copy->tenant = g_strdup(image->tenant);
+    copy->kind = image->kind;
+    copy->format = image->format;
+    copy->state = image->state;
+    copy->size = image->size;
+    copy->sha256 = g_strdup(image->sha256);
+    copy->error = g_strdup(image->error);
+    copy->created_at = g_strdup(image->created_at);
+    copy->updated_at = g_strdup(image->updated_at);
+    copy->volume = g_strdup(image->volume);
+    return copy;
+}
+
+void api_image_free(ApiImage *image)
+{
+    if (!image)
+        return;
+    g_free(image->id);
+    g_free(image->name);
+    g_free(image->tenant);
+    g_free(image->sha256);
+    g_free(image->error);
+    g_free(image->created_at);
+    g_free(image->updated_at);
+    g_free(image->volume);
+    g_free(image);
+}
+
+/* ---- value rules ---------------------------------------------------------------- */
+
+/* QEMU takes -kernel and -initrd as plain files: there is no qcow2 reader on
+ * that path. */
+static gboolean check_kind_format(ApiImageKind kind, ApiImageFormat format, GError **error)
+{
+    if (kind != API_IMAGE_KIND_DISK && format != API_IMAGE_FORMAT_RAW) {
+        api_json_set_invalid(error, "format", "must be raw for kind %s",
+                             api_image_kind_to_string(kind));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean check_sha256(const char *sha256, GError **error)
+{
+    gboolean ok = strlen(sha256) == API_IMAGE_SHA256_LEN;
+    for (const char *p = sha256; ok && *p; p++)
+        ok = g_ascii_isdigit(*p) || (*p >= 'a' && *p <= 'f');
+    if (!ok) {
+        api_json_set_invalid(error, "sha256", "must be %d lower-case hex digits",
+                             API_IMAGE_SHA256_LEN);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Checks @text against @names and sets *@index; the message lists them. */
+static gboolean decode_choice(const char *path, const char *text, const char *const *names,
+                              guint *index, GError **error)
+{
+    if (!api_json_check_choice(path, text, names, error))
+        return FALSE;
+    return index_of(names, text, index);
+}
+
+/* ---- JSON ------------------------------------------------------------------------ */
+
+ApiImage *api_image_create_from_json(json_object *value, GError **error)
+{
+    const ApiJsonFlags req = API_JSON_REQUIRED;
+    g_autoptr(ApiImage) image = api_image_new();
+    g_autofree char *kind = NULL;
+    g_autofree char *format = NULL;
+    guint kind_index = 0;
+    guint format_index = 0;
+
+    if (!api_json_check_object(value, "", create_keys, error) ||
+        !api_json_get_string(value, "", "name", req, &image->name, error) ||
+        !api_json_get_string(value, "", "kind", req, &kind, error) ||
+        !api_json_get_string(value, "", "format", req, &format, error))
+        return NULL;
+
+    if (!api_json_check_name("name", image->name, error) ||
+        !decode_choice("kind", kind, kind_names, &kind_index, error) ||
+        !decode_choice("format", format, format_names, &format_index, error) ||
+        !check_kind_format((ApiImageKind)kind_index, (ApiImageFormat)format_index, error))
+        return NULL;
+    image->kind = (ApiImageKind)kind_index;
+    image->format = (ApiImageFormat)format_index;
+    return g_steal_pointer(&image);
+}
+
+json_object *api_image_to_json(const ApiImage *image)
+{
+    g_return_val_if_fail(image != NULL, NULL);
+
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "id", api_json_new_string_or_null(image->id));
+    json_object_object_add(root, "name", api_json_new_string_or_null(image->name));
+    json_object_object_add(root, "tenant", api_json_new_string_or_null(image->tenant));
+    json_object_object_add(root, "kind",
+                           json_object_new_string(api_image_kind_to_string(image->kind)));
+    json_object_object_add(root, "format",
+                           json_object_new_string(api_image_format_to_string(image->format)));
+    json_object_object_add(root, "state",
+                           json_object_new_string(api_image_state_to_string(image->state)));
+    json_object_object_add(root, "size", api_json_new_int_or_null(image->size));
+    json_object_object_add(root, "sha256", api_json_new_string_or_null(image->sha256));
+    json_object_object_add(root, "error", api_json_new_string_or_null(image->error));
+    json_object_object_add(root, "created_at", api_json_new_string_or_null(image->created_at));
+    json_object_object_add(root, "updated_at", api_json_new_string_or_null(image->updated_at));
+    return root;
+}
+
+ApiImage *api_image_from_json(json_object *value, GError **error)
+{
+    const ApiJsonFlags req = API_JSON_REQUIRED;
+    const ApiJsonFlags req_null = API_JSON_REQUIRED | API_JSON_NULLABLE;
+    g_autoptr(ApiImage) image = api_image_new();
+    g_autofree char *kind = NULL;
+    g_autofree char *format = NULL;
+    g_autofree char *state = NULL;
+    guint kind_index = 0;
+    guint format_index = 0;
+    guint state_index = 0;
+
+    if (!api_json_check_object(value, "", image_keys, error) ||
+        !api_json_get_string(value, "", "id", req, &image->id, error) ||
+        !api_json_get_string(value, "", "name", req, &image->name, error) ||
+        !api_json_get_string(value, "", "tenant", req, &image->tenant, error) ||
+        !api_json_get_string(value, "", "kind", req, &kind, error) ||
+        !api_json_get_string(value, "", "format", req, &format, error) ||
+        !api_json_get_string(value, "", "state", req, &state, error) ||
+        !api_json_get_int(value, "", "size", req_null, 0, API_IMAGE_SIZE_MAX, &image->size,
+                          error) ||
+        !api_json_get_string(value, "", "sha256", req_null, &image->sha256, error) ||
+        !api_json_get_string(value, "", "error", req_null, &image->error, error) ||
+        !api_json_get_string(value, "", "created_at", req, &image->created_at, error) ||
+        !api_json_get_string(value, "", "updated_at", req, &image->updated_at, error))
+        return NULL;
+
+    if (!api_json_check_uuid("id", image->id, error) ||
+        !api_json_check_name("name", image->name, error) ||
+        !api_json_check_name("tenant", image->tenant, error) ||
+        !decode_choice("kind", kind, kind_names, &kind_index, error) ||
+        !decode_choice("format", format, format_names, &format_index, error) ||
+        !check_kind_format((ApiImageKind)kind_index, (ApiImageFormat)format_index, error) ||
+        !decode_choice("state", state, state_names, &state_index, error) ||
+        (image->sha256 && !check_sha256(image->sha256, error)) ||
+        !api_json_check_time("created_at", image->created_at, error) ||
+        !api_json_check_time("updated_at", image->updated_at, error))
+        return NULL;
+    image->kind = (ApiImageKind)kind_index;
+    image->format = (ApiImageFormat)format_index;
+    image->state = (ApiImageState)state_index;
+    return g_steal_pointer(&image);
+}
+
+json_object *api_image_list_to_json(const GPtrArray *images)
+{
+    json_object *list = json_object_new_array();
+    for (guint i = 0; images && i < images->len; i++)
+        json_object_array_add(list, api_image_to_json(g_ptr_array_index(images, i)));
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "images", list);
+    return root;
+}
+
+GPtrArray *api_image_list_from_json(json_object *value, GError **error)
+{
+    json_object *list = NULL;
+
+    if (!api_json_check_object(value, "", list_keys, error) ||
+        !api_json_get_array(value, "", "images", API_JSON_REQUIRED, &list, error))
+        return NULL;
+
+    g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func((GDestroyNotify)api_image_free);
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *item = json_object_array_get_idx(list, i);
+        g_autofree char *path = api_json_path_index("images", i);
+        /* The item decoder names fields from its own top: say where it sits. */
+        if (!json_object_is_type(item, json_type_object)) {
+            api_json_set_invalid(error, path, "must be an object");
+            return NULL;
+        }
+        ApiImage *image = api_image_from_json(item, error);
+        if (!image) {
+            g_prefix_error(error, "%s.", path);
+            return NULL;
+        }
+        g_ptr_array_add(images, image);
+    }
+    return g_steal_pointer(&images);
+}

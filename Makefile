@@ -27,7 +27,7 @@ WARN = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-p
 
 # Deferred (=) on purpose: `make deps check` parses this file before deps
 # installs the libraries, so pkg-config must run when a recipe needs it.
-PKG_HVCORE = glib-2.0 gobject-2.0 gio-2.0 libvirt libvirt-glib-1.0 libvirt-gconfig-1.0 libxml-2.0
+PKG_HVCORE = glib-2.0 gobject-2.0 gio-2.0 libvirt libvirt-glib-1.0 libvirt-gconfig-1.0 libxml-2.0 json-c
 PKG_API    = glib-2.0 json-c
 PKG_DAEMON = $(PKG_HVCORE) json-c libmicrohttpd gnutls sqlite3 libsystemd
 PKG_CLI    = glib-2.0 json-c libcurl
@@ -63,7 +63,8 @@ TOOL_BINS  = $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 all: $(TURTLED) $(TURTLECTL) $(HVCORE_LIB) $(API_LIB)
 
 # Per-folder flags keep the dependency arrows honest: api/ cannot see libvirt,
-# hvcore/ cannot see json-c, only the daemon sees both.
+# hvcore/ cannot see libmicrohttpd or SQLite (it reads qemu-img's JSON with
+# json-c), only the daemon sees everything.
 $(BUILD)/obj/hvcore/%.o: hvcore/%.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(call pkg_cflags,$(PKG_HVCORE)) -MMD -MP -c $< -o $@

@@ -1,0 +1,62 @@
+# shellcheck shell=bash
+# turtlectl.sh: helpers for the cli-*.t tests (sourced after tap.sh and
+# turtled.sh): run turtlectl, capture its output, compare JSON and YAML.
+CTL=$TURTLES_BUILD/turtlectl
+
+cli_init() {
+    [ -x "$CTL" ] || bail "$CTL is not built (make $CTL)"
+    # Nothing of the machine's own turtlectl setup may leak in.
+    unset TURTLES_SOCKET TURTLES_TOKEN
+    export XDG_CONFIG_HOME=$TD_DIR/xdg
+    mkdir -p "$XDG_CONFIG_HOME"
+    : >"$TD_DIR/ctl-all.err"
+}
+
+# ctl ARGS...: runs turtlectl; sets RC, OUT (stdout) and ERR (stderr).
+ctl() {
+    "$CTL" "$@" >"$TD_DIR/ctl.out" 2>"$TD_DIR/ctl.err"
+    RC=$?
+    OUT=$(<"$TD_DIR/ctl.out")
+    ERR=$(<"$TD_DIR/ctl.err")
+    cat "$TD_DIR/ctl.err" >>"$TD_DIR/ctl-all.err"
+}
+
+# op ARGS...: turtlectl as the operator, on the test's socket.
+op() { ctl --socket "$TD_SOCK" "$@"; }
+
+# same_json GOT EXPECTED DESC: equal JSON values (key order aside).
+same_json() {
+    is "$(jq -S . <<<"$1" 2>&1)" "$(jq -S . <<<"$2" 2>&1)" "$3"
+}
+
+# as_file NAME TEXT: TEXT in $TD_DIR/NAME (for td_check_body); prints the path.
+as_file() {
+    printf '%s' "$2" >"$TD_DIR/$1"
+    echo "$TD_DIR/$1"
+}
+
+# yaml_matches YAML JSON DESC: YAML parses, as YAML 1.2 and as 1.1 alike,
+# to the JSON value (with the yaml package openapi-check uses).
+yaml_matches() {
+    local module=$PWD/node_modules/yaml got
+    if ! command -v node >/dev/null || [ ! -d "$module" ]; then
+        skip "no node or node_modules/yaml to read YAML back: $3"
+        return
+    fi
+    got=$(printf '%s' "$1" | node -e '
+        const YAML = require(process.argv[1]);
+        let text = "";
+        process.stdin.on("data", (d) => (text += d)).on("end", () => {
+            const v12 = JSON.stringify(YAML.parse(text, { version: "1.2" }));
+            const v11 = JSON.stringify(YAML.parse(text, { version: "1.1" }));
+            console.log(v12 === v11 ? v12 : "YAML 1.1 reads it otherwise: " + v11);
+        });' "$module" 2>&1)
+    same_json "$got" "$2" "$3"
+}
+
+# cli_done: no sanitizer report from any turtlectl run (ASan builds).
+cli_done() {
+    ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: [A-Za-z]*Sanitizer' "$TD_DIR/ctl-all.err"
+    ok $? "no turtlectl run printed a sanitizer report"
+    [ "${TAP_FAILED:-0}" = 0 ] || diag "--- turtlectl stderr (last 20 lines) ---" "$(tail -n 20 "$TD_DIR/ctl-all.err")"
+}

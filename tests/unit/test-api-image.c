@@ -2,6 +2,7 @@
 #include "api/error.h"
 #include "api/image.h"
 #include "api/json.h"
+#include "tests/unit/api-test-util.h"
 
 #include <string.h>
 
@@ -16,39 +17,8 @@
     "\"error\":null,\"created_at\":\"" CREATED "\",\"updated_at\":\"" UPDATED "\"}"
 #define VALID_CREATE "{\"name\":\"vmlinuz\",\"kind\":\"kernel\",\"format\":\"raw\"}"
 
-static json_object *parse(const char *text)
-{
-    g_autoptr(GError) error = NULL;
-    json_object *value = api_json_parse(text, strlen(text), API_JSON_MAX_DEPTH, &error);
-    g_assert_no_error(error);
-    g_assert_nonnull(value);
-    return value;
-}
-
-/* A change to a valid document: the member at dotted @path is replaced by
- * the JSON @replacement ("null" included), or removed when it is NULL. */
-typedef struct {
-    const char *path;
-    const char *replacement;
-    const char *field; /* what the error message must start with */
-} Mutation;
-
-static json_object *mutate(const char *valid, const Mutation *m)
-{
-    json_object *root = parse(valid);
-    if (m->replacement) {
-        json_object *replacement = NULL;
-        if (strcmp(m->replacement, "null") != 0)
-            replacement = parse(m->replacement);
-        json_object_object_add(root, m->path, replacement);
-    } else {
-        g_assert_true(json_object_object_get_ex(root, m->path, NULL));
-        json_object_object_del(root, m->path);
-    }
-    return root;
-}
-
-static void assert_invalid(const GError *error, const char *field)
+/* Stricter than assert_invalid: the message starts with "<field>: ". */
+static void assert_invalid_prefix(const GError *error, const char *field)
 {
     g_assert_error(error, API_ERROR, API_ERROR_INVALID);
     g_autofree char *prefix = g_strconcat(field, ": ", NULL);
@@ -279,7 +249,7 @@ static void test_from_json_bad(void)
         g_autoptr(GError) error = NULL;
         g_autoptr(ApiImage) image = api_image_from_json(value, &error);
         g_assert_null(image);
-        assert_invalid(error, m->field);
+        assert_invalid_prefix(error, m->field);
     }
 
     /* A qcow2 kernel is not an image this API can have made. */
@@ -293,7 +263,7 @@ static void test_from_json_bad(void)
 
     g_autoptr(json_object) array = parse("[]");
     g_assert_null(api_image_from_json(array, &error));
-    assert_invalid(error, "body");
+    assert_invalid_prefix(error, "body");
 }
 
 /* ---- create ------------------------------------------------------------------------------- */
@@ -361,7 +331,7 @@ static void test_create_bad(void)
         g_autoptr(GError) error = NULL;
         g_autoptr(ApiImage) image = api_image_create_from_json(value, &error);
         g_assert_null(image);
-        assert_invalid(error, m->field);
+        assert_invalid_prefix(error, m->field);
     }
 
     static const struct {

@@ -514,6 +514,22 @@ static gboolean tenant_owns_nothing(Store *store, const char *name, const char *
     return TRUE;
 }
 
+/* Runs a one-parameter DELETE (?1 = @id); transactions stay with the caller. */
+static gboolean delete_by_id(Store *store, const char *sql, const char *id, const char *what,
+                             GError **error)
+{
+    g_autoptr(sqlite3_stmt) stmt = prepare(store, sql, error);
+    if (stmt == NULL)
+        return FALSE;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, id);
+    if (step(stmt, bound) != SQLITE_DONE) {
+        set_internal(store, error, what);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean store_tenant_delete(Store *store, const char *name, GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
@@ -526,19 +542,8 @@ gboolean store_tenant_delete(Store *store, const char *name, GError **error)
         rollback(store);
         return FALSE;
     }
-    g_autoptr(sqlite3_stmt) stmt = prepare(store, "DELETE FROM tenants WHERE id = ?1", error);
-    if (stmt == NULL) {
-        rollback(store);
-        return FALSE;
-    }
-    int bound = SQLITE_OK;
-    bind_text(stmt, &bound, 1, id);
-    if (step(stmt, bound) != SQLITE_DONE) {
-        set_internal(store, error, "deleting a tenant");
-        rollback(store);
-        return FALSE;
-    }
-    if (!commit(store, error)) {
+    if (!delete_by_id(store, "DELETE FROM tenants WHERE id = ?1", id, "deleting a tenant", error) ||
+        !commit(store, error)) {
         rollback(store);
         return FALSE;
     }
@@ -1074,19 +1079,8 @@ gboolean store_image_delete(Store *store, const char *tenant, const char *name, 
         rollback(store);
         return FALSE;
     }
-    g_autoptr(sqlite3_stmt) stmt = prepare(store, "DELETE FROM images WHERE id = ?1", error);
-    if (stmt == NULL) {
-        rollback(store);
-        return FALSE;
-    }
-    int bound = SQLITE_OK;
-    bind_text(stmt, &bound, 1, id);
-    if (step(stmt, bound) != SQLITE_DONE) {
-        set_internal(store, error, "deleting an image");
-        rollback(store);
-        return FALSE;
-    }
-    if (!commit(store, error)) {
+    if (!delete_by_id(store, "DELETE FROM images WHERE id = ?1", id, "deleting an image", error) ||
+        !commit(store, error)) {
         rollback(store);
         return FALSE;
     }
@@ -1410,15 +1404,8 @@ gboolean store_stack_delete(Store *store, const char *id, GError **error)
 {
     g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
     /* stack_images rows go with it (ON DELETE CASCADE). */
-    g_autoptr(sqlite3_stmt) stmt = prepare(store, "DELETE FROM stacks WHERE id = ?1", error);
-    if (stmt == NULL)
+    if (!delete_by_id(store, "DELETE FROM stacks WHERE id = ?1", id, "deleting a stack", error))
         return FALSE;
-    int bound = SQLITE_OK;
-    bind_text(stmt, &bound, 1, id);
-    if (step(stmt, bound) != SQLITE_DONE) {
-        set_internal(store, error, "deleting a stack");
-        return FALSE;
-    }
     if (sqlite3_changes(store->db) == 0) {
         g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "stack '%s' not found", id);
         return FALSE;

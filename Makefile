@@ -150,9 +150,12 @@ install: all
 	install -m 0644 packaging/turtled.service packaging/turtled.conf.example \
 	  api/openapi.yaml $(DESTDIR)$(PREFIX)/share/turtles/
 
-demo:
-	@echo "make demo: the end-to-end demo arrives with stacks (tenant upload -> running L1 -> L2 heartbeats)."
-	@echo "Today: 'make l1-image' builds the reference L1, and 'prove --exec tests/lib/run-test tests/system/nested-smoke.t' boots it."
+# The main job end to end (tests/demo/demo): a private libvirt host, turtled,
+# a tenant, the reference L1 uploaded, a stack, READY and L2 heartbeats on
+# its console, then cleanup.  Installs and builds what it needs first.
+demo: deps
+	$(MAKE) all l1-image
+	TURTLES_SRCDIR=. TURTLES_BUILD=$(BUILD) tests/demo/demo
 
 clean:
 	rm -rf build

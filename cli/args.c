@@ -52,6 +52,11 @@ static gboolean store_value(const ArgSpec *spec, const char *value, GError **err
             return usage_error(error, "%s: needs a value", spec->name);
         *(const char **)spec->out = value;
         break;
+    case ARG_STRINGS:
+        if (*value == '\0')
+            return usage_error(error, "%s: needs a value", spec->name);
+        g_ptr_array_add(spec->out, (gpointer)value);
+        break;
     case ARG_INT: {
         gint64 number = 0;
         if (!g_ascii_string_to_signed(value, 10, spec->min, spec->max, &number, NULL))

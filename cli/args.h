@@ -7,9 +7,10 @@
 #include "cli/ctl.h"
 
 typedef enum {
-    ARG_FLAG,   /* gboolean *out */
-    ARG_STRING, /* const char **out (borrowed from argv) */
-    ARG_INT,    /* gint64 *out, in [min, max] */
+    ARG_FLAG,    /* gboolean *out */
+    ARG_STRING,  /* const char **out (borrowed from argv) */
+    ARG_INT,     /* gint64 *out, in [min, max] */
+    ARG_STRINGS, /* GPtrArray *out: each use appends (borrowed from argv) */
 } ArgKind;
 
 typedef struct {

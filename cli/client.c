@@ -1,6 +1,8 @@
 #include "cli/client.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -11,8 +13,8 @@
 #define CLIENT_CONNECT_TIMEOUT_S 10
 /* Far above any answer of the API: a runaway peer must not eat our memory. */
 #define CLIENT_MAX_BODY (64 * 1024 * 1024)
-/* The daemon sends a keepalive every 15 s: this much silence is a dead stream. */
-#define CLIENT_STREAM_SILENCE_S 60
+/* An upload's answer comes once turtled has checked the image. */
+#define CLIENT_UPLOAD_SILENCE_S 600
 
 struct Client {
     CURL *curl;
@@ -112,7 +114,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *user_data)
 
 /* Resets the handle for one exchange; the connection cache survives. */
 static struct curl_slist *prepare(Client *client, Exchange *exchange, const char *method,
-                                  const char *path, const char *accept)
+                                  const char *path, const char *accept, gboolean expect_continue)
 {
     CURL *curl = client->curl;
     g_autofree char *url = g_strconcat(client->base_url, path, NULL);
@@ -135,8 +137,10 @@ static struct curl_slist *prepare(Client *client, Exchange *exchange, const char
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 
     headers = curl_slist_append(headers, accept_header);
-    /* Small JSON bodies: waiting for "100 Continue" only costs a round trip. */
-    headers = curl_slist_append(headers, "Expect:");
+    /* Small JSON bodies: waiting for "100 Continue" only costs a round trip.
+     * Uploads wait for it, so that a refusal (404, quota) comes before the
+     * bytes. */
+    headers = curl_slist_append(headers, expect_continue ? "Expect: 100-continue" : "Expect:");
     if (client->authorization != NULL)
         headers = curl_slist_append(headers, client->authorization);
     return headers;
@@ -186,38 +190,31 @@ static void set_answer_error(Client *client, long status, const GString *body, G
                 "turtled at %s answered HTTP %ld without an error body", client->target, status);
 }
 
-gboolean client_request(Client *client, const char *method, const char *path, json_object *request,
-                        guint timeout_s, json_object **body, GError **error)
+/* The JSON answer of an exchange that ended with @code. */
+static gboolean finish_json(Client *client, CURLcode code, const Exchange *exchange,
+                            json_object **body, GError **error)
 {
-    g_autoptr(GString) answer = g_string_new(NULL);
-    Exchange exchange = {.client = client, .body = answer};
-    g_autofree char *payload = NULL;
+    const GString *answer = exchange->body;
     long status = 0;
 
-    struct curl_slist *headers = prepare(client, &exchange, method, path, "application/json");
-    if (request != NULL) {
-        payload = api_json_to_string(request);
-        headers = curl_slist_append(headers, "Content-Type: application/json");
-        curl_easy_setopt(client->curl, CURLOPT_POSTFIELDS, payload);
-        curl_easy_setopt(client->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
-    }
-    curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(client->curl, CURLOPT_TIMEOUT,
-                     (long)(timeout_s > 0 ? timeout_s : CLIENT_DEFAULT_TIMEOUT_S));
-    CURLcode code = curl_easy_perform(client->curl);
-    curl_slist_free_all(headers);
-
-    if (exchange.too_large) {
+    if (exchange->too_large) {
         g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
                     "turtled at %s sent an answer larger than %d MiB", client->target,
                     CLIENT_MAX_BODY / (1024 * 1024));
+        return FALSE;
+    }
+    curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &status);
+    /* A server that refuses an upload may answer and close before reading
+     * it all: its answer says more than the failed send. */
+    if ((code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR) && status >= 400 &&
+        answer->len > 0) {
+        set_answer_error(client, status, answer, error);
         return FALSE;
     }
     if (code != CURLE_OK) {
         set_transport_error(client, code, error);
         return FALSE;
     }
-    curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status < 200 || status > 299) {
         set_answer_error(client, status, answer, error);
         return FALSE;
@@ -239,8 +236,98 @@ gboolean client_request(Client *client, const char *method, const char *path, js
     return TRUE;
 }
 
-gboolean client_stream(Client *client, const char *path, const char *accept, ClientDataFunc on_data,
-                       gpointer user_data, GError **error)
+gboolean client_request(Client *client, const char *method, const char *path, json_object *request,
+                        guint timeout_s, json_object **body, GError **error)
+{
+    g_autoptr(GString) answer = g_string_new(NULL);
+    Exchange exchange = {.client = client, .body = answer};
+    g_autofree char *payload = NULL;
+
+    struct curl_slist *headers =
+        prepare(client, &exchange, method, path, "application/json", FALSE);
+    if (request != NULL) {
+        payload = api_json_to_string(request);
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+        curl_easy_setopt(client->curl, CURLOPT_POSTFIELDS, payload);
+        curl_easy_setopt(client->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
+    }
+    curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(client->curl, CURLOPT_TIMEOUT,
+                     (long)(timeout_s > 0 ? timeout_s : CLIENT_DEFAULT_TIMEOUT_S));
+    CURLcode code = curl_easy_perform(client->curl);
+    curl_slist_free_all(headers);
+    return finish_json(client, code, &exchange, body, error);
+}
+
+typedef struct {
+    int fd;
+    int read_errno; /* of a failed read(), else 0 */
+    ClientProgressFunc on_progress;
+    gpointer user_data;
+} Upload;
+
+static size_t on_read(char *buffer, size_t size, size_t nitems, void *user_data)
+{
+    Upload *upload = user_data;
+    for (;;) {
+        ssize_t n = read(upload->fd, buffer, size * nitems);
+        if (n >= 0)
+            return (size_t)n;
+        if (errno != EINTR) {
+            upload->read_errno = errno;
+            return CURL_READFUNC_ABORT;
+        }
+    }
+}
+
+static int on_xferinfo(void *user_data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    Upload *upload = user_data;
+    (void)dltotal;
+    (void)dlnow;
+    if (upload->on_progress != NULL)
+        upload->on_progress((gint64)ulnow, (gint64)ultotal, upload->user_data);
+    return 0;
+}
+
+gboolean client_upload(Client *client, const char *path, int fd, gint64 size,
+                       ClientProgressFunc on_progress, gpointer user_data, json_object **body,
+                       GError **error)
+{
+    g_autoptr(GString) answer = g_string_new(NULL);
+    Exchange exchange = {.client = client, .body = answer};
+    Upload upload = {.fd = fd, .on_progress = on_progress, .user_data = user_data};
+
+    struct curl_slist *headers = prepare(client, &exchange, "PUT", path, "application/json", TRUE);
+    headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+    curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, headers);
+    /* CURLOPT_UPLOAD is a PUT with a Content-Length from INFILESIZE: the
+     * file streams through on_read, never whole in memory. */
+    curl_easy_setopt(client->curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(client->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+    curl_easy_setopt(client->curl, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(client->curl, CURLOPT_READDATA, &upload);
+    curl_easy_setopt(client->curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(client->curl, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+    curl_easy_setopt(client->curl, CURLOPT_XFERINFODATA, &upload);
+    /* No time limit for the whole (images are big), only for silence:
+     * turtled checks the image once it has it all. */
+    curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_TIME, (long)CLIENT_UPLOAD_SILENCE_S);
+    CURLcode code = curl_easy_perform(client->curl);
+    curl_slist_free_all(headers);
+
+    if (upload.read_errno != 0) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_LOCAL, "cannot read the upload: %s",
+                    g_strerror(upload.read_errno));
+        return FALSE;
+    }
+    return finish_json(client, code, &exchange, body, error);
+}
+
+gboolean client_stream(Client *client, const char *path, const char *accept, guint silence_s,
+                       ClientDataFunc on_data, gpointer user_data, GError **error)
 {
     g_autoptr(GString) answer = g_string_new(NULL);
     Exchange exchange = {
@@ -252,10 +339,12 @@ gboolean client_stream(Client *client, const char *path, const char *accept, Cli
     };
     long status = 0;
 
-    struct curl_slist *headers = prepare(client, &exchange, "GET", path, accept);
+    struct curl_slist *headers = prepare(client, &exchange, "GET", path, accept, FALSE);
     curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_TIME, (long)CLIENT_STREAM_SILENCE_S);
+    if (silence_s > 0) {
+        curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_TIME, (long)silence_s);
+    }
     CURLcode code = curl_easy_perform(client->curl);
     curl_slist_free_all(headers);
 
@@ -269,8 +358,7 @@ gboolean client_stream(Client *client, const char *path, const char *accept, Cli
     }
     if (code == CURLE_OPERATION_TIMEDOUT && exchange.streaming) {
         g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
-                    "the stream from turtled at %s was silent for %d s", client->target,
-                    CLIENT_STREAM_SILENCE_S);
+                    "the stream from turtled at %s was silent for %u s", client->target, silence_s);
         return FALSE;
     }
     if (code != CURLE_OK) {

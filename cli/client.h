@@ -12,6 +12,7 @@ typedef enum {
     CLIENT_ERROR_UNREACHABLE, /* "cannot reach turtled at TARGET: REASON" */
     CLIENT_ERROR_API,         /* an error answer: the message is the API's, as is */
     CLIENT_ERROR_PROTOCOL,    /* an answer that breaks the contract */
+    CLIENT_ERROR_LOCAL,       /* our side failed: reading the file to upload */
 } ClientErrorCode;
 
 GQuark client_error_quark(void);
@@ -32,9 +33,21 @@ const char *client_target(const Client *client);
 gboolean client_request(Client *client, const char *method, const char *path, json_object *request,
                         guint timeout_s, json_object **body, GError **error);
 
-/* A stream (GET, no time limit): @on_data gets the body of a 200 answer as
- * it arrives, and returns FALSE to stop (client_stream then returns TRUE).
- * Returns TRUE when the server ends the stream. */
+/* PUT @size bytes read from @fd to @path as application/octet-stream,
+ * streamed (never whole in memory), with "Expect: 100-continue" so that a
+ * refusal comes before the bytes.  @on_progress (may be NULL) hears of the
+ * bytes sent; the answer is as client_request's.  No time limit but for
+ * long silence. */
+typedef void (*ClientProgressFunc)(gint64 done, gint64 total, gpointer user_data);
+gboolean client_upload(Client *client, const char *path, int fd, gint64 size,
+                       ClientProgressFunc on_progress, gpointer user_data, json_object **body,
+                       GError **error);
+
+/* A stream (GET, no time limit): @on_data gets the body of a 200 answer
+ * whose type starts with @accept as it arrives, and returns FALSE to stop
+ * (client_stream then returns TRUE).  @silence_s seconds without a byte end
+ * it with an error (0: wait for ever).  Returns TRUE when the server ends
+ * the stream. */
 typedef gboolean (*ClientDataFunc)(const char *data, gsize len, gpointer user_data);
-gboolean client_stream(Client *client, const char *path, const char *accept, ClientDataFunc on_data,
-                       gpointer user_data, GError **error);
+gboolean client_stream(Client *client, const char *path, const char *accept, guint silence_s,
+                       ClientDataFunc on_data, gpointer user_data, GError **error);

@@ -14,11 +14,14 @@ void cmd_event_usage(FILE *out)
           "           line: with --format table the time, type and a summary; with json\n"
           "           each event's data as one JSON line; with yaml a document per event\n"
           "\n"
-          "Events are \"operation\" (any change of an operation) and, with stacks,\n"
-          "\"lifecycle\".  A tenant sees its own, the operator all.  Global options:\n"
-          "turtlectl --help.\n",
+          "Events are \"operation\" (any change of an operation) and \"lifecycle\"\n"
+          "(a stack's state changed).  A tenant sees its own, the operator all.\n"
+          "Global options: turtlectl --help.\n",
           out);
 }
+
+/* The daemon sends a keepalive every 15 s: this much silence is a dead stream. */
+#define EVENT_SILENCE_S 60
 
 typedef struct {
     Ctl *ctl;
@@ -113,8 +116,8 @@ static int event_monitor(Ctl *ctl, int argc, char **argv)
         printf("%-27s  %-9s  %s\n", "TIME", "TYPE", "SUMMARY");
         fflush(stdout);
     }
-    gboolean ok =
-        client_stream(ctl->client, "/v1/events", "text/event-stream", on_data, &monitor, &error);
+    gboolean ok = client_stream(ctl->client, "/v1/events", "text/event-stream", EVENT_SILENCE_S,
+                                on_data, &monitor, &error);
     sse_parser_free(monitor.parser);
     if (!ok)
         return ctl_fail(ctl, error);

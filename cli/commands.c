@@ -29,8 +29,11 @@ gboolean cmd_parse(Ctl *ctl, const char *verb, int argc, char **argv, const ArgS
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(GPtrArray) args = g_ptr_array_new();
-    guint wanted = names != NULL ? g_strv_length((char **)names) : 0;
+    guint most = names != NULL ? g_strv_length((char **)names) : 0;
+    guint least = 0;
 
+    while (least < most && names[least][0] != '[')
+        least++;
     if (!args_parse(argc - 1, argv + 1, specs, &ctl->globals, args, &error)) {
         g_prefix_error(&error, "%s %s: ", ctl->noun, verb);
         *status = ctl_fail(ctl, error);
@@ -41,13 +44,13 @@ gboolean cmd_parse(Ctl *ctl, const char *verb, int argc, char **argv, const ArgS
         *status = CTL_EXIT_OK;
         return FALSE;
     }
-    if (args->len < wanted) {
+    if (args->len < least) {
         *status = ctl_usage_error(ctl, "%s %s: missing %s", ctl->noun, verb, names[args->len]);
         return FALSE;
     }
-    if (args->len > wanted) {
+    if (args->len > most) {
         *status = ctl_usage_error(ctl, "%s %s: unexpected argument '%s'", ctl->noun, verb,
-                                  (const char *)g_ptr_array_index(args, wanted));
+                                  (const char *)g_ptr_array_index(args, most));
         return FALSE;
     }
     if (positional != NULL)

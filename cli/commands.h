@@ -23,6 +23,10 @@ int cmd_operation(Ctl *ctl, int argc, char **argv);
 void cmd_operation_usage(FILE *out);
 int cmd_event(Ctl *ctl, int argc, char **argv);
 void cmd_event_usage(FILE *out);
+int cmd_image(Ctl *ctl, int argc, char **argv);
+void cmd_image_usage(FILE *out);
+int cmd_stack(Ctl *ctl, int argc, char **argv);
+void cmd_stack_usage(FILE *out);
 
 /* A verb of a noun: argv[0] is the verb itself. */
 typedef int (*CmdVerbFunc)(Ctl *ctl, int argc, char **argv);
@@ -35,10 +39,10 @@ typedef struct {
  * a missing or unknown verb and "--help" in place of the verb. */
 int cmd_dispatch(Ctl *ctl, const char *noun, const CmdVerb *verbs, int argc, char **argv);
 
-/* Parses a verb's arguments (after the verb) and checks that exactly
- * @n_positional positional arguments came, named by @names ("NAME", "ID")
- * in the messages.  On FALSE the exit status is in *status ("--help": 0,
- * else 2, after printing). */
+/* Parses a verb's arguments (after the verb) and checks the positional
+ * arguments against @names ("NAME", "ID"; trailing ones in brackets,
+ * "[NAME]", are optional), which name them in the messages.  On FALSE the exit status is in *status
+ * ("--help": 0, else 2, after printing). */
 gboolean cmd_parse(Ctl *ctl, const char *verb, int argc, char **argv, const ArgSpec *specs,
                    const char *const *names, GPtrArray **positional, int *status);
 

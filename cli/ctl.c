@@ -113,9 +113,14 @@ int ctl_fail_answer(Ctl *ctl, const char *member, const GError *error)
 {
     if (error->domain != API_ERROR)
         return ctl_fail(ctl, error);
+    fflush(stdout);
+    if (member == NULL) {
+        /* The list models name their items themselves ("stacks[2].vcpus"). */
+        fprintf(stderr, "turtlectl: unexpected answer from turtled: %s\n", error->message);
+        return CTL_EXIT_ERROR;
+    }
     /* The models name the top level "body". */
     gboolean top = g_str_has_prefix(error->message, "body:");
-    fflush(stdout);
     fprintf(stderr, "turtlectl: unexpected answer from turtled: %s%s%s\n", member, top ? "" : ".",
             top ? error->message + strlen("body:") : error->message);
     return CTL_EXIT_ERROR;

@@ -80,7 +80,8 @@ gboolean ctl_emit(Ctl *ctl, json_object *body);
 void ctl_note(Ctl *ctl, const char *format, ...) G_GNUC_PRINTF(2, 3);
 
 /* ctl_fail for an answer that ctl_member or a model (API_ERROR) refused:
- * "unexpected answer from turtled: MEMBER.FIELD: ...". */
+ * "unexpected answer from turtled: MEMBER.FIELD: ..."; a NULL @member for
+ * models that decode the whole body and name the fields themselves. */
 int ctl_fail_answer(Ctl *ctl, const char *member, const GError *error);
 
 /* How --wait shows progress: a bar on a terminal (stderr), lines otherwise. */

@@ -1,7 +1,6 @@
 /* turtlectl: the Turtles CLI for operators and tenants.  It speaks only HTTP
  * to turtled (api/ decodes the answers); global options, then a noun and
- * its verb.  The nouns of APIs not built yet (image, stack, peer) arrive
- * with them. */
+ * its verb.  The nouns of APIs not built yet (peer) arrive with them. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,12 +23,14 @@ static const Noun nouns[] = {
     {"host", "the host's virtualization capabilities (operator)", cmd_host, cmd_host_usage},
     {"tenant", "tenants and their quotas (operator)", cmd_tenant, cmd_tenant_usage},
     {"token", "tenants' API tokens (operator)", cmd_token, cmd_token_usage},
+    {"image", "kernels, initrds and disks to boot stacks from", cmd_image, cmd_image_usage},
+    {"stack", "L1 guests: create, act on, watch, delete", cmd_stack, cmd_stack_usage},
     {"operation", "long-running work: show, wait, cancel", cmd_operation, cmd_operation_usage},
     {"event", "the event stream", cmd_event, cmd_event_usage},
 };
 
 /* Nouns of DESIGN.md whose API does not exist yet. */
-static const char *const later_nouns[] = {"image", "stack", "peer", NULL};
+static const char *const later_nouns[] = {"peer", NULL};
 
 static void usage(FILE *out)
 {
@@ -42,7 +43,7 @@ static void usage(FILE *out)
     for (guint i = 0; i < G_N_ELEMENTS(nouns); i++)
         fprintf(out, "  %-10s %s\n", nouns[i].name, nouns[i].summary);
     fputs("\n"
-          "  image, stack and peer arrive with their API; this turtlectl has not got them yet.\n"
+          "  peer arrives with its API; this turtlectl has not got it yet.\n"
           "  \"turtlectl NOUN --help\" lists a noun's verbs.\n"
           "\n"
           "Global options (before the noun or after the verb):\n"

@@ -124,3 +124,100 @@ gboolean progress_wait(Client *client, const char *id, gint64 timeout_s, Progres
     *operation = g_steal_pointer(&current);
     return TRUE;
 }
+
+/* ---- bytes ------------------------------------------------------------------ */
+
+/* A bar redraw at most this often, in microseconds: a chunk goes by every
+ * few of them. */
+#define PROGRESS_REDRAW_US (100 * 1000)
+
+char *progress_size(gint64 bytes)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    if (bytes < 1024)
+        return g_strdup_printf("%" G_GINT64_FORMAT " bytes", bytes);
+    double value = (double)bytes / 1024;
+    guint unit = 0;
+    while (value >= 1024 && unit + 1 < G_N_ELEMENTS(units)) {
+        value /= 1024;
+        unit++;
+    }
+    return g_strdup_printf("%.1f %s", value, units[unit]);
+}
+
+struct ProgressBytes {
+    ProgressStyle style;
+    gint64 drawn_at; /* bar: monotonic time of the last redraw */
+    FILE *out;
+    char *label;
+    gint64 total;
+    int last_step; /* lines: the last tenth shown; -1 before the first */
+    char *last;    /* bar: what was shown last */
+    gboolean drawn;
+};
+
+ProgressBytes *progress_bytes_new(ProgressStyle style, FILE *out, const char *label, gint64 total)
+{
+    ProgressBytes *progress = g_new0(ProgressBytes, 1);
+    progress->style = style;
+    progress->out = out;
+    progress->label = g_strdup(label);
+    progress->total = total;
+    progress->last_step = -1;
+    return progress;
+}
+
+void progress_bytes_update(ProgressBytes *progress, gint64 done)
+{
+    /* Nothing before the first byte goes: a refusal or an unreachable
+     * daemon shows no progress at all. */
+    if (progress->style == PROGRESS_NONE || (done <= 0 && progress->total > 0))
+        return;
+    done = CLAMP(done, 0, progress->total);
+    int percent = progress->total > 0 ? (int)(done * 100 / progress->total) : 100;
+    gint64 now = g_get_monotonic_time();
+    if (progress->style == PROGRESS_BAR && progress->drawn && done < progress->total &&
+        now - progress->drawn_at < PROGRESS_REDRAW_US)
+        return;
+    g_autofree char *done_text = progress_size(done);
+    g_autofree char *total_text = progress_size(progress->total);
+
+    if (progress->style == PROGRESS_LINES) {
+        int step = percent / 10;
+        if (step == progress->last_step)
+            return;
+        progress->last_step = step;
+        fprintf(progress->out, "%s: %d%% (%s of %s)\n", progress->label, percent, done_text,
+                total_text);
+        fflush(progress->out);
+        return;
+    }
+    int filled = percent * PROGRESS_BAR_WIDTH / 100;
+    GString *text = g_string_new("[");
+    for (int i = 0; i < PROGRESS_BAR_WIDTH; i++)
+        g_string_append_c(text, i < filled ? '#' : ' ');
+    g_string_append_printf(text, "] %3d%% %s of %s", percent, done_text, total_text);
+    if (g_strcmp0(text->str, progress->last) != 0) {
+        fprintf(progress->out, "\r%s\033[K", text->str);
+        fflush(progress->out);
+        progress->drawn = TRUE;
+        progress->drawn_at = now;
+        g_free(progress->last);
+        progress->last = g_string_free(g_steal_pointer(&text), FALSE);
+    }
+    if (text != NULL)
+        g_string_free(text, TRUE);
+}
+
+void progress_bytes_free(ProgressBytes *progress)
+{
+    if (progress == NULL)
+        return;
+    if (progress->style == PROGRESS_BAR && progress->drawn) {
+        fputc('\n', progress->out);
+        fflush(progress->out);
+    }
+    g_free(progress->label);
+    g_free(progress->last);
+    g_free(progress);
+}

@@ -28,3 +28,18 @@ gboolean progress_wait(Client *client, const char *id, gint64 timeout_s, Progres
 
 /* "[#####     ] 50% stage" (bar) or "running 50% stage" (line). */
 char *progress_format(const ApiOperation *operation, gboolean bar);
+
+/* Bytes on their way (an upload): on a terminal a bar redrawn in place
+ * ("[#####     ]  50% 12.0 MiB of 24.0 MiB"), otherwise a line at every
+ * tenth of the way ("LABEL: 50% (12.0 MiB of 24.0 MiB)"); nothing until
+ * the first byte has gone. */
+typedef struct ProgressBytes ProgressBytes;
+
+/* "512 bytes", "12.0 MiB": binary units, plain ASCII. */
+char *progress_size(gint64 bytes);
+
+ProgressBytes *progress_bytes_new(ProgressStyle style, FILE *out, const char *label, gint64 total);
+void progress_bytes_update(ProgressBytes *progress, gint64 done);
+/* Ends the bar's line; frees. */
+void progress_bytes_free(ProgressBytes *progress);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ProgressBytes, progress_bytes_free)

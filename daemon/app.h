@@ -7,6 +7,9 @@
 #include "daemon/operations.h"
 #include "daemon/store.h"
 #include "hvcore/probe.h"
+#include "hvcore/virt.h"
+
+typedef struct Stacks Stacks;
 
 typedef struct {
     Config *config;
@@ -15,6 +18,10 @@ typedef struct {
     Operations *operations;
     HvHostReport *host; /* probed once at start: the host does not change under us */
     HvBackend backend;
+    HvVirt *virt;       /* the libvirt connection (daemon/connection.h to use it) */
+    Stacks *stacks;     /* daemon/stacks.h */
+    char *console_dir;  /* <state>/consoles: one serial log per stack */
+    guint stop_timeout; /* seconds a graceful stop waits before forcing off */
     HttpServer *server;
     HttpRoute *routes;   /* the table the server serves */
     gint64 started_at;   /* monotonic, µs */
@@ -43,3 +50,19 @@ HttpReply *handle_operation_get(gpointer app, const HttpRequest *request);
 HttpReply *handle_operation_wait(gpointer app, const HttpRequest *request);
 HttpReply *handle_operation_cancel(gpointer app, const HttpRequest *request);
 HttpReply *handle_test_sleep(gpointer app, const HttpRequest *request);
+
+/* daemon/image_routes.c; the data upload is a streamed route. */
+HttpReply *handle_image_create(gpointer app, const HttpRequest *request);
+HttpReply *handle_image_list(gpointer app, const HttpRequest *request);
+HttpReply *handle_image_get(gpointer app, const HttpRequest *request);
+HttpReply *handle_image_delete(gpointer app, const HttpRequest *request);
+extern const HttpUploadHandler image_data_upload;
+
+/* daemon/stack_routes.c */
+HttpReply *handle_stack_create(gpointer app, const HttpRequest *request);
+HttpReply *handle_stack_list(gpointer app, const HttpRequest *request);
+HttpReply *handle_stack_get(gpointer app, const HttpRequest *request);
+HttpReply *handle_stack_delete(gpointer app, const HttpRequest *request);
+HttpReply *handle_stack_action(gpointer app, const HttpRequest *request);
+HttpReply *handle_stack_console(gpointer app, const HttpRequest *request);
+HttpReply *handle_stack_stats(gpointer app, const HttpRequest *request);

@@ -13,9 +13,9 @@ Config *config_new_defaults(void)
 
     config->state_dir = g_strdup(CONFIG_DEFAULT_STATE_DIR);
     config->socket = g_strdup(CONFIG_DEFAULT_SOCKET);
-    config->libvirt_uri = g_strdup(CONFIG_DEFAULT_LIBVIRT);
     config->backend = g_strdup("auto");
     config->workers = CONFIG_DEFAULT_WORKERS;
+    config->stop_timeout = CONFIG_DEFAULT_STOP_TIMEOUT;
     return config;
 }
 
@@ -31,6 +31,13 @@ void config_free(Config *config)
     g_free(config->libvirt_uri);
     g_free(config->backend);
     g_free(config);
+}
+
+static const char *const int_keys[] = {"workers", "stop_timeout", NULL};
+
+static int *int_field(Config *config, const char *key)
+{
+    return g_str_equal(key, "workers") ? &config->workers : &config->stop_timeout;
 }
 
 static char **string_field(Config *config, const char *key)
@@ -55,7 +62,7 @@ static gboolean check_keys(GKeyFile *file, const char *path, GError **error)
     }
     g_auto(GStrv) keys = g_key_file_get_keys(file, GROUP, NULL, NULL);
     for (char **key = keys; keys != NULL && *key != NULL; key++) {
-        if (!g_str_equal(*key, "workers") && !g_strv_contains(string_keys, *key)) {
+        if (!g_strv_contains(int_keys, *key) && !g_strv_contains(string_keys, *key)) {
             g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "%s: unknown key '%s'", path, *key);
             return FALSE;
         }
@@ -84,14 +91,16 @@ gboolean config_load_file(Config *config, const char *path, gboolean required, G
             *field = value;
         }
     }
-    if (g_key_file_has_key(file, GROUP, "workers", NULL)) {
-        int workers = g_key_file_get_integer(file, GROUP, "workers", &local);
+    for (gsize i = 0; int_keys[i] != NULL; i++) {
+        if (!g_key_file_has_key(file, GROUP, int_keys[i], NULL))
+            continue;
+        int value = g_key_file_get_integer(file, GROUP, int_keys[i], &local);
         if (local != NULL) {
-            g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "%s: workers: %s", path,
+            g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "%s: %s: %s", path, int_keys[i],
                         local->message);
             return FALSE;
         }
-        config->workers = workers;
+        *int_field(config, int_keys[i]) = value;
     }
     return TRUE;
 }
@@ -119,9 +128,22 @@ gboolean config_validate(const Config *config, GError **error)
                     "state_dir and socket: must be absolute paths");
         return FALSE;
     }
-    if (config->libvirt_uri[0] == '\0') {
+    if (config->stop_timeout < 1 || config->stop_timeout > 3600) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                    "stop_timeout: must be between 1 and 3600 seconds");
+        return FALSE;
+    }
+    if (config->libvirt_uri != NULL && config->libvirt_uri[0] == '\0') {
         g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "libvirt_uri: must not be empty");
         return FALSE;
     }
     return TRUE;
+}
+
+const char *config_libvirt_uri(const Config *config)
+{
+    if (config->libvirt_uri != NULL)
+        return config->libvirt_uri;
+    /* The test backend builds domains only test:///default accepts. */
+    return g_str_equal(config->backend, "test") ? CONFIG_TEST_LIBVIRT : CONFIG_DEFAULT_LIBVIRT;
 }

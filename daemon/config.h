@@ -8,7 +8,10 @@
 #define CONFIG_DEFAULT_STATE_DIR "/var/lib/turtles"
 #define CONFIG_DEFAULT_SOCKET    "/run/turtles/turtled.sock"
 #define CONFIG_DEFAULT_LIBVIRT   "qemu:///system"
+#define CONFIG_TEST_LIBVIRT      "test:///default"
 #define CONFIG_DEFAULT_WORKERS   4
+/* A graceful stop waits this long for the guest before forcing it off. */
+#define CONFIG_DEFAULT_STOP_TIMEOUT 60
 
 typedef struct {
     char *state_dir;
@@ -16,9 +19,10 @@ typedef struct {
     char *listen;   /* "ADDR:PORT" or NULL: no TCP listener */
     char *tls_cert; /* PEM files; both or neither */
     char *tls_key;
-    char *libvirt_uri;
-    char *backend; /* "auto", "kvm", "tcg" or "test" */
-    int workers;   /* operation worker threads */
+    char *libvirt_uri; /* NULL: by backend, see config_libvirt_uri */
+    char *backend;     /* "auto", "kvm", "tcg" or "test" */
+    int workers;       /* operation worker threads */
+    int stop_timeout;  /* seconds */
 } Config;
 
 Config *config_new_defaults(void);
@@ -31,3 +35,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Config, config_free)
 gboolean config_load_file(Config *config, const char *path, gboolean required, GError **error);
 /* Final checks after flags were applied. */
 gboolean config_validate(const Config *config, GError **error);
+/* The libvirt URI to use: the configured one, else test:///default for the
+ * test backend and qemu:///system otherwise. */
+const char *config_libvirt_uri(const Config *config);

@@ -18,6 +18,8 @@ typedef enum {
     TD_ERROR_UNSUPPORTED_MEDIA_TYPE, /* 415 unsupported_media_type */
     TD_ERROR_INTERNAL,               /* 500 internal */
     TD_ERROR_UNAVAILABLE,            /* 503 unavailable */
+    /* Appended, not sorted in: codes keep their values for code built before. */
+    TD_ERROR_LENGTH_REQUIRED, /* 411 length_required */
 } TdErrorCode;
 
 GQuark td_error_quark(void);

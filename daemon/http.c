@@ -36,6 +36,10 @@
  * past this much we stop being polite and drop the connection. */
 #define DISCARD_LIMIT    (4 * HTTP_MAX_JSON_BODY)
 #define METRIC_UNMATCHED "unmatched"
+/* Per connection; it bounds the read buffer, hence the size of the pieces an
+ * upload arrives in (the default 32 KiB makes pieces of a few KiB at best). */
+#define CONNECTION_MEMORY_LIMIT ((size_t)256 * 1024)
+#define UPLOAD_MEDIA_TYPE       "application/octet-stream"
 
 /* ---- replies ------------------------------------------------------------ */
 
@@ -122,6 +126,7 @@ static const struct {
     [TD_ERROR_NOT_FOUND] = {404, "not_found"},
     [TD_ERROR_METHOD_NOT_ALLOWED] = {405, "method_not_allowed"},
     [TD_ERROR_CONFLICT] = {409, "conflict"},
+    [TD_ERROR_LENGTH_REQUIRED] = {411, "length_required"},
     [TD_ERROR_PAYLOAD_TOO_LARGE] = {413, "payload_too_large"},
     [TD_ERROR_UNSUPPORTED_MEDIA_TYPE] = {415, "unsupported_media_type"},
     [TD_ERROR_INTERNAL] = {500, "internal"},
@@ -191,9 +196,10 @@ struct HttpServer {
     GMutex lock;     /* guards counts, stopping and streams */
     GCond stop_cond; /* wakes idle streams at shutdown, and shutdown when one ends */
     gboolean stopping;
-    guint streams;      /* streams handed to MHD and not freed yet */
-    guint in_flight;    /* requests begun and not completed (answer sent) yet */
-    GHashTable *counts; /* "metric\tstatus" -> GUINT_TO_POINTER(count) */
+    guint streams;          /* streams handed to MHD and not freed yet */
+    guint in_flight;        /* requests begun and not completed (answer sent) yet */
+    GHashTable *upload_fds; /* sockets of uploads under way, cut when stopping */
+    GHashTable *counts;     /* "metric\tstatus" -> GUINT_TO_POINTER(count) */
 };
 
 HttpServer *http_server_new(const HttpRoute *routes, gsize n_routes, HttpTokenLookup lookup,
@@ -213,6 +219,7 @@ HttpServer *http_server_new(const HttpRoute *routes, gsize n_routes, HttpTokenLo
     g_mutex_init(&server->lock);
     g_cond_init(&server->stop_cond);
     server->counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    server->upload_fds = g_hash_table_new(g_direct_hash, g_direct_equal);
     return server;
 }
 
@@ -317,9 +324,18 @@ static void stream_free(void *cls)
 static void server_end_streams(HttpServer *server)
 {
     gint64 deadline = g_get_monotonic_time() + STOP_GRACE_USEC;
+    GHashTableIter iter;
+    gpointer fd;
+
     g_mutex_lock(&server->lock);
     server->stopping = TRUE;
     g_cond_broadcast(&server->stop_cond);
+    /* An upload would hold the drain until its client finished or went idle
+     * for CONNECTION_TIMEOUT: cutting its socket (MHD still owns and closes
+     * it) makes MHD's next read fail, and the upload is aborted at once. */
+    g_hash_table_iter_init(&iter, server->upload_fds);
+    while (g_hash_table_iter_next(&iter, &fd, NULL))
+        shutdown(GPOINTER_TO_INT(fd), SHUT_RDWR);
     while (server->streams > 0 && g_get_monotonic_time() < deadline)
         g_cond_wait_until(&server->stop_cond, &server->lock, deadline);
     g_mutex_unlock(&server->lock);
@@ -401,10 +417,35 @@ typedef struct {
     gboolean answered;
     GByteArray *body; /* json_body routes only, never over the cap */
     gsize discarded;
+    guint64 content_length; /* upload routes: as declared, checked by MHD */
+    gpointer upload;        /* upload routes: the handler's state from begin to finish/abort */
+    int upload_fd;          /* the socket, registered in server->upload_fds, or -1 */
 } Request;
+
+/* Ends an upload that will not finish; a no-op when there is none (any more). */
+static void request_upload_abort(Request *request)
+{
+    if (request->upload == NULL)
+        return;
+    request->route->route->upload->abort(g_steal_pointer(&request->upload));
+}
+
+static void request_upload_forget_fd(Request *request)
+{
+    HttpServer *server = request->listener->server;
+    if (request->upload_fd < 0)
+        return;
+    g_mutex_lock(&server->lock);
+    g_hash_table_remove(server->upload_fds, GINT_TO_POINTER(request->upload_fd));
+    g_mutex_unlock(&server->lock);
+    request->upload_fd = -1;
+}
 
 static void request_free(Request *request)
 {
+    /* The client left, timed out, or the server stopped mid-upload. */
+    request_upload_abort(request);
+    request_upload_forget_fd(request);
     g_clear_pointer(&request->params, g_hash_table_unref);
     g_clear_pointer(&request->query, g_hash_table_unref);
     g_free(request->caller.tenant);
@@ -661,15 +702,22 @@ static void request_parse_query(Request *request, struct MHD_Connection *connect
         request_refuse(request, http_reply_errorf(TD_ERROR_BAD_REQUEST, "malformed query string"));
 }
 
+/* @content_type is @media_type, optionally with parameters. */
+static gboolean is_media_type(const char *content_type, const char *media_type)
+{
+    if (content_type == NULL)
+        return FALSE;
+    g_autofree char *base = g_strndup(content_type, strcspn(content_type, ";"));
+    return g_ascii_strcasecmp(g_strstrip(base), media_type) == 0;
+}
+
 /* "application/json", optionally with parameters; a charset must be UTF-8
  * because that is the only encoding JSON has. */
 static gboolean is_json_media_type(const char *content_type)
 {
-    if (content_type == NULL)
+    if (!is_media_type(content_type, "application/json"))
         return FALSE;
     g_auto(GStrv) parts = g_strsplit(content_type, ";", -1);
-    if (g_ascii_strcasecmp(g_strstrip(parts[0]), "application/json") != 0)
-        return FALSE;
     for (guint i = 1; parts[i] != NULL; i++) {
         char *param = g_strstrip(parts[i]);
         if (g_ascii_strncasecmp(param, "charset=", 8) != 0)
@@ -692,6 +740,19 @@ static void request_check_body_headers(Request *request, struct MHD_Connection *
         request_refuse(request, http_reply_errorf(TD_ERROR_BAD_REQUEST, "bad Content-Length"));
         return;
     }
+    if (request->route->route->upload != NULL) {
+        /* Without a length up front, begin could not check it against a quota. */
+        if (!is_media_type(header(connection, MHD_HTTP_HEADER_CONTENT_TYPE), UPLOAD_MEDIA_TYPE))
+            request_refuse(request, http_reply_errorf(TD_ERROR_UNSUPPORTED_MEDIA_TYPE,
+                                                      "the body must be " UPLOAD_MEDIA_TYPE));
+        else if (length_header == NULL ||
+                 header(connection, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+            request_refuse(request,
+                           http_reply_errorf(TD_ERROR_LENGTH_REQUIRED,
+                                             "an upload needs a Content-Length (and no chunking)"));
+        request->content_length = length;
+        return;
+    }
     if (!request->route->route->json_body) {
         if (length > 0)
             request_refuse(request,
@@ -708,13 +769,57 @@ static void request_check_body_headers(Request *request, struct MHD_Connection *
         request->body = g_byte_array_sized_new((guint)length);
 }
 
+/* Closing is the only way not to read what the client is still sending. */
+static HttpReply *reply_closing(HttpReply *reply)
+{
+    http_reply_add_header(reply, MHD_HTTP_HEADER_CONNECTION, "close");
+    return reply;
+}
+
+static void request_upload_begin(Request *request, struct MHD_Connection *connection,
+                                 const char *method, const char *url)
+{
+    HttpServer *server = request->listener->server;
+    const HttpUploadHandler *handler = request->route->route->upload;
+    HttpRequest http_request = {
+        .method = method,
+        .path = url,
+        .params = request->params,
+        .query = request->query,
+        .caller = &request->caller,
+    };
+    HttpReply *reply = NULL;
+
+    request->upload = handler->begin(server->app, &http_request, request->content_length, &reply);
+    if (request->upload == NULL) {
+        if (reply == NULL) {
+            g_warning("upload handler for %s refused without a reply",
+                      request->route->route->pattern);
+            reply = reply_error_body(500, "internal", "internal error");
+        }
+        request_refuse(request, reply_closing(reply));
+        return;
+    }
+    http_reply_free(reply);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (info == NULL)
+        return;
+    request->upload_fd = info->connect_fd;
+    g_mutex_lock(&server->lock);
+    g_hash_table_add(server->upload_fds, GINT_TO_POINTER(request->upload_fd));
+    g_mutex_unlock(&server->lock);
+}
+
 /* Everything decided from the request line and headers, in the contract's
- * order: route (404/405), caller (401/403), then the body's headers. */
+ * order: route (404/405), caller (401/403), the body's headers, then an
+ * upload's begin. */
 static Request *request_begin(Listener *listener, struct MHD_Connection *connection,
                               const char *method, const char *url)
 {
     Request *request = g_new0(Request, 1);
     request->listener = listener;
+    request->upload_fd = -1;
     g_mutex_lock(&listener->server->lock);
     listener->server->in_flight++;
     g_mutex_unlock(&listener->server->lock);
@@ -728,7 +833,52 @@ static Request *request_begin(Listener *listener, struct MHD_Connection *connect
         request_parse_query(request, connection);
     if (request->refusal == NULL)
         request_check_body_headers(request, connection);
+    if (request->refusal == NULL && request->route->route->upload != NULL)
+        request_upload_begin(request, connection, method, url);
     return request;
+}
+
+/* Hands one piece of an upload to its handler; FALSE drops the connection. */
+static gboolean request_take_upload(Request *request, const char *data, size_t size)
+{
+    const HttpUploadHandler *handler = request->route->route->upload;
+    HttpReply *reply = NULL;
+
+    if (request->answered)
+        return TRUE;
+    /* Refused by write: libmicrohttpd cannot answer in the middle of a body,
+     * so the rest (no more than begin accepted) is read and dropped. */
+    if (request->upload == NULL)
+        return TRUE;
+    if (server_stopping(request->listener->server)) {
+        request_upload_abort(request);
+        return FALSE;
+    }
+    if (handler->write(request->upload, data, size, &reply)) {
+        http_reply_free(reply);
+        return TRUE;
+    }
+    request_upload_abort(request);
+    if (reply == NULL) {
+        g_warning("upload handler for %s refused a piece without a reply",
+                  request->route->route->pattern);
+        reply = reply_error_body(500, "internal", "internal error");
+    }
+    request_refuse(request, reply_closing(reply));
+    return TRUE;
+}
+
+static HttpReply *request_upload_finish(Request *request)
+{
+    const HttpUploadHandler *handler = request->route->route->upload;
+    HttpReply *reply = handler->finish(g_steal_pointer(&request->upload));
+    /* Done with the body: stopping must not cut the answer. */
+    request_upload_forget_fd(request);
+    if (reply == NULL) {
+        g_warning("upload handler for %s finished without a reply", request->route->route->pattern);
+        return reply_error_body(500, "internal", "internal error");
+    }
+    return reply;
 }
 
 /* Takes one piece of the body; FALSE drops the connection. */
@@ -820,14 +970,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
             return request_answer(request, connection, g_steal_pointer(&request->refusal));
         return MHD_YES;
     }
+    gboolean upload = request->route != NULL && request->route->route->upload != NULL;
     if (*upload_data_size > 0) {
-        gboolean keep = request_take_body(request, upload_data, *upload_data_size);
+        gboolean keep = upload ? request_take_upload(request, upload_data, *upload_data_size)
+                               : request_take_body(request, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return keep ? MHD_YES : MHD_NO;
     }
     if (request->answered)
         return MHD_YES;
     HttpReply *reply = request->refusal != NULL ? g_steal_pointer(&request->refusal)
+                       : upload                 ? request_upload_finish(request)
                                                 : request_run(request, method, url);
     return request_answer(request, connection, reply);
 }
@@ -837,10 +990,13 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
 {
     Listener *listener = cls;
     HttpServer *server = listener->server;
+    Request *request = *con_cls;
     (void)connection;
-    (void)toe;
-    if (*con_cls == NULL)
+    if (request == NULL)
         return;
+    if (request->upload != NULL)
+        g_debug("upload to %s ended before its body did (termination code %d)",
+                request->route->route->pattern, (int)toe);
     request_free(*con_cls);
     *con_cls = NULL;
     g_mutex_lock(&server->lock);
@@ -890,10 +1046,10 @@ static gboolean listener_start(Listener *listener, const char *cert, const char 
     listener->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, listener, MHD_OPTION_LISTEN_SOCKET, listener->fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)CONNECTION_TIMEOUT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, listener,
-        MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, NULL,
-        cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
-        MHD_OPTION_END);
+        (unsigned)CONNECTION_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, listener, MHD_OPTION_UNESCAPE_CALLBACK,
+        raw_unescape, NULL, cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+        MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
     /* MHD owns the socket now, and closes it itself when it fails to start. */
     listener->fd = -1;
     if (listener->daemon == NULL) {
@@ -1171,6 +1327,7 @@ void http_server_free(HttpServer *server)
         g_strfreev(server->routes[i].segments);
     g_free(server->routes);
     g_hash_table_unref(server->counts);
+    g_hash_table_unref(server->upload_fds);
     g_cond_clear(&server->stop_cond);
     g_mutex_clear(&server->lock);
     g_free(server);

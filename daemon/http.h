@@ -1,6 +1,7 @@
 /* turtled's HTTP layer on libmicrohttpd: listeners (UNIX socket, optional TCP
- * with TLS), a route table instead of if-chains, request bodies (JSON only,
- * 1 MiB cap, depth-limited parse), callers (operator by SO_PEERCRED uid 0 on
+ * with TLS), a route table instead of if-chains, request bodies (JSON with a
+ * 1 MiB cap and a depth-limited parse, or raw uploads handed over piece by
+ * piece), callers (operator by SO_PEERCRED uid 0 on
  * the UNIX socket, tenant by bearer token), and replies: JSON, empty, plain
  * text, streams (Server-Sent Events, console follow).  Handlers never touch
  * libmicrohttpd; only this layer turns a GError into a status and error body. */
@@ -78,6 +79,32 @@ HttpReply *http_reply_stream(unsigned status, const char *content_type, HttpStre
 
 typedef HttpReply *(*HttpHandler)(gpointer app, const HttpRequest *request);
 
+/* A route that takes a raw body (PUT /v1/images/{name}/data): the bytes are
+ * handed over as they arrive, never held whole.  The request must carry
+ * "Content-Type: application/octet-stream" (else 415) and a Content-Length
+ * (else 411 length_required; chunked bodies are refused).
+ *
+ * begin runs once the headers are in, after authentication and authorization
+ * (request->body is NULL), and returns the upload's state, or NULL with
+ * *reply set to refuse it: the layer then answers at once without reading the
+ * body (no "100 Continue" is sent) and closes the connection.  write gets each
+ * piece in order; FALSE with *reply set stops the upload: write is not called
+ * again, abort runs at once, and the layer answers *reply and closes the
+ * connection once the rest of the declared body has arrived (libmicrohttpd
+ * 0.9.75 cannot answer in the middle of a body; the rest is read and dropped,
+ * no more than begin accepted).  After a successful begin exactly one of
+ * finish and abort runs and frees the state: finish after the last byte (it
+ * returns the reply), abort when the client left early, when write refused
+ * (after it), or when the server stops mid-upload (its socket is cut then).
+ * All run on the connection's thread, never concurrently, and may block. */
+typedef struct {
+    gpointer (*begin)(gpointer app, const HttpRequest *request, guint64 content_length,
+                      HttpReply **reply);
+    gboolean (*write)(gpointer upload, const char *data, gsize len, HttpReply **reply);
+    HttpReply *(*finish)(gpointer upload);
+    void (*abort)(gpointer upload);
+} HttpUploadHandler;
+
 typedef struct {
     const char *method;  /* "GET", "POST", ... */
     const char *pattern; /* "/v1/tenants/{name}/tokens/{id}" */
@@ -85,6 +112,9 @@ typedef struct {
     gboolean json_body; /* requires an application/json body of at most 1 MiB */
     HttpHandler handler;
     const char *metric_name; /* label for /metrics, e.g. "/v1/tenants/{name}"; pattern if NULL */
+    /* Set for a streamed raw body instead of @handler (which is then NULL);
+     * json_body must be FALSE. */
+    const HttpUploadHandler *upload;
 } HttpRoute;
 
 /* Resolves a bearer token to its tenant's name (NULL when unknown or revoked);

@@ -13,7 +13,10 @@
 #include "daemon/app.h"
 #include "daemon/clock.h"
 #include "daemon/convert.h"
+#include "daemon/images.h"
+#include "daemon/stacks.h"
 #include "daemon/tokens.h"
+#include "hvcore/storage.h"
 
 typedef struct {
     char *config;
@@ -149,6 +152,63 @@ static gboolean open_state(App *app, GError **error)
     return TRUE;
 }
 
+/* Pools, then images and stacks made to agree with what libvirt has: at
+ * start and after every reconnection (libvirt may have lost or gained
+ * domains while we could not see it). */
+static void sync_with_libvirt(App *app)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(virConnect) conn = hv_virt_get_connection(app->virt, &error);
+    if (conn == NULL || !hv_storage_ensure_pools(conn, app->config->state_dir, &error) ||
+        !images_reconcile(app, conn, &error) || !stacks_reconcile(app, conn, &error)) {
+        g_warning("cannot reconcile with libvirt (%s): %s", hv_virt_get_uri(app->virt),
+                  error->message);
+        return;
+    }
+    g_message("reconciled with libvirt (%s)", hv_virt_get_uri(app->virt));
+}
+
+static void on_lifecycle(const HvLifecycleEvent *event, gpointer data)
+{
+    stacks_on_lifecycle(data, event);
+}
+
+static void on_connection(gboolean connected, const char *reason, gpointer data)
+{
+    App *app = data;
+    if (!connected) {
+        g_warning("lost libvirt (%s): %s; requests that need it answer 503 until it is back",
+                  hv_virt_get_uri(app->virt), reason);
+        sd_notifyf(0, "STATUS=libvirt unreachable: %s", reason);
+        return;
+    }
+    g_message("libvirt (%s) is back", hv_virt_get_uri(app->virt));
+    sd_notify(0, "STATUS=serving");
+    sync_with_libvirt(app);
+}
+
+/* A libvirt that is down at start is no reason not to serve: the API
+ * answers 503 where it needs libvirt, and hvcore/virt keeps trying. */
+static gboolean open_libvirt(App *app, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+
+    app->console_dir = g_build_filename(app->config->state_dir, "consoles", NULL);
+    if (g_mkdir_with_parents(app->console_dir, 0750) != 0) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "cannot create %s: %s",
+                    app->console_dir, g_strerror(errno));
+        return FALSE;
+    }
+    app->stop_timeout = (guint)app->config->stop_timeout;
+    app->stacks = stacks_new(app);
+    app->virt = hv_virt_new(config_libvirt_uri(app->config), on_lifecycle, on_connection, app);
+    if (hv_virt_connect(app->virt, &local))
+        sync_with_libvirt(app);
+    else
+        g_warning("%s; retrying in the background", local->message);
+    return TRUE;
+}
+
 static gboolean on_stop_signal(gpointer data)
 {
     g_main_loop_quit(data);
@@ -164,6 +224,9 @@ static void app_clear(App *app)
     http_server_free(app->server);
     g_free(app->routes);
     operations_free(app->operations);
+    hv_virt_free(app->virt);
+    stacks_free(app->stacks);
+    g_free(app->console_dir);
     event_bus_free(app->events);
     store_free(app->store);
     hv_host_report_free(app->host);
@@ -185,7 +248,7 @@ static int serve(const Options *options)
                     "--test-hooks needs --backend test");
         goto out;
     }
-    if (!choose_backend(&app, &error) || !open_state(&app, &error) ||
+    if (!choose_backend(&app, &error) || !open_state(&app, &error) || !open_libvirt(&app, &error) ||
         !start_server(&app, options->test_hooks, &error))
         goto out;
 
@@ -222,7 +285,9 @@ int main(int argc, char **argv)
         {"listen", 0, 0, G_OPTION_ARG_STRING, &options.listen,
          "also serve on TCP (TLS with tls_cert/tls_key, else loopback only)", "ADDR:PORT"},
         {"libvirt-uri", 0, 0, G_OPTION_ARG_STRING, &options.libvirt_uri,
-         "libvirt connection URI (default " CONFIG_DEFAULT_LIBVIRT ")", "URI"},
+         "libvirt connection URI (default " CONFIG_DEFAULT_LIBVIRT ", " CONFIG_TEST_LIBVIRT
+         " for --backend test)",
+         "URI"},
         {"backend", 0, 0, G_OPTION_ARG_STRING, &options.backend, "auto (default), kvm, tcg or test",
          "B"},
         {"probe", 0, 0, G_OPTION_ARG_NONE, &options.probe,

@@ -6,29 +6,54 @@
 #define TENANT   HTTP_ACCESS_TENANT
 #define CALLER   HTTP_ACCESS_CALLER
 
+/* Designated initializers, so that a field added to HttpRoute needs no edit here. */
+#define ROUTE(m, p, a, j, h)                                                                       \
+    {                                                                                              \
+        .method = m, .pattern = p, .access = a, .json_body = j, .handler = h                       \
+    }
+
 static const HttpRoute routes[] = {
-    {"GET", "/v1", ANYONE, FALSE, handle_version, NULL},
-    {"GET", "/v1/host", OPERATOR, FALSE, handle_host, NULL},
-    {"GET", "/metrics", OPERATOR, FALSE, handle_metrics, NULL},
-    {"GET", "/v1/events", CALLER, FALSE, handle_events, NULL},
+    ROUTE("GET", "/v1", ANYONE, FALSE, handle_version),
+    ROUTE("GET", "/v1/host", OPERATOR, FALSE, handle_host),
+    ROUTE("GET", "/metrics", OPERATOR, FALSE, handle_metrics),
+    ROUTE("GET", "/v1/events", CALLER, FALSE, handle_events),
 
-    {"POST", "/v1/tenants", OPERATOR, TRUE, handle_tenant_create, NULL},
-    {"GET", "/v1/tenants", OPERATOR, FALSE, handle_tenant_list, NULL},
-    {"GET", "/v1/tenants/{name}", OPERATOR, FALSE, handle_tenant_get, NULL},
-    {"PATCH", "/v1/tenants/{name}", OPERATOR, TRUE, handle_tenant_patch, NULL},
-    {"DELETE", "/v1/tenants/{name}", OPERATOR, FALSE, handle_tenant_delete, NULL},
-    {"POST", "/v1/tenants/{name}/tokens", OPERATOR, FALSE, handle_token_create, NULL},
-    {"DELETE", "/v1/tenants/{name}/tokens/{id}", OPERATOR, FALSE, handle_token_revoke, NULL},
+    ROUTE("POST", "/v1/tenants", OPERATOR, TRUE, handle_tenant_create),
+    ROUTE("GET", "/v1/tenants", OPERATOR, FALSE, handle_tenant_list),
+    ROUTE("GET", "/v1/tenants/{name}", OPERATOR, FALSE, handle_tenant_get),
+    ROUTE("PATCH", "/v1/tenants/{name}", OPERATOR, TRUE, handle_tenant_patch),
+    ROUTE("DELETE", "/v1/tenants/{name}", OPERATOR, FALSE, handle_tenant_delete),
+    ROUTE("POST", "/v1/tenants/{name}/tokens", OPERATOR, FALSE, handle_token_create),
+    ROUTE("DELETE", "/v1/tenants/{name}/tokens/{id}", OPERATOR, FALSE, handle_token_revoke),
 
-    {"GET", "/v1/operations/{id}", CALLER, FALSE, handle_operation_get, NULL},
-    {"GET", "/v1/operations/{id}/wait", CALLER, FALSE, handle_operation_wait, NULL},
-    {"DELETE", "/v1/operations/{id}", CALLER, FALSE, handle_operation_cancel, NULL},
+    /* images */
+    ROUTE("POST", "/v1/images", TENANT, TRUE, handle_image_create),
+    ROUTE("GET", "/v1/images", TENANT, FALSE, handle_image_list),
+    ROUTE("GET", "/v1/images/{name}", TENANT, FALSE, handle_image_get),
+    ROUTE("DELETE", "/v1/images/{name}", TENANT, FALSE, handle_image_delete),
+    {.method = "PUT",
+     .pattern = "/v1/images/{name}/data",
+     .access = TENANT,
+     .upload = &image_data_upload},
+
+    /* stacks */
+    ROUTE("POST", "/v1/stacks", TENANT, TRUE, handle_stack_create),
+    ROUTE("GET", "/v1/stacks", CALLER, FALSE, handle_stack_list),
+    ROUTE("GET", "/v1/stacks/{name}", TENANT, FALSE, handle_stack_get),
+    ROUTE("DELETE", "/v1/stacks/{name}", TENANT, FALSE, handle_stack_delete),
+    ROUTE("POST", "/v1/stacks/{name}/actions", TENANT, TRUE, handle_stack_action),
+    ROUTE("GET", "/v1/stacks/{name}/console", TENANT, FALSE, handle_stack_console),
+    ROUTE("GET", "/v1/stacks/{name}/stats", TENANT, FALSE, handle_stack_stats),
+
+    ROUTE("GET", "/v1/operations/{id}", CALLER, FALSE, handle_operation_get),
+    ROUTE("GET", "/v1/operations/{id}/wait", CALLER, FALSE, handle_operation_wait),
+    ROUTE("DELETE", "/v1/operations/{id}", CALLER, FALSE, handle_operation_cancel),
 };
 
 /* Only with --test-hooks: an operation that just sleeps, so tests can kill
  * turtled while one runs. */
 static const HttpRoute test_routes[] = {
-    {"POST", "/v1/test/sleep", CALLER, TRUE, handle_test_sleep, NULL},
+    ROUTE("POST", "/v1/test/sleep", CALLER, TRUE, handle_test_sleep),
 };
 
 const HttpRoute *routes_table(gsize *n_routes)

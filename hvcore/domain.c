@@ -465,7 +465,11 @@ static void add_chardev_file(xmlNodePtr devices, const char *kind, const char *p
     xmlNodePtr dev = add_element(devices, NULL, kind, NULL);
 
     set_attr(dev, "type", "file");
-    set_attr(add_element(dev, NULL, "source", NULL), "path", path);
+    xmlNodePtr source = add_element(dev, NULL, "source", NULL);
+    set_attr(source, "path", path);
+    /* QEMU truncates a file chardev each time it starts: appending keeps a
+     * stack's console history across stop/start and host-side restarts. */
+    set_attr(source, "append", "on");
     xmlNodePtr target = add_element(dev, NULL, "target", NULL);
     if (g_str_equal(kind, "console"))
         set_attr(target, "type", "serial");

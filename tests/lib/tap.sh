@@ -5,6 +5,7 @@
 #   skip_all REASON         "1..0 # SKIP REASON", then exit 0
 #   ok STATUS DESC          "ok N - DESC" when STATUS is 0 (an exit code), else "not ok N - DESC"
 #   is GOT EXPECTED DESC    ok when the two strings are equal; shows both when they differ
+#   like GOT REGEX DESC     ok when GOT matches the extended regular expression REGEX
 #   todo STATUS DESC WHY    like ok, for a known gap: "# TODO WHY", never a failure
 #   skip REASON             one "ok N # skip REASON"
 #   diag TEXT...            "# TEXT" on stderr: prove shows it even without -v (for failures)
@@ -80,6 +81,19 @@ is() {
     fi
     ok 1 "$@"
     diag "     got: '$got'" "expected: '$expected'"
+    return 1
+}
+
+# like VALUE REGEX DESC: VALUE matches the extended regular expression.
+like() {
+    local got=$1 regex=$2
+    shift 2
+    if [[ $got =~ $regex ]]; then
+        ok 0 "$@"
+        return 0
+    fi
+    ok 1 "$@"
+    diag "     got: '$got'" "expected to match: /$regex/"
     return 1
 }
 

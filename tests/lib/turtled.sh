@@ -71,6 +71,10 @@ TD_BATCH_PID=""
 TD_DOCUMENTED="GET /v1|GET /v1/host|GET /metrics|GET /v1/events|POST /v1/tenants|GET /v1/tenants|\
 GET /v1/tenants/{name}|PATCH /v1/tenants/{name}|DELETE /v1/tenants/{name}|\
 POST /v1/tenants/{name}/tokens|DELETE /v1/tenants/{name}/tokens/{id}|\
+POST /v1/images|GET /v1/images|GET /v1/images/{name}|DELETE /v1/images/{name}|\
+PUT /v1/images/{name}/data|\
+POST /v1/stacks|GET /v1/stacks|GET /v1/stacks/{name}|DELETE /v1/stacks/{name}|\
+POST /v1/stacks/{name}/actions|GET /v1/stacks/{name}/console|GET /v1/stacks/{name}/stats|\
 GET /v1/operations/{id}|DELETE /v1/operations/{id}|GET /v1/operations/{id}/wait"
 
 now_ms() {
@@ -262,6 +266,10 @@ td_template() {
     6:v1/tenants) [ "${seg[4]}" = tokens ] && TD_TEMPLATE="/v1/tenants/{name}/tokens/{id}" ;;
     4:v1/operations) TD_TEMPLATE="/v1/operations/{id}" ;;
     5:v1/operations) [ "${seg[4]}" = wait ] && TD_TEMPLATE="/v1/operations/{id}/wait" ;;
+    4:v1/images) TD_TEMPLATE="/v1/images/{name}" ;;
+    5:v1/images) [ "${seg[4]}" = data ] && TD_TEMPLATE="/v1/images/{name}/data" ;;
+    4:v1/stacks) TD_TEMPLATE="/v1/stacks/{name}" ;;
+    5:v1/stacks) case ${seg[4]} in actions | console | stats) TD_TEMPLATE="/v1/stacks/{name}/${seg[4]}" ;; esac ;;
     esac
     return 0
 }

@@ -24,6 +24,11 @@
 #define TWO_MIB       (2 * 1024 * 1024)
 #define DEEP_NESTING  100000
 #define FOREVER_CHUNK "tick\n"
+#define UPLOAD_SIZE   (20 * 1024 * 1024)
+/* Pieces bigger than this would mean the layer gathers the body somewhere. */
+#define UPLOAD_MAX_PIECE (1024 * 1024)
+/* refuse-write stops the upload once this much has arrived. */
+#define UPLOAD_REFUSE_AT (2 * 1024 * 1024)
 
 /* ---- the toy application ------------------------------------------------ */
 
@@ -32,6 +37,12 @@ typedef struct {
     int handler_calls;
     int stream_frees;
     int idle_reads;
+    int upload_begins;
+    int upload_writes;
+    int upload_finishes;
+    int upload_aborts;
+    int writes_after_refusal;
+    int max_piece;
 } App;
 
 typedef struct {
@@ -191,16 +202,105 @@ static HttpReply *toy_stream(gpointer data, const HttpRequest *request)
     return http_reply_stream(200, "text/plain", read, stream, toy_stream_free);
 }
 
+/* An upload that hashes what arrives; its {mode} says when to refuse. */
+typedef struct {
+    App *app;
+    GChecksum *sha256;
+    guint64 bytes;
+    guint64 declared;
+    gboolean refuse_write;
+    gboolean refused;
+} ToyUpload;
+
+static void toy_upload_free(ToyUpload *upload)
+{
+    g_checksum_free(upload->sha256);
+    g_free(upload);
+}
+
+static gpointer toy_upload_begin(gpointer data, const HttpRequest *request, guint64 content_length,
+                                 HttpReply **reply)
+{
+    App *app = data;
+    const char *mode = http_request_param(request, "mode");
+
+    app_bump(app, &app->upload_begins);
+    g_assert_null(request->body);
+    g_assert_cmpint(request->caller->role, ==, HTTP_CALLER_TENANT);
+    if (strcmp(mode, "refuse-begin") == 0) {
+        *reply =
+            http_reply_errorf(TD_ERROR_PAYLOAD_TOO_LARGE,
+                              "%" G_GUINT64_FORMAT " bytes would exceed the quota", content_length);
+        return NULL;
+    }
+    ToyUpload *upload = g_new0(ToyUpload, 1);
+    upload->app = app;
+    upload->sha256 = g_checksum_new(G_CHECKSUM_SHA256);
+    upload->declared = content_length;
+    upload->refuse_write = strcmp(mode, "refuse-write") == 0;
+    return upload;
+}
+
+static gboolean toy_upload_write(gpointer data, const char *bytes, gsize len, HttpReply **reply)
+{
+    ToyUpload *upload = data;
+    App *app = upload->app;
+
+    app_bump(app, &app->upload_writes);
+    if (upload->refused)
+        app_bump(app, &app->writes_after_refusal);
+    g_mutex_lock(&app->lock);
+    app->max_piece = MAX(app->max_piece, (int)len);
+    g_mutex_unlock(&app->lock);
+    g_checksum_update(upload->sha256, (const guchar *)bytes, (gssize)len);
+    upload->bytes += len;
+    if (upload->refuse_write && upload->bytes >= UPLOAD_REFUSE_AT) {
+        upload->refused = TRUE;
+        *reply = http_reply_errorf(TD_ERROR_CONFLICT, "the pool is gone");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static HttpReply *toy_upload_finish(gpointer data)
+{
+    ToyUpload *upload = data;
+    json_object *out = json_object_new_object();
+
+    app_bump(upload->app, &upload->app->upload_finishes);
+    json_object_object_add(out, "sha256",
+                           json_object_new_string(g_checksum_get_string(upload->sha256)));
+    json_object_object_add(out, "bytes", json_object_new_int64((int64_t)upload->bytes));
+    json_object_object_add(out, "declared", json_object_new_int64((int64_t)upload->declared));
+    toy_upload_free(upload);
+    return http_reply_json(200, out);
+}
+
+static void toy_upload_abort(gpointer data)
+{
+    ToyUpload *upload = data;
+    app_bump(upload->app, &upload->app->upload_aborts);
+    toy_upload_free(upload);
+}
+
+static const HttpUploadHandler toy_upload = {
+    .begin = toy_upload_begin,
+    .write = toy_upload_write,
+    .finish = toy_upload_finish,
+    .abort = toy_upload_abort,
+};
+
 static const HttpRoute toy_routes[] = {
-    {"GET", "/v1", HTTP_ACCESS_ANYONE, FALSE, toy_echo, NULL},
-    {"GET", "/v1/host", HTTP_ACCESS_OPERATOR, FALSE, toy_echo, NULL},
-    {"GET", "/v1/tenants/{name}", HTTP_ACCESS_CALLER, FALSE, toy_echo, NULL},
-    {"DELETE", "/v1/tenants/{name}", HTTP_ACCESS_OPERATOR, FALSE, toy_echo, "tenant-delete"},
-    {"GET", "/v1/tenants/{name}/tokens/{id}", HTTP_ACCESS_CALLER, FALSE, toy_echo, NULL},
-    {"GET", "/v1/things", HTTP_ACCESS_TENANT, FALSE, toy_echo, NULL},
-    {"POST", "/v1/things", HTTP_ACCESS_CALLER, TRUE, toy_echo, NULL},
-    {"GET", "/v1/streams/{kind}", HTTP_ACCESS_CALLER, FALSE, toy_stream, NULL},
-    {"GET", "/v1/errors/{kind}", HTTP_ACCESS_ANYONE, FALSE, toy_error, NULL},
+    {"GET", "/v1", HTTP_ACCESS_ANYONE, FALSE, toy_echo, NULL, NULL},
+    {"GET", "/v1/host", HTTP_ACCESS_OPERATOR, FALSE, toy_echo, NULL, NULL},
+    {"GET", "/v1/tenants/{name}", HTTP_ACCESS_CALLER, FALSE, toy_echo, NULL, NULL},
+    {"DELETE", "/v1/tenants/{name}", HTTP_ACCESS_OPERATOR, FALSE, toy_echo, "tenant-delete", NULL},
+    {"GET", "/v1/tenants/{name}/tokens/{id}", HTTP_ACCESS_CALLER, FALSE, toy_echo, NULL, NULL},
+    {"GET", "/v1/things", HTTP_ACCESS_TENANT, FALSE, toy_echo, NULL, NULL},
+    {"POST", "/v1/things", HTTP_ACCESS_CALLER, TRUE, toy_echo, NULL, NULL},
+    {"GET", "/v1/streams/{kind}", HTTP_ACCESS_CALLER, FALSE, toy_stream, NULL, NULL},
+    {"GET", "/v1/errors/{kind}", HTTP_ACCESS_ANYONE, FALSE, toy_error, NULL, NULL},
+    {"PUT", "/v1/uploads/{mode}", HTTP_ACCESS_TENANT, FALSE, NULL, NULL, &toy_upload},
 };
 
 /* ---- fixture ------------------------------------------------------------ */
@@ -821,6 +921,293 @@ static void test_body_on_bodyless_route(Fixture *fixture, gconstpointer data)
     g_assert_cmpint(empty.status, ==, 200);
 }
 
+/* ---- uploads ------------------------------------------------------------ */
+
+static guint count_of(GHashTable *counts, const char *key)
+{
+    return GPOINTER_TO_UINT(g_hash_table_lookup(counts, key));
+}
+
+/* UPLOAD_SIZE bytes no two runs of a piece repeat in. */
+static char *upload_body(void)
+{
+    char *body = g_malloc(UPLOAD_SIZE);
+    g_autoptr(GRand) rand = g_rand_new_with_seed(5);
+    for (gsize i = 0; i < UPLOAD_SIZE; i += sizeof(guint32)) {
+        guint32 value = g_rand_int(rand);
+        memcpy(body + i, &value, sizeof(value));
+    }
+    return body;
+}
+
+static void put_upload(Fixture *fixture, const char *mode, const char *authorization,
+                       const char *content_type, const char *body, gsize len, Response *response)
+{
+    g_autofree char *path = g_strdup_printf("/v1/uploads/%s", mode);
+    Call call = {.method = "PUT",
+                 .path = path,
+                 .socket = fixture->socket_path,
+                 .authorization = authorization,
+                 .content_type = content_type,
+                 .body = body,
+                 .body_len = len};
+    call_run(&call, response);
+}
+
+/* A connected client socket on the fixture's UNIX socket, reads time out. */
+static int raw_connect(Fixture *fixture)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    struct timeval timeout = {.tv_sec = 5};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_strlcpy(addr.sun_path, fixture->socket_path, sizeof(addr.sun_path));
+    g_assert_cmpint(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+    g_assert_cmpint(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)), ==, 0);
+    return fd;
+}
+
+static void raw_send(int fd, const char *data, gsize len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        g_assert_cmpint(n, >, 0);
+        data += n;
+        len -= (gsize)n;
+    }
+}
+
+/* Everything the server sends until it closes (or reads time out). */
+static GString *raw_read_all(int fd)
+{
+    GString *reply = g_string_new(NULL);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        g_string_append_len(reply, buf, n);
+    return reply;
+}
+
+static void test_upload_streamed(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    g_autofree char *body = upload_body();
+    g_autofree char *expected =
+        g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)body, UPLOAD_SIZE);
+
+    g_auto(Response) response = {0};
+    put_upload(fixture, "ok", "Bearer good-token", "application/octet-stream", body, UPLOAD_SIZE,
+               &response);
+    g_assert_cmpint(response.code, ==, CURLE_OK);
+    g_assert_cmpint(response.status, ==, 200);
+    g_autoptr(json_object) out = response_json(&response);
+    /* Whole and in order. */
+    g_assert_cmpstr(json_string(out, "sha256"), ==, expected);
+    g_assert_cmpstr(json_string(out, "bytes"), ==, "20971520");
+    g_assert_cmpstr(json_string(out, "declared"), ==, "20971520");
+    /* Handed over as it arrived, in many bounded pieces, never gathered. */
+    int writes = app_get(&fixture->app, &fixture->app.upload_writes);
+    g_assert_cmpint(writes, >=, UPLOAD_SIZE / UPLOAD_MAX_PIECE);
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.max_piece), <=, UPLOAD_MAX_PIECE);
+    g_test_message("%d pieces of at most %d bytes", writes,
+                   app_get(&fixture->app, &fixture->app.max_piece));
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_finishes), ==, 1);
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_aborts), ==, 0);
+
+    /* A media type with parameters and an empty body are fine too (over TCP). */
+    g_auto(Response) empty = {0};
+    Call call = {.method = "PUT",
+                 .path = "/v1/uploads/ok",
+                 .base = fixture->tcp_base,
+                 .authorization = "Bearer good-token",
+                 .content_type = "Application/Octet-Stream; x=1",
+                 .body = "",
+                 .body_len = 0};
+    call_run(&call, &empty);
+    g_assert_cmpint(empty.status, ==, 200);
+    g_autoptr(json_object) empty_out = response_json(&empty);
+    g_assert_cmpstr(json_string(empty_out, "bytes"), ==, "0");
+    g_assert_cmpstr(json_string(empty_out, "sha256"), ==,
+                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_finishes), ==, 2);
+
+    g_autoptr(GHashTable) counts = http_server_request_counts(fixture->server);
+    g_assert_cmpuint(count_of(counts, "/v1/uploads/{mode}\t200"), ==, 2);
+}
+
+static void test_upload_media_type(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    static const char *const types[] = {"application/json", "text/plain",
+                                        "application/octet-streamx", NULL};
+    for (gsize i = 0; i < G_N_ELEMENTS(types); i++) {
+        g_auto(Response) response = {0};
+        put_upload(fixture, "ok", "Bearer good-token", types[i], "{}", 2, &response);
+        assert_error(&response, 415, "unsupported_media_type");
+    }
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_begins), ==, 0);
+    assert_healthy(fixture);
+}
+
+static void test_upload_length_required(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    /* Chunked, through curl. */
+    g_auto(Response) chunked = {0};
+    Call call = {.method = "PUT",
+                 .path = "/v1/uploads/ok",
+                 .socket = fixture->socket_path,
+                 .authorization = "Bearer good-token",
+                 .content_type = "application/octet-stream",
+                 .body = "hello",
+                 .body_len = 5,
+                 .chunked = TRUE};
+    call_run(&call, &chunked);
+    assert_error(&chunked, 411, "length_required");
+
+    /* Raw: chunked with a Content-Length too, and no length at all. */
+    static const char *const requests[] = {
+        "PUT /v1/uploads/ok HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token\r\n"
+        "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n"
+        "Content-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        "PUT /v1/uploads/ok HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n",
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(requests); i++) {
+        int fd = raw_connect(fixture);
+        raw_send(fd, requests[i], strlen(requests[i]));
+        g_autoptr(GString) reply = raw_read_all(fd);
+        close(fd);
+        g_assert_true(g_str_has_prefix(reply->str, "HTTP/1.1 411"));
+        g_assert_nonnull(strstr(reply->str, "\"length_required\""));
+    }
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_begins), ==, 0);
+    g_autoptr(GHashTable) counts = http_server_request_counts(fixture->server);
+    g_assert_cmpuint(count_of(counts, "/v1/uploads/{mode}\t411"), ==, 3);
+}
+
+static void test_upload_refused_by_begin(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    g_autofree char *body = upload_body();
+    g_auto(Response) response = {0};
+    put_upload(fixture, "refuse-begin", "Bearer good-token", "application/octet-stream", body,
+               UPLOAD_SIZE, &response);
+    assert_error(&response, 413, "payload_too_large");
+    g_assert_cmpstr(response_header(&response, "Connection"), ==, "close");
+    /* A small body comes without "Expect": it is sent, and still not read. */
+    g_auto(Response) small = {0};
+    put_upload(fixture, "refuse-begin", "Bearer good-token", "application/octet-stream", body,
+               64 * 1024, &small);
+    assert_error(&small, 413, "payload_too_large");
+
+    /* The client that asked first is told no before sending anything. */
+    int fd = raw_connect(fixture);
+    const char *request = "PUT /v1/uploads/refuse-begin HTTP/1.1\r\nHost: x\r\n"
+                          "Authorization: Bearer good-token\r\n"
+                          "Content-Type: application/octet-stream\r\n"
+                          "Content-Length: 1000000000\r\nExpect: 100-continue\r\n\r\n";
+    raw_send(fd, request, strlen(request));
+    g_autoptr(GString) reply = raw_read_all(fd);
+    close(fd);
+    g_assert_true(g_str_has_prefix(reply->str, "HTTP/1.1 413"));
+    g_assert_null(strstr(reply->str, "100 Continue"));
+    g_assert_nonnull(strstr(reply->str, "1000000000 bytes would exceed the quota"));
+
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_begins), ==, 3);
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_writes), ==, 0);
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_aborts), ==, 0);
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_finishes), ==, 0);
+    assert_healthy(fixture);
+}
+
+static void test_upload_refused_by_write(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    g_autofree char *body = upload_body();
+    g_auto(Response) response = {0};
+    put_upload(fixture, "refuse-write", "Bearer good-token", "application/octet-stream", body,
+               UPLOAD_SIZE, &response);
+    assert_error(&response, 409, "conflict");
+    g_assert_cmpstr(response_header(&response, "Connection"), ==, "close");
+    g_autoptr(json_object) out = response_json(&response);
+    g_assert_cmpstr(json_string(out, "error.message"), ==, "the pool is gone");
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.writes_after_refusal), ==, 0);
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_writes), <,
+                    UPLOAD_SIZE / app_get(&fixture->app, &fixture->app.max_piece));
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_aborts), ==, 1);
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_finishes), ==, 0);
+    assert_healthy(fixture);
+}
+
+/* Sends the headers of a 10 MiB upload and @sent bytes of it; returns the socket. */
+static int start_partial_upload(Fixture *fixture, gsize sent)
+{
+    int fd = raw_connect(fixture);
+    const char *request = "PUT /v1/uploads/ok HTTP/1.1\r\nHost: x\r\n"
+                          "Authorization: Bearer good-token\r\n"
+                          "Content-Type: application/octet-stream\r\n"
+                          "Content-Length: 10485760\r\n\r\n";
+    g_autofree char *zeros = g_malloc0(sent);
+    raw_send(fd, request, strlen(request));
+    raw_send(fd, zeros, sent);
+    return fd;
+}
+
+static void test_upload_client_leaves(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    int fd = start_partial_upload(fixture, 1024 * 1024);
+    g_assert_true(app_wait(&fixture->app, &fixture->app.upload_writes, 1));
+    close(fd);
+    g_assert_true(app_wait(&fixture->app, &fixture->app.upload_aborts, 1));
+    g_usleep(200 * 1000);
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_aborts), ==, 1);
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_finishes), ==, 0);
+    assert_healthy(fixture);
+}
+
+static void test_upload_server_stops(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    int fd = start_partial_upload(fixture, 64 * 1024);
+    g_assert_true(app_wait(&fixture->app, &fixture->app.upload_writes, 1));
+    /* The client stays, sending nothing: the server must not wait for it. */
+    gint64 started = g_get_monotonic_time();
+    g_clear_pointer(&fixture->server, http_server_free);
+    g_assert_cmpint(g_get_monotonic_time() - started, <, 3 * G_USEC_PER_SEC);
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_aborts), ==, 1);
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_finishes), ==, 0);
+    close(fd);
+}
+
+static void test_upload_needs_token(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    g_auto(Response) tcp = {0};
+    Call call = {.method = "PUT",
+                 .path = "/v1/uploads/ok",
+                 .base = fixture->tcp_base,
+                 .content_type = "application/octet-stream",
+                 .body = "data",
+                 .body_len = 4};
+    call_run(&call, &tcp);
+    assert_error(&tcp, 401, "unauthorized");
+    g_auto(Response) revoked = {0};
+    put_upload(fixture, "ok", "Bearer revoked-token", "application/octet-stream", "data", 4,
+               &revoked);
+    assert_error(&revoked, 401, "unauthorized");
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_begins), ==, 0);
+    if (geteuid() == 0) {
+        /* The operator is no tenant. */
+        g_auto(Response) operator= {0};
+        put_upload(fixture, "ok", NULL, "application/octet-stream", "data", 4, &operator);
+        assert_error(&operator, 403, "forbidden");
+    }
+    g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_begins), ==, 0);
+}
+
 /* ---- replies ------------------------------------------------------------ */
 
 static void test_error_replies(Fixture *fixture, gconstpointer data)
@@ -1150,11 +1537,6 @@ static void test_unix_not_a_socket(Fixture *fixture, gconstpointer data)
 
 /* ---- metrics ------------------------------------------------------------ */
 
-static guint count_of(GHashTable *counts, const char *key)
-{
-    return GPOINTER_TO_UINT(g_hash_table_lookup(counts, key));
-}
-
 static void test_request_counts(Fixture *fixture, gconstpointer data)
 {
     (void)data;
@@ -1257,6 +1639,14 @@ int main(int argc, char **argv)
     ADD("body/too-large", test_json_body_too_large);
     ADD("body/bad-json", test_json_body_bad);
     ADD("body/bodyless-route", test_body_on_bodyless_route);
+    ADD("upload/streamed", test_upload_streamed);
+    ADD("upload/media-type", test_upload_media_type);
+    ADD("upload/length-required", test_upload_length_required);
+    ADD("upload/refused-by-begin", test_upload_refused_by_begin);
+    ADD("upload/refused-by-write", test_upload_refused_by_write);
+    ADD("upload/client-leaves", test_upload_client_leaves);
+    ADD("upload/server-stops", test_upload_server_stops);
+    ADD("upload/needs-token", test_upload_needs_token);
     ADD("replies/errors", test_error_replies);
     g_test_add_func("/http/replies/free-unsent-stream", test_reply_free_stream);
     ADD("replies/stream-three-chunks", test_stream_three_chunks);

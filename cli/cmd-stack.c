@@ -1,0 +1,634 @@
+/* stack create | list | show | start | stop | force-stop | reboot | pause |
+ * resume | delete | console | stats | migrate: /v1/stacks (tenants). */
+#include "cli/commands.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "api/spec.h"
+#include "api/stack.h"
+#include "api/stats.h"
+
+/* Bounds of flags the API bounds too; the API has the last word. */
+#define STACK_LIMIT_MAX 1000
+#define STACK_TAIL_MAX  (64 * 1024 * 1024)
+
+void cmd_stack_usage(FILE *out)
+{
+    fputs(
+        "usage: turtlectl stack create NAME --vcpus N --memory MIB\n"
+        "                    (--kernel IMAGE [--initrd IMAGE] [--cmdline TEXT] | --disk IMAGE)\n"
+        "                    [--cpu CPU] [--iommu IOMMU] [--device PCI]... [--no-start] [--wait]\n"
+        "       turtlectl stack create [NAME] --file SPEC.json [--no-start] [--wait]\n"
+        "       turtlectl stack list [--limit N [--after CURSOR] [--all]] [--tenant TENANT]\n"
+        "       turtlectl stack show NAME\n"
+        "       turtlectl stack start|stop|force-stop|reboot|pause|resume NAME [--wait]\n"
+        "       turtlectl stack delete NAME [--wait]\n"
+        "       turtlectl stack console NAME [--tail N] [--follow]\n"
+        "       turtlectl stack stats NAME\n"
+        "       turtlectl stack migrate NAME --to PEER [--wait]   (not available yet)\n"
+        "\n"
+        "  create      a stack: an L1 guest booting a kernel (and initrd) or a disk image\n"
+        "              of yours, started unless --no-start\n"
+        "  list        the stacks, every page (--limit N: one page of N, --all: every\n"
+        "              page of N)\n"
+        "  show        one stack: spec, state, host, backend, error\n"
+        "  start ...   an action; the state must allow it (start: stopped or error;\n"
+        "              stop: running or paused; force-stop: also provisioning or error;\n"
+        "              reboot, pause: running; resume: paused)\n"
+        "  delete      a stack with its domain, disks and console log\n"
+        "  console     the serial console's output, raw, on stdout; --follow goes on\n"
+        "              with new output until interrupted (Ctrl-C)\n"
+        "  stats       CPU time, memory, block I/O and the last migration\n"
+        "\n"
+        "Create options:\n"
+        "  --vcpus N          vCPUs (1-64)\n"
+        "  --memory MIB       memory in MiB (128-1048576)\n"
+        "  --kernel IMAGE     boot this kernel image (with --initrd, --cmdline)\n"
+        "  --initrd IMAGE     its initrd image\n"
+        "  --cmdline TEXT     the kernel's command line\n"
+        "  --disk IMAGE       boot a copy-on-write overlay of this disk image instead\n"
+        "  --cpu CPU          L1's CPU: host-passthrough, host-model or named:MODEL\n"
+        "                     (default: the backend's)\n"
+        "  --iommu IOMMU      none (default), intel or virtio: a vIOMMU for L1\n"
+        "  --device PCI       a host PCI device from the operator's pool (0000:3b:00.0);\n"
+        "                     repeat for more\n"
+        "  --file SPEC.json   the spec as POST /v1/stacks takes it (NAME, if given,\n"
+        "                     replaces its name); excludes the options above\n"
+        "  --no-start         define the stack, do not start it\n"
+        "\n"
+        "Other options:\n"
+        "  --wait             wait for the operation, showing its progress on stderr,\n"
+        "                     and print it when it ends (exit 1 if it failed)\n"
+        "  --limit N          stacks per page (1-1000)\n"
+        "  --after CURSOR     the page after CURSOR (the \"next\" of the previous one)\n"
+        "  --all              with --limit: every page, N at a time\n"
+        "  --tenant TENANT    the operator: that tenant's stacks only\n"
+        "  --tail N           the last N lines of the console only\n"
+        "  --follow           keep the console open for new output\n"
+        "\n"
+        "Global options: turtlectl --help.\n",
+        out);
+}
+
+/* ---- printing ------------------------------------------------------------------ */
+
+static char *boot_text(const ApiStackSpec *spec)
+{
+    if (spec->boot_disk != NULL)
+        return g_strdup_printf("disk %s", spec->boot_disk);
+    if (spec->boot_initrd != NULL)
+        return g_strdup_printf("kernel %s, initrd %s", spec->boot_kernel, spec->boot_initrd);
+    return g_strdup_printf("kernel %s", spec->boot_kernel);
+}
+
+static char *devices_text(const ApiStackSpec *spec)
+{
+    if (spec->devices == NULL || spec->devices->len == 0)
+        return NULL;
+    GString *text = g_string_new(NULL);
+    for (guint i = 0; i < spec->devices->len; i++) {
+        if (i > 0)
+            g_string_append(text, ", ");
+        g_string_append(text, g_ptr_array_index(spec->devices, i));
+    }
+    return g_string_free(text, FALSE);
+}
+
+static void stack_rows(OutputTable *table, const ApiStack *stack)
+{
+    const ApiStackSpec *spec = stack->spec;
+    g_autofree char *vcpus = g_strdup_printf("%u", spec->vcpus);
+    g_autofree char *memory = g_strdup_printf("%u MiB", spec->memory_mib);
+    g_autofree char *boot = boot_text(spec);
+    g_autofree char *devices = devices_text(spec);
+
+    output_table_add(table, "name:", spec->name);
+    output_table_add(table, "id:", stack->id);
+    output_table_add(table, "tenant:", stack->tenant);
+    output_table_add(table, "state:", api_stack_state_to_string(stack->state));
+    output_table_add(table, "vcpus:", vcpus);
+    output_table_add(table, "memory:", memory);
+    output_table_add(table, "boot:", boot);
+    if (spec->boot_cmdline != NULL)
+        output_table_add(table, "cmdline:", spec->boot_cmdline);
+    output_table_add(table, "cpu:", spec->cpu);
+    output_table_add(table, "iommu:", spec->iommu != NULL ? spec->iommu : "none");
+    output_table_add(table, "devices:", devices);
+    output_table_add(table, "host:", stack->host);
+    output_table_add(table, "backend:", stack->backend);
+    output_table_add(table, "error:", stack->error);
+    output_table_add(table, "created:", stack->created_at);
+    output_table_add(table, "updated:", stack->updated_at);
+}
+
+/* Decodes body.stack; prints the failure and gives NULL. */
+static ApiStack *decode_stack(Ctl *ctl, json_object *body, int *status)
+{
+    g_autoptr(GError) error = NULL;
+    json_object *member = ctl_member(body, "stack", &error);
+    ApiStack *stack = member != NULL ? api_stack_from_json(member, &error) : NULL;
+    if (stack == NULL)
+        *status = ctl_fail_answer(ctl, "stack", error);
+    return stack;
+}
+
+static const char *const name_names[] = {"NAME", NULL};
+
+/* ---- create ------------------------------------------------------------------ */
+
+typedef struct {
+    gint64 vcpus;
+    gint64 memory;
+    gboolean vcpus_seen;
+    gboolean memory_seen;
+    const char *kernel;
+    const char *initrd;
+    const char *cmdline;
+    const char *disk;
+    const char *cpu;
+    const char *iommu;
+    GPtrArray *devices; /* borrowed strings */
+    const char *file;
+    gboolean no_start;
+    gboolean wait;
+} CreateFlags;
+
+/* The spec from the flags, or a usage error (exit status in *status). */
+static json_object *spec_from_flags(Ctl *ctl, const char *name, const CreateFlags *f, int *status)
+{
+    static const char *const iommus[] = {"none", "intel", "virtio", NULL};
+
+    if (!f->vcpus_seen) {
+        *status = ctl_usage_error(ctl, "stack create: missing --vcpus");
+        return NULL;
+    }
+    if (!f->memory_seen) {
+        *status = ctl_usage_error(ctl, "stack create: missing --memory");
+        return NULL;
+    }
+    if ((f->kernel != NULL) == (f->disk != NULL)) {
+        *status = ctl_usage_error(ctl, "stack create: give either --kernel or --disk");
+        return NULL;
+    }
+    if (f->disk != NULL && (f->initrd != NULL || f->cmdline != NULL)) {
+        *status = ctl_usage_error(ctl, "stack create: --initrd and --cmdline go with --kernel");
+        return NULL;
+    }
+    if (f->iommu != NULL && !g_strv_contains(iommus, f->iommu)) {
+        *status = ctl_usage_error(
+            ctl, "stack create: --iommu: must be none, intel or virtio (not '%s')", f->iommu);
+        return NULL;
+    }
+    if (f->cpu != NULL && strcmp(f->cpu, "host-passthrough") != 0 &&
+        strcmp(f->cpu, "host-model") != 0 && !g_str_has_prefix(f->cpu, "named:")) {
+        *status = ctl_usage_error(
+            ctl,
+            "stack create: --cpu: must be host-passthrough, host-model or named:MODEL (not '%s')",
+            f->cpu);
+        return NULL;
+    }
+
+    g_autoptr(ApiStackSpec) spec = api_stack_spec_new();
+    spec->name = g_strdup(name);
+    spec->vcpus = (guint)f->vcpus;
+    spec->memory_mib = (guint)f->memory;
+    spec->boot_kernel = g_strdup(f->kernel);
+    spec->boot_initrd = g_strdup(f->initrd);
+    spec->boot_cmdline = g_strdup(f->cmdline);
+    spec->boot_disk = g_strdup(f->disk);
+    spec->cpu = g_strdup(f->cpu);
+    g_free(spec->iommu);
+    spec->iommu = g_strdup(f->iommu != NULL ? f->iommu : "none");
+    for (guint i = 0; i < f->devices->len; i++)
+        g_ptr_array_add(spec->devices, g_strdup(g_ptr_array_index(f->devices, i)));
+    spec->start = !f->no_start;
+    /* Names, device addresses and the like are the API's to judge: its
+     * message, as is, says what is wrong. */
+    return api_stack_spec_to_json(spec);
+}
+
+/* The spec of --file: NAME and --no-start override what it says; a spec
+ * the API would refuse is refused here, naming the file. */
+static json_object *spec_from_file(Ctl *ctl, const char *name, const CreateFlags *f, int *status)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *text = NULL;
+    gsize len = 0;
+
+    if (f->vcpus_seen || f->memory_seen || f->kernel != NULL || f->initrd != NULL ||
+        f->cmdline != NULL || f->disk != NULL || f->cpu != NULL || f->iommu != NULL ||
+        f->devices->len > 0) {
+        *status = ctl_usage_error(ctl, "stack create: --file excludes the spec options "
+                                       "(--vcpus, --memory, --kernel, ...)");
+        return NULL;
+    }
+    if (!g_file_get_contents(f->file, &text, &len, &error)) {
+        fprintf(stderr, "turtlectl: cannot read %s: %s\n", f->file,
+                g_strerror(errno != 0 ? errno : EIO));
+        *status = CTL_EXIT_ERROR;
+        return NULL;
+    }
+    g_autoptr(json_object) spec = api_json_parse(text, len, API_JSON_MAX_DEPTH, &error);
+    if (spec != NULL && !json_object_is_type(spec, json_type_object))
+        g_clear_pointer(&spec, json_object_put);
+    if (spec == NULL) {
+        fprintf(stderr, "turtlectl: %s: not a JSON object%s%s\n", f->file,
+                error != NULL ? ": " : "", error != NULL ? error->message : "");
+        *status = CTL_EXIT_ERROR;
+        return NULL;
+    }
+    if (name != NULL)
+        json_object_object_add(spec, "name", json_object_new_string(name));
+    if (f->no_start)
+        json_object_object_add(spec, "start", json_object_new_boolean(FALSE));
+    g_autoptr(ApiStackSpec) decoded = api_stack_spec_from_json(spec, &error);
+    if (decoded == NULL) {
+        fprintf(stderr, "turtlectl: %s: %s\n", f->file, error->message);
+        *status = CTL_EXIT_ERROR;
+        return NULL;
+    }
+    return g_steal_pointer(&spec);
+}
+
+static int stack_create(Ctl *ctl, int argc, char **argv)
+{
+    static const char *const names[] = {"[NAME]", NULL};
+    g_autoptr(GPtrArray) devices = g_ptr_array_new();
+    CreateFlags f = {.devices = devices};
+    const ArgSpec specs[] = {
+        {"--vcpus", ARG_INT, 1, API_SPEC_VCPUS_MAX, &f.vcpus, &f.vcpus_seen},
+        {"--memory", ARG_INT, API_SPEC_MEMORY_MIN_MIB, API_SPEC_MEMORY_MAX_MIB, &f.memory,
+         &f.memory_seen},
+        {"--kernel", ARG_STRING, 0, 0, &f.kernel, NULL},
+        {"--initrd", ARG_STRING, 0, 0, &f.initrd, NULL},
+        {"--cmdline", ARG_STRING, 0, 0, &f.cmdline, NULL},
+        {"--disk", ARG_STRING, 0, 0, &f.disk, NULL},
+        {"--cpu", ARG_STRING, 0, 0, &f.cpu, NULL},
+        {"--iommu", ARG_STRING, 0, 0, &f.iommu, NULL},
+        {"--device", ARG_STRINGS, 0, 0, devices, NULL},
+        {"--file", ARG_STRING, 0, 0, &f.file, NULL},
+        {"--no-start", ARG_FLAG, 0, 0, &f.no_start, NULL},
+        {"--wait", ARG_FLAG, 0, 0, &f.wait, NULL},
+        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
+    };
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    int status = CTL_EXIT_OK;
+
+    /* NAME may come from --file only. */
+    if (!cmd_parse(ctl, "create", argc, argv, specs, names, &args, &status))
+        return status;
+    const char *name = args->len > 0 ? g_ptr_array_index(args, 0) : NULL;
+    if (name == NULL && f.file == NULL)
+        return ctl_usage_error(ctl, "stack create: missing NAME");
+
+    g_autoptr(json_object) request = f.file != NULL ? spec_from_file(ctl, name, &f, &status)
+                                                    : spec_from_flags(ctl, name, &f, &status);
+    if (request == NULL)
+        return status;
+    if (!cmd_call(ctl, "POST", "/v1/stacks", request, &body, &status))
+        return status;
+    if (f.wait)
+        return cmd_operation_finish(ctl, body, TRUE);
+
+    g_autoptr(ApiStack) stack = decode_stack(ctl, body, &status);
+    if (stack == NULL)
+        return status;
+    if (ctl->format != OUTPUT_TABLE)
+        return cmd_operation_finish(ctl, body, FALSE);
+    g_autoptr(OutputTable) table = output_table_new(NULL, 2);
+    stack_rows(table, stack);
+    output_table_print(table, stdout);
+    fputs("\noperation:\n", stdout);
+    return cmd_operation_finish(ctl, body, FALSE);
+}
+
+/* ---- list ------------------------------------------------------------------ */
+
+static char *list_path(gint64 limit, const char *after, const char *tenant)
+{
+    GString *path = g_string_new("/v1/stacks");
+    char sep = '?';
+    if (limit > 0) {
+        g_string_append_printf(path, "%climit=%" G_GINT64_FORMAT, sep, limit);
+        sep = '&';
+    }
+    if (after != NULL) {
+        g_string_append_printf(path, "%cafter=", sep);
+        g_string_append_uri_escaped(path, after, NULL, FALSE);
+        sep = '&';
+    }
+    if (tenant != NULL) {
+        g_string_append_printf(path, "%ctenant=", sep);
+        g_string_append_uri_escaped(path, tenant, NULL, FALSE);
+    }
+    return g_string_free(path, FALSE);
+}
+
+static int stack_list(Ctl *ctl, int argc, char **argv)
+{
+    static const char *const headers[] = {"NAME",   "TENANT",  "STATE",   "VCPUS",
+                                          "MEMORY", "BACKEND", "CREATED", NULL};
+    gint64 limit = 0;
+    gboolean limit_seen = FALSE;
+    gboolean all = FALSE;
+    const char *after = NULL;
+    const char *tenant = NULL;
+    const ArgSpec specs[] = {
+        {"--limit", ARG_INT, 1, STACK_LIMIT_MAX, &limit, &limit_seen},
+        {"--after", ARG_STRING, 0, 0, &after, NULL},
+        {"--all", ARG_FLAG, 0, 0, &all, NULL},
+        {"--tenant", ARG_STRING, 0, 0, &tenant, NULL},
+        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
+    };
+    g_autoptr(GError) error = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "list", argc, argv, specs, NULL, NULL, &status))
+        return status;
+    gboolean follow = !limit_seen || all;
+
+    /* Every page's stacks in one list; the last answer's "next". */
+    g_autoptr(json_object) items = json_object_new_array();
+    g_autoptr(GPtrArray) stacks = g_ptr_array_new_with_free_func((GDestroyNotify)api_stack_free);
+    g_autofree char *cursor = after != NULL ? g_strdup(after) : NULL;
+    g_autofree char *next = NULL;
+    g_autoptr(json_object) first = NULL;
+    for (guint page = 0;; page++) {
+        g_autoptr(json_object) body = NULL;
+        g_autofree char *path = list_path(limit, cursor, tenant);
+        if (!cmd_call(ctl, "GET", path, NULL, &body, &status))
+            return status;
+        g_clear_pointer(&next, g_free);
+        g_autoptr(GPtrArray) batch = api_stack_list_from_json(body, &next, &error);
+        if (batch == NULL)
+            return ctl_fail_answer(ctl, NULL, error);
+        json_object *list = NULL;
+        json_object_object_get_ex(body, "stacks", &list);
+        for (guint i = 0; i < batch->len; i++) {
+            g_ptr_array_add(stacks, g_steal_pointer(&batch->pdata[i]));
+            json_object_array_add(items, json_object_get(json_object_array_get_idx(list, i)));
+        }
+        if (page == 0)
+            first = json_object_get(body);
+        if (!follow || next == NULL)
+            break;
+        if (g_strcmp0(next, cursor) == 0) {
+            g_set_error(&error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
+                        "unexpected answer from turtled: the page after '%s' is '%s' again", cursor,
+                        next);
+            return ctl_fail(ctl, error);
+        }
+        g_free(cursor);
+        cursor = g_strdup(next);
+    }
+
+    /* One page: the API's answer as is; several: their stacks as one page. */
+    g_autoptr(json_object) merged = NULL;
+    if (follow) {
+        merged = json_object_new_object();
+        json_object_object_add(merged, "stacks", json_object_get(items));
+        json_object_object_add(merged, "next", NULL);
+    }
+    if (ctl_emit(ctl, follow ? merged : first))
+        return CTL_EXIT_OK;
+
+    g_autoptr(OutputTable) table = output_table_new(headers, 0);
+    for (guint i = 0; i < stacks->len; i++) {
+        const ApiStack *stack = g_ptr_array_index(stacks, i);
+        g_autofree char *vcpus = g_strdup_printf("%u", stack->spec->vcpus);
+        g_autofree char *memory = g_strdup_printf("%u MiB", stack->spec->memory_mib);
+        output_table_add(table, stack->spec->name, stack->tenant,
+                         api_stack_state_to_string(stack->state), vcpus, memory, stack->backend,
+                         stack->created_at);
+    }
+    output_table_print(table, stdout);
+    if (!follow && next != NULL)
+        fprintf(stderr, "more: turtlectl stack list --limit %" G_GINT64_FORMAT " --after %s\n",
+                limit, next);
+    return CTL_EXIT_OK;
+}
+
+/* ---- show, actions, delete ------------------------------------------------------- */
+
+static int stack_show(Ctl *ctl, int argc, char **argv)
+{
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "show", argc, argv, NULL, name_names, &args, &status))
+        return status;
+    g_autofree char *path = ctl_path("/v1/stacks", g_ptr_array_index(args, 0), NULL);
+    if (!cmd_call(ctl, "GET", path, NULL, &body, &status))
+        return status;
+    g_autoptr(ApiStack) stack = decode_stack(ctl, body, &status);
+    if (stack == NULL)
+        return status;
+    if (!ctl_emit(ctl, body)) {
+        g_autoptr(OutputTable) table = output_table_new(NULL, 2);
+        stack_rows(table, stack);
+        output_table_print(table, stdout);
+    }
+    return CTL_EXIT_OK;
+}
+
+/* start, stop, ...: argv[0] is the action. */
+static int stack_action(Ctl *ctl, int argc, char **argv)
+{
+    gboolean wait = FALSE;
+    const ArgSpec specs[] = {
+        {"--wait", ARG_FLAG, 0, 0, &wait, NULL},
+        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
+    };
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    int status = CTL_EXIT_OK;
+    const char *action = argv[0];
+
+    if (!cmd_parse(ctl, action, argc, argv, specs, name_names, &args, &status))
+        return status;
+    g_autofree char *path = ctl_path("/v1/stacks", g_ptr_array_index(args, 0), "actions", NULL);
+    g_autoptr(json_object) request = json_object_new_object();
+    json_object_object_add(request, "action", json_object_new_string(action));
+    if (!cmd_call(ctl, "POST", path, request, &body, &status))
+        return status;
+    return cmd_operation_finish(ctl, body, wait);
+}
+
+static int stack_delete(Ctl *ctl, int argc, char **argv)
+{
+    gboolean wait = FALSE;
+    const ArgSpec specs[] = {
+        {"--wait", ARG_FLAG, 0, 0, &wait, NULL},
+        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
+    };
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "delete", argc, argv, specs, name_names, &args, &status))
+        return status;
+    g_autofree char *path = ctl_path("/v1/stacks", g_ptr_array_index(args, 0), NULL);
+    if (!cmd_call(ctl, "DELETE", path, NULL, &body, &status))
+        return status;
+    return cmd_operation_finish(ctl, body, wait);
+}
+
+/* ---- console ------------------------------------------------------------------ */
+
+typedef struct {
+    int write_errno;
+} Console;
+
+static gboolean on_console(const char *data, gsize len, gpointer user_data)
+{
+    Console *console = user_data;
+    /* Raw bytes, at once: someone is watching, or a pipe is. */
+    if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
+        console->write_errno = errno;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static int stack_console(Ctl *ctl, int argc, char **argv)
+{
+    gint64 tail = 0;
+    gboolean tail_seen = FALSE;
+    gboolean follow = FALSE;
+    const ArgSpec specs[] = {
+        {"--tail", ARG_INT, 0, STACK_TAIL_MAX, &tail, &tail_seen},
+        {"--follow", ARG_FLAG, 0, 0, &follow, NULL},
+        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
+    };
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(GError) error = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "console", argc, argv, specs, name_names, &args, &status))
+        return status;
+    if (!ctl_connect(ctl, &error))
+        return ctl_fail(ctl, error);
+    g_autofree char *base = ctl_path("/v1/stacks", g_ptr_array_index(args, 0), "console", NULL);
+    GString *query = g_string_new(base);
+    if (tail_seen)
+        g_string_append_printf(query, "?tail=%" G_GINT64_FORMAT, tail);
+    if (follow)
+        g_string_append(query, tail_seen ? "&follow=1" : "?follow=1");
+    g_autofree char *path = g_string_free(query, FALSE);
+
+    Console console = {0};
+    /* A quiet L1 prints nothing for hours: no silence limit. */
+    gboolean ok = client_stream(ctl->client, path, "text/plain", 0, on_console, &console, &error);
+    if (!ok)
+        return ctl_fail(ctl, error);
+    if (console.write_errno != 0) {
+        fprintf(stderr, "turtlectl: cannot write the console output: %s\n",
+                g_strerror(console.write_errno));
+        return CTL_EXIT_ERROR;
+    }
+    if (follow) {
+        fprintf(stderr, "turtlectl: turtled at %s ended the console stream\n",
+                client_target(ctl->client));
+        return CTL_EXIT_ERROR;
+    }
+    return CTL_EXIT_OK;
+}
+
+/* ---- stats ------------------------------------------------------------------ */
+
+static char *count_text(gint64 value)
+{
+    return g_strdup_printf("%" G_GINT64_FORMAT, value);
+}
+
+static void stats_table(const ApiStackStats *stats, FILE *out)
+{
+    g_autoptr(OutputTable) table = output_table_new(NULL, 2);
+    g_autofree char *cpu = NULL;
+    g_autofree char *memory = NULL;
+    g_autofree char *rss = NULL;
+    g_autofree char *read = NULL;
+    g_autofree char *write = NULL;
+    g_autofree char *migration = NULL;
+
+    if (stats->has_cpu)
+        cpu = g_strdup_printf("%.3f s over %" G_GINT64_FORMAT " vCPUs",
+                              (double)stats->cpu.time_ns / 1e9, stats->cpu.vcpus);
+    if (stats->has_memory) {
+        memory = g_strdup_printf("%" G_GINT64_FORMAT " KiB of %" G_GINT64_FORMAT " KiB",
+                                 stats->memory.current_kib, stats->memory.maximum_kib);
+        if (stats->memory.rss_kib >= 0)
+            rss = g_strdup_printf("%" G_GINT64_FORMAT " KiB", stats->memory.rss_kib);
+    }
+    if (stats->has_block) {
+        g_autofree char *rd = count_text(stats->block.read_bytes);
+        g_autofree char *wr = count_text(stats->block.write_bytes);
+        read = g_strdup_printf("%s bytes in %" G_GINT64_FORMAT " requests", rd,
+                               stats->block.read_requests);
+        write = g_strdup_printf("%s bytes in %" G_GINT64_FORMAT " requests", wr,
+                                stats->block.write_requests);
+    }
+    if (stats->has_last_migration)
+        migration =
+            g_strdup_printf("to/from %s at %s: %" G_GINT64_FORMAT " ms, downtime %" G_GINT64_FORMAT
+                            " ms, %" G_GINT64_FORMAT " bytes",
+                            stats->last_migration.peer, stats->last_migration.finished_at,
+                            stats->last_migration.total_ms, stats->last_migration.downtime_ms,
+                            stats->last_migration.bytes);
+
+    output_table_add(table, "stack:", stats->stack);
+    output_table_add(table, "state:", api_stack_state_to_string(stats->state));
+    output_table_add(table, "collected:", stats->collected_at);
+    output_table_add(table, "cpu time:", cpu);
+    output_table_add(table, "memory:", memory);
+    output_table_add(table, "rss:", rss);
+    output_table_add(table, "block read:", read);
+    output_table_add(table, "block write:", write);
+    output_table_add(table, "last migration:", migration);
+    output_table_print(table, out);
+}
+
+static int stack_stats(Ctl *ctl, int argc, char **argv)
+{
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    g_autoptr(GError) error = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "stats", argc, argv, NULL, name_names, &args, &status))
+        return status;
+    g_autofree char *path = ctl_path("/v1/stacks", g_ptr_array_index(args, 0), "stats", NULL);
+    if (!cmd_call(ctl, "GET", path, NULL, &body, &status))
+        return status;
+    g_autoptr(ApiStackStats) stats = api_stack_stats_body_from_json(body, &error);
+    if (stats == NULL)
+        return ctl_fail_answer(ctl, NULL, error);
+    if (!ctl_emit(ctl, body))
+        stats_table(stats, stdout);
+    return CTL_EXIT_OK;
+}
+
+static int stack_migrate(Ctl *ctl, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return ctl_usage_error(ctl,
+                           "stack migrate: not available yet (it arrives with the migrate API)");
+}
+
+int cmd_stack(Ctl *ctl, int argc, char **argv)
+{
+    static const CmdVerb verbs[] = {
+        {"create", stack_create},   {"list", stack_list},
+        {"show", stack_show},       {"start", stack_action},
+        {"stop", stack_action},     {"force-stop", stack_action},
+        {"reboot", stack_action},   {"pause", stack_action},
+        {"resume", stack_action},   {"delete", stack_delete},
+        {"console", stack_console}, {"stats", stack_stats},
+        {"migrate", stack_migrate}, {NULL, NULL},
+    };
+    return cmd_dispatch(ctl, "stack", verbs, argc, argv);
+}

@@ -1,0 +1,777 @@
+/* Stacks on libvirt: operations, lifecycle events, reconcile. */
+#include "daemon/stacks.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+
+#include "api/json.h"
+#include "daemon/clock.h"
+#include "daemon/connection.h"
+#include "daemon/convert.h"
+#include "daemon/error.h"
+#include "daemon/images.h"
+#include "hvcore/domain.h"
+#include "hvcore/error.h"
+#include "hvcore/machine.h"
+#include "hvcore/storage.h"
+
+struct Stacks {
+    GMutex create_lock; /* a create's quota check and insert are one step */
+    GMutex lock;
+    GHashTable *busy; /* stack id -> TRUE while an operation works on it */
+};
+
+Stacks *stacks_new(App *app)
+{
+    (void)app;
+    Stacks *stacks = g_new0(Stacks, 1);
+    g_mutex_init(&stacks->lock);
+    g_mutex_init(&stacks->create_lock);
+    stacks->busy = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    return stacks;
+}
+
+void stacks_free(Stacks *stacks)
+{
+    if (stacks == NULL)
+        return;
+    g_hash_table_destroy(stacks->busy);
+    g_mutex_clear(&stacks->lock);
+    g_mutex_clear(&stacks->create_lock);
+    g_free(stacks);
+}
+
+/* Claims @id for one operation; FALSE when another holds it. */
+static gboolean claim(Stacks *stacks, const char *id)
+{
+    g_mutex_lock(&stacks->lock);
+    gboolean free_now = !g_hash_table_contains(stacks->busy, id);
+    if (free_now)
+        g_hash_table_add(stacks->busy, g_strdup(id));
+    g_mutex_unlock(&stacks->lock);
+    return free_now;
+}
+
+static void release(Stacks *stacks, const char *id)
+{
+    g_mutex_lock(&stacks->lock);
+    g_hash_table_remove(stacks->busy, id);
+    g_mutex_unlock(&stacks->lock);
+}
+
+static gboolean is_busy(Stacks *stacks, const char *id)
+{
+    g_mutex_lock(&stacks->lock);
+    gboolean busy = g_hash_table_contains(stacks->busy, id);
+    g_mutex_unlock(&stacks->lock);
+    return busy;
+}
+
+char *stacks_console_path(App *app, const char *stack_id)
+{
+    g_autofree char *file = g_strdup_printf("%s.log", stack_id);
+    return g_build_filename(app->console_dir, file, NULL);
+}
+
+static char *overlay_name(const char *stack_id)
+{
+    return g_strdup_printf("%s.qcow2", stack_id);
+}
+
+static gboolean set_state(App *app, const char *id, ApiStackState state, const char *message,
+                          GError **error)
+{
+    g_autofree char *now = clock_now_rfc3339();
+    return store_stack_set_state(app->store, id, state, message, now, error);
+}
+
+static void publish_lifecycle(App *app, const ApiStack *stack, const char *what)
+{
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "stack", api_stack_to_json(stack));
+    json_object_object_add(data, "event", json_object_new_string(what));
+    event_bus_publish(app->events, "lifecycle", stack->tenant, data);
+    json_object_put(data);
+}
+
+/* ---- removal: shared by delete, a failed create, and reconcile ------------------ */
+
+/* Removes the domain, the overlay and the console log of @stack, then its
+ * row: each step is idempotent, so an interrupted removal can run again. */
+static gboolean remove_everything(App *app, virConnectPtr conn, const ApiStack *stack,
+                                  GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autofree char *overlay = overlay_name(stack->id);
+    g_autofree char *console = stacks_console_path(app, stack->id);
+
+    if (!hv_machine_remove(conn, stack->domain_name, error))
+        return FALSE;
+    if (!hv_volume_delete(conn, HV_POOL_DISKS, overlay, &local) &&
+        !g_error_matches(local, HV_ERROR, HV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    if (g_unlink(console) != 0 && errno != ENOENT) {
+        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "cannot remove %s: %s", console,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    return store_stack_delete(app->store, stack->id, error);
+}
+
+/* ---- create -------------------------------------------------------------------- */
+
+typedef struct {
+    App *app;
+    char *stack_id;
+    char *action;           /* actions only */
+    gboolean started;       /* the body ran: free_job must not undo */
+    ApiStackState previous; /* delete: the state to go back to if never run */
+} StackJob;
+
+static StackJob *job_new(App *app, const char *stack_id, const char *action)
+{
+    StackJob *job = g_new0(StackJob, 1);
+    job->app = app;
+    job->stack_id = g_strdup(stack_id);
+    job->action = g_strdup(action);
+    return job;
+}
+
+static void job_free(StackJob *job)
+{
+    g_free(job->stack_id);
+    g_free(job->action);
+    g_free(job);
+}
+
+static char *image_path(App *app, const ApiStack *stack, const char *name, ApiImageKind kind,
+                        GError **error)
+{
+    char *path = NULL;
+    g_autoptr(ApiImage) image = images_get_ready(app, stack->tenant, name, kind, &path, error);
+    return image != NULL ? path : NULL;
+}
+
+/* The domain XML of @stack, its boot files resolved; @overlay is the disk
+ * for a disk boot. */
+static char *domain_xml(App *app, const ApiStack *stack, const char *overlay, GError **error)
+{
+    const ApiStackSpec *spec = stack->spec;
+    g_autoptr(HvStackSpec) hv = convert_stack_spec(stack);
+
+    if (spec->boot_kernel != NULL) {
+        hv->kernel_path = image_path(app, stack, spec->boot_kernel, API_IMAGE_KIND_KERNEL, error);
+        if (hv->kernel_path == NULL)
+            return NULL;
+        if (spec->boot_initrd != NULL) {
+            hv->initrd_path =
+                image_path(app, stack, spec->boot_initrd, API_IMAGE_KIND_INITRD, error);
+            if (hv->initrd_path == NULL)
+                return NULL;
+        }
+    } else {
+        hv->disk_path = g_strdup(overlay);
+        hv->disk_format = g_strdup("qcow2");
+    }
+    hv->console_log = stacks_console_path(app, stack->id);
+    g_autoptr(json_object) record = api_stack_to_json(stack);
+    hv->record_json = g_strdup(json_object_to_json_string_ext(record, JSON_C_TO_STRING_PLAIN));
+
+    g_autoptr(GError) local = NULL;
+    char *xml = hv_domain_build_xml(hv, app->backend, app->host, &local);
+    if (xml == NULL)
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, local->message);
+    return xml;
+}
+
+static gboolean check_cancelled(OperationContext *context, GError **error)
+{
+    return !g_cancellable_set_error_if_cancelled(operation_cancellable(context), error);
+}
+
+static gboolean create_steps(OperationContext *context, App *app, virConnectPtr conn,
+                             const ApiStack *stack, GError **error)
+{
+    g_autofree char *overlay = NULL;
+
+    if (stack->spec->boot_disk != NULL) {
+        operation_progress(context, 10, "creating the disk overlay", 0, 0);
+        g_autofree char *backing = NULL;
+        g_autoptr(ApiImage) image = images_get_ready(app, stack->tenant, stack->spec->boot_disk,
+                                                     API_IMAGE_KIND_DISK, &backing, error);
+        if (image == NULL)
+            return FALSE;
+        g_autofree char *name = overlay_name(stack->id);
+        overlay = hv_volume_create_overlay(conn, HV_POOL_DISKS, name, backing,
+                                           api_image_format_to_string(image->format), error);
+        if (overlay == NULL)
+            return FALSE;
+    }
+    if (!check_cancelled(context, error))
+        return FALSE;
+    operation_progress(context, 40, "defining the domain", 0, 0);
+    g_autofree char *xml = domain_xml(app, stack, overlay, error);
+    if (xml == NULL || !hv_machine_define(conn, xml, error) || !check_cancelled(context, error))
+        return FALSE;
+    if (stack->spec->start) {
+        operation_progress(context, 70, "starting the L1", 0, 0);
+        if (!hv_machine_start(conn, stack->domain_name, error))
+            return FALSE;
+    }
+    return set_state(app, stack->id,
+                     stack->spec->start ? API_STACK_STATE_RUNNING : API_STACK_STATE_STOPPED, NULL,
+                     error);
+}
+
+static gboolean create_body(OperationContext *context, gpointer data, GError **error)
+{
+    StackJob *job = data;
+    App *app = job->app;
+    job->started = TRUE;
+
+    g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, job->stack_id, error);
+    g_autoptr(virConnect) conn = stack != NULL ? connection_get(app, error) : NULL;
+    gboolean ok = conn != NULL && create_steps(context, app, conn, stack, error);
+    if (!ok && conn != NULL) {
+        if (error != NULL && *error != NULL && (*error)->domain == HV_ERROR)
+            connection_failed(app, conn, error);
+        /* A failed create leaves nothing: the tenant sees why in the operation. */
+        g_autoptr(GError) cleanup = NULL;
+        if (!remove_everything(app, conn, stack, &cleanup)) {
+            g_warning("stack %s: cannot roll back a failed create: %s", stack->id,
+                      cleanup->message);
+            set_state(app, stack->id, API_STACK_STATE_ERROR, cleanup->message, NULL);
+        }
+    } else if (!ok && stack != NULL) {
+        /* libvirt unreachable: nothing was made there; the row goes. */
+        store_stack_delete(app->store, stack->id, NULL);
+    }
+    release(app->stacks, job->stack_id);
+    return ok;
+}
+
+/* A create cancelled before it ran made nothing but the row. */
+static void create_job_free(gpointer data)
+{
+    StackJob *job = data;
+    if (!job->started) {
+        store_stack_delete(job->app->store, job->stack_id, NULL);
+        release(job->app->stacks, job->stack_id);
+    }
+    job_free(job);
+}
+
+static gboolean check_quota(App *app, const char *tenant, const ApiStackSpec *spec, GError **error)
+{
+    gint64 stacks = 0, vcpus = 0, memory = 0, disk = 0;
+    g_autoptr(ApiTenant) owner = store_tenant_get(app->store, tenant, error);
+    if (owner == NULL ||
+        !store_tenant_usage(app->store, tenant, &stacks, &vcpus, &memory, &disk, error))
+        return FALSE;
+    const ApiQuota *quota = &owner->quota;
+    const char *what = NULL;
+    gint64 used = 0, limit = 0, asked = 0;
+    if (stacks + 1 > quota->stacks)
+        what = "stacks", used = stacks, limit = quota->stacks, asked = 1;
+    else if (vcpus + spec->vcpus > quota->vcpus)
+        what = "vcpus", used = vcpus, limit = quota->vcpus, asked = spec->vcpus;
+    else if (memory + spec->memory_mib > quota->memory_mib)
+        what = "memory_mib", used = memory, limit = quota->memory_mib, asked = spec->memory_mib;
+    if (what == NULL)
+        return TRUE;
+    g_set_error(error, TD_ERROR, TD_ERROR_QUOTA_EXCEEDED,
+                "quota exceeded: %s would be %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
+                " (%" G_GINT64_FORMAT " in use, %" G_GINT64_FORMAT " asked)",
+                what, used + asked, limit, used, asked);
+    return FALSE;
+}
+
+/* Every image the spec names must be ready and of its kind; answers before
+ * anything is persisted. */
+static gboolean check_images(App *app, const char *tenant, const ApiStackSpec *spec,
+                             GPtrArray *names, GError **error)
+{
+    const struct {
+        const char *field;
+        const char *name;
+        ApiImageKind kind;
+    } wanted[] = {
+        {"boot.kernel", spec->boot_kernel, API_IMAGE_KIND_KERNEL},
+        {"boot.initrd", spec->boot_initrd, API_IMAGE_KIND_INITRD},
+        {"boot.disk", spec->boot_disk, API_IMAGE_KIND_DISK},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(wanted); i++) {
+        if (wanted[i].name == NULL)
+            continue;
+        g_autofree char *path = NULL;
+        g_autoptr(GError) local = NULL;
+        g_autoptr(ApiImage) image =
+            images_get_ready(app, tenant, wanted[i].name, wanted[i].kind, &path, &local);
+        if (image == NULL) {
+            /* A name in the body that names nothing is a bad request, not a missing URL. */
+            int code = g_error_matches(local, TD_ERROR, TD_ERROR_NOT_FOUND) ? TD_ERROR_BAD_REQUEST
+                                                                            : local->code;
+            g_set_error(error, TD_ERROR, code, "%s: %s", wanted[i].field, local->message);
+            return FALSE;
+        }
+        g_ptr_array_add(names, g_strdup(wanted[i].name));
+    }
+    g_ptr_array_add(names, NULL);
+    return TRUE;
+}
+
+ApiOperation *stacks_create(App *app, const char *tenant, ApiStackSpec *spec, ApiStack **stack_out,
+                            GError **error)
+{
+    g_autoptr(ApiStack) stack = api_stack_new(spec);
+    g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func(g_free);
+
+    if (stack->spec->devices->len > 0) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                    "devices: device assignment is not available on this host: no VFIO device "
+                    "pool is configured");
+        return NULL;
+    }
+    if (!check_images(app, tenant, stack->spec, images, error))
+        return NULL;
+
+    stack->id = g_uuid_string_random();
+    stack->tenant = g_strdup(tenant);
+    stack->state = API_STACK_STATE_PROVISIONING;
+    stack->host = g_strdup(g_get_host_name());
+    stack->backend = g_strdup(hv_backend_to_string(app->backend));
+    stack->created_at = clock_now_rfc3339();
+    stack->updated_at = g_strdup(stack->created_at);
+    stack->domain_name = hv_domain_name_for(stack->id);
+
+    g_mutex_lock(&app->stacks->create_lock);
+    gboolean ok = check_quota(app, tenant, stack->spec, error) &&
+                  store_stack_insert(app->store, stack, (const char *const *)images->pdata, error);
+    g_mutex_unlock(&app->stacks->create_lock);
+    if (!ok)
+        return NULL;
+
+    claim(app->stacks, stack->id);
+    g_autofree char *target = g_strdup_printf("stacks/%s", stack->spec->name);
+    ApiOperation *operation =
+        operations_submit(app->operations, "stack.create", target, tenant, create_body,
+                          job_new(app, stack->id, NULL), create_job_free, error);
+    if (operation == NULL) {
+        store_stack_delete(app->store, stack->id, NULL);
+        release(app->stacks, stack->id);
+        return NULL;
+    }
+    *stack_out = g_steal_pointer(&stack);
+    return operation;
+}
+
+/* ---- delete -------------------------------------------------------------------- */
+
+static gboolean delete_body(OperationContext *context, gpointer data, GError **error)
+{
+    StackJob *job = data;
+    App *app = job->app;
+    job->started = TRUE;
+
+    g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, job->stack_id, error);
+    g_autoptr(virConnect) conn = stack != NULL ? connection_get(app, error) : NULL;
+    gboolean ok = FALSE;
+    if (conn != NULL) {
+        operation_progress(context, 30, "removing the domain, disk and console log", 0, 0);
+        ok = remove_everything(app, conn, stack, error);
+        if (!ok && (*error)->domain == HV_ERROR)
+            connection_failed(app, conn, error);
+    }
+    /* A failed delete stays "deleting": the tenant may retry, and the next
+     * reconcile finishes it. */
+    release(app->stacks, job->stack_id);
+    return ok;
+}
+
+static void delete_job_free(gpointer data)
+{
+    StackJob *job = data;
+    if (!job->started) {
+        set_state(job->app, job->stack_id, job->previous, NULL, NULL);
+        release(job->app->stacks, job->stack_id);
+    }
+    job_free(job);
+}
+
+static ApiStack *claim_stack(App *app, const char *tenant, const char *name, GError **error)
+{
+    g_autoptr(ApiStack) stack = store_stack_get(app->store, tenant, name, error);
+    if (stack == NULL)
+        return NULL;
+    if (!claim(app->stacks, stack->id)) {
+        g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT,
+                    "stack '%s' is busy: another operation is working on it", name);
+        return NULL;
+    }
+    return g_steal_pointer(&stack);
+}
+
+ApiOperation *stacks_delete(App *app, const char *tenant, const char *name, GError **error)
+{
+    g_autoptr(ApiStack) stack = claim_stack(app, tenant, name, error);
+    if (stack == NULL)
+        return NULL;
+    if (stack->state == API_STACK_STATE_MIGRATING) {
+        release(app->stacks, stack->id);
+        g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "cannot delete a stack that is migrating");
+        return NULL;
+    }
+    StackJob *job = job_new(app, stack->id, NULL);
+    job->previous = stack->state;
+    g_autofree char *target = g_strdup_printf("stacks/%s", name);
+    ApiOperation *operation = NULL;
+    if (set_state(app, stack->id, API_STACK_STATE_DELETING, NULL, error))
+        operation = operations_submit(app->operations, "stack.delete", target, tenant, delete_body,
+                                      job, delete_job_free, error);
+    else
+        job_free(job);
+    if (operation == NULL) {
+        set_state(app, stack->id, stack->state, stack->error, NULL);
+        release(app->stacks, stack->id);
+    }
+    return operation;
+}
+
+/* ---- actions ------------------------------------------------------------------- */
+
+static gboolean action_steps(OperationContext *context, App *app, virConnectPtr conn,
+                             const ApiStack *stack, const char *action, GError **error)
+{
+    const char *domain = stack->domain_name;
+    ApiStackState target = API_STACK_STATE_RUNNING;
+    gboolean ok = FALSE;
+
+    if (g_str_equal(action, "start")) {
+        operation_progress(context, 30, "starting the L1", 0, 0);
+        ok = hv_machine_start(conn, domain, error);
+    } else if (g_str_equal(action, "stop")) {
+        g_autofree char *stage = g_strdup_printf(
+            "pressed the ACPI power button; waiting up to %u s for the L1 to shut down",
+            app->stop_timeout);
+        gboolean forced = FALSE;
+        operation_progress(context, 30, stage, 0, 0);
+        ok = hv_machine_stop(conn, domain, app->stop_timeout, operation_cancellable(context),
+                             &forced, error);
+        if (ok && forced) {
+            g_autofree char *note = g_strdup_printf(
+                "forced off: the L1 ignored the ACPI power button for %u s", app->stop_timeout);
+            operation_progress(context, 100, note, 0, 0);
+        }
+        target = API_STACK_STATE_STOPPED;
+    } else if (g_str_equal(action, "force-stop")) {
+        ok = hv_machine_force_stop(conn, domain, error);
+        target = API_STACK_STATE_STOPPED;
+    } else if (g_str_equal(action, "reboot")) {
+        ok = hv_machine_reboot(conn, domain, error);
+    } else if (g_str_equal(action, "pause")) {
+        ok = hv_machine_pause(conn, domain, error);
+        target = API_STACK_STATE_PAUSED;
+    } else if (g_str_equal(action, "resume")) {
+        ok = hv_machine_resume(conn, domain, error);
+    }
+    return ok && set_state(app, stack->id, target, NULL, error);
+}
+
+static gboolean action_body(OperationContext *context, gpointer data, GError **error)
+{
+    StackJob *job = data;
+    App *app = job->app;
+    job->started = TRUE;
+
+    g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, job->stack_id, error);
+    g_autoptr(virConnect) conn = stack != NULL ? connection_get(app, error) : NULL;
+    gboolean ok = conn != NULL && action_steps(context, app, conn, stack, job->action, error);
+    if (!ok && conn != NULL && (*error)->domain == HV_ERROR)
+        connection_failed(app, conn, error);
+    release(app->stacks, job->stack_id);
+    return ok;
+}
+
+static void action_job_free(gpointer data)
+{
+    StackJob *job = data;
+    if (!job->started)
+        release(job->app->stacks, job->stack_id);
+    job_free(job);
+}
+
+ApiOperation *stacks_action(App *app, const char *tenant, const char *name, const char *action,
+                            GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(ApiStack) stack = claim_stack(app, tenant, name, error);
+    if (stack == NULL)
+        return NULL;
+    if (!api_stack_action_allowed(stack->state, action, &local)) {
+        release(app->stacks, stack->id);
+        /* The action was decoded already: what is left is the state's refusal. */
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_CONFLICT, local->message);
+        return NULL;
+    }
+    g_autofree char *kind = g_strdup_printf("stack.%s", action);
+    g_autofree char *target = g_strdup_printf("stacks/%s", name);
+    ApiOperation *operation =
+        operations_submit(app->operations, kind, target, tenant, action_body,
+                          job_new(app, stack->id, action), action_job_free, error);
+    if (operation == NULL)
+        release(app->stacks, stack->id);
+    return operation;
+}
+
+/* ---- lifecycle events ---------------------------------------------------------- */
+
+/* The state an event puts a stack in; FALSE when it changes nothing.  A
+ * crash or a QEMU failure is an error with its reason. */
+static gboolean state_for_event(const HvLifecycleEvent *event, ApiStackState *state,
+                                const char **reason)
+{
+    *reason = NULL;
+    switch (event->what) {
+    case HV_LIFECYCLE_STARTED:
+    case HV_LIFECYCLE_RESUMED:
+        *state = API_STACK_STATE_RUNNING;
+        return TRUE;
+    case HV_LIFECYCLE_SUSPENDED:
+        *state = API_STACK_STATE_PAUSED;
+        return TRUE;
+    case HV_LIFECYCLE_STOPPED:
+        if (event->libvirt_detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED) {
+            *state = API_STACK_STATE_ERROR;
+            *reason = "the L1 crashed";
+        } else if (event->libvirt_detail == VIR_DOMAIN_EVENT_STOPPED_FAILED) {
+            *state = API_STACK_STATE_ERROR;
+            *reason = "QEMU failed while running the L1";
+        } else {
+            *state = API_STACK_STATE_STOPPED;
+        }
+        return TRUE;
+    case HV_LIFECYCLE_CRASHED:
+        *state = API_STACK_STATE_ERROR;
+        *reason = "the L1 crashed (guest panic)";
+        return TRUE;
+    case HV_LIFECYCLE_UNDEFINED:
+        *state = API_STACK_STATE_ERROR;
+        *reason = "the domain was undefined outside turtled";
+        return TRUE;
+    default:
+        return FALSE;
+    }
+}
+
+static char *stack_id_of_domain(const char *domain_name)
+{
+    if (!g_str_has_prefix(domain_name, HV_DOMAIN_NAME_PREFIX))
+        return NULL;
+    const char *id = domain_name + strlen(HV_DOMAIN_NAME_PREFIX);
+    return g_uuid_string_is_valid(id) ? g_strdup(id) : NULL;
+}
+
+void stacks_on_lifecycle(App *app, const HvLifecycleEvent *event)
+{
+    g_autofree char *id = stack_id_of_domain(event->domain_name);
+    if (id == NULL)
+        return;
+    g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, id, NULL);
+    if (stack == NULL)
+        return;
+    ApiStackState state;
+    const char *reason = NULL;
+    /* Provisioning, deleting and migrating belong to their operation, which
+     * sets the state when it is done. */
+    gboolean owned = stack->state == API_STACK_STATE_PROVISIONING ||
+                     stack->state == API_STACK_STATE_DELETING ||
+                     stack->state == API_STACK_STATE_MIGRATING;
+    if (!owned && state_for_event(event, &state, &reason) && state != stack->state) {
+        g_autoptr(GError) error = NULL;
+        if (set_state(app, id, state, reason, &error)) {
+            stack->state = state;
+            g_free(stack->error);
+            stack->error = g_strdup(reason);
+        } else {
+            g_warning("stack %s: cannot record state %s: %s", id, api_stack_state_to_string(state),
+                      error->message);
+        }
+    }
+    publish_lifecycle(app, stack, hv_lifecycle_to_string(event->what));
+}
+
+/* ---- reconcile ----------------------------------------------------------------- */
+
+static ApiStackState state_of_machine(HvMachineState machine, ApiStackState current)
+{
+    switch (machine) {
+    case HV_MACHINE_RUNNING:
+        return API_STACK_STATE_RUNNING;
+    case HV_MACHINE_PAUSED:
+        return API_STACK_STATE_PAUSED;
+    case HV_MACHINE_SHUTOFF:
+        /* A stack in error whose QEMU is gone stays in error: its reason matters. */
+        return current == API_STACK_STATE_ERROR ? current : API_STACK_STATE_STOPPED;
+    case HV_MACHINE_CRASHED:
+        return API_STACK_STATE_ERROR;
+    default:
+        return current;
+    }
+}
+
+static void reconcile_stack(App *app, virConnectPtr conn, const ApiStack *stack,
+                            GHashTable *machines)
+{
+    g_autoptr(GError) error = NULL;
+    HvMachineInfo *machine = g_hash_table_lookup(machines, stack->id);
+
+    if (stack->state == API_STACK_STATE_PROVISIONING || stack->state == API_STACK_STATE_DELETING) {
+        const char *why = stack->state == API_STACK_STATE_DELETING ? "finishing the delete"
+                                                                   : "rolling back the create";
+        g_message("stack %s (%s/%s): interrupted by the last stop, %s", stack->id, stack->tenant,
+                  stack->spec->name, why);
+        if (!remove_everything(app, conn, stack, &error))
+            g_warning("stack %s: %s failed: %s", stack->id, why, error->message);
+        return;
+    }
+    if (stack->state == API_STACK_STATE_MIGRATING)
+        return;
+    ApiStackState state = stack->state;
+    const char *reason = stack->error;
+    if (machine == NULL) {
+        state = API_STACK_STATE_ERROR;
+        reason = "the libvirt domain vanished (it was undefined outside turtled)";
+    } else {
+        state = state_of_machine(machine->state, stack->state);
+        if (state != API_STACK_STATE_ERROR)
+            reason = NULL;
+        else if (machine->state == HV_MACHINE_CRASHED)
+            reason = "the L1 crashed";
+    }
+    if (state != stack->state || g_strcmp0(reason, stack->error) != 0) {
+        g_message("stack %s (%s/%s): %s -> %s", stack->id, stack->tenant, stack->spec->name,
+                  api_stack_state_to_string(stack->state), api_stack_state_to_string(state));
+        if (!set_state(app, stack->id, state, reason, &error))
+            g_warning("stack %s: %s", stack->id, error->message);
+    }
+}
+
+/* A domain with our metadata that the store lacks: its record comes home. */
+static void adopt(App *app, const HvMachineInfo *machine)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(json_object) record =
+        api_json_parse(machine->identity->record_json, strlen(machine->identity->record_json),
+                       API_JSON_MAX_DEPTH, &error);
+    g_autoptr(ApiStack) stack = record ? api_stack_from_json(record, &error) : NULL;
+    if (stack == NULL) {
+        g_warning("domain %s: unreadable stack record, left alone: %s", machine->name,
+                  error->message);
+        return;
+    }
+    g_autoptr(ApiTenant) tenant = store_tenant_get(app->store, stack->tenant, NULL);
+    if (tenant == NULL) {
+        /* A token-less tenant: the operator issues it a token. */
+        tenant = api_tenant_new();
+        tenant->id = g_uuid_string_random();
+        tenant->name = g_strdup(stack->tenant);
+        tenant->created_at = clock_now_rfc3339();
+        tenant->updated_at = g_strdup(tenant->created_at);
+        if (!store_tenant_insert(app->store, tenant, &error)) {
+            g_warning("domain %s: cannot create tenant %s: %s", machine->name, stack->tenant,
+                      error->message);
+            return;
+        }
+    }
+    stack->state = state_of_machine(machine->state, API_STACK_STATE_STOPPED);
+    g_free(stack->domain_name);
+    stack->domain_name = g_strdup(machine->name);
+    g_free(stack->host);
+    stack->host = g_strdup(g_get_host_name());
+    g_free(stack->updated_at);
+    stack->updated_at = clock_now_rfc3339();
+    if (!store_stack_insert(app->store, stack, NULL, &error)) {
+        g_warning("domain %s: cannot adopt stack %s/%s: %s", machine->name, stack->tenant,
+                  stack->spec->name, error->message);
+        return;
+    }
+    g_message("adopted domain %s as stack %s/%s (%s)", machine->name, stack->tenant,
+              stack->spec->name, api_stack_state_to_string(stack->state));
+    publish_lifecycle(app, stack, "adopted");
+}
+
+/* Overlays and console logs no stack owns are what a crash left behind. */
+static void remove_orphans(App *app, virConnectPtr conn, GHashTable *known)
+{
+    g_autoptr(GDir) dir = g_dir_open(app->console_dir, 0, NULL);
+    for (const char *file = dir ? g_dir_read_name(dir) : NULL; file != NULL;
+         file = g_dir_read_name(dir)) {
+        g_autofree char *id = g_strndup(file, strcspn(file, "."));
+        if (g_str_has_suffix(file, ".log") && !g_hash_table_contains(known, id)) {
+            g_autofree char *path = g_build_filename(app->console_dir, file, NULL);
+            g_message("removing orphan console log %s", path);
+            g_unlink(path);
+        }
+    }
+    virStoragePoolPtr pool = virStoragePoolLookupByName(conn, HV_POOL_DISKS);
+    virStorageVolPtr *volumes = NULL;
+    int n = pool != NULL ? virStoragePoolListAllVolumes(pool, &volumes, 0) : -1;
+    for (int i = 0; i < n; i++) {
+        const char *name = virStorageVolGetName(volumes[i]);
+        g_autofree char *id = g_strndup(name, strcspn(name, "."));
+        if (!g_hash_table_contains(known, id)) {
+            g_message("removing orphan disk %s from pool %s", name, HV_POOL_DISKS);
+            virStorageVolDelete(volumes[i], 0);
+        }
+        virStorageVolFree(volumes[i]);
+    }
+    g_free(volumes);
+    if (pool != NULL)
+        virStoragePoolFree(pool);
+}
+
+gboolean stacks_reconcile(App *app, virConnectPtr conn, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) list = hv_machine_list_ours(conn, &local);
+    if (list == NULL) {
+        g_set_error(error, TD_ERROR, TD_ERROR_UNAVAILABLE, "cannot list domains: %s",
+                    local->message);
+        return FALSE;
+    }
+    g_autoptr(GHashTable) machines = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < list->len; i++) {
+        HvMachineInfo *machine = g_ptr_array_index(list, i);
+        g_hash_table_insert(machines, machine->identity->id, machine);
+    }
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) stacks = store_stack_list(app->store, NULL, 0, NULL, &next, error);
+    if (stacks == NULL)
+        return FALSE;
+    g_autoptr(GHashTable) known = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < stacks->len; i++) {
+        ApiStack *stack = g_ptr_array_index(stacks, i);
+        g_hash_table_add(known, stack->id);
+        if (!is_busy(app->stacks, stack->id))
+            reconcile_stack(app, conn, stack, machines);
+    }
+    for (guint i = 0; i < list->len; i++) {
+        HvMachineInfo *machine = g_ptr_array_index(list, i);
+        if (!g_hash_table_contains(known, machine->identity->id)) {
+            adopt(app, machine);
+            g_hash_table_add(known, machine->identity->id);
+        }
+    }
+    /* Stacks rolled back above are no longer known: re-read before sweeping. */
+    g_autoptr(GHashTable) owned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autofree char *next_now = NULL;
+    g_autoptr(GPtrArray) now = store_stack_list(app->store, NULL, 0, NULL, &next_now, error);
+    if (now == NULL)
+        return FALSE;
+    for (guint i = 0; i < now->len; i++)
+        g_hash_table_add(owned, g_strdup(((ApiStack *)g_ptr_array_index(now, i))->id));
+    remove_orphans(app, conn, owned);
+    return TRUE;
+}

@@ -1,0 +1,44 @@
+/* Stacks: create, delete and actions as operations on libvirt domains; the
+ * live state from libvirt's lifecycle events; reconciliation of the store
+ * with libvirt after a start or a reconnection.
+ *
+ * Crash safety comes from the order of steps: a stack row is written
+ * (provisioning) before its domain exists, and removed (after deleting)
+ * only once its domain, disk and console log are gone.  Whatever moment
+ * turtled dies, reconcile finds a provisioning or deleting row and removes
+ * what it names, so a stack ends wholly present or wholly absent. */
+#pragma once
+
+#include <glib.h>
+#include <libvirt/libvirt.h>
+
+#include "daemon/app.h"
+
+Stacks *stacks_new(App *app);
+void stacks_free(Stacks *stacks);
+
+/* POST /v1/stacks: checks images and quota, persists the stack
+ * (provisioning) and submits stack.create.  Takes @spec.  *@stack_out is
+ * the stack as persisted. */
+ApiOperation *stacks_create(App *app, const char *tenant, ApiStackSpec *spec, ApiStack **stack_out,
+                            GError **error);
+/* DELETE /v1/stacks/{name}: marks it deleting and submits stack.delete. */
+ApiOperation *stacks_delete(App *app, const char *tenant, const char *name, GError **error);
+/* POST /v1/stacks/{name}/actions: CONFLICT when the state forbids @action
+ * or another operation works on the stack. */
+ApiOperation *stacks_action(App *app, const char *tenant, const char *name, const char *action,
+                            GError **error);
+
+/* <console_dir>/<stack id>.log */
+char *stacks_console_path(App *app, const char *stack_id);
+
+/* A libvirt lifecycle event (main thread): updates the stack's state and
+ * publishes a lifecycle event. */
+void stacks_on_lifecycle(App *app, const HvLifecycleEvent *event);
+
+/* Makes the store and libvirt agree: finishes interrupted deletes, rolls
+ * back interrupted creates, takes each stack's state from its domain, marks
+ * stacks whose domain vanished, adopts domains with our metadata that the
+ * store lacks, and removes disks and console logs no stack owns.  Stacks an
+ * operation is working on are left alone. */
+gboolean stacks_reconcile(App *app, virConnectPtr conn, GError **error);

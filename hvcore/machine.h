@@ -1,0 +1,132 @@
+/* A stack's libvirt domain: define, lifecycle actions, state, listing the
+ * domains that are ours, and statistics.
+ *
+ * Every function takes a connection from hv_virt_get_connection and a
+ * domain name ("turtles-<stack id>", hv_domain_name_for).  Threads: any
+ * thread may call any function; libvirt connections are thread-safe.
+ *
+ * Errors: HV_ERROR_NOT_FOUND "domain 'x' not found" when there is no such
+ * domain, HV_ERROR_INVALID when the domain's state forbids the action (a
+ * pause of a shut-off domain) or the XML is refused as malformed, and
+ * HV_ERROR_LIBVIRT with libvirt's message for anything else libvirt refused
+ * (then hv_virt_report_failure tells whether libvirt is unreachable).
+ *
+ * Actions are idempotent where that is natural: asking for the state the
+ * domain is in already succeeds without a libvirt call, and an action that
+ * fails because the domain got there meanwhile (the guest, another thread
+ * or an operator was quicker) succeeds too. */
+#pragma once
+
+#include <gio/gio.h>
+#include <glib.h>
+#include <libvirt/libvirt.h>
+
+#include "hvcore/domain.h"
+
+typedef enum {
+    HV_MACHINE_ABSENT,  /* no such domain */
+    HV_MACHINE_RUNNING, /* running, blocked, or shutting down (still active) */
+    HV_MACHINE_PAUSED,  /* paused by us, an admin, an I/O error or a migration */
+    HV_MACHINE_SHUTOFF, /* defined, not active (whatever the reason) */
+    HV_MACHINE_CRASHED, /* active but crashed (only with on_crash=preserve) */
+    HV_MACHINE_OTHER,   /* no state, or suspended by the guest (S3) */
+} HvMachineState;
+
+/* "absent", "running", "paused", "shutoff", "crashed", "other". */
+const char *hv_machine_state_to_string(HvMachineState state);
+
+/* virDomainDefineXML (with libvirt's schema validation): a persistent
+ * domain, not started.  Redefining an existing domain of the same name and
+ * UUID replaces its configuration (a running domain gets it on its next
+ * start).  XML that libvirt cannot parse or that fails its schema is
+ * HV_ERROR_INVALID; another domain's name with this UUID (or the reverse) is
+ * HV_ERROR_LIBVIRT "... already exists ...", as libvirt reports it. */
+gboolean hv_machine_define(virConnectPtr conn, const char *xml, GError **error);
+
+/* Boots a shut-off domain.  Already running: TRUE.  Paused:
+ * HV_ERROR_INVALID (resume it instead). */
+gboolean hv_machine_start(virConnectPtr conn, const char *name, GError **error);
+
+/* Graceful stop: presses the ACPI power button (a paused domain is resumed
+ * first so that its guest can see it), then polls the state until the
+ * domain is shut off, for up to @timeout_s seconds.  When the guest ignores
+ * the button (the reference L1 has no ACPI daemon, so it always does), it is
+ * forced off and *@forced (may be NULL) set to TRUE.  When @cancellable
+ * fires while waiting: FALSE with G_IO_ERROR_CANCELLED, the domain left as
+ * it is (still shutting down, maybe).  Already shut off: TRUE. */
+gboolean hv_machine_stop(virConnectPtr conn, const char *name, guint timeout_s,
+                         GCancellable *cancellable, gboolean *forced, GError **error);
+
+/* Waits until the domain is no longer active, polling its state, for up to
+ * @timeout_ms: FALSE with G_IO_ERROR_TIMED_OUT when it still is, or
+ * G_IO_ERROR_CANCELLED as soon as @cancellable (may be NULL) fires.  A
+ * domain that vanishes meanwhile counts as shut off.  hv_machine_stop's
+ * wait, for callers that asked the guest to stop some other way. */
+gboolean hv_machine_wait_shutoff(virConnectPtr conn, const char *name, guint timeout_ms,
+                                 GCancellable *cancellable, GError **error);
+
+/* Pulls the plug (virDomainDestroy).  Already shut off: TRUE. */
+gboolean hv_machine_force_stop(virConnectPtr conn, const char *name, GError **error);
+
+/* A hard reset of the running (or paused) L1, like the reset button
+ * (virDomainReset): the reference L1 has no ACPI daemon, so a graceful
+ * reboot request would never be acted on.  The guest's disks are not synced
+ * first.  QEMU keeps running, so the console log simply continues.  Shut
+ * off: HV_ERROR_INVALID. */
+gboolean hv_machine_reboot(virConnectPtr conn, const char *name, GError **error);
+
+/* Freezes the vCPUs.  Already paused: TRUE.  Shut off: HV_ERROR_INVALID. */
+gboolean hv_machine_pause(virConnectPtr conn, const char *name, GError **error);
+
+/* Resumes a paused domain.  Already running: TRUE.  Shut off:
+ * HV_ERROR_INVALID. */
+gboolean hv_machine_resume(virConnectPtr conn, const char *name, GError **error);
+
+/* Destroys the domain if it is active and undefines it, with its managed
+ * save image, snapshot and checkpoint metadata and NVRAM file where the
+ * driver has them.  No such domain: TRUE (idempotent, so an interrupted
+ * delete can simply be run again). */
+gboolean hv_machine_remove(virConnectPtr conn, const char *name, GError **error);
+
+/* The domain's state; HV_MACHINE_ABSENT with @error unset when there is no
+ * such domain, HV_MACHINE_ABSENT with @error set when it cannot be told. */
+HvMachineState hv_machine_get_state(virConnectPtr conn, const char *name, GError **error);
+
+typedef struct {
+    char *name; /* the libvirt domain name */
+    HvMachineState state;
+    HvStackIdentity *identity; /* from its <metadata> */
+} HvMachineInfo;
+
+void hv_machine_info_free(HvMachineInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvMachineInfo, hv_machine_info_free)
+
+/* Every domain, active or not, that carries our metadata, as HvMachineInfo
+ * (the array frees them).  Domains without it, with broken metadata (logged
+ * at debug level) or that vanish while being listed are skipped; any other
+ * failure fails the whole call, so that a reconcile never mistakes a
+ * libvirt error for a missing domain. */
+GPtrArray *hv_machine_list_ours(virConnectPtr conn, GError **error);
+
+typedef struct {
+    HvMachineState state;
+    guint64 cpu_time_ns; /* all vCPUs and QEMU's own threads */
+    guint vcpus;         /* current vCPU count */
+    guint64 memory_current_kib, memory_maximum_kib;
+    gint64 memory_rss_kib; /* QEMU's resident set; -1 unknown (shut off, or not reported) */
+    /* Summed over the domain's disks. */
+    guint64 block_read_bytes, block_write_bytes, block_read_requests, block_write_requests;
+} HvMachineStats;
+
+/* One virDomainListGetStats round trip (groups state, cpu-total, balloon,
+ * vcpu and block), without waiting behind a job such as a migration.
+ * Whatever the driver does not report stays 0 (memory_rss_kib -1):
+ * test:///default reports only the state. */
+gboolean hv_machine_get_stats(virConnectPtr conn, const char *name, HvMachineStats *stats,
+                              GError **error);
+
+/* Fills @stats from one virDomainStatsRecord's parameters ("state.state",
+ * "cpu.time", "balloon.current", "block.<n>.rd.bytes", ...): what
+ * hv_machine_get_stats does with its record, for callers that fetch many
+ * domains in one virConnectGetAllDomainStats. */
+void hv_machine_stats_parse(virTypedParameterPtr params, int nparams, HvMachineStats *stats);

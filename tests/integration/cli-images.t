@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# turtlectl image (and the stack verbs that need no running L1) against a
+# live turtled on the test backend, whose test:///default cannot store
+# uploads: create, list, show, delete in json (the API's answer, compared
+# with curl's), table and yaml; usage errors exit 2 with the image or stack
+# usage; API errors exit 1 with the API's message (upload's 404 and 503
+# included); create --file leaves nothing behind when the upload fails; an
+# unreachable socket is named.  tests/system/cli-stacks.t uploads for real.
+# shellcheck disable=SC2119 # td_start takes optional arguments
+set -u
+cd "${TURTLES_SRCDIR:-$(dirname "$0")/../..}" || exit 1
+. tests/lib/tap.sh
+. tests/lib/turtled.sh
+. tests/lib/turtlectl.sh
+
+td_init
+cli_init
+
+# ---- no daemon needed: help and usage ------------------------------------------------------------
+ctl --help
+grep -q '^  image ' <<<"$OUT" && grep -q '^  stack ' <<<"$OUT"
+ok "$((RC + $?))" "--help: exit 0, lists the image and stack nouns"
+ctl image --help
+r=0
+for verb in create upload list show delete; do
+    grep -q "turtlectl image $verb" <<<"$OUT" || r=1
+done
+grep -q -- '--kind KIND' <<<"$OUT" || r=1
+ok "$((RC + r))" "image --help: exit 0, the usage of every verb and --kind"
+ctl stack --help
+r=0
+for verb in create list show start stop force-stop reboot pause resume delete console stats migrate; do
+    grep -Eq "turtlectl stack .*\\b$verb\\b" <<<"$OUT" || r=1
+done
+for opt in --vcpus --memory --kernel --initrd --cmdline --disk --cpu --iommu --device --file \
+    --no-start --wait --limit --after --all --tenant --tail --follow; do
+    grep -q -- "^  $opt " <<<"$OUT" || r=1
+done
+ok "$((RC + r))" "stack --help: exit 0, every verb and every option explained"
+ctl stack show --help
+grep -q '^usage: turtlectl stack create NAME' <<<"$OUT"
+ok "$((RC + $?))" "stack show --help: exit 0, the stack usage"
+
+usage_is() { # EXPECTED-FIRST-LINE USAGE-NOUN DESC
+    is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: $1" "$3"
+    grep -q "^usage: turtlectl $2 " <<<"$ERR" || diag "no '$2' usage on stderr: $ERR"
+}
+ctl image create vmlinuz
+usage_is "image create: missing --kind (kernel, initrd or disk)" image "image create without --kind: exit 2"
+ctl image create vmlinuz --kind floppy
+usage_is "image create: --kind: must be kernel, initrd or disk (not 'floppy')" image "--kind floppy: exit 2"
+ctl image create root --kind disk --format vmdk
+usage_is "image create: --format: must be raw or qcow2 (not 'vmdk')" image "--format vmdk: exit 2"
+ctl image create --kind kernel
+usage_is "image create: missing NAME" image "image create without NAME: exit 2"
+ctl image upload vmlinuz
+usage_is "image upload: missing FILE" image "image upload without FILE: exit 2"
+ctl image show
+usage_is "image show: missing NAME" image "image show without NAME: exit 2"
+ctl image list extra
+usage_is "image list: unexpected argument 'extra'" image "image list with an argument: exit 2"
+ctl image frob
+usage_is "image: unknown verb 'frob'" image "image frob: exit 2"
+ctl image delete x --wait
+usage_is "image delete: unknown option '--wait'" image "image delete --wait (synchronous): exit 2"
+
+ctl stack create web --memory 512 --kernel k
+usage_is "stack create: missing --vcpus" stack "stack create without --vcpus: exit 2"
+ctl stack create web --vcpus 1 --kernel k
+usage_is "stack create: missing --memory" stack "stack create without --memory: exit 2"
+ctl stack create web --vcpus 1 --memory 512
+usage_is "stack create: give either --kernel or --disk" stack "stack create without a boot image: exit 2"
+ctl stack create web --vcpus 1 --memory 512 --kernel k --disk d
+usage_is "stack create: give either --kernel or --disk" stack "... and with both: exit 2"
+ctl stack create web --vcpus 1 --memory 512 --disk d --initrd i
+usage_is "stack create: --initrd and --cmdline go with --kernel" stack "--initrd with --disk: exit 2"
+ctl stack create web --vcpus 65 --memory 512 --kernel k
+usage_is "stack create: --vcpus: must be a whole number between 1 and 64 (not '65')" stack "--vcpus 65: exit 2"
+ctl stack create web --vcpus 1 --memory 64 --kernel k
+usage_is "stack create: --memory: must be a whole number between 128 and 1048576 (not '64')" stack \
+    "--memory 64: exit 2"
+ctl stack create web --vcpus 1 --memory 512 --kernel k --iommu amd
+usage_is "stack create: --iommu: must be none, intel or virtio (not 'amd')" stack "--iommu amd: exit 2"
+ctl stack create web --vcpus 1 --memory 512 --kernel k --cpu qemu64
+usage_is "stack create: --cpu: must be host-passthrough, host-model or named:MODEL (not 'qemu64')" stack \
+    "--cpu qemu64: exit 2"
+ctl stack create --vcpus 1 --memory 512 --kernel k
+usage_is "stack create: missing NAME" stack "stack create without NAME or --file: exit 2"
+ctl stack create web --file "$TD_DIR/spec.json" --vcpus 2
+usage_is "stack create: --file excludes the spec options (--vcpus, --memory, --kernel, ...)" stack \
+    "--file with --vcpus: exit 2"
+ctl stack start
+usage_is "stack start: missing NAME" stack "stack start without NAME: exit 2"
+ctl stack reboot web --follow
+usage_is "stack reboot: unknown option '--follow'" stack "stack reboot --follow: exit 2"
+ctl stack list --limit 0
+usage_is "stack list: --limit: must be a whole number between 1 and 1000 (not '0')" stack "--limit 0: exit 2"
+ctl stack console web --tail x
+usage_is "stack console: --tail: must be a whole number between 0 and 67108864 (not 'x')" stack \
+    "console --tail x: exit 2"
+ctl stack migrate web --to hostb
+usage_is "stack migrate: not available yet (it arrives with the migrate API)" stack \
+    "stack migrate (no API yet): exit 2"
+ctl peer list
+is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: peer: not available yet (it arrives with the peers API)" \
+    "peer (no API yet): exit 2"
+
+# Spec files are checked before anything is sent: no daemon here.
+ctl --socket "$TD_DIR/nosuch.sock" stack create --file "$TD_DIR/nosuch.json"
+is "$RC $ERR" "1 turtlectl: cannot read $TD_DIR/nosuch.json: No such file or directory" \
+    "stack create --file of a missing file: exit 1, names it"
+printf '{"name":"web","vcpus":1}' >"$TD_DIR/spec.json"
+ctl --socket "$TD_DIR/nosuch.sock" stack create --file "$TD_DIR/spec.json"
+is "$RC $ERR" "1 turtlectl: $TD_DIR/spec.json: memory_mib: is required" \
+    "a spec file without memory_mib: exit 1, the file and the field"
+printf '[1]' >"$TD_DIR/spec.json"
+ctl --socket "$TD_DIR/nosuch.sock" stack create --file "$TD_DIR/spec.json"
+is "$RC $ERR" "1 turtlectl: $TD_DIR/spec.json: not a JSON object" "a spec file that is an array: exit 1"
+
+# ---- unreachable ---------------------------------------------------------------------------------
+ctl --socket "$TD_DIR/nosuch.sock" image list
+is "$RC $ERR" "1 turtlectl: cannot reach turtled at $TD_DIR/nosuch.sock: No such file or directory" \
+    "image list on a missing socket: exit 1, the socket named"
+head -c 4096 /dev/urandom >"$TD_DIR/small.bin"
+ctl --socket "$TD_DIR/nosuch.sock" image upload vmlinuz "$TD_DIR/small.bin"
+is "$RC $ERR" "1 turtlectl: cannot reach turtled at $TD_DIR/nosuch.sock: No such file or directory" \
+    "image upload on a missing socket: the same"
+ctl --socket "$TD_DIR/nosuch.sock" stack list
+is "$RC $ERR" "1 turtlectl: cannot reach turtled at $TD_DIR/nosuch.sock: No such file or directory" \
+    "stack list on a missing socket: the same"
+
+# ---- with turtled -------------------------------------------------------------------------------
+td_start || bail "turtled did not start"
+td_tenant acme || bail "no tenant acme"
+A=$TOKEN
+td_tenant beta || bail "no tenant beta"
+B=$TOKEN
+# The tenant on the socket with its token; beta over TCP.
+ta() { ctl --socket "$TD_SOCK" --token "$A" "$@"; }
+tb() { ctl --url "http://127.0.0.1:$TD_PORT" --token "$B" "$@"; }
+
+ta image list
+api_tn "$A" GET /v1/images
+is "$RC" 0 "image list (none yet): exit 0"
+same_json "$OUT" "$BODY" "... json output is GET /v1/images's answer"
+
+# create
+ta image create vmlinuz --kind kernel
+is "$RC" 0 "image create vmlinuz --kind kernel: exit 0"
+CREATED=$OUT
+api_tn "$A" GET /v1/images/vmlinuz
+same_json "$CREATED" "$BODY" "... json output is the image turtled now has"
+is "$(jq -r '[.image.kind, .image.format, .image.state, .image.tenant] | @tsv' <<<"$CREATED")" \
+    "$(printf 'kernel\traw\tpending\tacme')" "... a raw kernel (the default format), pending, of acme"
+td_check_body "turtlectl image create's json" "$(as_file create.json "$CREATED")" POST /v1/images 201
+
+ta --format table image create root --kind disk --format qcow2
+is "$RC" 0 "image create root --kind disk --format qcow2, as a table: exit 0"
+grep -Eq '^name: +root$' <<<"$OUT" && grep -Eq '^kind: +disk$' <<<"$OUT" &&
+    grep -Eq '^format: +qcow2$' <<<"$OUT" && grep -Eq '^state: +pending$' <<<"$OUT" &&
+    grep -Eq '^size: +-$' <<<"$OUT"
+ok $? "... the table: name, kind, format qcow2 (the verb's --format), pending, no size yet"
+ta --format yaml image create initrd --kind initrd
+is "$RC" 0 "image create initrd as yaml: exit 0"
+grep -q '^  kind: initrd$' <<<"$OUT" && grep -q '^  size: null$' <<<"$OUT"
+ok $? "... image.kind: initrd and size: null in block style"
+api_tn "$A" GET /v1/images/initrd
+yaml_matches "$OUT" "$BODY" "... the yaml reads back as the API's answer"
+
+ta image create vmlinuz --kind kernel
+api_tn "$A" POST /v1/images --json '{"name":"vmlinuz","kind":"kernel","format":"raw"}'
+td_error_fields
+is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "image create of a taken name: exit 1, the API's message ($ERR_MESSAGE)"
+is "$OUT" "" "... and nothing on stdout"
+ta image create kq --kind kernel --format qcow2
+api_tn "$A" POST /v1/images --json '{"name":"kq","kind":"kernel","format":"qcow2"}'
+td_error_fields
+is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "a qcow2 kernel: exit 1, the API's 400 message as is"
+ta image create Bad_Name --kind disk
+api_tn "$A" POST /v1/images --json '{"name":"Bad_Name","kind":"disk","format":"raw"}'
+td_error_fields
+is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "a bad name: exit 1, the API's 400 message as is"
+op image list
+api_op GET /v1/images
+td_error_fields
+is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "the operator's image list: exit 1, the API's 403 message"
+
+# list
+ta image list
+api_tn "$A" GET /v1/images
+same_json "$OUT" "$BODY" "image list: json output is GET /v1/images's answer"
+is "$(jq -r '[.images[].name] | sort | join(" ")' <<<"$OUT")" "initrd root vmlinuz" "... the three images"
+ta image list --format table
+is "$(awk '{print $1}' <<<"$OUT" | paste -sd' ')" "NAME initrd root vmlinuz" \
+    "image list --format table: a header, then the images by name"
+grep -Eq '^root +disk +qcow2 +pending +- +[0-9]{4}-' <<<"$OUT"
+ok $? "... root's row: disk, qcow2, pending, no size, its creation time"
+ta image list --format yaml
+grep -q '^images:$' <<<"$OUT" && grep -q '^- id: ' <<<"$OUT"
+ok $? "image list --format yaml: images: as a block sequence"
+yaml_matches "$OUT" "$BODY" "... the yaml reads back as the API's answer"
+tb image list
+api_tn "$B" GET /v1/images
+is "$RC $(jq -c .images <<<"$OUT")" "0 []" "beta's image list over TCP: none of acme's"
+
+# show
+ta image show root
+api_tn "$A" GET /v1/images/root
+same_json "$OUT" "$BODY" "image show root: json output is the API's answer"
+ta image show root --format table
+grep -Eq "^id: +$(jb .image.id)\$" <<<"$OUT" && grep -Eq '^tenant: +acme$' <<<"$OUT" &&
+    grep -Eq '^sha256: +-$' <<<"$OUT"
+ok $? "image show --format table: id, tenant, no sha256 yet"
+ta image show root --format yaml
+yaml_matches "$OUT" "$BODY" "image show --format yaml reads back as the API's answer"
+ta image show nosuch
+is "$RC $ERR" "1 turtlectl: image 'nosuch' not found" "image show nosuch: exit 1, the API's message"
+tb image show root
+is "$RC $ERR" "1 turtlectl: image 'root' not found" "another tenant's image: exit 1, not found"
+
+# upload: the refusals (the test backend cannot store data)
+ta image upload nosuch "$TD_DIR/small.bin"
+is "$RC $ERR" "1 turtlectl: image 'nosuch' not found" "image upload to a missing image: exit 1, the API's 404 message"
+api_tn "$A" PUT /v1/images/vmlinuz/data -H 'Content-Type: application/octet-stream' \
+    --data-binary "@$TD_DIR/small.bin"
+td_error_fields
+expected_503=$ERR_MESSAGE
+is "$ERR_STATUS" 503 "(curl: PUT on test:///default answers 503: $expected_503)"
+ta image upload vmlinuz "$TD_DIR/small.bin"
+is "$RC $(tail -n1 <<<"$ERR")" "1 turtlectl: $expected_503" \
+    "image upload where libvirt cannot store it: exit 1, the API's 503 message"
+api_tn "$A" GET /v1/images/vmlinuz
+is "$(jb .image.state)" pending "... and the image is still pending"
+ta image upload vmlinuz "$TD_DIR"
+is "$RC $ERR" "1 turtlectl: $TD_DIR: not a regular file" "image upload of a directory: exit 1 before sending"
+ta image upload vmlinuz "$TD_DIR/nosuch.bin"
+is "$RC $ERR" "1 turtlectl: cannot open $TD_DIR/nosuch.bin: No such file or directory" \
+    "image upload of a missing file: exit 1, names it"
+
+# create --file: a ready image or nothing
+ta image create kern2 --kind kernel --file "$TD_DIR/nosuch.bin"
+is "$RC $ERR" "1 turtlectl: cannot open $TD_DIR/nosuch.bin: No such file or directory" \
+    "image create --file of a missing file: exit 1"
+api_tn "$A" GET /v1/images/kern2
+is "$STATUS" 404 "... and no image was created"
+# The message names the volume, which is the image's id: a new one here.
+no_uuid() { sed 's/[0-9a-f]\{8\}-[0-9a-f-]\{27\}/UUID/g'; }
+ta image create kern2 --kind kernel --file "$TD_DIR/small.bin"
+is "$RC $(tail -n1 <<<"$ERR" | no_uuid)" "1 turtlectl: $(no_uuid <<<"$expected_503")" \
+    "image create --file when the upload fails: exit 1, the API's message"
+api_tn "$A" GET /v1/images/kern2
+is "$STATUS" 404 "... and the image it created is deleted again"
+
+# delete
+ta image delete initrd --format table
+is "$RC $OUT" "0 deleted image initrd" "image delete initrd (table): exit 0, says so"
+api_tn "$A" GET /v1/images/initrd
+is "$STATUS" 404 "... and turtled has it no more"
+ta image delete root
+is "$RC $OUT" "0 " "image delete root (json): exit 0, nothing on stdout (a 204)"
+ta image delete root
+is "$RC $ERR" "1 turtlectl: image 'root' not found" "image delete again: exit 1, the API's message"
+tb image delete vmlinuz
+is "$RC $ERR" "1 turtlectl: image 'vmlinuz' not found" "beta deleting acme's image: exit 1, not found"
+api_tn "$A" GET /v1/images/vmlinuz
+is "$STATUS" 200 "... and acme's image is still there"
+
+# ---- stacks without an L1 ------------------------------------------------------------------------
+ta stack list
+api_tn "$A" GET /v1/stacks
+is "$RC" 0 "stack list (none): exit 0"
+same_json "$OUT" "$BODY" "... json output is GET /v1/stacks's answer"
+ta stack list --format table
+is "$RC $OUT" "0 NAME  TENANT  STATE  VCPUS  MEMORY  BACKEND  CREATED" "... as a table: the header only"
+ta stack show web
+is "$RC $ERR" "1 turtlectl: stack 'web' not found" "stack show of a missing stack: exit 1, the API's message"
+ta stack pause web --wait
+is "$RC $ERR" "1 turtlectl: stack 'web' not found" "stack pause of a missing stack: exit 1, the API's message"
+ta stack console web --tail 5
+is "$RC $ERR" "1 turtlectl: stack 'web' not found" "stack console of a missing stack: exit 1"
+ta stack stats web
+is "$RC $ERR" "1 turtlectl: stack 'web' not found" "stack stats of a missing stack: exit 1"
+ta stack create web --vcpus 1 --memory 256 --kernel nosuch
+api_tn "$A" POST /v1/stacks --json '{"name":"web","vcpus":1,"memory_mib":256,"boot":{"kernel":"nosuch"}}'
+td_error_fields
+is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "stack create with a missing kernel image: exit 1, the API's message"
+ta stack create web --vcpus 1 --memory 256 --kernel vmlinuz
+api_tn "$A" POST /v1/stacks --json '{"name":"web","vcpus":1,"memory_mib":256,"boot":{"kernel":"vmlinuz"}}'
+td_error_fields
+is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "stack create with a pending kernel image: exit 1, the API's message"
+ta stack create web --vcpus 1 --memory 256 --kernel vmlinuz --device 3b:00.0
+api_tn "$A" POST /v1/stacks \
+    --json '{"name":"web","vcpus":1,"memory_mib":256,"boot":{"kernel":"vmlinuz"},"devices":["3b:00.0"]}'
+td_error_fields
+is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "a bad --device: exit 1, the API's 400 message"
+op stack list --tenant acme
+api_op GET '/v1/stacks?tenant=acme'
+same_json "$OUT" "$BODY" "the operator's stack list --tenant acme: the API's answer"
+op stack list --tenant nosuch
+api_op GET '/v1/stacks?tenant=nosuch'
+td_error_fields
+is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "stack list --tenant of a missing tenant: exit 1, the API's message"
+
+cli_done
+td_done

@@ -1,10 +1,10 @@
 /* turtled's HTTP layer on libmicrohttpd: listeners (UNIX socket, optional TCP
  * with TLS), a route table instead of if-chains, request bodies (JSON with a
  * 1 MiB cap and a depth-limited parse, or raw uploads handed over piece by
- * piece), callers (operator by SO_PEERCRED uid 0 on
- * the UNIX socket, tenant by bearer token), and replies: JSON, empty, plain
- * text, streams (Server-Sent Events, console follow).  Handlers never touch
- * libmicrohttpd; only this layer turns a GError into a status and error body. */
+ * piece), callers (operator by SO_PEERCRED uid 0 on the UNIX socket, tenant by
+ * bearer token), and replies: JSON, empty, plain text, streams (Server-Sent
+ * Events, console follow).  Handlers never touch libmicrohttpd; only this
+ * layer turns a GError into a status and error body. */
 #pragma once
 
 #include <glib.h>

@@ -69,6 +69,7 @@ kill_and_restart() {
 
 created=0
 deleted=0
+outcomes=""
 for trial in $(seq 1 "$trials"); do
     delay=$((RANDOM % (max_delay + 1)))
     api_tn "$alice" GET /v1/stacks
@@ -86,8 +87,16 @@ for trial in $(seq 1 "$trials"); do
     [ "$STATUS" = 202 ] || diag "trial $trial: $what answered $STATUS $BODY"
     kill_and_restart "$delay"
     check_consistent "trial $trial ($what, kill -9 after $delay ms)"
+    api_tn "$alice" GET "/v1/stacks/${what#* }"
+    if [ "$STATUS" = 200 ]; then
+        outcome="present ($(jb .stack.state))"
+    else
+        outcome=absent
+    fi
+    outcomes="$outcomes${outcomes:+, }${what%% *}:${outcome%% *}"
+    note "trial $trial: after the restart ${what#* } is $outcome"
 done
-note "$created creates and $deleted deletes interrupted"
+note "$created creates and $deleted deletes interrupted; outcomes: $(tr ',' '\n' <<<"$outcomes" | sort | uniq -c | tr -s ' \n' ' ')"
 
 # What is left deletes cleanly.
 api_tn "$alice" GET /v1/stacks

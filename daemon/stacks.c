@@ -220,9 +220,13 @@ static gboolean create_steps(OperationContext *context, App *app, virConnectPtr 
         if (!hv_machine_start(conn, stack->domain_name, error))
             return FALSE;
     }
-    return set_state(app, stack->id,
-                     stack->spec->start ? API_STACK_STATE_RUNNING : API_STACK_STATE_STOPPED, NULL,
-                     error);
+    if (!set_state(app, stack->id,
+                   stack->spec->start ? API_STACK_STATE_RUNNING : API_STACK_STATE_STOPPED, NULL,
+                   error))
+        return FALSE;
+    operation_progress(context, 100,
+                       stack->spec->start ? "the L1 is running" : "defined, not started", 0, 0);
+    return TRUE;
 }
 
 static gboolean create_body(OperationContext *context, gpointer data, GError **error)
@@ -381,6 +385,8 @@ static gboolean delete_body(OperationContext *context, gpointer data, GError **e
     if (conn != NULL) {
         operation_progress(context, 30, "removing the domain, disk and console log", 0, 0);
         ok = remove_everything(app, conn, stack, error);
+        if (ok)
+            operation_progress(context, 100, "removed", 0, 0);
         if (!ok && (*error)->domain == HV_ERROR)
             connection_failed(app, conn, error);
     }

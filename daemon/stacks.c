@@ -411,6 +411,10 @@ static ApiStack *claim_stack(App *app, const char *tenant, const char *name, GEr
     g_autoptr(ApiStack) stack = store_stack_get(app->store, tenant, name, error);
     if (stack == NULL)
         return NULL;
+    /* Work that needs libvirt is refused while it is away, not queued to fail. */
+    g_autoptr(virConnect) conn = connection_get(app, error);
+    if (conn == NULL)
+        return NULL;
     if (!claim(app->stacks, stack->id)) {
         g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT,
                     "stack '%s' is busy: another operation is working on it", name);

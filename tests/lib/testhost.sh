@@ -18,6 +18,11 @@
 #                                 is left in its namespace, remove its dir
 #   testhost_stop_all             testhost_stop for every host of this test
 #   testhost_install_cleanup_trap stop every host on EXIT, INT, TERM and HUP
+#   testhost_kill_daemon NAME [SIG]  kill its libvirtd alone (TERM by default; KILL
+#                                 is a crash) and wait until it is gone; its
+#                                 guests keep running, as they would on a host
+#   testhost_restart_daemon NAME  start its libvirtd again on the same dirs,
+#                                 config and port; waits until it answers
 #   testhost_pids NAME            processes in its namespace (libvirtd, qemu)
 #   testhost_pids_marked MARKER   processes (outside our namespace) whose mounts
 #                                 mention MARKER, a path fragment
@@ -486,6 +491,23 @@ _testhost_save_logs() {
             cp -r "$dir/log" "$dir/console" "$dir/config" "$dest/$name/" 2>/dev/null &&
             _testhost_diag "logs of host '$name' saved in $dest/$name"
     done
+}
+
+# ---- daemon restarts ---------------------------------------------------------
+
+testhost_kill_daemon() {
+    local pid
+    pid=$(_testhost_daemon_pid "$1") || return 1
+    kill -"${2:-TERM}" "$pid" && _testhost_wait_gone 15 "$pid"
+}
+
+testhost_restart_daemon() {
+    local dir
+    dir=$(testhost_dir "$1") || return 1
+    _testhost_launch "$dir"
+    # The launcher is a job of ours: bash must not announce its death.
+    disown "$!"
+    _testhost_wait_ready "$1"
 }
 
 # ---- traps ------------------------------------------------------------------

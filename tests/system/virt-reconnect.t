@@ -79,21 +79,9 @@ define_and_undefine() {
         wait_line "^event $name undefined 1/"
 }
 
-# testhost.sh has no restart: kill the daemon (as a crash would) and start
-# it again on the same dirs, config and port through its own launcher.
-# kill_daemon SIGNAL
-kill_daemon() {
-    local pid
-    pid=$(_testhost_daemon_pid w) || return 1
-    kill -"$1" "$pid" && _testhost_wait_gone 15 "$pid"
-}
-
-restart_daemon() {
-    _testhost_launch "$(testhost_dir w)"
-    # The launcher is a job of ours: bash must not announce its death.
-    disown "$!"
-    _testhost_wait_ready w
-}
+# kill_daemon SIGNAL: libvirtd dies as a crash would; restart_daemon: it comes back.
+kill_daemon() { testhost_kill_daemon w "$1"; }
+restart_daemon() { testhost_restart_daemon w; }
 
 testhost_start w
 ok $? "private test host w answers at ${TESTHOST_W_URI:-?}" || bail "no test host"

@@ -60,10 +60,10 @@ check_consistent() {
         "$trial: no operation stays pending or running"
 }
 
-# kill_after MS: kill -9 turtled MS milliseconds from now, then restart it.
+# kill_and_restart MS: kill -9 turtled MS milliseconds from now, then restart it.
 kill_and_restart() {
     sleep "$(awk -v ms="$1" 'BEGIN { printf "%.3f", ms / 1000 }')"
-    td_kill9 >/dev/null
+    td_kill9
     sh_start || bail "turtled did not come back after kill -9"
 }
 

@@ -4,8 +4,9 @@
 # libvirt domain, GET answers) or wholly absent (no row, no domain, no disk,
 # no console log), libvirt has no domain of ours the store lacks, and no
 # operation stays pending or running.  CRASH_TRIALS kills (default 24), each
-# at a random delay in [0, CRASH_MAX_DELAY_MS] after the request (default
-# 1500, about the length of a create on TCG).
+# at a random delay after the request's answer: up to CRASH_CREATE_MS (300,
+# about what a create takes on TCG: define and start) for creates, up to
+# CRASH_DELETE_MS (1600, a delete: QEMU's end) for deletes.
 #
 #   TURTLES_BUILD=build tests/system/stack-crash.t
 
@@ -17,7 +18,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/stackhost.sh"
 
 trials=${CRASH_TRIALS:-24}
-max_delay=${CRASH_MAX_DELAY_MS:-1500}
+create_ms=${CRASH_CREATE_MS:-300}
+delete_ms=${CRASH_DELETE_MS:-1600}
 
 sh_init
 sh_start || bail "turtled did not start"
@@ -71,16 +73,17 @@ created=0
 deleted=0
 outcomes=""
 for trial in $(seq 1 "$trials"); do
-    delay=$((RANDOM % (max_delay + 1)))
     api_tn "$alice" GET /v1/stacks
     existing=$(jb '.stacks[].name' | head -n 1)
     # Alternate: create while fewer than two exist, else delete one.
     if [ "$(jb '.stacks | length')" -lt 2 ] && [ $((trial % 2)) = 1 ] || [ -z "$existing" ]; then
         what="create c$trial"
+        delay=$((RANDOM % (create_ms + 1)))
         api_tn "$alice" POST /v1/stacks --json "$(sh_spec "c$trial" 256)"
         created=$((created + 1))
     else
         what="delete $existing"
+        delay=$((RANDOM % (delete_ms + 1)))
         api_tn "$alice" DELETE "/v1/stacks/$existing"
         deleted=$((deleted + 1))
     fi
@@ -93,7 +96,7 @@ for trial in $(seq 1 "$trials"); do
     else
         outcome=absent
     fi
-    outcomes="$outcomes${outcomes:+, }${what%% *}:${outcome%% *}"
+    outcomes="$outcomes${outcomes:+,}${what%% *}:${outcome%% *}"
     note "trial $trial: after the restart ${what#* } is $outcome"
 done
 note "$created creates and $deleted deletes interrupted; outcomes: $(tr ',' '\n' <<<"$outcomes" | sort | uniq -c | tr -s ' \n' ' ')"

@@ -12,6 +12,7 @@ static const char *const record_keys[] = {
 };
 static const char *const list_keys[] = {"stacks", "next", NULL};
 static const char *const action_keys[] = {"action", NULL};
+static const char *const migrate_keys[] = {"peer", "live", NULL};
 static const char *const backend_names[] = {API_STACK_BACKENDS, NULL};
 static const char *const action_names[] = {API_STACK_ACTIONS, NULL};
 /* Indexed by ApiStackState. */
@@ -243,6 +244,24 @@ char *api_stack_action_from_json(json_object *value, GError **error)
         !api_json_check_choice("action", action, action_names, error))
         return NULL;
     return g_steal_pointer(&action);
+}
+
+char *api_stack_migrate_from_json(json_object *value, GError **error)
+{
+    g_autofree char *peer = NULL;
+    gboolean live = TRUE;
+
+    if (!api_json_check_object(value, "", migrate_keys, error) ||
+        !api_json_get_string(value, "", "peer", API_JSON_REQUIRED, &peer, error) ||
+        !api_json_check_name("peer", peer, error) ||
+        !api_json_get_bool(value, "", "live", API_JSON_OPTIONAL, &live, error))
+        return NULL;
+    if (!live) {
+        g_set_error(error, API_ERROR, API_ERROR_INVALID,
+                    "live: only live migration is supported (it keeps the L1 and its L2 running)");
+        return NULL;
+    }
+    return g_steal_pointer(&peer);
 }
 
 #define STATE_BIT(s) (1u << (s))

@@ -66,6 +66,11 @@ GPtrArray *api_stack_list_from_json(json_object *value, char **next, GError **er
 /* {"action": "..."}: returns the action, one of API_STACK_ACTIONS. */
 char *api_stack_action_from_json(json_object *value, GError **error);
 
+/* POST /v1/stacks/{name}/migrate {"peer": NAME, "live": true}: returns the
+ * peer's name.  "live" defaults to true; false is refused, since only a live
+ * migration keeps the L1 and its L2 running. */
+char *api_stack_migrate_from_json(json_object *value, GError **error);
+
 /* Whether a stack in @state may take @action:
  *   start       stopped, error
  *   stop        running, paused

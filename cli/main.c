@@ -1,6 +1,6 @@
 /* turtlectl: the Turtles CLI for operators and tenants.  It speaks only HTTP
  * to turtled (api/ decodes the answers); global options, then a noun and
- * its verb.  The nouns of APIs not built yet (peer) arrive with them. */
+ * its verb. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,10 +27,8 @@ static const Noun nouns[] = {
     {"stack", "L1 guests: create, act on, watch, delete", cmd_stack, cmd_stack_usage},
     {"operation", "long-running work: show, wait, cancel", cmd_operation, cmd_operation_usage},
     {"event", "the event stream", cmd_event, cmd_event_usage},
+    {"peer", "other hosts that stacks migrate to (operator)", cmd_peer, cmd_peer_usage},
 };
-
-/* Nouns of DESIGN.md whose API does not exist yet. */
-static const char *const later_nouns[] = {"peer", NULL};
 
 static void usage(FILE *out)
 {
@@ -43,7 +41,6 @@ static void usage(FILE *out)
     for (guint i = 0; i < G_N_ELEMENTS(nouns); i++)
         fprintf(out, "  %-10s %s\n", nouns[i].name, nouns[i].summary);
     fputs("\n"
-          "  peer arrives with its API; this turtlectl has not got it yet.\n"
           "  \"turtlectl NOUN --help\" lists a noun's verbs.\n"
           "\n"
           "Global options (before the noun or after the verb):\n"
@@ -89,9 +86,6 @@ static int run(Ctl *ctl, int argc, char **argv)
             return nouns[i].run(ctl, argc - next - 1, argv + next + 1);
         }
     }
-    if (g_strv_contains(later_nouns, noun))
-        return ctl_usage_error(ctl, "%s: not available yet (it arrives with the %ss API)", noun,
-                               noun);
     return ctl_usage_error(ctl, "unknown noun '%s'", noun);
 }
 

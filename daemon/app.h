@@ -58,6 +58,12 @@ HttpReply *handle_image_get(gpointer app, const HttpRequest *request);
 HttpReply *handle_image_delete(gpointer app, const HttpRequest *request);
 extern const HttpUploadHandler image_data_upload;
 
+/* daemon/peer_routes.c */
+HttpReply *handle_peer_create(gpointer app, const HttpRequest *request);
+HttpReply *handle_peer_list(gpointer app, const HttpRequest *request);
+HttpReply *handle_peer_get(gpointer app, const HttpRequest *request);
+HttpReply *handle_peer_delete(gpointer app, const HttpRequest *request);
+
 /* daemon/stack_routes.c */
 HttpReply *handle_stack_create(gpointer app, const HttpRequest *request);
 HttpReply *handle_stack_list(gpointer app, const HttpRequest *request);
@@ -66,3 +72,4 @@ HttpReply *handle_stack_delete(gpointer app, const HttpRequest *request);
 HttpReply *handle_stack_action(gpointer app, const HttpRequest *request);
 HttpReply *handle_stack_console(gpointer app, const HttpRequest *request);
 HttpReply *handle_stack_stats(gpointer app, const HttpRequest *request);
+HttpReply *handle_stack_migrate(gpointer app, const HttpRequest *request);

@@ -1,6 +1,8 @@
 /* Tenant images: store rows and HV_POOL_IMAGES volumes in step. */
 #include "daemon/images.h"
 
+#include <glib/gstdio.h>
+
 #include <stdlib.h>
 
 #include <libvirt/virterror.h>
@@ -369,6 +371,22 @@ static GHashTable *pool_volumes(App *app, virConnectPtr conn, GError **error)
     return names;
 }
 
+#define ORPHAN_GRACE_S (15 * 60)
+
+/* Written within ORPHAN_GRACE_S (or not statable: better kept than lost). */
+static gboolean volume_is_recent(virConnectPtr conn, const char *name)
+{
+    g_autofree char *path = hv_volume_path(conn, HV_POOL_IMAGES, name, NULL);
+    GStatBuf st;
+    if (path == NULL || g_stat(path, &st) != 0)
+        return TRUE;
+    gint64 age = g_get_real_time() / G_USEC_PER_SEC - (gint64)st.st_mtime;
+    if (age < ORPHAN_GRACE_S)
+        g_debug("reconcile: volume %s/%s has no image yet; kept (%" G_GINT64_FORMAT " s old)",
+                HV_POOL_IMAGES, name, age);
+    return age < ORPHAN_GRACE_S;
+}
+
 gboolean images_reconcile(App *app, virConnectPtr conn, GError **error)
 {
     g_autoptr(GPtrArray) images = all_images(app->store, error);
@@ -380,8 +398,11 @@ gboolean images_reconcile(App *app, virConnectPtr conn, GError **error)
 
     /* Only ready images own a volume; any other is a crash's leftover. */
     g_autoptr(GHashTable) owned = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) named = g_hash_table_new(g_str_hash, g_str_equal);
     for (guint i = 0; i < images->len; i++) {
         const ApiImage *image = g_ptr_array_index(images, i);
+        if (image->volume != NULL)
+            g_hash_table_add(named, image->volume);
         if (image->state == API_IMAGE_STATE_READY && image->volume != NULL &&
             g_hash_table_contains(volumes, image->volume))
             g_hash_table_add(owned, image->volume);
@@ -393,6 +414,11 @@ gboolean images_reconcile(App *app, virConnectPtr conn, GError **error)
     while (g_hash_table_iter_next(&iter, &key, NULL)) {
         const char *name = key;
         if (g_hash_table_contains(owned, name))
+            continue;
+        /* A volume no image names may be a peer's copy for a stack migrating
+         * here, which becomes an image when the stack arrives: only an old
+         * one is a leftover. */
+        if (!g_hash_table_contains(named, name) && volume_is_recent(conn, name))
             continue;
         g_autoptr(GError) local = NULL;
         if (hv_volume_delete(conn, HV_POOL_IMAGES, name, &local) ||
@@ -500,4 +526,57 @@ ApiImage *images_get_ready(App *app, const char *tenant, const char *name, ApiIm
         return NULL;
     }
     return g_steal_pointer(&image);
+}
+
+/* SHA-256 of a file, streamed. */
+static char *file_sha256(const char *path, gint64 *size, GError **error)
+{
+    g_autoptr(GFile) file = g_file_new_for_path(path);
+    g_autoptr(GFileInputStream) in = g_file_read(file, NULL, error);
+    if (in == NULL)
+        return NULL;
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    g_autofree guint8 *buf = g_malloc(1 << 20);
+    gssize n;
+    *size = 0;
+    while ((n = g_input_stream_read(G_INPUT_STREAM(in), buf, 1 << 20, NULL, error)) > 0) {
+        g_checksum_update(sum, buf, n);
+        *size += n;
+    }
+    return n < 0 ? NULL : g_strdup(g_checksum_get_string(sum));
+}
+
+gboolean images_adopt_volume(App *app, virConnectPtr conn, const char *tenant, const char *name,
+                             ApiImageKind kind, ApiImageFormat format, const char *volume,
+                             GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(ApiImage) existing = store_image_get(app->store, tenant, name, &local);
+    if (existing != NULL)
+        return TRUE;
+    if (!g_error_matches(local, TD_ERROR, TD_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    g_autofree char *path = hv_volume_path(conn, HV_POOL_IMAGES, volume, error);
+    if (path == NULL)
+        return FALSE;
+    gint64 size = -1;
+    g_autofree char *sha256 = file_sha256(path, &size, error);
+    if (sha256 == NULL)
+        return FALSE;
+    g_autoptr(ApiImage) image = api_image_new();
+    image->id = g_uuid_string_random();
+    image->name = g_strdup(name);
+    image->tenant = g_strdup(tenant);
+    image->kind = kind;
+    image->format = format;
+    image->state = API_IMAGE_STATE_READY;
+    image->size = size;
+    image->sha256 = g_steal_pointer(&sha256);
+    /* The volume came with the stack and keeps its name (the source's image id). */
+    image->volume = g_strdup(volume);
+    image->created_at = clock_now_rfc3339();
+    image->updated_at = g_strdup(image->created_at);
+    return store_image_insert(app->store, image, error);
 }

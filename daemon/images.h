@@ -55,3 +55,11 @@ gboolean images_reconcile(App *app, virConnectPtr conn, GError **error);
  * file (UNAVAILABLE when libvirt is unreachable). */
 ApiImage *images_get_ready(App *app, const char *tenant, const char *name, ApiImageKind kind,
                            char **path, GError **error);
+
+/* For a stack that arrived from a peer: @tenant's image @name is recorded as
+ * ready on the volume @volume that came with it (already in HV_POOL_IMAGES),
+ * its size and SHA-256 read from the file.  Nothing to do when @tenant has an
+ * image of that name already. */
+gboolean images_adopt_volume(App *app, virConnectPtr conn, const char *tenant, const char *name,
+                             ApiImageKind kind, ApiImageFormat format, const char *volume,
+                             GError **error);

@@ -168,6 +168,16 @@ static void sync_with_libvirt(App *app)
     g_message("reconciled with libvirt (%s)", hv_virt_get_uri(app->virt));
 }
 
+#define LIBVIRT_SETTLE_S 5
+
+static gboolean resync_after_settling(gpointer data)
+{
+    App *app = data;
+    if (hv_virt_is_connected(app->virt))
+        sync_with_libvirt(app);
+    return G_SOURCE_REMOVE;
+}
+
 static void on_lifecycle(const HvLifecycleEvent *event, gpointer data)
 {
     stacks_on_lifecycle(data, event);
@@ -185,6 +195,10 @@ static void on_connection(gboolean connected, const char *reason, gpointer data)
     g_message("libvirt (%s) is back", hv_virt_get_uri(app->virt));
     sd_notify(0, "STATUS=serving");
     sync_with_libvirt(app);
+    /* A libvirtd that just started recovers its running guests in the
+     * background (a QEMU that died meanwhile is found a moment later, and
+     * not always with an event): look again once it has settled. */
+    g_timeout_add_seconds(LIBVIRT_SETTLE_S, resync_after_settling, app);
 }
 
 /* A libvirt that is down at start is no reason not to serve: the API

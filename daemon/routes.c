@@ -44,6 +44,13 @@ static const HttpRoute routes[] = {
     ROUTE("POST", "/v1/stacks/{name}/actions", TENANT, TRUE, handle_stack_action),
     ROUTE("GET", "/v1/stacks/{name}/console", TENANT, FALSE, handle_stack_console),
     ROUTE("GET", "/v1/stacks/{name}/stats", TENANT, FALSE, handle_stack_stats),
+    ROUTE("POST", "/v1/stacks/{name}/migrate", TENANT, TRUE, handle_stack_migrate),
+
+    /* peers */
+    ROUTE("POST", "/v1/peers", OPERATOR, TRUE, handle_peer_create),
+    ROUTE("GET", "/v1/peers", OPERATOR, FALSE, handle_peer_list),
+    ROUTE("GET", "/v1/peers/{name}", OPERATOR, FALSE, handle_peer_get),
+    ROUTE("DELETE", "/v1/peers/{name}", OPERATOR, FALSE, handle_peer_delete),
 
     ROUTE("GET", "/v1/operations/{id}", CALLER, FALSE, handle_operation_get),
     ROUTE("GET", "/v1/operations/{id}/wait", CALLER, FALSE, handle_operation_wait),

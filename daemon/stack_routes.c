@@ -136,6 +136,21 @@ HttpReply *handle_stack_action(gpointer data, const HttpRequest *request)
     return reply_accepted(operation, NULL, error);
 }
 
+HttpReply *handle_stack_migrate(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    HttpReply *reply = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *peer = api_stack_migrate_from_json(request->body, &error);
+    if (peer == NULL)
+        return http_reply_error(error);
+    g_autoptr(ApiStack) stack = stack_param(app, request, &reply);
+    if (stack == NULL)
+        return reply;
+    ApiOperation *operation = stacks_migrate(app, stack->tenant, stack->spec->name, peer, &error);
+    return reply_accepted(operation, NULL, error);
+}
+
 /* ---- console ------------------------------------------------------------------- */
 
 typedef struct {

@@ -2,7 +2,9 @@
 #include "daemon/stacks.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <glib/gstdio.h>
+#include <libvirt/virterror.h>
 
 #include "api/json.h"
 #include "daemon/clock.h"
@@ -59,6 +61,11 @@ static void release(Stacks *stacks, const char *id)
     g_mutex_unlock(&stacks->lock);
 }
 
+void stacks_release(App *app, const char *id)
+{
+    release(app->stacks, id);
+}
+
 static gboolean is_busy(Stacks *stacks, const char *id)
 {
     g_mutex_lock(&stacks->lock);
@@ -78,14 +85,14 @@ static char *overlay_name(const char *stack_id)
     return g_strdup_printf("%s.qcow2", stack_id);
 }
 
-static gboolean set_state(App *app, const char *id, ApiStackState state, const char *message,
+gboolean stacks_set_state(App *app, const char *id, ApiStackState state, const char *message,
                           GError **error)
 {
     g_autofree char *now = clock_now_rfc3339();
     return store_stack_set_state(app->store, id, state, message, now, error);
 }
 
-static void publish_lifecycle(App *app, const ApiStack *stack, const char *what)
+void stacks_publish_lifecycle(App *app, const ApiStack *stack, const char *what)
 {
     json_object *data = json_object_new_object();
     json_object_object_add(data, "stack", api_stack_to_json(stack));
@@ -98,7 +105,7 @@ static void publish_lifecycle(App *app, const ApiStack *stack, const char *what)
 
 /* Removes the domain, the overlay and the console log of @stack, then its
  * row: each step is idempotent, so an interrupted removal can run again. */
-static gboolean remove_everything(App *app, virConnectPtr conn, const ApiStack *stack,
+gboolean stacks_remove_everything(App *app, virConnectPtr conn, const ApiStack *stack,
                                   GError **error)
 {
     g_autoptr(GError) local = NULL;
@@ -220,9 +227,9 @@ static gboolean create_steps(OperationContext *context, App *app, virConnectPtr 
         if (!hv_machine_start(conn, stack->domain_name, error))
             return FALSE;
     }
-    if (!set_state(app, stack->id,
-                   stack->spec->start ? API_STACK_STATE_RUNNING : API_STACK_STATE_STOPPED, NULL,
-                   error))
+    if (!stacks_set_state(app, stack->id,
+                          stack->spec->start ? API_STACK_STATE_RUNNING : API_STACK_STATE_STOPPED,
+                          NULL, error))
         return FALSE;
     operation_progress(context, 100,
                        stack->spec->start ? "the L1 is running" : "defined, not started", 0, 0);
@@ -243,10 +250,10 @@ static gboolean create_body(OperationContext *context, gpointer data, GError **e
             connection_failed(app, conn, error);
         /* A failed create leaves nothing: the tenant sees why in the operation. */
         g_autoptr(GError) cleanup = NULL;
-        if (!remove_everything(app, conn, stack, &cleanup)) {
+        if (!stacks_remove_everything(app, conn, stack, &cleanup)) {
             g_warning("stack %s: cannot roll back a failed create: %s", stack->id,
                       cleanup->message);
-            set_state(app, stack->id, API_STACK_STATE_ERROR, cleanup->message, NULL);
+            stacks_set_state(app, stack->id, API_STACK_STATE_ERROR, cleanup->message, NULL);
         }
     } else if (!ok && stack != NULL) {
         /* libvirt unreachable: nothing was made there; the row goes. */
@@ -384,7 +391,7 @@ static gboolean delete_body(OperationContext *context, gpointer data, GError **e
     gboolean ok = FALSE;
     if (conn != NULL) {
         operation_progress(context, 30, "removing the domain, disk and console log", 0, 0);
-        ok = remove_everything(app, conn, stack, error);
+        ok = stacks_remove_everything(app, conn, stack, error);
         if (ok)
             operation_progress(context, 100, "removed", 0, 0);
         if (!ok && (*error)->domain == HV_ERROR)
@@ -400,13 +407,13 @@ static void delete_job_free(gpointer data)
 {
     StackJob *job = data;
     if (!job->started) {
-        set_state(job->app, job->stack_id, job->previous, NULL, NULL);
+        stacks_set_state(job->app, job->stack_id, job->previous, NULL, NULL);
         release(job->app->stacks, job->stack_id);
     }
     job_free(job);
 }
 
-static ApiStack *claim_stack(App *app, const char *tenant, const char *name, GError **error)
+ApiStack *stacks_claim(App *app, const char *tenant, const char *name, GError **error)
 {
     g_autoptr(ApiStack) stack = store_stack_get(app->store, tenant, name, error);
     if (stack == NULL)
@@ -425,7 +432,7 @@ static ApiStack *claim_stack(App *app, const char *tenant, const char *name, GEr
 
 ApiOperation *stacks_delete(App *app, const char *tenant, const char *name, GError **error)
 {
-    g_autoptr(ApiStack) stack = claim_stack(app, tenant, name, error);
+    g_autoptr(ApiStack) stack = stacks_claim(app, tenant, name, error);
     if (stack == NULL)
         return NULL;
     if (stack->state == API_STACK_STATE_MIGRATING) {
@@ -437,13 +444,13 @@ ApiOperation *stacks_delete(App *app, const char *tenant, const char *name, GErr
     job->previous = stack->state;
     g_autofree char *target = g_strdup_printf("stacks/%s", name);
     ApiOperation *operation = NULL;
-    if (set_state(app, stack->id, API_STACK_STATE_DELETING, NULL, error))
+    if (stacks_set_state(app, stack->id, API_STACK_STATE_DELETING, NULL, error))
         operation = operations_submit(app->operations, "stack.delete", target, tenant, delete_body,
                                       job, delete_job_free, error);
     else
         job_free(job);
     if (operation == NULL) {
-        set_state(app, stack->id, stack->state, stack->error, NULL);
+        stacks_set_state(app, stack->id, stack->state, stack->error, NULL);
         release(app->stacks, stack->id);
     }
     return operation;
@@ -486,7 +493,7 @@ static gboolean action_steps(OperationContext *context, App *app, virConnectPtr 
     } else if (g_str_equal(action, "resume")) {
         ok = hv_machine_resume(conn, domain, error);
     }
-    return ok && set_state(app, stack->id, target, NULL, error);
+    return ok && stacks_set_state(app, stack->id, target, NULL, error);
 }
 
 static gboolean action_body(OperationContext *context, gpointer data, GError **error)
@@ -516,7 +523,7 @@ ApiOperation *stacks_action(App *app, const char *tenant, const char *name, cons
                             GError **error)
 {
     g_autoptr(GError) local = NULL;
-    g_autoptr(ApiStack) stack = claim_stack(app, tenant, name, error);
+    g_autoptr(ApiStack) stack = stacks_claim(app, tenant, name, error);
     if (stack == NULL)
         return NULL;
     if (!api_stack_action_allowed(stack->state, action, &local)) {
@@ -536,6 +543,8 @@ ApiOperation *stacks_action(App *app, const char *tenant, const char *name, cons
 }
 
 /* ---- lifecycle events ---------------------------------------------------------- */
+
+static void adopt_incoming(App *app, const HvLifecycleEvent *event);
 
 /* The state an event puts a stack in; FALSE when it changes nothing.  A
  * crash or a QEMU failure is an error with its reason. */
@@ -589,8 +598,10 @@ void stacks_on_lifecycle(App *app, const HvLifecycleEvent *event)
     if (id == NULL)
         return;
     g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, id, NULL);
-    if (stack == NULL)
+    if (stack == NULL) {
+        adopt_incoming(app, event);
         return;
+    }
     ApiStackState state;
     const char *reason = NULL;
     /* Provisioning, deleting and migrating belong to their operation, which
@@ -600,7 +611,7 @@ void stacks_on_lifecycle(App *app, const HvLifecycleEvent *event)
                      stack->state == API_STACK_STATE_MIGRATING;
     if (!owned && state_for_event(event, &state, &reason) && state != stack->state) {
         g_autoptr(GError) error = NULL;
-        if (set_state(app, id, state, reason, &error)) {
+        if (stacks_set_state(app, id, state, reason, &error)) {
             stack->state = state;
             g_free(stack->error);
             stack->error = g_strdup(reason);
@@ -609,7 +620,7 @@ void stacks_on_lifecycle(App *app, const HvLifecycleEvent *event)
                       error->message);
         }
     }
-    publish_lifecycle(app, stack, hv_lifecycle_to_string(event->what));
+    stacks_publish_lifecycle(app, stack, hv_lifecycle_to_string(event->what));
 }
 
 /* ---- reconcile ----------------------------------------------------------------- */
@@ -642,12 +653,18 @@ static void reconcile_stack(App *app, virConnectPtr conn, const ApiStack *stack,
                                                                    : "rolling back the create";
         g_message("stack %s (%s/%s): interrupted by the last stop, %s", stack->id, stack->tenant,
                   stack->spec->name, why);
-        if (!remove_everything(app, conn, stack, &error))
+        if (!stacks_remove_everything(app, conn, stack, &error))
             g_warning("stack %s: %s failed: %s", stack->id, why, error->message);
         return;
     }
-    if (stack->state == API_STACK_STATE_MIGRATING)
+    if (stack->state == API_STACK_STATE_MIGRATING && machine == NULL) {
+        /* The migration completed while turtled was down: the peer runs it. */
+        g_message("stack %s (%s/%s): left for a peer while turtled was down", stack->id,
+                  stack->tenant, stack->spec->name);
+        if (!stacks_remove_everything(app, conn, stack, &error))
+            g_warning("stack %s: cannot forget it: %s", stack->id, error->message);
         return;
+    }
     ApiStackState state = stack->state;
     const char *reason = stack->error;
     if (machine == NULL) {
@@ -663,22 +680,67 @@ static void reconcile_stack(App *app, virConnectPtr conn, const ApiStack *stack,
     if (state != stack->state || g_strcmp0(reason, stack->error) != 0) {
         g_message("stack %s (%s/%s): %s -> %s", stack->id, stack->tenant, stack->spec->name,
                   api_stack_state_to_string(stack->state), api_stack_state_to_string(state));
-        if (!set_state(app, stack->id, state, reason, &error))
+        if (!stacks_set_state(app, stack->id, state, reason, &error))
             g_warning("stack %s: %s", stack->id, error->message);
     }
 }
 
-/* A domain with our metadata that the store lacks: its record comes home. */
-static void adopt(App *app, const HvMachineInfo *machine)
+static char *domain_xml_of(virConnectPtr conn, const char *name, GError **error)
+{
+    virDomainPtr domain = virDomainLookupByName(conn, name);
+    char *xml = domain != NULL ? virDomainGetXMLDesc(domain, 0) : NULL;
+    if (xml == NULL)
+        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "domain %s: %s", name,
+                    virGetLastErrorMessage());
+    if (domain != NULL)
+        virDomainFree(domain);
+    return xml;
+}
+
+/* The images a stack that came from a peer boots from: their volumes came
+ * with it (the source copied them); they become the tenant's images here. */
+static gboolean adopt_images(App *app, virConnectPtr conn, const char *domain,
+                             const ApiStack *stack, GError **error)
+{
+    g_autofree char *xml = domain_xml_of(conn, domain, error);
+    g_autoptr(HvBootFiles) files = xml != NULL ? hv_domain_parse_boot_files(xml, error) : NULL;
+    if (files == NULL)
+        return FALSE;
+    const ApiStackSpec *spec = stack->spec;
+    const struct {
+        const char *name;
+        const char *path;
+        ApiImageKind kind;
+        const char *format;
+    } boot[] = {
+        {spec->boot_kernel, files->kernel, API_IMAGE_KIND_KERNEL, "raw"},
+        {spec->boot_initrd, files->initrd, API_IMAGE_KIND_INITRD, "raw"},
+        {spec->boot_disk, files->disk_backing, API_IMAGE_KIND_DISK, files->disk_backing_format},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(boot); i++) {
+        if (boot[i].name == NULL || boot[i].path == NULL)
+            continue;
+        g_autofree char *volume = g_path_get_basename(boot[i].path);
+        ApiImageFormat format = API_IMAGE_FORMAT_RAW;
+        api_image_format_from_string(boot[i].format, &format);
+        if (!images_adopt_volume(app, conn, stack->tenant, boot[i].name, boot[i].kind, format,
+                                 volume, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* A domain with our metadata that the store lacks (one that migrated in, or
+ * whose row a lost store forgot): its record comes home. */
+static void adopt(App *app, virConnectPtr conn, const char *domain, HvMachineState machine_state,
+                  const HvStackIdentity *identity)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(json_object) record =
-        api_json_parse(machine->identity->record_json, strlen(machine->identity->record_json),
-                       API_JSON_MAX_DEPTH, &error);
+    g_autoptr(json_object) record = api_json_parse(
+        identity->record_json, strlen(identity->record_json), API_JSON_MAX_DEPTH, &error);
     g_autoptr(ApiStack) stack = record ? api_stack_from_json(record, &error) : NULL;
     if (stack == NULL) {
-        g_warning("domain %s: unreadable stack record, left alone: %s", machine->name,
-                  error->message);
+        g_warning("domain %s: unreadable stack record, left alone: %s", domain, error->message);
         return;
     }
     g_autoptr(ApiTenant) tenant = store_tenant_get(app->store, stack->tenant, NULL);
@@ -690,37 +752,85 @@ static void adopt(App *app, const HvMachineInfo *machine)
         tenant->created_at = clock_now_rfc3339();
         tenant->updated_at = g_strdup(tenant->created_at);
         if (!store_tenant_insert(app->store, tenant, &error)) {
-            g_warning("domain %s: cannot create tenant %s: %s", machine->name, stack->tenant,
+            g_warning("domain %s: cannot create tenant %s: %s", domain, stack->tenant,
                       error->message);
             return;
         }
+        g_message("created tenant %s (no token yet) for the stack of domain %s", stack->tenant,
+                  domain);
     }
-    stack->state = state_of_machine(machine->state, API_STACK_STATE_STOPPED);
+    if (!adopt_images(app, conn, domain, stack, &error))
+        g_warning("domain %s: its images stay unregistered: %s", domain, error->message);
+    g_clear_error(&error);
+    stack->state = state_of_machine(machine_state, API_STACK_STATE_STOPPED);
+    g_clear_pointer(&stack->error, g_free);
     g_free(stack->domain_name);
-    stack->domain_name = g_strdup(machine->name);
+    stack->domain_name = g_strdup(domain);
     g_free(stack->host);
     stack->host = g_strdup(g_get_host_name());
     g_free(stack->updated_at);
     stack->updated_at = clock_now_rfc3339();
     if (!store_stack_insert(app->store, stack, NULL, &error)) {
-        g_warning("domain %s: cannot adopt stack %s/%s: %s", machine->name, stack->tenant,
+        g_warning("domain %s: cannot adopt stack %s/%s: %s", domain, stack->tenant,
                   stack->spec->name, error->message);
         return;
     }
-    g_message("adopted domain %s as stack %s/%s (%s)", machine->name, stack->tenant,
-              stack->spec->name, api_stack_state_to_string(stack->state));
-    publish_lifecycle(app, stack, "adopted");
+    g_message("adopted domain %s as stack %s/%s (%s)", domain, stack->tenant, stack->spec->name,
+              api_stack_state_to_string(stack->state));
+    stacks_publish_lifecycle(app, stack, "adopted");
+    /* The operator hears of it too, with the tenant it landed in. */
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "stack", api_stack_to_json(stack));
+    json_object_object_add(data, "event", json_object_new_string("adopted"));
+    event_bus_publish(app->events, "lifecycle", NULL, data);
+    json_object_put(data);
 }
 
-/* Overlays and console logs no stack owns are what a crash left behind. */
+/* An event about a domain of ours the store lacks: a migration that just
+ * completed here (resumed, or defined by the migration's end). */
+static void adopt_incoming(App *app, const HvLifecycleEvent *event)
+{
+    if (event->what != HV_LIFECYCLE_RESUMED && event->what != HV_LIFECYCLE_DEFINED &&
+        event->what != HV_LIFECYCLE_STARTED)
+        return;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(virConnect) conn = hv_virt_get_connection(app->virt, NULL);
+    if (conn == NULL)
+        return;
+    HvMachineState state = hv_machine_get_state(conn, event->domain_name, NULL);
+    /* Still arriving (paused by the incoming migration): wait for its end. */
+    if (state != HV_MACHINE_RUNNING &&
+        !(state == HV_MACHINE_PAUSED && event->what == HV_LIFECYCLE_DEFINED))
+        return;
+    g_autofree char *xml = domain_xml_of(conn, event->domain_name, &error);
+    g_autoptr(HvStackIdentity) identity = xml ? hv_domain_parse_identity(xml, &error) : NULL;
+    if (identity != NULL)
+        adopt(app, conn, event->domain_name, state, identity);
+}
+
+/* A file no stack owns that is being written may belong to a stack migrating
+ * here (its console log, its overlay), which arrives with its record. */
+#define ORPHAN_GRACE_S (15 * 60)
+
+static gboolean file_is_recent(const char *path)
+{
+    GStatBuf st;
+    if (path == NULL || g_stat(path, &st) != 0)
+        return TRUE;
+    return g_get_real_time() / G_USEC_PER_SEC - (gint64)st.st_mtime < ORPHAN_GRACE_S;
+}
+
+/* Overlays and console logs no stack owns, and old enough not to be a
+ * migration's arrival, are what something outside turtled left behind. */
 static void remove_orphans(App *app, virConnectPtr conn, GHashTable *known)
 {
     g_autoptr(GDir) dir = g_dir_open(app->console_dir, 0, NULL);
     for (const char *file = dir ? g_dir_read_name(dir) : NULL; file != NULL;
          file = g_dir_read_name(dir)) {
         g_autofree char *id = g_strndup(file, strcspn(file, "."));
-        if (g_str_has_suffix(file, ".log") && !g_hash_table_contains(known, id)) {
-            g_autofree char *path = g_build_filename(app->console_dir, file, NULL);
+        g_autofree char *path = g_build_filename(app->console_dir, file, NULL);
+        if (g_str_has_suffix(file, ".log") && !g_hash_table_contains(known, id) &&
+            !file_is_recent(path)) {
             g_message("removing orphan console log %s", path);
             g_unlink(path);
         }
@@ -731,7 +841,10 @@ static void remove_orphans(App *app, virConnectPtr conn, GHashTable *known)
     for (int i = 0; i < n; i++) {
         const char *name = virStorageVolGetName(volumes[i]);
         g_autofree char *id = g_strndup(name, strcspn(name, "."));
-        if (!g_hash_table_contains(known, id)) {
+        char *path = virStorageVolGetPath(volumes[i]);
+        gboolean recent = file_is_recent(path);
+        free(path);
+        if (!g_hash_table_contains(known, id) && !recent) {
             g_message("removing orphan disk %s from pool %s", name, HV_POOL_DISKS);
             virStorageVolDelete(volumes[i], 0);
         }
@@ -770,7 +883,7 @@ gboolean stacks_reconcile(App *app, virConnectPtr conn, GError **error)
     for (guint i = 0; i < list->len; i++) {
         HvMachineInfo *machine = g_ptr_array_index(list, i);
         if (!g_hash_table_contains(known, machine->identity->id)) {
-            adopt(app, machine);
+            adopt(app, conn, machine->name, machine->state, machine->identity);
             g_hash_table_add(known, machine->identity->id);
         }
     }

@@ -42,3 +42,21 @@ void stacks_on_lifecycle(App *app, const HvLifecycleEvent *event);
  * store lacks, and removes disks and console logs no stack owns.  Stacks an
  * operation is working on are left alone. */
 gboolean stacks_reconcile(App *app, virConnectPtr conn, GError **error);
+
+/* POST /v1/stacks/{name}/migrate (daemon/stack_migrate.c): NOT_FOUND for an
+ * unknown peer, CONFLICT unless the stack is running or paused; marks it
+ * migrating and submits stack.migrate. */
+ApiOperation *stacks_migrate(App *app, const char *tenant, const char *name, const char *peer,
+                             GError **error);
+
+/* For the stack modules (stacks.c, stack_migrate.c). */
+/* The stack, claimed for one operation (CONFLICT when busy, UNAVAILABLE
+ * while libvirt is away). */
+ApiStack *stacks_claim(App *app, const char *tenant, const char *name, GError **error);
+void stacks_release(App *app, const char *id);
+gboolean stacks_set_state(App *app, const char *id, ApiStackState state, const char *message,
+                          GError **error);
+/* Domain, overlay, console log, then the row; each step idempotent. */
+gboolean stacks_remove_everything(App *app, virConnectPtr conn, const ApiStack *stack,
+                                  GError **error);
+void stacks_publish_lifecycle(App *app, const ApiStack *stack, const char *what);

@@ -111,6 +111,14 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (stack_id, image_id)"
     ");"
     "CREATE INDEX stack_images_image ON stack_images (image_id);",
+    /* v3: peers, the hosts stacks may migrate to.  The operator's, not a
+     * tenant's; the name is the key. */
+    "CREATE TABLE peers ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  libvirt_uri TEXT NOT NULL,"
+    "  migrate_uri TEXT,"
+    "  created_at TEXT NOT NULL"
+    ");",
 };
 
 /* A tenant cannot be deleted while one of these finds a row; ?1 is the
@@ -1446,5 +1454,94 @@ gboolean store_tenant_usage(Store *store, const char *tenant, gint64 *stacks, gi
         *memory_mib = sqlite3_column_int64(stmt, 2);
     if (disk_bytes != NULL)
         *disk_bytes = sqlite3_column_int64(stmt, 3);
+    return TRUE;
+}
+
+/* ---- peers ------------------------------------------------------------- */
+
+#define PEER_COLUMNS "name, libvirt_uri, migrate_uri, created_at"
+
+static ApiPeer *peer_from_row(sqlite3_stmt *stmt)
+{
+    ApiPeer *peer = api_peer_new();
+
+    peer->name = column_text(stmt, 0);
+    peer->libvirt_uri = column_text(stmt, 1);
+    peer->migrate_uri = column_text(stmt, 2);
+    peer->created_at = column_text(stmt, 3);
+    return peer;
+}
+
+gboolean store_peer_insert(Store *store, const ApiPeer *peer, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store, "INSERT INTO peers (" PEER_COLUMNS ") VALUES (?1, ?2, ?3, ?4)", error);
+    if (stmt == NULL)
+        return FALSE;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, peer->name);
+    bind_text(stmt, &bound, 2, peer->libvirt_uri);
+    bind_text(stmt, &bound, 3, peer->migrate_uri); /* NULL binds NULL */
+    bind_text(stmt, &bound, 4, peer->created_at);
+    if (step(stmt, bound) == SQLITE_DONE)
+        return TRUE;
+    if (is_unique_violation(store)) {
+        g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "peer '%s' already exists", peer->name);
+        return FALSE;
+    }
+    set_internal(store, error, "inserting a peer");
+    return FALSE;
+}
+
+ApiPeer *store_peer_get(Store *store, const char *name, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store, "SELECT " PEER_COLUMNS " FROM peers WHERE name = ?1", error);
+    if (stmt == NULL)
+        return NULL;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, name);
+    switch (step(stmt, bound)) {
+    case SQLITE_ROW:
+        return peer_from_row(stmt);
+    case SQLITE_DONE:
+        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "peer '%s' not found", name);
+        return NULL;
+    default:
+        set_internal(store, error, "reading a peer");
+        return NULL;
+    }
+}
+
+GPtrArray *store_peer_list(Store *store, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store, "SELECT " PEER_COLUMNS " FROM peers ORDER BY name", error);
+    if (stmt == NULL)
+        return NULL;
+
+    g_autoptr(GPtrArray) peers = g_ptr_array_new_with_free_func((GDestroyNotify)api_peer_free);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        g_ptr_array_add(peers, peer_from_row(stmt));
+    if (rc != SQLITE_DONE) {
+        set_internal(store, error, "listing peers");
+        return NULL;
+    }
+    return g_steal_pointer(&peers);
+}
+
+gboolean store_peer_delete(Store *store, const char *name, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    if (!delete_by_id(store, "DELETE FROM peers WHERE name = ?1", name, "deleting a peer", error))
+        return FALSE;
+    if (sqlite3_changes(store->db) == 0) {
+        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "peer '%s' not found", name);
+        return FALSE;
+    }
     return TRUE;
 }

@@ -8,6 +8,7 @@
 
 #include "api/image.h"
 #include "api/operation.h"
+#include "api/peer.h"
 #include "api/stack.h"
 #include "api/tenant.h"
 
@@ -90,3 +91,10 @@ gboolean store_stack_delete(Store *store, const char *id, GError **error);
  * vCPUs and memory of their specs, and the bytes of its images. */
 gboolean store_tenant_usage(Store *store, const char *tenant, gint64 *stacks, gint64 *vcpus,
                             gint64 *memory_mib, gint64 *disk_bytes, GError **error);
+
+/* Peers (migration targets), by name.  Insert fails with CONFLICT when the
+ * name is taken; get and delete with NOT_FOUND "peer 'x' not found". */
+gboolean store_peer_insert(Store *store, const ApiPeer *peer, GError **error);
+ApiPeer *store_peer_get(Store *store, const char *name, GError **error);
+GPtrArray *store_peer_list(Store *store, GError **error); /* of ApiPeer, by name */
+gboolean store_peer_delete(Store *store, const char *name, GError **error);

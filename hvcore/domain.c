@@ -676,18 +676,17 @@ static char *xpath_string(xmlXPathContextPtr ctx, const char *expr, int *count)
     return text;
 }
 
-HvStackIdentity *hv_domain_parse_identity(const char *domain_xml, GError **error)
+/* Parses a domain XML document from libvirt safely: no network, no entities,
+ * no DTD.  NULL with HV_ERROR_INVALID when it is not a <domain>. */
+static xmlDocPtr read_domain(const char *domain_xml, GError **error)
 {
-    g_return_val_if_fail(domain_xml != NULL, NULL);
-    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-
     g_autoptr(xmlParserCtxt) parser = xmlNewParserCtxt();
     if (!parser) {
         g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "cannot allocate an XML parser");
         return NULL;
     }
     /* No network, no entity substitution, no DTD loading, and no noise on stderr. */
-    g_autoptr(xmlDoc) doc =
+    xmlDocPtr doc =
         xmlCtxtReadMemory(parser, domain_xml, (int)strlen(domain_xml), "domain.xml", NULL,
                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc) {
@@ -701,13 +700,27 @@ HvStackIdentity *hv_domain_parse_identity(const char *domain_xml, GError **error
     /* libvirt never writes a DTD; one here could only be declaring entities. */
     if (doc->intSubset || doc->extSubset) {
         g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "domain XML must not have a DTD");
+        xmlFreeDoc(doc);
         return NULL;
     }
     xmlNodePtr root = xmlDocGetRootElement(doc);
     if (!root || root->ns || !xmlStrEqual(root->name, BAD_CAST "domain")) {
         g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "XML document is not a <domain>");
+        xmlFreeDoc(doc);
         return NULL;
     }
+
+    return doc;
+}
+
+HvStackIdentity *hv_domain_parse_identity(const char *domain_xml, GError **error)
+{
+    g_return_val_if_fail(domain_xml != NULL, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+    g_autoptr(xmlDoc) doc = read_domain(domain_xml, error);
+    if (!doc)
+        return NULL;
 
     g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
     if (!ctx || xmlXPathRegisterNs(ctx, BAD_CAST "t", BAD_CAST HV_DOMAIN_METADATA_URI) != 0) {
@@ -754,4 +767,48 @@ HvStackIdentity *hv_domain_parse_identity(const char *domain_xml, GError **error
         G_STRUCT_MEMBER(char *, identity, fields[i].offset) = value;
     }
     return g_steal_pointer(&identity);
+}
+
+void hv_boot_files_free(HvBootFiles *files)
+{
+    if (files == NULL)
+        return;
+    g_free(files->kernel);
+    g_free(files->initrd);
+    g_free(files->disk);
+    g_free(files->disk_backing);
+    g_free(files->disk_backing_format);
+    g_free(files);
+}
+
+/* The string value of @expr, or NULL when empty. */
+static char *xpath_value(xmlXPathContextPtr ctx, const char *expr)
+{
+    g_autoptr(xmlXPathObject) value = xmlXPathEvalExpression(BAD_CAST expr, ctx);
+    if (!value || value->type != XPATH_STRING || !value->stringval || !*value->stringval)
+        return NULL;
+    return g_strdup((const char *)value->stringval);
+}
+
+HvBootFiles *hv_domain_parse_boot_files(const char *domain_xml, GError **error)
+{
+    g_return_val_if_fail(domain_xml != NULL, NULL);
+
+    g_autoptr(xmlDoc) doc = read_domain(domain_xml, error);
+    if (!doc)
+        return NULL;
+    g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
+    if (!ctx) {
+        g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "cannot set up XPath");
+        return NULL;
+    }
+    HvBootFiles *files = g_new0(HvBootFiles, 1);
+    files->kernel = xpath_value(ctx, "string(/domain/os/kernel)");
+    files->initrd = xpath_value(ctx, "string(/domain/os/initrd)");
+    files->disk = xpath_value(ctx, "string(/domain/devices/disk[@device='disk'][1]/source/@file)");
+    files->disk_backing = xpath_value(
+        ctx, "string(/domain/devices/disk[@device='disk'][1]/backingStore/source/@file)");
+    files->disk_backing_format = xpath_value(
+        ctx, "string(/domain/devices/disk[@device='disk'][1]/backingStore/format/@type)");
+    return files;
 }

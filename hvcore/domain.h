@@ -82,3 +82,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvStackIdentity, hv_stack_identity_free)
 /* Reads our <metadata> element from a full domain XML document.  Fails with
  * HV_ERROR_NOT_FOUND when the domain is not one of ours. */
 HvStackIdentity *hv_domain_parse_identity(const char *domain_xml, GError **error);
+
+/* The files a domain boots from, as its (live) XML names them; NULL where it
+ * has none.  disk_backing is the image under the first disk's overlay. */
+typedef struct {
+    char *kernel;
+    char *initrd;
+    char *disk;
+    char *disk_backing;
+    char *disk_backing_format;
+} HvBootFiles;
+
+void hv_boot_files_free(HvBootFiles *files);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvBootFiles, hv_boot_files_free)
+
+HvBootFiles *hv_domain_parse_boot_files(const char *domain_xml, GError **error);

@@ -19,13 +19,19 @@ ctl --version
 is "$RC $OUT" "0 turtlectl $("$TD_BIN" --version | awk '{print $2}')" "--version: turtlectl and the project's version"
 ctl --help
 r=0
-for noun in host tenant token image stack operation event; do
+for noun in host tenant token image stack operation event peer; do
     grep -q "^  $noun " <<<"$OUT" || r=1
 done
 grep -q -- '--remote NAME' <<<"$OUT" && grep -q -- '--format FORMAT' <<<"$OUT" || r=1
 ok "$((RC + r))" "--help: exit 0, every noun and the global options on stdout"
-grep -q 'peer arrives with its API' <<<"$OUT"
-ok $? "... and says that peer arrives with its API"
+grep -q 'arrives with its API\|not available yet' <<<"$OUT"
+ok $((!$?)) "... and no noun is announced as coming later"
+ctl peer --help
+r=0
+for verb in add list show remove; do
+    grep -q "turtlectl peer $verb" <<<"$OUT" || r=1
+done
+ok "$((RC + r))" "peer --help: exit 0, the usage of every verb"
 ctl tenant --help
 r=0
 for verb in create list show set delete; do
@@ -42,9 +48,10 @@ grep -q '^usage: turtlectl \[GLOBAL OPTIONS\] NOUN VERB' <<<"$ERR"
 ok $? "... then the main usage on stderr"
 ctl frob list
 is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: unknown noun 'frob'" "unknown noun: exit 2 with its name"
-ctl peer list
-is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: peer: not available yet (it arrives with the peers API)" \
-    "peer (not built yet): exit 2, arrives with its API"
+ctl peer frob
+is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: peer: unknown verb 'frob'" "peer is a noun now: an unknown verb of it exits 2"
+grep -q '^usage: turtlectl peer add NAME --libvirt-uri URI' <<<"$ERR"
+ok $? "... then the peer usage"
 ctl tenant frob
 is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: tenant: unknown verb 'frob'" "unknown verb: exit 2 with its name"
 grep -q '^usage: turtlectl tenant create NAME' <<<"$ERR"

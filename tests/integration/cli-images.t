@@ -101,9 +101,6 @@ usage_is "stack console: --tail: must be a whole number between 0 and 67108864 (
 ctl stack migrate web --to hostb
 usage_is "stack migrate: not available yet (it arrives with the migrate API)" stack \
     "stack migrate (no API yet): exit 2"
-ctl peer list
-is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: peer: not available yet (it arrives with the peers API)" \
-    "peer (no API yet): exit 2"
 
 # Spec files are checked before anything is sent: no daemon here.
 ctl --socket "$TD_DIR/nosuch.sock" stack create --file "$TD_DIR/nosuch.json"

@@ -21,6 +21,15 @@
 #                                READY in $CONSOLE, one per line
 #   sh_domains                   names of the domains host a has
 #   sh_files DIR                 files under DIR (recursively), one per line
+#
+# A second turtled, for migration (each instance has a label; "a" is the one
+# sh_start starts, on host a, with turtled.sh's usual $TD_STATE and $TD_SOCK):
+#   sh_save LABEL                remember the current instance's TD_* as LABEL
+#   sh_use LABEL                 make LABEL the current instance (api_*, td_sql,
+#                                td_stop and td_kill9 act on it)
+#   sh_start_on HOST LABEL [ARGS...]  start a turtled on test host HOST with its
+#                                own state dir and socket in $TD_DIR, save it as
+#                                LABEL and make it current
 
 # shellcheck source-path=SCRIPTDIR source=testhost.sh
 . "${TURTLES_SRCDIR:-.}/tests/lib/testhost.sh"
@@ -33,9 +42,16 @@ SH_INITRD=${SH_INITRD:-$TURTLES_BUILD/l1/initrd.img}
 OP_STATUS=""
 OP_ERROR=""
 CONSOLE=""
+declare -A SH_INSTANCES=()
+SH_CURRENT=""
 
 _sh_on_exit() {
-    local rc=$?
+    local rc=$? label pid
+    # Every instance but the current one (turtled.sh's cleanup stops that).
+    for label in "${!SH_INSTANCES[@]}"; do
+        read -r pid _ <<<"${SH_INSTANCES[$label]}"
+        [ -n "$pid" ] && [ "$pid" != "$TD_PID" ] && kill -TERM "$pid" 2>/dev/null
+    done
     # Both cleanups end with exit: turtled's runs in a subshell, and first,
     # since it holds a connection to the host.  $? carries the status in.
     (exit "$rc")
@@ -121,4 +137,29 @@ sh_domains() {
 
 sh_files() {
     [ -d "$1" ] && find "$1" -type f | sort
+}
+
+sh_save() {
+    SH_INSTANCES[$1]="$TD_PID $TD_SOCK $TD_PORT $TD_STATE $TD_LOG"
+    SH_CURRENT=$1
+}
+
+sh_use() {
+    [ -n "${SH_INSTANCES[$1]:-}" ] || bail "no turtled instance '$1'"
+    # The current one first: td_stop or td_start may have changed its TD_*.
+    [ -n "$SH_CURRENT" ] && sh_save "$SH_CURRENT"
+    read -r TD_PID TD_SOCK TD_PORT TD_STATE TD_LOG <<<"${SH_INSTANCES[$1]}"
+    SH_CURRENT=$1
+}
+
+sh_start_on() {
+    local host=$1 label=$2
+    shift 2
+    [ -n "$SH_CURRENT" ] && sh_save "$SH_CURRENT"
+    TD_STATE=$TD_DIR/state-$label
+    TD_SOCK=$TD_DIR/$label.sock
+    TD_NO_DEFAULTS=1 td_start --config "$TD_DIR/turtled.conf" --state-dir "$TD_STATE" \
+        --socket "$TD_SOCK" --listen 127.0.0.1:0 --backend tcg \
+        --libvirt-uri "$(testhost_uri "$host")" "$@" || return 1
+    sh_save "$label"
 }

@@ -74,7 +74,8 @@ POST /v1/tenants/{name}/tokens|DELETE /v1/tenants/{name}/tokens/{id}|\
 POST /v1/images|GET /v1/images|GET /v1/images/{name}|DELETE /v1/images/{name}|\
 PUT /v1/images/{name}/data|\
 POST /v1/stacks|GET /v1/stacks|GET /v1/stacks/{name}|DELETE /v1/stacks/{name}|\
-POST /v1/stacks/{name}/actions|GET /v1/stacks/{name}/console|GET /v1/stacks/{name}/stats|\
+POST /v1/stacks/{name}/actions|GET /v1/stacks/{name}/console|GET /v1/stacks/{name}/stats|POST /v1/stacks/{name}/migrate|\
+POST /v1/peers|GET /v1/peers|GET /v1/peers/{name}|DELETE /v1/peers/{name}|\
 GET /v1/operations/{id}|DELETE /v1/operations/{id}|GET /v1/operations/{id}/wait"
 
 now_ms() {
@@ -268,8 +269,9 @@ td_template() {
     5:v1/operations) [ "${seg[4]}" = wait ] && TD_TEMPLATE="/v1/operations/{id}/wait" ;;
     4:v1/images) TD_TEMPLATE="/v1/images/{name}" ;;
     5:v1/images) [ "${seg[4]}" = data ] && TD_TEMPLATE="/v1/images/{name}/data" ;;
+    4:v1/peers) TD_TEMPLATE="/v1/peers/{name}" ;;
     4:v1/stacks) TD_TEMPLATE="/v1/stacks/{name}" ;;
-    5:v1/stacks) case ${seg[4]} in actions | console | stats) TD_TEMPLATE="/v1/stacks/{name}/${seg[4]}" ;; esac ;;
+    5:v1/stacks) case ${seg[4]} in actions | console | stats | migrate) TD_TEMPLATE="/v1/stacks/{name}/${seg[4]}" ;; esac ;;
     esac
     return 0
 }

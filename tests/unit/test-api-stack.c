@@ -419,6 +419,37 @@ static void test_action_from_json(void)
     }
 }
 
+static void test_migrate_from_json(void)
+{
+    static const char *const good[] = {"{'peer':'hostb'}", "{'peer':'hostb','live':true}"};
+    for (gsize i = 0; i < G_N_ELEMENTS(good); i++) {
+        g_autoptr(json_object) value = parse(good[i]);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *peer = api_stack_migrate_from_json(value, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(peer, ==, "hostb");
+    }
+
+    static const struct {
+        const char *body;
+        const char *prefix;
+    } bad[] = {
+        {"{}", "peer: is required"},
+        {"{'peer':5}", "peer: must be a string"},
+        {"{'peer':'Host_B'}", "peer: "},
+        {"{'peer':'hostb','live':false}", "live: only live migration is supported"},
+        {"{'peer':'hostb','live':'yes'}", "live: must be a boolean"},
+        {"{'peer':'hostb','offline':true}", "offline: unknown field"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(json_object) value = parse(bad[i].body);
+        g_autoptr(GError) error = NULL;
+        g_assert_null(api_stack_migrate_from_json(value, &error));
+        g_assert_error(error, API_ERROR, API_ERROR_INVALID);
+        g_assert_true(g_str_has_prefix(error->message, bad[i].prefix));
+    }
+}
+
 static void test_action_allowed_table(void)
 {
     /* Rows: states in enum order; columns: actions as above.  Written out in
@@ -484,5 +515,6 @@ int main(int argc, char **argv)
     g_test_add_func("/api/stack/list", test_list);
     g_test_add_func("/api/stack/action-from-json", test_action_from_json);
     g_test_add_func("/api/stack/action-allowed-table", test_action_allowed_table);
+    g_test_add_func("/api/stack/migrate-from-json", test_migrate_from_json);
     return g_test_run();
 }

@@ -855,12 +855,44 @@ static void test_schema(void)
     g_assert_cmpint(g_rmdir(dir), ==, 0);
 }
 
+/* The boot files come back from the XML we build, and from a live XML whose
+ * disk has a backing chain (as libvirt reports an overlay). */
+static void test_parse_boot_files(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec("6a3c3b49-4c1e-4d6f-9d7e-0b5f1f9e2a10");
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TCG, NULL, &error);
+    g_assert_no_error(error);
+    g_autoptr(HvBootFiles) files = hv_domain_parse_boot_files(xml, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(files->kernel, ==, KERNEL);
+    g_assert_cmpstr(files->initrd, ==, INITRD);
+    g_assert_null(files->disk);
+
+    static const char live[] =
+        "<domain type='qemu'><name>x</name><os><type>hvm</type></os><devices>"
+        "<disk type='file' device='cdrom'><source file='/iso'/></disk>"
+        "<disk type='file' device='disk'><source file='/pools/disks/o.qcow2'/>"
+        "<backingStore type='file'><format type='raw'/><source file='/pools/images/img'/>"
+        "</backingStore></disk></devices></domain>";
+    g_autoptr(HvBootFiles) disk = hv_domain_parse_boot_files(live, &error);
+    g_assert_no_error(error);
+    g_assert_null(disk->kernel);
+    g_assert_cmpstr(disk->disk, ==, "/pools/disks/o.qcow2");
+    g_assert_cmpstr(disk->disk_backing, ==, "/pools/images/img");
+    g_assert_cmpstr(disk->disk_backing_format, ==, "raw");
+
+    g_assert_null(hv_domain_parse_boot_files("<notadomain/>", &error));
+    g_assert_error(error, HV_ERROR, HV_ERROR_INVALID);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     virSetErrorFunc(NULL, silent_libvirt_error);
 
     g_test_add_func("/domain/spec-lifecycle", test_spec_lifecycle);
+    g_test_add_func("/domain/parse-boot-files", test_parse_boot_files);
     g_test_add_func("/domain/tcg/sample", test_tcg_sample);
     g_test_add_func("/domain/tcg/cpu-modes", test_tcg_named_and_refused_modes);
     g_test_add_func("/domain/test-backend/runs", test_test_backend_runs);

@@ -15,7 +15,7 @@
 #define T2 "2024-05-01T12:00:00Z"
 
 /* What this turtled writes; a new migration changes it and the table list. */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 #define THREADS        8
 #define OPS_PER_THREAD 200
@@ -213,7 +213,7 @@ static void test_open_creates(Fixture *fixture, gconstpointer data)
     g_autofree char *tables =
         raw_text(db, "SELECT group_concat(name, ',') FROM "
                      "(SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)");
-    g_assert_cmpstr(tables, ==, "images,operations,stack_images,stacks,tenants,tokens");
+    g_assert_cmpstr(tables, ==, "images,operations,peers,stack_images,stacks,tenants,tokens");
     sqlite3_close(db);
 }
 
@@ -896,6 +896,248 @@ static void test_migrate_from_v1(Fixture *fixture, gconstpointer data)
     reopen(fixture);
     g_autofree char *again = schema_text(fixture);
     g_assert_cmpstr(again, ==, schema);
+}
+
+/* ---- migration from v2 ---------------------------------------------------- */
+
+/* What v2 added, exactly as it shipped (see v1_schema for why a copy). */
+static const char v2_schema[] =
+    "CREATE TABLE images ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  tenant_id TEXT NOT NULL REFERENCES tenants (id),"
+    "  name TEXT NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('kernel', 'initrd', 'disk')),"
+    "  format TEXT NOT NULL CHECK (format IN ('raw', 'qcow2')),"
+    "  state TEXT NOT NULL CHECK (state IN ('pending', 'uploading', 'ready', 'error')),"
+    "  size INTEGER CHECK (size >= 0),"
+    "  sha256 TEXT CHECK (length(sha256) = 64),"
+    "  error TEXT,"
+    "  volume TEXT UNIQUE,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  UNIQUE (tenant_id, name)"
+    ");"
+    "CREATE TABLE stacks ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  tenant_id TEXT NOT NULL REFERENCES tenants (id),"
+    "  name TEXT NOT NULL,"
+    "  spec_json TEXT NOT NULL,"
+    "  vcpus INTEGER NOT NULL CHECK (vcpus >= 0),"
+    "  memory_mib INTEGER NOT NULL CHECK (memory_mib >= 0),"
+    "  state TEXT NOT NULL CHECK (state IN ('provisioning', 'running', 'stopped', 'paused',"
+    "    'migrating', 'error', 'deleting')),"
+    "  host TEXT,"
+    "  backend TEXT,"
+    "  domain_name TEXT UNIQUE,"
+    "  error TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  UNIQUE (tenant_id, name)"
+    ");"
+    "CREATE TABLE stack_images ("
+    "  stack_id TEXT NOT NULL REFERENCES stacks (id) ON DELETE CASCADE,"
+    "  image_id TEXT NOT NULL REFERENCES images (id),"
+    "  PRIMARY KEY (stack_id, image_id)"
+    ");"
+    "CREATE INDEX stack_images_image ON stack_images (image_id);";
+
+static void test_migrate_from_v2(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = db_path(fixture);
+
+    (void)data;
+    /* Replace the fresh database with one a v2 turtled left behind. */
+    g_clear_pointer(&fixture->store, store_free);
+    g_autoptr(GDir) dir = g_dir_open(fixture->state, 0, &error);
+    g_assert_no_error(error);
+    const char *name;
+    while ((name = g_dir_read_name(dir)) != NULL) {
+        g_autofree char *file = g_build_filename(fixture->state, name, NULL);
+        g_assert_cmpint(g_unlink(file), ==, 0);
+    }
+    sqlite3 *db = NULL;
+    g_assert_cmpint(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                    ==, SQLITE_OK);
+    g_assert_cmpint(g_chmod(path, 0600), ==, 0);
+    raw_exec(db, "PRAGMA journal_mode = WAL");
+    raw_exec(db, "BEGIN");
+    raw_exec(db, v1_schema);
+    raw_exec(db, v2_schema);
+    raw_exec(db, "INSERT INTO tenants VALUES ('3f1e0c6a-0d4b-4e5f-9a8b-7c6d5e4f3a2b', 'acme', "
+                 "2, 8, 4096, 50, '" T0 "', '" T1 "')");
+    raw_exec(db, "INSERT INTO images VALUES ('9d3c2b1a-0f9e-4d8c-8b7a-6f5e4d3c2b1a', "
+                 "'3f1e0c6a-0d4b-4e5f-9a8b-7c6d5e4f3a2b', 'vmlinuz', 'kernel', 'raw', 'ready', "
+                 "4096, '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08', "
+                 "NULL, 'vol-1', '" T0 "', '" T1 "')");
+    raw_exec(db, "PRAGMA user_version = 2");
+    raw_exec(db, "COMMIT");
+    sqlite3_close(db);
+
+    reopen(fixture);
+    g_assert_cmpint(store_schema_version(fixture->store), ==, SCHEMA_VERSION);
+
+    /* What v2 held is still there. */
+    g_autoptr(ApiImage) image = store_image_get(fixture->store, "acme", "vmlinuz", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(image->id, ==, "9d3c2b1a-0f9e-4d8c-8b7a-6f5e4d3c2b1a");
+    g_assert_cmpint(image->size, ==, 4096);
+    g_assert_cmpstr(image->volume, ==, "vol-1");
+
+    /* The peers table is new, empty and usable at once. */
+    g_autofree char *schema = schema_text(fixture);
+    g_assert_nonnull(strstr(schema, "peers:CREATE TABLE peers"));
+    g_autoptr(GPtrArray) none = store_peer_list(fixture->store, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(none->len, ==, 0);
+    g_autoptr(ApiPeer) peer = api_peer_new();
+    peer->name = g_strdup("hostb");
+    peer->libvirt_uri = g_strdup("qemu+tcp://10.0.0.2/system");
+    peer->created_at = g_strdup(T2);
+    g_assert_true(store_peer_insert(fixture->store, peer, &error));
+    g_assert_no_error(error);
+
+    /* Once only: a second open changes nothing and keeps the peer. */
+    reopen(fixture);
+    g_autofree char *again = schema_text(fixture);
+    g_assert_cmpstr(again, ==, schema);
+    g_autoptr(ApiPeer) back = store_peer_get(fixture->store, "hostb", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(back->created_at, ==, T2);
+}
+
+/* ---- peers -------------------------------------------------------------------- */
+
+static ApiPeer *make_peer(const char *name, const char *migrate_uri)
+{
+    ApiPeer *peer = api_peer_new();
+
+    peer->name = g_strdup(name);
+    peer->libvirt_uri = g_strdup_printf("qemu+tcp://%s.example/system", name);
+    peer->migrate_uri = g_strdup(migrate_uri);
+    peer->created_at = g_strdup(T0);
+    return peer;
+}
+
+static void assert_peer_equal(const ApiPeer *a, const ApiPeer *b)
+{
+    g_assert_cmpstr(a->name, ==, b->name);
+    g_assert_cmpstr(a->libvirt_uri, ==, b->libvirt_uri);
+    g_assert_cmpstr(a->migrate_uri, ==, b->migrate_uri);
+    g_assert_cmpstr(a->created_at, ==, b->created_at);
+}
+
+static void test_peer_crud(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiPeer) hostc = make_peer("hostc", NULL);
+    g_autoptr(ApiPeer) hostb = make_peer("hostb", "tcp://10.0.0.2:49152");
+
+    (void)data;
+    g_autoptr(GPtrArray) empty = store_peer_list(fixture->store, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(empty->len, ==, 0);
+
+    g_assert_true(store_peer_insert(fixture->store, hostc, &error));
+    g_assert_no_error(error);
+    g_assert_true(store_peer_insert(fixture->store, hostb, &error));
+    g_assert_no_error(error);
+
+    g_autoptr(ApiPeer) got = store_peer_get(fixture->store, "hostb", &error);
+    g_assert_no_error(error);
+    assert_peer_equal(got, hostb);
+    g_autoptr(ApiPeer) got_c = store_peer_get(fixture->store, "hostc", &error);
+    g_assert_no_error(error);
+    assert_peer_equal(got_c, hostc);
+    g_assert_null(got_c->migrate_uri); /* NULL stays NULL, not "" */
+
+    /* Taken: CONFLICT naming it, and the first record is untouched. */
+    g_autoptr(ApiPeer) clash = make_peer("hostb", NULL);
+    g_free(clash->libvirt_uri);
+    clash->libvirt_uri = g_strdup("qemu+ssh://elsewhere/system");
+    g_assert_false(store_peer_insert(fixture->store, clash, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_cmpstr(error->message, ==, "peer 'hostb' already exists");
+    g_clear_error(&error);
+    g_autoptr(ApiPeer) still = store_peer_get(fixture->store, "hostb", &error);
+    g_assert_no_error(error);
+    assert_peer_equal(still, hostb);
+
+    /* By name. */
+    g_autoptr(GPtrArray) peers = store_peer_list(fixture->store, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(peers->len, ==, 2);
+    assert_peer_equal(g_ptr_array_index(peers, 0), hostb);
+    assert_peer_equal(g_ptr_array_index(peers, 1), hostc);
+
+    g_assert_true(store_peer_delete(fixture->store, "hostb", &error));
+    g_assert_no_error(error);
+    g_assert_null(store_peer_get(fixture->store, "hostb", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_assert_cmpstr(error->message, ==, "peer 'hostb' not found");
+    g_clear_error(&error);
+    g_assert_false(store_peer_delete(fixture->store, "hostb", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_assert_cmpstr(error->message, ==, "peer 'hostb' not found");
+    g_clear_error(&error);
+
+    /* The name is free again; and what is left survives a reopen. */
+    g_assert_true(store_peer_insert(fixture->store, hostb, &error));
+    g_assert_no_error(error);
+    reopen(fixture);
+    g_autoptr(GPtrArray) after = store_peer_list(fixture->store, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(after->len, ==, 2);
+    assert_peer_equal(g_ptr_array_index(after, 0), hostb);
+}
+
+static void test_peer_names_verbatim(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    /* The store takes what it is given (the API checks names): no SQL
+     * injection, no mangling of quotes or format characters. */
+    g_autoptr(ApiPeer) odd = make_peer(INJECTION_NAME, "tcp://h:1");
+    g_free(odd->libvirt_uri);
+    odd->libvirt_uri = g_strdup(UNICODE_NAME);
+
+    (void)data;
+    g_assert_true(store_peer_insert(fixture->store, odd, &error));
+    g_assert_no_error(error);
+    g_autoptr(ApiPeer) back = store_peer_get(fixture->store, INJECTION_NAME, &error);
+    g_assert_no_error(error);
+    assert_peer_equal(back, odd);
+    g_autoptr(GPtrArray) peers = store_peer_list(fixture->store, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(peers->len, ==, 1);
+    g_assert_null(store_peer_get(fixture->store, "x", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+}
+
+static void test_peer_internal_errors(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiPeer) peer = make_peer("hostb", NULL);
+
+    (void)data;
+    /* A NULL libvirt_uri breaks NOT NULL: an internal error, not a conflict. */
+    g_clear_pointer(&peer->libvirt_uri, g_free);
+    g_assert_false(store_peer_insert(fixture->store, peer, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_INTERNAL);
+    g_assert_nonnull(strstr(error->message, "inserting a peer"));
+    g_clear_error(&error);
+
+    /* The table gone under the store: every call says so. */
+    sqlite3 *db = raw_open(fixture);
+    raw_exec(db, "DROP TABLE peers");
+    sqlite3_close(db);
+    g_assert_null(store_peer_list(fixture->store, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_INTERNAL);
+    g_clear_error(&error);
+    g_assert_null(store_peer_get(fixture->store, "hostb", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_INTERNAL);
+    g_clear_error(&error);
+    g_assert_false(store_peer_delete(fixture->store, "hostb", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_INTERNAL);
 }
 
 /* ---- images ---------------------------------------------------------------- */
@@ -1701,6 +1943,10 @@ int main(int argc, char **argv)
     ADD("/store/operation/fail-interrupted", test_fail_interrupted);
     ADD("/store/operation/counts", test_operation_counts);
     ADD("/store/migrate/from-v1", test_migrate_from_v1);
+    ADD("/store/migrate/from-v2", test_migrate_from_v2);
+    ADD("/store/peer/crud", test_peer_crud);
+    ADD("/store/peer/names-verbatim", test_peer_names_verbatim);
+    ADD("/store/peer/internal-errors", test_peer_internal_errors);
     ADD("/store/image/crud", test_image_crud);
     ADD("/store/image/in-use", test_image_in_use);
     ADD("/store/stack/crud", test_stack_crud);

@@ -1,0 +1,145 @@
+/* peer add | list | show | remove: /v1/peers (operator). */
+#include "cli/commands.h"
+
+#include "api/peer.h"
+
+void cmd_peer_usage(FILE *out)
+{
+    fputs("usage: turtlectl peer add NAME --libvirt-uri URI [--migrate-uri URI]\n"
+          "       turtlectl peer list\n"
+          "       turtlectl peer show NAME\n"
+          "       turtlectl peer remove NAME\n"
+          "\n"
+          "  add     record another host as a migration target (nothing is checked on\n"
+          "          it now: a migration's preflight does that)\n"
+          "  list    every peer: name, libvirt URI, migration URI\n"
+          "  show    one peer\n"
+          "  remove  forget a peer (nothing on the peer itself changes)\n"
+          "\n"
+          "Options:\n"
+          "  --libvirt-uri URI  the peer's libvirtd, as virsh -c takes it:\n"
+          "                     qemu+tcp://10.0.0.2/system, qemu+ssh://root@hostb/system,\n"
+          "                     qemu+tls://hostb/system\n"
+          "  --migrate-uri URI  where QEMU sends the memory: tcp://HOST[:PORT] or\n"
+          "                     rdma://HOST[:PORT] (default: libvirt picks)\n"
+          "\n"
+          "Operator only.  Global options: turtlectl --help.\n",
+          out);
+}
+
+static void peer_table(const ApiPeer *peer, FILE *out)
+{
+    g_autoptr(OutputTable) table = output_table_new(NULL, 2);
+    output_table_add(table, "name:", peer->name);
+    output_table_add(table, "libvirt uri:", peer->libvirt_uri);
+    output_table_add(table, "migrate uri:", peer->migrate_uri);
+    output_table_add(table, "created:", peer->created_at);
+    output_table_print(table, out);
+}
+
+/* add and show answer {"peer": {...}}. */
+static int print_peer(Ctl *ctl, json_object *body)
+{
+    g_autoptr(GError) error = NULL;
+    json_object *member = ctl_member(body, "peer", &error);
+    g_autoptr(ApiPeer) peer = member != NULL ? api_peer_from_json(member, &error) : NULL;
+    if (peer == NULL)
+        return ctl_fail_answer(ctl, "peer", error);
+    if (!ctl_emit(ctl, body))
+        peer_table(peer, stdout);
+    return CTL_EXIT_OK;
+}
+
+static const char *const name_names[] = {"NAME", NULL};
+
+static int peer_add(Ctl *ctl, int argc, char **argv)
+{
+    const char *libvirt_uri = NULL;
+    const char *migrate_uri = NULL;
+    const ArgSpec specs[] = {
+        {"--libvirt-uri", ARG_STRING, 0, 0, &libvirt_uri, NULL},
+        {"--migrate-uri", ARG_STRING, 0, 0, &migrate_uri, NULL},
+        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
+    };
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "add", argc, argv, specs, name_names, &args, &status))
+        return status;
+    if (libvirt_uri == NULL)
+        return ctl_usage_error(ctl, "peer add: missing --libvirt-uri (qemu+tcp://HOST/system)");
+    /* turtled judges the URIs: its rules are the contract, and its messages name the field. */
+    g_autoptr(json_object) request = json_object_new_object();
+    json_object_object_add(request, "name", json_object_new_string(g_ptr_array_index(args, 0)));
+    json_object_object_add(request, "libvirt_uri", json_object_new_string(libvirt_uri));
+    if (migrate_uri != NULL)
+        json_object_object_add(request, "migrate_uri", json_object_new_string(migrate_uri));
+    if (!cmd_call(ctl, "POST", "/v1/peers", request, &body, &status))
+        return status;
+    return print_peer(ctl, body);
+}
+
+static int peer_list(Ctl *ctl, int argc, char **argv)
+{
+    static const char *const headers[] = {"NAME", "LIBVIRT URI", "MIGRATE URI", "CREATED", NULL};
+    g_autoptr(json_object) body = NULL;
+    g_autoptr(GError) error = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "list", argc, argv, NULL, NULL, NULL, &status) ||
+        !cmd_call(ctl, "GET", "/v1/peers", NULL, &body, &status))
+        return status;
+    g_autoptr(GPtrArray) peers = api_peer_list_from_json(body, &error);
+    if (peers == NULL)
+        return ctl_fail_answer(ctl, NULL, error);
+    if (ctl_emit(ctl, body))
+        return CTL_EXIT_OK;
+    g_autoptr(OutputTable) table = output_table_new(headers, 0);
+    for (guint i = 0; i < peers->len; i++) {
+        const ApiPeer *peer = g_ptr_array_index(peers, i);
+        output_table_add(table, peer->name, peer->libvirt_uri, peer->migrate_uri, peer->created_at);
+    }
+    output_table_print(table, stdout);
+    return CTL_EXIT_OK;
+}
+
+static int peer_show(Ctl *ctl, int argc, char **argv)
+{
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "show", argc, argv, NULL, name_names, &args, &status))
+        return status;
+    g_autofree char *path = ctl_path("/v1/peers", g_ptr_array_index(args, 0), NULL);
+    if (!cmd_call(ctl, "GET", path, NULL, &body, &status))
+        return status;
+    return print_peer(ctl, body);
+}
+
+static int peer_remove(Ctl *ctl, int argc, char **argv)
+{
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "remove", argc, argv, NULL, name_names, &args, &status))
+        return status;
+    const char *name = g_ptr_array_index(args, 0);
+    g_autofree char *path = ctl_path("/v1/peers", name, NULL);
+    if (!cmd_call(ctl, "DELETE", path, NULL, &body, &status))
+        return status;
+    if (!ctl_emit(ctl, body))
+        ctl_note(ctl, "removed peer %s", name);
+    return CTL_EXIT_OK;
+}
+
+int cmd_peer(Ctl *ctl, int argc, char **argv)
+{
+    static const CmdVerb verbs[] = {
+        {"add", peer_add},       {"list", peer_list}, {"show", peer_show},
+        {"remove", peer_remove}, {NULL, NULL},
+    };
+    return cmd_dispatch(ctl, "peer", verbs, argc, argv);
+}

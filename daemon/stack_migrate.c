@@ -1,0 +1,222 @@
+/* stack.migrate: a running stack moves to a peer with its L2 still running.
+ *
+ * The source drives it: preflight, the boot images the peer lacks copied
+ * into its pool, overlays made there on them, then libvirt's peer-to-peer
+ * live migration with the domain XML rewritten for the peer.  The stack is
+ * "migrating" here meanwhile; the peer's turtled adopts the domain when it
+ * arrives (the record travels in <metadata>); this host forgets the stack
+ * only after the peer runs it.  On failure the stack keeps running here and
+ * what was copied to the peer is removed. */
+#include <libvirt/virterror.h>
+
+#include "api/peer.h"
+#include "daemon/clock.h"
+#include "daemon/connection.h"
+#include "daemon/error.h"
+#include "daemon/stacks.h"
+#include "hvcore/error.h"
+#include "hvcore/machine.h"
+#include "hvcore/migrate.h"
+#include "hvcore/storage.h"
+
+typedef struct {
+    App *app;
+    char *stack_id;
+    ApiPeer *peer;
+    ApiStackState previous;
+    gboolean started;
+} MigrateJob;
+
+static void job_free(gpointer data)
+{
+    MigrateJob *job = data;
+    if (!job->started) {
+        /* Cancelled before it ran: nothing moved. */
+        stacks_set_state(job->app, job->stack_id, job->previous, NULL, NULL);
+        stacks_release(job->app, job->stack_id);
+    }
+    g_free(job->stack_id);
+    api_peer_free(job->peer);
+    g_free(job);
+}
+
+/* What the migration made on the peer, to remove if it fails. */
+typedef struct {
+    GPtrArray *images;   /* volume names copied into the peer's HV_POOL_IMAGES */
+    GPtrArray *overlays; /* volume names created in the peer's HV_POOL_DISKS */
+} PeerLeftovers;
+
+static void leftovers_remove(virConnectPtr dst, PeerLeftovers *made)
+{
+    for (guint i = 0; i < made->overlays->len; i++)
+        hv_volume_delete(dst, HV_POOL_DISKS, g_ptr_array_index(made->overlays, i), NULL);
+    for (guint i = 0; i < made->images->len; i++)
+        hv_volume_delete(dst, HV_POOL_IMAGES, g_ptr_array_index(made->images, i), NULL);
+}
+
+typedef struct {
+    OperationContext *context;
+    const char *what;
+} CopyProgress;
+
+static void on_copy_progress(guint64 done, guint64 total, gpointer data)
+{
+    CopyProgress *copy = data;
+    operation_progress(copy->context, 10, copy->what, (gint64)done, (gint64)total);
+}
+
+static void on_migrate_progress(const HvMigrateProgress *progress, gpointer data)
+{
+    /* Memory and disks move between 30 and 95 %. */
+    int percent = 30 + progress->percent * 65 / 100;
+    operation_progress(data, percent, progress->stage, (gint64)progress->bytes_done,
+                       (gint64)progress->bytes_total);
+}
+
+/* Copies the boot images the peer lacks and makes the overlays there. */
+static gboolean prepare_peer(OperationContext *context, virConnectPtr src, virConnectPtr dst,
+                             const ApiStack *stack, const ApiPeer *peer, PeerLeftovers *made,
+                             GError **error)
+{
+    g_autoptr(GPtrArray) images = NULL;
+    g_autoptr(GPtrArray) overlays = NULL;
+    if (!hv_migrate_list_volumes(src, stack->domain_name, &images, &overlays, error))
+        return FALSE;
+    for (guint i = 0; i < images->len; i++) {
+        const char *volume = g_ptr_array_index(images, i);
+        g_autofree char *what =
+            g_strdup_printf("copying image volume %s to %s", volume, peer->name);
+        CopyProgress copy = {context, what};
+        gboolean copied = FALSE;
+        if (!hv_volume_copy(src, dst, HV_POOL_IMAGES, volume, on_copy_progress, &copy,
+                            operation_cancellable(context), &copied, error))
+            return FALSE;
+        if (copied)
+            g_ptr_array_add(made->images, g_strdup(volume));
+    }
+    /* A disk boot: overlays are made on the peer over the copied images, and
+     * libvirt copies their blocks during the migration. */
+    return hv_migrate_create_overlays(src, dst, stack->domain_name, made->overlays, error);
+}
+
+/* After success: this host's copies of the stack go, the row last. */
+static void forget_here(App *app, virConnectPtr src, const ApiStack *stack)
+{
+    g_autoptr(GError) error = NULL;
+    if (!stacks_remove_everything(app, src, stack, &error))
+        g_warning("stack %s migrated, but its local remains stay: %s", stack->id, error->message);
+}
+
+static gboolean migrate_steps(OperationContext *context, App *app, virConnectPtr src,
+                              virConnectPtr dst, const ApiStack *stack, const ApiPeer *peer,
+                              PeerLeftovers *made, HvMigrateResult *result, GError **error)
+{
+    operation_progress(context, 5, "preflight", 0, 0);
+    gboolean nested_state = app->host != NULL && app->host->nested_state_size > 0;
+    if (!hv_migrate_preflight(src, dst, stack->domain_name, app->backend, nested_state, error) ||
+        !prepare_peer(context, src, dst, stack, peer, made, error))
+        return FALSE;
+    operation_progress(context, 25, "rewriting the domain for the peer", 0, 0);
+    g_autofree char *console = NULL;
+    g_autofree char *xml =
+        hv_migrate_destination_xml(src, dst, stack->domain_name, &console, error);
+    if (xml == NULL)
+        return FALSE;
+    operation_progress(context, 30, "migrating", 0, 0);
+    return hv_migrate_run(src, stack->domain_name, peer->libvirt_uri, peer->migrate_uri, xml,
+                          made->overlays->len > 0, on_migrate_progress, context,
+                          operation_cancellable(context), result, error);
+}
+
+static gboolean migrate_body(OperationContext *context, gpointer data, GError **error)
+{
+    MigrateJob *job = data;
+    App *app = job->app;
+    job->started = TRUE;
+
+    g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, job->stack_id, error);
+    g_autoptr(virConnect) src = stack != NULL ? connection_get(app, error) : NULL;
+    if (src == NULL) {
+        stacks_set_state(app, job->stack_id, job->previous, NULL, NULL);
+        stacks_release(app, job->stack_id);
+        return FALSE;
+    }
+    operation_progress(context, 2, "connecting to the peer", 0, 0);
+    virConnectPtr dst = virConnectOpen(job->peer->libvirt_uri);
+    gboolean ok = FALSE;
+    PeerLeftovers made = {g_ptr_array_new_with_free_func(g_free),
+                          g_ptr_array_new_with_free_func(g_free)};
+    HvMigrateResult result = {0};
+    if (dst == NULL) {
+        g_set_error(error, TD_ERROR, TD_ERROR_UNAVAILABLE, "peer '%s' is unreachable (%s): %s",
+                    job->peer->name, job->peer->libvirt_uri, virGetLastErrorMessage());
+    } else {
+        ok = migrate_steps(context, app, src, dst, stack, job->peer, &made, &result, error);
+    }
+
+    if (ok) {
+        forget_here(app, src, stack);
+        g_autofree char *stage = g_strdup_printf(
+            "migrated to %s in %.1f s, downtime %" G_GUINT64_FORMAT " ms, %.1f MiB moved",
+            job->peer->name, (double)result.total_ms / 1000.0, result.downtime_ms,
+            (double)result.bytes / (1024.0 * 1024.0));
+        operation_progress(context, 100, stage, (gint64)result.bytes, (gint64)result.bytes);
+        stack->state = API_STACK_STATE_MIGRATING;
+        stacks_publish_lifecycle(app, stack, "migrated-out");
+    } else {
+        if (dst != NULL)
+            leftovers_remove(dst, &made);
+        /* The stack keeps running here: its state is what libvirt says. */
+        HvMachineState machine = hv_machine_get_state(src, stack->domain_name, NULL);
+        ApiStackState state = machine == HV_MACHINE_PAUSED    ? API_STACK_STATE_PAUSED
+                              : machine == HV_MACHINE_RUNNING ? API_STACK_STATE_RUNNING
+                                                              : job->previous;
+        stacks_set_state(app, stack->id, state, NULL, NULL);
+        if (error != NULL && *error != NULL && (*error)->domain == HV_ERROR &&
+            !g_error_matches(*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            connection_failed(app, src, error);
+    }
+    if (dst != NULL)
+        virConnectClose(dst);
+    g_ptr_array_unref(made.images);
+    g_ptr_array_unref(made.overlays);
+    stacks_release(app, job->stack_id);
+    return ok;
+}
+
+ApiOperation *stacks_migrate(App *app, const char *tenant, const char *name, const char *peer_name,
+                             GError **error)
+{
+    g_autoptr(ApiPeer) peer = store_peer_get(app->store, peer_name, error);
+    if (peer == NULL)
+        return NULL;
+    g_autoptr(ApiStack) stack = stacks_claim(app, tenant, name, error);
+    if (stack == NULL)
+        return NULL;
+    if (stack->state != API_STACK_STATE_RUNNING && stack->state != API_STACK_STATE_PAUSED) {
+        stacks_release(app, stack->id);
+        g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT,
+                    "cannot migrate a stack that is %s: only a running or paused one moves live",
+                    api_stack_state_to_string(stack->state));
+        return NULL;
+    }
+    MigrateJob *job = g_new0(MigrateJob, 1);
+    job->app = app;
+    job->stack_id = g_strdup(stack->id);
+    job->peer = g_steal_pointer(&peer);
+    job->previous = stack->state;
+    if (!stacks_set_state(app, stack->id, API_STACK_STATE_MIGRATING, NULL, error)) {
+        job->started = TRUE; /* nothing to undo */
+        stacks_release(app, stack->id);
+        job_free(job);
+        return NULL;
+    }
+    g_autofree char *target = g_strdup_printf("stacks/%s", name);
+    ApiOperation *operation = operations_submit(app->operations, "stack.migrate", target, tenant,
+                                                migrate_body, job, job_free, error);
+    if (operation == NULL) {
+        stacks_set_state(app, stack->id, stack->state, NULL, NULL);
+        stacks_release(app, stack->id);
+    }
+    return operation;
+}

@@ -26,7 +26,7 @@ void cmd_stack_usage(FILE *out)
         "       turtlectl stack delete NAME [--wait]\n"
         "       turtlectl stack console NAME [--tail N] [--follow]\n"
         "       turtlectl stack stats NAME\n"
-        "       turtlectl stack migrate NAME --to PEER [--wait]   (not available yet)\n"
+        "       turtlectl stack migrate NAME --to PEER [--wait]\n"
         "\n"
         "  create      a stack: an L1 guest booting a kernel (and initrd) or a disk image\n"
         "              of yours, started unless --no-start\n"
@@ -40,6 +40,8 @@ void cmd_stack_usage(FILE *out)
         "  console     the serial console's output, raw, on stdout; --follow goes on\n"
         "              with new output until interrupted (Ctrl-C)\n"
         "  stats       CPU time, memory, block I/O and the last migration\n"
+        "  migrate     move a running or paused stack, live, to a peer host (one the\n"
+        "              operator added); its L1 and L2 go on running there\n"
         "\n"
         "Create options:\n"
         "  --vcpus N          vCPUs (1-64)\n"
@@ -66,6 +68,7 @@ void cmd_stack_usage(FILE *out)
         "  --tenant TENANT    the operator: that tenant's stacks only\n"
         "  --tail N           the last N lines of the console only\n"
         "  --follow           keep the console open for new output\n"
+        "  --to PEER          the peer to migrate to\n"
         "\n"
         "Global options: turtlectl --help.\n",
         out);
@@ -613,10 +616,35 @@ static int stack_stats(Ctl *ctl, int argc, char **argv)
 
 static int stack_migrate(Ctl *ctl, int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return ctl_usage_error(ctl,
-                           "stack migrate: not available yet (it arrives with the migrate API)");
+    gboolean wait = FALSE;
+    const char *peer = NULL;
+    const ArgSpec specs[] = {
+        {"--to", ARG_STRING, 0, 0, &peer, NULL},
+        {"--wait", ARG_FLAG, 0, 0, &wait, NULL},
+        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
+    };
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "migrate", argc, argv, specs, name_names, &args, &status))
+        return status;
+    if (peer == NULL)
+        return ctl_usage_error(ctl, "stack migrate: missing --to PEER");
+    /* A name no peer can have is a typo: say so before anything is sent. */
+    if (!api_name_is_valid(peer))
+        return ctl_usage_error(ctl,
+                               "stack migrate: --to: must be a peer name: 1-63 lowercase letters, "
+                               "digits and '-' (not '%s')",
+                               peer);
+    g_autofree char *path = ctl_path("/v1/stacks", g_ptr_array_index(args, 0), "migrate", NULL);
+    g_autoptr(json_object) request = json_object_new_object();
+    json_object_object_add(request, "peer", json_object_new_string(peer));
+    /* Live is the only kind the API offers: a stack stops for milliseconds, not for a copy. */
+    json_object_object_add(request, "live", json_object_new_boolean(TRUE));
+    if (!cmd_call(ctl, "POST", path, request, &body, &status))
+        return status;
+    return cmd_operation_finish(ctl, body, wait);
 }
 
 int cmd_stack(Ctl *ctl, int argc, char **argv)

@@ -261,5 +261,9 @@ HttpReply *handle_stack_stats(gpointer data, const HttpRequest *request)
         if (figures.state == HV_MACHINE_RUNNING || figures.state == HV_MACHINE_PAUSED)
             fill_stats(stats, &figures);
     }
+    g_autoptr(GError) error = NULL;
+    if (!store_stack_get_last_migration(app->store, stack->id, &stats->last_migration,
+                                        &stats->has_last_migration, &error))
+        return http_reply_error(error);
     return http_reply_json(200, api_stack_stats_body_to_json(stats));
 }

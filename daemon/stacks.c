@@ -545,6 +545,7 @@ ApiOperation *stacks_action(App *app, const char *tenant, const char *name, cons
 /* ---- lifecycle events ---------------------------------------------------------- */
 
 static void adopt_incoming(App *app, const HvLifecycleEvent *event);
+#define LATE_ADOPTION_S 2
 
 /* The state an event puts a stack in; FALSE when it changes nothing.  A
  * crash or a QEMU failure is an error with its reason. */
@@ -732,8 +733,9 @@ static gboolean adopt_images(App *app, virConnectPtr conn, const char *domain,
 
 /* A domain with our metadata that the store lacks (one that migrated in, or
  * whose row a lost store forgot): its record comes home. */
-static void adopt(App *app, virConnectPtr conn, const char *domain, HvMachineState machine_state,
-                  const HvStackIdentity *identity)
+static ApiStack *adopt(App *app, virConnectPtr conn, const char *domain,
+                       HvMachineState machine_state, const HvStackIdentity *identity,
+                       char **came_from)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(json_object) record = api_json_parse(
@@ -741,7 +743,7 @@ static void adopt(App *app, virConnectPtr conn, const char *domain, HvMachineSta
     g_autoptr(ApiStack) stack = record ? api_stack_from_json(record, &error) : NULL;
     if (stack == NULL) {
         g_warning("domain %s: unreadable stack record, left alone: %s", domain, error->message);
-        return;
+        return NULL;
     }
     g_autoptr(ApiTenant) tenant = store_tenant_get(app->store, stack->tenant, NULL);
     if (tenant == NULL) {
@@ -754,7 +756,7 @@ static void adopt(App *app, virConnectPtr conn, const char *domain, HvMachineSta
         if (!store_tenant_insert(app->store, tenant, &error)) {
             g_warning("domain %s: cannot create tenant %s: %s", domain, stack->tenant,
                       error->message);
-            return;
+            return NULL;
         }
         g_message("created tenant %s (no token yet) for the stack of domain %s", stack->tenant,
                   domain);
@@ -762,6 +764,8 @@ static void adopt(App *app, virConnectPtr conn, const char *domain, HvMachineSta
     if (!adopt_images(app, conn, domain, stack, &error))
         g_warning("domain %s: its images stay unregistered: %s", domain, error->message);
     g_clear_error(&error);
+    if (came_from != NULL)
+        *came_from = g_strdup(stack->host);
     stack->state = state_of_machine(machine_state, API_STACK_STATE_STOPPED);
     g_clear_pointer(&stack->error, g_free);
     g_free(stack->domain_name);
@@ -773,7 +777,7 @@ static void adopt(App *app, virConnectPtr conn, const char *domain, HvMachineSta
     if (!store_stack_insert(app->store, stack, NULL, &error)) {
         g_warning("domain %s: cannot adopt stack %s/%s: %s", domain, stack->tenant,
                   stack->spec->name, error->message);
-        return;
+        return NULL;
     }
     g_message("adopted domain %s as stack %s/%s (%s)", domain, stack->tenant, stack->spec->name,
               api_stack_state_to_string(stack->state));
@@ -784,28 +788,69 @@ static void adopt(App *app, virConnectPtr conn, const char *domain, HvMachineSta
     json_object_object_add(data, "event", json_object_new_string("adopted"));
     event_bus_publish(app->events, "lifecycle", NULL, data);
     json_object_put(data);
+    return g_steal_pointer(&stack);
 }
 
 /* An event about a domain of ours the store lacks: a migration that just
  * completed here (resumed, or defined by the migration's end). */
+/* Adopts domain @name if it is ours, unknown here, and running (or paused,
+ * when @allow_paused), with the migration that brought it. */
+static void adopt_arrived(App *app, const char *name, gboolean allow_paused)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *id = stack_id_of_domain(name);
+    g_autoptr(ApiStack) known = id ? store_stack_get_by_id(app->store, id, NULL) : NULL;
+    g_autoptr(virConnect) conn = hv_virt_get_connection(app->virt, NULL);
+    if (id == NULL || known != NULL || conn == NULL)
+        return;
+    HvMachineState state = hv_machine_get_state(conn, name, NULL);
+    if (state != HV_MACHINE_RUNNING && !(allow_paused && state == HV_MACHINE_PAUSED))
+        return;
+    g_autofree char *xml = domain_xml_of(conn, name, &error);
+    g_autoptr(HvStackIdentity) identity = xml ? hv_domain_parse_identity(xml, &error) : NULL;
+    g_autofree char *came_from = NULL;
+    g_autoptr(ApiStack) stack =
+        identity ? adopt(app, conn, name, state, identity, &came_from) : NULL;
+    HvMachineMigration migration;
+    if (stack == NULL || !hv_machine_get_incoming_migration(conn, name, &migration, NULL) ||
+        !migration.found)
+        return;
+    /* Its stats say how it came: libvirt keeps the finished job's figures here too. */
+    g_autofree char *now = clock_now_rfc3339();
+    ApiStatsMigration last = {came_from ? came_from : (char *)"unknown", now,
+                              (gint64)migration.total_ms, (gint64)migration.downtime_ms,
+                              (gint64)migration.bytes};
+    if (!store_stack_set_last_migration(app->store, stack->id, &last, &error))
+        g_warning("stack %s: cannot record its migration: %s", stack->id, error->message);
+}
+
+typedef struct {
+    App *app;
+    char *name;
+} LateAdoption;
+
+static gboolean adopt_paused_later(gpointer data)
+{
+    LateAdoption *late = data;
+    adopt_arrived(late->app, late->name, TRUE);
+    g_free(late->name);
+    g_free(late);
+    return G_SOURCE_REMOVE;
+}
+
+/* A migration ends here with the domain defined (persistent) and resumed; a
+ * stack that was paused stays paused, with no resume to tell us: it is
+ * adopted a moment after its definition, once the migration has finished. */
 static void adopt_incoming(App *app, const HvLifecycleEvent *event)
 {
-    if (event->what != HV_LIFECYCLE_RESUMED && event->what != HV_LIFECYCLE_DEFINED &&
-        event->what != HV_LIFECYCLE_STARTED)
-        return;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(virConnect) conn = hv_virt_get_connection(app->virt, NULL);
-    if (conn == NULL)
-        return;
-    HvMachineState state = hv_machine_get_state(conn, event->domain_name, NULL);
-    /* Still arriving (paused by the incoming migration): wait for its end. */
-    if (state != HV_MACHINE_RUNNING &&
-        !(state == HV_MACHINE_PAUSED && event->what == HV_LIFECYCLE_DEFINED))
-        return;
-    g_autofree char *xml = domain_xml_of(conn, event->domain_name, &error);
-    g_autoptr(HvStackIdentity) identity = xml ? hv_domain_parse_identity(xml, &error) : NULL;
-    if (identity != NULL)
-        adopt(app, conn, event->domain_name, state, identity);
+    if (event->what == HV_LIFECYCLE_RESUMED || event->what == HV_LIFECYCLE_STARTED) {
+        adopt_arrived(app, event->domain_name, FALSE);
+    } else if (event->what == HV_LIFECYCLE_DEFINED) {
+        LateAdoption *late = g_new0(LateAdoption, 1);
+        late->app = app;
+        late->name = g_strdup(event->domain_name);
+        g_timeout_add_seconds(LATE_ADOPTION_S, adopt_paused_later, late);
+    }
 }
 
 /* A file no stack owns that is being written may belong to a stack migrating
@@ -883,7 +928,8 @@ gboolean stacks_reconcile(App *app, virConnectPtr conn, GError **error)
     for (guint i = 0; i < list->len; i++) {
         HvMachineInfo *machine = g_ptr_array_index(list, i);
         if (!g_hash_table_contains(known, machine->identity->id)) {
-            adopt(app, conn, machine->name, machine->state, machine->identity);
+            g_autoptr(ApiStack) adopted =
+                adopt(app, conn, machine->name, machine->state, machine->identity, NULL);
             g_hash_table_add(known, machine->identity->id);
         }
     }

@@ -119,6 +119,15 @@ static const char *const migrations[] = {
     "  migrate_uri TEXT,"
     "  created_at TEXT NOT NULL"
     ");",
+    /* v4: the last migration of a stack that arrived here, for its stats. */
+    "CREATE TABLE stack_migrations ("
+    "  stack_id TEXT PRIMARY KEY NOT NULL REFERENCES stacks (id) ON DELETE CASCADE,"
+    "  peer TEXT NOT NULL,"
+    "  finished_at TEXT NOT NULL,"
+    "  total_ms INTEGER NOT NULL CHECK (total_ms >= 0),"
+    "  downtime_ms INTEGER NOT NULL CHECK (downtime_ms >= 0),"
+    "  bytes INTEGER NOT NULL CHECK (bytes >= 0)"
+    ");",
 };
 
 /* A tenant cannot be deleted while one of these finds a row; ?1 is the
@@ -1544,4 +1553,62 @@ gboolean store_peer_delete(Store *store, const char *name, GError **error)
         return FALSE;
     }
     return TRUE;
+}
+
+/* ---- migrations of stacks ------------------------------------------------ */
+
+gboolean store_stack_set_last_migration(Store *store, const char *stack_id,
+                                        const ApiStatsMigration *migration, GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store,
+                "INSERT OR REPLACE INTO stack_migrations (stack_id, peer, finished_at, total_ms, "
+                "downtime_ms, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                error);
+    if (stmt == NULL)
+        return FALSE;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, stack_id);
+    bind_text(stmt, &bound, 2, migration->peer);
+    bind_text(stmt, &bound, 3, migration->finished_at);
+    bind_int64(stmt, &bound, 4, migration->total_ms);
+    bind_int64(stmt, &bound, 5, migration->downtime_ms);
+    bind_int64(stmt, &bound, 6, migration->bytes);
+    if (step(stmt, bound) == SQLITE_DONE)
+        return TRUE;
+    set_internal(store, error, "recording a migration");
+    return FALSE;
+}
+
+gboolean store_stack_get_last_migration(Store *store, const char *stack_id,
+                                        ApiStatsMigration *migration, gboolean *found,
+                                        GError **error)
+{
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(sqlite3_stmt) stmt =
+        prepare(store,
+                "SELECT peer, finished_at, total_ms, downtime_ms, bytes FROM stack_migrations "
+                "WHERE stack_id = ?1",
+                error);
+    if (stmt == NULL)
+        return FALSE;
+    int bound = SQLITE_OK;
+    bind_text(stmt, &bound, 1, stack_id);
+    *found = FALSE;
+    switch (step(stmt, bound)) {
+    case SQLITE_ROW:
+        migration->peer = column_text(stmt, 0);
+        migration->finished_at = column_text(stmt, 1);
+        migration->total_ms = sqlite3_column_int64(stmt, 2);
+        migration->downtime_ms = sqlite3_column_int64(stmt, 3);
+        migration->bytes = sqlite3_column_int64(stmt, 4);
+        *found = TRUE;
+        return TRUE;
+    case SQLITE_DONE:
+        return TRUE;
+    default:
+        set_internal(store, error, "reading a migration");
+        return FALSE;
+    }
 }

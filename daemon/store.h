@@ -10,6 +10,7 @@
 #include "api/operation.h"
 #include "api/peer.h"
 #include "api/stack.h"
+#include "api/stats.h"
 #include "api/tenant.h"
 
 #define STORE_FILE_NAME      "turtled.db"
@@ -98,3 +99,13 @@ gboolean store_peer_insert(Store *store, const ApiPeer *peer, GError **error);
 ApiPeer *store_peer_get(Store *store, const char *name, GError **error);
 GPtrArray *store_peer_list(Store *store, GError **error); /* of ApiPeer, by name */
 gboolean store_peer_delete(Store *store, const char *name, GError **error);
+
+/* The last migration that brought stack @stack_id here (its stats'
+ * last_migration); the row goes with the stack. */
+gboolean store_stack_set_last_migration(Store *store, const char *stack_id,
+                                        const ApiStatsMigration *migration, GError **error);
+/* *@found FALSE when the stack never migrated here; the strings are the
+ * caller's to free. */
+gboolean store_stack_get_last_migration(Store *store, const char *stack_id,
+                                        ApiStatsMigration *migration, gboolean *found,
+                                        GError **error);

@@ -525,3 +525,38 @@ gboolean hv_machine_get_stats(virConnectPtr conn, const char *name, HvMachineSta
     virDomainStatsRecordListFree(records);
     return TRUE;
 }
+
+gboolean hv_machine_get_incoming_migration(virConnectPtr conn, const char *name,
+                                           HvMachineMigration *migration, GError **error)
+{
+    memset(migration, 0, sizeof(*migration));
+    virDomainPtr domain = virDomainLookupByName(conn, name);
+    if (domain == NULL) {
+        g_set_error(error, HV_ERROR, HV_ERROR_NOT_FOUND, "domain '%s' not found", name);
+        return FALSE;
+    }
+    int type = 0, n = 0;
+    virTypedParameterPtr params = NULL;
+    int rc = virDomainGetJobStats(domain, &type, &params, &n, VIR_DOMAIN_JOB_STATS_COMPLETED);
+    virDomainFree(domain);
+    if (rc < 0) {
+        g_set_error(error, HV_ERROR, HV_ERROR_LIBVIRT, "domain '%s': %s", name,
+                    virGetLastErrorMessage());
+        return FALSE;
+    }
+    int operation = 0;
+    unsigned long long value = 0;
+    if (type == VIR_DOMAIN_JOB_COMPLETED &&
+        virTypedParamsGetInt(params, n, VIR_DOMAIN_JOB_OPERATION, &operation) == 1 &&
+        operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN) {
+        migration->found = TRUE;
+        if (virTypedParamsGetULLong(params, n, VIR_DOMAIN_JOB_TIME_ELAPSED, &value) == 1)
+            migration->total_ms = value;
+        if (virTypedParamsGetULLong(params, n, VIR_DOMAIN_JOB_DOWNTIME, &value) == 1)
+            migration->downtime_ms = value;
+        if (virTypedParamsGetULLong(params, n, VIR_DOMAIN_JOB_DATA_PROCESSED, &value) == 1)
+            migration->bytes = value;
+    }
+    virTypedParamsFree(params, n);
+    return TRUE;
+}

@@ -130,3 +130,16 @@ gboolean hv_machine_get_stats(virConnectPtr conn, const char *name, HvMachineSta
  * hv_machine_get_stats does with its record, for callers that fetch many
  * domains in one virConnectGetAllDomainStats. */
 void hv_machine_stats_parse(virTypedParameterPtr params, int nparams, HvMachineStats *stats);
+
+/* The completed incoming migration that brought @name here, from libvirt's
+ * completed-job statistics on this (the destination) side; found FALSE when
+ * its last job was something else. */
+typedef struct {
+    gboolean found;
+    guint64 total_ms;
+    guint64 downtime_ms;
+    guint64 bytes;
+} HvMachineMigration;
+
+gboolean hv_machine_get_incoming_migration(virConnectPtr conn, const char *name,
+                                           HvMachineMigration *migration, GError **error);

@@ -33,7 +33,7 @@ for verb in create list show start stop force-stop reboot pause resume delete co
     grep -Eq "turtlectl stack .*\\b$verb\\b" <<<"$OUT" || r=1
 done
 for opt in --vcpus --memory --kernel --initrd --cmdline --disk --cpu --iommu --device --file \
-    --no-start --wait --limit --after --all --tenant --tail --follow; do
+    --no-start --wait --limit --after --all --tenant --tail --follow --to; do
     grep -q -- "^  $opt " <<<"$OUT" || r=1
 done
 ok "$((RC + r))" "stack --help: exit 0, every verb and every option explained"
@@ -98,9 +98,15 @@ usage_is "stack list: --limit: must be a whole number between 1 and 1000 (not '0
 ctl stack console web --tail x
 usage_is "stack console: --tail: must be a whole number between 0 and 67108864 (not 'x')" stack \
     "console --tail x: exit 2"
-ctl stack migrate web --to hostb
-usage_is "stack migrate: not available yet (it arrives with the migrate API)" stack \
-    "stack migrate (no API yet): exit 2"
+ctl stack migrate web
+usage_is "stack migrate: missing --to PEER" stack "stack migrate without --to: exit 2"
+ctl stack migrate web --to Host_B
+usage_is "stack migrate: --to: must be a peer name: 1-63 lowercase letters, digits and '-' (not 'Host_B')" \
+    stack "stack migrate --to a bad name: exit 2"
+ctl stack migrate --to hostb
+usage_is "stack migrate: missing NAME" stack "stack migrate without NAME: exit 2"
+ctl stack migrate web --to hostb --live
+usage_is "stack migrate: unknown option '--live'" stack "stack migrate --live (it always is): exit 2"
 
 # Spec files are checked before anything is sent: no daemon here.
 ctl --socket "$TD_DIR/nosuch.sock" stack create --file "$TD_DIR/nosuch.json"
@@ -277,6 +283,10 @@ ta stack console web --tail 5
 is "$RC $ERR" "1 turtlectl: stack 'web' not found" "stack console of a missing stack: exit 1"
 ta stack stats web
 is "$RC $ERR" "1 turtlectl: stack 'web' not found" "stack stats of a missing stack: exit 1"
+ta stack migrate web --to hostb --wait
+api_tn "$A" POST /v1/stacks/web/migrate --json '{"peer":"hostb","live":true}'
+td_error_fields
+is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "stack migrate of a missing stack: exit 1, the API's message ($ERR_MESSAGE)"
 ta stack create web --vcpus 1 --memory 256 --kernel nosuch
 api_tn "$A" POST /v1/stacks --json '{"name":"web","vcpus":1,"memory_mib":256,"boot":{"kernel":"nosuch"}}'
 td_error_fields

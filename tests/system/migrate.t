@@ -167,6 +167,8 @@ grep -q 'TURTLES-L1 READY' <<<"$console_b"
 ok $((!$?)) "and the L1 did not boot again on B"
 api_tn "$alice_b" GET /v1/stacks/web/stats
 is "$STATUS $(jb .stats.state)" "200 running" "stats on B"
+ok "$(jq -e '.stats.last_migration | .total_ms > 0 and .downtime_ms > 0 and .bytes > 0' <<<"$BODY" >/dev/null && echo 0 || echo 1)" \
+    "and its last migration: $(jb -c .stats.last_migration)"
 
 # ---- B -> A ------------------------------------------------------------------------
 before=$(last_beat "$alice_b")

@@ -15,7 +15,7 @@
 #define T2 "2024-05-01T12:00:00Z"
 
 /* What this turtled writes; a new migration changes it and the table list. */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 #define THREADS        8
 #define OPS_PER_THREAD 200
@@ -213,7 +213,7 @@ static void test_open_creates(Fixture *fixture, gconstpointer data)
     g_autofree char *tables =
         raw_text(db, "SELECT group_concat(name, ',') FROM "
                      "(SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)");
-    g_assert_cmpstr(tables, ==, "images,operations,peers,stack_images,stacks,tenants,tokens");
+    g_assert_cmpstr(tables, ==, "images,operations,peers,stack_images,stack_migrations,stacks,tenants,tokens");
     sqlite3_close(db);
 }
 
@@ -1922,6 +1922,47 @@ static void test_threads(Fixture *fixture, gconstpointer data)
                     THREADS * OPS_PER_THREAD);
 }
 
+/* A stack's last migration survives a reopen, is replaced by the next, and
+ * goes with the stack. */
+static void test_stack_last_migration(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiTenant) tenant = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiStack) stack = add_stack(fixture->store, "acme", "web", 1, 512);
+    ApiStatsMigration got = {0};
+    gboolean found = TRUE;
+
+    g_assert_true(store_stack_get_last_migration(fixture->store, stack->id, &got, &found, &error));
+    g_assert_false(found);
+
+    ApiStatsMigration first = {"hosta", (char *)T0, 1200, 45, 94601025};
+    ApiStatsMigration second = {"hostb", (char *)T0, 900, 30, 1000};
+    g_assert_true(store_stack_set_last_migration(fixture->store, stack->id, &first, &error));
+    reopen(fixture);
+    g_assert_true(store_stack_get_last_migration(fixture->store, stack->id, &got, &found, &error));
+    g_assert_true(found);
+    g_assert_cmpstr(got.peer, ==, "hosta");
+    g_assert_cmpint(got.total_ms, ==, 1200);
+    g_assert_cmpint(got.downtime_ms, ==, 45);
+    g_assert_cmpint(got.bytes, ==, 94601025);
+    g_free(got.peer);
+    g_free(got.finished_at);
+
+    g_assert_true(store_stack_set_last_migration(fixture->store, stack->id, &second, &error));
+    g_assert_true(store_stack_get_last_migration(fixture->store, stack->id, &got, &found, &error));
+    g_assert_cmpstr(got.peer, ==, "hostb");
+    g_free(got.peer);
+    g_free(got.finished_at);
+
+    g_assert_true(store_stack_delete(fixture->store, stack->id, &error));
+    g_assert_true(store_stack_get_last_migration(fixture->store, stack->id, &got, &found, &error));
+    g_assert_false(found);
+    /* Only a stack that exists has one. */
+    g_assert_false(store_stack_set_last_migration(fixture->store, stack->id, &first, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_INTERNAL);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1952,6 +1993,7 @@ int main(int argc, char **argv)
     ADD("/store/stack/crud", test_stack_crud);
     ADD("/store/stack/pagination", test_stack_pagination);
     ADD("/store/stack/bad-spec", test_stack_bad_spec);
+    ADD("/store/stack/last-migration", test_stack_last_migration);
     ADD("/store/tenant/owns-stacks-and-images", test_tenant_owns_stacks_and_images);
     ADD("/store/tenant/usage", test_tenant_usage);
     ADD("/store/threads", test_threads);

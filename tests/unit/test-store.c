@@ -213,7 +213,8 @@ static void test_open_creates(Fixture *fixture, gconstpointer data)
     g_autofree char *tables =
         raw_text(db, "SELECT group_concat(name, ',') FROM "
                      "(SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)");
-    g_assert_cmpstr(tables, ==, "images,operations,peers,stack_images,stack_migrations,stacks,tenants,tokens");
+    g_assert_cmpstr(tables, ==,
+                    "images,operations,peers,stack_images,stack_migrations,stacks,tenants,tokens");
     sqlite3_close(db);
 }
 

@@ -791,10 +791,62 @@ static ApiStack *adopt(App *app, virConnectPtr conn, const char *domain,
     return g_steal_pointer(&stack);
 }
 
+/* The figures of the migration that brought a stack here.  libvirt fires
+ * the RESUMED event before it stores the finished job's figures, so they
+ * are looked for a few times, ARRIVAL_FIGURES_POLL_MS apart. */
+#define ARRIVAL_FIGURES_POLL_MS 250
+#define ARRIVAL_FIGURES_TRIES   40
+
+typedef struct {
+    App *app;
+    char *domain;
+    char *stack_id;
+    char *came_from;
+    int tries;
+} ArrivalFigures;
+
+static void arrival_figures_free(ArrivalFigures *arrival)
+{
+    g_free(arrival->domain);
+    g_free(arrival->stack_id);
+    g_free(arrival->came_from);
+    g_free(arrival);
+}
+
+/* TRUE once there is nothing more to wait for (recorded, or no way to). */
+static gboolean record_arrival_figures(ArrivalFigures *arrival)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(virConnect) conn = hv_virt_get_connection(arrival->app->virt, NULL);
+    HvMachineMigration migration;
+    if (conn == NULL || !hv_machine_get_incoming_migration(conn, arrival->domain, &migration, NULL))
+        return TRUE;
+    if (!migration.found)
+        return ++arrival->tries >= ARRIVAL_FIGURES_TRIES;
+    g_autofree char *now = clock_now_rfc3339();
+    ApiStatsMigration last = {arrival->came_from ? arrival->came_from : (char *)"unknown", now,
+                              (gint64)migration.total_ms, (gint64)migration.downtime_ms,
+                              (gint64)migration.bytes};
+    if (!store_stack_set_last_migration(arrival->app->store, arrival->stack_id, &last, &error))
+        g_warning("stack %s: cannot record its migration: %s", arrival->stack_id, error->message);
+    return TRUE;
+}
+
+static gboolean poll_arrival_figures(gpointer data)
+{
+    if (!record_arrival_figures(data))
+        return G_SOURCE_CONTINUE;
+    if (((ArrivalFigures *)data)->tries >= ARRIVAL_FIGURES_TRIES)
+        g_message("domain %s: libvirt has no figures of the migration that brought it",
+                  ((ArrivalFigures *)data)->domain);
+    arrival_figures_free(data);
+    return G_SOURCE_REMOVE;
+}
+
 /* An event about a domain of ours the store lacks: a migration that just
- * completed here (resumed, or defined by the migration's end). */
-/* Adopts domain @name if it is ours, unknown here, and running (or paused,
- * when @allow_paused), with the migration that brought it. */
+ * completed here (resumed, or defined by the migration's end).  Adopts
+ * domain @name if it is ours, unknown here, and running (or paused, when
+ * @allow_paused), then records the migration that brought it. */
 static void adopt_arrived(App *app, const char *name, gboolean allow_paused)
 {
     g_autoptr(GError) error = NULL;
@@ -811,17 +863,17 @@ static void adopt_arrived(App *app, const char *name, gboolean allow_paused)
     g_autofree char *came_from = NULL;
     g_autoptr(ApiStack) stack =
         identity ? adopt(app, conn, name, state, identity, &came_from) : NULL;
-    HvMachineMigration migration;
-    if (stack == NULL || !hv_machine_get_incoming_migration(conn, name, &migration, NULL) ||
-        !migration.found)
+    if (stack == NULL)
         return;
-    /* Its stats say how it came: libvirt keeps the finished job's figures here too. */
-    g_autofree char *now = clock_now_rfc3339();
-    ApiStatsMigration last = {came_from ? came_from : (char *)"unknown", now,
-                              (gint64)migration.total_ms, (gint64)migration.downtime_ms,
-                              (gint64)migration.bytes};
-    if (!store_stack_set_last_migration(app->store, stack->id, &last, &error))
-        g_warning("stack %s: cannot record its migration: %s", stack->id, error->message);
+    ArrivalFigures *arrival = g_new0(ArrivalFigures, 1);
+    arrival->app = app;
+    arrival->domain = g_strdup(name);
+    arrival->stack_id = g_strdup(stack->id);
+    arrival->came_from = g_steal_pointer(&came_from);
+    if (record_arrival_figures(arrival))
+        arrival_figures_free(arrival);
+    else
+        g_timeout_add(ARRIVAL_FIGURES_POLL_MS, poll_arrival_figures, arrival);
 }
 
 typedef struct {
@@ -927,6 +979,13 @@ gboolean stacks_reconcile(App *app, virConnectPtr conn, GError **error)
     }
     for (guint i = 0; i < list->len; i++) {
         HvMachineInfo *machine = g_ptr_array_index(list, i);
+        /* A transient domain is a migration still arriving: if it
+         * finishes, the lifecycle events adopt it; if it fails, libvirt
+         * removes it and there must be nothing of it here. */
+        if (!machine->persistent) {
+            g_debug("domain %s is still arriving: not adopted yet", machine->name);
+            continue;
+        }
         if (!g_hash_table_contains(known, machine->identity->id)) {
             g_autoptr(ApiStack) adopted =
                 adopt(app, conn, machine->name, machine->state, machine->identity, NULL);

@@ -412,6 +412,7 @@ static HvMachineInfo *describe(virDomainPtr dom, GError **error)
     HvMachineInfo *info = g_new0(HvMachineInfo, 1);
     info->name = g_strdup(name);
     info->state = state;
+    info->persistent = virDomainIsPersistent(dom) == 1;
     info->identity = g_steal_pointer(&identity);
     return info;
 }
@@ -537,7 +538,11 @@ gboolean hv_machine_get_incoming_migration(virConnectPtr conn, const char *name,
     }
     int type = 0, n = 0;
     virTypedParameterPtr params = NULL;
-    int rc = virDomainGetJobStats(domain, &type, &params, &n, VIR_DOMAIN_JOB_STATS_COMPLETED);
+    /* KEEP_COMPLETED: the source's turtled reads the same figures for its
+     * operation; libvirt would drop them at the first read. */
+    int rc =
+        virDomainGetJobStats(domain, &type, &params, &n,
+                             VIR_DOMAIN_JOB_STATS_COMPLETED | VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED);
     virDomainFree(domain);
     if (rc < 0) {
         g_set_error(error, HV_ERROR, HV_ERROR_LIBVIRT, "domain '%s': %s", name,

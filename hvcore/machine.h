@@ -95,6 +95,10 @@ HvMachineState hv_machine_get_state(virConnectPtr conn, const char *name, GError
 typedef struct {
     char *name; /* the libvirt domain name */
     HvMachineState state;
+    /* FALSE while a migration is still arriving: libvirt keeps the incoming
+     * domain transient until the migration finishes (turtled itself only
+     * ever defines persistent domains). */
+    gboolean persistent;
     HvStackIdentity *identity; /* from its <metadata> */
 } HvMachineInfo;
 

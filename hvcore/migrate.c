@@ -997,7 +997,9 @@ static gboolean poll_job(virDomainPtr dom, HvMigrateProgress *progress)
 }
 
 /* The completed job's figures: libvirt hands them to the destination with
- * the domain (the source's domain object is gone after UNDEFINE_SOURCE). */
+ * the domain (the source's domain object is gone after UNDEFINE_SOURCE).
+ * KEEP_COMPLETED: the peer's turtled reads them too, for its stats, and
+ * libvirt would otherwise drop them at the first read. */
 static gboolean completed_stats(const char *dst_uri, const char *domain, HvMigrateResult *result)
 {
     g_autoptr(virConnect) conn = virConnectOpen(dst_uri);
@@ -1008,8 +1010,9 @@ static gboolean completed_stats(const char *dst_uri, const char *domain, HvMigra
 
     if (conn)
         dom = virDomainLookupByName(conn, domain);
-    if (!dom ||
-        virDomainGetJobStats(dom, &type, &params, &nparams, VIR_DOMAIN_JOB_STATS_COMPLETED) < 0) {
+    if (!dom || virDomainGetJobStats(dom, &type, &params, &nparams,
+                                     VIR_DOMAIN_JOB_STATS_COMPLETED |
+                                         VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED) < 0) {
         g_debug("no completed job stats on the peer: %s", virGetLastErrorMessage());
         return FALSE;
     }

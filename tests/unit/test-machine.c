@@ -290,6 +290,26 @@ static void test_list_ours(void)
     g_assert_cmpint(db->state, ==, HV_MACHINE_SHUTOFF);
     g_assert_cmpstr(db->identity->id, ==, off_id);
     g_assert_cmpstr(db->identity->name, ==, "db");
+    g_assert_true(web->persistent);
+    g_assert_true(db->persistent);
+
+    /* A transient domain of ours (what an arriving migration is until it
+     * finishes) is listed as not persistent, so that reconcile leaves it be. */
+    const char *arriving_id = "a3000000-0000-4000-8000-000000000003";
+    g_autoptr(HvStackSpec) spec = sample_spec(arriving_id, "arriving");
+    g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TEST, NULL, &error);
+    g_assert_no_error(error);
+    g_autoptr(virDomain) arriving = virDomainCreateXML(conn, xml, 0);
+    g_assert_nonnull(arriving);
+    g_autoptr(GPtrArray) with_arriving = hv_machine_list_ours(conn, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(with_arriving->len, ==, 3);
+    g_autofree char *arriving_name = hv_domain_name_for(arriving_id);
+    const HvMachineInfo *transient = find_info(with_arriving, arriving_name);
+    g_assert_nonnull(transient);
+    g_assert_false(transient->persistent);
+    g_assert_cmpint(transient->state, ==, HV_MACHINE_RUNNING);
+    g_assert_cmpint(virDomainDestroy(arriving), ==, 0);
 
     /* Removed ones drop out. */
     assert_ok(hv_machine_remove(conn, running, &ok_error_));

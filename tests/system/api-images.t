@@ -6,7 +6,7 @@
 # that is not one) each 400, left in error with the reason and nothing in the
 # pool; a retry after an error; the quota (413, nothing created); delete
 # removing the volume; and turtled killed with -9 mid-upload, whose restart
-# marks the image error and leaves no volume, deletes an orphan volume and
+# marks the image error and leaves no volume, deletes an old orphan volume (keeps a new one: grace period) and
 # notices a ready image whose volume vanished.
 #
 #   TURTLES_BUILD=build tests/system/api-images.t
@@ -208,10 +208,14 @@ is "${STATE%%|*}" uploading "a slow upload is under way (state uploading, bytes 
 td_kill9
 td_bg_stop slow
 
-# While turtled is down: an orphan volume, and a ready image's file removed.
-testhost_virsh a vol-create-as turtles-images orphan-vol 1M --format raw >/dev/null 2>&1
-[ -e "$pool/orphan-vol" ]
-ok $? "an orphan volume made behind turtled's back"
+# While turtled is down: two orphan volumes, one an hour old (a leftover)
+# and one just written (maybe a peer's copy for a stack migrating here,
+# kept for 15 minutes), and a ready image's file removed.
+testhost_virsh a vol-create-as turtles-images orphan-vol 1M --format raw >/dev/null 2>&1 &&
+    touch -d '1 hour ago' "$pool/orphan-vol"
+testhost_virsh a vol-create-as turtles-images arriving-vol 1M --format raw >/dev/null 2>&1
+[ -e "$pool/orphan-vol" ] && [ -e "$pool/arriving-vol" ]
+ok $? "orphan volumes made behind turtled's back (one an hour old, one new)"
 rm -f "$pool/$initrd_id"
 
 start_turtled || bail "turtled did not restart"
@@ -220,14 +224,15 @@ is "$STATE" "error|upload interrupted by daemon restart" \
     "after kill -9 and restart the interrupted image is error: upload interrupted by daemon restart"
 is "$(jb .image.size)" null "... with no size"
 [ ! -e "$pool/$slow_id" ] && [ ! -e "$pool/orphan-vol" ]
-ok $? "... its volume and the orphan volume are gone from the pool directory"
+ok $? "... its volume and the hour-old orphan volume are gone from the pool directory"
 state_of "$acme" initrd
 is "$STATE" "error|volume missing from pool turtles-images" \
     "the ready image whose file vanished is error: volume missing from pool turtles-images"
 state_of "$acme" vmlinuz
 is "${STATE%%|*}" ready "the kernel is still ready"
-is "$(pool_files)|$(pool_vols)" "$kernel_id|$kernel_id" \
-    "the pool holds the kernel's volume and nothing else"
+expected=$(printf '%s\n' "$kernel_id" arriving-vol | sort | paste -sd ' ')
+is "$(pool_files)|$(pool_vols)" \
+    "$expected|$expected" "the pool holds the kernel's volume and the new orphan (grace period), nothing else"
 
 put "$acme" slow "$work/good.qcow2"
 is_error 400 bad_request "the interrupted raw image takes a new upload (a qcow2 declared raw: 400)"

@@ -7,7 +7,8 @@
 # no domain, disk or console log left; migrating back works.  Failures: an
 # unknown peer is 404; a peer whose libvirtd is dead, before or during the
 # migration, fails the operation with a reason while the stack keeps running
-# on the source with its L2 beating, and nothing is left on the peer.
+# on the source with its L2 beating, and nothing is left on the peer; so does
+# a migration the tenant cancels while memory moves (status cancelled).
 #
 #   TURTLES_BUILD=build tests/system/migrate.t
 
@@ -185,6 +186,38 @@ api_tn "$alice_a" GET /v1/stacks/web
 is "$STATUS $(jb .stack.state)" "200 running" "A runs it again"
 beats_past "$alice_a" "$before"
 ok $? "its L2 beats on past $before"
+
+# ---- a migration cancelled while memory moves -------------------------------------
+# libvirt's per-domain migration speed, lowered to 8 MiB/s, keeps memory
+# moving for several seconds: the cancel lands during the copy, not after it.
+testhost_virsh a migrate-setspeed "$domain" 8 >/dev/null
+ok $? "A's libvirt slows this domain's migrations to 8 MiB/s"
+before=$(last_beat "$alice_a")
+api_tn "$alice_a" POST /v1/stacks/web/migrate --json '{"peer":"hostb"}'
+is "$STATUS" 202 "migrate to hostb answers 202"
+op=$(jb .operation.id)
+stage="" deadline=$(($(now_ms) + 120000))
+while api_tn "$alice_a" GET "/v1/operations/$op" && [ "$(jb .operation.status)" != succeeded ] &&
+    [ "$(jb .operation.status)" != failed ] && [ "$(now_ms)" -lt "$deadline" ]; do
+    stage=$(jb .operation.progress.stage)
+    [ "$stage" = memory ] && [ "$(jb .operation.progress.bytes_done)" -gt 0 ] && break
+    sleep 0.1
+done
+is "$stage" memory "the migration is moving memory ($(jb .operation.progress.bytes_done) of $(jb .operation.progress.bytes_total) bytes)"
+api_tn "$alice_a" DELETE "/v1/operations/$op"
+is "$STATUS" 202 "the tenant cancels it: 202"
+sh_wait_op "$alice_a" "$op" 60
+is "$OP_STATUS" cancelled "the operation ends cancelled ($OP_ERROR)"
+api_tn "$alice_a" GET /v1/stacks/web
+is "$STATUS $(jb .stack.state)" "200 running" "the stack runs on A"
+is "$(testhost_virsh b list --all --name | grep -c '^turtles-')" 0 "no domain of it on B"
+sh_use b
+api_tn "$alice_b" GET /v1/stacks/web
+is "$STATUS" 404 "B's turtled has no stack"
+sh_use a
+beats_past "$alice_a" "$before"
+ok $? "its L2 beats on past $before"
+testhost_virsh a migrate-setspeed "$domain" 8796093022207 >/dev/null
 
 api_tn "$alice_a" DELETE /v1/stacks/web
 sh_wait_op "$alice_a" "$(jb .operation.id)" 60

@@ -1051,10 +1051,10 @@ static void keep_running(virDomainPtr dom, const char *name, int state_before)
         g_debug("resumed %s, left paused (reason %d) by the failed migration", name, reason);
 }
 
-gboolean hv_migrate_run(virConnectPtr src, const char *domain, const char *dst_uri,
-                        const char *migrate_uri, const char *dest_xml, gboolean copy_storage,
-                        HvMigrateProgressFunc progress, gpointer data, GCancellable *cancellable,
-                        HvMigrateResult *result, GError **error)
+static gboolean run_once(virConnectPtr src, const char *domain, const char *dst_uri,
+                         const char *migrate_uri, const char *dest_xml, gboolean copy_storage,
+                         HvMigrateProgressFunc progress, gpointer data, GCancellable *cancellable,
+                         HvMigrateResult *result, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
     virTypedParameterPtr params = NULL;
@@ -1170,4 +1170,55 @@ gboolean hv_migrate_run(virConnectPtr src, const char *domain, const char *dst_u
     g_debug("migrated %s to %s in %" G_GUINT64_FORMAT " ms, downtime %" G_GUINT64_FORMAT " ms",
             domain, dst_uri, figures.total_ms, figures.downtime_ms);
     return TRUE;
+}
+
+/* QEMU (7.2, as in Debian 12) under TCG saves a vCPU that is running the L2
+ * (SVM guest mode) but carries no nested state for it (that exists only
+ * under KVM), and the destination then refuses the stream ("vCPU set in
+ * guest-mode inconsistent with migrated kernel nested state").  Where the
+ * switchover catches the vCPU is chance (seen about once in a dozen
+ * migrations with an L2 beating) and the source keeps running, so another
+ * attempt is the cure.  The source does not always hear the reason: it may
+ * only see its job fail when the destination hangs up, so that failure is
+ * tried again too, as long as the peer still answers (a dead peer is not
+ * worth another attempt). */
+#define NESTED_GUEST_MODE_REFUSAL "guest-mode inconsistent with migrated kernel nested state"
+#define JOB_FAILED                "job 'migration out' unexpectedly failed"
+#define MIGRATE_ATTEMPTS          4
+
+static gboolean worth_another_attempt(const GError *error, const char *dst_uri)
+{
+    if (strstr(error->message, NESTED_GUEST_MODE_REFUSAL) == NULL &&
+        strstr(error->message, JOB_FAILED) == NULL)
+        return FALSE;
+    g_autoptr(virConnect) peer = virConnectOpen(dst_uri);
+    return peer != NULL && virConnectIsAlive(peer) == 1;
+}
+
+gboolean hv_migrate_run(virConnectPtr src, const char *domain, const char *dst_uri,
+                        const char *migrate_uri, const char *dest_xml, gboolean copy_storage,
+                        HvMigrateProgressFunc progress, gpointer data, GCancellable *cancellable,
+                        HvMigrateResult *result, GError **error)
+{
+    for (int attempt = 1;; attempt++) {
+        g_autoptr(GError) local = NULL;
+        if (run_once(src, domain, dst_uri, migrate_uri, dest_xml, copy_storage, progress, data,
+                     cancellable, result, &local))
+            return TRUE;
+        if (attempt == MIGRATE_ATTEMPTS || g_cancellable_is_cancelled(cancellable) ||
+            !worth_another_attempt(local, dst_uri)) {
+            if (attempt > 1)
+                g_prefix_error(&local, "attempt %d of %d: ", attempt, MIGRATE_ATTEMPTS);
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        g_message("migration of %s, attempt %d of %d failed (%s); trying again", domain, attempt,
+                  MIGRATE_ATTEMPTS, local->message);
+        if (progress) {
+            HvMigrateProgress retry = {0, "retrying after a failed switchover", 0, 0, 0};
+            progress(&retry, data);
+        }
+        /* The peer tears its half down first. */
+        g_usleep(G_USEC_PER_SEC);
+    }
 }

@@ -137,7 +137,10 @@ typedef struct {
  * (virDomainAbortJob) and fails with G_IO_ERROR_CANCELLED.  *@result (may
  * be NULL) from the completed job's stats; a figure libvirt does not give
  * is measured here (total) or left 0.  On failure the domain keeps
- * running on the source (resumed if libvirt left it paused). */
+ * running on the source (resumed if libvirt left it paused).  A migration
+ * the peer's QEMU refuses because the switchover caught the vCPU in the
+ * L2 under TCG (a QEMU limitation, see migrate.c), or whose job failed
+ * while the peer still answers, is tried again, up to 4 attempts in all. */
 gboolean hv_migrate_run(virConnectPtr src, const char *domain, const char *dst_uri,
                         const char *migrate_uri, const char *dest_xml, gboolean copy_storage,
                         HvMigrateProgressFunc progress, gpointer data, GCancellable *cancellable,

@@ -821,8 +821,13 @@ static gboolean record_arrival_figures(ArrivalFigures *arrival)
     HvMachineMigration migration;
     if (conn == NULL || !hv_machine_get_incoming_migration(conn, arrival->domain, &migration, NULL))
         return TRUE;
-    if (!migration.found)
-        return ++arrival->tries >= ARRIVAL_FIGURES_TRIES;
+    if (!migration.found) {
+        if (++arrival->tries < ARRIVAL_FIGURES_TRIES)
+            return FALSE;
+        g_message("domain %s: libvirt has no figures of the migration that brought it",
+                  arrival->domain);
+        return TRUE;
+    }
     g_autofree char *now = clock_now_rfc3339();
     ApiStatsMigration last = {arrival->came_from ? arrival->came_from : (char *)"unknown", now,
                               (gint64)migration.total_ms, (gint64)migration.downtime_ms,
@@ -836,9 +841,6 @@ static gboolean poll_arrival_figures(gpointer data)
 {
     if (!record_arrival_figures(data))
         return G_SOURCE_CONTINUE;
-    if (((ArrivalFigures *)data)->tries >= ARRIVAL_FIGURES_TRIES)
-        g_message("domain %s: libvirt has no figures of the migration that brought it",
-                  ((ArrivalFigures *)data)->domain);
     arrival_figures_free(data);
     return G_SOURCE_REMOVE;
 }

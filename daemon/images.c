@@ -47,14 +47,16 @@ static HvImageKind hv_kind(ApiImageKind kind)
     return HV_IMAGE_DISK;
 }
 
-/* Sets the state, logging a failure: for paths that already fail otherwise
- * or that reconcile puts right. */
+/* Sets the state of an image being uploaded, logging a failure: for paths
+ * that already fail otherwise or that reconcile puts right.  Only from
+ * "uploading": an image deleted meanwhile stays deleted. */
 static void set_state_or_log(Store *store, const ApiImage *image, ApiImageState state,
                              const char *message)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *now = clock_now_rfc3339();
-    if (!store_image_set_state(store, image->id, state, -1, NULL, message, now, &error) &&
+    if (!store_image_set_state(store, image->id, STORE_STATE(API_IMAGE_STATE_UPLOADING), state, -1,
+                               NULL, message, now, &error) &&
         !g_error_matches(error, TD_ERROR, TD_ERROR_NOT_FOUND))
         g_warning("image %s/%s: cannot mark it %s: %s", image->tenant, image->name,
                   api_image_state_to_string(state), error->message);
@@ -138,12 +140,19 @@ static void upload_free(ImagesUpload *upload)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImagesUpload, upload_free)
 
-static gboolean check_quota(App *app, const ApiImage *image, guint64 content_length, GError **error)
+typedef struct {
+    const char *tenant;
+    const char *name;
+    guint64 content_length;
+    ApiImage *image; /* out: the image, now uploading */
+} UploadReservation;
+
+static gboolean check_quota(Store *store, const ApiImage *image, guint64 content_length,
+                            GError **error)
 {
-    g_autoptr(ApiTenant) tenant = store_tenant_get(app->store, image->tenant, error);
+    g_autoptr(ApiTenant) tenant = store_tenant_get(store, image->tenant, error);
     gint64 used = 0;
-    if (tenant == NULL ||
-        !store_tenant_usage(app->store, image->tenant, NULL, NULL, NULL, &used, error))
+    if (tenant == NULL || !store_tenant_usage(store, image->tenant, NULL, NULL, NULL, &used, error))
         return FALSE;
     gint64 limit = tenant->quota.disk_gib * GIB;
     gint64 available = MAX(limit - used, 0);
@@ -160,59 +169,80 @@ static gboolean check_quota(App *app, const ApiImage *image, guint64 content_len
     return TRUE;
 }
 
-ImagesUpload *images_upload_begin(App *app, const char *tenant, const char *name,
-                                  guint64 content_length, GError **error)
+/* One transaction: the quota check and the reservation of the declared size
+ * (the image turns "uploading" with that size, which counts in the quota
+ * while the data arrives), so that concurrent uploads cannot overrun the
+ * quota together, and of two PUTs of one image only one gets through. */
+static gboolean reserve_upload(Store *store, gpointer data, GError **error)
 {
-    g_autoptr(ApiImage) image = store_image_get(app->store, tenant, name, error);
+    UploadReservation *reservation = data;
+    g_autoptr(ApiImage) image =
+        store_image_get(store, reservation->tenant, reservation->name, error);
     if (image == NULL)
-        return NULL;
+        return FALSE;
     switch (image->state) {
     case API_IMAGE_STATE_READY:
         g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT,
-                    "image '%s' is ready; images are immutable, delete and create it again", name);
-        return NULL;
+                    "image '%s' is ready; images are immutable, delete and create it again",
+                    image->name);
+        return FALSE;
     case API_IMAGE_STATE_UPLOADING:
         g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "image '%s' is being uploaded already",
-                    name);
-        return NULL;
+                    image->name);
+        return FALSE;
     case API_IMAGE_STATE_PENDING:
     case API_IMAGE_STATE_ERROR:
         break;
     }
-    if (!check_quota(app, image, content_length, error))
+    if (!check_quota(store, image, reservation->content_length, error))
+        return FALSE;
+    g_autofree char *now = clock_now_rfc3339();
+    if (!store_image_set_state(
+            store, image->id,
+            STORE_STATE(API_IMAGE_STATE_PENDING) | STORE_STATE(API_IMAGE_STATE_ERROR),
+            API_IMAGE_STATE_UPLOADING, (gint64)reservation->content_length, NULL, NULL, now, error))
+        return FALSE;
+    image->state = API_IMAGE_STATE_UPLOADING;
+    reservation->image = g_steal_pointer(&image);
+    return TRUE;
+}
+
+ImagesUpload *images_upload_begin(App *app, const char *tenant, const char *name,
+                                  guint64 content_length, GError **error)
+{
+    UploadReservation reservation = {tenant, name, content_length, NULL};
+    if (!store_transaction(app->store, reserve_upload, &reservation, error))
         return NULL;
 
     g_autoptr(ImagesUpload) upload = g_new0(ImagesUpload, 1);
     upload->app = app;
     upload->declared = content_length;
+    upload->image = reservation.image;
     upload->conn = images_connection(app, error);
-    if (upload->conn == NULL)
-        return NULL;
-    /* The volume is created before the state changes: creating it is atomic
-     * in libvirt, so of two concurrent PUTs only one gets that far. */
     g_autoptr(GError) local = NULL;
-    upload->hv = hv_volume_upload_begin(upload->conn, HV_POOL_IMAGES, image->volume, &local);
+    if (upload->conn != NULL)
+        upload->hv =
+            hv_volume_upload_begin(upload->conn, HV_POOL_IMAGES, upload->image->volume, &local);
     if (upload->hv == NULL) {
+        /* Nothing arrived: the reservation goes, the image is as it was. */
+        set_state_or_log(app->store, upload->image, API_IMAGE_STATE_PENDING, NULL);
+        if (upload->conn == NULL)
+            return NULL;
         int code = local->code;
         if (connection_failed(app, upload->conn, &local)) {
             g_propagate_error(error, g_steal_pointer(&local));
         } else if (code == HV_ERROR_INVALID) {
+            /* A volume of that name exists: an earlier upload's, which
+             * reconcile removes. */
             g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT,
-                        "image '%s' is being uploaded by another request", name);
+                        "image '%s' still has data from an interrupted upload; try again later",
+                        name);
         } else {
             g_set_error(error, TD_ERROR, TD_ERROR_UNAVAILABLE,
                         "this host cannot store image data: %s", local->message);
         }
         return NULL;
     }
-    /* The declared size counts in the quota while the data arrives, so that
-     * concurrent uploads cannot overrun it together. */
-    g_autofree char *now = clock_now_rfc3339();
-    if (!store_image_set_state(app->store, image->id, API_IMAGE_STATE_UPLOADING,
-                               (gint64)content_length, NULL, NULL, now, error))
-        return NULL; /* freeing the upload deletes the volume */
-    image->state = API_IMAGE_STATE_UPLOADING;
-    upload->image = g_steal_pointer(&image);
     return g_steal_pointer(&upload);
 }
 
@@ -284,8 +314,9 @@ ApiImage *images_upload_finish(ImagesUpload *owned, GError **error)
     }
 
     g_autofree char *now = clock_now_rfc3339();
-    if (!store_image_set_state(upload->app->store, image->id, API_IMAGE_STATE_READY, (gint64)size,
-                               sha256, NULL, now, error)) {
+    if (!store_image_set_state(upload->app->store, image->id,
+                               STORE_STATE(API_IMAGE_STATE_UPLOADING), API_IMAGE_STATE_READY,
+                               (gint64)size, sha256, NULL, now, error)) {
         /* Deleted meanwhile, or the store failed: no ready row, no volume. */
         delete_volume_or_log(upload->app, upload->conn, image);
         return NULL;
@@ -451,9 +482,12 @@ gboolean images_reconcile(App *app, virConnectPtr conn, GError **error)
         g_message("reconcile: image %s/%s is now error: %s", image->tenant, image->name, message);
         g_autoptr(GError) local = NULL;
         g_autofree char *now = clock_now_rfc3339();
-        if (!store_image_set_state(app->store, image->id, API_IMAGE_STATE_ERROR, -1, NULL, message,
-                                   now, &local) &&
-            !g_error_matches(local, TD_ERROR, TD_ERROR_NOT_FOUND)) {
+        /* Only from the state read above: a request that changed it since
+         * (a delete, a new upload) knows better. */
+        if (!store_image_set_state(app->store, image->id, STORE_STATE(image->state),
+                                   API_IMAGE_STATE_ERROR, -1, NULL, message, now, &local) &&
+            !g_error_matches(local, TD_ERROR, TD_ERROR_NOT_FOUND) &&
+            !g_error_matches(local, TD_ERROR, TD_ERROR_CONFLICT)) {
             if (!failed)
                 g_propagate_error(error, g_steal_pointer(&local));
             failed = TRUE;

@@ -3,14 +3,18 @@
 #include "daemon/clock.h"
 #include "daemon/error.h"
 
+/* One reference for the pool's queue (dropped by run_job), one for the live
+ * table (dropped when the operation ends). */
 struct OperationContext {
+    grefcount refs;
     Operations *owner;
     ApiOperation *operation; /* the live copy; guarded by owner->lock */
     OperationBody body;
     gpointer data;
     GDestroyNotify free_data;
     GCancellable *cancellable;
-    gboolean abandoned; /* cancelled while pending: the worker only frees it */
+    gboolean abandoned;  /* cancelled while pending: the worker skips it */
+    char *no_return_why; /* past the point of no return: why a cancel is too late */
 };
 
 struct Operations {
@@ -23,12 +27,15 @@ struct Operations {
     gboolean releasing; /* operations_wait returns at once */
 };
 
-static void context_free(OperationContext *context)
+static void context_unref(OperationContext *context)
 {
+    if (!g_atomic_ref_count_dec(&context->refs))
+        return;
     if (context->free_data != NULL)
         context->free_data(context->data);
     g_object_unref(context->cancellable);
     api_operation_free(context->operation);
+    g_free(context->no_return_why);
     g_free(context);
 }
 
@@ -58,10 +65,14 @@ static void finish(OperationContext *context, const GError *error)
     ApiOperation *operation = context->operation;
 
     g_mutex_lock(&operations->lock);
+    /* What the body reports is what happened: work that finished succeeded
+     * whenever a cancel came, and a body says "cancelled" only once it has
+     * undone what it did, which it cannot past the point of no return. */
     if (error == NULL) {
         operation->status = API_OP_SUCCEEDED;
         operation->progress.percent = 100;
-    } else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    } else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+               context->no_return_why == NULL) {
         operation->status = API_OP_CANCELLED;
     } else {
         operation->status = API_OP_FAILED;
@@ -71,6 +82,7 @@ static void finish(OperationContext *context, const GError *error)
     g_hash_table_remove(operations->live, operation->id);
     g_cond_broadcast(&operations->changed);
     g_mutex_unlock(&operations->lock);
+    context_unref(context);
 }
 
 static void run_job(gpointer job, gpointer user_data)
@@ -82,9 +94,11 @@ static void run_job(gpointer job, gpointer user_data)
     g_mutex_lock(&operations->lock);
     if (context->abandoned) {
         g_mutex_unlock(&operations->lock);
-        context_free(context);
+        context_unref(context);
         return;
     }
+    /* Only operations_free cancels a pending operation without abandoning
+     * it: the body never runs and free_data undoes what the request made. */
     gboolean cancelled = g_cancellable_is_cancelled(context->cancellable);
     if (!cancelled) {
         context->operation->status = API_OP_RUNNING;
@@ -92,13 +106,12 @@ static void run_job(gpointer job, gpointer user_data)
     }
     g_mutex_unlock(&operations->lock);
 
-    if (cancelled || !context->body(context, context->data, &error)) {
-        if (error == NULL)
-            g_set_error(&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
-    }
-    if (error == NULL && g_cancellable_is_cancelled(context->cancellable))
+    if (cancelled)
         g_set_error(&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+    else if (!context->body(context, context->data, &error) && error == NULL)
+        g_set_error(&error, G_IO_ERROR, G_IO_ERROR_FAILED, "failed for an unknown reason");
     finish(context, error);
+    context_unref(context);
 }
 
 Operations *operations_new(Store *store, EventBus *events, guint workers)
@@ -109,8 +122,7 @@ Operations *operations_new(Store *store, EventBus *events, guint workers)
     operations->events = events;
     g_mutex_init(&operations->lock);
     g_cond_init(&operations->changed);
-    operations->live =
-        g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)context_free);
+    operations->live = g_hash_table_new(g_str_hash, g_str_equal);
     operations->pool = g_thread_pool_new(run_job, operations, (gint)MAX(workers, 1), FALSE, NULL);
     return operations;
 }
@@ -128,6 +140,8 @@ void operations_free(Operations *operations)
     g_mutex_unlock(&operations->lock);
     /* Queued jobs still run: each sees its cancellation and ends at once. */
     g_thread_pool_free(operations->pool, FALSE, TRUE);
+    /* Every queued job has finished its operation by now. */
+    g_warn_if_fail(g_hash_table_size(operations->live) == 0);
     g_hash_table_destroy(operations->live);
     g_cond_clear(&operations->changed);
     g_mutex_clear(&operations->lock);
@@ -154,6 +168,8 @@ ApiOperation *operations_submit(Operations *operations, const char *kind, const 
     }
 
     OperationContext *context = g_new0(OperationContext, 1);
+    g_atomic_ref_count_init(&context->refs);
+    g_atomic_ref_count_inc(&context->refs);
     context->owner = operations;
     context->operation = api_operation_copy(operation);
     context->body = body;
@@ -212,22 +228,41 @@ ApiOperation *operations_cancel(Operations *operations, const char *id, const ch
 
     g_mutex_lock(&operations->lock);
     OperationContext *context = g_hash_table_lookup(operations->live, id);
-    if (context != NULL)
-        g_cancellable_cancel(context->cancellable);
-    if (context != NULL && context->operation->status == API_OP_PENDING) {
-        /* Not started: it ends now, not when a busy worker reaches it. */
-        context->abandoned = TRUE;
-        context->operation->status = API_OP_CANCELLED;
-        persist_and_publish(operations, context->operation);
-        g_hash_table_steal(operations->live, id);
-        g_cond_broadcast(&operations->changed);
-    }
-    g_mutex_unlock(&operations->lock);
-
     if (context == NULL) {
+        g_mutex_unlock(&operations->lock);
         g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "operation '%s' is already %s", id,
                     api_operation_status_to_string(operation->status));
         return NULL;
+    }
+    if (context->no_return_why != NULL) {
+        g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "too late to cancel: %s",
+                    context->no_return_why);
+        g_mutex_unlock(&operations->lock);
+        return NULL;
+    }
+    g_cancellable_cancel(context->cancellable);
+    gboolean abandon = context->operation->status == API_OP_PENDING && !context->abandoned;
+    GDestroyNotify undo = NULL;
+    gpointer data = NULL;
+    if (abandon) {
+        /* Not started: it ends now, not when a busy worker reaches it, and
+         * what its request made (a stack's name and quota) goes at once. */
+        context->abandoned = TRUE;
+        undo = g_steal_pointer(&context->free_data);
+        data = g_steal_pointer(&context->data);
+    }
+    g_mutex_unlock(&operations->lock);
+
+    if (abandon) {
+        if (undo != NULL)
+            undo(data);
+        g_mutex_lock(&operations->lock);
+        context->operation->status = API_OP_CANCELLED;
+        persist_and_publish(operations, context->operation);
+        g_hash_table_remove(operations->live, id);
+        g_cond_broadcast(&operations->changed);
+        g_mutex_unlock(&operations->lock);
+        context_unref(context);
     }
     return operations_get(operations, id, tenant, error);
 }
@@ -253,6 +288,30 @@ void operation_progress(OperationContext *context, int percent, const char *stag
     progress->bytes_done = bytes_done;
     progress->bytes_total = bytes_total;
     persist_and_publish(operations, context->operation);
+    g_mutex_unlock(&operations->lock);
+}
+
+gboolean operation_point_of_no_return(OperationContext *context, const char *why, GError **error)
+{
+    Operations *operations = context->owner;
+
+    g_mutex_lock(&operations->lock);
+    gboolean cancelled = g_cancellable_is_cancelled(context->cancellable);
+    if (!cancelled && context->no_return_why == NULL)
+        context->no_return_why = g_strdup(why);
+    g_mutex_unlock(&operations->lock);
+    if (cancelled)
+        g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+    return !cancelled;
+}
+
+void operation_passed_point_of_no_return(OperationContext *context, const char *why)
+{
+    Operations *operations = context->owner;
+
+    g_mutex_lock(&operations->lock);
+    if (context->no_return_why == NULL)
+        context->no_return_why = g_strdup(why);
     g_mutex_unlock(&operations->lock);
 }
 

@@ -13,8 +13,11 @@
 typedef struct Operations Operations;
 typedef struct OperationContext OperationContext;
 
-/* Runs on a worker thread.  Return FALSE with @error to fail the operation;
- * a body that notices cancellation fails with G_IO_ERROR_CANCELLED. */
+/* Runs on a worker thread.  Return TRUE when the work is done (the operation
+ * succeeds, whether or not a cancel came meanwhile), FALSE with @error to
+ * fail it.  A body that notices cancellation undoes what it did and fails
+ * with G_IO_ERROR_CANCELLED: the operation ends "cancelled" only then, and
+ * only before operation_point_of_no_return. */
 typedef gboolean (*OperationBody)(OperationContext *context, gpointer data, GError **error);
 
 Operations *operations_new(Store *store, EventBus *events, guint workers);
@@ -34,8 +37,10 @@ ApiOperation *operations_get(Operations *operations, const char *id, const char 
 /* Like operations_get, but waits up to @timeout_s for a final status. */
 ApiOperation *operations_wait(Operations *operations, const char *id, const char *tenant,
                               guint timeout_s, GError **error);
-/* Asks the body to stop (a pending one ends cancelled without running).  CONFLICT
- * when it is already final. */
+/* Asks the body to stop.  A pending operation ends cancelled at once, without
+ * running: its free_data runs now, so what the request made (a stack row,
+ * its name and quota) goes at once.  CONFLICT when it is already final, and
+ * "too late to cancel: ..." once the body passed its point of no return. */
 ApiOperation *operations_cancel(Operations *operations, const char *id, const char *tenant,
                                 GError **error);
 
@@ -47,4 +52,13 @@ void operations_release_waiters(Operations *operations);
 void operation_progress(OperationContext *context, int percent, const char *stage,
                         gint64 bytes_done, gint64 bytes_total);
 GCancellable *operation_cancellable(OperationContext *context);
+/* From here the body cannot undo its work: the operation will end succeeded
+ * or failed, and a cancel is refused with CONFLICT "too late to cancel:
+ * @why".  FALSE with G_IO_ERROR_CANCELLED when a cancel came first (checked
+ * and set in one step, under the same lock as operations_cancel). */
+gboolean operation_point_of_no_return(OperationContext *context, const char *why, GError **error);
+/* For work that a cancel may or may not have stopped in time (a live
+ * migration whose abort came too late): it happened, whatever the cancel
+ * asked; later cancels are refused as above. */
+void operation_passed_point_of_no_return(OperationContext *context, const char *why);
 const char *operation_id(OperationContext *context);

@@ -32,7 +32,8 @@ static void job_free(gpointer data)
     MigrateJob *job = data;
     if (!job->started) {
         /* Cancelled before it ran: nothing moved. */
-        stacks_set_state(job->app, job->stack_id, job->previous, NULL, NULL);
+        stacks_restore_state(job->app, job->stack_id, STORE_STATE(API_STACK_STATE_MIGRATING),
+                             job->previous, NULL);
         stacks_release(job->app, job->stack_id);
     }
     g_free(job->stack_id);
@@ -46,12 +47,25 @@ typedef struct {
     GPtrArray *overlays; /* volume names created in the peer's HV_POOL_DISKS */
 } PeerLeftovers;
 
-static void leftovers_remove(virConnectPtr dst, PeerLeftovers *made)
+/* A volume that cannot be removed is logged: the peer's reconcile deletes
+ * volumes no image or stack owns once they are old enough. */
+static void leftover_remove(virConnectPtr dst, const char *peer, const char *pool,
+                            const char *volume)
+{
+    g_autoptr(GError) error = NULL;
+    if (!hv_volume_delete(dst, pool, volume, &error) &&
+        !g_error_matches(error, HV_ERROR, HV_ERROR_NOT_FOUND))
+        g_warning("peer %s: volume %s/%s of a failed migration stays until the peer's "
+                  "reconcile: %s",
+                  peer, pool, volume, error->message);
+}
+
+static void leftovers_remove(virConnectPtr dst, const char *peer, PeerLeftovers *made)
 {
     for (guint i = 0; i < made->overlays->len; i++)
-        hv_volume_delete(dst, HV_POOL_DISKS, g_ptr_array_index(made->overlays, i), NULL);
+        leftover_remove(dst, peer, HV_POOL_DISKS, g_ptr_array_index(made->overlays, i));
     for (guint i = 0; i < made->images->len; i++)
-        hv_volume_delete(dst, HV_POOL_IMAGES, g_ptr_array_index(made->images, i), NULL);
+        leftover_remove(dst, peer, HV_POOL_IMAGES, g_ptr_array_index(made->images, i));
 }
 
 typedef struct {
@@ -137,7 +151,8 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
     g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, job->stack_id, error);
     g_autoptr(virConnect) src = stack != NULL ? connection_get(app, error) : NULL;
     if (src == NULL) {
-        stacks_set_state(app, job->stack_id, job->previous, NULL, NULL);
+        stacks_restore_state(app, job->stack_id, STORE_STATE(API_STACK_STATE_MIGRATING),
+                             job->previous, NULL);
         stacks_release(app, job->stack_id);
         return FALSE;
     }
@@ -155,6 +170,9 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
     }
 
     if (ok) {
+        /* The domain runs on the peer: a cancel that came too late changes
+         * nothing of that. */
+        operation_passed_point_of_no_return(context, "the stack runs on the peer");
         forget_here(app, src, stack);
         g_autofree char *stage = g_strdup_printf(
             "migrated to %s in %.1f s, downtime %" G_GUINT64_FORMAT " ms, %.1f MiB moved",
@@ -165,13 +183,13 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
         stacks_publish_lifecycle(app, stack, "migrated-out");
     } else {
         if (dst != NULL)
-            leftovers_remove(dst, &made);
+            leftovers_remove(dst, job->peer->name, &made);
         /* The stack keeps running here: its state is what libvirt says. */
         HvMachineState machine = hv_machine_get_state(src, stack->domain_name, NULL);
         ApiStackState state = machine == HV_MACHINE_PAUSED    ? API_STACK_STATE_PAUSED
                               : machine == HV_MACHINE_RUNNING ? API_STACK_STATE_RUNNING
                                                               : job->previous;
-        stacks_set_state(app, stack->id, state, NULL, NULL);
+        stacks_restore_state(app, stack->id, STORE_STATE(API_STACK_STATE_MIGRATING), state, NULL);
         if (error != NULL && *error != NULL && (*error)->domain == HV_ERROR &&
             !g_error_matches(*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
             connection_failed(app, src, error);
@@ -205,18 +223,17 @@ ApiOperation *stacks_migrate(App *app, const char *tenant, const char *name, con
     job->stack_id = g_strdup(stack->id);
     job->peer = g_steal_pointer(&peer);
     job->previous = stack->state;
-    if (!stacks_set_state(app, stack->id, API_STACK_STATE_MIGRATING, NULL, error)) {
+    if (!stacks_set_state(app, stack->id,
+                          STORE_STATE(API_STACK_STATE_RUNNING) |
+                              STORE_STATE(API_STACK_STATE_PAUSED),
+                          API_STACK_STATE_MIGRATING, NULL, error)) {
         job->started = TRUE; /* nothing to undo */
         stacks_release(app, stack->id);
         job_free(job);
         return NULL;
     }
     g_autofree char *target = g_strdup_printf("stacks/%s", name);
-    ApiOperation *operation = operations_submit(app->operations, "stack.migrate", target, tenant,
-                                                migrate_body, job, job_free, error);
-    if (operation == NULL) {
-        stacks_set_state(app, stack->id, stack->state, NULL, NULL);
-        stacks_release(app, stack->id);
-    }
-    return operation;
+    /* A submit that fails frees the job, which puts the state back. */
+    return operations_submit(app->operations, "stack.migrate", target, tenant, migrate_body, job,
+                             job_free, error);
 }

@@ -18,7 +18,6 @@
 #include "hvcore/storage.h"
 
 struct Stacks {
-    GMutex create_lock; /* a create's quota check and insert are one step */
     GMutex lock;
     GHashTable *busy; /* stack id -> TRUE while an operation works on it */
 };
@@ -28,7 +27,6 @@ Stacks *stacks_new(App *app)
     (void)app;
     Stacks *stacks = g_new0(Stacks, 1);
     g_mutex_init(&stacks->lock);
-    g_mutex_init(&stacks->create_lock);
     stacks->busy = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     return stacks;
 }
@@ -39,7 +37,6 @@ void stacks_free(Stacks *stacks)
         return;
     g_hash_table_destroy(stacks->busy);
     g_mutex_clear(&stacks->lock);
-    g_mutex_clear(&stacks->create_lock);
     g_free(stacks);
 }
 
@@ -66,14 +63,6 @@ void stacks_release(App *app, const char *id)
     release(app->stacks, id);
 }
 
-static gboolean is_busy(Stacks *stacks, const char *id)
-{
-    g_mutex_lock(&stacks->lock);
-    gboolean busy = g_hash_table_contains(stacks->busy, id);
-    g_mutex_unlock(&stacks->lock);
-    return busy;
-}
-
 char *stacks_console_path(App *app, const char *stack_id)
 {
     g_autofree char *file = g_strdup_printf("%s.log", stack_id);
@@ -85,11 +74,21 @@ static char *overlay_name(const char *stack_id)
     return g_strdup_printf("%s.qcow2", stack_id);
 }
 
-gboolean stacks_set_state(App *app, const char *id, ApiStackState state, const char *message,
-                          GError **error)
+gboolean stacks_set_state(App *app, const char *id, guint from, ApiStackState state,
+                          const char *message, GError **error)
 {
     g_autofree char *now = clock_now_rfc3339();
-    return store_stack_set_state(app->store, id, state, message, now, error);
+    return store_stack_set_state(app->store, id, from, state, message, now, error);
+}
+
+void stacks_restore_state(App *app, const char *id, guint from, ApiStackState state,
+                          const char *message)
+{
+    g_autoptr(GError) error = NULL;
+    if (!stacks_set_state(app, id, from, state, message, &error))
+        g_warning("stack %s: cannot put it back to %s: %s; reconcile sets it from libvirt at the "
+                  "next start or reconnection",
+                  id, api_stack_state_to_string(state), error->message);
 }
 
 void stacks_publish_lifecycle(App *app, const ApiStack *stack, const char *what)
@@ -227,7 +226,9 @@ static gboolean create_steps(OperationContext *context, App *app, virConnectPtr 
         if (!hv_machine_start(conn, stack->domain_name, error))
             return FALSE;
     }
-    if (!stacks_set_state(app, stack->id,
+    /* Up to here a cancel rolls everything back; from here the stack is made. */
+    if (!operation_point_of_no_return(context, "the stack is created", error) ||
+        !stacks_set_state(app, stack->id, STORE_STATE(API_STACK_STATE_PROVISIONING),
                           stack->spec->start ? API_STACK_STATE_RUNNING : API_STACK_STATE_STOPPED,
                           NULL, error))
         return FALSE;
@@ -248,16 +249,26 @@ static gboolean create_body(OperationContext *context, gpointer data, GError **e
     if (!ok && conn != NULL) {
         if (error != NULL && *error != NULL && (*error)->domain == HV_ERROR)
             connection_failed(app, conn, error);
-        /* A failed create leaves nothing: the tenant sees why in the operation. */
+        /* A failed or cancelled create leaves nothing: the tenant sees why in
+         * the operation.  When that fails, something is left: the operation
+         * fails (never "cancelled"), the stack shows error, reconcile retries. */
         g_autoptr(GError) cleanup = NULL;
         if (!stacks_remove_everything(app, conn, stack, &cleanup)) {
-            g_warning("stack %s: cannot roll back a failed create: %s", stack->id,
-                      cleanup->message);
-            stacks_set_state(app, stack->id, API_STACK_STATE_ERROR, cleanup->message, NULL);
+            g_warning("stack %s (%s/%s): cannot roll back a failed create, left in error: %s",
+                      stack->id, stack->tenant, stack->spec->name, cleanup->message);
+            stacks_restore_state(app, stack->id, STORE_STATE(API_STACK_STATE_PROVISIONING),
+                                 API_STACK_STATE_ERROR, cleanup->message);
+            g_autoptr(GError) cause = g_steal_pointer(error);
+            g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL,
+                        "%s; rolling back failed, the stack is left in error: %s", cause->message,
+                        cleanup->message);
         }
     } else if (!ok && stack != NULL) {
         /* libvirt unreachable: nothing was made there; the row goes. */
-        store_stack_delete(app->store, stack->id, NULL);
+        g_autoptr(GError) cleanup = NULL;
+        if (!store_stack_delete(app->store, stack->id, &cleanup))
+            g_warning("stack %s (%s/%s): its row stays provisioning until the next reconcile: %s",
+                      stack->id, stack->tenant, stack->spec->name, cleanup->message);
     }
     release(app->stacks, job->stack_id);
     return ok;
@@ -268,18 +279,22 @@ static void create_job_free(gpointer data)
 {
     StackJob *job = data;
     if (!job->started) {
-        store_stack_delete(job->app->store, job->stack_id, NULL);
+        g_autoptr(GError) error = NULL;
+        if (!store_stack_delete(job->app->store, job->stack_id, &error))
+            g_warning("stack %s: a cancelled create's row stays provisioning until the next "
+                      "reconcile: %s",
+                      job->stack_id, error->message);
         release(job->app->stacks, job->stack_id);
     }
     job_free(job);
 }
 
-static gboolean check_quota(App *app, const char *tenant, const ApiStackSpec *spec, GError **error)
+static gboolean check_quota(Store *store, const char *tenant, const ApiStackSpec *spec,
+                            GError **error)
 {
     gint64 stacks = 0, vcpus = 0, memory = 0, disk = 0;
-    g_autoptr(ApiTenant) owner = store_tenant_get(app->store, tenant, error);
-    if (owner == NULL ||
-        !store_tenant_usage(app->store, tenant, &stacks, &vcpus, &memory, &disk, error))
+    g_autoptr(ApiTenant) owner = store_tenant_get(store, tenant, error);
+    if (owner == NULL || !store_tenant_usage(store, tenant, &stacks, &vcpus, &memory, &disk, error))
         return FALSE;
     const ApiQuota *quota = &owner->quota;
     const char *what = NULL;
@@ -333,6 +348,20 @@ static gboolean check_images(App *app, const char *tenant, const ApiStackSpec *s
     return TRUE;
 }
 
+typedef struct {
+    const ApiStack *stack;
+    GPtrArray *images;
+} NewStack;
+
+/* The quota check and the row that reserves the stack's share are one
+ * transaction: concurrent creates cannot overrun the quota together. */
+static gboolean insert_within_quota(Store *store, gpointer data, GError **error)
+{
+    NewStack *new = data;
+    return check_quota(store, new->stack->tenant, new->stack->spec, error) &&
+           store_stack_insert(store, new->stack, (const char *const *)new->images->pdata, error);
+}
+
 ApiOperation *stacks_create(App *app, const char *tenant, ApiStackSpec *spec, ApiStack **stack_out,
                             GError **error)
 {
@@ -357,11 +386,8 @@ ApiOperation *stacks_create(App *app, const char *tenant, ApiStackSpec *spec, Ap
     stack->updated_at = g_strdup(stack->created_at);
     stack->domain_name = hv_domain_name_for(stack->id);
 
-    g_mutex_lock(&app->stacks->create_lock);
-    gboolean ok = check_quota(app, tenant, stack->spec, error) &&
-                  store_stack_insert(app->store, stack, (const char *const *)images->pdata, error);
-    g_mutex_unlock(&app->stacks->create_lock);
-    if (!ok)
+    NewStack new = {stack, images};
+    if (!store_transaction(app->store, insert_within_quota, &new, error))
         return NULL;
 
     claim(app->stacks, stack->id);
@@ -369,11 +395,9 @@ ApiOperation *stacks_create(App *app, const char *tenant, ApiStackSpec *spec, Ap
     ApiOperation *operation =
         operations_submit(app->operations, "stack.create", target, tenant, create_body,
                           job_new(app, stack->id, NULL), create_job_free, error);
-    if (operation == NULL) {
-        store_stack_delete(app->store, stack->id, NULL);
-        release(app->stacks, stack->id);
+    /* A submit that fails frees the job, which removes the row. */
+    if (operation == NULL)
         return NULL;
-    }
     *stack_out = g_steal_pointer(&stack);
     return operation;
 }
@@ -386,6 +410,14 @@ static gboolean delete_body(OperationContext *context, gpointer data, GError **e
     App *app = job->app;
     job->started = TRUE;
 
+    /* Nothing removed can come back: a cancel either comes first and the
+     * stack is as it was, or is too late. */
+    if (!operation_point_of_no_return(context, "the stack is being removed", error)) {
+        stacks_restore_state(app, job->stack_id, STORE_STATE(API_STACK_STATE_DELETING),
+                             job->previous, NULL);
+        release(app->stacks, job->stack_id);
+        return FALSE;
+    }
     g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, job->stack_id, error);
     g_autoptr(virConnect) conn = stack != NULL ? connection_get(app, error) : NULL;
     gboolean ok = FALSE;
@@ -407,7 +439,8 @@ static void delete_job_free(gpointer data)
 {
     StackJob *job = data;
     if (!job->started) {
-        stacks_set_state(job->app, job->stack_id, job->previous, NULL, NULL);
+        stacks_restore_state(job->app, job->stack_id, STORE_STATE(API_STACK_STATE_DELETING),
+                             job->previous, NULL);
         release(job->app->stacks, job->stack_id);
     }
     job_free(job);
@@ -443,17 +476,15 @@ ApiOperation *stacks_delete(App *app, const char *tenant, const char *name, GErr
     StackJob *job = job_new(app, stack->id, NULL);
     job->previous = stack->state;
     g_autofree char *target = g_strdup_printf("stacks/%s", name);
-    ApiOperation *operation = NULL;
-    if (stacks_set_state(app, stack->id, API_STACK_STATE_DELETING, NULL, error))
-        operation = operations_submit(app->operations, "stack.delete", target, tenant, delete_body,
-                                      job, delete_job_free, error);
-    else
+    if (!stacks_set_state(app, stack->id, STACKS_SETTLED | STORE_STATE(API_STACK_STATE_DELETING),
+                          API_STACK_STATE_DELETING, NULL, error)) {
         job_free(job);
-    if (operation == NULL) {
-        stacks_set_state(app, stack->id, stack->state, stack->error, NULL);
         release(app->stacks, stack->id);
+        return NULL;
     }
-    return operation;
+    /* A submit that fails frees the job, which puts the state back. */
+    return operations_submit(app->operations, "stack.delete", target, tenant, delete_body, job,
+                             delete_job_free, error);
 }
 
 /* ---- actions ------------------------------------------------------------------- */
@@ -493,7 +524,9 @@ static gboolean action_steps(OperationContext *context, App *app, virConnectPtr 
     } else if (g_str_equal(action, "resume")) {
         ok = hv_machine_resume(conn, domain, error);
     }
-    return ok && stacks_set_state(app, stack->id, target, NULL, error);
+    /* Lifecycle events may have recorded the new state already; an error
+     * (a crash meanwhile) is left for them to report. */
+    return ok && stacks_set_state(app, stack->id, STACKS_SETTLED, target, NULL, error);
 }
 
 static gboolean action_body(OperationContext *context, gpointer data, GError **error)
@@ -502,6 +535,14 @@ static gboolean action_body(OperationContext *context, gpointer data, GError **e
     App *app = job->app;
     job->started = TRUE;
 
+    /* A graceful stop waits for the L1 and can be cancelled while it does
+     * (the L1 was only asked); every other action is one libvirt call that
+     * cannot be undone once made. */
+    if (!g_str_equal(job->action, "stop") &&
+        !operation_point_of_no_return(context, "the action was sent to libvirt", error)) {
+        release(app->stacks, job->stack_id);
+        return FALSE;
+    }
     g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, job->stack_id, error);
     g_autoptr(virConnect) conn = stack != NULL ? connection_get(app, error) : NULL;
     gboolean ok = conn != NULL && action_steps(context, app, conn, stack, job->action, error);
@@ -537,8 +578,7 @@ ApiOperation *stacks_action(App *app, const char *tenant, const char *name, cons
     ApiOperation *operation =
         operations_submit(app->operations, kind, target, tenant, action_body,
                           job_new(app, stack->id, action), action_job_free, error);
-    if (operation == NULL)
-        release(app->stacks, stack->id);
+    /* A submit that fails frees the job, which releases the stack. */
     return operation;
 }
 
@@ -598,24 +638,32 @@ void stacks_on_lifecycle(App *app, const HvLifecycleEvent *event)
     g_autofree char *id = stack_id_of_domain(event->domain_name);
     if (id == NULL)
         return;
-    g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, id, NULL);
+    g_autoptr(GError) missing = NULL;
+    g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, id, &missing);
     if (stack == NULL) {
-        adopt_incoming(app, event);
+        /* Only a stack the store does not know can be arriving. */
+        if (g_error_matches(missing, TD_ERROR, TD_ERROR_NOT_FOUND))
+            adopt_incoming(app, event);
+        else
+            g_warning("domain %s: event %s not recorded: %s", event->domain_name,
+                      hv_lifecycle_to_string(event->what), missing->message);
         return;
     }
     ApiStackState state;
     const char *reason = NULL;
     /* Provisioning, deleting and migrating belong to their operation, which
-     * sets the state when it is done. */
-    gboolean owned = stack->state == API_STACK_STATE_PROVISIONING ||
-                     stack->state == API_STACK_STATE_DELETING ||
-                     stack->state == API_STACK_STATE_MIGRATING;
-    if (!owned && state_for_event(event, &state, &reason) && state != stack->state) {
+     * sets the state when it is done: the update is conditional, so an
+     * operation that took the stack after the read above keeps it. */
+    if (state_for_event(event, &state, &reason) && state != stack->state) {
         g_autoptr(GError) error = NULL;
-        if (stacks_set_state(app, id, state, reason, &error)) {
+        if (stacks_set_state(app, id, STACKS_SETTLED, state, reason, &error)) {
             stack->state = state;
             g_free(stack->error);
             stack->error = g_strdup(reason);
+        } else if (g_error_matches(error, TD_ERROR, TD_ERROR_CONFLICT) ||
+                   g_error_matches(error, TD_ERROR, TD_ERROR_NOT_FOUND)) {
+            g_debug("stack %s: event %s left to its operation: %s", id,
+                    hv_lifecycle_to_string(event->what), error->message);
         } else {
             g_warning("stack %s: cannot record state %s: %s", id, api_stack_state_to_string(state),
                       error->message);
@@ -681,8 +729,10 @@ static void reconcile_stack(App *app, virConnectPtr conn, const ApiStack *stack,
     if (state != stack->state || g_strcmp0(reason, stack->error) != 0) {
         g_message("stack %s (%s/%s): %s -> %s", stack->id, stack->tenant, stack->spec->name,
                   api_stack_state_to_string(stack->state), api_stack_state_to_string(state));
-        if (!stacks_set_state(app, stack->id, state, reason, &error))
-            g_warning("stack %s: %s", stack->id, error->message);
+        /* From the state read at the start only: an event since knows better. */
+        if (!stacks_set_state(app, stack->id, STORE_STATE(stack->state), state, reason, &error))
+            g_warning("stack %s: not set to %s: %s", stack->id, api_stack_state_to_string(state),
+                      error->message);
     }
 }
 
@@ -745,7 +795,12 @@ static ApiStack *adopt(App *app, virConnectPtr conn, const char *domain,
         g_warning("domain %s: unreadable stack record, left alone: %s", domain, error->message);
         return NULL;
     }
-    g_autoptr(ApiTenant) tenant = store_tenant_get(app->store, stack->tenant, NULL);
+    g_autoptr(ApiTenant) tenant = store_tenant_get(app->store, stack->tenant, &error);
+    if (tenant == NULL && !g_error_matches(error, TD_ERROR, TD_ERROR_NOT_FOUND)) {
+        g_warning("domain %s: not adopted for now: %s", domain, error->message);
+        return NULL;
+    }
+    g_clear_error(&error);
     if (tenant == NULL) {
         /* A token-less tenant: the operator issues it a token. */
         tenant = api_tenant_new();
@@ -853,9 +908,17 @@ static void adopt_arrived(App *app, const char *name, gboolean allow_paused)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *id = stack_id_of_domain(name);
-    g_autoptr(ApiStack) known = id ? store_stack_get_by_id(app->store, id, NULL) : NULL;
+    g_autoptr(ApiStack) known = id ? store_stack_get_by_id(app->store, id, &error) : NULL;
+    if (id == NULL || known != NULL)
+        return;
+    /* A store that cannot answer is no reason to adopt a second copy. */
+    if (!g_error_matches(error, TD_ERROR, TD_ERROR_NOT_FOUND)) {
+        g_warning("domain %s: not adopted for now: %s", name, error->message);
+        return;
+    }
+    g_clear_error(&error);
     g_autoptr(virConnect) conn = hv_virt_get_connection(app->virt, NULL);
-    if (id == NULL || known != NULL || conn == NULL)
+    if (conn == NULL)
         return;
     HvMachineState state = hv_machine_get_state(conn, name, NULL);
     if (state != HV_MACHINE_RUNNING && !(allow_paused && state == HV_MACHINE_PAUSED))
@@ -976,8 +1039,11 @@ gboolean stacks_reconcile(App *app, virConnectPtr conn, GError **error)
     for (guint i = 0; i < stacks->len; i++) {
         ApiStack *stack = g_ptr_array_index(stacks, i);
         g_hash_table_add(known, stack->id);
-        if (!is_busy(app->stacks, stack->id))
+        /* Claimed for the time of its check: no operation starts meanwhile. */
+        if (claim(app->stacks, stack->id)) {
             reconcile_stack(app, conn, stack, machines);
+            release(app->stacks, stack->id);
+        }
     }
     for (guint i = 0; i < list->len; i++) {
         HvMachineInfo *machine = g_ptr_array_index(list, i);

@@ -54,8 +54,21 @@ ApiOperation *stacks_migrate(App *app, const char *tenant, const char *name, con
  * while libvirt is away). */
 ApiStack *stacks_claim(App *app, const char *tenant, const char *name, GError **error);
 void stacks_release(App *app, const char *id);
-gboolean stacks_set_state(App *app, const char *id, ApiStackState state, const char *message,
-                          GError **error);
+/* The states no operation owns: lifecycle events and actions move a stack
+ * between them; provisioning, deleting and migrating belong to the
+ * operation that set them. */
+#define STACKS_SETTLED                                                                             \
+    (STORE_STATE(API_STACK_STATE_RUNNING) | STORE_STATE(API_STACK_STATE_STOPPED) |                 \
+     STORE_STATE(API_STACK_STATE_PAUSED) | STORE_STATE(API_STACK_STATE_ERROR))
+/* store_stack_set_state now: only from the states in @from (CONFLICT
+ * otherwise). */
+gboolean stacks_set_state(App *app, const char *id, guint from, ApiStackState state,
+                          const char *message, GError **error);
+/* stacks_set_state for rollbacks, where the caller fails already: a failure
+ * is logged with the stack and the state it is left in; reconcile (at the
+ * next start or reconnection) puts it right. */
+void stacks_restore_state(App *app, const char *id, guint from, ApiStackState state,
+                          const char *message);
 /* Domain, overlay, console log, then the row; each step idempotent. */
 gboolean stacks_remove_everything(App *app, virConnectPtr conn, const ApiStack *stack,
                                   GError **error);

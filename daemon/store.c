@@ -17,8 +17,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, sqlite3_finalize)
 #define STORE_INTERRUPTED     "interrupted by daemon restart"
 
 struct Store {
-    GMutex lock; /* held by every public function for its whole duration */
+    /* Held by every public function for its whole duration, and by
+     * store_transaction for the transaction's: recursive, so that store
+     * functions called inside a transaction join it. */
+    GRecMutex lock;
     sqlite3 *db;
+    guint depth; /* open begin()s: BEGIN IMMEDIATE at 0, savepoints inside */
 };
 
 /* Schema migrations, applied in order: migrations[i] takes user_version from
@@ -225,22 +229,55 @@ static gboolean exec(Store *store, const char *sql, GError **error)
     return TRUE;
 }
 
+/* begin/commit/rollback nest: the outermost is the transaction (IMMEDIATE:
+ * take the write lock now rather than fail half-way), inner ones are
+ * savepoints, so a function that needs a transaction of its own joins its
+ * caller's. */
 static gboolean begin(Store *store, GError **error)
 {
-    /* IMMEDIATE: take the write lock now rather than fail half-way. */
-    return exec(store, "BEGIN IMMEDIATE", error);
+    if (!exec(store, store->depth == 0 ? "BEGIN IMMEDIATE" : "SAVEPOINT nested", error))
+        return FALSE;
+    store->depth++;
+    return TRUE;
 }
 
 static gboolean commit(Store *store, GError **error)
 {
-    return exec(store, "COMMIT", error);
+    g_return_val_if_fail(store->depth > 0, FALSE);
+    if (!exec(store, store->depth == 1 ? "COMMIT" : "RELEASE nested", error))
+        return FALSE;
+    store->depth--;
+    return TRUE;
 }
 
 static void rollback(Store *store)
 {
-    /* Some errors roll back by themselves; then there is nothing to undo. */
-    if (!sqlite3_get_autocommit(store->db))
+    g_return_if_fail(store->depth > 0);
+    store->depth--;
+    /* Some errors roll back the whole transaction by themselves; then there
+     * is nothing left to undo, at any level. */
+    if (sqlite3_get_autocommit(store->db))
+        return;
+    if (store->depth == 0)
         sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    else
+        sqlite3_exec(store->db, "ROLLBACK TO nested; RELEASE nested", NULL, NULL, NULL);
+}
+
+gboolean store_transaction(Store *store, StoreTransactionFunc body, gpointer data, GError **error)
+{
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    if (!begin(store, error))
+        return FALSE;
+    if (!body(store, data, error)) {
+        rollback(store);
+        return FALSE;
+    }
+    if (!commit(store, error)) {
+        rollback(store);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 static int user_version(Store *store, GError **error)
@@ -349,7 +386,7 @@ Store *store_open(const char *state_dir, GError **error)
         return NULL;
 
     g_autoptr(Store) store = g_new0(Store, 1);
-    g_mutex_init(&store->lock);
+    g_rec_mutex_init(&store->lock);
     int rc = sqlite3_open_v2(
         path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -373,13 +410,13 @@ void store_free(Store *store)
     /* close_v2 cannot fail with BUSY: every statement is finalized by now, and
      * one that was not would close the handle when it is. */
     sqlite3_close_v2(store->db);
-    g_mutex_clear(&store->lock);
+    g_rec_mutex_clear(&store->lock);
     g_free(store);
 }
 
 int store_schema_version(Store *store)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     return user_version(store, NULL);
 }
 
@@ -406,7 +443,7 @@ static ApiTenant *tenant_from_row(sqlite3_stmt *stmt)
 
 gboolean store_tenant_insert(Store *store, const ApiTenant *tenant, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(sqlite3_stmt) stmt = prepare(
         store, "INSERT INTO tenants (" TENANT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         error);
@@ -440,7 +477,7 @@ gboolean store_tenant_insert(Store *store, const ApiTenant *tenant, GError **err
 
 ApiTenant *store_tenant_get(Store *store, const char *name, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(sqlite3_stmt) stmt =
         prepare(store, "SELECT " TENANT_COLUMNS " FROM tenants WHERE name = ?1", error);
     if (stmt == NULL)
@@ -461,7 +498,7 @@ ApiTenant *store_tenant_get(Store *store, const char *name, GError **error)
 
 GPtrArray *store_tenant_list(Store *store, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(sqlite3_stmt) stmt =
         prepare(store, "SELECT " TENANT_COLUMNS " FROM tenants ORDER BY name", error);
     if (stmt == NULL)
@@ -481,7 +518,7 @@ GPtrArray *store_tenant_list(Store *store, GError **error)
 gboolean store_tenant_set_quota(Store *store, const char *name, const ApiQuota *quota,
                                 const char *updated_at, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(sqlite3_stmt) stmt =
         prepare(store,
                 "UPDATE tenants SET quota_stacks = ?2, quota_vcpus = ?3, quota_memory_mib = ?4, "
@@ -549,7 +586,7 @@ static gboolean delete_by_id(Store *store, const char *sql, const char *id, cons
 
 gboolean store_tenant_delete(Store *store, const char *name, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
 
     /* One transaction: nothing may become owned between check and delete. */
     if (!begin(store, error))
@@ -573,7 +610,7 @@ gboolean store_token_insert(Store *store, const char *id, const char *tenant,
                             const guint8 hash[STORE_TOKEN_HASH_LEN], const char *created_at,
                             GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
 
     if (!begin(store, error))
         return FALSE;
@@ -612,7 +649,7 @@ gboolean store_token_insert(Store *store, const char *id, const char *tenant,
 
 gboolean store_token_revoke(Store *store, const char *tenant, const char *id, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autofree char *now = clock_now_rfc3339();
 
     if (!begin(store, error))
@@ -666,7 +703,7 @@ static gboolean hash_equal(const guint8 *a, const guint8 *b)
 
 char *store_token_lookup(Store *store, const guint8 hash[STORE_TOKEN_HASH_LEN])
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(GError) error = NULL;
     g_autoptr(sqlite3_stmt) stmt = prepare(store,
                                            "SELECT tokens.hash, tenants.name FROM tokens "
@@ -697,7 +734,7 @@ char *store_token_lookup(Store *store, const guint8 hash[STORE_TOKEN_HASH_LEN])
 
 gboolean store_operation_insert(Store *store, const ApiOperation *operation, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
 
     if (!begin(store, error))
         return FALSE;
@@ -750,7 +787,7 @@ gboolean store_operation_insert(Store *store, const ApiOperation *operation, GEr
 
 gboolean store_operation_update(Store *store, const ApiOperation *operation, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(sqlite3_stmt) stmt =
         prepare(store,
                 "UPDATE operations SET status = ?2, percent = ?3, stage = ?4, bytes_done = ?5, "
@@ -780,7 +817,7 @@ gboolean store_operation_update(Store *store, const ApiOperation *operation, GEr
 
 ApiOperation *store_operation_get(Store *store, const char *id, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(sqlite3_stmt) stmt =
         prepare(store,
                 "SELECT o.id, o.kind, o.target, t.name, o.status, o.percent, o.stage, "
@@ -824,7 +861,7 @@ ApiOperation *store_operation_get(Store *store, const char *id, GError **error)
 
 int store_operation_fail_interrupted(Store *store, const char *now, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(sqlite3_stmt) stmt =
         prepare(store,
                 "UPDATE operations SET status = 'failed', error = ?1, updated_at = ?2 "
@@ -844,7 +881,7 @@ int store_operation_fail_interrupted(Store *store, const char *now, GError **err
 
 GHashTable *store_operation_counts(Store *store, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(sqlite3_stmt) stmt = prepare(
         store, "SELECT kind, status, count(*) FROM operations GROUP BY kind, status", error);
     if (stmt == NULL)
@@ -862,6 +899,21 @@ GHashTable *store_operation_counts(Store *store, GError **error)
         return NULL;
     }
     return g_steal_pointer(&counts);
+}
+
+/* "?N, ?N+1, ..." for the states in @mask, bound by bind_states: the SQL
+ * holds only placeholders, the names come from the enum. */
+static char *state_placeholders(guint mask, int first)
+{
+    g_autoptr(GString) sql = g_string_new(NULL);
+    int count = 0;
+    for (int state = 0; state < 32; state++) {
+        if (mask & (1u << state)) {
+            g_string_append_printf(sql, "%s?%d", count > 0 ? ", " : "", first + count);
+            count++;
+        }
+    }
+    return g_string_free(g_steal_pointer(&sql), FALSE);
 }
 
 /* ---- images ------------------------------------------------------------ */
@@ -900,7 +952,7 @@ static ApiImage *image_from_row(sqlite3_stmt *stmt, GError **error)
 
 gboolean store_image_insert(Store *store, const ApiImage *image, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
 
     if (!begin(store, error))
         return FALSE;
@@ -950,7 +1002,7 @@ gboolean store_image_insert(Store *store, const ApiImage *image, GError **error)
 
 ApiImage *store_image_get(Store *store, const char *tenant, const char *name, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(sqlite3_stmt) stmt = prepare(
         store, "SELECT " IMAGE_COLUMNS IMAGE_FROM "WHERE t.name = ?1 AND i.name = ?2", error);
     if (stmt == NULL)
@@ -972,7 +1024,7 @@ ApiImage *store_image_get(Store *store, const char *tenant, const char *name, GE
 
 GPtrArray *store_image_list(Store *store, const char *tenant, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autofree char *owner = tenant_id(store, tenant, error);
     if (owner == NULL)
         return NULL;
@@ -998,15 +1050,17 @@ GPtrArray *store_image_list(Store *store, const char *tenant, GError **error)
     return g_steal_pointer(&images);
 }
 
-gboolean store_image_set_state(Store *store, const char *id, ApiImageState state, gint64 size,
-                               const char *sha256, const char *error_message,
+gboolean store_image_set_state(Store *store, const char *id, guint from, ApiImageState state,
+                               gint64 size, const char *sha256, const char *error_message,
                                const char *updated_at, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
-    g_autoptr(sqlite3_stmt) stmt = prepare(store,
-                                           "UPDATE images SET state = ?2, size = ?3, sha256 = ?4, "
-                                           "error = ?5, updated_at = ?6 WHERE id = ?1",
-                                           error);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    g_autofree char *states = state_placeholders(from & STORE_IMAGE_ANY_STATE, 7);
+    g_autofree char *sql = g_strdup_printf("UPDATE images SET state = ?2, size = ?3, sha256 = ?4, "
+                                           "error = ?5, updated_at = ?6 "
+                                           "WHERE id = ?1 AND state IN (%s)",
+                                           states);
+    g_autoptr(sqlite3_stmt) stmt = prepare(store, sql, error);
     if (stmt == NULL)
         return FALSE;
     int bound = SQLITE_OK;
@@ -1016,15 +1070,37 @@ gboolean store_image_set_state(Store *store, const char *id, ApiImageState state
     bind_text(stmt, &bound, 4, sha256);
     bind_text(stmt, &bound, 5, error_message);
     bind_text(stmt, &bound, 6, updated_at);
+    int index = 7;
+    for (int s = 0; s <= API_IMAGE_STATE_ERROR; s++) {
+        if (from & (1u << s))
+            bind_text(stmt, &bound, index++, api_image_state_to_string((ApiImageState)s));
+    }
     if (step(stmt, bound) != SQLITE_DONE) {
         set_internal(store, error, "updating an image");
         return FALSE;
     }
-    if (sqlite3_changes(store->db) == 0) {
+    if (sqlite3_changes(store->db) > 0)
+        return TRUE;
+    /* Gone, or in a state the caller did not expect. */
+    g_autoptr(sqlite3_stmt) check =
+        prepare(store, "SELECT i.name, i.state FROM images i WHERE i.id = ?1", error);
+    if (check == NULL)
+        return FALSE;
+    bound = SQLITE_OK;
+    bind_text(check, &bound, 1, id);
+    switch (step(check, bound)) {
+    case SQLITE_ROW:
+        g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "image '%s' is %s: it cannot become %s now",
+                    (const char *)sqlite3_column_text(check, 0),
+                    (const char *)sqlite3_column_text(check, 1), api_image_state_to_string(state));
+        return FALSE;
+    case SQLITE_DONE:
         g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "image '%s' not found", id);
         return FALSE;
+    default:
+        set_internal(store, error, "reading an image");
+        return FALSE;
     }
-    return TRUE;
 }
 
 /* The name of a stack using image @id, or NULL with *@failed set on error. */
@@ -1077,7 +1153,7 @@ static char *image_id(Store *store, const char *tenant, const char *name, GError
 
 gboolean store_image_delete(Store *store, const char *tenant, const char *name, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
 
     /* One transaction: no stack may start using it between check and delete. */
     if (!begin(store, error))
@@ -1175,7 +1251,7 @@ static gboolean stack_use_images(Store *store, const char *stack_id, const char 
 gboolean store_stack_insert(Store *store, const ApiStack *stack, const char *const *images,
                             GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(GError) invalid = NULL;
 
     /* A spec the store could not read back would make the stack unreadable. */
@@ -1263,14 +1339,14 @@ static ApiStack *stack_find(Store *store, const char *sql, const char *a, const 
 
 ApiStack *store_stack_get(Store *store, const char *tenant, const char *name, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     return stack_find(store, "SELECT " STACK_COLUMNS STACK_FROM "WHERE t.name = ?1 AND s.name = ?2",
                       tenant, name, name, error);
 }
 
 ApiStack *store_stack_get_by_id(Store *store, const char *id, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     return stack_find(store, "SELECT " STACK_COLUMNS STACK_FROM "WHERE s.id = ?1", id, NULL, id,
                       error);
 }
@@ -1336,7 +1412,7 @@ GPtrArray *store_stack_list(Store *store, const char *tenant, int limit, const c
                             char **next, GError **error)
 {
     g_return_val_if_fail(next != NULL, NULL);
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autofree char *after_tenant = NULL;
     g_autofree char *after_name = NULL;
 
@@ -1393,12 +1469,40 @@ GPtrArray *store_stack_list(Store *store, const char *tenant, int limit, const c
     return g_steal_pointer(&stacks);
 }
 
-gboolean store_stack_set_state(Store *store, const char *id, ApiStackState state,
+static void bind_stack_states(sqlite3_stmt *stmt, int *bound, int first, guint mask)
+{
+    int index = first;
+    for (int state = 0; state <= API_STACK_STATE_DELETING; state++) {
+        if (mask & (1u << state))
+            bind_text(stmt, bound, index++, api_stack_state_to_string((ApiStackState)state));
+    }
+}
+
+/* After an UPDATE ... WHERE id = @id AND state IN (...) changed nothing:
+ * NOT_FOUND when the stack is gone, CONFLICT naming the state it is in. */
+static void stack_state_refused(Store *store, const char *id, ApiStackState wanted, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(ApiStack) stack = stack_find(
+        store, "SELECT " STACK_COLUMNS STACK_FROM "WHERE s.id = ?1", id, NULL, id, &local);
+    if (stack == NULL) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return;
+    }
+    g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "stack '%s' is %s: it cannot become %s now",
+                stack->spec->name, api_stack_state_to_string(stack->state),
+                api_stack_state_to_string(wanted));
+}
+
+gboolean store_stack_set_state(Store *store, const char *id, guint from, ApiStackState state,
                                const char *error_message, const char *updated_at, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
-    g_autoptr(sqlite3_stmt) stmt = prepare(
-        store, "UPDATE stacks SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1", error);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    g_autofree char *states = state_placeholders(from & STORE_STACK_ANY_STATE, 5);
+    g_autofree char *sql = g_strdup_printf(
+        "UPDATE stacks SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1 AND state IN (%s)",
+        states);
+    g_autoptr(sqlite3_stmt) stmt = prepare(store, sql, error);
     if (stmt == NULL)
         return FALSE;
     int bound = SQLITE_OK;
@@ -1406,12 +1510,13 @@ gboolean store_stack_set_state(Store *store, const char *id, ApiStackState state
     bind_text(stmt, &bound, 2, api_stack_state_to_string(state));
     bind_text(stmt, &bound, 3, error_message);
     bind_text(stmt, &bound, 4, updated_at);
+    bind_stack_states(stmt, &bound, 5, from);
     if (step(stmt, bound) != SQLITE_DONE) {
         set_internal(store, error, "updating a stack");
         return FALSE;
     }
     if (sqlite3_changes(store->db) == 0) {
-        g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND, "stack '%s' not found", id);
+        stack_state_refused(store, id, state, error);
         return FALSE;
     }
     return TRUE;
@@ -1419,7 +1524,7 @@ gboolean store_stack_set_state(Store *store, const char *id, ApiStackState state
 
 gboolean store_stack_delete(Store *store, const char *id, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     /* stack_images rows go with it (ON DELETE CASCADE). */
     if (!delete_by_id(store, "DELETE FROM stacks WHERE id = ?1", id, "deleting a stack", error))
         return FALSE;
@@ -1435,7 +1540,7 @@ gboolean store_stack_delete(Store *store, const char *id, GError **error)
 gboolean store_tenant_usage(Store *store, const char *tenant, gint64 *stacks, gint64 *vcpus,
                             gint64 *memory_mib, gint64 *disk_bytes, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autofree char *owner = tenant_id(store, tenant, error);
     if (owner == NULL)
         return FALSE;
@@ -1483,7 +1588,7 @@ static ApiPeer *peer_from_row(sqlite3_stmt *stmt)
 
 gboolean store_peer_insert(Store *store, const ApiPeer *peer, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(sqlite3_stmt) stmt =
         prepare(store, "INSERT INTO peers (" PEER_COLUMNS ") VALUES (?1, ?2, ?3, ?4)", error);
     if (stmt == NULL)
@@ -1505,7 +1610,7 @@ gboolean store_peer_insert(Store *store, const ApiPeer *peer, GError **error)
 
 ApiPeer *store_peer_get(Store *store, const char *name, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(sqlite3_stmt) stmt =
         prepare(store, "SELECT " PEER_COLUMNS " FROM peers WHERE name = ?1", error);
     if (stmt == NULL)
@@ -1526,7 +1631,7 @@ ApiPeer *store_peer_get(Store *store, const char *name, GError **error)
 
 GPtrArray *store_peer_list(Store *store, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(sqlite3_stmt) stmt =
         prepare(store, "SELECT " PEER_COLUMNS " FROM peers ORDER BY name", error);
     if (stmt == NULL)
@@ -1545,7 +1650,7 @@ GPtrArray *store_peer_list(Store *store, GError **error)
 
 gboolean store_peer_delete(Store *store, const char *name, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     if (!delete_by_id(store, "DELETE FROM peers WHERE name = ?1", name, "deleting a peer", error))
         return FALSE;
     if (sqlite3_changes(store->db) == 0) {
@@ -1560,7 +1665,7 @@ gboolean store_peer_delete(Store *store, const char *name, GError **error)
 gboolean store_stack_set_last_migration(Store *store, const char *stack_id,
                                         const ApiStatsMigration *migration, GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(sqlite3_stmt) stmt =
         prepare(store,
                 "INSERT OR REPLACE INTO stack_migrations (stack_id, peer, finished_at, total_ms, "
@@ -1585,7 +1690,7 @@ gboolean store_stack_get_last_migration(Store *store, const char *stack_id,
                                         ApiStatsMigration *migration, gboolean *found,
                                         GError **error)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&store->lock);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     g_autoptr(sqlite3_stmt) stmt =
         prepare(store,
                 "SELECT peer, finished_at, total_ms, downtime_ms, bytes FROM stack_migrations "

@@ -18,6 +18,15 @@
 
 typedef struct Store Store;
 
+/* Sets of states for the conditional updates: STORE_STATE(API_STACK_STATE_RUNNING) | ... */
+#define STORE_STATE(state)    (1u << (state))
+#define STORE_STACK_ANY_STATE ((1u << (API_STACK_STATE_DELETING + 1)) - 1)
+#define STORE_IMAGE_ANY_STATE ((1u << (API_IMAGE_STATE_ERROR + 1)) - 1)
+
+/* A body run by store_transaction: it calls store functions only (they join
+ * the transaction), never anything that waits for another thread. */
+typedef gboolean (*StoreTransactionFunc)(Store *store, gpointer data, GError **error);
+
 /* Opens (creating if needed) @state_dir/turtled.db, sets WAL and foreign keys,
  * and applies every migration not applied yet, each in its own transaction. */
 Store *store_open(const char *state_dir, GError **error);
@@ -25,6 +34,13 @@ void store_free(Store *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Store, store_free)
 
 int store_schema_version(Store *store);
+
+/* Runs @body in one transaction (BEGIN IMMEDIATE): committed when it returns
+ * TRUE, rolled back when it returns FALSE (its error is passed on) or the
+ * commit fails.  Other threads' store calls wait until it ends, so a check
+ * and the write it allows are one step (quota check + reserve, tenant + its
+ * first token). */
+gboolean store_transaction(Store *store, StoreTransactionFunc body, gpointer data, GError **error);
 
 /* Tenants.  Insert fails with CONFLICT when the name is taken. */
 gboolean store_tenant_insert(Store *store, const ApiTenant *tenant, GError **error);
@@ -60,9 +76,11 @@ GHashTable *store_operation_counts(Store *store, GError **error);
 gboolean store_image_insert(Store *store, const ApiImage *image, GError **error);
 ApiImage *store_image_get(Store *store, const char *tenant, const char *name, GError **error);
 GPtrArray *store_image_list(Store *store, const char *tenant, GError **error); /* by name */
-/* Replaces state, size (negative: unknown), sha256, error and updated_at. */
-gboolean store_image_set_state(Store *store, const char *id, ApiImageState state, gint64 size,
-                               const char *sha256, const char *error_message,
+/* Replaces state, size (negative: unknown), sha256, error and updated_at,
+ * if the image is in one of the states of @from (STORE_STATE bits):
+ * CONFLICT "image 'x' is ..." when it is not, NOT_FOUND when it is gone. */
+gboolean store_image_set_state(Store *store, const char *id, guint from, ApiImageState state,
+                               gint64 size, const char *sha256, const char *error_message,
                                const char *updated_at, GError **error);
 /* CONFLICT "image 'x' is used by stack 'y'" while a stack uses it. */
 gboolean store_image_delete(Store *store, const char *tenant, const char *name, GError **error);
@@ -82,8 +100,11 @@ ApiStack *store_stack_get_by_id(Store *store, const char *id, GError **error);
  * tenant's, is BAD_REQUEST; a negative limit too. */
 GPtrArray *store_stack_list(Store *store, const char *tenant, int limit, const char *after,
                             char **next, GError **error);
-/* Replaces state, error and updated_at. */
-gboolean store_stack_set_state(Store *store, const char *id, ApiStackState state,
+/* Replaces state, error and updated_at if the stack is in one of the states
+ * of @from (STORE_STATE bits), in one conditional UPDATE: a writer that read
+ * a state another has changed since fails with CONFLICT "stack 'x' is ...",
+ * instead of overwriting it; NOT_FOUND when the stack is gone. */
+gboolean store_stack_set_state(Store *store, const char *id, guint from, ApiStackState state,
                                const char *error_message, const char *updated_at, GError **error);
 /* Removes the stack; the images it used become free. */
 gboolean store_stack_delete(Store *store, const char *id, GError **error);

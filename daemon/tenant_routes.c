@@ -34,6 +34,23 @@ static json_object *token_json(const char *id, const char *secret, const char *t
     return api_token_to_json(token);
 }
 
+typedef struct {
+    const ApiTenant *tenant;
+    char *token_id;
+    char *secret;
+} NewTenant;
+
+/* A tenant exists only with its first token: a client that never got the
+ * secret must not find the name taken by a tenant nobody can use. */
+static gboolean insert_tenant_and_token(Store *store, gpointer data, GError **error)
+{
+    NewTenant *new = data;
+    if (!store_tenant_insert(store, new->tenant, error))
+        return FALSE;
+    new->secret = token_issue(store, new->tenant->name, &new->token_id, error);
+    return new->secret != NULL;
+}
+
 HttpReply *handle_tenant_create(gpointer data, const HttpRequest *request)
 {
     App *app = data;
@@ -45,12 +62,13 @@ HttpReply *handle_tenant_create(gpointer data, const HttpRequest *request)
     tenant->id = g_uuid_string_random();
     tenant->created_at = clock_now_rfc3339();
     tenant->updated_at = g_strdup(tenant->created_at);
-    if (!store_tenant_insert(app->store, tenant, &error))
-        return http_reply_error(error);
-
+    NewTenant new = {tenant, NULL, NULL};
     g_autofree char *token_id = NULL;
-    g_autofree char *secret = token_issue(app->store, tenant->name, &token_id, &error);
-    if (secret == NULL)
+    g_autofree char *secret = NULL;
+    gboolean ok = store_transaction(app->store, insert_tenant_and_token, &new, &error);
+    token_id = new.token_id;
+    secret = new.secret;
+    if (!ok)
         return http_reply_error(error);
 
     json_object *body = json_object_new_object();

@@ -1249,11 +1249,11 @@ static void test_image_crud(Fixture *fixture, gconstpointer data)
     g_clear_error(&error);
 
     /* Upload: uploading, then ready with size and hash, then back to error. */
-    g_assert_true(store_image_set_state(fixture->store, kernel->id, API_IMAGE_STATE_UPLOADING, -1,
-                                        NULL, NULL, T1, &error));
+    g_assert_true(store_image_set_state(fixture->store, kernel->id, STORE_IMAGE_ANY_STATE,
+                                        API_IMAGE_STATE_UPLOADING, -1, NULL, NULL, T1, &error));
     g_assert_no_error(error);
-    g_assert_true(store_image_set_state(fixture->store, kernel->id, API_IMAGE_STATE_READY, 0, SHA_A,
-                                        NULL, T2, &error));
+    g_assert_true(store_image_set_state(fixture->store, kernel->id, STORE_IMAGE_ANY_STATE,
+                                        API_IMAGE_STATE_READY, 0, SHA_A, NULL, T2, &error));
     g_assert_no_error(error);
     got = store_image_get(fixture->store, "acme", "vmlinuz", &error);
     g_assert_no_error(error);
@@ -1265,8 +1265,8 @@ static void test_image_crud(Fixture *fixture, gconstpointer data)
     g_assert_cmpstr(got->updated_at, ==, T2);
     g_assert_cmpstr(got->volume, ==, kernel->volume);
     g_clear_pointer(&got, api_image_free);
-    g_assert_true(store_image_set_state(fixture->store, kernel->id, API_IMAGE_STATE_ERROR, -1, NULL,
-                                        "short read", T2, &error));
+    g_assert_true(store_image_set_state(fixture->store, kernel->id, STORE_IMAGE_ANY_STATE,
+                                        API_IMAGE_STATE_ERROR, -1, NULL, "short read", T2, &error));
     got = store_image_get(fixture->store, "acme", "vmlinuz", &error);
     g_assert_no_error(error);
     g_assert_cmpint(got->state, ==, API_IMAGE_STATE_ERROR);
@@ -1274,13 +1274,13 @@ static void test_image_crud(Fixture *fixture, gconstpointer data)
     g_assert_null(got->sha256);
     g_assert_cmpstr(got->error, ==, "short read");
 
-    g_assert_false(store_image_set_state(fixture->store, "no-such-id", API_IMAGE_STATE_READY, 1,
-                                         SHA_A, NULL, T2, &error));
+    g_assert_false(store_image_set_state(fixture->store, "no-such-id", STORE_IMAGE_ANY_STATE,
+                                         API_IMAGE_STATE_READY, 1, SHA_A, NULL, T2, &error));
     g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
     g_clear_error(&error);
     /* The schema refuses a hash that is not one. */
-    g_assert_false(store_image_set_state(fixture->store, kernel->id, API_IMAGE_STATE_READY, 1,
-                                         "abc", NULL, T2, &error));
+    g_assert_false(store_image_set_state(fixture->store, kernel->id, STORE_IMAGE_ANY_STATE,
+                                         API_IMAGE_STATE_READY, 1, "abc", NULL, T2, &error));
     g_assert_error(error, TD_ERROR, TD_ERROR_INTERNAL);
     g_clear_error(&error);
 
@@ -1462,8 +1462,8 @@ static void test_stack_crud(Fixture *fixture, gconstpointer data)
     g_clear_error(&error);
 
     /* State changes touch state, error and updated_at only. */
-    g_assert_true(store_stack_set_state(fixture->store, web->id, API_STACK_STATE_ERROR,
-                                        "domain crashed", T1, &error));
+    g_assert_true(store_stack_set_state(fixture->store, web->id, STORE_STACK_ANY_STATE,
+                                        API_STACK_STATE_ERROR, "domain crashed", T1, &error));
     g_assert_no_error(error);
     g_clear_pointer(&got, api_stack_free);
     got = store_stack_get(fixture->store, "acme", "web", &error);
@@ -1473,15 +1473,15 @@ static void test_stack_crud(Fixture *fixture, gconstpointer data)
     g_free(web->updated_at);
     web->updated_at = g_strdup(T1);
     assert_stack_equal(got, web);
-    g_assert_true(
-        store_stack_set_state(fixture->store, web->id, API_STACK_STATE_RUNNING, NULL, T2, &error));
+    g_assert_true(store_stack_set_state(fixture->store, web->id, STORE_STACK_ANY_STATE,
+                                        API_STACK_STATE_RUNNING, NULL, T2, &error));
     g_clear_pointer(&got, api_stack_free);
     got = store_stack_get_by_id(fixture->store, web->id, &error);
     g_assert_no_error(error);
     g_assert_cmpint(got->state, ==, API_STACK_STATE_RUNNING);
     g_assert_null(got->error);
-    g_assert_false(store_stack_set_state(fixture->store, "no-such-id", API_STACK_STATE_RUNNING,
-                                         NULL, T2, &error));
+    g_assert_false(store_stack_set_state(fixture->store, "no-such-id", STORE_STACK_ANY_STATE,
+                                         API_STACK_STATE_RUNNING, NULL, T2, &error));
     g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
     g_clear_error(&error);
 
@@ -1791,8 +1791,8 @@ static void test_tenant_usage(Fixture *fixture, gconstpointer data)
     g_autoptr(ApiStack) s2 = add_stack(fixture->store, "acme", "two", 64, 1024 * 1024);
     g_autoptr(ApiStack) s3 = add_stack(fixture->store, "other", "one", 3, 333);
     /* Stopped or in error, a stack still holds its quota. */
-    g_assert_true(
-        store_stack_set_state(fixture->store, s1->id, API_STACK_STATE_STOPPED, NULL, T1, &error));
+    g_assert_true(store_stack_set_state(fixture->store, s1->id, STORE_STACK_ANY_STATE,
+                                        API_STACK_STATE_STOPPED, NULL, T1, &error));
 
     g_assert_true(
         store_tenant_usage(fixture->store, "acme", &stacks, &vcpus, &memory, &disk, &error));
@@ -1809,8 +1809,8 @@ static void test_tenant_usage(Fixture *fixture, gconstpointer data)
     g_assert_cmpint(disk, ==, 77);
 
     /* Uploads and deletes show at once. */
-    g_assert_true(store_image_set_state(fixture->store, c->id, API_IMAGE_STATE_READY, 5, SHA_A,
-                                        NULL, T1, &error));
+    g_assert_true(store_image_set_state(fixture->store, c->id, STORE_IMAGE_ANY_STATE,
+                                        API_IMAGE_STATE_READY, 5, SHA_A, NULL, T1, &error));
     g_assert_true(store_stack_delete(fixture->store, s2->id, &error));
     g_assert_true(store_tenant_usage(fixture->store, "acme", &stacks, NULL, &memory, NULL, &error));
     g_assert_no_error(error);
@@ -1923,6 +1923,198 @@ static void test_threads(Fixture *fixture, gconstpointer data)
                     THREADS * OPS_PER_THREAD);
 }
 
+/* ---- transactions and conditional updates -------------------------------------------- */
+
+typedef struct {
+    const char *first;
+    const char *second;
+} TwoTenants;
+
+static gboolean insert_two(Store *store, gpointer data, GError **error)
+{
+    TwoTenants *two = data;
+    g_autoptr(ApiTenant) a = make_tenant(two->first);
+    g_autoptr(ApiTenant) b = make_tenant(two->second);
+    return store_tenant_insert(store, a, error) && store_tenant_insert(store, b, error);
+}
+
+/* All or nothing: a body that fails half-way leaves no row; one that joins
+ * a function with a transaction of its own (tenant delete) nests. */
+static void test_transaction(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiTenant) taken = add_tenant(fixture->store, "taken");
+
+    TwoTenants clash = {"fresh", "taken"};
+    g_assert_false(store_transaction(fixture->store, insert_two, &clash, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_cmpstr(error->message, ==, "tenant 'taken' already exists");
+    g_clear_error(&error);
+    g_assert_null(store_tenant_get(fixture->store, "fresh", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+
+    TwoTenants fine = {"one", "two"};
+    g_assert_true(store_transaction(fixture->store, insert_two, &fine, &error));
+    g_assert_no_error(error);
+    reopen(fixture);
+    g_autoptr(ApiTenant) one = store_tenant_get(fixture->store, "one", &error);
+    g_autoptr(ApiTenant) two = store_tenant_get(fixture->store, "two", &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(one);
+    g_assert_nonnull(two);
+
+    /* Functions with a transaction of their own still work alone afterwards. */
+    g_assert_true(store_tenant_delete(fixture->store, "one", &error));
+    g_assert_no_error(error);
+    g_assert_false(store_tenant_delete(fixture->store, "one", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+}
+
+static gboolean insert_then_fail_nested(Store *store, gpointer data, GError **error)
+{
+    (void)data;
+    g_autoptr(ApiTenant) kept = make_tenant("kept");
+    g_autoptr(GError) inner = NULL;
+    /* store_token_revoke runs its own (nested) transaction and fails. */
+    if (!store_tenant_insert(store, kept, error))
+        return FALSE;
+    g_assert_false(store_token_revoke(store, "kept", "no-such-token", &inner));
+    g_assert_error(inner, TD_ERROR, TD_ERROR_NOT_FOUND);
+    return TRUE;
+}
+
+static void test_transaction_nested(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    g_autoptr(GError) error = NULL;
+    g_assert_true(store_transaction(fixture->store, insert_then_fail_nested, NULL, &error));
+    g_assert_no_error(error);
+    g_autoptr(ApiTenant) kept = store_tenant_get(fixture->store, "kept", &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(kept);
+}
+
+/* A writer that read a state another has changed since fails visibly. */
+static void test_stack_conditional_state(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiImage) kernel =
+        add_image(fixture->store, "acme", "vmlinuz", API_IMAGE_KIND_KERNEL, 1);
+    g_autoptr(ApiStack) web = add_stack(fixture->store, "acme", "web", 1, 256);
+
+    g_assert_true(store_stack_set_state(fixture->store, web->id,
+                                        STORE_STATE(API_STACK_STATE_PROVISIONING),
+                                        API_STACK_STATE_DELETING, NULL, T1, &error));
+    g_assert_no_error(error);
+    /* A lifecycle event that read "running" before the delete took it. */
+    g_assert_false(store_stack_set_state(fixture->store, web->id,
+                                         STORE_STATE(API_STACK_STATE_RUNNING) |
+                                             STORE_STATE(API_STACK_STATE_STOPPED),
+                                         API_STACK_STATE_STOPPED, NULL, T2, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_cmpstr(error->message, ==, "stack 'web' is deleting: it cannot become stopped now");
+    g_clear_error(&error);
+    g_autoptr(ApiStack) got = store_stack_get_by_id(fixture->store, web->id, &error);
+    g_assert_cmpint(got->state, ==, API_STACK_STATE_DELETING);
+    g_assert_cmpstr(got->updated_at, ==, T1);
+
+    /* Gone: NOT_FOUND, whatever the states asked. */
+    g_assert_true(store_stack_delete(fixture->store, web->id, &error));
+    g_assert_false(store_stack_set_state(fixture->store, web->id, STORE_STACK_ANY_STATE,
+                                         API_STACK_STATE_RUNNING, NULL, T2, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+}
+
+static void test_image_conditional_state(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiImage) image = make_image("acme", "disk", API_IMAGE_KIND_DISK);
+    g_assert_true(store_image_insert(fixture->store, image, &error));
+    g_assert_no_error(error);
+
+    guint startable = STORE_STATE(API_IMAGE_STATE_PENDING) | STORE_STATE(API_IMAGE_STATE_ERROR);
+    g_assert_true(store_image_set_state(fixture->store, image->id, startable,
+                                        API_IMAGE_STATE_UPLOADING, 100, NULL, NULL, T1, &error));
+    g_assert_no_error(error);
+    /* The second of two uploads of one image. */
+    g_assert_false(store_image_set_state(fixture->store, image->id, startable,
+                                         API_IMAGE_STATE_UPLOADING, 100, NULL, NULL, T1, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_cmpstr(error->message, ==,
+                    "image 'disk' is uploading: it cannot become uploading now");
+    g_clear_error(&error);
+}
+
+/* Quota check + reserve in one transaction, from many threads at once: never
+ * more than the quota, whatever the interleaving. */
+#define QUOTA_THREADS 8
+#define QUOTA_STACKS  5
+
+typedef struct {
+    Store *store;
+    int index;
+    int created;
+} QuotaWorker;
+
+static gboolean insert_if_room(Store *store, gpointer data, GError **error)
+{
+    QuotaWorker *worker = data;
+    gint64 stacks = 0;
+    if (!store_tenant_usage(store, "acme", &stacks, NULL, NULL, NULL, error))
+        return FALSE;
+    if (stacks >= QUOTA_STACKS) {
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_QUOTA_EXCEEDED, "full");
+        return FALSE;
+    }
+    g_usleep(1000); /* widen the window a check-then-act would lose in */
+    g_autofree char *name = g_strdup_printf("s%d-%d", worker->index, worker->created);
+    g_autoptr(ApiStack) stack = make_stack("acme", name, 1, 256, "vmlinuz", NULL);
+    return store_stack_insert(store, stack, NULL, error);
+}
+
+static gpointer quota_worker_run(gpointer data)
+{
+    QuotaWorker *worker = data;
+    for (int i = 0; i < QUOTA_STACKS; i++) {
+        g_autoptr(GError) error = NULL;
+        if (store_transaction(worker->store, insert_if_room, worker, &error))
+            worker->created++;
+        else
+            g_assert_error(error, TD_ERROR, TD_ERROR_QUOTA_EXCEEDED);
+    }
+    return NULL;
+}
+
+static void test_transaction_quota_race(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    GThread *threads[QUOTA_THREADS];
+    QuotaWorker workers[QUOTA_THREADS];
+    for (int i = 0; i < QUOTA_THREADS; i++) {
+        workers[i] = (QuotaWorker){.store = fixture->store, .index = i};
+        threads[i] = g_thread_new("quota-worker", quota_worker_run, &workers[i]);
+    }
+    int created = 0;
+    for (int i = 0; i < QUOTA_THREADS; i++) {
+        g_thread_join(threads[i]);
+        created += workers[i].created;
+    }
+    gint64 stacks = 0;
+    g_assert_true(store_tenant_usage(fixture->store, "acme", &stacks, NULL, NULL, NULL, &error));
+    g_assert_cmpint(created, ==, QUOTA_STACKS);
+    g_assert_cmpint(stacks, ==, QUOTA_STACKS);
+}
+
 /* A stack's last migration survives a reopen, is replaced by the next, and
  * goes with the stack. */
 static void test_stack_last_migration(Fixture *fixture, gconstpointer data)
@@ -1998,6 +2190,11 @@ int main(int argc, char **argv)
     ADD("/store/tenant/owns-stacks-and-images", test_tenant_owns_stacks_and_images);
     ADD("/store/tenant/usage", test_tenant_usage);
     ADD("/store/threads", test_threads);
+    ADD("/store/transaction/all-or-nothing", test_transaction);
+    ADD("/store/transaction/nested", test_transaction_nested);
+    ADD("/store/transaction/quota-race", test_transaction_quota_race);
+    ADD("/store/stack/conditional-state", test_stack_conditional_state);
+    ADD("/store/image/conditional-state", test_image_conditional_state);
 #undef ADD
 
     return g_test_run();

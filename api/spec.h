@@ -1,16 +1,23 @@
-/* The stack spec on the wire (POST /v1/stacks), with strict validation:
- * unknown fields, wrong types, out-of-range values and bad names are
- * rejected with API_ERROR_INVALID and a message that starts with the field's
- * path, e.g. "vcpus: must be between 1 and 64". */
+/* The stack spec on the wire (POST /v1/stacks), with strict checks of its
+ * shape: unknown fields, wrong types, out-of-range integers, bad names, the
+ * boot combination and the nesting.cpu/iommu keywords are rejected with
+ * API_ERROR_INVALID and a message that starts with the field's path, e.g.
+ * "vcpus: must be between 1 and 64".
+ *
+ * Whether the spec can become a domain (cmdline characters and length, CPU
+ * model names, PCI addresses, duplicates, CPU modes per backend) is
+ * hvcore's hv_stack_spec_validate alone; the daemon calls it through
+ * convert_validate_stack_spec before it accepts a request. */
 #pragma once
 
 #include <glib.h>
 #include <json-c/json.h>
 
+/* The schema's bounds (openapi.yaml), for the decoder and the CLI's flags;
+ * daemon/convert.c checks at compile time that hvcore's are the same. */
 #define API_SPEC_VCPUS_MAX      64
 #define API_SPEC_MEMORY_MIN_MIB 128
 #define API_SPEC_MEMORY_MAX_MIB (1024 * 1024)
-#define API_SPEC_CMDLINE_MAX    2048
 #define API_SPEC_DEVICES_MAX    16
 
 typedef struct {
@@ -35,5 +42,5 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(ApiStackSpec, api_stack_spec_free)
 
 ApiStackSpec *api_stack_spec_from_json(json_object *value, GError **error);
 json_object *api_stack_spec_to_json(const ApiStackSpec *spec);
-/* Checks a spec built in C (the CLI builds them from flags). */
+/* Checks the shape of a spec built in C (the CLI builds them from flags). */
 gboolean api_stack_spec_validate(const ApiStackSpec *spec, GError **error);

@@ -1,5 +1,16 @@
 #include "daemon/convert.h"
 
+#include <string.h>
+
+#include "daemon/error.h"
+
+/* api/ keeps the schema's bounds for its decoder and the CLI; they must be
+ * hvcore's exactly, or the API would accept what cannot become a domain. */
+G_STATIC_ASSERT(API_SPEC_VCPUS_MAX == HV_SPEC_VCPUS_MAX);
+G_STATIC_ASSERT(API_SPEC_MEMORY_MIN_MIB == HV_SPEC_MEMORY_MIN_MIB);
+G_STATIC_ASSERT(API_SPEC_MEMORY_MAX_MIB == HV_SPEC_MEMORY_MAX_MIB);
+G_STATIC_ASSERT(API_SPEC_DEVICES_MAX == HV_SPEC_DEVICES_MAX);
+
 ApiHost *convert_host_report(const HvHostReport *report)
 {
     ApiHost *host = g_new0(ApiHost, 1);
@@ -25,6 +36,8 @@ ApiHost *convert_host_report(const HvHostReport *report)
     return host;
 }
 
+/* Anything but the API's keywords becomes a named mode without a model,
+ * which hvcore refuses with the API's message. */
 static HvCpuMode cpu_mode(const char *cpu, const char **model)
 {
     *model = NULL;
@@ -34,35 +47,60 @@ static HvCpuMode cpu_mode(const char *cpu, const char **model)
         return HV_CPU_HOST_PASSTHROUGH;
     if (g_str_equal(cpu, "host-model"))
         return HV_CPU_HOST_MODEL;
-    *model = cpu + strlen("named:"); /* the spec's validation allows nothing else */
+    if (g_str_has_prefix(cpu, "named:"))
+        *model = cpu + strlen("named:");
     return HV_CPU_NAMED;
 }
 
+/* An unknown model maps past the enum, which hvcore refuses. */
 static HvIommu iommu_model(const char *iommu)
 {
-    if (g_strcmp0(iommu, "intel") == 0)
+    if (iommu == NULL || g_str_equal(iommu, "none"))
+        return HV_IOMMU_NONE;
+    if (g_str_equal(iommu, "intel"))
         return HV_IOMMU_INTEL;
-    if (g_strcmp0(iommu, "virtio") == 0)
+    if (g_str_equal(iommu, "virtio"))
         return HV_IOMMU_VIRTIO;
-    return HV_IOMMU_NONE;
+    return (HvIommu)(HV_IOMMU_VIRTIO + 1);
 }
 
-HvStackSpec *convert_stack_spec(const ApiStack *stack)
+/* The fields a tenant chooses; the rest is the host's. */
+static HvStackSpec *convert_spec_fields(const ApiStackSpec *spec)
 {
-    const ApiStackSpec *spec = stack->spec;
     HvStackSpec *hv = hv_stack_spec_new();
     const char *model = NULL;
 
-    hv->id = g_strdup(stack->id);
     hv->name = g_strdup(spec->name);
-    hv->tenant = g_strdup(stack->tenant);
     hv->vcpus = spec->vcpus;
     hv->memory_mib = spec->memory_mib;
     hv->cmdline = g_strdup(spec->boot_cmdline);
     hv->cpu_mode = cpu_mode(spec->cpu, &model);
     hv->cpu_model = g_strdup(model);
     hv->iommu = iommu_model(spec->iommu);
-    for (guint i = 0; i < spec->devices->len; i++)
+    for (guint i = 0; spec->devices && i < spec->devices->len; i++)
         g_ptr_array_add(hv->devices, g_strdup(g_ptr_array_index(spec->devices, i)));
     return hv;
+}
+
+HvStackSpec *convert_stack_spec(const ApiStack *stack)
+{
+    HvStackSpec *hv = convert_spec_fields(stack->spec);
+
+    hv->id = g_strdup(stack->id);
+    hv->tenant = g_strdup(stack->tenant);
+    return hv;
+}
+
+gboolean convert_validate_stack_spec(const ApiStackSpec *spec, HvBackend backend,
+                                     const HvHostReport *host, GError **error)
+{
+    g_return_val_if_fail(spec != NULL, FALSE);
+
+    g_autoptr(HvStackSpec) hv = convert_spec_fields(spec);
+    g_autoptr(GError) local = NULL;
+    if (!hv_stack_spec_validate(hv, backend, host, &local)) {
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, local->message);
+        return FALSE;
+    }
+    return TRUE;
 }

@@ -12,3 +12,12 @@ ApiHost *convert_host_report(const HvHostReport *report);
  * The caller adds what only the host knows: boot file paths, the console
  * log, and the record for <metadata>. */
 HvStackSpec *convert_stack_spec(const ApiStack *stack);
+
+/* Whether @spec, as a tenant sent it, can become a domain on @backend (and,
+ * for kvm, on @host, which may be NULL otherwise): hvcore's
+ * hv_stack_spec_validate on its conversion, before the stack has an id or
+ * boot files.  Fails with TD_ERROR_BAD_REQUEST and hvcore's message, which
+ * starts with the API's field name ("boot.cmdline: ...").  A spec that
+ * passes api_stack_spec_from_json and this builds valid domain XML. */
+gboolean convert_validate_stack_spec(const ApiStackSpec *spec, HvBackend backend,
+                                     const HvHostReport *host, GError **error);

@@ -1,5 +1,6 @@
 #include "hvcore/domain.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 #include <libxml/parser.h>
@@ -63,18 +64,38 @@ char *hv_domain_name_for(const char *stack_id)
 
 /* ---- validation ---------------------------------------------------------- */
 
-/* The XML API escapes markup, but it cannot represent characters XML 1.0
- * forbids (most C0 controls, U+FFFE/U+FFFF): libxml2 would write them as
- * character references that no parser, libvirt's included, accepts. */
+/* Messages start with the field as the API names it: the daemon passes them
+ * to tenants as they are. */
+static gboolean set_invalid(GError **error, const char *field, const char *format, ...)
+    G_GNUC_PRINTF(3, 4);
+
+static gboolean set_invalid(GError **error, const char *field, const char *format, ...)
+{
+    va_list args;
+
+    va_start(args, format);
+    g_autofree char *message = g_strdup_vprintf(format, args);
+    va_end(args);
+    g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "%s: %s", field, message);
+    return FALSE;
+}
+
+/* XML 1.0's Char production (surrogates cannot come out of valid UTF-8).
+ * The XML API escapes markup, but libxml2 would write any other character as
+ * a character reference that no parser, libvirt's included, accepts. */
+static gboolean is_xml_char(gunichar c)
+{
+    if (c < 0x20)
+        return c == '\t' || c == '\n' || c == '\r';
+    return c != 0xFFFE && c != 0xFFFF;
+}
+
 static gboolean is_xml_text(const char *text)
 {
     if (!g_utf8_validate(text, -1, NULL))
         return FALSE;
     for (const char *p = text; *p; p = g_utf8_next_char(p)) {
-        gunichar c = g_utf8_get_char(p);
-        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-            return FALSE;
-        if (c == 0xFFFE || c == 0xFFFF)
+        if (!is_xml_char(g_utf8_get_char(p)))
             return FALSE;
     }
     return TRUE;
@@ -91,20 +112,16 @@ static gboolean has_control_chars(const char *text)
 
 static gboolean check_text(const char *field, const char *value, GError **error)
 {
-    if (value && !is_xml_text(value)) {
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
-                    "%s is not valid UTF-8 or contains characters XML cannot carry", field);
-        return FALSE;
-    }
+    if (value && !is_xml_text(value))
+        return set_invalid(error, field,
+                           "is not valid UTF-8 or contains characters XML cannot carry");
     return TRUE;
 }
 
 static gboolean check_required(const char *field, const char *value, GError **error)
 {
-    if (!value || !*value) {
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "%s is required", field);
-        return FALSE;
-    }
+    if (!value || !*value)
+        return set_invalid(error, field, "is required");
     return check_text(field, value, error);
 }
 
@@ -114,10 +131,8 @@ static gboolean check_label(const char *field, const char *value, GError **error
 {
     if (!check_required(field, value, error))
         return FALSE;
-    if (has_control_chars(value)) {
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "%s contains control characters", field);
-        return FALSE;
-    }
+    if (has_control_chars(value))
+        return set_invalid(error, field, "must not contain control characters");
     return TRUE;
 }
 
@@ -128,33 +143,99 @@ static gboolean check_path(const char *field, const char *value, GError **error)
         return TRUE;
     if (!check_label(field, value, error))
         return FALSE;
-    if (!g_path_is_absolute(value)) {
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "%s must be an absolute path: '%s'", field,
-                    value);
-        return FALSE;
+    if (!g_path_is_absolute(value))
+        return set_invalid(error, field, "must be an absolute path: '%s'", value);
+    return TRUE;
+}
+
+static gboolean check_range(const char *field, guint value, guint min, guint max, GError **error)
+{
+    if (value < min || value > max)
+        return set_invalid(error, field, "must be between %u and %u", min, max);
+    return TRUE;
+}
+
+/* It goes into <cmdline> and from there onto the L1 kernel's command line:
+ * one line, no escapes, and only what XML can carry. */
+static gboolean check_cmdline(const char *cmdline, GError **error)
+{
+    if (!cmdline)
+        return TRUE;
+    if (strlen(cmdline) > HV_SPEC_CMDLINE_MAX)
+        return set_invalid(error, "boot.cmdline", "must be at most %d bytes", HV_SPEC_CMDLINE_MAX);
+    if (!g_utf8_validate(cmdline, -1, NULL))
+        return set_invalid(error, "boot.cmdline", "must be valid UTF-8");
+    for (const char *p = cmdline; *p; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        if (g_unichar_iscntrl(c))
+            return set_invalid(error, "boot.cmdline",
+                               "must not contain control characters (U+%04X at byte %td)", c,
+                               p - cmdline);
+        if (!is_xml_char(c))
+            return set_invalid(error, "boot.cmdline",
+                               "must not contain U+%04X (at byte %td): XML cannot carry it", c,
+                               p - cmdline);
     }
     return TRUE;
 }
 
+#define CPU_MODEL_RULE "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+G_STATIC_ASSERT(HV_SPEC_CPU_MODEL_MAX == 64); /* CPU_MODEL_RULE says so */
+
 static gboolean is_cpu_model_name(const char *model)
 {
+    size_t len = strlen(model);
+
+    if (len < 1 || len > HV_SPEC_CPU_MODEL_MAX || !g_ascii_isalnum(model[0]))
+        return FALSE;
     for (const char *p = model; *p; p++) {
         if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_' && *p != '.')
             return FALSE;
     }
-    return *model != '\0';
+    return TRUE;
+}
+
+static gboolean check_cpu(const HvStackSpec *spec, HvBackend backend, GError **error)
+{
+    switch (spec->cpu_mode) {
+    case HV_CPU_NAMED:
+        if (!spec->cpu_model)
+            return set_invalid(error, "nesting.cpu",
+                               "must be host-passthrough, host-model or named:<model>");
+        if (!is_cpu_model_name(spec->cpu_model))
+            return set_invalid(error, "nesting.cpu", "model must match " CPU_MODEL_RULE);
+        return TRUE;
+    case HV_CPU_HOST_PASSTHROUGH:
+    case HV_CPU_HOST_MODEL:
+        /* Only KVM has a host CPU to pass through; tcg (and test, which
+         * stands in for it) emulate one. */
+        if (backend != HV_BACKEND_KVM)
+            return set_invalid(error, "nesting.cpu",
+                               "%s needs hardware virtualization (the kvm backend); this host "
+                               "emulates the CPU, so use the default or a named model",
+                               spec->cpu_mode == HV_CPU_HOST_MODEL ? "host-model"
+                                                                   : "host-passthrough");
+        /* fall through */
+    case HV_CPU_DEFAULT:
+        if (spec->cpu_model)
+            return set_invalid(error, "nesting.cpu", "a model is only valid with named:<model>");
+        return TRUE;
+    }
+    return set_invalid(error, "nesting.cpu", "mode %d is unknown", (int)spec->cpu_mode);
 }
 
 typedef struct {
     guint domain, bus, slot, function;
 } PciAddress;
 
+/* Lower-case only, as sysfs and libvirt's node device names spell it, so
+ * that one device has one spelling and duplicates are plain string matches. */
 static gboolean parse_hex_field(const char *text, gsize digits, guint *value)
 {
     guint v = 0;
 
     for (gsize i = 0; i < digits; i++) {
-        if (!g_ascii_isxdigit(text[i]))
+        if (!g_ascii_isdigit(text[i]) && !(text[i] >= 'a' && text[i] <= 'f'))
             return FALSE;
         v = v * 16 + (guint)g_ascii_xdigit_value(text[i]);
     }
@@ -162,7 +243,7 @@ static gboolean parse_hex_field(const char *text, gsize digits, guint *value)
     return TRUE;
 }
 
-/* Exactly the sysfs form "DDDD:BB:SS.F". */
+/* Exactly the sysfs form "dddd:bb:ss.f"; a PCI slot is 5 bits, a function 3. */
 static gboolean parse_pci_address(const char *text, PciAddress *addr)
 {
     if (!text || strlen(text) != 12 || text[4] != ':' || text[7] != ':' || text[10] != '.')
@@ -174,110 +255,79 @@ static gboolean parse_pci_address(const char *text, PciAddress *addr)
     return addr->slot <= 0x1f && addr->function <= 7;
 }
 
-static gboolean validate_spec(const HvStackSpec *spec, GError **error)
+static gboolean check_devices(const GPtrArray *devices, GError **error)
+{
+    if (!devices)
+        return TRUE;
+    if (devices->len > HV_SPEC_DEVICES_MAX)
+        return set_invalid(error, "devices", "must have at most %d entries", HV_SPEC_DEVICES_MAX);
+    for (guint i = 0; i < devices->len; i++) {
+        const char *text = g_ptr_array_index(devices, i);
+        g_autofree char *field = g_strdup_printf("devices[%u]", i);
+        PciAddress addr;
+        if (!parse_pci_address(text, &addr))
+            return set_invalid(error, field,
+                               "must be a PCI address like 0000:3b:00.0 (lower-case hex, "
+                               "slot 00-1f, function 0-7)");
+        /* At most 16 entries: quadratic is cheaper than a hash table. */
+        for (guint j = 0; j < i; j++) {
+            if (strcmp(text, g_ptr_array_index(devices, j)) == 0)
+                return set_invalid(error, field, "duplicates devices[%u]", j);
+        }
+    }
+    return TRUE;
+}
+
+/* What a tenant asked for; hv_stack_spec_validate adds the host. */
+static gboolean check_tenant_fields(const HvStackSpec *spec, HvBackend backend, GError **error)
+{
+    if (!check_label("name", spec->name, error) ||
+        !check_range("vcpus", spec->vcpus, 1, HV_SPEC_VCPUS_MAX, error) ||
+        !check_range("memory_mib", spec->memory_mib, HV_SPEC_MEMORY_MIN_MIB, HV_SPEC_MEMORY_MAX_MIB,
+                     error) ||
+        !check_cmdline(spec->cmdline, error) || !check_cpu(spec, backend, error))
+        return FALSE;
+    if (spec->iommu != HV_IOMMU_NONE && spec->iommu != HV_IOMMU_INTEL &&
+        spec->iommu != HV_IOMMU_VIRTIO)
+        return set_invalid(error, "nesting.iommu", "must be one of none, intel, virtio");
+    return check_devices(spec->devices, error);
+}
+
+/* What the daemon fills in after accepting the request. */
+static gboolean check_host_fields(const HvStackSpec *spec, GError **error)
 {
     if (!check_required("id", spec->id, error))
         return FALSE;
     /* The id becomes the domain's <uuid>. */
-    if (!g_uuid_string_is_valid(spec->id)) {
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "id is not a UUID: '%s'", spec->id);
+    if (!g_uuid_string_is_valid(spec->id))
+        return set_invalid(error, "id", "is not a UUID: '%s'", spec->id);
+    if (!check_label("tenant", spec->tenant, error))
         return FALSE;
-    }
-    if (!check_label("name", spec->name, error) || !check_label("tenant", spec->tenant, error))
-        return FALSE;
-    if (spec->vcpus < 1) {
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "vcpus must be at least 1");
-        return FALSE;
-    }
-    if (spec->memory_mib < 64) {
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "memory_mib must be at least 64 (got %u)",
-                    spec->memory_mib);
-        return FALSE;
-    }
 
-    if (!!spec->kernel_path == !!spec->disk_path) {
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
-                    "exactly one of kernel_path and disk_path must be set");
-        return FALSE;
-    }
+    if (!!spec->kernel_path == !!spec->disk_path)
+        return set_invalid(error, "kernel_path",
+                           "exactly one of kernel_path and disk_path must be set");
     if (!check_path("kernel_path", spec->kernel_path, error) ||
         !check_path("initrd_path", spec->initrd_path, error) ||
-        !check_path("disk_path", spec->disk_path, error) ||
-        !check_text("cmdline", spec->cmdline, error))
+        !check_path("disk_path", spec->disk_path, error))
         return FALSE;
     if (spec->disk_path) {
-        if (spec->initrd_path || spec->cmdline) {
-            g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
-                        "%s is only valid with kernel boot (kernel_path)",
-                        spec->initrd_path ? "initrd_path" : "cmdline");
-            return FALSE;
-        }
-        if (g_strcmp0(spec->disk_format, "qcow2") != 0 &&
-            g_strcmp0(spec->disk_format, "raw") != 0) {
-            g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
-                        "disk_format must be 'qcow2' or 'raw' for disk boot");
-            return FALSE;
-        }
+        if (spec->initrd_path)
+            return set_invalid(error, "initrd_path",
+                               "is only valid with kernel boot (kernel_path)");
+        if (spec->cmdline)
+            return set_invalid(error, "boot.cmdline",
+                               "is only valid with kernel boot (kernel_path)");
+        if (g_strcmp0(spec->disk_format, "qcow2") != 0 && g_strcmp0(spec->disk_format, "raw") != 0)
+            return set_invalid(error, "disk_format", "must be 'qcow2' or 'raw' for disk boot");
     } else if (spec->disk_format) {
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
-                    "disk_format is only valid with disk boot (disk_path)");
-        return FALSE;
+        return set_invalid(error, "disk_format", "is only valid with disk boot (disk_path)");
     }
 
-    switch (spec->cpu_mode) {
-    case HV_CPU_NAMED:
-        if (!spec->cpu_model || !is_cpu_model_name(spec->cpu_model)) {
-            g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
-                        "cpu_model must name a CPU model (letters, digits, '-', '_', '.') "
-                        "when the CPU mode is named");
-            return FALSE;
-        }
-        break;
-    case HV_CPU_DEFAULT:
-    case HV_CPU_HOST_PASSTHROUGH:
-    case HV_CPU_HOST_MODEL:
-        if (spec->cpu_model) {
-            g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
-                        "cpu_model is only valid when the CPU mode is named");
-            return FALSE;
-        }
-        break;
-    default:
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "cpu_mode %d is unknown",
-                    (int)spec->cpu_mode);
-        return FALSE;
-    }
-    if (spec->iommu != HV_IOMMU_NONE && spec->iommu != HV_IOMMU_INTEL &&
-        spec->iommu != HV_IOMMU_VIRTIO) {
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "iommu %d is unknown", (int)spec->iommu);
-        return FALSE;
-    }
-
-    if (spec->devices) {
-        for (guint i = 0; i < spec->devices->len; i++) {
-            const char *text = g_ptr_array_index(spec->devices, i);
-            PciAddress addr;
-            if (!parse_pci_address(text, &addr)) {
-                g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
-                            "devices[%u] is not a PCI address like 0000:3b:00.0", i);
-                return FALSE;
-            }
-            for (guint j = 0; j < i; j++) {
-                if (g_ascii_strcasecmp(text, g_ptr_array_index(spec->devices, j)) == 0) {
-                    g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
-                                "devices[%u] repeats PCI address %s", i, text);
-                    return FALSE;
-                }
-            }
-        }
-    }
-
+    if (!spec->console_log)
+        return set_invalid(error, "console_log", "is required");
     if (!check_path("console_log", spec->console_log, error))
         return FALSE;
-    if (!spec->console_log) {
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "console_log is required");
-        return FALSE;
-    }
     return check_text("record_json", spec->record_json, error);
 }
 
@@ -380,6 +430,23 @@ static gboolean check_kvm_host(const HvHostReport *host, Vendor *vendor, GError 
     return TRUE;
 }
 
+gboolean hv_stack_spec_validate(const HvStackSpec *spec, HvBackend backend,
+                                const HvHostReport *host, GError **error)
+{
+    Vendor vendor;
+
+    g_return_val_if_fail(spec != NULL, FALSE);
+    g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+    if (backend != HV_BACKEND_KVM && backend != HV_BACKEND_TCG && backend != HV_BACKEND_TEST) {
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "backend %d is unknown", (int)backend);
+        return FALSE;
+    }
+    if (!check_tenant_fields(spec, backend, error))
+        return FALSE;
+    return backend != HV_BACKEND_KVM || check_kvm_host(host, &vendor, error);
+}
+
 static void add_nesting_features(xmlNodePtr cpu, Vendor vendor)
 {
     if (vendor == VENDOR_INTEL) {
@@ -444,10 +511,9 @@ static gboolean add_tcg_cpu(xmlNodePtr domain, const HvStackSpec *spec, GError *
     case HV_CPU_HOST_PASSTHROUGH:
     case HV_CPU_HOST_MODEL:
     default:
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
-                    "cpu %s needs hardware virtualization (the kvm backend); this host emulates "
-                    "the CPU, so use the default or a named model",
-                    spec->cpu_mode == HV_CPU_HOST_MODEL ? "host-model" : "host-passthrough");
+        /* check_cpu refuses these first; this only keeps the switch whole. */
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "nesting.cpu: mode %d is not for tcg",
+                    (int)spec->cpu_mode);
         return FALSE;
     }
     xmlNodePtr cpu = add_named_cpu(domain, model);
@@ -514,7 +580,7 @@ static void add_devices(xmlNodePtr domain, const HvStackSpec *spec)
 
     for (guint i = 0; spec->devices && i < spec->devices->len; i++) {
         PciAddress addr;
-        /* validate_spec already parsed every address. */
+        /* hv_stack_spec_validate already parsed every address. */
         if (parse_pci_address(g_ptr_array_index(spec->devices, i), &addr))
             add_hostdev(devices, &addr);
     }
@@ -592,12 +658,9 @@ char *hv_domain_build_xml(const HvStackSpec *spec, HvBackend backend, const HvHo
     g_return_val_if_fail(spec != NULL, NULL);
     g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
-    if (!type) {
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "backend %d is unknown", (int)backend);
+    if (!hv_stack_spec_validate(spec, backend, host, error) || !check_host_fields(spec, error))
         return NULL;
-    }
-    if (!validate_spec(spec, error))
-        return NULL;
+    /* Again only for the vendor: validate cannot hand it out. */
     if (backend == HV_BACKEND_KVM && !check_kvm_host(host, &vendor, error))
         return NULL;
 

@@ -16,6 +16,16 @@
 /* The named CPU model the tcg backend emulates when the spec names none. */
 #define HV_TCG_DEFAULT_CPU_MODEL "EPYC"
 
+/* What a stack may ask for (hv_stack_spec_validate).  api/spec.h repeats the
+ * ones its schema states (vcpus, memory, device count); daemon/convert.c
+ * checks at compile time that both agree. */
+#define HV_SPEC_VCPUS_MAX      64
+#define HV_SPEC_MEMORY_MIN_MIB 128
+#define HV_SPEC_MEMORY_MAX_MIB (1024 * 1024)
+#define HV_SPEC_CMDLINE_MAX    2048 /* bytes */
+#define HV_SPEC_CPU_MODEL_MAX  64
+#define HV_SPEC_DEVICES_MAX    16
+
 typedef enum {
     HV_CPU_DEFAULT,          /* backend's choice: host-passthrough (kvm), EPYC (tcg) */
     HV_CPU_HOST_PASSTHROUGH, /* kvm only */
@@ -61,10 +71,22 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvStackSpec, hv_stack_spec_free)
 /* "turtles-<id>" */
 char *hv_domain_name_for(const char *stack_id);
 
+/* The one judge of whether what a tenant asked for can become a domain on
+ * @backend (and, for kvm, on @host): name, vcpus, memory_mib, cmdline, cpu
+ * mode and model, iommu, devices.  It reads none of the fields the host
+ * fills in later (id, tenant, boot paths, console_log, record_json), so the
+ * daemon can call it before accepting a request.  Messages start with the
+ * field as the API names it ("vcpus: ...", "boot.cmdline: ...",
+ * "nesting.cpu: ...", "devices[2]: ...").  Fails with HV_ERROR_INVALID for a
+ * bad spec and HV_ERROR_UNSUPPORTED when the host cannot nest (kvm with
+ * nested=0, saying how to turn it on); a bad spec is reported first. */
+gboolean hv_stack_spec_validate(const HvStackSpec *spec, HvBackend backend,
+                                const HvHostReport *host, GError **error);
+
 /* Builds the domain XML for @spec on @backend.  @host is the probe report of
- * this host; it may be NULL for the tcg and test backends.  Fails with
- * HV_ERROR_UNSUPPORTED when the host cannot nest (kvm with nested=0, saying
- * how to turn it on) and HV_ERROR_INVALID when the spec is inconsistent. */
+ * this host; it may be NULL for the tcg and test backends.  Calls
+ * hv_stack_spec_validate first, then checks the host-supplied fields; fails
+ * with its codes. */
 char *hv_domain_build_xml(const HvStackSpec *spec, HvBackend backend, const HvHostReport *host,
                           GError **error);
 

@@ -1,9 +1,19 @@
-/* api/spec: the stack spec of POST /v1/stacks, decoded and validated strictly. */
+/* api/spec: the stack spec of POST /v1/stacks, decoded and validated strictly,
+ * and the API's whole path to a 202: decode, then hvcore's rules through
+ * convert_validate_stack_spec, which must refuse exactly what the domain
+ * build refuses. */
 #include <string.h>
+
+#include <libxml/parser.h>
 
 #include "api/error.h"
 #include "api/json.h"
 #include "api/spec.h"
+#include "api/stack.h"
+#include "daemon/convert.h"
+#include "daemon/error.h"
+#include "hvcore/domain.h"
+#include "hvcore/error.h"
 
 #define NAME_MESSAGE "must match ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -11,6 +21,96 @@ static const char base_spec[] = "{'name':'web','vcpus':2,'memory_mib':1024,"
                                 "'boot':{'kernel':'vmlinuz','initrd':'initrd','cmdline':'quiet'},"
                                 "'nesting':{'cpu':'host-model','iommu':'intel'},"
                                 "'devices':['0000:3b:00.0'],'start':false}";
+
+/* A kvm host that nests, so that every cpu mode is open. */
+static HvHostReport nesting_host(void)
+{
+    HvHostReport host = {0};
+
+    host.backend = HV_BACKEND_KVM;
+    host.cpu_vendor = (char *)"GenuineIntel";
+    host.vmx = TRUE;
+    host.kvm_module = (char *)"kvm_intel";
+    host.nested = 1;
+    return host;
+}
+
+/* What POST /v1/stacks runs before it answers 202. */
+static ApiStackSpec *api_accept(json_object *value, HvBackend backend, GError **error)
+{
+    HvHostReport host = nesting_host();
+    g_autoptr(ApiStackSpec) spec = api_stack_spec_from_json(value, error);
+
+    if (!spec || !convert_validate_stack_spec(spec, backend, &host, error))
+        return NULL;
+    return g_steal_pointer(&spec);
+}
+
+/* A 400 from either step, its message starting with @prefix. */
+static void assert_bad_request(const GError *error, const char *prefix)
+{
+    g_assert_nonnull(error);
+    g_assert_true(g_error_matches(error, API_ERROR, API_ERROR_INVALID) ||
+                  g_error_matches(error, TD_ERROR, TD_ERROR_BAD_REQUEST));
+    if (!g_str_has_prefix(error->message, prefix))
+        g_error("error message '%s' does not start with '%s'", error->message, prefix);
+}
+
+/* The domain XML the daemon would build for an accepted @spec, with the
+ * host's fields filled in the way daemon/stacks.c fills them. */
+static char *build_domain(const ApiStackSpec *accepted, HvBackend backend, GError **error)
+{
+    HvHostReport host = nesting_host();
+    g_autoptr(json_object) json = api_stack_spec_to_json(accepted);
+    g_autoptr(ApiStack) stack = api_stack_new(api_stack_spec_from_json(json, NULL));
+    g_assert_nonnull(stack->spec->name);
+    stack->id = g_strdup("6f1c3c2e-9a43-4b7e-8d2a-1c2b3c4d5e6f");
+    stack->tenant = g_strdup("acme");
+
+    g_autoptr(HvStackSpec) hv = convert_stack_spec(stack);
+    if (stack->spec->boot_kernel) {
+        hv->kernel_path = g_strconcat("/srv/images/", stack->spec->boot_kernel, NULL);
+        if (stack->spec->boot_initrd)
+            hv->initrd_path = g_strconcat("/srv/images/", stack->spec->boot_initrd, NULL);
+    } else {
+        hv->disk_path = g_strdup("/srv/disks/overlay.qcow2");
+        hv->disk_format = g_strdup("qcow2");
+    }
+    hv->console_log = g_strdup("/srv/consoles/web.log");
+    g_autoptr(json_object) record = api_stack_to_json(stack);
+    hv->record_json = g_strdup(json_object_to_json_string_ext(record, JSON_C_TO_STRING_PLAIN));
+    return hv_domain_build_xml(hv, backend, &host, error);
+}
+
+/* For a body the decoder takes: the API accepts it on @backend exactly when
+ * the domain builds, with the same message, and what builds is well-formed
+ * XML. */
+static void assert_api_agrees_with_domain(json_object *value, HvBackend backend)
+{
+    g_autoptr(GError) decode_error = NULL;
+    g_autoptr(ApiStackSpec) decoded = api_stack_spec_from_json(value, &decode_error);
+    if (!decoded)
+        return; /* a shape error: the domain build is never reached */
+
+    g_autoptr(GError) api_error = NULL;
+    g_autoptr(GError) build_error = NULL;
+    HvHostReport host = nesting_host();
+    gboolean accepted = convert_validate_stack_spec(decoded, backend, &host, &api_error);
+    g_autofree char *xml = build_domain(decoded, backend, &build_error);
+    g_test_message("backend %d: API %s, build %s", (int)backend,
+                   api_error ? api_error->message : "accepts",
+                   build_error ? build_error->message : "builds");
+    g_assert_cmpint(accepted, ==, xml != NULL);
+    if (!accepted) {
+        g_assert_error(api_error, TD_ERROR, TD_ERROR_BAD_REQUEST);
+        g_assert_cmpstr(api_error->message, ==, build_error->message);
+        return;
+    }
+    xmlDoc *doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    g_assert_nonnull(doc);
+    xmlFreeDoc(doc);
+}
 
 /* Test JSON is written with ' for " to stay readable. */
 static json_object *parse_dq(const char *text)
@@ -164,6 +264,9 @@ static const BadCase bad_cases[] = {
     {"boot.cmdline", "'a\\u007f'", "boot.cmdline: must not contain control characters"},
     {"boot.cmdline", "'a\\u0085'", "boot.cmdline: must not contain control characters"},
     {"boot.cmdline", "'a\\u0000b'", "boot.cmdline: must not contain NUL characters"},
+    /* characters XML cannot carry: they used to pass and fail at define */
+    {"boot.cmdline", "'quiet \\ufffe'", "boot.cmdline: must not contain U+FFFE (at byte 6)"},
+    {"boot.cmdline", "'\\uffff'", "boot.cmdline: must not contain U+FFFF (at byte 0)"},
     /* nesting */
     {"nesting", "'host-model'", "nesting: must be an object"},
     {"nesting", "null", "nesting: must be an object"},
@@ -204,6 +307,9 @@ static const BadCase bad_cases[] = {
     {"devices", "['3b:00.0']", "devices[0]: must be a PCI address"},
     {"devices", "['0000:3b:00.0 ']", "devices[0]: must be a PCI address"},
     {"devices", "['']", "devices[0]: must be a PCI address"},
+    /* a PCI slot has 5 bits: these used to pass and fail at define */
+    {"devices", "['0000:3b:20.0']", "devices[0]: must be a PCI address"},
+    {"devices", "['0000:3b:00.0','ffff:ff:ff.7']", "devices[1]: must be a PCI address"},
     {"devices", "['0000:3b:00.0','0000:3b:00.1','0000:3b:00.0']",
      "devices[2]: duplicates devices[0]"},
     /* start */
@@ -215,12 +321,11 @@ static const BadCase bad_cases[] = {
 static void assert_rejected(json_object *value, const char *expected)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(ApiStackSpec) spec = api_stack_spec_from_json(value, &error);
+    g_autoptr(ApiStackSpec) spec = api_accept(value, HV_BACKEND_KVM, &error);
     g_test_message("want '%s', got '%s'", expected, error ? error->message : "(accepted)");
     g_assert_null(spec);
-    g_assert_error(error, API_ERROR, API_ERROR_INVALID);
-    /* The message starts with the field's path. */
-    g_assert_true(g_str_has_prefix(error->message, expected));
+    /* A 400 whose message starts with the field's path. */
+    assert_bad_request(error, expected);
 }
 
 static void test_rejects(void)
@@ -237,7 +342,7 @@ static void test_rejects_built(void)
     /* Cases whose inputs are easier to build than to write. */
     g_autofree char *long_name = g_strnfill(64, 'a');
     g_autofree char *long_model = g_strnfill(65, 'M');
-    g_autofree char *long_cmdline = g_strnfill(API_SPEC_CMDLINE_MAX + 1, 'x');
+    g_autofree char *long_cmdline = g_strnfill(HV_SPEC_CMDLINE_MAX + 1, 'x');
     struct {
         const char *path;
         json_object *value;
@@ -291,7 +396,7 @@ static void test_rejects_built(void)
 static ApiStackSpec *decode_ok(json_object *value)
 {
     g_autoptr(GError) error = NULL;
-    ApiStackSpec *spec = api_stack_spec_from_json(value, &error);
+    ApiStackSpec *spec = api_accept(value, HV_BACKEND_KVM, &error);
     if (error)
         g_test_message("%s -> %s", json_object_to_json_string(value), error->message);
     g_assert_no_error(error);
@@ -397,6 +502,8 @@ static void test_accepts_edges(void)
         {"boot", "{'kernel':'vmlinuz','cmdline':''}"},
         {"boot", "{'disk':'debian-12'}"},
         {"boot.cmdline", "'console=ttyS0 root=/dev/vda \\u00e9t\\u00e9'"},
+        /* next to U+FFFE: U+FFFD, U+E000 and U+1FFFE are XML characters */
+        {"boot.cmdline", "'a\\ufffd \\ue000 \\ud83f\\udffe'"},
         {"nesting", NULL},
         {"nesting.cpu", NULL},
         {"nesting.iommu", NULL},
@@ -424,7 +531,7 @@ static void test_accepts_edges(void)
     g_autofree char *name = g_strnfill(63, 'a');
     g_autofree char *model = g_strnfill(64, 'M');
     g_autofree char *cpu = g_strconcat("named:", model, NULL);
-    g_autofree char *cmdline = g_strnfill(API_SPEC_CMDLINE_MAX, 'x');
+    g_autofree char *cmdline = g_strnfill(HV_SPEC_CMDLINE_MAX, 'x');
     g_autoptr(json_object) value = parse_dq(base_spec);
     json_object_object_add(value, "name", json_object_new_string(name));
     json_object *boot = json_object_object_get(value, "boot");
@@ -439,7 +546,7 @@ static void test_accepts_edges(void)
     }
     json_object_object_add(value, "devices", devices);
     g_autoptr(ApiStackSpec) spec = decode_ok(value);
-    g_assert_cmpuint(strlen(spec->boot_cmdline), ==, API_SPEC_CMDLINE_MAX);
+    g_assert_cmpuint(strlen(spec->boot_cmdline), ==, HV_SPEC_CMDLINE_MAX);
     g_assert_cmpuint(spec->devices->len, ==, API_SPEC_DEVICES_MAX);
     assert_round_trip(spec);
 }
@@ -493,6 +600,8 @@ static void test_validate(void)
         "nesting.iommu: must be one of none, intel, virtio",
         "nesting.iommu: must be one of none, intel, virtio",
         "devices[1]: duplicates devices[0]",
+        "devices[0]: must be a string",
+        "boot.cmdline: must not contain U+FFFE",
         "devices[0]: must be a PCI address",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(fields); i++) {
@@ -550,13 +659,137 @@ static void test_validate(void)
         case 14:
             g_ptr_array_add(spec->devices, NULL);
             break;
+        case 15:
+            g_clear_pointer(&spec->boot_disk, g_free);
+            spec->boot_kernel = g_strdup("vmlinuz");
+            spec->boot_cmdline = g_strdup("quiet \xef\xbf\xbe");
+            break;
+        case 16:
+            g_ptr_array_add(spec->devices, g_strdup("0000:00:20.0"));
+            break;
         }
         g_autoptr(GError) error = NULL;
+        HvHostReport host = nesting_host();
         g_test_message("case %zu: %s", i, fields[i]);
-        g_assert_false(api_stack_spec_validate(spec, &error));
-        g_assert_error(error, API_ERROR, API_ERROR_INVALID);
-        g_assert_true(g_str_has_prefix(error->message, fields[i]));
+        /* The CLI checks the shape; the daemon adds hvcore's rules. */
+        g_assert_false(api_stack_spec_validate(spec, &error) &&
+                       convert_validate_stack_spec(spec, HV_BACKEND_KVM, &host, &error));
+        assert_bad_request(error, fields[i]);
     }
+}
+
+/* ---- the API's path and the domain build agree ------------------------------ */
+
+static const GoodCase edge_cases[] = {
+    {"nesting.cpu", NULL},
+    {"nesting.cpu", "'host-passthrough'"},
+    {"nesting.cpu", "'named:EPYC-Rome'"},
+    {"nesting.cpu", "'named:'"},
+    {"nesting.cpu", "'named:-x'"},
+    {"nesting.iommu", "'none'"},
+    {"nesting.iommu", "'virtio'"},
+    {"boot", "{'disk':'debian'}"},
+    {"boot", "{'kernel':'vmlinuz','cmdline':''}"},
+    {"boot.cmdline", "'a\\ufffd \\ue000 \\ud83f\\udffe'"},
+    {"boot.cmdline", "'a\\ufffe'"},
+    {"boot.cmdline", "'a\\uffff'"},
+    {"boot.cmdline", "'a\\u0085'"},
+    {"boot.cmdline", "'a\\tb'"},
+    {"devices", "[]"},
+    {"devices", "['ffff:ff:1f.7']"},
+    {"devices", "['0000:3b:20.0']"},
+    {"devices", "['0000:3B:00.0']"},
+    {"devices", "['0000:3b:00.0','0000:3b:00.0']"},
+    {"vcpus", "64"},
+    {"vcpus", "65"},
+    {"memory_mib", "128"},
+    {"memory_mib", "127"},
+    {"memory_mib", "1048576"},
+};
+
+/* base_spec, without its host-model where the backend emulates the CPU, so
+ * that the other rules get their turn there too. */
+static json_object *base_for(HvBackend backend)
+{
+    json_object *value = parse_dq(base_spec);
+    if (backend != HV_BACKEND_KVM)
+        mutate(value, "nesting.cpu", NULL);
+    return value;
+}
+
+static void test_agrees_with_domain(void)
+{
+    static const HvBackend backends[] = {HV_BACKEND_KVM, HV_BACKEND_TCG, HV_BACKEND_TEST};
+
+    for (gsize b = 0; b < G_N_ELEMENTS(backends); b++) {
+        for (gsize i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
+            g_autoptr(json_object) value = base_for(backends[b]);
+            mutate(value, bad_cases[i].path, bad_cases[i].value);
+            assert_api_agrees_with_domain(value, backends[b]);
+        }
+        for (gsize i = 0; i < G_N_ELEMENTS(edge_cases); i++) {
+            g_autoptr(json_object) value = base_for(backends[b]);
+            mutate(value, edge_cases[i].path, edge_cases[i].value);
+            assert_api_agrees_with_domain(value, backends[b]);
+        }
+        /* The longest of everything. */
+        g_autoptr(json_object) value = base_for(backends[b]);
+        g_autofree char *cmdline = g_strnfill(HV_SPEC_CMDLINE_MAX, 'x');
+        json_object_object_add(json_object_object_get(value, "boot"), "cmdline",
+                               json_object_new_string(cmdline));
+        json_object *devices = json_object_new_array();
+        for (int i = 0; i < API_SPEC_DEVICES_MAX; i++) {
+            g_autofree char *address = g_strdup_printf("0000:3b:%02x.%d", i / 8, i % 8);
+            json_object_array_add(devices, json_object_new_string(address));
+        }
+        json_object_object_add(value, "devices", devices);
+        assert_api_agrees_with_domain(value, backends[b]);
+    }
+}
+
+/* The rules that depend on the host: a 400 at once, not a failed operation. */
+static void test_backend_rules(void)
+{
+    g_autoptr(json_object) value = parse_dq(base_spec);
+    g_autoptr(GError) error = NULL;
+
+    /* base_spec asks for host-model: kvm only. */
+    g_autoptr(ApiStackSpec) on_kvm = api_accept(value, HV_BACKEND_KVM, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(on_kvm);
+    g_assert_null(api_accept(value, HV_BACKEND_TCG, &error));
+    assert_bad_request(error, "nesting.cpu: host-model needs hardware virtualization");
+    g_clear_error(&error);
+    g_assert_null(api_accept(value, HV_BACKEND_TEST, &error));
+    assert_bad_request(error, "nesting.cpu: host-model needs hardware virtualization");
+    g_clear_error(&error);
+
+    /* A kvm host with nesting off, or unprobed: the message says what to do. */
+    HvHostReport off = nesting_host();
+    off.nested = 0;
+    g_assert_false(convert_validate_stack_spec(on_kvm, HV_BACKEND_KVM, &off, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST);
+    g_assert_nonnull(strstr(error->message, "options kvm_intel nested=1"));
+    g_clear_error(&error);
+    g_assert_false(convert_validate_stack_spec(on_kvm, HV_BACKEND_KVM, NULL, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST);
+    g_clear_error(&error);
+
+    /* A spec built in C with values the decoder never lets through. */
+    g_autoptr(ApiStackSpec) odd = api_stack_spec_new();
+    odd->name = g_strdup("web");
+    odd->vcpus = 1;
+    odd->memory_mib = 128;
+    odd->boot_disk = g_strdup("debian");
+    odd->cpu = g_strdup("max");
+    g_assert_false(convert_validate_stack_spec(odd, HV_BACKEND_TCG, NULL, &error));
+    assert_bad_request(error, "nesting.cpu: must be host-passthrough, host-model or named:<model>");
+    g_clear_error(&error);
+    g_clear_pointer(&odd->cpu, g_free);
+    g_free(odd->iommu);
+    odd->iommu = g_strdup("amd");
+    g_assert_false(convert_validate_stack_spec(odd, HV_BACKEND_TCG, NULL, &error));
+    assert_bad_request(error, "nesting.iommu: must be one of none, intel, virtio");
 }
 
 int main(int argc, char **argv)
@@ -570,5 +803,7 @@ int main(int argc, char **argv)
     g_test_add_func("/api/spec/accepts-edges", test_accepts_edges);
     g_test_add_func("/api/spec/new-defaults", test_new_defaults);
     g_test_add_func("/api/spec/validate", test_validate);
+    g_test_add_func("/api/spec/agrees-with-domain", test_agrees_with_domain);
+    g_test_add_func("/api/spec/backend-rules", test_backend_rules);
     return g_test_run();
 }

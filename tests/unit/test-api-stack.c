@@ -261,7 +261,8 @@ static const BadCase stack_bad[] = {
     {"boot.kernel", NULL, "boot: must contain either kernel or disk"},
     {"boot.disk", "'d'", "boot.disk: cannot be combined with boot.kernel"},
     {"nesting.iommu", "'amd'", "nesting.iommu: must be one of none, intel, virtio"},
-    {"devices", "['0000:3b:00.0','0000:3b:00.0']", "devices[1]: duplicates devices[0]"},
+    /* what an address may be is hvcore's rule; the record only needs strings */
+    {"devices", "['0000:3b:00.0',7]", "devices[1]: must be a string"},
     {"start", "1", "start: must be a boolean"},
     /* the record's */
     {"id", NULL, "id: is required"},

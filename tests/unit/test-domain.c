@@ -415,7 +415,7 @@ static void test_hostdevs_and_memtune(void)
 {
     g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
     g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
-    g_ptr_array_add(spec->devices, g_strdup("0001:AF:1f.7"));
+    g_ptr_array_add(spec->devices, g_strdup("0001:af:1f.7"));
 
     /* Devices with a vIOMMU: hostdevs and a raised memory lock limit. */
     g_autoptr(xmlDoc) doc = build_doc(spec, HV_BACKEND_TCG, NULL);
@@ -479,6 +479,12 @@ static void test_bad_pci_addresses(void)
         "0000:3b:00.0\n",
         "+000:3b:00.0",
         "0000:-1:00.0",
+        /* one spelling per device, as sysfs writes it */
+        "0000:3B:00.0",
+        "0000:3b:00.A",
+        /* a PCI slot has 5 bits */
+        "0000:3b:ff.0",
+        "0000:3b:21.0",
     };
 
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
@@ -490,8 +496,10 @@ static void test_bad_pci_addresses(void)
 
     g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
     g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
-    g_ptr_array_add(spec->devices, g_strdup("0000:3B:00.0"));
-    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "repeats");
+    g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.1"));
+    g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
+    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
+                       "devices[2]: duplicates devices[0]");
 }
 
 static void test_kvm_cpu(void)
@@ -598,7 +606,9 @@ MUTATION(empty_tenant, replace(&spec->tenant, ""))
 MUTATION(no_console, replace(&spec->console_log, NULL))
 MUTATION(relative_console, replace(&spec->console_log, "web.log"))
 MUTATION(zero_vcpus, spec->vcpus = 0)
-MUTATION(tiny_memory, spec->memory_mib = 63)
+MUTATION(tiny_memory, spec->memory_mib = 127)
+MUTATION(huge_memory, spec->memory_mib = HV_SPEC_MEMORY_MAX_MIB + 1)
+MUTATION(many_vcpus, spec->vcpus = HV_SPEC_VCPUS_MAX + 1)
 MUTATION(no_boot, replace(&spec->kernel_path, NULL); replace(&spec->initrd_path, NULL);
          replace(&spec->cmdline, NULL))
 MUTATION(two_boots, replace(&spec->disk_path, DISK); replace(&spec->disk_format, "raw"))
@@ -613,6 +623,7 @@ MUTATION(model_without_named, replace(&spec->cpu_model, "EPYC"))
 MUTATION(bad_utf8_cmdline, replace(&spec->cmdline, "console=ttyS0 \xff"))
 MUTATION(control_char_record, replace(&spec->record_json, "{\"a\":\"\x01\"}"))
 MUTATION(bad_cpu_mode, spec->cpu_mode = (HvCpuMode)9)
+MUTATION(bad_iommu, spec->iommu = (HvIommu)9)
 
 static void test_validation(void)
 {
@@ -628,8 +639,10 @@ static void test_validation(void)
         {empty_tenant, "tenant"},
         {no_console, "console_log"},
         {relative_console, "console_log"},
-        {zero_vcpus, "vcpus"},
-        {tiny_memory, "memory_mib"},
+        {zero_vcpus, "vcpus: must be between 1 and 64"},
+        {many_vcpus, "vcpus: must be between 1 and 64"},
+        {tiny_memory, "memory_mib: must be between 128 and 1048576"},
+        {huge_memory, "memory_mib: must be between 128 and 1048576"},
         {no_boot, "kernel_path"},
         {two_boots, "disk_path"},
         {disk_with_initrd, "initrd_path"},
@@ -637,12 +650,13 @@ static void test_validation(void)
         {bad_format, "disk_format"},
         {no_format, "disk_format"},
         {kernel_with_format, "disk_format"},
-        {named_without_model, "cpu_model"},
-        {named_bad_model, "cpu_model"},
-        {model_without_named, "cpu_model"},
-        {bad_utf8_cmdline, "cmdline"},
+        {named_without_model, "nesting.cpu"},
+        {named_bad_model, "nesting.cpu: model must match"},
+        {model_without_named, "nesting.cpu"},
+        {bad_utf8_cmdline, "boot.cmdline: must be valid UTF-8"},
         {control_char_record, "record_json"},
-        {bad_cpu_mode, "cpu_mode"},
+        {bad_cpu_mode, "nesting.cpu"},
+        {bad_iommu, "nesting.iommu"},
     };
 
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -653,14 +667,236 @@ static void test_validation(void)
 
     /* The boundaries themselves are fine. */
     g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
-    spec->memory_mib = 64;
+    spec->memory_mib = HV_SPEC_MEMORY_MIN_MIB;
     spec->vcpus = 1;
     g_clear_pointer(&spec->initrd_path, g_free);
     g_clear_pointer(&spec->cmdline, g_free);
     g_autoptr(xmlDoc) doc = build_doc(spec, HV_BACKEND_TCG, NULL);
-    assert_xp_string(doc, "/domain/memory", "64");
+    assert_xp_string(doc, "/domain/memory", "128");
     assert_xp_count(doc, "/domain/os/kernel", 1);
     assert_xp_count(doc, "/domain/os/initrd | /domain/os/cmdline", 0);
+}
+
+/* ---- hv_stack_spec_validate -------------------------------------------------- */
+
+/* Only what a tenant chooses: what the API has before the stack exists. */
+static HvStackSpec *tenant_spec(void)
+{
+    HvStackSpec *spec = hv_stack_spec_new();
+
+    spec->name = g_strdup("web");
+    spec->vcpus = 2;
+    spec->memory_mib = 1024;
+    spec->cmdline = g_strdup(CMDLINE);
+    return spec;
+}
+
+static void assert_validate_fails(const HvStackSpec *spec, HvBackend backend,
+                                  const HvHostReport *host, int code, const char *prefix)
+{
+    g_autoptr(GError) error = NULL;
+
+    g_assert_false(hv_stack_spec_validate(spec, backend, host, &error));
+    g_assert_error(error, HV_ERROR, code);
+    if (!g_str_has_prefix(error->message, prefix))
+        g_error("error message '%s' does not start with '%s'", error->message, prefix);
+}
+
+static void test_validate_without_host_fields(void)
+{
+    g_autoptr(HvStackSpec) spec = tenant_spec();
+    HvHostReport intel = kvm_host("GenuineIntel", "kvm_intel", 1);
+    HvHostReport off = kvm_host("GenuineIntel", "kvm_intel", 0);
+    g_autoptr(GError) error = NULL;
+
+    /* No id, tenant, boot path or console log yet, and no image paths. */
+    g_assert_true(hv_stack_spec_validate(spec, HV_BACKEND_TCG, NULL, &error));
+    g_assert_true(hv_stack_spec_validate(spec, HV_BACKEND_TEST, NULL, &error));
+    g_assert_true(hv_stack_spec_validate(spec, HV_BACKEND_KVM, &intel, &error));
+    g_assert_no_error(error);
+
+    /* The host's nesting is checked too, after the spec. */
+    assert_validate_fails(spec, HV_BACKEND_KVM, &off, HV_ERROR_UNSUPPORTED,
+                          "nested virtualization is off");
+    assert_validate_fails(spec, HV_BACKEND_KVM, NULL, HV_ERROR_UNSUPPORTED, "the kvm backend");
+    spec->vcpus = 65;
+    assert_validate_fails(spec, HV_BACKEND_KVM, &off, HV_ERROR_INVALID,
+                          "vcpus: must be between 1 and 64");
+    assert_validate_fails(spec, (HvBackend)7, NULL, HV_ERROR_INVALID, "backend 7 is unknown");
+}
+
+/* Gap (a): characters XML cannot carry used to pass the API and fail at
+ * "defining the domain". */
+static void test_validate_cmdline(void)
+{
+    static const struct {
+        const char *cmdline;
+        const char *prefix;
+    } bad[] = {
+        {"quiet \xef\xbf\xbe", "boot.cmdline: must not contain U+FFFE (at byte 6)"},
+        {"\xef\xbf\xbf", "boot.cmdline: must not contain U+FFFF (at byte 0)"},
+        {"a\x01", "boot.cmdline: must not contain control characters (U+0001"},
+        {"a\x1f", "boot.cmdline: must not contain control characters (U+001F"},
+        {"a\tb", "boot.cmdline: must not contain control characters (U+0009"},
+        {"a\nb", "boot.cmdline: must not contain control characters (U+000A"},
+        {"a\rb", "boot.cmdline: must not contain control characters (U+000D"},
+        {"a\x7f", "boot.cmdline: must not contain control characters (U+007F"},
+        {"a\xc2\x85", "boot.cmdline: must not contain control characters (U+0085"},
+        {"a\xc2\x9f", "boot.cmdline: must not contain control characters (U+009F"},
+        {"a\xff", "boot.cmdline: must be valid UTF-8"},
+        {"a\xed\xa0\x80", "boot.cmdline: must be valid UTF-8"}, /* a surrogate */
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+        replace(&spec->cmdline, bad[i].cmdline);
+        assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, bad[i].prefix);
+        assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, bad[i].prefix);
+    }
+
+    /* Length in bytes, not characters: 1024 two-byte characters fit. */
+    GString *at_max = g_string_new(NULL);
+    for (int i = 0; i < HV_SPEC_CMDLINE_MAX / 2; i++)
+        g_string_append(at_max, "\xc3\xa9");
+    g_autofree char *max = g_string_free(at_max, FALSE);
+    g_autofree char *over = g_strconcat(max, "x", NULL);
+    g_autoptr(HvStackSpec) long_spec = sample_spec(SAMPLE_ID);
+    replace(&long_spec->cmdline, over);
+    assert_build_fails(long_spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
+                       "boot.cmdline: must be at most 2048 bytes");
+    replace(&long_spec->cmdline, max);
+    g_autoptr(xmlDoc) long_doc = build_doc(long_spec, HV_BACKEND_TCG, NULL);
+    assert_xp_string(long_doc, "/domain/os/cmdline", max);
+
+    /* Right next to the refused ones: the XML is well-formed, carries the
+     * text unchanged, and libvirt defines it. */
+    static const char *const good[] = {
+        "console=ttyS0 \xef\xbf\xbd",      /* U+FFFD */
+        "x=\xee\x80\x80",                  /* U+E000 */
+        "x=\xf0\x9f\xbf\xbe",              /* U+1FFFE: XML 1.0 allows it */
+        "x=\xf4\x8f\xbf\xbf",              /* U+10FFFF */
+        "x=\xe2\x80\x8b\xc2\xa0 \xc3\xa9", /* format and space characters */
+        "",
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(good); i++) {
+        g_autoptr(HvStackSpec) spec = sample_spec("6f1c3c2e-9a43-4b7e-8d2a-000000000001");
+        replace(&spec->cmdline, good[i]);
+        g_autoptr(GError) error = NULL;
+        g_assert_true(hv_stack_spec_validate(spec, HV_BACKEND_TEST, NULL, &error));
+        g_assert_no_error(error);
+        g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TEST, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_null(strstr(xml, "&#x")); /* no character references at all */
+        g_autoptr(xmlDoc) doc = parse_xml(xml);
+        assert_xp_string(doc, "/domain/os/cmdline", good[i]);
+        g_autofree char *desc = run_on_test_driver(xml, spec->id);
+        g_autoptr(xmlDoc) kept = parse_xml(desc);
+        assert_xp_string(kept, "/domain/os/cmdline", good[i]);
+    }
+}
+
+/* Gap (b) and the other device rules. */
+static void test_validate_devices(void)
+{
+    g_autoptr(HvStackSpec) spec = tenant_spec();
+    g_autoptr(GError) error = NULL;
+
+    g_ptr_array_add(spec->devices, g_strdup("0000:3b:20.0"));
+    assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
+                          "devices[0]: must be a PCI address like 0000:3b:00.0");
+    g_ptr_array_set_size(spec->devices, 0);
+
+    /* The largest of each field, as many as allowed. */
+    for (guint i = 0; i < HV_SPEC_DEVICES_MAX; i++)
+        g_ptr_array_add(spec->devices, g_strdup_printf("ffff:ff:%02x.%u", 0x1f - i / 8, i % 8));
+    g_assert_true(hv_stack_spec_validate(spec, HV_BACKEND_TCG, NULL, &error));
+    g_assert_no_error(error);
+
+    g_ptr_array_add(spec->devices, g_strdup("0000:00:00.0"));
+    assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
+                          "devices: must have at most 16 entries");
+}
+
+static void test_validate_cpu(void)
+{
+    g_autoptr(HvStackSpec) spec = tenant_spec();
+    HvHostReport amd = kvm_host("AuthenticAMD", "kvm_amd", 1);
+    g_autoptr(GError) error = NULL;
+
+    spec->cpu_mode = HV_CPU_NAMED;
+    spec->cpu_model = g_strnfill(HV_SPEC_CPU_MODEL_MAX, 'M');
+    g_assert_true(hv_stack_spec_validate(spec, HV_BACKEND_TCG, NULL, &error));
+    g_assert_no_error(error);
+    static const char *const bad_models[] = {"",        "-EPYC",     "_x",       ".x",
+                                             "EPYC v4", "EPYC,+svm", "a\xc3\xa9"};
+    for (gsize i = 0; i < G_N_ELEMENTS(bad_models); i++) {
+        replace(&spec->cpu_model, bad_models[i]);
+        assert_validate_fails(spec, HV_BACKEND_KVM, &amd, HV_ERROR_INVALID,
+                              "nesting.cpu: model must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$");
+    }
+    g_free(spec->cpu_model);
+    spec->cpu_model = g_strnfill(HV_SPEC_CPU_MODEL_MAX + 1, 'M');
+    assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
+                          "nesting.cpu: model must match");
+
+    /* Only kvm passes a host CPU through; the API hears it at once. */
+    g_clear_pointer(&spec->cpu_model, g_free);
+    spec->cpu_mode = HV_CPU_HOST_MODEL;
+    g_assert_true(hv_stack_spec_validate(spec, HV_BACKEND_KVM, &amd, &error));
+    g_assert_no_error(error);
+    assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
+                          "nesting.cpu: host-model needs hardware virtualization");
+    spec->cpu_mode = HV_CPU_HOST_PASSTHROUGH;
+    assert_validate_fails(spec, HV_BACKEND_TEST, NULL, HV_ERROR_INVALID,
+                          "nesting.cpu: host-passthrough needs hardware virtualization");
+}
+
+/* Whatever validate says about a full spec, the build says the same. */
+MUTATION(cmdline_fffe, replace(&spec->cmdline, "a\xef\xbf\xbe"))
+MUTATION(slot_20, g_ptr_array_add(spec->devices, g_strdup("0000:3b:20.0")))
+MUTATION(upper_hex, g_ptr_array_add(spec->devices, g_strdup("0000:3B:00.0")))
+MUTATION(seventeen_devices,
+         for (guint i = 0; i <= HV_SPEC_DEVICES_MAX; i++)
+             g_ptr_array_add(spec->devices, g_strdup_printf("0000:3b:%02x.0", i)))
+MUTATION(host_model, spec->cpu_mode = HV_CPU_HOST_MODEL)
+MUTATION(long_model, spec->cpu_mode = HV_CPU_NAMED;
+         spec->cpu_model = g_strnfill(HV_SPEC_CPU_MODEL_MAX + 1, 'M'))
+MUTATION(no_change, (void)spec)
+
+static void test_validate_agrees_with_build(void)
+{
+    static const SpecMutation mutations[] = {
+        no_change,  cmdline_fffe, slot_20,         upper_hex,    seventeen_devices,
+        host_model, long_model,   many_vcpus,      tiny_memory,  huge_memory,
+        zero_vcpus, bad_iommu,    named_bad_model, bad_cpu_mode, model_without_named,
+    };
+    HvHostReport intel = kvm_host("GenuineIntel", "kvm_intel", 1);
+    static const HvBackend backends[] = {HV_BACKEND_KVM, HV_BACKEND_TCG, HV_BACKEND_TEST};
+
+    for (gsize b = 0; b < G_N_ELEMENTS(backends); b++) {
+        const HvHostReport *host = backends[b] == HV_BACKEND_KVM ? &intel : NULL;
+        for (gsize i = 0; i < G_N_ELEMENTS(mutations); i++) {
+            g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+            mutations[i](spec);
+            g_autoptr(GError) validate_error = NULL;
+            g_autoptr(GError) build_error = NULL;
+            gboolean valid = hv_stack_spec_validate(spec, backends[b], host, &validate_error);
+            g_autofree char *xml = hv_domain_build_xml(spec, backends[b], host, &build_error);
+            g_test_message("backend %d, mutation %zu: %s", (int)backends[b], i,
+                           validate_error ? validate_error->message : "valid");
+            g_assert_cmpint(valid, ==, xml != NULL);
+            if (valid) {
+                g_autoptr(xmlDoc) doc = parse_xml(xml);
+                assert_xp_count(doc, "/domain", 1);
+            } else {
+                g_assert_cmpstr(build_error->message, ==, validate_error->message);
+            }
+        }
+    }
+    /* And gap (b) is refused by the build itself, not only by validate. */
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+    slot_20(spec);
+    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "devices[0]");
 }
 
 static void test_injection(void)
@@ -903,6 +1139,11 @@ int main(int argc, char **argv)
     g_test_add_func("/domain/kvm/cpu", test_kvm_cpu);
     g_test_add_func("/domain/kvm/refusals", test_kvm_refusals);
     g_test_add_func("/domain/validation", test_validation);
+    g_test_add_func("/domain/validate/without-host-fields", test_validate_without_host_fields);
+    g_test_add_func("/domain/validate/cmdline", test_validate_cmdline);
+    g_test_add_func("/domain/validate/devices", test_validate_devices);
+    g_test_add_func("/domain/validate/cpu", test_validate_cpu);
+    g_test_add_func("/domain/validate/agrees-with-build", test_validate_agrees_with_build);
     g_test_add_func("/domain/injection", test_injection);
     g_test_add_func("/domain/parse-identity", test_parse_identity);
     g_test_add_func("/domain/schema", test_schema);

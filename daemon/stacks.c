@@ -374,7 +374,9 @@ ApiOperation *stacks_create(App *app, const char *tenant, ApiStackSpec *spec, Ap
                     "pool is configured");
         return NULL;
     }
-    if (!check_images(app, tenant, stack->spec, images, error))
+    /* Everything hvcore would refuse is refused here, before anything is made. */
+    if (!convert_validate_stack_spec(stack->spec, app->backend, app->host, error) ||
+        !check_images(app, tenant, stack->spec, images, error))
         return NULL;
 
     stack->id = g_uuid_string_random();

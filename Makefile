@@ -4,6 +4,7 @@
 #   make deps       install every Debian package needed to build, test and run
 #   make check      build and run every test tier (TAP through prove)
 #   make check SANITIZE=1   the same with ASan+UBSan (objects under build/sanitize)
+#   make check-layers       the include arrows and "libvirt only in hvcore" (part of check)
 #   make format | format-check | install | clean | l1-image | demo
 
 VERSION  = 0.1.0
@@ -55,16 +56,18 @@ TURTLECTL  = $(BUILD)/turtlectl
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 TOOL_BINS  = $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps check test-bins format format-check install clean l1-image demo
+.PHONY: all deps check check-layers test-bins format format-check install clean l1-image demo
 .DEFAULT_GOAL := all
 # Keep objects: they are intermediates of the pattern rules.
 .SECONDARY:
 
 all: $(TURTLED) $(TURTLECTL) $(HVCORE_LIB) $(API_LIB)
 
-# Per-folder flags keep the dependency arrows honest: api/ cannot see libvirt,
-# hvcore/ cannot see libmicrohttpd or SQLite (it reads qemu-img's JSON with
-# json-c), only the daemon sees everything.
+# Per-folder flags give each folder only its own libraries' -I paths and
+# defines.  They cannot enforce the dependency arrows on their own: libvirt,
+# SQLite and libmicrohttpd install their headers in the default include
+# path, where every folder can reach them.  tests/lib/check-layers (make
+# check-layers, run by make check) checks the arrows on the sources.
 $(BUILD)/obj/hvcore/%.o: hvcore/%.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(call pkg_cflags,$(PKG_HVCORE)) -MMD -MP -c $< -o $@
@@ -117,7 +120,7 @@ UNIT_TESTS        = $(UNIT_BINS)
 INTEGRATION_TESTS = $(sort $(wildcard tests/integration/*.t))
 SYSTEM_TESTS      = $(sort $(wildcard tests/system/*.t))
 
-check: format-check test-bins $(if $(filter system,$(TIERS)),l1-image)
+check: format-check check-layers test-bins $(if $(filter system,$(TIERS)),l1-image)
 	TURTLES_BUILD=$(BUILD) prove --exec tests/lib/run-test --timer \
 	  $(if $(filter unit,$(TIERS)),$(UNIT_TESTS)) \
 	  $(if $(filter integration,$(TIERS)),$(INTEGRATION_TESTS)) \
@@ -129,6 +132,9 @@ FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
 format:
 	clang-format -i $(FORMAT_FILES)
+
+check-layers:
+	@tests/lib/check-layers
 
 format-check:
 	@clang-format --dry-run -Werror $(FORMAT_FILES) && echo "format-check: ok"

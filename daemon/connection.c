@@ -5,16 +5,16 @@
 #include "hvcore/error.h"
 #include "hvcore/virt.h"
 
-virConnectPtr connection_get(App *app, GError **error)
+HvConn *connection_get(App *app, GError **error)
 {
     g_autoptr(GError) local = NULL;
-    virConnectPtr conn = hv_virt_get_connection(app->virt, &local);
+    HvConn *conn = hv_virt_get_connection(app->virt, &local);
     if (conn == NULL)
         g_set_error_literal(error, TD_ERROR, TD_ERROR_UNAVAILABLE, local->message);
     return conn;
 }
 
-gboolean connection_failed(App *app, virConnectPtr conn, GError **error)
+gboolean connection_failed(App *app, HvConn *conn, GError **error)
 {
     g_return_val_if_fail(error != NULL && *error != NULL, FALSE);
     GError *original = *error;

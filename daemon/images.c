@@ -3,10 +3,6 @@
 
 #include <glib/gstdio.h>
 
-#include <stdlib.h>
-
-#include <libvirt/virterror.h>
-
 #include "api/tenant.h"
 #include "daemon/clock.h"
 #include "daemon/connection.h"
@@ -17,14 +13,8 @@
 
 #define GIB (G_GINT64_CONSTANT(1) << 30)
 
-static void pool_unref(virStoragePool *pool)
-{
-    virStoragePoolFree(pool);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStoragePool, pool_unref)
-
 /* connection_get, also before main.c has a connection object at all. */
-static virConnectPtr images_connection(App *app, GError **error)
+static HvConn *images_connection(App *app, GError **error)
 {
     if (app->virt == NULL) {
         g_set_error_literal(error, TD_ERROR, TD_ERROR_UNAVAILABLE,
@@ -64,7 +54,7 @@ static void set_state_or_log(Store *store, const ApiImage *image, ApiImageState 
 
 /* Deletes an image's volume, logging a failure: what is left is an orphan
  * that reconcile deletes.  A missing volume is fine. */
-static void delete_volume_or_log(App *app, virConnectPtr conn, const ApiImage *image)
+static void delete_volume_or_log(App *app, HvConn *conn, const ApiImage *image)
 {
     g_autoptr(GError) error = NULL;
     if (hv_volume_delete(conn, HV_POOL_IMAGES, image->volume, &error) ||
@@ -108,7 +98,7 @@ gboolean images_delete(App *app, const char *tenant, const char *name, GError **
         return FALSE;
 
     g_autoptr(GError) local = NULL;
-    g_autoptr(virConnect) conn = images_connection(app, &local);
+    g_autoptr(HvConn) conn = images_connection(app, &local);
     if (conn == NULL) {
         g_warning("image %s/%s deleted; its volume %s stays until the next reconcile: %s", tenant,
                   name, image->volume, local->message);
@@ -123,7 +113,7 @@ gboolean images_delete(App *app, const char *tenant, const char *name, GError **
 struct ImagesUpload {
     App *app;
     ApiImage *image;
-    virConnectPtr conn;
+    HvConn *conn;
     HvUpload *hv;
     guint64 declared; /* Content-Length */
 };
@@ -133,8 +123,7 @@ static void upload_free(ImagesUpload *upload)
     if (upload == NULL)
         return;
     hv_upload_free(upload->hv); /* deletes the volume unless finished */
-    if (upload->conn != NULL)
-        virConnectClose(upload->conn);
+    hv_conn_unref(upload->conn);
     api_image_free(upload->image);
     g_free(upload);
 }
@@ -367,45 +356,35 @@ static GPtrArray *all_images(Store *store, GError **error)
 }
 
 /* The names of the volumes in HV_POOL_IMAGES, as a set. */
-static GHashTable *pool_volumes(App *app, virConnectPtr conn, GError **error)
+static GHashTable *pool_volumes(App *app, HvConn *conn, GError **error)
 {
-    g_autoptr(virStoragePool) pool = virStoragePoolLookupByName(conn, HV_POOL_IMAGES);
-    if (pool == NULL) {
-        g_set_error(error, HV_ERROR,
-                    virGetLastErrorCode() == VIR_ERR_NO_STORAGE_POOL ? HV_ERROR_NOT_FOUND
-                                                                     : HV_ERROR_LIBVIRT,
-                    "storage pool '%s': %s", HV_POOL_IMAGES, virGetLastErrorMessage());
-        connection_failed(app, conn, error);
-        return NULL;
-    }
     /* A dir pool lists what it saw at its last refresh: files removed behind
      * libvirt's back only disappear with one.  It fails while an upload runs;
      * the list is then still right for everything libvirt did itself. */
-    if (virStoragePoolRefresh(pool, 0) < 0)
-        g_debug("reconcile: cannot refresh pool %s: %s", HV_POOL_IMAGES, virGetLastErrorMessage());
-    virStorageVolPtr *vols = NULL;
-    int n = virStoragePoolListAllVolumes(pool, &vols, 0);
-    if (n < 0) {
-        g_set_error(error, HV_ERROR, HV_ERROR_LIBVIRT, "cannot list the volumes of pool '%s': %s",
-                    HV_POOL_IMAGES, virGetLastErrorMessage());
+    g_autoptr(GError) refresh = NULL;
+    if (!hv_pool_refresh(conn, HV_POOL_IMAGES, &refresh)) {
+        if (g_error_matches(refresh, HV_ERROR, HV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&refresh));
+            connection_failed(app, conn, error);
+            return NULL;
+        }
+        g_debug("reconcile: cannot refresh pool %s: %s", HV_POOL_IMAGES, refresh->message);
+    }
+    g_autoptr(GPtrArray) vols = hv_volume_list(conn, HV_POOL_IMAGES, error);
+    if (vols == NULL) {
         connection_failed(app, conn, error);
         return NULL;
     }
     GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    for (int i = 0; i < n; i++) {
-        const char *name = virStorageVolGetName(vols[i]);
-        if (name != NULL)
-            g_hash_table_add(names, g_strdup(name));
-        virStorageVolFree(vols[i]);
-    }
-    free(vols);
+    for (guint i = 0; i < vols->len; i++)
+        g_hash_table_add(names, g_strdup(((HvVolumeInfo *)g_ptr_array_index(vols, i))->name));
     return names;
 }
 
 #define ORPHAN_GRACE_S (15 * 60)
 
 /* Written within ORPHAN_GRACE_S (or not statable: better kept than lost). */
-static gboolean volume_is_recent(virConnectPtr conn, const char *name)
+static gboolean volume_is_recent(HvConn *conn, const char *name)
 {
     g_autofree char *path = hv_volume_path(conn, HV_POOL_IMAGES, name, NULL);
     GStatBuf st;
@@ -418,7 +397,7 @@ static gboolean volume_is_recent(virConnectPtr conn, const char *name)
     return age < ORPHAN_GRACE_S;
 }
 
-gboolean images_reconcile(App *app, virConnectPtr conn, GError **error)
+gboolean images_reconcile(App *app, HvConn *conn, GError **error)
 {
     g_autoptr(GPtrArray) images = all_images(app->store, error);
     if (images == NULL)
@@ -543,7 +522,7 @@ ApiImage *images_get_ready(App *app, const char *tenant, const char *name, ApiIm
     if (path == NULL)
         return g_steal_pointer(&image);
 
-    g_autoptr(virConnect) conn = images_connection(app, error);
+    g_autoptr(HvConn) conn = images_connection(app, error);
     if (conn == NULL)
         return NULL;
     g_autoptr(GError) local = NULL;
@@ -580,7 +559,7 @@ static char *file_sha256(const char *path, gint64 *size, GError **error)
     return n < 0 ? NULL : g_strdup(g_checksum_get_string(sum));
 }
 
-gboolean images_adopt_volume(App *app, virConnectPtr conn, const char *tenant, const char *name,
+gboolean images_adopt_volume(App *app, HvConn *conn, const char *tenant, const char *name,
                              ApiImageKind kind, ApiImageFormat format, const char *volume,
                              GError **error)
 {

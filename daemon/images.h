@@ -8,10 +8,10 @@
 #pragma once
 
 #include <glib.h>
-#include <libvirt/libvirt.h>
 
 #include "api/image.h"
 #include "daemon/app.h"
+#include "hvcore/conn.h"
 
 /* Inserts @image (name, kind, format set) for @tenant as pending, filling
  * id, tenant, state, volume and times.  CONFLICT when the name is taken. */
@@ -47,7 +47,7 @@ void images_upload_abort(ImagesUpload *upload);
  * become error "upload interrupted by daemon restart", ready images whose
  * volume vanished become error, and volumes of HV_POOL_IMAGES that no
  * uploading or ready image owns are deleted. */
-gboolean images_reconcile(App *app, virConnectPtr conn, GError **error);
+gboolean images_reconcile(App *app, HvConn *conn, GError **error);
 
 /* For stacks: @tenant's image @name, ready and of @kind (NOT_FOUND, or
  * BAD_REQUEST "image 'x' is not ready (state pending)", "image 'x' is a
@@ -60,6 +60,6 @@ ApiImage *images_get_ready(App *app, const char *tenant, const char *name, ApiIm
  * ready on the volume @volume that came with it (already in HV_POOL_IMAGES),
  * its size and SHA-256 read from the file.  Nothing to do when @tenant has an
  * image of that name already. */
-gboolean images_adopt_volume(App *app, virConnectPtr conn, const char *tenant, const char *name,
+gboolean images_adopt_volume(App *app, HvConn *conn, const char *tenant, const char *name,
                              ApiImageKind kind, ApiImageFormat format, const char *volume,
                              GError **error);

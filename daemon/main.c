@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 
 #include <glib-unix.h>
-#include <libxml/parser.h>
 #include <systemd/sd-daemon.h>
 
 #include "api/json.h"
@@ -16,6 +15,7 @@
 #include "daemon/images.h"
 #include "daemon/stacks.h"
 #include "daemon/tokens.h"
+#include "hvcore/init.h"
 #include "hvcore/storage.h"
 
 typedef struct {
@@ -158,7 +158,7 @@ static gboolean open_state(App *app, GError **error)
 static void sync_with_libvirt(App *app)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(virConnect) conn = hv_virt_get_connection(app->virt, &error);
+    g_autoptr(HvConn) conn = hv_virt_get_connection(app->virt, &error);
     if (conn == NULL || !hv_storage_ensure_pools(conn, app->config->state_dir, &error) ||
         !images_reconcile(app, conn, &error) || !stacks_reconcile(app, conn, &error)) {
         g_warning("cannot reconcile with libvirt (%s): %s", hv_virt_get_uri(app->virt),
@@ -332,6 +332,6 @@ int main(int argc, char **argv)
         return run_probe();
 
     signal(SIGPIPE, SIG_IGN); /* a client that leaves must not kill us */
-    xmlInitParser();          /* before any worker thread uses libxml2 */
+    hv_init();                /* before any worker thread uses libxml2 */
     return serve(&options);
 }

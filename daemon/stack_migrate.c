@@ -7,7 +7,6 @@
  * arrives (the record travels in <metadata>); this host forgets the stack
  * only after the peer runs it.  On failure the stack keeps running here and
  * what was copied to the peer is removed. */
-#include <libvirt/virterror.h>
 
 #include "api/peer.h"
 #include "daemon/clock.h"
@@ -49,8 +48,7 @@ typedef struct {
 
 /* A volume that cannot be removed is logged: the peer's reconcile deletes
  * volumes no image or stack owns once they are old enough. */
-static void leftover_remove(virConnectPtr dst, const char *peer, const char *pool,
-                            const char *volume)
+static void leftover_remove(HvConn *dst, const char *peer, const char *pool, const char *volume)
 {
     g_autoptr(GError) error = NULL;
     if (!hv_volume_delete(dst, pool, volume, &error) &&
@@ -60,7 +58,7 @@ static void leftover_remove(virConnectPtr dst, const char *peer, const char *poo
                   peer, pool, volume, error->message);
 }
 
-static void leftovers_remove(virConnectPtr dst, const char *peer, PeerLeftovers *made)
+static void leftovers_remove(HvConn *dst, const char *peer, PeerLeftovers *made)
 {
     for (guint i = 0; i < made->overlays->len; i++)
         leftover_remove(dst, peer, HV_POOL_DISKS, g_ptr_array_index(made->overlays, i));
@@ -88,7 +86,7 @@ static void on_migrate_progress(const HvMigrateProgress *progress, gpointer data
 }
 
 /* Copies the boot images the peer lacks and makes the overlays there. */
-static gboolean prepare_peer(OperationContext *context, virConnectPtr src, virConnectPtr dst,
+static gboolean prepare_peer(OperationContext *context, HvConn *src, HvConn *dst,
                              const ApiStack *stack, const ApiPeer *peer, PeerLeftovers *made,
                              GError **error)
 {
@@ -114,16 +112,16 @@ static gboolean prepare_peer(OperationContext *context, virConnectPtr src, virCo
 }
 
 /* After success: this host's copies of the stack go, the row last. */
-static void forget_here(App *app, virConnectPtr src, const ApiStack *stack)
+static void forget_here(App *app, HvConn *src, const ApiStack *stack)
 {
     g_autoptr(GError) error = NULL;
     if (!stacks_remove_everything(app, src, stack, &error))
         g_warning("stack %s migrated, but its local remains stay: %s", stack->id, error->message);
 }
 
-static gboolean migrate_steps(OperationContext *context, App *app, virConnectPtr src,
-                              virConnectPtr dst, const ApiStack *stack, const ApiPeer *peer,
-                              PeerLeftovers *made, HvMigrateResult *result, GError **error)
+static gboolean migrate_steps(OperationContext *context, App *app, HvConn *src, HvConn *dst,
+                              const ApiStack *stack, const ApiPeer *peer, PeerLeftovers *made,
+                              HvMigrateResult *result, GError **error)
 {
     operation_progress(context, 5, "preflight", 0, 0);
     gboolean nested_state = app->host != NULL && app->host->nested_state_size > 0;
@@ -149,7 +147,7 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
     job->started = TRUE;
 
     g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, job->stack_id, error);
-    g_autoptr(virConnect) src = stack != NULL ? connection_get(app, error) : NULL;
+    g_autoptr(HvConn) src = stack != NULL ? connection_get(app, error) : NULL;
     if (src == NULL) {
         stacks_restore_state(app, job->stack_id, STORE_STATE(API_STACK_STATE_MIGRATING),
                              job->previous, NULL);
@@ -157,14 +155,15 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
         return FALSE;
     }
     operation_progress(context, 2, "connecting to the peer", 0, 0);
-    virConnectPtr dst = virConnectOpen(job->peer->libvirt_uri);
+    g_autoptr(GError) unreachable = NULL;
+    HvConn *dst = hv_conn_open(job->peer->libvirt_uri, &unreachable);
     gboolean ok = FALSE;
     PeerLeftovers made = {g_ptr_array_new_with_free_func(g_free),
                           g_ptr_array_new_with_free_func(g_free)};
     HvMigrateResult result = {0};
     if (dst == NULL) {
         g_set_error(error, TD_ERROR, TD_ERROR_UNAVAILABLE, "peer '%s' is unreachable (%s): %s",
-                    job->peer->name, job->peer->libvirt_uri, virGetLastErrorMessage());
+                    job->peer->name, job->peer->libvirt_uri, unreachable->message);
     } else {
         ok = migrate_steps(context, app, src, dst, stack, job->peer, &made, &result, error);
     }
@@ -194,8 +193,7 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
             !g_error_matches(*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
             connection_failed(app, src, error);
     }
-    if (dst != NULL)
-        virConnectClose(dst);
+    hv_conn_unref(dst);
     g_ptr_array_unref(made.images);
     g_ptr_array_unref(made.overlays);
     stacks_release(app, job->stack_id);

@@ -250,7 +250,7 @@ HttpReply *handle_stack_stats(gpointer data, const HttpRequest *request)
     /* Only a domain with a QEMU behind it has figures. */
     if (stack->state == API_STACK_STATE_RUNNING || stack->state == API_STACK_STATE_PAUSED) {
         g_autoptr(GError) error = NULL;
-        g_autoptr(virConnect) conn = connection_get(app, &error);
+        g_autoptr(HvConn) conn = connection_get(app, &error);
         HvMachineStats figures = {0};
         if (conn == NULL)
             return http_reply_error(error);

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <glib/gstdio.h>
-#include <libvirt/virterror.h>
 
 #include "api/json.h"
 #include "daemon/clock.h"
@@ -104,8 +103,7 @@ void stacks_publish_lifecycle(App *app, const ApiStack *stack, const char *what)
 
 /* Removes the domain, the overlay and the console log of @stack, then its
  * row: each step is idempotent, so an interrupted removal can run again. */
-gboolean stacks_remove_everything(App *app, virConnectPtr conn, const ApiStack *stack,
-                                  GError **error)
+gboolean stacks_remove_everything(App *app, HvConn *conn, const ApiStack *stack, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autofree char *overlay = overlay_name(stack->id);
@@ -197,7 +195,7 @@ static gboolean check_cancelled(OperationContext *context, GError **error)
     return !g_cancellable_set_error_if_cancelled(operation_cancellable(context), error);
 }
 
-static gboolean create_steps(OperationContext *context, App *app, virConnectPtr conn,
+static gboolean create_steps(OperationContext *context, App *app, HvConn *conn,
                              const ApiStack *stack, GError **error)
 {
     g_autofree char *overlay = NULL;
@@ -244,7 +242,7 @@ static gboolean create_body(OperationContext *context, gpointer data, GError **e
     job->started = TRUE;
 
     g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, job->stack_id, error);
-    g_autoptr(virConnect) conn = stack != NULL ? connection_get(app, error) : NULL;
+    g_autoptr(HvConn) conn = stack != NULL ? connection_get(app, error) : NULL;
     gboolean ok = conn != NULL && create_steps(context, app, conn, stack, error);
     if (!ok && conn != NULL) {
         if (error != NULL && *error != NULL && (*error)->domain == HV_ERROR)
@@ -421,7 +419,7 @@ static gboolean delete_body(OperationContext *context, gpointer data, GError **e
         return FALSE;
     }
     g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, job->stack_id, error);
-    g_autoptr(virConnect) conn = stack != NULL ? connection_get(app, error) : NULL;
+    g_autoptr(HvConn) conn = stack != NULL ? connection_get(app, error) : NULL;
     gboolean ok = FALSE;
     if (conn != NULL) {
         operation_progress(context, 30, "removing the domain, disk and console log", 0, 0);
@@ -454,7 +452,7 @@ ApiStack *stacks_claim(App *app, const char *tenant, const char *name, GError **
     if (stack == NULL)
         return NULL;
     /* Work that needs libvirt is refused while it is away, not queued to fail. */
-    g_autoptr(virConnect) conn = connection_get(app, error);
+    g_autoptr(HvConn) conn = connection_get(app, error);
     if (conn == NULL)
         return NULL;
     if (!claim(app->stacks, stack->id)) {
@@ -491,7 +489,7 @@ ApiOperation *stacks_delete(App *app, const char *tenant, const char *name, GErr
 
 /* ---- actions ------------------------------------------------------------------- */
 
-static gboolean action_steps(OperationContext *context, App *app, virConnectPtr conn,
+static gboolean action_steps(OperationContext *context, App *app, HvConn *conn,
                              const ApiStack *stack, const char *action, GError **error)
 {
     const char *domain = stack->domain_name;
@@ -546,7 +544,7 @@ static gboolean action_body(OperationContext *context, gpointer data, GError **e
         return FALSE;
     }
     g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, job->stack_id, error);
-    g_autoptr(virConnect) conn = stack != NULL ? connection_get(app, error) : NULL;
+    g_autoptr(HvConn) conn = stack != NULL ? connection_get(app, error) : NULL;
     gboolean ok = conn != NULL && action_steps(context, app, conn, stack, job->action, error);
     if (!ok && conn != NULL && (*error)->domain == HV_ERROR)
         connection_failed(app, conn, error);
@@ -604,10 +602,10 @@ static gboolean state_for_event(const HvLifecycleEvent *event, ApiStackState *st
         *state = API_STACK_STATE_PAUSED;
         return TRUE;
     case HV_LIFECYCLE_STOPPED:
-        if (event->libvirt_detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED) {
+        if (event->stop_reason == HV_STOP_CRASHED) {
             *state = API_STACK_STATE_ERROR;
             *reason = "the L1 crashed";
-        } else if (event->libvirt_detail == VIR_DOMAIN_EVENT_STOPPED_FAILED) {
+        } else if (event->stop_reason == HV_STOP_FAILED) {
             *state = API_STACK_STATE_ERROR;
             *reason = "QEMU failed while running the L1";
         } else {
@@ -693,8 +691,7 @@ static ApiStackState state_of_machine(HvMachineState machine, ApiStackState curr
     }
 }
 
-static void reconcile_stack(App *app, virConnectPtr conn, const ApiStack *stack,
-                            GHashTable *machines)
+static void reconcile_stack(App *app, HvConn *conn, const ApiStack *stack, GHashTable *machines)
 {
     g_autoptr(GError) error = NULL;
     HvMachineInfo *machine = g_hash_table_lookup(machines, stack->id);
@@ -738,24 +735,12 @@ static void reconcile_stack(App *app, virConnectPtr conn, const ApiStack *stack,
     }
 }
 
-static char *domain_xml_of(virConnectPtr conn, const char *name, GError **error)
-{
-    virDomainPtr domain = virDomainLookupByName(conn, name);
-    char *xml = domain != NULL ? virDomainGetXMLDesc(domain, 0) : NULL;
-    if (xml == NULL)
-        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "domain %s: %s", name,
-                    virGetLastErrorMessage());
-    if (domain != NULL)
-        virDomainFree(domain);
-    return xml;
-}
-
 /* The images a stack that came from a peer boots from: their volumes came
  * with it (the source copied them); they become the tenant's images here. */
-static gboolean adopt_images(App *app, virConnectPtr conn, const char *domain,
-                             const ApiStack *stack, GError **error)
+static gboolean adopt_images(App *app, HvConn *conn, const char *domain, const ApiStack *stack,
+                             GError **error)
 {
-    g_autofree char *xml = domain_xml_of(conn, domain, error);
+    g_autofree char *xml = hv_machine_get_xml(conn, domain, error);
     g_autoptr(HvBootFiles) files = xml != NULL ? hv_domain_parse_boot_files(xml, error) : NULL;
     if (files == NULL)
         return FALSE;
@@ -785,9 +770,8 @@ static gboolean adopt_images(App *app, virConnectPtr conn, const char *domain,
 
 /* A domain with our metadata that the store lacks (one that migrated in, or
  * whose row a lost store forgot): its record comes home. */
-static ApiStack *adopt(App *app, virConnectPtr conn, const char *domain,
-                       HvMachineState machine_state, const HvStackIdentity *identity,
-                       char **came_from)
+static ApiStack *adopt(App *app, HvConn *conn, const char *domain, HvMachineState machine_state,
+                       const HvStackIdentity *identity, char **came_from)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(json_object) record = api_json_parse(
@@ -874,7 +858,7 @@ static void arrival_figures_free(ArrivalFigures *arrival)
 static gboolean record_arrival_figures(ArrivalFigures *arrival)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(virConnect) conn = hv_virt_get_connection(arrival->app->virt, NULL);
+    g_autoptr(HvConn) conn = hv_virt_get_connection(arrival->app->virt, NULL);
     HvMachineMigration migration;
     if (conn == NULL || !hv_machine_get_incoming_migration(conn, arrival->domain, &migration, NULL))
         return TRUE;
@@ -919,13 +903,13 @@ static void adopt_arrived(App *app, const char *name, gboolean allow_paused)
         return;
     }
     g_clear_error(&error);
-    g_autoptr(virConnect) conn = hv_virt_get_connection(app->virt, NULL);
+    g_autoptr(HvConn) conn = hv_virt_get_connection(app->virt, NULL);
     if (conn == NULL)
         return;
     HvMachineState state = hv_machine_get_state(conn, name, NULL);
     if (state != HV_MACHINE_RUNNING && !(allow_paused && state == HV_MACHINE_PAUSED))
         return;
-    g_autofree char *xml = domain_xml_of(conn, name, &error);
+    g_autofree char *xml = hv_machine_get_xml(conn, name, &error);
     g_autoptr(HvStackIdentity) identity = xml ? hv_domain_parse_identity(xml, &error) : NULL;
     g_autofree char *came_from = NULL;
     g_autoptr(ApiStack) stack =
@@ -986,7 +970,7 @@ static gboolean file_is_recent(const char *path)
 
 /* Overlays and console logs no stack owns, and old enough not to be a
  * migration's arrival, are what something outside turtled left behind. */
-static void remove_orphans(App *app, virConnectPtr conn, GHashTable *known)
+static void remove_orphans(App *app, HvConn *conn, GHashTable *known)
 {
     g_autoptr(GDir) dir = g_dir_open(app->console_dir, 0, NULL);
     for (const char *file = dir ? g_dir_read_name(dir) : NULL; file != NULL;
@@ -999,27 +983,20 @@ static void remove_orphans(App *app, virConnectPtr conn, GHashTable *known)
             g_unlink(path);
         }
     }
-    virStoragePoolPtr pool = virStoragePoolLookupByName(conn, HV_POOL_DISKS);
-    virStorageVolPtr *volumes = NULL;
-    int n = pool != NULL ? virStoragePoolListAllVolumes(pool, &volumes, 0) : -1;
-    for (int i = 0; i < n; i++) {
-        const char *name = virStorageVolGetName(volumes[i]);
+    g_autoptr(GPtrArray) volumes = hv_volume_list(conn, HV_POOL_DISKS, NULL);
+    for (guint i = 0; volumes != NULL && i < volumes->len; i++) {
+        const HvVolumeInfo *volume = g_ptr_array_index(volumes, i);
+        const char *name = volume->name;
         g_autofree char *id = g_strndup(name, strcspn(name, "."));
-        char *path = virStorageVolGetPath(volumes[i]);
-        gboolean recent = file_is_recent(path);
-        free(path);
+        gboolean recent = file_is_recent(volume->path);
         if (!g_hash_table_contains(known, id) && !recent) {
             g_message("removing orphan disk %s from pool %s", name, HV_POOL_DISKS);
-            virStorageVolDelete(volumes[i], 0);
+            hv_volume_delete(conn, HV_POOL_DISKS, name, NULL);
         }
-        virStorageVolFree(volumes[i]);
     }
-    g_free(volumes);
-    if (pool != NULL)
-        virStoragePoolFree(pool);
 }
 
-gboolean stacks_reconcile(App *app, virConnectPtr conn, GError **error)
+gboolean stacks_reconcile(App *app, HvConn *conn, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autoptr(GPtrArray) list = hv_machine_list_ours(conn, &local);

@@ -10,9 +10,9 @@
 #pragma once
 
 #include <glib.h>
-#include <libvirt/libvirt.h>
 
 #include "daemon/app.h"
+#include "hvcore/conn.h"
 
 Stacks *stacks_new(App *app);
 void stacks_free(Stacks *stacks);
@@ -41,7 +41,7 @@ void stacks_on_lifecycle(App *app, const HvLifecycleEvent *event);
  * stacks whose domain vanished, adopts domains with our metadata that the
  * store lacks, and removes disks and console logs no stack owns.  Stacks an
  * operation is working on are left alone. */
-gboolean stacks_reconcile(App *app, virConnectPtr conn, GError **error);
+gboolean stacks_reconcile(App *app, HvConn *conn, GError **error);
 
 /* POST /v1/stacks/{name}/migrate (daemon/stack_migrate.c): NOT_FOUND for an
  * unknown peer, CONFLICT unless the stack is running or paused; marks it
@@ -70,6 +70,5 @@ gboolean stacks_set_state(App *app, const char *id, guint from, ApiStackState st
 void stacks_restore_state(App *app, const char *id, guint from, ApiStackState state,
                           const char *message);
 /* Domain, overlay, console log, then the row; each step idempotent. */
-gboolean stacks_remove_everything(App *app, virConnectPtr conn, const ApiStack *stack,
-                                  GError **error);
+gboolean stacks_remove_everything(App *app, HvConn *conn, const ApiStack *stack, GError **error);
 void stacks_publish_lifecycle(App *app, const ApiStack *stack, const char *what);

@@ -4,15 +4,8 @@
 
 #include <stdlib.h>
 
-#include <libvirt/virterror.h>
-
 #include "hvcore/error.h"
-
-static void domain_unref(virDomain *dom)
-{
-    virDomainFree(dom);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, domain_unref)
+#include "hvcore/libvirt-private.h"
 
 /* How often a stop looks at the state: one cheap round trip each time. */
 #define POLL_INTERVAL_MS 100
@@ -110,8 +103,9 @@ static HvMachineState domain_state(virDomainPtr dom, GError **error)
     return state_from_libvirt(state);
 }
 
-HvMachineState hv_machine_get_state(virConnectPtr conn, const char *name, GError **error)
+HvMachineState hv_machine_get_state(HvConn *conn_handle, const char *name, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     g_autoptr(GError) local = NULL;
     g_autoptr(virDomain) dom = NULL;
     HvMachineState state = HV_MACHINE_ABSENT;
@@ -125,10 +119,27 @@ HvMachineState hv_machine_get_state(virConnectPtr conn, const char *name, GError
     return state;
 }
 
+char *hv_machine_get_xml(HvConn *conn_handle, const char *name, GError **error)
+{
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
+    g_autoptr(virDomain) dom = NULL;
+    char *xml;
+
+    g_return_val_if_fail(conn != NULL && name != NULL, NULL);
+    dom = lookup(conn, name, error);
+    if (!dom)
+        return NULL;
+    xml = virDomainGetXMLDesc(dom, 0);
+    if (!xml)
+        set_libvirt_error(error, name, "read the XML of");
+    return xml;
+}
+
 /* ---- define --------------------------------------------------------------- */
 
-gboolean hv_machine_define(virConnectPtr conn, const char *xml, GError **error)
+gboolean hv_machine_define(HvConn *conn_handle, const char *xml, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     g_return_val_if_fail(conn != NULL && xml != NULL, FALSE);
 
     /* Validation catches a builder bug as a clear schema error rather than
@@ -192,32 +203,37 @@ static int call_reset(virDomainPtr dom)
     return virDomainReset(dom, 0);
 }
 
-gboolean hv_machine_start(virConnectPtr conn, const char *name, GError **error)
+gboolean hv_machine_start(HvConn *conn_handle, const char *name, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     static const Transition t = {"start", virDomainCreate, HV_MACHINE_RUNNING, FALSE, TRUE};
     return transition(conn, name, &t, error);
 }
 
-gboolean hv_machine_force_stop(virConnectPtr conn, const char *name, GError **error)
+gboolean hv_machine_force_stop(HvConn *conn_handle, const char *name, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     static const Transition t = {"force off", virDomainDestroy, HV_MACHINE_SHUTOFF, FALSE, FALSE};
     return transition(conn, name, &t, error);
 }
 
-gboolean hv_machine_reboot(virConnectPtr conn, const char *name, GError **error)
+gboolean hv_machine_reboot(HvConn *conn_handle, const char *name, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     static const Transition t = {"reset", call_reset, HV_MACHINE_ABSENT, TRUE, FALSE};
     return transition(conn, name, &t, error);
 }
 
-gboolean hv_machine_pause(virConnectPtr conn, const char *name, GError **error)
+gboolean hv_machine_pause(HvConn *conn_handle, const char *name, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     static const Transition t = {"pause", virDomainSuspend, HV_MACHINE_PAUSED, TRUE, FALSE};
     return transition(conn, name, &t, error);
 }
 
-gboolean hv_machine_resume(virConnectPtr conn, const char *name, GError **error)
+gboolean hv_machine_resume(HvConn *conn_handle, const char *name, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     static const Transition t = {"resume", virDomainResume, HV_MACHINE_RUNNING, TRUE, FALSE};
     return transition(conn, name, &t, error);
 }
@@ -265,9 +281,10 @@ static gboolean wait_shutoff(virDomainPtr dom, guint timeout_ms, GCancellable *c
     }
 }
 
-gboolean hv_machine_wait_shutoff(virConnectPtr conn, const char *name, guint timeout_ms,
+gboolean hv_machine_wait_shutoff(HvConn *conn_handle, const char *name, guint timeout_ms,
                                  GCancellable *cancellable, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     g_return_val_if_fail(conn != NULL && name != NULL, FALSE);
 
     g_autoptr(GError) local = NULL;
@@ -298,9 +315,10 @@ static gboolean press_power_button(virDomainPtr dom, const char *name, GError **
     return FALSE;
 }
 
-gboolean hv_machine_stop(virConnectPtr conn, const char *name, guint timeout_s,
+gboolean hv_machine_stop(HvConn *conn_handle, const char *name, guint timeout_s,
                          GCancellable *cancellable, gboolean *forced, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     g_return_val_if_fail(conn != NULL && name != NULL, FALSE);
 
     if (forced)
@@ -314,7 +332,7 @@ gboolean hv_machine_stop(virConnectPtr conn, const char *name, guint timeout_s,
     if (state == HV_MACHINE_SHUTOFF)
         return TRUE;
     /* A paused guest cannot see the button; resume it so it can shut down cleanly. */
-    if (state == HV_MACHINE_PAUSED && !hv_machine_resume(conn, name, error))
+    if (state == HV_MACHINE_PAUSED && !hv_machine_resume(conn_handle, name, error))
         return FALSE;
     if (!press_power_button(dom, name, error))
         return FALSE;
@@ -327,7 +345,7 @@ gboolean hv_machine_stop(virConnectPtr conn, const char *name, guint timeout_s,
         return FALSE;
     }
     g_debug("domain '%s' ignored the power button for %u s: forcing it off", name, timeout_s);
-    if (!hv_machine_force_stop(conn, name, error))
+    if (!hv_machine_force_stop(conn_handle, name, error))
         return FALSE;
     if (forced)
         *forced = TRUE;
@@ -351,15 +369,16 @@ static int undefine(virDomainPtr dom)
                                            VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
 }
 
-gboolean hv_machine_remove(virConnectPtr conn, const char *name, GError **error)
+gboolean hv_machine_remove(HvConn *conn_handle, const char *name, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     g_return_val_if_fail(conn != NULL && name != NULL, FALSE);
 
     g_autoptr(GError) local = NULL;
     g_autoptr(virDomain) dom = lookup(conn, name, &local);
     if (!dom)
         goto failed;
-    if (!hv_machine_force_stop(conn, name, &local))
+    if (!hv_machine_force_stop(conn_handle, name, &local))
         goto failed;
     /* A transient domain went away with its destruction. */
     if (virDomainIsPersistent(dom) == 0 || undefine(dom) == 0)
@@ -417,8 +436,9 @@ static HvMachineInfo *describe(virDomainPtr dom, GError **error)
     return info;
 }
 
-GPtrArray *hv_machine_list_ours(virConnectPtr conn, GError **error)
+GPtrArray *hv_machine_list_ours(HvConn *conn_handle, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     virDomainPtr *doms = NULL;
     g_autoptr(GError) local = NULL;
 
@@ -498,9 +518,10 @@ void hv_machine_stats_parse(virTypedParameterPtr params, int nparams, HvMachineS
     }
 }
 
-gboolean hv_machine_get_stats(virConnectPtr conn, const char *name, HvMachineStats *stats,
+gboolean hv_machine_get_stats(HvConn *conn_handle, const char *name, HvMachineStats *stats,
                               GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     const unsigned int groups = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
                                 VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
                                 VIR_DOMAIN_STATS_BLOCK;
@@ -527,9 +548,10 @@ gboolean hv_machine_get_stats(virConnectPtr conn, const char *name, HvMachineSta
     return TRUE;
 }
 
-gboolean hv_machine_get_incoming_migration(virConnectPtr conn, const char *name,
+gboolean hv_machine_get_incoming_migration(HvConn *conn_handle, const char *name,
                                            HvMachineMigration *migration, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     memset(migration, 0, sizeof(*migration));
     virDomainPtr domain = virDomainLookupByName(conn, name);
     if (domain == NULL) {

@@ -19,7 +19,8 @@
 
 #include <gio/gio.h>
 #include <glib.h>
-#include <libvirt/libvirt.h>
+
+#include "hvcore/conn.h"
 
 #include "hvcore/domain.h"
 
@@ -41,11 +42,11 @@ const char *hv_machine_state_to_string(HvMachineState state);
  * start).  XML that libvirt cannot parse or that fails its schema is
  * HV_ERROR_INVALID; another domain's name with this UUID (or the reverse) is
  * HV_ERROR_LIBVIRT "... already exists ...", as libvirt reports it. */
-gboolean hv_machine_define(virConnectPtr conn, const char *xml, GError **error);
+gboolean hv_machine_define(HvConn *conn, const char *xml, GError **error);
 
 /* Boots a shut-off domain.  Already running: TRUE.  Paused:
  * HV_ERROR_INVALID (resume it instead). */
-gboolean hv_machine_start(virConnectPtr conn, const char *name, GError **error);
+gboolean hv_machine_start(HvConn *conn, const char *name, GError **error);
 
 /* Graceful stop: presses the ACPI power button (a paused domain is resumed
  * first so that its guest can see it), then polls the state until the
@@ -54,43 +55,43 @@ gboolean hv_machine_start(virConnectPtr conn, const char *name, GError **error);
  * forced off and *@forced (may be NULL) set to TRUE.  When @cancellable
  * fires while waiting: FALSE with G_IO_ERROR_CANCELLED, the domain left as
  * it is (still shutting down, maybe).  Already shut off: TRUE. */
-gboolean hv_machine_stop(virConnectPtr conn, const char *name, guint timeout_s,
-                         GCancellable *cancellable, gboolean *forced, GError **error);
+gboolean hv_machine_stop(HvConn *conn, const char *name, guint timeout_s, GCancellable *cancellable,
+                         gboolean *forced, GError **error);
 
 /* Waits until the domain is no longer active, polling its state, for up to
  * @timeout_ms: FALSE with G_IO_ERROR_TIMED_OUT when it still is, or
  * G_IO_ERROR_CANCELLED as soon as @cancellable (may be NULL) fires.  A
  * domain that vanishes meanwhile counts as shut off.  hv_machine_stop's
  * wait, for callers that asked the guest to stop some other way. */
-gboolean hv_machine_wait_shutoff(virConnectPtr conn, const char *name, guint timeout_ms,
+gboolean hv_machine_wait_shutoff(HvConn *conn, const char *name, guint timeout_ms,
                                  GCancellable *cancellable, GError **error);
 
 /* Pulls the plug (virDomainDestroy).  Already shut off: TRUE. */
-gboolean hv_machine_force_stop(virConnectPtr conn, const char *name, GError **error);
+gboolean hv_machine_force_stop(HvConn *conn, const char *name, GError **error);
 
 /* A hard reset of the running (or paused) L1, like the reset button
  * (virDomainReset): the reference L1 has no ACPI daemon, so a graceful
  * reboot request would never be acted on.  The guest's disks are not synced
  * first.  QEMU keeps running, so the console log simply continues.  Shut
  * off: HV_ERROR_INVALID. */
-gboolean hv_machine_reboot(virConnectPtr conn, const char *name, GError **error);
+gboolean hv_machine_reboot(HvConn *conn, const char *name, GError **error);
 
 /* Freezes the vCPUs.  Already paused: TRUE.  Shut off: HV_ERROR_INVALID. */
-gboolean hv_machine_pause(virConnectPtr conn, const char *name, GError **error);
+gboolean hv_machine_pause(HvConn *conn, const char *name, GError **error);
 
 /* Resumes a paused domain.  Already running: TRUE.  Shut off:
  * HV_ERROR_INVALID. */
-gboolean hv_machine_resume(virConnectPtr conn, const char *name, GError **error);
+gboolean hv_machine_resume(HvConn *conn, const char *name, GError **error);
 
 /* Destroys the domain if it is active and undefines it, with its managed
  * save image, snapshot and checkpoint metadata and NVRAM file where the
  * driver has them.  No such domain: TRUE (idempotent, so an interrupted
  * delete can simply be run again). */
-gboolean hv_machine_remove(virConnectPtr conn, const char *name, GError **error);
+gboolean hv_machine_remove(HvConn *conn, const char *name, GError **error);
 
 /* The domain's state; HV_MACHINE_ABSENT with @error unset when there is no
  * such domain, HV_MACHINE_ABSENT with @error set when it cannot be told. */
-HvMachineState hv_machine_get_state(virConnectPtr conn, const char *name, GError **error);
+HvMachineState hv_machine_get_state(HvConn *conn, const char *name, GError **error);
 
 typedef struct {
     char *name; /* the libvirt domain name */
@@ -110,7 +111,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvMachineInfo, hv_machine_info_free)
  * at debug level) or that vanish while being listed are skipped; any other
  * failure fails the whole call, so that a reconcile never mistakes a
  * libvirt error for a missing domain. */
-GPtrArray *hv_machine_list_ours(virConnectPtr conn, GError **error);
+GPtrArray *hv_machine_list_ours(HvConn *conn, GError **error);
+
+/* The domain's current XML (libvirt's live definition, the <metadata>
+ * included): HV_ERROR_NOT_FOUND when there is no such domain. */
+char *hv_machine_get_xml(HvConn *conn, const char *name, GError **error);
 
 typedef struct {
     HvMachineState state;
@@ -126,14 +131,11 @@ typedef struct {
  * vcpu and block), without waiting behind a job such as a migration.
  * Whatever the driver does not report stays 0 (memory_rss_kib -1):
  * test:///default reports only the state. */
-gboolean hv_machine_get_stats(virConnectPtr conn, const char *name, HvMachineStats *stats,
+gboolean hv_machine_get_stats(HvConn *conn, const char *name, HvMachineStats *stats,
                               GError **error);
 
-/* Fills @stats from one virDomainStatsRecord's parameters ("state.state",
- * "cpu.time", "balloon.current", "block.<n>.rd.bytes", ...): what
- * hv_machine_get_stats does with its record, for callers that fetch many
- * domains in one virConnectGetAllDomainStats. */
-void hv_machine_stats_parse(virTypedParameterPtr params, int nparams, HvMachineStats *stats);
+/* hv_machine_stats_parse (libvirt's typed parameters) is in
+ * hvcore/libvirt-private.h. */
 
 /* The completed incoming migration that brought @name here, from libvirt's
  * completed-job statistics on this (the destination) side; found FALSE when
@@ -145,5 +147,5 @@ typedef struct {
     guint64 bytes;
 } HvMachineMigration;
 
-gboolean hv_machine_get_incoming_migration(virConnectPtr conn, const char *name,
+gboolean hv_machine_get_incoming_migration(HvConn *conn, const char *name,
                                            HvMachineMigration *migration, GError **error);

@@ -4,49 +4,19 @@
 
 #include <string.h>
 
-#include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlsave.h>
 #include <libxml/xpath.h>
 
 #include "hvcore/error.h"
+#include "hvcore/libvirt-private.h"
 #include "hvcore/storage.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlBuffer, xmlBufferFree)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathContext, xmlXPathFreeContext)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathObject, xmlXPathFreeObject)
-
-static void conn_unref(virConnect *conn)
-{
-    virConnectClose(conn);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virConnect, conn_unref)
-
-static void domain_unref(virDomain *dom)
-{
-    virDomainFree(dom);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, domain_unref)
-
-static void pool_unref(virStoragePool *pool)
-{
-    virStoragePoolFree(pool);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStoragePool, pool_unref)
-
-static void vol_unref(virStorageVol *vol)
-{
-    virStorageVolFree(vol);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStorageVol, vol_unref)
-
-static void stream_unref(virStream *stream)
-{
-    virStreamFree(stream);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStream, stream_unref)
 
 /* One stream message of libvirt's remote driver. */
 #define COPY_PIECE (256 * 1024)
@@ -368,9 +338,11 @@ static gboolean check_peer_cpu(virConnectPtr src, virConnectPtr dst, const char 
     return TRUE;
 }
 
-gboolean hv_migrate_preflight(virConnectPtr src, virConnectPtr dst, const char *domain,
+gboolean hv_migrate_preflight(HvConn *src_handle, HvConn *dst_handle, const char *domain,
                               HvBackend backend, gboolean src_nested_state, GError **error)
 {
+    virConnectPtr src = hv_conn_get_libvirt(src_handle);
+    virConnectPtr dst = hv_conn_get_libvirt(dst_handle);
     g_autoptr(virDomain) dom = NULL;
     g_autofree char *xml = NULL;
     g_autoptr(xmlDoc) doc = NULL;
@@ -580,9 +552,10 @@ static xmlDocPtr domain_doc(virConnectPtr conn, const char *domain, unsigned int
     return doc;
 }
 
-gboolean hv_migrate_list_volumes(virConnectPtr src, const char *domain, GPtrArray **images,
+gboolean hv_migrate_list_volumes(HvConn *src_handle, const char *domain, GPtrArray **images,
                                  GPtrArray **overlays, GError **error)
 {
+    virConnectPtr src = hv_conn_get_libvirt(src_handle);
     g_autoptr(xmlDoc) doc = NULL;
     g_autoptr(GHashTable) refs = new_ref_table();
     g_autoptr(GPtrArray) image_names = g_ptr_array_new_with_free_func(g_free);
@@ -601,16 +574,18 @@ gboolean hv_migrate_list_volumes(virConnectPtr src, const char *domain, GPtrArra
     return TRUE;
 }
 
-gboolean hv_migrate_create_overlays(virConnectPtr src, virConnectPtr dst, const char *domain,
+gboolean hv_migrate_create_overlays(HvConn *src_handle, HvConn *dst_handle, const char *domain,
                                     GPtrArray *created, GError **error)
 {
+    virConnectPtr src = hv_conn_get_libvirt(src_handle);
+    virConnectPtr dst = hv_conn_get_libvirt(dst_handle);
     g_autoptr(GPtrArray) overlays = NULL;
     guint i;
 
     g_return_val_if_fail(src != NULL && dst != NULL && created != NULL, FALSE);
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
-    if (!hv_migrate_list_volumes(src, domain, NULL, &overlays, error))
+    if (!hv_migrate_list_volumes(src_handle, domain, NULL, &overlays, error))
         return FALSE;
     for (i = 0; i < overlays->len; i++) {
         const char *name = g_ptr_array_index(overlays, i);
@@ -630,14 +605,14 @@ gboolean hv_migrate_create_overlays(virConnectPtr src, virConnectPtr dst, const 
         }
         if (!resolve_path(src, backing, &ref, error))
             return FALSE;
-        dst_backing = hv_volume_path(dst, HV_POOL_IMAGES, ref->name, &local);
+        dst_backing = hv_volume_path(dst_handle, HV_POOL_IMAGES, ref->name, &local);
         vol_ref_free(ref);
         if (!dst_backing) {
             g_propagate_prefixed_error(error, local,
                                        "the peer lacks the backing image of '%s': ", name);
             return FALSE;
         }
-        exists = hv_volume_exists(dst, HV_POOL_DISKS, name, &local);
+        exists = hv_volume_exists(dst_handle, HV_POOL_DISKS, name, &local);
         if (local) {
             g_propagate_prefixed_error(error, local, "on the peer: ");
             return FALSE;
@@ -648,7 +623,8 @@ gboolean hv_migrate_create_overlays(virConnectPtr src, virConnectPtr dst, const 
                         HV_POOL_DISKS);
             return FALSE;
         }
-        path = hv_volume_create_overlay(dst, HV_POOL_DISKS, name, dst_backing, format, error);
+        path =
+            hv_volume_create_overlay(dst_handle, HV_POOL_DISKS, name, dst_backing, format, error);
         if (!path)
             return FALSE;
         g_ptr_array_add(created, g_strdup(name));
@@ -658,10 +634,12 @@ gboolean hv_migrate_create_overlays(virConnectPtr src, virConnectPtr dst, const 
 
 /* ---- volume copy -------------------------------------------------------- */
 
-gboolean hv_volume_copy(virConnectPtr src, virConnectPtr dst, const char *pool, const char *name,
+gboolean hv_volume_copy(HvConn *src_handle, HvConn *dst_handle, const char *pool, const char *name,
                         HvCopyProgress progress, gpointer data, GCancellable *cancellable,
                         gboolean *copied, GError **error)
 {
+    virConnectPtr src = hv_conn_get_libvirt(src_handle);
+    virConnectPtr dst = hv_conn_get_libvirt(dst_handle);
     g_autoptr(virStorageVol) vol = NULL;
     g_autoptr(virStream) stream = NULL;
     g_autoptr(HvUpload) upload = NULL;
@@ -676,7 +654,7 @@ gboolean hv_volume_copy(virConnectPtr src, virConnectPtr dst, const char *pool, 
 
     if (copied)
         *copied = FALSE;
-    exists = hv_volume_exists(dst, pool, name, &local);
+    exists = hv_volume_exists(dst_handle, pool, name, &local);
     if (local) {
         g_propagate_prefixed_error(error, local, "on the peer: ");
         return FALSE;
@@ -699,7 +677,7 @@ gboolean hv_volume_copy(virConnectPtr src, virConnectPtr dst, const char *pool, 
         return FALSE;
     }
 
-    upload = hv_volume_upload_begin(dst, pool, name, &local);
+    upload = hv_volume_upload_begin(dst_handle, pool, name, &local);
     if (!upload) {
         g_propagate_prefixed_error(error, local, "on the peer: ");
         return FALSE;
@@ -748,7 +726,7 @@ gboolean hv_volume_copy(virConnectPtr src, virConnectPtr dst, const char *pool, 
                     "copied %" G_GUINT64_FORMAT
                     " bytes of volume '%s', which has %" G_GUINT64_FORMAT,
                     size, name, total);
-        if (!hv_volume_delete(dst, pool, name, &local)) {
+        if (!hv_volume_delete(dst_handle, pool, name, &local)) {
             g_debug("cannot delete the short copy: %s", local->message);
             g_clear_error(&local);
         }
@@ -848,9 +826,11 @@ static char *peer_console_dir(virConnectPtr dst, GError **error)
     return g_build_filename(state, "consoles", NULL);
 }
 
-char *hv_migrate_destination_xml(virConnectPtr src, virConnectPtr dst, const char *domain,
+char *hv_migrate_destination_xml(HvConn *src_handle, HvConn *dst_handle, const char *domain,
                                  char **dst_console_log, GError **error)
 {
+    virConnectPtr src = hv_conn_get_libvirt(src_handle);
+    virConnectPtr dst = hv_conn_get_libvirt(dst_handle);
     g_autofree char *xml = NULL;
     g_autoptr(xmlDoc) doc = NULL;
     g_autoptr(GHashTable) refs = new_ref_table();
@@ -872,7 +852,7 @@ char *hv_migrate_destination_xml(virConnectPtr src, virConnectPtr dst, const cha
     while (g_hash_table_iter_next(&iter, &key, &value)) {
         const VolRef *ref = value;
         GError *local = NULL;
-        char *dst_path = hv_volume_path(dst, ref->pool, ref->name, &local);
+        char *dst_path = hv_volume_path(dst_handle, ref->pool, ref->name, &local);
 
         if (!dst_path) {
             g_propagate_prefixed_error(
@@ -1195,11 +1175,12 @@ static gboolean worth_another_attempt(const GError *error, const char *dst_uri)
     return peer != NULL && virConnectIsAlive(peer) == 1;
 }
 
-gboolean hv_migrate_run(virConnectPtr src, const char *domain, const char *dst_uri,
+gboolean hv_migrate_run(HvConn *src_handle, const char *domain, const char *dst_uri,
                         const char *migrate_uri, const char *dest_xml, gboolean copy_storage,
                         HvMigrateProgressFunc progress, gpointer data, GCancellable *cancellable,
                         HvMigrateResult *result, GError **error)
 {
+    virConnectPtr src = hv_conn_get_libvirt(src_handle);
     for (int attempt = 1;; attempt++) {
         g_autoptr(GError) local = NULL;
         if (run_once(src, domain, dst_uri, migrate_uri, dest_xml, copy_storage, progress, data,

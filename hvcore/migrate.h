@@ -30,7 +30,8 @@
 
 #include <gio/gio.h>
 #include <glib.h>
-#include <libvirt/libvirt.h>
+
+#include "hvcore/conn.h"
 
 #include "hvcore/probe.h"
 
@@ -50,8 +51,8 @@
  * The local checks come first, so a refusal costs no peer round trip.  A
  * peer whose libvirt cannot compare CPUs at all (no such API in its
  * driver) is not refused for it: libvirt's own migration check still runs. */
-gboolean hv_migrate_preflight(virConnectPtr src, virConnectPtr dst, const char *domain,
-                              HvBackend backend, gboolean src_nested_state, GError **error);
+gboolean hv_migrate_preflight(HvConn *src, HvConn *dst, const char *domain, HvBackend backend,
+                              gboolean src_nested_state, GError **error);
 
 /* The VFIO part of the preflight on a domain XML document (what
  * hv_migrate_preflight reads from libvirt): HV_ERROR_UNSUPPORTED naming
@@ -69,7 +70,7 @@ gboolean hv_migrate_check_devices(const char *domain_xml, GError **error);
  * physical size after every piece, in the calling thread.  @cancellable
  * is checked between pieces: G_IO_ERROR_CANCELLED. */
 typedef void (*HvCopyProgress)(guint64 done, guint64 total, gpointer data);
-gboolean hv_volume_copy(virConnectPtr src, virConnectPtr dst, const char *pool, const char *name,
+gboolean hv_volume_copy(HvConn *src, HvConn *dst, const char *pool, const char *name,
                         HvCopyProgress progress, gpointer data, GCancellable *cancellable,
                         gboolean *copied, GError **error);
 
@@ -78,7 +79,7 @@ gboolean hv_volume_copy(virConnectPtr src, virConnectPtr dst, const char *pool, 
  * of each overlay) and @overlays in HV_POOL_DISKS.  A kernel, initrd or
  * disk outside those two pools is HV_ERROR_UNSUPPORTED: it could not be
  * found on the peer.  Each name appears once. */
-gboolean hv_migrate_list_volumes(virConnectPtr src, const char *domain, GPtrArray **images,
+gboolean hv_migrate_list_volumes(HvConn *src, const char *domain, GPtrArray **images,
                                  GPtrArray **overlays, GError **error);
 
 /* Disk boot with copy-storage: libvirt cannot pre-create the destination
@@ -90,7 +91,7 @@ gboolean hv_migrate_list_volumes(virConnectPtr src, const char *domain, GPtrArra
  * that frees its elements with g_free) gets the volume names made, also on
  * failure, for the caller to delete.
  * No overlays: TRUE, nothing made. */
-gboolean hv_migrate_create_overlays(virConnectPtr src, virConnectPtr dst, const char *domain,
+gboolean hv_migrate_create_overlays(HvConn *src, HvConn *dst, const char *domain,
                                     GPtrArray *created, GError **error);
 
 /* The domain's XML as the peer must run it (libvirt's migratable XML):
@@ -100,7 +101,7 @@ gboolean hv_migrate_create_overlays(virConnectPtr src, virConnectPtr dst, const 
  * and console <source path>, <log file>) moved into the peer's console
  * dir with the same file name.  *@dst_console_log (may be NULL) gets that
  * path (NULL when the domain has no file console). */
-char *hv_migrate_destination_xml(virConnectPtr src, virConnectPtr dst, const char *domain,
+char *hv_migrate_destination_xml(HvConn *src, HvConn *dst, const char *domain,
                                  char **dst_console_log, GError **error);
 
 /* The rewrite itself: every attribute value and element text of
@@ -141,7 +142,7 @@ typedef struct {
  * the peer's QEMU refuses because the switchover caught the vCPU in the
  * L2 under TCG (a QEMU limitation, see migrate.c), or whose job failed
  * while the peer still answers, is tried again, up to 4 attempts in all. */
-gboolean hv_migrate_run(virConnectPtr src, const char *domain, const char *dst_uri,
+gboolean hv_migrate_run(HvConn *src, const char *domain, const char *dst_uri,
                         const char *migrate_uri, const char *dest_xml, gboolean copy_storage,
                         HvMigrateProgressFunc progress, gpointer data, GCancellable *cancellable,
                         HvMigrateResult *result, GError **error);

@@ -2,32 +2,21 @@
 
 #include "hvcore/storage.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-#include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlsave.h>
 #include <libxml/xpath.h>
 
 #include "hvcore/error.h"
+#include "hvcore/libvirt-private.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlBuffer, xmlBufferFree)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathContext, xmlXPathFreeContext)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathObject, xmlXPathFreeObject)
-
-static void pool_unref(virStoragePool *pool)
-{
-    virStoragePoolFree(pool);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStoragePool, pool_unref)
-
-static void vol_unref(virStorageVol *vol)
-{
-    virStorageVolFree(vol);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStorageVol, vol_unref)
 
 /* libvirt's remote driver sends a stream in messages of at most 256 KiB;
  * larger writes are cut to this size so that no call queues more. */
@@ -320,8 +309,9 @@ static gboolean ensure_pool(virConnectPtr conn, const char *name, const char *pa
     return TRUE;
 }
 
-gboolean hv_storage_ensure_pools(virConnectPtr conn, const char *state_dir, GError **error)
+gboolean hv_storage_ensure_pools(HvConn *conn_handle, const char *state_dir, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     static const char *const pools[] = {HV_POOL_IMAGES, HV_POOL_DISKS};
     gsize i;
 
@@ -373,8 +363,9 @@ static virStorageVolPtr lookup_volume(virConnectPtr conn, const char *pool_name,
 
 /* ---- volumes ------------------------------------------------------------ */
 
-gboolean hv_volume_exists(virConnectPtr conn, const char *pool, const char *name, GError **error)
+gboolean hv_volume_exists(HvConn *conn_handle, const char *pool, const char *name, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     g_autoptr(virStoragePool) p = NULL;
     g_autoptr(virStorageVol) vol = NULL;
 
@@ -396,8 +387,9 @@ gboolean hv_volume_exists(virConnectPtr conn, const char *pool, const char *name
     return FALSE;
 }
 
-char *hv_volume_path(virConnectPtr conn, const char *pool, const char *name, GError **error)
+char *hv_volume_path(HvConn *conn_handle, const char *pool, const char *name, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     g_autoptr(virStorageVol) vol = NULL;
     char *path;
 
@@ -413,8 +405,9 @@ char *hv_volume_path(virConnectPtr conn, const char *pool, const char *name, GEr
     return path;
 }
 
-gboolean hv_volume_delete(virConnectPtr conn, const char *pool, const char *name, GError **error)
+gboolean hv_volume_delete(HvConn *conn_handle, const char *pool, const char *name, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     g_autoptr(virStorageVol) vol = NULL;
 
     g_return_val_if_fail(conn != NULL, FALSE);
@@ -429,6 +422,68 @@ gboolean hv_volume_delete(virConnectPtr conn, const char *pool, const char *name
     }
     g_debug("deleted volume %s/%s", pool, name);
     return TRUE;
+}
+
+gboolean hv_pool_refresh(HvConn *conn_handle, const char *pool, GError **error)
+{
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
+    g_autoptr(virStoragePool) p = NULL;
+
+    g_return_val_if_fail(conn != NULL, FALSE);
+    p = lookup_pool(conn, pool, error);
+    if (!p)
+        return FALSE;
+    if (virStoragePoolRefresh(p, 0) < 0) {
+        set_libvirt_error(error, "cannot refresh storage pool '%s'", pool);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+void hv_volume_info_free(HvVolumeInfo *info)
+{
+    if (!info)
+        return;
+    g_free(info->name);
+    g_free(info->path);
+    g_free(info);
+}
+
+GPtrArray *hv_volume_list(HvConn *conn_handle, const char *pool, GError **error)
+{
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
+    g_autoptr(virStoragePool) p = NULL;
+    virStorageVolPtr *vols = NULL;
+    GPtrArray *list;
+    int n;
+
+    g_return_val_if_fail(conn != NULL, NULL);
+    p = lookup_pool(conn, pool, error);
+    if (!p)
+        return NULL;
+    n = virStoragePoolListAllVolumes(p, &vols, 0);
+    if (n < 0) {
+        set_libvirt_error(error, "cannot list the volumes of pool '%s'", pool);
+        return NULL;
+    }
+    list = g_ptr_array_new_with_free_func((GDestroyNotify)hv_volume_info_free);
+    for (int i = 0; i < n; i++) {
+        const char *name = virStorageVolGetName(vols[i]);
+        char *path = name ? virStorageVolGetPath(vols[i]) : NULL;
+
+        if (name) {
+            HvVolumeInfo *info = g_new0(HvVolumeInfo, 1);
+
+            info->name = g_strdup(name);
+            /* libvirt's string, freed with free(): copied for g_free. */
+            info->path = g_strdup(path);
+            g_ptr_array_add(list, info);
+        }
+        free(path);
+        virStorageVolFree(vols[i]);
+    }
+    free(vols);
+    return list;
 }
 
 /* The virtual size of the volume at @path, when it is one libvirt knows.
@@ -452,9 +507,10 @@ static gboolean backing_capacity(virConnectPtr conn, const char *path, guint64 *
     return TRUE;
 }
 
-char *hv_volume_create_overlay(virConnectPtr conn, const char *pool, const char *overlay_name,
+char *hv_volume_create_overlay(HvConn *conn_handle, const char *pool, const char *overlay_name,
                                const char *backing_path, const char *backing_format, GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     g_autoptr(virStoragePool) p = NULL;
     g_autoptr(virStorageVol) vol = NULL;
     g_autoptr(xmlDoc) doc = NULL;
@@ -576,9 +632,10 @@ static void drop_stream(HvUpload *upload, gboolean abort)
     upload->stream = NULL;
 }
 
-HvUpload *hv_volume_upload_begin(virConnectPtr conn, const char *pool, const char *vol_name,
+HvUpload *hv_volume_upload_begin(HvConn *conn_handle, const char *pool, const char *vol_name,
                                  GError **error)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     g_autoptr(virStoragePool) p = NULL;
     g_autoptr(virStorageVol) existing = NULL;
     g_autofree char *xml = NULL;

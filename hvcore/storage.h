@@ -15,7 +15,8 @@
 #pragma once
 
 #include <glib.h>
-#include <libvirt/libvirt.h>
+
+#include "hvcore/conn.h"
 
 /* Tenant images (kernels, initrds, disk images), in <state>/pools/images. */
 #define HV_POOL_IMAGES "turtles-images"
@@ -38,7 +39,7 @@ char *hv_storage_pool_dir(const char *state_dir, const char *pool);
  * one is built and started.  An existing pool with another type or another
  * path is HV_ERROR_INVALID naming both paths: we never redefine what an
  * operator may have set up by hand.  Idempotent. */
-gboolean hv_storage_ensure_pools(virConnectPtr conn, const char *state_dir, GError **error);
+gboolean hv_storage_ensure_pools(HvConn *conn, const char *state_dir, GError **error);
 
 /* ---- uploads ------------------------------------------------------------ */
 
@@ -48,7 +49,7 @@ typedef struct HvUpload HvUpload;
  * opens a libvirt upload stream into it.  An existing volume of that name
  * is HV_ERROR_INVALID and is left alone.  On failure nothing is left behind:
  * the volume is deleted again.  Holds its own reference to @conn. */
-HvUpload *hv_volume_upload_begin(virConnectPtr conn, const char *pool, const char *vol_name,
+HvUpload *hv_volume_upload_begin(HvConn *conn, const char *pool, const char *vol_name,
                                  GError **error);
 
 /* Streams @len bytes (any size: they are sent in pieces) and adds them to
@@ -85,19 +86,38 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvUpload, hv_upload_free)
 
 /* HV_ERROR_NOT_FOUND when there is no such volume (callers that only want
  * it gone may ignore that code). */
-gboolean hv_volume_delete(virConnectPtr conn, const char *pool, const char *name, GError **error);
+gboolean hv_volume_delete(HvConn *conn, const char *pool, const char *name, GError **error);
+
+/* Makes libvirt look at the pool's directory again: a dir pool lists what
+ * it saw at its last refresh, so files removed behind libvirt's back only
+ * disappear with one.  libvirt refuses while a volume of the pool is being
+ * uploaded (HV_ERROR_LIBVIRT); HV_ERROR_NOT_FOUND for no such pool. */
+gboolean hv_pool_refresh(HvConn *conn, const char *pool, GError **error);
+
+typedef struct {
+    char *name;
+    char *path; /* its file; NULL when libvirt could not tell */
+} HvVolumeInfo;
+
+void hv_volume_info_free(HvVolumeInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvVolumeInfo, hv_volume_info_free)
+
+/* The volumes of @pool as libvirt last saw them (hv_pool_refresh first to
+ * see the directory as it is now), as HvVolumeInfo (the array frees them).
+ * HV_ERROR_NOT_FOUND "storage pool 'x': ..." for no such pool. */
+GPtrArray *hv_volume_list(HvConn *conn, const char *pool, GError **error);
 
 /* The volume's file path, or NULL (HV_ERROR_NOT_FOUND when it is missing). */
-char *hv_volume_path(virConnectPtr conn, const char *pool, const char *name, GError **error);
+char *hv_volume_path(HvConn *conn, const char *pool, const char *name, GError **error);
 
 /* TRUE when the volume exists; FALSE with @error unset when it does not;
  * FALSE with @error set when that cannot be told (bad name, no such pool,
  * libvirt unreachable). */
-gboolean hv_volume_exists(virConnectPtr conn, const char *pool, const char *name, GError **error);
+gboolean hv_volume_exists(HvConn *conn, const char *pool, const char *name, GError **error);
 
 /* Creates a qcow2 (v3) volume @overlay_name in @pool whose backing store is
  * @backing_path (absolute) in @backing_format ("raw" or "qcow2"), with the
  * backing image's virtual size.  Returns the overlay's path. */
-char *hv_volume_create_overlay(virConnectPtr conn, const char *pool, const char *overlay_name,
+char *hv_volume_create_overlay(HvConn *conn, const char *pool, const char *overlay_name,
                                const char *backing_path, const char *backing_format,
                                GError **error);

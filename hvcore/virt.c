@@ -3,9 +3,9 @@
 #include "hvcore/virt.h"
 
 #include <libvirt-glib/libvirt-glib.h>
-#include <libvirt/virterror.h>
 
 #include "hvcore/error.h"
+#include "hvcore/libvirt-private.h"
 
 #define DEFAULT_BACKOFF_INITIAL_MS 500
 #define DEFAULT_BACKOFF_MAX_MS     10000
@@ -129,6 +129,20 @@ HvLifecycle hv_lifecycle_from_libvirt(int event, int detail)
     }
 }
 
+HvStopReason hv_stop_reason_from_libvirt(int event, int detail)
+{
+    if (event != VIR_DOMAIN_EVENT_STOPPED)
+        return HV_STOP_NONE;
+    switch (detail) {
+    case VIR_DOMAIN_EVENT_STOPPED_CRASHED:
+        return HV_STOP_CRASHED;
+    case VIR_DOMAIN_EVENT_STOPPED_FAILED:
+        return HV_STOP_FAILED;
+    default:
+        return HV_STOP_OTHER;
+    }
+}
+
 /* ---- sources on the main context ---------------------------------------- */
 
 static void source_clear(GSource **source)
@@ -198,6 +212,7 @@ static int on_domain_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, 
         .domain_name = virDomainGetName(dom),
         .domain_uuid = uuid,
         .what = hv_lifecycle_from_libvirt(event, detail),
+        .stop_reason = hv_stop_reason_from_libvirt(event, detail),
         .libvirt_event = event,
         .libvirt_detail = detail,
     };
@@ -420,7 +435,7 @@ gboolean hv_virt_connect(HvVirt *virt, GError **error)
 
     g_return_val_if_fail(virt != NULL, FALSE);
     if (virt->started) {
-        g_autoptr(virConnect) current = hv_virt_get_connection(virt, error);
+        g_autoptr(HvConn) current = hv_virt_get_connection(virt, error);
 
         return current != NULL;
     }
@@ -454,7 +469,7 @@ gboolean hv_virt_is_connected(HvVirt *virt)
     return connected;
 }
 
-virConnectPtr hv_virt_get_connection(HvVirt *virt, GError **error)
+HvConn *hv_virt_get_connection(HvVirt *virt, GError **error)
 {
     virConnectPtr conn = NULL;
 
@@ -465,11 +480,12 @@ virConnectPtr hv_virt_get_connection(HvVirt *virt, GError **error)
     else
         g_propagate_error(error, unreachable_error(virt->uri, virt->reason));
     g_mutex_unlock(&virt->lock);
-    return conn;
+    return hv_conn_wrap(conn);
 }
 
-gboolean hv_virt_report_failure(HvVirt *virt, virConnectPtr conn)
+gboolean hv_virt_report_failure(HvVirt *virt, HvConn *handle)
 {
+    virConnectPtr conn = hv_conn_get_libvirt(handle);
     g_autofree char *reason = NULL;
 
     g_return_val_if_fail(virt != NULL, FALSE);

@@ -10,14 +10,8 @@
 #pragma once
 
 #include <glib.h>
-#include <libvirt/libvirt.h>
 
-/* g_autoptr(virConnect) for the references hv_virt_get_connection hands out. */
-static inline void hv_virt_connection_unref(virConnect *conn)
-{
-    virConnectClose(conn);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virConnect, hv_virt_connection_unref)
+#include "hvcore/conn.h"
 
 typedef struct HvVirt HvVirt;
 
@@ -45,11 +39,23 @@ const char *hv_lifecycle_to_string(HvLifecycle what);
 /* Maps a virDomainEventType and its detail. */
 HvLifecycle hv_lifecycle_from_libvirt(int event, int detail);
 
+/* Why a domain stopped, for HV_LIFECYCLE_STOPPED (HV_STOP_NONE otherwise). */
+typedef enum {
+    HV_STOP_NONE,    /* not a stop */
+    HV_STOP_OTHER,   /* shut down, destroyed, saved, ... */
+    HV_STOP_CRASHED, /* the guest crashed */
+    HV_STOP_FAILED,  /* the hypervisor (QEMU) failed */
+} HvStopReason;
+
+/* Maps a virDomainEventType and its detail. */
+HvStopReason hv_stop_reason_from_libvirt(int event, int detail);
+
 /* Borrowed for the duration of the callback. */
 typedef struct {
     const char *domain_name;
     const char *domain_uuid; /* "xxxxxxxx-xxxx-..." */
     HvLifecycle what;
+    HvStopReason stop_reason;
     int libvirt_event;  /* virDomainEventType */
     int libvirt_detail; /* its vir*DetailType */
 } HvLifecycleEvent;
@@ -88,10 +94,10 @@ gboolean hv_virt_connect(HvVirt *virt, GError **error);
 
 gboolean hv_virt_is_connected(HvVirt *virt);
 
-/* A new reference to the connection (release it with virConnectClose, or
- * g_autoptr(virConnect)), or NULL with HV_ERROR_LIBVIRT "libvirt is
+/* A new reference to the connection (release it with hv_conn_unref, or
+ * g_autoptr(HvConn)), or NULL with HV_ERROR_LIBVIRT "libvirt is
  * unreachable (<uri>): <reason>" while disconnected. */
-virConnectPtr hv_virt_get_connection(HvVirt *virt, GError **error);
+HvConn *hv_virt_get_connection(HvVirt *virt, GError **error);
 
 /* Call right after a libvirt call on @conn (from hv_virt_get_connection)
  * failed, in the thread that made it (any thread).  Returns TRUE when @conn
@@ -99,7 +105,7 @@ virConnectPtr hv_virt_get_connection(HvVirt *virt, GError **error);
  * unreachable, and then drops @conn and starts reconnecting unless that
  * happened already (libvirt usually reports the loss itself first).  FALSE
  * for an ordinary error on a live connection.  Cheap: no round trip. */
-gboolean hv_virt_report_failure(HvVirt *virt, virConnectPtr conn);
+gboolean hv_virt_report_failure(HvVirt *virt, HvConn *conn);
 
 /* Failed connection attempts since the last success (0 while connected). */
 guint hv_virt_get_failed_attempts(HvVirt *virt);

@@ -30,18 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
-
 #include "hvcore/error.h"
 #include "hvcore/migrate.h"
 #include "hvcore/storage.h"
-
-static void conn_unref(virConnect *conn)
-{
-    virConnectClose(conn);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virConnect, conn_unref)
+#include "hvcore/libvirt-private.h"
 
 static void quiet_libvirt(void *data, virErrorPtr error)
 {
@@ -73,9 +65,9 @@ static int fail(const GError *error)
     return 1;
 }
 
-static virConnectPtr open_uri(const char *uri, GError **error)
+static HvConn *open_uri(const char *uri, GError **error)
 {
-    virConnectPtr conn = virConnectOpen(uri);
+    HvConn *conn = hv_conn_open(uri, NULL);
 
     if (!conn)
         g_set_error(error, HV_ERROR, HV_ERROR_LIBVIRT, "cannot connect to %s: %s", uri,
@@ -114,8 +106,8 @@ static gpointer cancel_thread(gpointer data)
     return NULL;
 }
 
-static gboolean preflight(virConnectPtr src, virConnectPtr dst, const char *domain,
-                          const Options *opts, GError **error)
+static gboolean preflight(HvConn *src, HvConn *dst, const char *domain, const Options *opts,
+                          GError **error)
 {
     HvBackend backend;
 
@@ -129,7 +121,7 @@ static gboolean preflight(virConnectPtr src, virConnectPtr dst, const char *doma
     return TRUE;
 }
 
-static gboolean run(virConnectPtr src, const char *dst_uri, const char *domain, const char *xml,
+static gboolean run(HvConn *src, const char *dst_uri, const char *domain, const char *xml,
                     const Options *opts, GCancellable *cancellable, GError **error)
 {
     HvMigrateResult result = {0};
@@ -144,7 +136,7 @@ static gboolean run(virConnectPtr src, const char *dst_uri, const char *domain, 
 }
 
 /* Deletes from the peer what a failed `all` made there. */
-static void cleanup(virConnectPtr dst, const char *pool, GPtrArray *names)
+static void cleanup(HvConn *dst, const char *pool, GPtrArray *names)
 {
     guint i;
 
@@ -160,7 +152,7 @@ static void cleanup(virConnectPtr dst, const char *pool, GPtrArray *names)
     }
 }
 
-static gboolean all(virConnectPtr src, virConnectPtr dst, const char *dst_uri, const char *domain,
+static gboolean all(HvConn *src, HvConn *dst, const char *dst_uri, const char *domain,
                     const Options *opts, GCancellable *cancellable, GError **error)
 {
     g_autoptr(GPtrArray) images = NULL;
@@ -216,8 +208,8 @@ int main(int argc, char **argv)
     };
     g_autoptr(GOptionContext) context = g_option_context_new("VERB ARGS... - hvcore/migrate");
     g_autoptr(GError) error = NULL;
-    g_autoptr(virConnect) src = NULL;
-    g_autoptr(virConnect) dst = NULL;
+    g_autoptr(HvConn) src = NULL;
+    g_autoptr(HvConn) dst = NULL;
     g_autoptr(GCancellable) cancellable = g_cancellable_new();
     GThread *canceller = NULL;
     const char *verb;

@@ -21,6 +21,7 @@
 #include <glib-unix.h>
 
 #include "hvcore/error.h"
+#include "hvcore/libvirt-private.h"
 #include "hvcore/virt.h"
 
 static void print_line(const char *format, ...) G_GNUC_PRINTF(1, 2);
@@ -39,13 +40,13 @@ static void print_line(const char *format, ...)
 typedef struct {
     HvVirt *virt;
     gboolean check_after_loss;
-    virConnectPtr held; /* --check-after-loss: the connection of the last "connected" */
+    HvConn *held; /* --check-after-loss: the connection of the last "connected" */
 } Watch;
 
 static void hold_connection(Watch *watch)
 {
     if (watch->check_after_loss) {
-        g_clear_pointer(&watch->held, hv_virt_connection_unref);
+        g_clear_pointer(&watch->held, hv_conn_unref);
         watch->held = hv_virt_get_connection(watch->virt, NULL);
     }
 }
@@ -71,10 +72,10 @@ static void on_connection(gboolean connected, const char *reason, gpointer data)
     print_line("disconnected %s", reason);
     if (!watch->held)
         return;
-    failed = virConnectGetLibVersion(watch->held, &version) < 0;
+    failed = virConnectGetLibVersion(hv_conn_get_libvirt(watch->held), &version) < 0;
     print_line("after-loss %s %s", failed ? "failed" : "succeeded",
                hv_virt_report_failure(watch->virt, watch->held) ? "dead" : "alive");
-    g_clear_pointer(&watch->held, hv_virt_connection_unref);
+    g_clear_pointer(&watch->held, hv_conn_unref);
 }
 
 static gboolean quit(gpointer data)
@@ -144,7 +145,7 @@ int main(int argc, char **argv)
     }
 
     g_main_loop_run(loop);
-    g_clear_pointer(&watch.held, hv_virt_connection_unref);
+    g_clear_pointer(&watch.held, hv_conn_unref);
     g_clear_pointer(&watch.virt, hv_virt_free);
     g_source_remove(signals[0]);
     g_source_remove(signals[1]);

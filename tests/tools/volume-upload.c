@@ -24,18 +24,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
-
 #include "hvcore/error.h"
 #include "hvcore/imagecheck.h"
 #include "hvcore/storage.h"
-
-static void conn_unref(virConnect *conn)
-{
-    virConnectClose(conn);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virConnect, conn_unref)
+#include "hvcore/libvirt-private.h"
 
 /* Errors are reported through GError; libvirt must not print them too. */
 static void quiet_libvirt(void *data, virErrorPtr error)
@@ -50,9 +42,9 @@ static int fail(const GError *error)
     return 1;
 }
 
-static virConnectPtr open_uri(const char *uri)
+static HvConn *open_uri(const char *uri)
 {
-    virConnectPtr conn = virConnectOpen(uri);
+    HvConn *conn = hv_conn_open(uri, NULL);
 
     if (!conn)
         fprintf(stderr, "volume-upload: cannot open %s: %s\n", uri, virGetLastErrorMessage());
@@ -72,7 +64,7 @@ static long vmhwm_kib(void)
 
 static int cmd_ensure_pools(int argc, char **argv)
 {
-    g_autoptr(virConnect) conn = NULL;
+    g_autoptr(HvConn) conn = NULL;
     g_autoptr(GError) error = NULL;
 
     if (argc != 3) {
@@ -90,7 +82,7 @@ static int cmd_ensure_pools(int argc, char **argv)
 
 static int cmd_overlay(int argc, char **argv)
 {
-    g_autoptr(virConnect) conn = NULL;
+    g_autoptr(HvConn) conn = NULL;
     g_autoptr(GError) error = NULL;
     g_autofree char *path = NULL;
 
@@ -109,7 +101,7 @@ static int cmd_overlay(int argc, char **argv)
 }
 
 /* After a successful upload: the daemon's validation step. */
-static int check_uploaded(virConnectPtr conn, const char *pool, const char *name, const char *path,
+static int check_uploaded(HvConn *conn, const char *pool, const char *name, const char *path,
                           const char *spec)
 {
     g_auto(GStrv) parts = g_strsplit(spec, ":", 2);
@@ -145,7 +137,7 @@ static int cmd_upload(int argc, char **argv)
     };
     g_autoptr(GOptionContext) context = g_option_context_new("URI POOL NAME FILE");
     g_autoptr(GError) error = NULL;
-    g_autoptr(virConnect) conn = NULL;
+    g_autoptr(HvConn) conn = NULL;
     g_autoptr(HvUpload) upload = NULL;
     g_autofree char *buf = NULL;
     g_autofree char *sha256 = NULL;

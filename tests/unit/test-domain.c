@@ -4,8 +4,6 @@
 #include <string.h>
 
 #include <glib/gstdio.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
@@ -13,19 +11,8 @@
 
 #include "hvcore/domain.h"
 #include "hvcore/error.h"
+#include "hvcore/libvirt-private.h"
 
-static void conn_close(virConnect *conn)
-{
-    virConnectClose(conn);
-}
-
-static void dom_free(virDomain *dom)
-{
-    virDomainFree(dom);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virConnect, conn_close)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, dom_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathContext, xmlXPathFreeContext)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathObject, xmlXPathFreeObject)
@@ -242,9 +229,9 @@ static void assert_tcg_shape(xmlDoc *doc, const HvStackSpec *spec)
 
 /* ---- libvirt test driver ------------------------------------------------- */
 
-static virConnect *open_test_driver(void)
+static HvConn *open_test_driver(void)
 {
-    virConnect *conn = virConnectOpen(TEST_URI);
+    HvConn *conn = hv_conn_open(TEST_URI, NULL);
 
     if (!conn)
         g_error("cannot open %s: %s", TEST_URI, virGetLastErrorMessage());
@@ -255,8 +242,8 @@ static virConnect *open_test_driver(void)
  * the XML libvirt gives back.  The domain is gone again afterwards. */
 static char *run_on_test_driver(const char *xml, const char *expected_uuid)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
-    g_autoptr(virDomain) dom = virDomainDefineXML(conn, xml);
+    g_autoptr(HvConn) conn = open_test_driver();
+    g_autoptr(virDomain) dom = virDomainDefineXML(hv_conn_get_libvirt(conn), xml);
     if (!dom)
         g_error("test driver refuses the XML: %s", virGetLastErrorMessage());
 
@@ -280,7 +267,8 @@ static char *run_on_test_driver(const char *xml, const char *expected_uuid)
 
     g_assert_cmpint(virDomainDestroy(dom), ==, 0);
     g_assert_cmpint(virDomainUndefine(dom), ==, 0);
-    g_autoptr(virDomain) gone = virDomainLookupByUUIDString(conn, expected_uuid);
+    g_autoptr(virDomain) gone =
+        virDomainLookupByUUIDString(hv_conn_get_libvirt(conn), expected_uuid);
     g_assert_null(gone);
     return copy;
 }

@@ -8,25 +8,11 @@
  * libvirtd and the reference L1, which has no ACPI daemon. */
 #include <string.h>
 
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
-
 #include "hvcore/error.h"
 #include "hvcore/machine.h"
+#include "hvcore/libvirt-private.h"
 
 #define TEST_URI "test:///default"
-
-static void conn_unref(virConnect *conn)
-{
-    virConnectClose(conn);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virConnect, conn_unref)
-
-static void dom_unref(virDomain *dom)
-{
-    virDomainFree(dom);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, dom_unref)
 
 static void quiet_libvirt(void *data, virErrorPtr error)
 {
@@ -36,9 +22,9 @@ static void quiet_libvirt(void *data, virErrorPtr error)
 
 /* test:///default's state lives while a connection to it is open: each
  * test opens its own, and uses its own domain names anyway. */
-static virConnectPtr open_test_driver(void)
+static HvConn *open_test_driver(void)
 {
-    virConnectPtr conn = virConnectOpen(TEST_URI);
+    HvConn *conn = hv_conn_open(TEST_URI, NULL);
 
     if (!conn)
         g_error("cannot open %s: %s", TEST_URI, virGetLastErrorMessage());
@@ -61,7 +47,7 @@ static HvStackSpec *sample_spec(const char *id, const char *name)
 }
 
 /* Defines a stack domain for @id and returns its libvirt name. */
-static char *define_stack(virConnectPtr conn, const char *id, const char *name)
+static char *define_stack(HvConn *conn, const char *id, const char *name)
 {
     g_autoptr(HvStackSpec) spec = sample_spec(id, name);
     g_autoptr(GError) error = NULL;
@@ -73,7 +59,7 @@ static char *define_stack(virConnectPtr conn, const char *id, const char *name)
     return hv_domain_name_for(id);
 }
 
-static void assert_state(virConnectPtr conn, const char *name, HvMachineState expected)
+static void assert_state(HvConn *conn, const char *name, HvMachineState expected)
 {
     g_autoptr(GError) error = NULL;
     HvMachineState state = hv_machine_get_state(conn, name, &error);
@@ -119,7 +105,7 @@ static void test_state_strings(void)
 
 static void test_lifecycle(void)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(HvConn) conn = open_test_driver();
     g_autofree char *name = define_stack(conn, "a1000000-0000-4000-8000-000000000001", "life");
 
     assert_state(conn, name, HV_MACHINE_SHUTOFF);
@@ -163,7 +149,7 @@ static void test_lifecycle(void)
     assert_ok(hv_machine_start(conn, name, &ok_error_));
     assert_ok(hv_machine_remove(conn, name, &ok_error_));
     assert_state(conn, name, HV_MACHINE_ABSENT);
-    g_autoptr(virDomain) gone = virDomainLookupByName(conn, name);
+    g_autoptr(virDomain) gone = virDomainLookupByName(hv_conn_get_libvirt(conn), name);
     g_assert_null(gone);
     assert_ok(hv_machine_remove(conn, name, &ok_error_));
 
@@ -175,12 +161,12 @@ static void test_lifecycle(void)
 
 static void test_remove_transient(void)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(HvConn) conn = open_test_driver();
     g_autoptr(HvStackSpec) spec = sample_spec("a1000000-0000-4000-8000-000000000003", "tr");
     g_autoptr(GError) error = NULL;
     g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TEST, NULL, &error);
     g_assert_no_error(error);
-    g_autoptr(virDomain) dom = virDomainCreateXML(conn, xml, 0);
+    g_autoptr(virDomain) dom = virDomainCreateXML(hv_conn_get_libvirt(conn), xml, 0);
     g_assert_nonnull(dom);
     g_autofree char *name = hv_domain_name_for(spec->id);
 
@@ -191,7 +177,7 @@ static void test_remove_transient(void)
 
 static void test_not_found(void)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(HvConn) conn = open_test_driver();
     const char *name = "turtles-00000000-0000-4000-8000-00000000dead";
     const char *needle = "domain 'turtles-00000000-0000-4000-8000-00000000dead' not found";
     HvMachineStats stats;
@@ -215,7 +201,7 @@ static void test_not_found(void)
 
 static void test_define_refused(void)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(HvConn) conn = open_test_driver();
     g_autofree char *name = define_stack(conn, "a2000000-0000-4000-8000-000000000001", "def");
 
     assert_fails(hv_machine_define(conn, "<domain", &ok_error_), HV_ERROR_INVALID,
@@ -249,7 +235,7 @@ static const HvMachineInfo *find_info(GPtrArray *infos, const char *name)
 
 static void test_list_ours(void)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(HvConn) conn = open_test_driver();
     const char *run_id = "a3000000-0000-4000-8000-000000000001";
     const char *off_id = "a3000000-0000-4000-8000-000000000002";
     g_autofree char *running = define_stack(conn, run_id, "web");
@@ -257,15 +243,17 @@ static void test_list_ours(void)
     assert_ok(hv_machine_start(conn, running, &ok_error_));
 
     /* Foreign: no metadata, even with our name prefix. */
-    g_autoptr(virDomain) foreign = virDomainDefineXML(
-        conn, "<domain type='test'><name>turtles-foreign</name><memory>65536</memory>"
-              "<os><type>hvm</type></os></domain>");
+    g_autoptr(virDomain) foreign =
+        virDomainDefineXML(hv_conn_get_libvirt(conn),
+                           "<domain type='test'><name>turtles-foreign</name><memory>65536</memory>"
+                           "<os><type>hvm</type></os></domain>");
     g_assert_nonnull(foreign);
     /* Our namespace but no stack name: broken, skipped rather than adopted. */
     g_autoptr(virDomain) broken = virDomainDefineXML(
-        conn, "<domain type='test'><name>turtles-broken</name><memory>65536</memory>"
-              "<os><type>hvm</type></os><metadata><t:stack xmlns:t='" HV_DOMAIN_METADATA_URI
-              "'><t:id>x</t:id><t:tenant>acme</t:tenant></t:stack></metadata></domain>");
+        hv_conn_get_libvirt(conn),
+        "<domain type='test'><name>turtles-broken</name><memory>65536</memory>"
+        "<os><type>hvm</type></os><metadata><t:stack xmlns:t='" HV_DOMAIN_METADATA_URI
+        "'><t:id>x</t:id><t:tenant>acme</t:tenant></t:stack></metadata></domain>");
     g_assert_nonnull(broken);
 
     g_autoptr(GError) error = NULL;
@@ -299,7 +287,7 @@ static void test_list_ours(void)
     g_autoptr(HvStackSpec) spec = sample_spec(arriving_id, "arriving");
     g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TEST, NULL, &error);
     g_assert_no_error(error);
-    g_autoptr(virDomain) arriving = virDomainCreateXML(conn, xml, 0);
+    g_autoptr(virDomain) arriving = virDomainCreateXML(hv_conn_get_libvirt(conn), xml, 0);
     g_assert_nonnull(arriving);
     g_autoptr(GPtrArray) with_arriving = hv_machine_list_ours(conn, &error);
     g_assert_no_error(error);
@@ -324,7 +312,7 @@ static void test_list_ours(void)
 
 static void test_stats(void)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(HvConn) conn = open_test_driver();
     g_autofree char *name = define_stack(conn, "a4000000-0000-4000-8000-000000000001", "st");
     HvMachineStats stats;
 
@@ -404,7 +392,7 @@ static void test_stats_parse(void)
 
 static void test_stop(void)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(HvConn) conn = open_test_driver();
     g_autofree char *name = define_stack(conn, "a5000000-0000-4000-8000-000000000001", "stop");
     gboolean forced = TRUE;
 
@@ -436,7 +424,7 @@ static void test_stop(void)
 }
 
 typedef struct {
-    virConnectPtr conn;
+    HvConn *conn;
     const char *name;
     GCancellable *cancellable; /* cancel it, or else destroy the domain */
 } Later;
@@ -460,7 +448,7 @@ static gint64 elapsed_ms(gint64 start)
 
 static void test_wait_shutoff(void)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(HvConn) conn = open_test_driver();
     g_autofree char *name = define_stack(conn, "a6000000-0000-4000-8000-000000000001", "wait");
     g_autoptr(GError) error = NULL;
 

@@ -6,19 +6,11 @@
  * itself need two libvirtd: tests/system/migrate-hvcore.t. */
 #include <string.h>
 
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
-
 #include "hvcore/error.h"
 #include "hvcore/migrate.h"
+#include "hvcore/libvirt-private.h"
 
 #define TEST_URI "test:///default"
-
-static void conn_unref(virConnect *conn)
-{
-    virConnectClose(conn);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virConnect, conn_unref)
 
 static void quiet_libvirt(void *data, virErrorPtr error)
 {
@@ -39,9 +31,9 @@ static char *domain_xml(const char *name, guint memory_kib, const char *devices)
 }
 
 /* Defines (and starts, when @start) a domain on the test driver. */
-static void define(virConnectPtr conn, const char *xml, gboolean start)
+static void define(HvConn *conn, const char *xml, gboolean start)
 {
-    virDomainPtr dom = virDomainDefineXML(conn, xml);
+    virDomainPtr dom = virDomainDefineXML(hv_conn_get_libvirt(conn), xml);
 
     g_assert_nonnull(dom);
     if (start)
@@ -137,7 +129,7 @@ static void test_rewrite(void)
 
 static void test_preflight_refusals(void)
 {
-    g_autoptr(virConnect) conn = virConnectOpen(TEST_URI);
+    g_autoptr(HvConn) conn = hv_conn_open(TEST_URI, NULL);
     g_autoptr(GError) error = NULL;
     g_autofree char *vfio = domain_xml("vfio", 1024, hostdev);
     g_autofree char *off = domain_xml("off", 1024, "");
@@ -149,7 +141,7 @@ static void test_preflight_refusals(void)
     define(conn, vfio, TRUE);
     define(conn, off, FALSE);
     define(conn, small, TRUE);
-    free_kib = virNodeGetFreeMemory(conn) / 1024;
+    free_kib = virNodeGetFreeMemory(hv_conn_get_libvirt(conn)) / 1024;
     g_assert_cmpuint(free_kib, >, 1024);
     big = domain_xml("big", (guint)free_kib + 1, "");
     define(conn, big, TRUE);
@@ -188,7 +180,7 @@ static void test_preflight_refusals(void)
 
     /* A paused domain may move too. */
     {
-        virDomainPtr dom = virDomainLookupByName(conn, "small");
+        virDomainPtr dom = virDomainLookupByName(hv_conn_get_libvirt(conn), "small");
 
         g_assert_cmpint(virDomainSuspend(dom), ==, 0);
         virDomainFree(dom);
@@ -199,7 +191,7 @@ static void test_preflight_refusals(void)
 
 static void test_list_volumes_outside_pools(void)
 {
-    g_autoptr(virConnect) conn = virConnectOpen(TEST_URI);
+    g_autoptr(HvConn) conn = hv_conn_open(TEST_URI, NULL);
     g_autoptr(GError) error = NULL;
     g_autoptr(GPtrArray) images = NULL;
     g_autoptr(GPtrArray) overlays = NULL;

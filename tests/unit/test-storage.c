@@ -7,37 +7,17 @@
  * libvirtd are tests/system/storage.t. */
 #include <string.h>
 
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
-
 #include "hvcore/error.h"
 #include "hvcore/storage.h"
+#include "hvcore/libvirt-private.h"
 
 #define TEST_URI "test:///default"
 
-static void pool_unref(virStoragePool *pool)
-{
-    virStoragePoolFree(pool);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStoragePool, pool_unref)
-
-static void vol_unref(virStorageVol *vol)
-{
-    virStorageVolFree(vol);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStorageVol, vol_unref)
-
-static void conn_unref(virConnect *conn)
-{
-    virConnectClose(conn);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virConnect, conn_unref)
-
 /* Every test has a fresh driver: test:///default's state lives as long as
  * one connection to it is open, and each test opens and closes its own. */
-static virConnectPtr open_test_driver(void)
+static HvConn *open_test_driver(void)
 {
-    virConnectPtr conn = virConnectOpen(TEST_URI);
+    HvConn *conn = hv_conn_open(TEST_URI, NULL);
 
     g_assert_nonnull(conn);
     return conn;
@@ -63,9 +43,9 @@ static char *xml_element(const char *xml, const char *open_tag, const char *clos
     return end ? g_strndup(start, (gsize)(end - start)) : NULL;
 }
 
-static void assert_pool(virConnectPtr conn, const char *name, const char *path)
+static void assert_pool(HvConn *conn, const char *name, const char *path)
 {
-    g_autoptr(virStoragePool) pool = virStoragePoolLookupByName(conn, name);
+    g_autoptr(virStoragePool) pool = virStoragePoolLookupByName(hv_conn_get_libvirt(conn), name);
     g_autofree char *xml = NULL;
     g_autofree char *got = NULL;
     int autostart = 0;
@@ -82,10 +62,11 @@ static void assert_pool(virConnectPtr conn, const char *name, const char *path)
 }
 
 /* A raw volume made directly through libvirt, as an upload would leave it. */
-static virStorageVolPtr create_volume(virConnectPtr conn, const char *pool_name, const char *name,
+static virStorageVolPtr create_volume(HvConn *conn, const char *pool_name, const char *name,
                                       guint64 capacity)
 {
-    g_autoptr(virStoragePool) pool = virStoragePoolLookupByName(conn, pool_name);
+    g_autoptr(virStoragePool) pool =
+        virStoragePoolLookupByName(hv_conn_get_libvirt(conn), pool_name);
     g_autofree char *xml = g_strdup_printf("<volume><name>%s</name>"
                                            "<capacity unit='bytes'>%" G_GUINT64_FORMAT "</capacity>"
                                            "<target><format type='raw'/></target></volume>",
@@ -136,7 +117,7 @@ static void test_pool_dir(void)
 
 static void test_ensure_pools(void)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(HvConn) conn = open_test_driver();
     g_autoptr(GError) error = NULL;
     g_autoptr(virStoragePool) disks = NULL;
 
@@ -150,7 +131,7 @@ static void test_ensure_pools(void)
     g_assert_no_error(error);
 
     /* A stopped pool that lost its autostart flag is started and marked again. */
-    disks = virStoragePoolLookupByName(conn, HV_POOL_DISKS);
+    disks = virStoragePoolLookupByName(hv_conn_get_libvirt(conn), HV_POOL_DISKS);
     g_assert_cmpint(virStoragePoolDestroy(disks), ==, 0);
     g_assert_cmpint(virStoragePoolSetAutostart(disks, 0), ==, 0);
     g_assert_cmpint(virStoragePoolIsActive(disks), ==, 0);
@@ -173,14 +154,14 @@ static void test_ensure_pools(void)
 
 static void test_ensure_pools_other_type(void)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(HvConn) conn = open_test_driver();
     g_autoptr(GError) error = NULL;
     g_autoptr(virStoragePool) pool = NULL;
     static const char xml[] = "<pool type='fs'><name>turtles-images</name>"
                               "<source><device path='/dev/vdz'/></source>"
                               "<target><path>/srv/t/pools/images</path></target></pool>";
 
-    pool = virStoragePoolDefineXML(conn, xml, 0);
+    pool = virStoragePoolDefineXML(hv_conn_get_libvirt(conn), xml, 0);
     g_assert_nonnull(pool);
     g_assert_false(hv_storage_ensure_pools(conn, "/srv/t", &error));
     g_assert_error(error, HV_ERROR, HV_ERROR_INVALID);
@@ -194,14 +175,14 @@ static void test_ensure_pools_other_type(void)
 /* Markup in the state dir is a path, not XML. */
 static void test_ensure_pools_markup(void)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(HvConn) conn = open_test_driver();
     g_autoptr(GError) error = NULL;
     g_autoptr(virStoragePool) pool = NULL;
     g_autofree char *xml = NULL;
 
     g_assert_true(hv_storage_ensure_pools(conn, "/srv/a'b\"<c>&d", &error));
     g_assert_no_error(error);
-    pool = virStoragePoolLookupByName(conn, HV_POOL_IMAGES);
+    pool = virStoragePoolLookupByName(hv_conn_get_libvirt(conn), HV_POOL_IMAGES);
     xml = virStoragePoolGetXMLDesc(pool, 0);
     g_assert_nonnull(strstr(xml, "<path>/srv/a&apos;b&quot;&lt;c&gt;&amp;d/pools/images</path>"));
     /* And the second call recognises the same path. */
@@ -214,7 +195,7 @@ static void test_ensure_pools_markup(void)
 
 static void test_volumes(void)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(HvConn) conn = open_test_driver();
     g_autoptr(GError) error = NULL;
     g_autofree char *path = NULL;
     g_autofree char *vol_xml = NULL;
@@ -243,7 +224,7 @@ static void test_volumes(void)
     g_assert_cmpstr(path, ==, "/srv/turtles/pools/disks/web.qcow2");
 
     /* What libvirt was told: a qcow2 whose backing store is the image. */
-    disks = virStoragePoolLookupByName(conn, HV_POOL_DISKS);
+    disks = virStoragePoolLookupByName(hv_conn_get_libvirt(conn), HV_POOL_DISKS);
     vol = virStorageVolLookupByName(disks, "web.qcow2");
     vol_xml = virStorageVolGetXMLDesc(vol, 0);
     g_assert_nonnull(strstr(vol_xml, "<format type='qcow2'/>"));
@@ -282,7 +263,7 @@ static void test_volumes(void)
 
 static void test_bad_arguments(void)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(HvConn) conn = open_test_driver();
     g_autoptr(GError) error = NULL;
 
     g_assert_true(hv_storage_ensure_pools(conn, "/srv/turtles", &error));
@@ -332,7 +313,7 @@ static void test_bad_arguments(void)
 /* The test driver cannot stream: begin must fail and leave no volume. */
 static void test_upload_unsupported(void)
 {
-    g_autoptr(virConnect) conn = open_test_driver();
+    g_autoptr(HvConn) conn = open_test_driver();
     g_autoptr(GError) error = NULL;
     g_autoptr(HvUpload) upload = NULL;
     g_autoptr(virStorageVol) taken = NULL;

@@ -4,11 +4,9 @@
  * loss and reconnection of a real daemon is tests/integration/virt-reconnect.t. */
 #include <string.h>
 
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
-
 #include "hvcore/error.h"
 #include "hvcore/virt.h"
+#include "hvcore/libvirt-private.h"
 
 #define TEST_URI        "test:///default"
 #define UNREACHABLE_URI "qemu+tcp://127.0.0.1:1/system"
@@ -21,12 +19,6 @@ static const char domain_xml[] = "<domain type='test'>"
                                  "  <memory unit='MiB'>64</memory>"
                                  "  <os><type>hvm</type></os>"
                                  "</domain>";
-
-static void dom_free(virDomain *dom)
-{
-    virDomainFree(dom);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, dom_free)
 
 typedef struct {
     char *name;
@@ -188,7 +180,7 @@ static void test_connect(void)
     g_autoptr(GError) error = NULL;
     Recorder rec;
     HvVirt *virt;
-    virConnectPtr conn;
+    HvConn *conn;
     virDomainPtr missing;
     g_autoptr(virDomain) running = NULL;
     g_autofree char *uri = NULL;
@@ -213,31 +205,35 @@ static void test_connect(void)
     conn = hv_virt_get_connection(virt, &error);
     g_assert_no_error(error);
     g_assert_nonnull(conn);
-    uri = virConnectGetURI(conn);
+    uri = virConnectGetURI(hv_conn_get_libvirt(conn));
     g_assert_cmpstr(uri, ==, TEST_URI);
     /* test:///default comes with one running domain, "test". */
-    g_assert_cmpint(virConnectNumOfDomains(conn), >=, 1);
+    g_assert_cmpint(virConnectNumOfDomains(hv_conn_get_libvirt(conn)), >=, 1);
 
     /* Ordinary failures on a live connection are not losses: a missing
      * domain, and a system error of the kind a lost connection also gives. */
-    missing = virDomainLookupByName(conn, "no-such-domain");
+    missing = virDomainLookupByName(hv_conn_get_libvirt(conn), "no-such-domain");
     g_assert_null(missing);
     g_assert_false(hv_virt_report_failure(virt, conn));
     g_assert_true(hv_virt_is_connected(virt));
-    running = virDomainLookupByName(conn, "test");
+    running = virDomainLookupByName(hv_conn_get_libvirt(conn), "test");
     g_assert_nonnull(running);
     g_assert_cmpint(virDomainSave(running, "/nonexistent-turtles-dir/save"), <, 0);
     g_assert_cmpint(virGetLastErrorCode(), ==, VIR_ERR_SYSTEM_ERROR);
     g_assert_false(hv_virt_report_failure(virt, conn));
     g_assert_true(hv_virt_is_connected(virt));
     g_assert_cmpint(virDomainIsActive(running), ==, 1);
-    g_clear_pointer(&running, dom_free);
+    g_clear_pointer(&running, hv_libvirt_domain_free);
     g_assert_false(hv_virt_report_failure(virt, NULL));
 
     /* Our reference outlives the HvVirt. */
     hv_virt_free(virt);
-    g_assert_cmpint(virConnectNumOfDomains(conn), >=, 1);
-    g_assert_cmpint(virConnectClose(conn), ==, 0);
+    g_assert_cmpint(virConnectNumOfDomains(hv_conn_get_libvirt(conn)), >=, 1);
+    /* ... and is the last one: libvirt's count drops to 0 when it goes. */
+    virConnectPtr raw = hv_conn_get_libvirt(conn);
+    virConnectRef(raw);
+    hv_conn_unref(conn);
+    g_assert_cmpint(virConnectClose(raw), ==, 0);
 
     drain();
     g_assert_cmpuint(rec.connected, ==, 0);
@@ -260,7 +256,7 @@ static void assert_event(Recorder *rec, guint index, HvLifecycle what, int event
 static void test_lifecycle_events(void)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(virConnect) conn = NULL;
+    g_autoptr(HvConn) conn = NULL;
     g_autoptr(virDomain) dom = NULL;
     char uuid[VIR_UUID_STRING_BUFLEN];
     Recorder rec;
@@ -273,7 +269,7 @@ static void test_lifecycle_events(void)
     conn = hv_virt_get_connection(virt, &error);
     g_assert_no_error(error);
 
-    dom = virDomainDefineXML(conn, domain_xml);
+    dom = virDomainDefineXML(hv_conn_get_libvirt(conn), domain_xml);
     g_assert_nonnull(dom);
     g_assert_cmpint(virDomainGetUUIDString(dom, uuid), ==, 0);
     g_assert_true(wait_for_events(&rec, 1, EVENT_TIMEOUT_MS));
@@ -302,8 +298,8 @@ static void test_lifecycle_events(void)
 
     /* After free, no callback fires for changes made on our reference. */
     hv_virt_free(virt);
-    g_clear_pointer(&dom, dom_free);
-    dom = virDomainDefineXML(conn, domain_xml);
+    g_clear_pointer(&dom, hv_libvirt_domain_free);
+    dom = virDomainDefineXML(hv_conn_get_libvirt(conn), domain_xml);
     g_assert_nonnull(dom);
     run_for(200);
     g_assert_cmpuint(rec.events->len, ==, 6);
@@ -311,8 +307,8 @@ static void test_lifecycle_events(void)
 
     g_assert_cmpuint(rec.connected, ==, 0);
     g_assert_cmpuint(rec.disconnected, ==, 0);
-    g_clear_pointer(&dom, dom_free);
-    g_clear_pointer(&conn, hv_virt_connection_unref);
+    g_clear_pointer(&dom, hv_libvirt_domain_free);
+    g_clear_pointer(&conn, hv_conn_unref);
     drain();
     recorder_clear(&rec);
 }
@@ -324,9 +320,10 @@ static gpointer take_references(gpointer data)
 
     for (int i = 0; i < 500; i++) {
         g_autoptr(GError) error = NULL;
-        g_autoptr(virConnect) conn = hv_virt_get_connection(virt, &error);
+        g_autoptr(HvConn) conn = hv_virt_get_connection(virt, &error);
 
-        if (!conn || !hv_virt_is_connected(virt) || virConnectIsAlive(conn) != 1)
+        if (!conn || !hv_virt_is_connected(virt) ||
+            virConnectIsAlive(hv_conn_get_libvirt(conn)) != 1)
             return GINT_TO_POINTER(FALSE);
     }
     return GINT_TO_POINTER(TRUE);

@@ -1,0 +1,40 @@
+#include "hvcore/conn.h"
+
+#include "hvcore/error.h"
+#include "hvcore/libvirt-private.h"
+
+HvConn *hv_conn_wrap(virConnectPtr ptr)
+{
+    if (ptr == NULL)
+        return NULL;
+    HvConn *conn = g_new0(HvConn, 1);
+    g_atomic_ref_count_init(&conn->refs);
+    conn->ptr = ptr;
+    return conn;
+}
+
+HvConn *hv_conn_open(const char *uri, GError **error)
+{
+    g_return_val_if_fail(uri != NULL, NULL);
+    virConnectPtr ptr = virConnectOpen(uri);
+    if (ptr == NULL) {
+        g_set_error_literal(error, HV_ERROR, HV_ERROR_LIBVIRT, virGetLastErrorMessage());
+        return NULL;
+    }
+    return hv_conn_wrap(ptr);
+}
+
+HvConn *hv_conn_ref(HvConn *conn)
+{
+    g_return_val_if_fail(conn != NULL, NULL);
+    g_atomic_ref_count_inc(&conn->refs);
+    return conn;
+}
+
+void hv_conn_unref(HvConn *conn)
+{
+    if (conn == NULL || !g_atomic_ref_count_dec(&conn->refs))
+        return;
+    virConnectClose(conn->ptr);
+    g_free(conn);
+}

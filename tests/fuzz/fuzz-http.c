@@ -385,11 +385,15 @@ static void check_answer(const uint8_t *request, size_t size, const GByteArray *
                        "no answer within %d ms", ANSWER_TIMEOUT_MS);
         return;
     }
-    /* Interim answers (Expect: 100-continue) come first. */
+    /* Interim answers (Expect: 100-continue) come first.  A 100 alone is
+     * like no answer: libmicrohttpd drops the request when the half-close
+     * comes with the start of another, incomplete, request behind it. */
     while (len >= 25 && g_str_has_prefix(text, "HTTP/1.1 100 Continue\r\n\r\n")) {
         text += 25;
         len -= 25;
     }
+    if (len == 0)
+        return;
 
     g_auto(Answer) answer = {0};
     const char *body = parse_head(text, len, &answer, &why);

@@ -23,7 +23,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <libvirt/virterror.h>
+
 #include "api/error_body.h"
+#include "api/image.h"
 #include "api/json.h"
 #include "api/tenant.h"
 #include "daemon/app.h"
@@ -31,6 +34,7 @@
 #include "daemon/images.h"
 #include "daemon/stacks.h"
 #include "daemon/tokens.h"
+#include "hvcore/domain.h"
 #include "hvcore/storage.h"
 #include "tests/fuzz/fuzz-util.h"
 
@@ -107,6 +111,73 @@ static void add_tenant(App *a)
          error);
 }
 
+/* Tenant acme gets a ready kernel image "vmlinuz" and a stopped stack
+ * "web", so that inputs reach the handlers of existing resources, not only
+ * their 404s.  Straight into the store: libvirt's test driver cannot take
+ * an upload, and the stack needs no domain to be listed, read or refused. */
+static void add_volume(virConnectPtr conn, const char *name)
+{
+    virStoragePoolPtr pool = virStoragePoolLookupByName(conn, HV_POOL_IMAGES);
+    must(pool != NULL, "images pool", NULL);
+    g_autofree char *xml = g_strdup_printf("<volume><name>%s</name><capacity>8192</capacity>"
+                                           "<target><format type='raw'/></target></volume>",
+                                           name);
+    virStorageVolPtr volume = virStorageVolCreateXML(pool, xml, 0);
+    must(volume != NULL, virGetLastErrorMessage(), NULL);
+    virStorageVolFree(volume);
+    virStoragePoolFree(pool);
+}
+
+/* libvirt's test driver keeps its domains for the whole process: what the
+ * inputs created goes with the application that made it. */
+static void remove_domains(virConnectPtr conn)
+{
+    virDomainPtr *domains = NULL;
+    int n = virConnectListAllDomains(conn, &domains, 0);
+    for (int i = 0; i < n; i++) {
+        if (virDomainIsActive(domains[i]) == 1)
+            virDomainDestroy(domains[i]);
+        virDomainUndefine(domains[i]);
+        virDomainFree(domains[i]);
+    }
+    free(domains);
+}
+
+static void add_stack(App *a, virConnectPtr conn)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiImage) image = api_image_new();
+    image->id = g_uuid_string_random();
+    image->name = g_strdup("vmlinuz");
+    image->tenant = g_strdup("acme");
+    image->state = API_IMAGE_STATE_READY;
+    image->size = 8192;
+    image->sha256 = g_strnfill(API_IMAGE_SHA256_LEN, '0');
+    image->created_at = clock_now_rfc3339();
+    image->updated_at = g_strdup(image->created_at);
+    image->volume = g_strdup(image->id);
+    must(store_image_insert(a->store, image, &error), "image", error);
+    add_volume(conn, image->volume);
+
+    ApiStackSpec *spec = api_stack_spec_new();
+    spec->name = g_strdup("web");
+    spec->vcpus = 1;
+    spec->memory_mib = 256;
+    spec->boot_kernel = g_strdup("vmlinuz");
+    spec->boot_cmdline = g_strdup("console=ttyS0");
+    spec->start = FALSE;
+    g_autoptr(ApiStack) stack = api_stack_new(spec);
+    stack->id = g_uuid_string_random();
+    stack->tenant = g_strdup("acme");
+    stack->state = API_STACK_STATE_STOPPED;
+    stack->backend = g_strdup("test");
+    stack->created_at = g_strdup(image->created_at);
+    stack->updated_at = g_strdup(image->created_at);
+    stack->domain_name = hv_domain_name_for(stack->id);
+    static const char *const images[] = {"vmlinuz", NULL};
+    must(store_stack_insert(a->store, stack, images, &error), "stack", error);
+}
+
 /* daemon/main.c's serve() up to the main loop, on a fresh store. */
 static App *app_start(void)
 {
@@ -142,6 +213,7 @@ static App *app_start(void)
     must(conn != NULL && hv_storage_ensure_pools(conn, state_dir, &error) &&
              images_reconcile(a, conn, &error) && stacks_reconcile(a, conn, &error),
          "reconcile", error);
+    add_stack(a, conn);
 
     const HttpRoute *routes = routes_table(&n_routes);
     a->routes = g_memdup2(routes, n_routes * sizeof(HttpRoute));
@@ -157,6 +229,11 @@ static void app_stop(App *a)
     http_server_free(a->server);
     g_free(a->routes);
     operations_free(a->operations);
+    virConnectPtr conn = hv_virt_get_connection(a->virt, NULL);
+    if (conn != NULL) {
+        remove_domains(conn);
+        hv_virt_connection_unref(conn);
+    }
     hv_virt_free(a->virt);
     stacks_free(a->stacks);
     g_free(a->console_dir);

@@ -3,9 +3,10 @@
  * SQLite store in a temporary directory, the real route table) listens on a
  * UNIX socket; each input is written there as a raw request (as root, so
  * the operator unless it presents a token; tenant "acme" has the token
- * FUZZ_TOKEN), the write side is shut and the answer read until the server
- * closes.  The answer must be one well-formed HTTP response, and an error
- * must carry our JSON error body.
+ * FUZZ_TOKEN, a ready kernel image "vmlinuz" and a stopped stack "web"),
+ * the write side is shut and the answer read until the server closes.  The
+ * answer must be one well-formed HTTP response, and an error must carry
+ * our JSON error body.
  *
  * libmicrohttpd 0.9.75 answers some malformed requests itself, with HTML
  * bodies we cannot replace (and, for a bad Content-Length, its status line

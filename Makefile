@@ -111,6 +111,7 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(DAEMON_LIB) $(HVCORE_LIB)
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 include hvcore/guest/guest.mk
+include tests/fuzz/fuzz.mk
 
 # ---- tests ---------------------------------------------------------------
 

@@ -13,10 +13,14 @@ json_object *api_error_body_to_json(int status, const char *code, const char *me
 {
     g_return_val_if_fail(code != NULL, NULL);
 
+    /* Messages quote what a client sent (a path, a name), which may be any
+     * bytes; json-c would copy invalid UTF-8 through and the body would not
+     * be JSON any more.  fuzz-http found this. */
+    g_autofree char *valid = g_utf8_make_valid(message ? message : "", -1);
     json_object *inner = json_object_new_object();
     json_object_object_add(inner, "status", json_object_new_int(status));
     json_object_object_add(inner, "code", json_object_new_string(code));
-    json_object_object_add(inner, "message", json_object_new_string(message ? message : ""));
+    json_object_object_add(inner, "message", json_object_new_string(valid));
 
     json_object *root = json_object_new_object();
     json_object_object_add(root, "error", inner);

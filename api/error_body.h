@@ -5,7 +5,7 @@
 #include <glib.h>
 #include <json-c/json.h>
 
-/* A NULL @message encodes as "". */
+/* A NULL @message encodes as ""; invalid UTF-8 in it becomes U+FFFD. */
 json_object *api_error_body_to_json(int status, const char *code, const char *message);
 /* For clients: reads an error body strictly (status 400..599, code a
  * non-empty string, message a string, nothing else).  Each output may be

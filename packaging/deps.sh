@@ -9,6 +9,7 @@ libglib2.0-dev libvirt-dev libvirt-glib-1.0-dev libxml2-dev libxml2-utils
 libjson-c-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev
 libsystemd-dev libgnutls28-dev
 libtest-harness-perl
+clang libclang-rt-14-dev
 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
 busybox-static cpio xz-utils zstd kmod curl jq sqlite3 wrk
 "

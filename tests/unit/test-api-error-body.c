@@ -29,6 +29,20 @@ static void test_to_json_shape(void)
                     "{\"error\":{\"status\":500,\"code\":\"internal\",\"message\":\"\"}}");
 }
 
+/* A message quoting a client's bytes stays JSON: the body must parse. */
+static void test_invalid_utf8_message(void)
+{
+    g_autoptr(json_object) value =
+        api_error_body_to_json(404, "not_found", "no such path: /v1/\xff\xfe/x");
+    g_autofree char *text = api_json_to_string(value);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(json_object) back = api_json_parse(text, strlen(text), API_JSON_MAX_DEPTH, &error);
+    g_assert_no_error(error);
+    g_autofree char *message = NULL;
+    g_assert_true(api_error_body_from_json(back, NULL, NULL, &message, &error));
+    g_assert_cmpstr(message, ==, "no such path: /v1/\xef\xbf\xbd\xef\xbf\xbd/x");
+}
+
 static void test_round_trip(void)
 {
     static const struct {
@@ -131,6 +145,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/api/error-body/to-json-shape", test_to_json_shape);
     g_test_add_func("/api/error-body/round-trip", test_round_trip);
+    g_test_add_func("/api/error-body/invalid-utf8-message", test_invalid_utf8_message);
     g_test_add_func("/api/error-body/outputs-optional", test_outputs_optional);
     g_test_add_func("/api/error-body/from-json-bad", test_from_json_bad);
     return g_test_run();

@@ -36,6 +36,7 @@
 #include "daemon/stacks.h"
 #include "daemon/tokens.h"
 #include "hvcore/domain.h"
+#include "hvcore/libvirt-private.h"
 #include "hvcore/storage.h"
 #include "tests/fuzz/fuzz-util.h"
 
@@ -116,9 +117,9 @@ static void add_tenant(App *a)
  * "web", so that inputs reach the handlers of existing resources, not only
  * their 404s.  Straight into the store: libvirt's test driver cannot take
  * an upload, and the stack needs no domain to be listed, read or refused. */
-static void add_volume(virConnectPtr conn, const char *name)
+static void add_volume(HvConn *conn, const char *name)
 {
-    virStoragePoolPtr pool = virStoragePoolLookupByName(conn, HV_POOL_IMAGES);
+    virStoragePoolPtr pool = virStoragePoolLookupByName(hv_conn_get_libvirt(conn), HV_POOL_IMAGES);
     must(pool != NULL, "images pool", NULL);
     g_autofree char *xml = g_strdup_printf("<volume><name>%s</name><capacity>8192</capacity>"
                                            "<target><format type='raw'/></target></volume>",
@@ -131,10 +132,10 @@ static void add_volume(virConnectPtr conn, const char *name)
 
 /* libvirt's test driver keeps its domains for the whole process: what the
  * inputs created goes with the application that made it. */
-static void remove_domains(virConnectPtr conn)
+static void remove_domains(HvConn *conn)
 {
     virDomainPtr *domains = NULL;
-    int n = virConnectListAllDomains(conn, &domains, 0);
+    int n = virConnectListAllDomains(hv_conn_get_libvirt(conn), &domains, 0);
     for (int i = 0; i < n; i++) {
         if (virDomainIsActive(domains[i]) == 1)
             virDomainDestroy(domains[i]);
@@ -144,7 +145,7 @@ static void remove_domains(virConnectPtr conn)
     free(domains);
 }
 
-static void add_stack(App *a, virConnectPtr conn)
+static void add_stack(App *a, HvConn *conn)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(ApiImage) image = api_image_new();
@@ -210,7 +211,7 @@ static App *app_start(void)
     a->stacks = stacks_new(a);
     a->virt = hv_virt_new(config_libvirt_uri(a->config), on_lifecycle, NULL, a);
     must(hv_virt_connect(a->virt, &error), "libvirt", error);
-    g_autoptr(virConnect) conn = hv_virt_get_connection(a->virt, &error);
+    g_autoptr(HvConn) conn = hv_virt_get_connection(a->virt, &error);
     must(conn != NULL && hv_storage_ensure_pools(conn, state_dir, &error) &&
              images_reconcile(a, conn, &error) && stacks_reconcile(a, conn, &error),
          "reconcile", error);
@@ -230,11 +231,9 @@ static void app_stop(App *a)
     http_server_free(a->server);
     g_free(a->routes);
     operations_free(a->operations);
-    virConnectPtr conn = hv_virt_get_connection(a->virt, NULL);
-    if (conn != NULL) {
+    g_autoptr(HvConn) conn = hv_virt_get_connection(a->virt, NULL);
+    if (conn != NULL)
         remove_domains(conn);
-        hv_virt_connection_unref(conn);
-    }
     hv_virt_free(a->virt);
     stacks_free(a->stacks);
     g_free(a->console_dir);

@@ -56,18 +56,11 @@ static HvStackSpec *host_spec(const ApiStack *stack)
     return hv;
 }
 
-/* Whether the daemon would accept @spec for @backend.  The validator that
- * stacks.c calls before accepting a spec is used once it exists
- * (fuzz.mk defines HAVE_CONVERT_VALIDATE when daemon/convert.h declares it). */
+/* Whether the daemon would accept @spec for @backend: the validator
+ * stacks_create calls before it answers 202. */
 static gboolean daemon_accepts(const ApiStackSpec *spec, HvBackend backend)
 {
-#ifdef HAVE_CONVERT_VALIDATE
     return convert_validate_stack_spec(spec, backend, &host, NULL);
-#else
-    (void)spec;
-    (void)backend;
-    return TRUE;
-#endif
 }
 
 static void check_backend(const ApiStack *stack, HvBackend backend)

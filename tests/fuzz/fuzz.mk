@@ -18,9 +18,6 @@ FUZZ_SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 FUZZ_CFLAGS  = -std=c11 -D_GNU_SOURCE -DTURTLES_VERSION='"$(VERSION)"' -I. $(WARN) \
                -Wno-unused-variable -O1 -g $(FUZZ_SANFLAGS)
 
-# fuzz-spec-xml calls the daemon's spec validator once daemon/convert.h has it.
-FUZZ_DEFS    = $(if $(shell grep -s convert_validate_stack_spec daemon/convert.h),-DHAVE_CONVERT_VALIDATE)
-
 FUZZ_SRC     = $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
 FUZZ_BINS    = $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
@@ -44,7 +41,7 @@ $(FUZZ_BUILD)/obj/daemon/%.o: daemon/%.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(call pkg_cflags,$(PKG_DAEMON)) -MMD -MP -c $< -o $@
 $(FUZZ_BUILD)/obj/tests/fuzz/%.o: tests/fuzz/%.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_DEFS) -fsanitize=fuzzer $(call pkg_cflags,$(PKG_DAEMON)) -MMD -MP -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(call pkg_cflags,$(PKG_DAEMON)) -MMD -MP -c $< -o $@
 
 $(FUZZ_HVCORE_LIB): $(call fuzz_obj,$(HVCORE_SRC))
 	rm -f $@ && ar rcs $@ $^

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.." || exit 1
 probe="$TURTLES_BUILD/tests/tools/tsan-probe"
 [ -x "$probe" ] || bail "$probe is not built"
 [ "$("$probe" --is-tsan)" = yes ] || skip_all "not a ThreadSanitizer build (make check TSAN=1)"
-plan 20
+plan 22
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tsan-t.XXXXXX") || bail "mktemp failed"
 trap 'rm -rf "$tmp"' EXIT
@@ -22,6 +22,12 @@ export TSAN_OPTIONS="${TSAN_OPTIONS:-} halt_on_error=0 exitcode=66"
 is "$?" 66 "race: an unguarded counter makes TSan fail the program (exit 66)"
 grep -q 'WARNING: ThreadSanitizer: data race' "$tmp/race"
 ok $? "race: ... with a data race report" || diag "$(head -n 20 "$tmp/race")"
+
+"$probe" free-race >/dev/null 2>"$tmp/free-race"
+is "$?" 66 "free-race: a g_free racing with a write fails the program"
+grep -q 'WARNING: ThreadSanitizer: data race' "$tmp/free-race"
+ok $? "free-race: ... with a data race report: our g_free stays checked" ||
+    diag "$(head -n 20 "$tmp/free-race")"
 
 "$probe" inversion >/dev/null 2>"$tmp/inversion"
 is "$?" 66 "inversion: two GMutexes taken in both orders fail the program"

@@ -1,6 +1,6 @@
 /* tsan-probe MODE: one small threaded scenario, for tests/integration/tsan.t.
  *
- * In a TSAN=1 build, "race" must draw a data race report and "inversion" a
+ * In a TSAN=1 build, "race" and "free-race" must draw a data race report, "inversion" a
  * lock-order-inversion report (the shim's lock annotations at work); every
  * other mode hands data between threads through one GLib primitive and must
  * draw none (without tests/tsan/glib-annotations.c each of them does).
@@ -78,6 +78,31 @@ static int two_threads(GThreadFunc func, struct shared *shared)
 {
     GThread *a = g_thread_new("probe-a", func, shared);
     GThread *b = g_thread_new("probe-b", func, shared);
+    g_thread_join(a);
+    g_thread_join(b);
+    return 0;
+}
+
+/* A g_free racing with a write: still seen with ignore_noninstrumented_modules. */
+static gpointer write_buffer(gpointer data)
+{
+    char *buffer = data;
+    buffer[0] = 'x';
+    return NULL;
+}
+
+static gpointer free_buffer(gpointer data)
+{
+    g_usleep(20000);
+    g_free(data);
+    return NULL;
+}
+
+static int free_race_mode(void)
+{
+    char *buffer = g_malloc0(16);
+    GThread *a = g_thread_new("writer", write_buffer, buffer);
+    GThread *b = g_thread_new("freer", free_buffer, buffer);
     g_thread_join(a);
     g_thread_join(b);
     return 0;
@@ -231,8 +256,9 @@ static int inversion_mode(void)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: tsan-probe --is-tsan | race | gmutex | rec-mutex | rw-lock | "
-                        "cond | cond-until | queue | pool | once | inversion\n");
+        fprintf(stderr,
+                "usage: tsan-probe --is-tsan | race | free-race | gmutex | rec-mutex | rw-lock | "
+                "cond | cond-until | queue | pool | once | inversion\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -253,6 +279,8 @@ int main(int argc, char **argv)
         rc = 0;
     } else if (strcmp(mode, "race") == 0)
         rc = two_threads(bump_unlocked, &shared);
+    else if (strcmp(mode, "free-race") == 0)
+        rc = free_race_mode();
     else if (strcmp(mode, "gmutex") == 0)
         rc = two_threads(bump_gmutex, &shared) || shared.counter != 2 * ROUNDS;
     else if (strcmp(mode, "rec-mutex") == 0)

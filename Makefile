@@ -4,6 +4,7 @@
 #   make deps       install every Debian package needed to build, test and run
 #   make check      build and run every test tier (TAP through prove)
 #   make check SANITIZE=1   the same with ASan+UBSan (objects under build/sanitize)
+#   make check TSAN=1       unit and integration tiers under ThreadSanitizer (build/tsan)
 #   make check-layers       the include arrows and "libvirt only in hvcore" (part of check)
 #   make format | format-check | install | clean | l1-image | demo
 
@@ -13,12 +14,34 @@ DESTDIR ?=
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 SANITIZE ?= 0
-# Test tiers run by `make check`; CI's sanitizer run narrows this.
+TSAN    ?= 0
+ifeq ($(SANITIZE)$(TSAN),11)
+$(error SANITIZE=1 and TSAN=1 cannot be combined: ASan and TSan exclude each other)
+endif
+# Test tiers run by `make check`; CI's sanitizer runs narrow this.  The
+# system tier boots QEMU guests: too slow under TSan, so not its default.
+ifeq ($(TSAN),1)
+TIERS   ?= unit integration
+else
 TIERS   ?= unit integration system
+endif
 
+# TSAN_SHIM: tests/tsan/glib-annotations.c, linked into every TSan program so
+# that TSan sees the happens-before edges of GLib's futex-based locks (see
+# docs/testing.md).  TSAN_ENV: every process a test starts inherits it; a
+# report fails the test (exit code 66, and the scripts grep turtled's log).
+TSAN_SHIM =
+TSAN_ENV  =
 ifeq ($(SANITIZE),1)
 BUILD   ?= build/sanitize
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(TSAN),1)
+BUILD   ?= build/tsan
+# -O1 (after CFLAGS, so it wins) keeps reports' stacks readable.
+SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer -O1 -g
+TSAN_SHIM = $(BUILD)/obj/tests/tsan/glib-annotations.o
+TSAN_ENV  = TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 history_size=4 \
+  suppressions=$(CURDIR)/tests/tsan.supp $(TSAN_OPTIONS)"
 else
 BUILD   ?= build
 SANFLAGS =
@@ -95,16 +118,16 @@ $(DAEMON_LIB): $(call obj,$(filter-out daemon/main.c,$(DAEMON_SRC)))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(TURTLED): $(BUILD)/obj/daemon/main.o $(DAEMON_LIB) $(HVCORE_LIB) $(API_LIB)
+$(TURTLED): $(BUILD)/obj/daemon/main.o $(DAEMON_LIB) $(HVCORE_LIB) $(API_LIB) $(TSAN_SHIM)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_DAEMON))
-$(TURTLECTL): $(call obj,$(CLI_SRC)) $(API_LIB)
+$(TURTLECTL): $(call obj,$(CLI_SRC)) $(API_LIB) $(TSAN_SHIM)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_CLI))
 
 # Every unit test and test tool links all libraries; the linker takes what it needs.
-$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(DAEMON_LIB) $(HVCORE_LIB) $(API_LIB)
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(DAEMON_LIB) $(HVCORE_LIB) $(API_LIB) $(TSAN_SHIM)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_DAEMON) $(PKG_CLI))
-$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(DAEMON_LIB) $(HVCORE_LIB) $(API_LIB)
+$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(DAEMON_LIB) $(HVCORE_LIB) $(API_LIB) $(TSAN_SHIM)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_DAEMON) $(PKG_CLI))
 
@@ -122,7 +145,7 @@ INTEGRATION_TESTS = $(sort $(wildcard tests/integration/*.t))
 SYSTEM_TESTS      = $(sort $(wildcard tests/system/*.t))
 
 check: format-check check-layers test-bins $(if $(filter system,$(TIERS)),l1-image)
-	TURTLES_BUILD=$(BUILD) prove --exec tests/lib/run-test --timer \
+	TURTLES_BUILD=$(BUILD) $(TSAN_ENV) prove --exec tests/lib/run-test --timer \
 	  $(if $(filter unit,$(TIERS)),$(UNIT_TESTS)) \
 	  $(if $(filter integration,$(TIERS)),$(INTEGRATION_TESTS)) \
 	  $(if $(filter system,$(TIERS)),$(SYSTEM_TESTS))

@@ -20,8 +20,9 @@ td_tenant beta || bail "cannot create tenant beta"
 B=$TOKEN
 B_ID=$TOKEN_ID
 
-# acme's operation runs for the whole test; one of acme's is over; one is the operator's.
-td_sleep_op "$A" 30 || bail "cannot start acme's operation"
+# acme's operation runs for the whole test (600 s: a TSan build on a busy machine
+# takes minutes over it; stopping turtled cancels it); one of acme's is over; one is the operator's.
+td_sleep_op "$A" 600 || bail "cannot start acme's operation"
 A_OP=$OP_ID
 td_sleep_op "$A" 0 || bail "cannot start acme's short operation"
 A_DONE=$OP_ID

@@ -54,9 +54,9 @@ yaml_matches() {
     same_json "$got" "$2" "$3"
 }
 
-# cli_done: no sanitizer report from any turtlectl run (ASan builds).
+# cli_done: no sanitizer report from any turtlectl run (ASan and TSan builds).
 cli_done() {
-    ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: [A-Za-z]*Sanitizer' "$TD_DIR/ctl-all.err"
+    ! grep -qE 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:|SUMMARY: [A-Za-z]*Sanitizer' "$TD_DIR/ctl-all.err"
     ok $? "no turtlectl run printed a sanitizer report"
     [ "${TAP_FAILED:-0}" = 0 ] || diag "--- turtlectl stderr (last 20 lines) ---" "$(tail -n 20 "$TD_DIR/ctl-all.err")"
 }

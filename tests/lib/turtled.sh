@@ -184,7 +184,7 @@ td_start() {
 
 # FALSE when the log shows a sanitizer (ASan, LSan, UBSan) report.
 _td_log_clean() {
-    ! grep -qE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|Sanitizer has encountered a fatal error|runtime error:|SUMMARY: [A-Za-z]*Sanitizer' "$1"
+    ! grep -qE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|WARNING: ThreadSanitizer|Sanitizer has encountered a fatal error|runtime error:|SUMMARY: [A-Za-z]*Sanitizer' "$1"
 }
 
 _td_assert_log_clean() {

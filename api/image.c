@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "api/enum.h"
 #include "api/error.h"
 #include "api/json.h"
 
@@ -11,72 +12,69 @@ static const char *const image_keys[] = {
 };
 static const char *const create_keys[] = {"name", "kind", "format", NULL};
 static const char *const list_keys[] = {"images", NULL};
-/* Indexed by the enums. */
-static const char *const kind_names[] = {"kernel", "initrd", "disk", NULL};
-static const char *const format_names[] = {"raw", "qcow2", NULL};
-static const char *const state_names[] = {"pending", "uploading", "ready", "error", NULL};
+static const ApiEnumName kind_names[] = {
+    {API_IMAGE_KIND_KERNEL, "kernel"},
+    {API_IMAGE_KIND_INITRD, "initrd"},
+    {API_IMAGE_KIND_DISK, "disk"},
+    {0, NULL},
+};
+static const ApiEnumName format_names[] = {
+    {API_IMAGE_FORMAT_RAW, "raw"},
+    {API_IMAGE_FORMAT_QCOW2, "qcow2"},
+    {0, NULL},
+};
+static const ApiEnumName state_names[] = {
+    {API_IMAGE_STATE_PENDING, "pending"},
+    {API_IMAGE_STATE_UPLOADING, "uploading"},
+    {API_IMAGE_STATE_READY, "ready"},
+    {API_IMAGE_STATE_ERROR, "error"},
+    {0, NULL},
+};
 
 /* ---- enums -------------------------------------------------------------------- */
 
-static const char *name_of(const char *const *names, gsize n_names, guint value)
-{
-    /* n_names counts the NULL terminator. */
-    return value < n_names - 1 ? names[value] : "unknown";
-}
-
-static gboolean index_of(const char *const *names, const char *text, guint *index)
-{
-    for (guint i = 0; text && names[i]; i++) {
-        if (strcmp(text, names[i]) == 0) {
-            *index = i;
-            return TRUE;
-        }
-    }
-    return FALSE;
-}
-
 const char *api_image_kind_to_string(ApiImageKind kind)
 {
-    return name_of(kind_names, G_N_ELEMENTS(kind_names), kind);
+    return api_enum_to_string(kind_names, kind);
 }
 
 gboolean api_image_kind_from_string(const char *text, ApiImageKind *kind)
 {
     g_return_val_if_fail(kind != NULL, FALSE);
-    guint i = 0;
-    if (!index_of(kind_names, text, &i))
+    int value = 0;
+    if (!api_enum_from_string(kind_names, text, &value))
         return FALSE;
-    *kind = (ApiImageKind)i;
+    *kind = (ApiImageKind)value;
     return TRUE;
 }
 
 const char *api_image_format_to_string(ApiImageFormat format)
 {
-    return name_of(format_names, G_N_ELEMENTS(format_names), format);
+    return api_enum_to_string(format_names, format);
 }
 
 gboolean api_image_format_from_string(const char *text, ApiImageFormat *format)
 {
     g_return_val_if_fail(format != NULL, FALSE);
-    guint i = 0;
-    if (!index_of(format_names, text, &i))
+    int value = 0;
+    if (!api_enum_from_string(format_names, text, &value))
         return FALSE;
-    *format = (ApiImageFormat)i;
+    *format = (ApiImageFormat)value;
     return TRUE;
 }
 
 const char *api_image_state_to_string(ApiImageState state)
 {
-    return name_of(state_names, G_N_ELEMENTS(state_names), state);
+    return api_enum_to_string(state_names, state);
 }
 
 gboolean api_image_state_from_string(const char *text, ApiImageState *state)
 {
     g_return_val_if_fail(state != NULL, FALSE);
-    guint i = 0;
-    if (!index_of(state_names, text, &i))
+    int value = 0;
+    if (!api_enum_from_string(state_names, text, &value))
         return FALSE;
-    *state = (ApiImageState)i;
+    *state = (ApiImageState)value;
     return TRUE;
 }
 
@@ -154,15 +152,6 @@ static gboolean check_sha256(const char *sha256, GError **error)
     return TRUE;
 }
 
-/* Checks @text against @names and sets *@index; the message lists them. */
-static gboolean decode_choice(const char *path, const char *text, const char *const *names,
-                              guint *index, GError **error)
-{
-    if (!api_json_check_choice(path, text, names, error))
-        return FALSE;
-    return index_of(names, text, index);
-}
-
 /* ---- JSON ------------------------------------------------------------------------ */
 
 ApiImage *api_image_create_from_json(json_object *value, GError **error)
@@ -171,8 +160,8 @@ ApiImage *api_image_create_from_json(json_object *value, GError **error)
     g_autoptr(ApiImage) image = api_image_new();
     g_autofree char *kind = NULL;
     g_autofree char *format = NULL;
-    guint kind_index = 0;
-    guint format_index = 0;
+    int kind_value = 0;
+    int format_value = 0;
 
     if (!api_json_check_object(value, "", create_keys, error) ||
         !api_json_get_string(value, "", "name", req, &image->name, error) ||
@@ -181,12 +170,12 @@ ApiImage *api_image_create_from_json(json_object *value, GError **error)
         return NULL;
 
     if (!api_json_check_name("name", image->name, error) ||
-        !decode_choice("kind", kind, kind_names, &kind_index, error) ||
-        !decode_choice("format", format, format_names, &format_index, error) ||
-        !check_kind_format((ApiImageKind)kind_index, (ApiImageFormat)format_index, error))
+        !api_enum_check("kind", kind_names, kind, &kind_value, error) ||
+        !api_enum_check("format", format_names, format, &format_value, error) ||
+        !check_kind_format((ApiImageKind)kind_value, (ApiImageFormat)format_value, error))
         return NULL;
-    image->kind = (ApiImageKind)kind_index;
-    image->format = (ApiImageFormat)format_index;
+    image->kind = (ApiImageKind)kind_value;
+    image->format = (ApiImageFormat)format_value;
     return g_steal_pointer(&image);
 }
 
@@ -220,9 +209,9 @@ ApiImage *api_image_from_json(json_object *value, GError **error)
     g_autofree char *kind = NULL;
     g_autofree char *format = NULL;
     g_autofree char *state = NULL;
-    guint kind_index = 0;
-    guint format_index = 0;
-    guint state_index = 0;
+    int kind_value = 0;
+    int format_value = 0;
+    int state_value = 0;
 
     if (!api_json_check_object(value, "", image_keys, error) ||
         !api_json_get_string(value, "", "id", req, &image->id, error) ||
@@ -242,17 +231,17 @@ ApiImage *api_image_from_json(json_object *value, GError **error)
     if (!api_json_check_uuid("id", image->id, error) ||
         !api_json_check_name("name", image->name, error) ||
         !api_json_check_name("tenant", image->tenant, error) ||
-        !decode_choice("kind", kind, kind_names, &kind_index, error) ||
-        !decode_choice("format", format, format_names, &format_index, error) ||
-        !check_kind_format((ApiImageKind)kind_index, (ApiImageFormat)format_index, error) ||
-        !decode_choice("state", state, state_names, &state_index, error) ||
+        !api_enum_check("kind", kind_names, kind, &kind_value, error) ||
+        !api_enum_check("format", format_names, format, &format_value, error) ||
+        !check_kind_format((ApiImageKind)kind_value, (ApiImageFormat)format_value, error) ||
+        !api_enum_check("state", state_names, state, &state_value, error) ||
         (image->sha256 && !check_sha256(image->sha256, error)) ||
         !api_json_check_time("created_at", image->created_at, error) ||
         !api_json_check_time("updated_at", image->updated_at, error))
         return NULL;
-    image->kind = (ApiImageKind)kind_index;
-    image->format = (ApiImageFormat)format_index;
-    image->state = (ApiImageState)state_index;
+    image->kind = (ApiImageKind)kind_value;
+    image->format = (ApiImageFormat)format_value;
+    image->state = (ApiImageState)state_value;
     return g_steal_pointer(&image);
 }
 

@@ -1,7 +1,6 @@
 #include "api/operation.h"
 
-#include <string.h>
-
+#include "api/enum.h"
 #include "api/error.h"
 #include "api/json.h"
 
@@ -9,28 +8,24 @@ static const char *const operation_keys[] = {
     "id", "kind", "target", "status", "progress", "error", "created_at", "updated_at", NULL,
 };
 static const char *const progress_keys[] = {"percent", "stage", "bytes_done", "bytes_total", NULL};
-/* Indexed by ApiOperationStatus. */
-static const char *const status_names[] = {"pending", "running",   "succeeded",
-                                           "failed",  "cancelled", NULL};
+static const ApiEnumName status_names[] = {
+    {API_OP_PENDING, "pending"}, {API_OP_RUNNING, "running"},     {API_OP_SUCCEEDED, "succeeded"},
+    {API_OP_FAILED, "failed"},   {API_OP_CANCELLED, "cancelled"}, {0, NULL},
+};
 
 const char *api_operation_status_to_string(ApiOperationStatus status)
 {
-    if ((guint)status >= G_N_ELEMENTS(status_names) - 1)
-        return "unknown";
-    return status_names[status];
+    return api_enum_to_string(status_names, status);
 }
 
 gboolean api_operation_status_from_string(const char *text, ApiOperationStatus *status)
 {
     g_return_val_if_fail(status != NULL, FALSE);
-
-    for (guint i = 0; text && status_names[i]; i++) {
-        if (strcmp(text, status_names[i]) == 0) {
-            *status = (ApiOperationStatus)i;
-            return TRUE;
-        }
-    }
-    return FALSE;
+    int value = 0;
+    if (!api_enum_from_string(status_names, text, &value))
+        return FALSE;
+    *status = (ApiOperationStatus)value;
+    return TRUE;
 }
 
 gboolean api_operation_status_is_final(ApiOperationStatus status)
@@ -146,9 +141,10 @@ ApiOperation *api_operation_from_json(json_object *value, GError **error)
         return NULL;
     operation->progress.percent = (int)percent;
 
-    if (!api_json_check_choice("status", status, status_names, error))
+    int status_value = 0;
+    if (!api_enum_check("status", status_names, status, &status_value, error))
         return NULL;
-    api_operation_status_from_string(status, &operation->status);
+    operation->status = (ApiOperationStatus)status_value;
     if (!api_json_check_uuid("id", operation->id, error) ||
         !check_not_empty("kind", operation->kind, error) ||
         !check_not_empty("target", operation->target, error) ||

@@ -21,6 +21,10 @@ typedef enum {
  * and leaves *state alone otherwise. */
 const char *api_stack_state_to_string(ApiStackState state);
 gboolean api_stack_state_from_string(const char *text, ApiStackState *state);
+/* api_stack_state_from_string for a decoder: otherwise API_ERROR_INVALID
+ * "<path>: must be one of provisioning, running, ...". */
+gboolean api_stack_state_check(const char *path, const char *text, ApiStackState *state,
+                               GError **error);
 
 /* Backends a stack may run under (hvcore's names). */
 #define API_STACK_BACKENDS "kvm", "tcg", "test"

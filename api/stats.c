@@ -1,7 +1,5 @@
 #include "api/stats.h"
 
-#include <string.h>
-
 #include "api/error.h"
 #include "api/json.h"
 #include "api/spec.h"
@@ -165,18 +163,6 @@ static gboolean decode_migration(json_object *migration, ApiStatsMigration *out,
            api_json_check_time("last_migration.finished_at", out->finished_at, error);
 }
 
-/* api/stack.h keeps its names to itself: list them from the enum for the message. */
-static gboolean check_state(const char *text, ApiStackState *state, GError **error)
-{
-    if (api_stack_state_from_string(text, state))
-        return TRUE;
-    g_autoptr(GPtrArray) names = g_ptr_array_new();
-    for (int i = 0; strcmp(api_stack_state_to_string((ApiStackState)i), "unknown") != 0; i++)
-        g_ptr_array_add(names, (gpointer)api_stack_state_to_string((ApiStackState)i));
-    g_ptr_array_add(names, NULL);
-    return api_json_check_choice("state", text, (const char *const *)names->pdata, error);
-}
-
 ApiStackStats *api_stack_stats_from_json(json_object *value, GError **error)
 {
     const ApiJsonFlags req = API_JSON_REQUIRED;
@@ -200,7 +186,7 @@ ApiStackStats *api_stack_stats_from_json(json_object *value, GError **error)
         return NULL;
 
     if (!api_json_check_name("stack", stats->stack, error) ||
-        !check_state(state, &stats->state, error) ||
+        !api_stack_state_check("state", state, &stats->state, error) ||
         !api_json_check_time("collected_at", stats->collected_at, error))
         return NULL;
 

@@ -23,6 +23,8 @@
 #                                 guests keep running, as they would on a host
 #   testhost_restart_daemon NAME  start its libvirtd again on the same dirs,
 #                                 config and port; waits until it answers
+#   testhost_daemon_alive NAME    0 while its libvirtd runs (1 after
+#                                 testhost_kill_daemon, until a restart)
 #   testhost_pids NAME            processes in its namespace (libvirtd, qemu)
 #   testhost_pids_marked MARKER   processes (outside our namespace) whose mounts
 #                                 mention MARKER, a path fragment
@@ -499,6 +501,10 @@ testhost_kill_daemon() {
     local pid
     pid=$(_testhost_daemon_pid "$1") || return 1
     kill -"${2:-TERM}" "$pid" && _testhost_wait_gone 15 "$pid"
+}
+
+testhost_daemon_alive() {
+    _testhost_daemon_pid "$1" >/dev/null
 }
 
 testhost_restart_daemon() {

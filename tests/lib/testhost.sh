@@ -225,8 +225,35 @@ _testhost_pick_port() {
     return 1
 }
 
+# The first of TESTHOST_MIGRATION_PORTS ports for a host's incoming
+# migrations, a block of its own in 12000-19999 (below the libvirtd ports and
+# the ephemeral range).  libvirt's default range (49152-49215) is the same for
+# every libvirtd: two hosts receiving migrations at once, in two tests running
+# side by side, both pick its first port while their QEMUs start, and one
+# QEMU's migrate-incoming fails ("Failed to find an available port: Address
+# already in use").
+TESTHOST_MIGRATION_PORTS=4
+_testhost_pick_migration_ports() {
+    local base port hex busy
+    for _ in $(seq 50); do
+        base=$((12000 + (RANDOM % (8000 / TESTHOST_MIGRATION_PORTS)) * TESTHOST_MIGRATION_PORTS))
+        busy=0
+        for ((port = base; port < base + TESTHOST_MIGRATION_PORTS; port++)); do
+            printf -v hex ':%04X' "$port"
+            if awk -v p="$hex" '$2 ~ p"$" { found = 1 } END { exit !found }' \
+                /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+                busy=1
+                break
+            fi
+        done
+        [ "$busy" = 0 ] && echo "$base" && return 0
+    done
+    echo 12000
+}
+
 _testhost_write_config() {
-    local dir=$1 port=$2 uuid=$3
+    local dir=$1 port=$2 uuid=$3 mig
+    mig=$(_testhost_pick_migration_ports)
     cat >"$dir/config/libvirtd.conf" <<EOF
 # Private test host: TCP on loopback only, no TLS, no auth (root-only machine).
 listen_tls = 0
@@ -257,6 +284,9 @@ stdio_handler = "file"
 cgroup_controllers = [ ]
 # No migration_host/migration_address: libvirt refuses loopback ones, so a
 # migration test passes --migrateuri tcp://127.0.0.1 itself.
+# Incoming migrations on ports of this host's own (see above).
+migration_port_min = $mig
+migration_port_max = $((mig + TESTHOST_MIGRATION_PORTS - 1))
 EOF
     echo "$uuid" >"$dir/uuid"
     echo "$port" >"$dir/port"

@@ -22,7 +22,8 @@
 #                                 is a crash) and wait until it is gone; its
 #                                 guests keep running, as they would on a host
 #   testhost_restart_daemon NAME  start its libvirtd again on the same dirs,
-#                                 config and port; waits until it answers
+#                                 config and port; waits until it answers (1 at
+#                                 once while it still runs)
 #   testhost_daemon_alive NAME    0 while its libvirtd runs (1 after
 #                                 testhost_kill_daemon, until a restart)
 #   testhost_pids NAME            processes in its namespace (libvirtd, qemu)
@@ -540,6 +541,12 @@ testhost_daemon_alive() {
 testhost_restart_daemon() {
     local dir
     dir=$(testhost_dir "$1") || return 1
+    # A second one would fail on the port, and its pid file would hide the
+    # first from every later look.
+    if testhost_daemon_alive "$1"; then
+        _testhost_diag "libvirtd of '$1' still runs: not starting another"
+        return 1
+    fi
     _testhost_launch "$dir"
     # The launcher is a job of ours: bash must not announce its death.
     disown "$!"

@@ -11,6 +11,9 @@
 #   diag TEXT...            "# TEXT" on stderr: prove shows it even without -v (for failures)
 #   note TEXT...            "# TEXT" on stdout: shown only with prove -v (for progress)
 #   bail REASON             "Bail out! REASON", then exit 1: the rest of the test cannot run
+#   poll_until SECONDS CMD [ARGS...]   runs CMD every 0.2 s until it succeeds (0) or
+#                           SECONDS pass (1): a test waits for a condition, never
+#                           for a time it guessed
 #
 # ok and is return STATUS (0 or 1) so that a test can write `ok ... || bail ...`.
 # TAP_FAILED counts the "not ok" lines; testhost.sh reads it to decide whether
@@ -106,4 +109,13 @@ bail() {
     echo "Bail out! $*"
     TAP_FAILED=$((TAP_FAILED + 1))
     exit 1
+}
+
+poll_until() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
 }

@@ -22,7 +22,10 @@
 #                                 is a crash) and wait until it is gone; its
 #                                 guests keep running, as they would on a host
 #   testhost_restart_daemon NAME  start its libvirtd again on the same dirs,
-#                                 config and port; waits until it answers
+#                                 config and port; waits until it answers (1 at
+#                                 once while it still runs)
+#   testhost_daemon_alive NAME    0 while its libvirtd runs (1 after
+#                                 testhost_kill_daemon, until a restart)
 #   testhost_pids NAME            processes in its namespace (libvirtd, qemu)
 #   testhost_pids_marked MARKER   processes (outside our namespace) whose mounts
 #                                 mention MARKER, a path fragment
@@ -223,8 +226,35 @@ _testhost_pick_port() {
     return 1
 }
 
+# The first of TESTHOST_MIGRATION_PORTS ports for a host's incoming
+# migrations, a block of its own in 12000-19999 (below the libvirtd ports and
+# the ephemeral range).  libvirt's default range (49152-49215) is the same for
+# every libvirtd: two hosts receiving migrations at once, in two tests running
+# side by side, both pick its first port while their QEMUs start, and one
+# QEMU's migrate-incoming fails ("Failed to find an available port: Address
+# already in use").
+TESTHOST_MIGRATION_PORTS=4
+_testhost_pick_migration_ports() {
+    local base port hex busy
+    for _ in $(seq 50); do
+        base=$((12000 + (RANDOM % (8000 / TESTHOST_MIGRATION_PORTS)) * TESTHOST_MIGRATION_PORTS))
+        busy=0
+        for ((port = base; port < base + TESTHOST_MIGRATION_PORTS; port++)); do
+            printf -v hex ':%04X' "$port"
+            if awk -v p="$hex" '$2 ~ p"$" { found = 1 } END { exit !found }' \
+                /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+                busy=1
+                break
+            fi
+        done
+        [ "$busy" = 0 ] && echo "$base" && return 0
+    done
+    echo 12000
+}
+
 _testhost_write_config() {
-    local dir=$1 port=$2 uuid=$3
+    local dir=$1 port=$2 uuid=$3 mig
+    mig=$(_testhost_pick_migration_ports)
     cat >"$dir/config/libvirtd.conf" <<EOF
 # Private test host: TCP on loopback only, no TLS, no auth (root-only machine).
 listen_tls = 0
@@ -255,6 +285,9 @@ stdio_handler = "file"
 cgroup_controllers = [ ]
 # No migration_host/migration_address: libvirt refuses loopback ones, so a
 # migration test passes --migrateuri tcp://127.0.0.1 itself.
+# Incoming migrations on ports of this host's own (see above).
+migration_port_min = $mig
+migration_port_max = $((mig + TESTHOST_MIGRATION_PORTS - 1))
 EOF
     echo "$uuid" >"$dir/uuid"
     echo "$port" >"$dir/port"
@@ -501,9 +534,19 @@ testhost_kill_daemon() {
     kill -"${2:-TERM}" "$pid" && _testhost_wait_gone 15 "$pid"
 }
 
+testhost_daemon_alive() {
+    _testhost_daemon_pid "$1" >/dev/null
+}
+
 testhost_restart_daemon() {
     local dir
     dir=$(testhost_dir "$1") || return 1
+    # A second one would fail on the port, and its pid file would hide the
+    # first from every later look.
+    if testhost_daemon_alive "$1"; then
+        _testhost_diag "libvirtd of '$1' still runs: not starting another"
+        return 1
+    fi
     _testhost_launch "$dir"
     # The launcher is a job of ours: bash must not announce its death.
     disown "$!"

@@ -10,7 +10,10 @@
  *
  * Options: --backend tcg|kvm (tcg), --no-nested-state (this host's probe
  * found no KVM_CAP_NESTED_STATE), --migrate-uri URI, --copy-storage,
- * --cancel-after MS (cancel the run, or the whole of `all`, after MS).
+ * --cancel-after MS (cancel the run, or the whole of `all`, after MS),
+ * --cancel-in-memory (cancel the run as soon as it reports memory moving:
+ * stage memory with bytes done, so the cancel lands mid-copy whatever the
+ * machine's load; slow the migration down with virsh migrate-setspeed).
  *
  * Output, one fact a line:
  *   preflight ok
@@ -47,6 +50,7 @@ typedef struct {
     char *migrate_uri;
     gboolean copy_storage;
     gint cancel_after_ms;
+    gboolean cancel_in_memory;
 } Options;
 
 static int fail(const GError *error)
@@ -75,12 +79,18 @@ static HvConn *open_uri(const char *uri, GError **error)
     return conn;
 }
 
+/* @data: the cancellable to cancel once memory moves (--cancel-in-memory), or NULL. */
 static void print_progress(const HvMigrateProgress *p, gpointer data)
 {
-    (void)data;
     printf("progress %s %d %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT "\n",
            p->stage, p->percent, p->bytes_done, p->bytes_total, p->bytes_remaining);
     fflush(stdout);
+    if (data != NULL && g_strcmp0(p->stage, "memory") == 0 && p->bytes_done > 0 &&
+        !g_cancellable_is_cancelled(data)) {
+        printf("cancelling\n");
+        fflush(stdout);
+        g_cancellable_cancel(data);
+    }
 }
 
 static gboolean cancel_now(gpointer data)
@@ -127,7 +137,8 @@ static gboolean run(HvConn *src, const char *dst_uri, const char *domain, const 
     HvMigrateResult result = {0};
 
     if (!hv_migrate_run(src, domain, dst_uri, opts->migrate_uri, xml, opts->copy_storage,
-                        print_progress, NULL, cancellable, &result, error))
+                        print_progress, opts->cancel_in_memory ? cancellable : NULL, cancellable,
+                        &result, error))
         return FALSE;
     printf("result total_ms=%" G_GUINT64_FORMAT " downtime_ms=%" G_GUINT64_FORMAT
            " bytes=%" G_GUINT64_FORMAT "\n",
@@ -204,6 +215,8 @@ int main(int argc, char **argv)
         {"migrate-uri", 0, 0, G_OPTION_ARG_STRING, &opts.migrate_uri, "data connection URI", "URI"},
         {"copy-storage", 0, 0, G_OPTION_ARG_NONE, &opts.copy_storage, "copy overlay disks", NULL},
         {"cancel-after", 0, 0, G_OPTION_ARG_INT, &opts.cancel_after_ms, "cancel after MS", "MS"},
+        {"cancel-in-memory", 0, 0, G_OPTION_ARG_NONE, &opts.cancel_in_memory,
+         "cancel once memory moves", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     g_autoptr(GOptionContext) context = g_option_context_new("VERB ARGS... - hvcore/migrate");

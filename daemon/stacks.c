@@ -980,18 +980,29 @@ static void remove_orphans(App *app, HvConn *conn, GHashTable *known)
         if (g_str_has_suffix(file, ".log") && !g_hash_table_contains(known, id) &&
             !file_is_recent(path)) {
             g_message("removing orphan console log %s", path);
-            g_unlink(path);
+            if (g_unlink(path) != 0 && errno != ENOENT)
+                g_warning("orphan console log %s stays until the next reconcile: %s", path,
+                          g_strerror(errno));
         }
     }
-    g_autoptr(GPtrArray) volumes = hv_volume_list(conn, HV_POOL_DISKS, NULL);
-    for (guint i = 0; volumes != NULL && i < volumes->len; i++) {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) volumes = hv_volume_list(conn, HV_POOL_DISKS, &error);
+    if (volumes == NULL) {
+        g_warning("cannot look for orphan disks in pool %s: %s", HV_POOL_DISKS, error->message);
+        return;
+    }
+    for (guint i = 0; i < volumes->len; i++) {
         const HvVolumeInfo *volume = g_ptr_array_index(volumes, i);
         const char *name = volume->name;
         g_autofree char *id = g_strndup(name, strcspn(name, "."));
         gboolean recent = file_is_recent(volume->path);
         if (!g_hash_table_contains(known, id) && !recent) {
             g_message("removing orphan disk %s from pool %s", name, HV_POOL_DISKS);
-            hv_volume_delete(conn, HV_POOL_DISKS, name, NULL);
+            g_autoptr(GError) failure = NULL;
+            if (!hv_volume_delete(conn, HV_POOL_DISKS, name, &failure) &&
+                !g_error_matches(failure, HV_ERROR, HV_ERROR_NOT_FOUND))
+                g_warning("orphan disk %s/%s stays until the next reconcile: %s", HV_POOL_DISKS,
+                          name, failure->message);
         }
     }
 }

@@ -2,7 +2,10 @@
 
 #include "api/json.h"
 
+/* Referenced by its owner and by each subscription: a stream that ends
+ * after event_bus_free still finds the bus (closed) it was on. */
 struct EventBus {
+    grefcount refs;
     GMutex lock;
     GList *subscriptions; /* of EventSubscription */
     gboolean closed;
@@ -10,7 +13,7 @@ struct EventBus {
 };
 
 struct EventSubscription {
-    EventBus *bus;
+    EventBus *bus;      /* a reference */
     char *tenant;       /* NULL: the operator */
     GAsyncQueue *queue; /* of char * (SSE text) */
     gboolean ended;     /* under bus->lock */
@@ -19,9 +22,19 @@ struct EventSubscription {
 EventBus *event_bus_new(void)
 {
     EventBus *bus = g_new0(EventBus, 1);
+    g_atomic_ref_count_init(&bus->refs);
     g_mutex_init(&bus->lock);
     bus->next_id = 1;
     return bus;
+}
+
+static void bus_unref(EventBus *bus)
+{
+    if (!g_atomic_ref_count_dec(&bus->refs))
+        return;
+    g_list_free(bus->subscriptions);
+    g_mutex_clear(&bus->lock);
+    g_free(bus);
 }
 
 void event_bus_free(EventBus *bus)
@@ -30,16 +43,10 @@ void event_bus_free(EventBus *bus)
         return;
     g_mutex_lock(&bus->lock);
     bus->closed = TRUE;
-    for (GList *l = bus->subscriptions; l != NULL; l = l->next) {
-        EventSubscription *subscription = l->data;
-        subscription->ended = TRUE;
-        subscription->bus = NULL; /* it may outlive the bus */
-    }
-    g_list_free(bus->subscriptions);
-    bus->subscriptions = NULL;
+    for (GList *l = bus->subscriptions; l != NULL; l = l->next)
+        ((EventSubscription *)l->data)->ended = TRUE;
     g_mutex_unlock(&bus->lock);
-    g_mutex_clear(&bus->lock);
-    g_free(bus);
+    bus_unref(bus);
 }
 
 static gboolean subscription_wants(const EventSubscription *subscription, const char *tenant)
@@ -72,15 +79,13 @@ EventSubscription *event_bus_subscribe(EventBus *bus, const char *tenant)
 {
     EventSubscription *subscription = g_new0(EventSubscription, 1);
 
+    g_atomic_ref_count_inc(&bus->refs);
     subscription->bus = bus;
     subscription->tenant = g_strdup(tenant);
     subscription->queue = g_async_queue_new_full(g_free);
     g_mutex_lock(&bus->lock);
     subscription->ended = bus->closed;
-    if (!bus->closed)
-        bus->subscriptions = g_list_prepend(bus->subscriptions, subscription);
-    else
-        subscription->bus = NULL;
+    bus->subscriptions = g_list_prepend(bus->subscriptions, subscription);
     g_mutex_unlock(&bus->lock);
     return subscription;
 }
@@ -88,8 +93,6 @@ EventSubscription *event_bus_subscribe(EventBus *bus, const char *tenant)
 static gboolean subscription_ended(EventSubscription *subscription)
 {
     EventBus *bus = subscription->bus;
-    if (bus == NULL)
-        return TRUE;
     g_mutex_lock(&bus->lock);
     gboolean ended = subscription->ended;
     g_mutex_unlock(&bus->lock);
@@ -108,11 +111,10 @@ void event_subscription_free(EventSubscription *subscription)
     if (subscription == NULL)
         return;
     EventBus *bus = subscription->bus;
-    if (bus != NULL) {
-        g_mutex_lock(&bus->lock);
-        bus->subscriptions = g_list_remove(bus->subscriptions, subscription);
-        g_mutex_unlock(&bus->lock);
-    }
+    g_mutex_lock(&bus->lock);
+    bus->subscriptions = g_list_remove(bus->subscriptions, subscription);
+    g_mutex_unlock(&bus->lock);
+    bus_unref(bus);
     g_async_queue_unref(subscription->queue);
     g_free(subscription->tenant);
     g_free(subscription);

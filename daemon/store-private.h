@@ -45,14 +45,15 @@ typedef struct {
     const guint8 *hash;
 } StoreParam;
 
-#define STORE_TEXT(value)          {.kind = STORE_PARAM_TEXT, .text = (value)}
-#define STORE_INT64(value)         {.kind = STORE_PARAM_INT64, .number = (value)}
-#define STORE_INT64_OR_NULL(value) {.kind = STORE_PARAM_INT64_OR_NULL, .number = (value)}
-#define STORE_HASH(value)          {.kind = STORE_PARAM_HASH, .hash = (value)}
+#define STORE_TEXT(value)  ((StoreParam){.kind = STORE_PARAM_TEXT, .text = (value)})
+#define STORE_INT64(value) ((StoreParam){.kind = STORE_PARAM_INT64, .number = (value)})
+#define STORE_INT64_OR_NULL(value)                                                                 \
+    ((StoreParam){.kind = STORE_PARAM_INT64_OR_NULL, .number = (value)})
+#define STORE_HASH(value) ((StoreParam){.kind = STORE_PARAM_HASH, .hash = (value)})
 /* The parameters ?1, ?2, ... of a statement, in order:
  *   STORE_PARAMS(STORE_TEXT(name), STORE_INT64(quota->stacks)) */
-#define STORE_PARAMS(...)          ((const StoreParam[]){__VA_ARGS__, {.kind = STORE_PARAM_END}})
-#define STORE_NO_PARAMS            NULL
+#define STORE_PARAMS(...) ((const StoreParam[]){__VA_ARGS__, {.kind = STORE_PARAM_END}})
+#define STORE_NO_PARAMS   NULL
 
 /* ---- statements -------------------------------------------------------- */
 
@@ -91,9 +92,9 @@ gboolean store_query_row(Store *store, sqlite3_stmt **row, const char *sql,
 /* The value @row makes of the first row; NOT_FOUND with the message of
  * @not_found_format when there is none, INTERNAL "store: @what: ..." when
  * SQLite fails. */
-gpointer store_query_one(Store *store, const char *sql, const StoreParam *params,
-                         StoreRowFunc row, const char *what, GError **error,
-                         const char *not_found_format, ...) G_GNUC_PRINTF(7, 8);
+gpointer store_query_one(Store *store, const char *sql, const StoreParam *params, StoreRowFunc row,
+                         const char *what, GError **error, const char *not_found_format, ...)
+    G_GNUC_PRINTF(7, 8);
 /* The values @row makes of every row, in an array that frees them with
  * @free_func; INTERNAL "store: @what: ..." when SQLite fails. */
 GPtrArray *store_query_list(Store *store, const char *sql, const StoreParam *params,
@@ -103,8 +104,8 @@ GPtrArray *store_query_list(Store *store, const char *sql, const StoreParam *par
  * followed them (it is not made into a value).  @sql may stop at @limit + 1
  * rows: more are never read. */
 GPtrArray *store_query_page(Store *store, const char *sql, const StoreParam *params,
-                            StoreRowFunc row, GDestroyNotify free_func, guint limit,
-                            gboolean *more, const char *what, GError **error);
+                            StoreRowFunc row, GDestroyNotify free_func, guint limit, gboolean *more,
+                            const char *what, GError **error);
 
 /* Runs a statement that returns no rows; INTERNAL "store: @what: ..." when
  * it fails.  sqlite3_changes(store->db) tells what it changed. */

@@ -39,9 +39,8 @@ static gpointer image_from_row(sqlite3_stmt *stmt, GError **error)
 char *store_image_id(Store *store, const char *tenant, const char *name, GError **error)
 {
     return store_query_one(store, "SELECT i.id" IMAGE_FROM "WHERE t.name = ?1 AND i.name = ?2",
-                           STORE_PARAMS(STORE_TEXT(tenant), STORE_TEXT(name)),
-                           store_text_from_row, "looking up an image", error,
-                           "image '%s' not found", name);
+                           STORE_PARAMS(STORE_TEXT(tenant), STORE_TEXT(name)), store_text_from_row,
+                           "looking up an image", error, "image '%s' not found", name);
 }
 
 gboolean store_image_insert(Store *store, const ApiImage *image, GError **error)
@@ -102,14 +101,17 @@ gboolean store_image_set_state(Store *store, const char *id, guint from, ApiImag
                                            states);
     /* The zeroed tail ends the list after the states of @from. */
     StoreParam params[6 + API_IMAGE_STATE_ERROR + 2] = {
-        STORE_TEXT(id),     STORE_TEXT(api_image_state_to_string(state)),
-        STORE_INT64_OR_NULL(size), STORE_TEXT(sha256),
-        STORE_TEXT(error_message), STORE_TEXT(updated_at),
+        STORE_TEXT(id),
+        STORE_TEXT(api_image_state_to_string(state)),
+        STORE_INT64_OR_NULL(size),
+        STORE_TEXT(sha256),
+        STORE_TEXT(error_message),
+        STORE_TEXT(updated_at),
     };
     int index = 6;
     for (int s = 0; s <= API_IMAGE_STATE_ERROR; s++) {
         if (from & (1u << s))
-            params[index++] = (StoreParam)STORE_TEXT(api_image_state_to_string((ApiImageState)s));
+            params[index++] = STORE_TEXT(api_image_state_to_string((ApiImageState)s));
     }
     if (!store_exec(store, sql, params, "updating an image", error))
         return FALSE;
@@ -125,8 +127,8 @@ gboolean store_image_set_state(Store *store, const char *id, guint from, ApiImag
         return FALSE;
     }
     g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "image '%s' is %s: it cannot become %s now",
-                (const char *)sqlite3_column_text(row, 0), (const char *)sqlite3_column_text(row, 1),
-                api_image_state_to_string(state));
+                (const char *)sqlite3_column_text(row, 0),
+                (const char *)sqlite3_column_text(row, 1), api_image_state_to_string(state));
     return FALSE;
 }
 

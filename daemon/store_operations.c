@@ -23,14 +23,13 @@ gboolean store_operation_insert(Store *store, const ApiOperation *operation, GEr
         "INSERT INTO operations (id, kind, target, tenant_id, status, percent, stage, "
         "bytes_done, bytes_total, error, created_at, updated_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        STORE_PARAMS(STORE_TEXT(operation->id), STORE_TEXT(operation->kind),
-                     STORE_TEXT(operation->target), STORE_TEXT(owner),
-                     STORE_TEXT(api_operation_status_to_string(operation->status)),
-                     STORE_INT64(operation->progress.percent),
-                     STORE_TEXT(operation->progress.stage),
-                     STORE_INT64(operation->progress.bytes_done),
-                     STORE_INT64(operation->progress.bytes_total), STORE_TEXT(operation->error),
-                     STORE_TEXT(operation->created_at), STORE_TEXT(operation->updated_at)),
+        STORE_PARAMS(
+            STORE_TEXT(operation->id), STORE_TEXT(operation->kind), STORE_TEXT(operation->target),
+            STORE_TEXT(owner), STORE_TEXT(api_operation_status_to_string(operation->status)),
+            STORE_INT64(operation->progress.percent), STORE_TEXT(operation->progress.stage),
+            STORE_INT64(operation->progress.bytes_done),
+            STORE_INT64(operation->progress.bytes_total), STORE_TEXT(operation->error),
+            STORE_TEXT(operation->created_at), STORE_TEXT(operation->updated_at)),
         "inserting an operation", error, "operation '%s' already exists", operation->id);
     return store_end(store, ok, error);
 }

@@ -268,7 +268,7 @@ gboolean store_stack_set_state(Store *store, const char *id, guint from, ApiStac
     int index = 4;
     for (int s = 0; s <= API_STACK_STATE_DELETING; s++) {
         if (from & (1u << s))
-            params[index++] = (StoreParam)STORE_TEXT(api_stack_state_to_string((ApiStackState)s));
+            params[index++] = STORE_TEXT(api_stack_state_to_string((ApiStackState)s));
     }
     if (!store_exec(store, sql, params, "updating a stack", error))
         return FALSE;

@@ -170,13 +170,13 @@ gboolean store_token_revoke(Store *store, const char *tenant, const char *id, GE
         return FALSE;
     g_autofree char *owner = store_tenant_id(store, tenant, error);
     /* Another tenant's token, or one already revoked, is simply not found. */
-    gboolean ok = owner != NULL &&
-                  store_exec_changes(store,
-                                     "UPDATE tokens SET revoked_at = ?3 "
-                                     "WHERE id = ?1 AND tenant_id = ?2 AND revoked_at IS NULL",
-                                     STORE_PARAMS(STORE_TEXT(id), STORE_TEXT(owner),
-                                                  STORE_TEXT(now)),
-                                     "revoking a token", error, "token '%s' not found", id);
+    gboolean ok =
+        owner != NULL &&
+        store_exec_changes(store,
+                           "UPDATE tokens SET revoked_at = ?3 "
+                           "WHERE id = ?1 AND tenant_id = ?2 AND revoked_at IS NULL",
+                           STORE_PARAMS(STORE_TEXT(id), STORE_TEXT(owner), STORE_TEXT(now)),
+                           "revoking a token", error, "token '%s' not found", id);
     return store_end(store, ok, error);
 }
 

@@ -1,0 +1,216 @@
+/* The store's tenants and their tokens. */
+#include "daemon/store.h"
+
+#include "daemon/clock.h"
+#include "daemon/error.h"
+#include "daemon/store-private.h"
+
+/* A tenant cannot be deleted while one of these finds a row; ?1 is the
+ * tenant's id.  Adding a table that tenants own is one line here, e.g.
+ *   {"stacks", "SELECT 1 FROM stacks WHERE tenant_id = ?1 LIMIT 1"}, */
+typedef struct {
+    const char *what;
+    const char *sql;
+} TenantOwnerCheck;
+
+static const TenantOwnerCheck tenant_owner_checks[] = {
+    /* A running operation still acts for its tenant. */
+    {"operations in progress", "SELECT 1 FROM operations WHERE tenant_id = ?1 AND status IN "
+                               "('pending', 'running') LIMIT 1"},
+    {"stacks", "SELECT 1 FROM stacks WHERE tenant_id = ?1 LIMIT 1"},
+    {"images", "SELECT 1 FROM images WHERE tenant_id = ?1 LIMIT 1"},
+    {NULL, NULL},
+};
+
+char *store_tenant_id(Store *store, const char *name, GError **error)
+{
+    return store_query_one(store, "SELECT id FROM tenants WHERE name = ?1",
+                           STORE_PARAMS(STORE_TEXT(name)), store_text_from_row,
+                           "looking up a tenant", error, "tenant '%s' not found", name);
+}
+
+/* ---- tenants ----------------------------------------------------------- */
+
+#define TENANT_COLUMNS                                                                             \
+    "id, name, quota_stacks, quota_vcpus, quota_memory_mib, quota_disk_gib, created_at, "          \
+    "updated_at"
+
+static gpointer tenant_from_row(sqlite3_stmt *stmt, GError **error)
+{
+    ApiTenant *tenant = api_tenant_new();
+
+    (void)error;
+    tenant->id = store_column_text(stmt, 0);
+    tenant->name = store_column_text(stmt, 1);
+    tenant->quota.stacks = sqlite3_column_int64(stmt, 2);
+    tenant->quota.vcpus = sqlite3_column_int64(stmt, 3);
+    tenant->quota.memory_mib = sqlite3_column_int64(stmt, 4);
+    tenant->quota.disk_gib = sqlite3_column_int64(stmt, 5);
+    tenant->created_at = store_column_text(stmt, 6);
+    tenant->updated_at = store_column_text(stmt, 7);
+    return tenant;
+}
+
+gboolean store_tenant_insert(Store *store, const ApiTenant *tenant, GError **error)
+{
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    g_autoptr(GError) local = NULL;
+
+    if (store_exec_insert(
+            store,
+            "INSERT INTO tenants (" TENANT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            STORE_PARAMS(STORE_TEXT(tenant->id), STORE_TEXT(tenant->name),
+                         STORE_INT64(tenant->quota.stacks), STORE_INT64(tenant->quota.vcpus),
+                         STORE_INT64(tenant->quota.memory_mib), STORE_INT64(tenant->quota.disk_gib),
+                         STORE_TEXT(tenant->created_at), STORE_TEXT(tenant->updated_at)),
+            "inserting a tenant", &local, "tenant '%s' already exists", tenant->name))
+        return TRUE;
+    if (g_error_matches(local, TD_ERROR, TD_ERROR_CONFLICT)) {
+        /* The name is what a client chose; a clashing id is a UUID bug. */
+        g_autofree char *existing = store_tenant_id(store, tenant->name, NULL);
+        if (existing == NULL) {
+            g_clear_error(&local);
+            g_set_error(&local, TD_ERROR, TD_ERROR_CONFLICT, "tenant id '%s' already exists",
+                        tenant->id);
+        }
+    }
+    g_propagate_error(error, g_steal_pointer(&local));
+    return FALSE;
+}
+
+ApiTenant *store_tenant_get(Store *store, const char *name, GError **error)
+{
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    return store_query_one(store, "SELECT " TENANT_COLUMNS " FROM tenants WHERE name = ?1",
+                           STORE_PARAMS(STORE_TEXT(name)), tenant_from_row, "reading a tenant",
+                           error, "tenant '%s' not found", name);
+}
+
+GPtrArray *store_tenant_list(Store *store, GError **error)
+{
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    return store_query_list(store, "SELECT " TENANT_COLUMNS " FROM tenants ORDER BY name",
+                            STORE_NO_PARAMS, tenant_from_row, (GDestroyNotify)api_tenant_free,
+                            "listing tenants", error);
+}
+
+gboolean store_tenant_set_quota(Store *store, const char *name, const ApiQuota *quota,
+                                const char *updated_at, GError **error)
+{
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    return store_exec_changes(
+        store,
+        "UPDATE tenants SET quota_stacks = ?2, quota_vcpus = ?3, quota_memory_mib = ?4, "
+        "quota_disk_gib = ?5, updated_at = ?6 WHERE name = ?1",
+        STORE_PARAMS(STORE_TEXT(name), STORE_INT64(quota->stacks), STORE_INT64(quota->vcpus),
+                     STORE_INT64(quota->memory_mib), STORE_INT64(quota->disk_gib),
+                     STORE_TEXT(updated_at)),
+        "updating a quota", error, "tenant '%s' not found", name);
+}
+
+/* CONFLICT when a tenant_owner_checks query finds a row of @id. */
+static gboolean tenant_owns_nothing(Store *store, const char *name, const char *id, GError **error)
+{
+    for (const TenantOwnerCheck *check = tenant_owner_checks; check->what != NULL; check++) {
+        g_autoptr(sqlite3_stmt) row = NULL;
+        if (!store_query_row(store, &row, check->sql, STORE_PARAMS(STORE_TEXT(id)),
+                             "checking what a tenant owns", error))
+            return FALSE;
+        if (row != NULL) {
+            g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "tenant '%s' still owns %s", name,
+                        check->what);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+gboolean store_tenant_delete(Store *store, const char *name, GError **error)
+{
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+
+    /* One transaction: nothing may become owned between check and delete. */
+    if (!store_begin(store, error))
+        return FALSE;
+    g_autofree char *id = store_tenant_id(store, name, error);
+    gboolean ok = id != NULL && tenant_owns_nothing(store, name, id, error) &&
+                  store_exec(store, "DELETE FROM tenants WHERE id = ?1",
+                             STORE_PARAMS(STORE_TEXT(id)), "deleting a tenant", error);
+    return store_end(store, ok, error);
+}
+
+/* ---- tokens ------------------------------------------------------------ */
+
+gboolean store_token_insert(Store *store, const char *id, const char *tenant,
+                            const guint8 hash[STORE_TOKEN_HASH_LEN], const char *created_at,
+                            GError **error)
+{
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+
+    if (!store_begin(store, error))
+        return FALSE;
+    g_autofree char *owner = store_tenant_id(store, tenant, error);
+    /* A clashing hash means a broken random source; say so, not which. */
+    gboolean ok =
+        owner != NULL &&
+        store_exec_insert(
+            store, "INSERT INTO tokens (id, tenant_id, hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+            STORE_PARAMS(STORE_TEXT(id), STORE_TEXT(owner), STORE_HASH(hash),
+                         STORE_TEXT(created_at)),
+            "inserting a token", error, "token '%s' already exists", id);
+    return store_end(store, ok, error);
+}
+
+gboolean store_token_revoke(Store *store, const char *tenant, const char *id, GError **error)
+{
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    g_autofree char *now = clock_now_rfc3339();
+
+    if (!store_begin(store, error))
+        return FALSE;
+    g_autofree char *owner = store_tenant_id(store, tenant, error);
+    /* Another tenant's token, or one already revoked, is simply not found. */
+    gboolean ok =
+        owner != NULL &&
+        store_exec_changes(store,
+                           "UPDATE tokens SET revoked_at = ?3 "
+                           "WHERE id = ?1 AND tenant_id = ?2 AND revoked_at IS NULL",
+                           STORE_PARAMS(STORE_TEXT(id), STORE_TEXT(owner), STORE_TEXT(now)),
+                           "revoking a token", error, "token '%s' not found", id);
+    return store_end(store, ok, error);
+}
+
+/* Compares every byte whatever the first difference: the time taken says
+ * nothing about how much of a guess was right. */
+static gboolean hash_equal(const guint8 *a, const guint8 *b)
+{
+    volatile guint8 diff = 0;
+
+    for (gsize i = 0; i < STORE_TOKEN_HASH_LEN; i++)
+        diff |= a[i] ^ b[i];
+    return diff == 0;
+}
+
+char *store_token_lookup(Store *store, const guint8 hash[STORE_TOKEN_HASH_LEN])
+{
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(sqlite3_stmt) row = NULL;
+
+    if (!store_query_row(store, &row,
+                         "SELECT tokens.hash, tenants.name FROM tokens "
+                         "JOIN tenants ON tenants.id = tokens.tenant_id "
+                         "WHERE tokens.hash = ?1 AND tokens.revoked_at IS NULL",
+                         STORE_PARAMS(STORE_HASH(hash)), "looking up a token", &error)) {
+        g_debug("%s", error->message);
+        return NULL;
+    }
+    if (row == NULL)
+        return NULL;
+    /* The index found the row; this check is what the answer rests on. */
+    const guint8 *stored = sqlite3_column_blob(row, 0);
+    if (stored == NULL || sqlite3_column_bytes(row, 0) != STORE_TOKEN_HASH_LEN ||
+        !hash_equal(stored, hash))
+        return NULL;
+    return store_column_text(row, 1);
+}

@@ -366,15 +366,16 @@ ApiOperation *stacks_create(App *app, const char *tenant, ApiStackSpec *spec, Ap
     g_autoptr(ApiStack) stack = api_stack_new(spec);
     g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func(g_free);
 
+    /* Everything hvcore would refuse is refused here, before anything is made. */
+    if (!convert_validate_stack_spec(stack->spec, app->backend, app->host, error))
+        return NULL;
     if (stack->spec->devices->len > 0) {
         g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
                     "devices: device assignment is not available on this host: no VFIO device "
                     "pool is configured");
         return NULL;
     }
-    /* Everything hvcore would refuse is refused here, before anything is made. */
-    if (!convert_validate_stack_spec(stack->spec, app->backend, app->host, error) ||
-        !check_images(app, tenant, stack->spec, images, error))
+    if (!check_images(app, tenant, stack->spec, images, error))
         return NULL;
 
     stack->id = g_uuid_string_random();

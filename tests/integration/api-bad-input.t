@@ -23,7 +23,8 @@ snapshot() {
     api_op GET /v1/tenants
     echo "$BODY"
     td_sql "SELECT id, tenant_id, revoked_at FROM tokens ORDER BY id;
-            SELECT id, status, error FROM operations ORDER BY id;"
+            SELECT id, status, error FROM operations ORDER BY id;
+            SELECT id, name, state FROM stacks ORDER BY id;"
 }
 baseline=$(snapshot)
 [ -n "$baseline" ] || bail "cannot read the state"
@@ -263,6 +264,23 @@ case $STATUS in 4??) r=0 ;; *) r=1 ;; esac
 ok $r "a 100 KB URL is refused with a 4xx ($STATUS)"
 api_tn "$A" GET "/v1/operations/$A_OP"
 is "$STATUS" 200 "... and turtled goes on serving"
+
+# ---- stack specs hvcore would refuse: 400 at the API, before anything is made -----------------
+# One validator decides for the API and the domain build (hv_stack_spec_validate); these
+# specs once passed the API and failed later, at "defining the domain".
+S=(POST /v1/stacks)
+spec() { # spec CMDLINE-JSON-STRING [EXTRA-JSON]
+    printf '{"name":"s","vcpus":1,"memory_mib":256,"boot":{"kernel":"k","cmdline":%s}%s}' "$1" "${2:-}"
+}
+bad_tn "boot.cmdline with U+FFFE" 400 bad_request "boot.cmdline:" "${S[@]}" --json "$(spec '"console=ttyS0 \ufffe"')"
+bad_tn "boot.cmdline with U+FFFF" 400 bad_request "boot.cmdline:" "${S[@]}" --json "$(spec '"console=ttyS0 \uffff"')"
+bad_tn "boot.cmdline with an escape character" 400 bad_request "boot.cmdline:" "${S[@]}" --json "$(spec '"a\u001bb"')"
+bad_tn "a device address with slot 0x20" 400 bad_request "devices[0]" "${S[@]}" \
+    --json "$(spec '"c"' ',"devices":["0000:00:20.0"]')"
+bad_tn "a device address with slot 0x2f" 400 bad_request "devices[0]" "${S[@]}" \
+    --json "$(spec '"c"' ',"devices":["0000:af:2f.7"]')"
+bad_tn "nesting.cpu host-model on a host without hardware virtualization" 400 bad_request "nesting.cpu" \
+    "${S[@]}" --json "$(spec '"c"' ',"nesting":{"cpu":"host-model"}')"
 
 # ---- and good input right at the edges does work --------------------------------------------------
 sized_body $((1024 * 1024)) edge >"$TD_DIR/edge.json"

@@ -5,6 +5,7 @@
 #   make check      build and run every test tier (TAP through prove)
 #   make check SANITIZE=1   the same with ASan+UBSan (objects under build/sanitize)
 #   make check TSAN=1       unit and integration tiers under ThreadSanitizer (build/tsan)
+#   make check-long         the long tests (LONG_TESTS: the crash storm), not run by CI
 #   make check-layers       the include arrows and "libvirt only in hvcore" (part of check)
 #   make format | format-check | install | clean | l1-image | demo
 
@@ -79,7 +80,7 @@ TURTLECTL  = $(BUILD)/turtlectl
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 TOOL_BINS  = $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps check check-layers test-bins format format-check install clean l1-image demo
+.PHONY: all deps check check-long check-layers test-bins format format-check install clean l1-image demo
 .DEFAULT_GOAL := all
 # Keep objects: they are intermediates of the pattern rules.
 .SECONDARY:
@@ -149,6 +150,12 @@ check: format-check check-layers test-bins $(if $(filter system,$(TIERS)),l1-ima
 	  $(if $(filter unit,$(TIERS)),$(UNIT_TESTS)) \
 	  $(if $(filter integration,$(TIERS)),$(INTEGRATION_TESTS)) \
 	  $(if $(filter system,$(TIERS)),$(SYSTEM_TESTS))
+
+# Long tests: no .t suffix, so the globs above leave them to check-long.
+LONG_TESTS = tests/system/crash-storm
+
+check-long: test-bins l1-image
+	TURTLES_BUILD=$(BUILD) prove --exec tests/lib/run-test --timer $(LONG_TESTS)
 
 # ---- housekeeping ----------------------------------------------------------
 

@@ -152,6 +152,10 @@ static gboolean open_state(App *app, GError **error)
     return TRUE;
 }
 
+#define LIBVIRT_SETTLE_S 5
+
+static gboolean resync_after_settling(gpointer data);
+
 /* Pools, then images and stacks made to agree with what libvirt has: at
  * start and after every reconnection (libvirt may have lost or gained
  * domains while we could not see it). */
@@ -161,14 +165,16 @@ static void sync_with_libvirt(App *app)
     g_autoptr(HvConn) conn = hv_virt_get_connection(app->virt, &error);
     if (conn == NULL || !hv_storage_ensure_pools(conn, app->config->state_dir, &error) ||
         !images_reconcile(app, conn, &error) || !stacks_reconcile(app, conn, &error)) {
-        g_warning("cannot reconcile with libvirt (%s): %s", hv_virt_get_uri(app->virt),
-                  error->message);
+        /* Left as it is, the store would stay out of step until the next
+         * reconnection: try again while libvirt answers. */
+        g_warning("cannot reconcile with libvirt (%s): %s; trying again in %d s",
+                  hv_virt_get_uri(app->virt), error->message, LIBVIRT_SETTLE_S);
+        if (hv_virt_is_connected(app->virt))
+            g_timeout_add_seconds(LIBVIRT_SETTLE_S, resync_after_settling, app);
         return;
     }
     g_message("reconciled with libvirt (%s)", hv_virt_get_uri(app->virt));
 }
-
-#define LIBVIRT_SETTLE_S 5
 
 static gboolean resync_after_settling(gpointer data)
 {

@@ -18,7 +18,8 @@
 
 struct Stacks {
     GMutex lock;
-    GHashTable *busy; /* stack id -> TRUE while an operation works on it */
+    GHashTable *outgoing; /* stack id -> TRUE while a migration out is watched */
+    GHashTable *busy;     /* stack id -> TRUE while an operation works on it */
 };
 
 Stacks *stacks_new(App *app)
@@ -27,6 +28,7 @@ Stacks *stacks_new(App *app)
     Stacks *stacks = g_new0(Stacks, 1);
     g_mutex_init(&stacks->lock);
     stacks->busy = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    stacks->outgoing = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     return stacks;
 }
 
@@ -35,6 +37,7 @@ void stacks_free(Stacks *stacks)
     if (stacks == NULL)
         return;
     g_hash_table_destroy(stacks->busy);
+    g_hash_table_destroy(stacks->outgoing);
     g_mutex_clear(&stacks->lock);
     g_free(stacks);
 }
@@ -692,6 +695,89 @@ static ApiStackState state_of_machine(HvMachineState machine, ApiStackState curr
     }
 }
 
+/* The migration of @stack completed without the operation that started it
+ * (turtled stopped meanwhile): the peer runs it, this host forgets it. */
+static void forget_migrated(App *app, HvConn *conn, const ApiStack *stack)
+{
+    g_autoptr(GError) error = NULL;
+    g_message("stack %s (%s/%s): left for a peer while turtled was not watching", stack->id,
+              stack->tenant, stack->spec->name);
+    if (!stacks_remove_everything(app, conn, stack, &error)) {
+        g_warning("stack %s: cannot forget it: %s; the next reconcile tries again", stack->id,
+                  error->message);
+        return;
+    }
+    stacks_publish_lifecycle(app, stack, "migrated-out");
+}
+
+#define OUTGOING_POLL_S 2
+
+typedef struct {
+    App *app;
+    char *id;
+} OutgoingWatch;
+
+static void outgoing_watch_free(OutgoingWatch *watch)
+{
+    g_mutex_lock(&watch->app->stacks->lock);
+    g_hash_table_remove(watch->app->stacks->outgoing, watch->id);
+    g_mutex_unlock(&watch->app->stacks->lock);
+    g_free(watch->id);
+    g_free(watch);
+}
+
+/* One look at a migration out that no operation drives; G_SOURCE_REMOVE
+ * once the stack is settled (forgotten, or back to a state of its own). */
+static gboolean check_outgoing(gpointer data)
+{
+    OutgoingWatch *watch = data;
+    App *app = watch->app;
+    g_autoptr(GError) error = NULL;
+    /* libvirt away: the reconcile after the reconnection looks again. */
+    g_autoptr(HvConn) conn = hv_virt_get_connection(app->virt, NULL);
+    if (conn == NULL)
+        return G_SOURCE_REMOVE;
+    if (!claim(app->stacks, watch->id))
+        return G_SOURCE_CONTINUE;
+    gboolean done = TRUE;
+    g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, watch->id, &error);
+    if (stack != NULL && stack->state == API_STACK_STATE_MIGRATING) {
+        HvOutgoing outgoing = hv_machine_get_outgoing(conn, stack->domain_name, &error);
+        if (error != NULL || outgoing == HV_OUTGOING_RUNNING) {
+            done = FALSE;
+        } else if (outgoing == HV_OUTGOING_DONE) {
+            forget_migrated(app, conn, stack);
+        } else {
+            HvMachineState machine = hv_machine_get_state(conn, stack->domain_name, NULL);
+            ApiStackState state = state_of_machine(machine, API_STACK_STATE_RUNNING);
+            g_message("stack %s (%s/%s): its migration failed; it stays here, %s", stack->id,
+                      stack->tenant, stack->spec->name, api_stack_state_to_string(state));
+            stacks_restore_state(app, stack->id, STORE_STATE(API_STACK_STATE_MIGRATING), state,
+                                 NULL);
+        }
+    }
+    release(app->stacks, watch->id);
+    return done ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+/* Looks at stack @id's migration out every OUTGOING_POLL_S until it ends
+ * (once per stack). */
+static void watch_outgoing(App *app, const char *id)
+{
+    g_mutex_lock(&app->stacks->lock);
+    gboolean watched = g_hash_table_contains(app->stacks->outgoing, id);
+    if (!watched)
+        g_hash_table_add(app->stacks->outgoing, g_strdup(id));
+    g_mutex_unlock(&app->stacks->lock);
+    if (watched)
+        return;
+    OutgoingWatch *watch = g_new0(OutgoingWatch, 1);
+    watch->app = app;
+    watch->id = g_strdup(id);
+    g_timeout_add_seconds_full(G_PRIORITY_DEFAULT, OUTGOING_POLL_S, check_outgoing, watch,
+                               (GDestroyNotify)outgoing_watch_free);
+}
+
 static void reconcile_stack(App *app, HvConn *conn, const ApiStack *stack, GHashTable *machines)
 {
     g_autoptr(GError) error = NULL;
@@ -706,13 +792,25 @@ static void reconcile_stack(App *app, HvConn *conn, const ApiStack *stack, GHash
             g_warning("stack %s: %s failed: %s", stack->id, why, error->message);
         return;
     }
-    if (stack->state == API_STACK_STATE_MIGRATING && machine == NULL) {
-        /* The migration completed while turtled was down: the peer runs it. */
-        g_message("stack %s (%s/%s): left for a peer while turtled was down", stack->id,
-                  stack->tenant, stack->spec->name);
-        if (!stacks_remove_everything(app, conn, stack, &error))
-            g_warning("stack %s: cannot forget it: %s", stack->id, error->message);
-        return;
+    if (stack->state == API_STACK_STATE_MIGRATING) {
+        /* No operation drives it any more (turtled stopped during it), but
+         * libvirtd drives a peer-to-peer migration by itself: it may still be
+         * under way, or have completed. */
+        HvOutgoing outgoing = machine == NULL
+                                  ? HV_OUTGOING_DONE
+                                  : hv_machine_get_outgoing(conn, stack->domain_name, &error);
+        if (error != NULL || outgoing == HV_OUTGOING_RUNNING) {
+            g_message("stack %s (%s/%s): its migration is still under way (%s): watching it",
+                      stack->id, stack->tenant, stack->spec->name,
+                      error != NULL ? error->message : "libvirt's job");
+            watch_outgoing(app, stack->id);
+            return;
+        }
+        if (outgoing == HV_OUTGOING_DONE) {
+            forget_migrated(app, conn, stack);
+            return;
+        }
+        /* It failed: the stack stays here, in the state libvirt says. */
     }
     ApiStackState state = stack->state;
     const char *reason = stack->error;

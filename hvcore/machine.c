@@ -119,6 +119,42 @@ HvMachineState hv_machine_get_state(HvConn *conn_handle, const char *name, GErro
     return state;
 }
 
+HvOutgoing hv_machine_get_outgoing(HvConn *conn_handle, const char *name, GError **error)
+{
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
+    g_autoptr(GError) local = NULL;
+    g_autoptr(virDomain) dom = NULL;
+    int state = -1, reason = -1;
+    virDomainJobInfo job = {0};
+
+    g_return_val_if_fail(conn != NULL && name != NULL, HV_OUTGOING_NONE);
+    dom = lookup(conn, name, &local);
+    if (!dom) {
+        /* Undefined after it left (the source's copy goes with the migration). */
+        if (g_error_matches(local, HV_ERROR, HV_ERROR_NOT_FOUND))
+            return HV_OUTGOING_DONE;
+        g_propagate_error(error, g_steal_pointer(&local));
+        return HV_OUTGOING_NONE;
+    }
+    if (virDomainGetState(dom, &state, &reason, 0) != 0) {
+        set_libvirt_error(error, name, "get the state of");
+        return HV_OUTGOING_NONE;
+    }
+    if (state == VIR_DOMAIN_SHUTOFF && reason == VIR_DOMAIN_SHUTOFF_MIGRATED)
+        return HV_OUTGOING_DONE;
+    if (state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_MIGRATION)
+        return HV_OUTGOING_RUNNING;
+    /* A peer-to-peer migration is libvirtd's job: it goes on without us. */
+    if (virDomainGetJobInfo(dom, &job) != 0) {
+        /* A driver without jobs (test:///default) migrates nothing. */
+        if (virGetLastErrorCode() == VIR_ERR_NO_SUPPORT)
+            return HV_OUTGOING_NONE;
+        set_libvirt_error(error, name, "get the job of");
+        return HV_OUTGOING_NONE;
+    }
+    return job.type == VIR_DOMAIN_JOB_NONE ? HV_OUTGOING_NONE : HV_OUTGOING_RUNNING;
+}
+
 char *hv_machine_get_xml(HvConn *conn_handle, const char *name, GError **error)
 {
     virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
@@ -423,11 +459,21 @@ static HvMachineInfo *describe(virDomainPtr dom, GError **error)
         }
         state = domain_state(dom, &local);
     }
-    if (local) {
-        if (!g_error_matches(local, HV_ERROR, HV_ERROR_NOT_FOUND))
+    if (local && !g_error_matches(local, HV_ERROR, HV_ERROR_NOT_FOUND)) {
+        /* A domain that went between the listing and this look (a migration
+         * that just completed undefines its source) may fail with no error
+         * set: gone is not a failure of the listing. */
+        g_autoptr(GError) again = NULL;
+        g_autoptr(virDomain) still = lookup(virDomainGetConnect(dom), name, &again);
+        if (still != NULL || !g_error_matches(again, HV_ERROR, HV_ERROR_NOT_FOUND)) {
             g_propagate_error(error, g_steal_pointer(&local));
+            return NULL;
+        }
+        g_debug("skipping domain '%s': it went while being listed", name);
         return NULL;
     }
+    if (local)
+        return NULL;
     HvMachineInfo *info = g_new0(HvMachineInfo, 1);
     info->name = g_strdup(name);
     info->state = state;

@@ -89,6 +89,17 @@ gboolean hv_machine_resume(HvConn *conn, const char *name, GError **error);
  * delete can simply be run again). */
 gboolean hv_machine_remove(HvConn *conn, const char *name, GError **error);
 
+/* Where a migration out of this host stands for domain @name, as libvirt
+ * sees it: whether or not the process that started it is still there. */
+typedef enum {
+    HV_OUTGOING_NONE,    /* none (or it failed): the domain is here */
+    HV_OUTGOING_RUNNING, /* under way: a job, or paused for its switchover */
+    HV_OUTGOING_DONE,    /* completed: shut off with reason "migrated", or gone */
+} HvOutgoing;
+
+/* HV_OUTGOING_NONE with @error set when libvirt cannot tell. */
+HvOutgoing hv_machine_get_outgoing(HvConn *conn, const char *name, GError **error);
+
 /* The domain's state; HV_MACHINE_ABSENT with @error unset when there is no
  * such domain, HV_MACHINE_ABSENT with @error set when it cannot be told. */
 HvMachineState hv_machine_get_state(HvConn *conn, const char *name, GError **error);

@@ -310,6 +310,26 @@ static void test_list_ours(void)
     g_assert_cmpint(virDomainUndefine(broken), ==, 0);
 }
 
+/* Where a migration out stands: none for a domain that is just here
+ * (defined, running, paused by an admin), done once it is gone. */
+static void test_outgoing(void)
+{
+    g_autoptr(HvConn) conn = open_test_driver();
+    g_autofree char *name = define_stack(conn, "a1000000-0000-4000-8000-0000000000f1", "out");
+    g_autoptr(GError) error = NULL;
+
+    g_assert_cmpint(hv_machine_get_outgoing(conn, name, &error), ==, HV_OUTGOING_NONE);
+    g_assert_no_error(error);
+    assert_ok(hv_machine_start(conn, name, &ok_error_));
+    g_assert_cmpint(hv_machine_get_outgoing(conn, name, &error), ==, HV_OUTGOING_NONE);
+    assert_ok(hv_machine_pause(conn, name, &ok_error_));
+    g_assert_cmpint(hv_machine_get_outgoing(conn, name, &error), ==, HV_OUTGOING_NONE);
+    g_assert_no_error(error);
+    assert_ok(hv_machine_remove(conn, name, &ok_error_));
+    g_assert_cmpint(hv_machine_get_outgoing(conn, name, &error), ==, HV_OUTGOING_DONE);
+    g_assert_no_error(error);
+}
+
 static void test_stats(void)
 {
     g_autoptr(HvConn) conn = open_test_driver();
@@ -501,6 +521,7 @@ int main(int argc, char **argv)
     g_test_add_func("/machine/not-found", test_not_found);
     g_test_add_func("/machine/define-refused", test_define_refused);
     g_test_add_func("/machine/list-ours", test_list_ours);
+    g_test_add_func("/machine/outgoing", test_outgoing);
     g_test_add_func("/machine/stats", test_stats);
     g_test_add_func("/machine/stats-parse", test_stats_parse);
     g_test_add_func("/machine/stop", test_stop);

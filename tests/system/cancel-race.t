@@ -42,17 +42,16 @@ call() {
     [[ $OUT =~ \"operation\":\{\"id\":\"([0-9a-f-]{36})\" ]] && OP=${BASH_REMATCH[1]}
 }
 # hold: queues an action on the blocker stack, which keeps the one worker
-# busy for a while (starting QEMU, or pulling its plug).
-blocker_on=0
+# busy for a while (starting QEMU, or pulling its plug).  409 "busy" is
+# fine: its previous action still holds the worker.
 hold() {
-    if [ "$blocker_on" = 0 ]; then
-        call POST /v1/stacks/blocker/actions '{"action":"start"}'
-        blocker_on=1
-    else
+    call GET /v1/stacks/blocker
+    if [[ $OUT =~ \"state\":\"running\" ]]; then
         call POST /v1/stacks/blocker/actions '{"action":"force-stop"}'
-        blocker_on=0
+    else
+        call POST /v1/stacks/blocker/actions '{"action":"start"}'
     fi
-    [ "$CODE" = 202 ] || diag "the blocker's action answered $CODE: $OUT"
+    [ "$CODE" = 202 ] || [[ $OUT =~ busy ]] || diag "the blocker's action answered $CODE: $OUT"
 }
 # final OP: waits for the operation's final status; sets FINAL.
 final() {

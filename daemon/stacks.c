@@ -867,10 +867,89 @@ static gboolean adopt_images(App *app, HvConn *conn, const char *domain, const A
     return TRUE;
 }
 
+/* The figures of the migration that brought a stack here.  libvirt fires
+ * the RESUMED event, and lists the domain as persistent and running,
+ * before its migration job ends and leaves the figures, so they are looked
+ * for again every ARRIVAL_FIGURES_POLL_MS while a job runs on the domain,
+ * for at most ARRIVAL_FIGURES_TRIES (a loaded host can take seconds). */
+#define ARRIVAL_FIGURES_POLL_MS 250
+#define ARRIVAL_FIGURES_TRIES   240
+
+typedef struct {
+    App *app;
+    char *domain;
+    char *stack_id;
+    char *came_from;
+    int tries;
+} ArrivalFigures;
+
+static void arrival_figures_free(ArrivalFigures *arrival)
+{
+    g_free(arrival->domain);
+    g_free(arrival->stack_id);
+    g_free(arrival->came_from);
+    g_free(arrival);
+}
+
+/* TRUE once there is nothing more to wait for: recorded, or no migration
+ * brought the domain (no job runs and libvirt has no incoming figures). */
+static gboolean record_arrival_figures(ArrivalFigures *arrival)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(HvConn) conn = hv_virt_get_connection(arrival->app->virt, &error);
+    HvMachineMigration migration = {0};
+    gboolean read = conn != NULL &&
+                    hv_machine_get_incoming_migration(conn, arrival->domain, &migration, &error);
+    if (!migration.found) {
+        /* libvirt unreachable for a moment is worth another try too. */
+        gboolean wait = !read || migration.job_running;
+        if (wait && ++arrival->tries < ARRIVAL_FIGURES_TRIES)
+            return FALSE;
+        if (wait)
+            g_message("domain %s: no figures of the migration that brought it: %s",
+                      arrival->domain, read ? "its job did not end" : error->message);
+        return TRUE;
+    }
+    g_autofree char *now = clock_now_rfc3339();
+    ApiStatsMigration last = {arrival->came_from ? arrival->came_from : (char *)"unknown", now,
+                              (gint64)migration.total_ms, (gint64)migration.downtime_ms,
+                              (gint64)migration.bytes};
+    g_clear_error(&error);
+    if (!store_stack_set_last_migration(arrival->app->store, arrival->stack_id, &last, &error))
+        g_warning("stack %s: cannot record its migration: %s", arrival->stack_id, error->message);
+    return TRUE;
+}
+
+static gboolean poll_arrival_figures(gpointer data)
+{
+    if (!record_arrival_figures(data))
+        return G_SOURCE_CONTINUE;
+    arrival_figures_free(data);
+    return G_SOURCE_REMOVE;
+}
+
+/* Records the figures of the migration that brought @stack (adopted from
+ * @domain, coming from @came_from), now or once libvirt has them.  Every
+ * adoption asks: the lifecycle event and a reconcile can each be the first
+ * to see an arrived domain. */
+static void record_arrival(App *app, const char *domain, const ApiStack *stack,
+                           const char *came_from)
+{
+    ArrivalFigures *arrival = g_new0(ArrivalFigures, 1);
+    arrival->app = app;
+    arrival->domain = g_strdup(domain);
+    arrival->stack_id = g_strdup(stack->id);
+    arrival->came_from = g_strdup(came_from);
+    if (record_arrival_figures(arrival))
+        arrival_figures_free(arrival);
+    else
+        g_timeout_add(ARRIVAL_FIGURES_POLL_MS, poll_arrival_figures, arrival);
+}
+
 /* A domain with our metadata that the store lacks (one that migrated in, or
  * whose row a lost store forgot): its record comes home. */
 static ApiStack *adopt(App *app, HvConn *conn, const char *domain, HvMachineState machine_state,
-                       const HvStackIdentity *identity, char **came_from)
+                       const HvStackIdentity *identity)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(json_object) record = api_json_parse(
@@ -904,8 +983,7 @@ static ApiStack *adopt(App *app, HvConn *conn, const char *domain, HvMachineStat
     if (!adopt_images(app, conn, domain, stack, &error))
         g_warning("domain %s: its images stay unregistered: %s", domain, error->message);
     g_clear_error(&error);
-    if (came_from != NULL)
-        *came_from = g_strdup(stack->host);
+    g_autofree char *came_from = g_strdup(stack->host);
     stack->state = state_of_machine(machine_state, API_STACK_STATE_STOPPED);
     g_clear_pointer(&stack->error, g_free);
     g_free(stack->domain_name);
@@ -928,67 +1006,14 @@ static ApiStack *adopt(App *app, HvConn *conn, const char *domain, HvMachineStat
     json_object_object_add(data, "event", json_object_new_string("adopted"));
     event_bus_publish(app->events, "lifecycle", NULL, data);
     json_object_put(data);
+    record_arrival(app, domain, stack, came_from);
     return g_steal_pointer(&stack);
-}
-
-/* The figures of the migration that brought a stack here.  libvirt fires
- * the RESUMED event before it stores the finished job's figures, so they
- * are looked for a few times, ARRIVAL_FIGURES_POLL_MS apart. */
-#define ARRIVAL_FIGURES_POLL_MS 250
-#define ARRIVAL_FIGURES_TRIES   40
-
-typedef struct {
-    App *app;
-    char *domain;
-    char *stack_id;
-    char *came_from;
-    int tries;
-} ArrivalFigures;
-
-static void arrival_figures_free(ArrivalFigures *arrival)
-{
-    g_free(arrival->domain);
-    g_free(arrival->stack_id);
-    g_free(arrival->came_from);
-    g_free(arrival);
-}
-
-/* TRUE once there is nothing more to wait for (recorded, or no way to). */
-static gboolean record_arrival_figures(ArrivalFigures *arrival)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(HvConn) conn = hv_virt_get_connection(arrival->app->virt, NULL);
-    HvMachineMigration migration;
-    if (conn == NULL || !hv_machine_get_incoming_migration(conn, arrival->domain, &migration, NULL))
-        return TRUE;
-    if (!migration.found) {
-        if (++arrival->tries < ARRIVAL_FIGURES_TRIES)
-            return FALSE;
-        g_message("domain %s: libvirt has no figures of the migration that brought it",
-                  arrival->domain);
-        return TRUE;
-    }
-    g_autofree char *now = clock_now_rfc3339();
-    ApiStatsMigration last = {arrival->came_from ? arrival->came_from : (char *)"unknown", now,
-                              (gint64)migration.total_ms, (gint64)migration.downtime_ms,
-                              (gint64)migration.bytes};
-    if (!store_stack_set_last_migration(arrival->app->store, arrival->stack_id, &last, &error))
-        g_warning("stack %s: cannot record its migration: %s", arrival->stack_id, error->message);
-    return TRUE;
-}
-
-static gboolean poll_arrival_figures(gpointer data)
-{
-    if (!record_arrival_figures(data))
-        return G_SOURCE_CONTINUE;
-    arrival_figures_free(data);
-    return G_SOURCE_REMOVE;
 }
 
 /* An event about a domain of ours the store lacks: a migration that just
  * completed here (resumed, or defined by the migration's end).  Adopts
  * domain @name if it is ours, unknown here, and running (or paused, when
- * @allow_paused), then records the migration that brought it. */
+ * @allow_paused); adopt() records the migration that brought it. */
 static void adopt_arrived(App *app, const char *name, gboolean allow_paused)
 {
     g_autoptr(GError) error = NULL;
@@ -1010,20 +1035,7 @@ static void adopt_arrived(App *app, const char *name, gboolean allow_paused)
         return;
     g_autofree char *xml = hv_machine_get_xml(conn, name, &error);
     g_autoptr(HvStackIdentity) identity = xml ? hv_domain_parse_identity(xml, &error) : NULL;
-    g_autofree char *came_from = NULL;
-    g_autoptr(ApiStack) stack =
-        identity ? adopt(app, conn, name, state, identity, &came_from) : NULL;
-    if (stack == NULL)
-        return;
-    ArrivalFigures *arrival = g_new0(ArrivalFigures, 1);
-    arrival->app = app;
-    arrival->domain = g_strdup(name);
-    arrival->stack_id = g_strdup(stack->id);
-    arrival->came_from = g_steal_pointer(&came_from);
-    if (record_arrival_figures(arrival))
-        arrival_figures_free(arrival);
-    else
-        g_timeout_add(ARRIVAL_FIGURES_POLL_MS, poll_arrival_figures, arrival);
+    g_autoptr(ApiStack) stack = identity ? adopt(app, conn, name, state, identity) : NULL;
 }
 
 typedef struct {
@@ -1145,7 +1157,7 @@ gboolean stacks_reconcile(App *app, HvConn *conn, GError **error)
         }
         if (!g_hash_table_contains(known, machine->identity->id)) {
             g_autoptr(ApiStack) adopted =
-                adopt(app, conn, machine->name, machine->state, machine->identity, NULL);
+                adopt(app, conn, machine->name, machine->state, machine->identity);
             g_hash_table_add(known, machine->identity->id);
         }
     }

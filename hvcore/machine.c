@@ -604,6 +604,11 @@ gboolean hv_machine_get_incoming_migration(HvConn *conn_handle, const char *name
         g_set_error(error, HV_ERROR, HV_ERROR_NOT_FOUND, "domain '%s' not found", name);
         return FALSE;
     }
+    /* The running job first: a job that ends between the two reads has
+     * left its completed figures for the second. */
+    virDomainJobInfo current;
+    if (virDomainGetJobInfo(domain, &current) == 0 && current.type != VIR_DOMAIN_JOB_NONE)
+        migration->job_running = TRUE;
     int type = 0, n = 0;
     virTypedParameterPtr params = NULL;
     /* KEEP_COMPLETED: the source's turtled reads the same figures for its

@@ -150,9 +150,12 @@ gboolean hv_machine_get_stats(HvConn *conn, const char *name, HvMachineStats *st
 
 /* The completed incoming migration that brought @name here, from libvirt's
  * completed-job statistics on this (the destination) side; found FALSE when
- * its last job was something else. */
+ * its last job was something else, or while a job still runs on the domain
+ * (job_running: libvirt keeps a finishing migration's figures until its
+ * job ends, a moment after the domain resumed). */
 typedef struct {
     gboolean found;
+    gboolean job_running;
     guint64 total_ms;
     guint64 downtime_ms;
     guint64 bytes;

@@ -77,8 +77,11 @@ static HvStackSpec *convert_spec_fields(const ApiStackSpec *spec)
     hv->cpu_mode = cpu_mode(spec->cpu, &model);
     hv->cpu_model = g_strdup(model);
     hv->iommu = iommu_model(spec->iommu);
-    for (guint i = 0; spec->devices && i < spec->devices->len; i++)
-        g_ptr_array_add(hv->devices, g_strdup(g_ptr_array_index(spec->devices, i)));
+    for (guint i = 0; spec->devices && i < spec->devices->len; i++) {
+        g_autofree char *id = g_strdup_printf("dev%u", i);
+        g_ptr_array_add(hv->devices,
+                        hv_device_new(id, HV_DEVICE_VFIO, g_ptr_array_index(spec->devices, i)));
+    }
     return hv;
 }
 

@@ -906,8 +906,8 @@ static gboolean record_arrival_figures(ArrivalFigures *arrival)
         if (wait && ++arrival->tries < ARRIVAL_FIGURES_TRIES)
             return FALSE;
         if (wait)
-            g_message("domain %s: no figures of the migration that brought it: %s",
-                      arrival->domain, read ? "its job did not end" : error->message);
+            g_message("domain %s: no figures of the migration that brought it: %s", arrival->domain,
+                      read ? "its job did not end" : error->message);
         return TRUE;
     }
     g_autofree char *now = clock_now_rfc3339();

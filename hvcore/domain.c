@@ -21,8 +21,53 @@ HvStackSpec *hv_stack_spec_new(void)
 {
     HvStackSpec *spec = g_new0(HvStackSpec, 1);
 
-    spec->devices = g_ptr_array_new_with_free_func(g_free);
+    spec->devices = g_ptr_array_new_with_free_func((GDestroyNotify)hv_device_free);
     return spec;
+}
+
+HvDevice *hv_device_new(const char *id, HvDeviceModel model, const char *pci_address)
+{
+    HvDevice *device = g_new0(HvDevice, 1);
+    device->id = g_strdup(id);
+    device->model = model;
+    device->pci_address = g_strdup(pci_address);
+    return device;
+}
+
+void hv_device_free(HvDevice *device)
+{
+    if (!device)
+        return;
+    g_free(device->id);
+    g_free(device->pci_address);
+    g_free(device);
+}
+
+static const char *const device_models[] = {
+    [HV_DEVICE_VFIO] = "vfio",
+    [HV_DEVICE_EDU] = "edu",
+    [HV_DEVICE_VIRTIO_RNG] = "virtio-rng",
+};
+
+const char *hv_device_model_to_string(HvDeviceModel model)
+{
+    return (guint)model < G_N_ELEMENTS(device_models) ? device_models[model] : "unknown";
+}
+
+gboolean hv_device_model_from_string(const char *text, HvDeviceModel *model)
+{
+    for (guint i = 0; text && i < G_N_ELEMENTS(device_models); i++) {
+        if (g_str_equal(text, device_models[i])) {
+            *model = (HvDeviceModel)i;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+gboolean hv_device_model_hotpluggable(HvDeviceModel model)
+{
+    return model != HV_DEVICE_EDU;
 }
 
 void hv_stack_spec_free(HvStackSpec *spec)
@@ -262,16 +307,20 @@ static gboolean check_devices(const GPtrArray *devices, GError **error)
     if (devices->len > HV_SPEC_DEVICES_MAX)
         return set_invalid(error, "devices", "must have at most %d entries", HV_SPEC_DEVICES_MAX);
     for (guint i = 0; i < devices->len; i++) {
-        const char *text = g_ptr_array_index(devices, i);
+        const HvDevice *device = g_ptr_array_index(devices, i);
+        const char *text = device->pci_address;
         g_autofree char *field = g_strdup_printf("devices[%u]", i);
         PciAddress addr;
+        if (device->model != HV_DEVICE_VFIO)
+            continue;
         if (!parse_pci_address(text, &addr))
             return set_invalid(error, field,
                                "must be a PCI address like 0000:3b:00.0 (lower-case hex, "
                                "slot 00-1f, function 0-7)");
         /* At most 16 entries: quadratic is cheaper than a hash table. */
         for (guint j = 0; j < i; j++) {
-            if (strcmp(text, g_ptr_array_index(devices, j)) == 0)
+            const HvDevice *other = g_ptr_array_index(devices, j);
+            if (g_strcmp0(text, other->pci_address) == 0)
                 return set_invalid(error, field, "duplicates devices[%u]", j);
         }
     }
@@ -580,8 +629,9 @@ static void add_devices(xmlNodePtr domain, const HvStackSpec *spec)
 
     for (guint i = 0; spec->devices && i < spec->devices->len; i++) {
         PciAddress addr;
+        const HvDevice *device = g_ptr_array_index(spec->devices, i);
         /* hv_stack_spec_validate already parsed every address. */
-        if (parse_pci_address(g_ptr_array_index(spec->devices, i), &addr))
+        if (device->model == HV_DEVICE_VFIO && parse_pci_address(device->pci_address, &addr))
             add_hostdev(devices, &addr);
     }
 

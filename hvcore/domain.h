@@ -39,6 +39,42 @@ typedef enum {
     HV_IOMMU_VIRTIO,
 } HvIommu;
 
+/* The device models a stack can hold.  Each comes from the operator's pool
+ * (the daemon's device classes) and sits behind the L1's vIOMMU. */
+typedef enum {
+    HV_DEVICE_VFIO,       /* a host PCI function: <hostdev managed='yes'> (VFIO) */
+    HV_DEVICE_EDU,        /* QEMU's edu test device (1234:11e8), QEMU command-line passthrough */
+    HV_DEVICE_VIRTIO_RNG, /* virtio-rng-pci with iommu='on': libvirt-native, hot-pluggable */
+} HvDeviceModel;
+
+/* At most this many edu devices per stack: each takes a fixed slot on
+ * pcie.0 (HV_EDU_FIRST_SLOT + n), which libvirt's own address assignment
+ * leaves alone in practice (it fills slots from 1 up). */
+#define HV_EDU_MAX        4
+#define HV_EDU_FIRST_SLOT 0x10
+/* Spare PCIe root ports a stack with a vIOMMU gets, so that devices can be
+ * hot-plugged (q35 has no hot-pluggable slot on pcie.0). */
+#define HV_SPARE_ROOT_PORTS 4
+/* Device ids: [a-z0-9][a-z0-9.-]{0,62}; a device's libvirt alias (and
+ * QEMU id) is HV_DEVICE_ALIAS_PREFIX + id. */
+#define HV_DEVICE_ID_MAX       63
+#define HV_DEVICE_ALIAS_PREFIX "ua-turtles-"
+
+typedef struct {
+    char *id; /* the pool's id for this device */
+    HvDeviceModel model;
+    char *pci_address; /* HV_DEVICE_VFIO only: the host function, "0000:3b:00.0" */
+} HvDevice;
+
+HvDevice *hv_device_new(const char *id, HvDeviceModel model, const char *pci_address);
+void hv_device_free(HvDevice *device);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvDevice, hv_device_free)
+/* "vfio", "edu", "virtio-rng"; from_string FALSE for anything else. */
+const char *hv_device_model_to_string(HvDeviceModel model);
+gboolean hv_device_model_from_string(const char *text, HvDeviceModel *model);
+/* libvirt can attach and detach it on a running domain (not edu). */
+gboolean hv_device_model_hotpluggable(HvDeviceModel model);
+
 /* Everything hvcore needs to know about a stack.  Image names have already
  * been resolved to file paths by the caller. */
 typedef struct {
@@ -58,7 +94,7 @@ typedef struct {
     HvCpuMode cpu_mode;
     char *cpu_model; /* HV_CPU_NAMED only */
     HvIommu iommu;
-    GPtrArray *devices; /* of char *: PCI addresses "0000:3b:00.0" */
+    GPtrArray *devices; /* of HvDevice *, owned; a vIOMMU (iommu != NONE) is required */
 
     char *console_log; /* the serial console is written here */
     char *record_json; /* the stack record, carried in <metadata> */
@@ -89,6 +125,16 @@ gboolean hv_stack_spec_validate(const HvStackSpec *spec, HvBackend backend,
  * with its codes. */
 char *hv_domain_build_xml(const HvStackSpec *spec, HvBackend backend, const HvHostReport *host,
                           GError **error);
+
+/* The XML of @device alone (a <devices> child), for hot-plug: virtio-rng
+ * and vfio.  edu is HV_ERROR_UNSUPPORTED: it enters through QEMU
+ * command-line passthrough, which libvirt cannot hot-plug. */
+char *hv_domain_device_xml(const HvDevice *device, GError **error);
+
+/* The pool ids of the devices a domain XML holds: those with an alias
+ * HV_DEVICE_ALIAS_PREFIX + id, and edu devices by their QEMU id.  Empty
+ * array when none; NULL with HV_ERROR_INVALID when the XML does not parse. */
+GPtrArray *hv_domain_parse_device_ids(const char *domain_xml, GError **error);
 
 /* What a domain carries in its <metadata>: enough to adopt it. */
 typedef struct {

@@ -163,3 +163,17 @@ typedef struct {
 
 gboolean hv_machine_get_incoming_migration(HvConn *conn, const char *name,
                                            HvMachineMigration *migration, GError **error);
+
+/* Hot-plug: attaches @device (hv_domain_device_xml) to domain @name, to the
+ * running domain and its persistent configuration (only the configuration
+ * when it is shut off).  edu: HV_ERROR_UNSUPPORTED. */
+gboolean hv_machine_attach_device(HvConn *conn, const char *name, const HvDevice *device,
+                                  GError **error);
+
+/* Hot-unplug of the device whose pool id is @device_id (by its alias), from
+ * the running domain and its configuration.  A running guest must release
+ * it (PCIe hot-unplug: the L1 sees an attention button and lets go within
+ * seconds); waits for that up to @timeout_s and fails with HV_ERROR_FAILED
+ * when the guest keeps it.  A device the domain does not have: TRUE. */
+gboolean hv_machine_detach_device(HvConn *conn, const char *name, const char *device_id,
+                                  guint timeout_s, GError **error);

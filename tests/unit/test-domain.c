@@ -281,7 +281,7 @@ static void test_spec_lifecycle(void)
 
     g_assert_nonnull(spec->devices);
     g_assert_cmpuint(spec->devices->len, ==, 0);
-    g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
     g_assert_cmpint(spec->cpu_mode, ==, HV_CPU_DEFAULT);
     g_assert_cmpint(spec->iommu, ==, HV_IOMMU_NONE);
 
@@ -402,8 +402,8 @@ static void test_disk_boot(void)
 static void test_hostdevs_and_memtune(void)
 {
     g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
-    g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
-    g_ptr_array_add(spec->devices, g_strdup("0001:af:1f.7"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0001:af:1f.7", HV_DEVICE_VFIO, "0001:af:1f.7"));
 
     /* Devices with a vIOMMU: hostdevs and a raised memory lock limit. */
     g_autoptr(xmlDoc) doc = build_doc(spec, HV_BACKEND_TCG, NULL);
@@ -477,15 +477,16 @@ static void test_bad_pci_addresses(void)
 
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
-        g_ptr_array_add(spec->devices, g_strdup("0000:01:00.0"));
+        g_ptr_array_add(spec->devices,
+                        hv_device_new("d-0000:01:00.0", HV_DEVICE_VFIO, "0000:01:00.0"));
         g_ptr_array_add(spec->devices, g_strdup(bad[i]));
         assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "devices[1]");
     }
 
     g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
-    g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
-    g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.1"));
-    g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.1", HV_DEVICE_VFIO, "0000:3b:00.1"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
     assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
                        "devices[2]: duplicates devices[0]");
 }
@@ -789,7 +790,7 @@ static void test_validate_devices(void)
     g_autoptr(HvStackSpec) spec = tenant_spec();
     g_autoptr(GError) error = NULL;
 
-    g_ptr_array_add(spec->devices, g_strdup("0000:3b:20.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:20.0", HV_DEVICE_VFIO, "0000:3b:20.0"));
     assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
                           "devices[0]: must be a PCI address like 0000:3b:00.0");
     g_ptr_array_set_size(spec->devices, 0);
@@ -800,7 +801,7 @@ static void test_validate_devices(void)
     g_assert_true(hv_stack_spec_validate(spec, HV_BACKEND_TCG, NULL, &error));
     g_assert_no_error(error);
 
-    g_ptr_array_add(spec->devices, g_strdup("0000:00:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000:00:00.0", HV_DEVICE_VFIO, "0000:00:00.0"));
     assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
                           "devices: must have at most 16 entries");
 }

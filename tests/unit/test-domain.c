@@ -426,7 +426,7 @@ static void test_hostdevs_and_memtune(void)
 
     /* libvirt takes hostdevs and the limit as they are. */
     g_autoptr(HvStackSpec) on_test = sample_spec("5e2d8c4b-2222-4f3a-9b7c-abcdef012345");
-    g_ptr_array_add(on_test->devices, g_strdup("0000:3b:00.0"));
+    g_ptr_array_add(on_test->devices, hv_device_new("d0", HV_DEVICE_VFIO, "0000:3b:00.0"));
     g_autoptr(GError) error = NULL;
     g_autofree char *xml = hv_domain_build_xml(on_test, HV_BACKEND_TEST, NULL, &error);
     g_assert_no_error(error);

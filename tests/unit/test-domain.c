@@ -842,8 +842,10 @@ static void test_validate_cpu(void)
 
 /* Whatever validate says about a full spec, the build says the same. */
 MUTATION(cmdline_fffe, replace(&spec->cmdline, "a\xef\xbf\xbe"))
-MUTATION(slot_20, g_ptr_array_add(spec->devices, g_strdup("0000:3b:20.0")))
-MUTATION(upper_hex, g_ptr_array_add(spec->devices, g_strdup("0000:3B:00.0")))
+MUTATION(slot_20,
+         g_ptr_array_add(spec->devices, hv_device_new("d", HV_DEVICE_VFIO, "0000:3b:20.0")))
+MUTATION(upper_hex,
+         g_ptr_array_add(spec->devices, hv_device_new("d", HV_DEVICE_VFIO, "0000:3B:00.0")))
 MUTATION(seventeen_devices,
          for (guint i = 0; i <= HV_SPEC_DEVICES_MAX; i++)
              g_ptr_array_add(spec->devices, g_strdup_printf("0000:3b:%02x.0", i)))
@@ -1063,7 +1065,7 @@ static void test_schema(void)
     to_disk_boot(kvm, "qcow2");
     kvm->cpu_mode = HV_CPU_NAMED;
     kvm->cpu_model = g_strdup("EPYC-Rome");
-    g_ptr_array_add(kvm->devices, g_strdup("0000:3b:00.0"));
+    g_ptr_array_add(kvm->devices, hv_device_new("d0", HV_DEVICE_VFIO, "0000:3b:00.0"));
     g_autofree char *kvm_xml = hv_domain_build_xml(kvm, HV_BACKEND_KVM, &amd, &error);
     g_assert_no_error(error);
     g_assert_true(schema_accepts(dir, kvm_xml));

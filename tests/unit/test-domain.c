@@ -479,7 +479,7 @@ static void test_bad_pci_addresses(void)
         g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
         g_ptr_array_add(spec->devices,
                         hv_device_new("d-0000:01:00.0", HV_DEVICE_VFIO, "0000:01:00.0"));
-        g_ptr_array_add(spec->devices, g_strdup(bad[i]));
+        g_ptr_array_add(spec->devices, hv_device_new("d1", HV_DEVICE_VFIO, bad[i]));
         assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "devices[1]");
     }
 
@@ -796,8 +796,10 @@ static void test_validate_devices(void)
     g_ptr_array_set_size(spec->devices, 0);
 
     /* The largest of each field, as many as allowed. */
-    for (guint i = 0; i < HV_SPEC_DEVICES_MAX; i++)
-        g_ptr_array_add(spec->devices, g_strdup_printf("ffff:ff:%02x.%u", 0x1f - i / 8, i % 8));
+    for (guint i = 0; i < HV_SPEC_DEVICES_MAX; i++) {
+        g_autofree char *address = g_strdup_printf("ffff:ff:%02x.%u", 0x1f - i / 8, i % 8);
+        g_ptr_array_add(spec->devices, hv_device_new(address, HV_DEVICE_VFIO, address));
+    }
     g_assert_true(hv_stack_spec_validate(spec, HV_BACKEND_TCG, NULL, &error));
     g_assert_no_error(error);
 
@@ -848,7 +850,7 @@ MUTATION(upper_hex,
          g_ptr_array_add(spec->devices, hv_device_new("d", HV_DEVICE_VFIO, "0000:3B:00.0")))
 MUTATION(seventeen_devices,
          for (guint i = 0; i <= HV_SPEC_DEVICES_MAX; i++)
-             g_ptr_array_add(spec->devices, g_strdup_printf("0000:3b:%02x.0", i)))
+             g_ptr_array_add(spec->devices, hv_device_new("d", HV_DEVICE_VFIO, "0000:3b:00.0")))
 MUTATION(host_model, spec->cpu_mode = HV_CPU_HOST_MODEL)
 MUTATION(long_model, spec->cpu_mode = HV_CPU_NAMED;
          spec->cpu_model = g_strnfill(HV_SPEC_CPU_MODEL_MAX + 1, 'M'))

@@ -12,12 +12,35 @@ static const char *const spec_keys[] = {"name",    "vcpus",   "memory_mib", "boo
 static const char *const boot_keys[] = {"kernel", "initrd", "cmdline", "disk", NULL};
 static const char *const nesting_keys[] = {"cpu", "iommu", NULL};
 static const char *const iommu_choices[] = {"none", "intel", "virtio", NULL};
+static const char *const device_keys[] = {"class", "id", "model", "address", NULL};
+
+ApiStackDevice *api_stack_device_new(const char *class_name, const char *id, const char *model,
+                                     const char *address)
+{
+    ApiStackDevice *device = g_new0(ApiStackDevice, 1);
+    device->class_name = g_strdup(class_name);
+    device->id = g_strdup(id);
+    device->model = g_strdup(model);
+    device->address = g_strdup(address);
+    return device;
+}
+
+void api_stack_device_free(ApiStackDevice *device)
+{
+    if (!device)
+        return;
+    g_free(device->class_name);
+    g_free(device->id);
+    g_free(device->model);
+    g_free(device->address);
+    g_free(device);
+}
 
 ApiStackSpec *api_stack_spec_new(void)
 {
     ApiStackSpec *spec = g_new0(ApiStackSpec, 1);
     spec->iommu = g_strdup("none");
-    spec->devices = g_ptr_array_new_with_free_func(g_free);
+    spec->devices = g_ptr_array_new_with_free_func((GDestroyNotify)api_stack_device_free);
     spec->start = TRUE;
     return spec;
 }
@@ -90,8 +113,8 @@ static gboolean check_device_count(size_t n, GError **error)
     return TRUE;
 }
 
-/* Strings, and not too many; what a PCI address looks like and that none
- * repeats is hvcore's rule (hv_stack_spec_validate). */
+/* Not too many, each naming a class (a name); which classes exist is the
+ * pool's business. */
 static gboolean check_devices(const GPtrArray *devices, GError **error)
 {
     if (!devices)
@@ -99,11 +122,15 @@ static gboolean check_devices(const GPtrArray *devices, GError **error)
     if (!check_device_count(devices->len, error))
         return FALSE;
     for (guint i = 0; i < devices->len; i++) {
-        if (!g_ptr_array_index(devices, i)) {
-            g_autofree char *path = api_json_path_index("devices", i);
-            api_json_set_invalid(error, path, "must be a string");
+        const ApiStackDevice *device = g_ptr_array_index(devices, i);
+        g_autofree char *path = api_json_path_index("devices", i);
+        g_autofree char *class_path = g_strconcat(path, ".class", NULL);
+        if (!device) {
+            api_json_set_invalid(error, path, "must be an object");
             return FALSE;
         }
+        if (!api_json_check_name(class_path, device->class_name, error))
+            return FALSE;
     }
     return TRUE;
 }
@@ -123,7 +150,8 @@ gboolean api_stack_spec_validate(const ApiStackSpec *spec, GError **error)
 
 /* ---- JSON -------------------------------------------------------------------- */
 
-static gboolean decode_devices(json_object *array, GPtrArray *devices, GError **error)
+static gboolean decode_devices(json_object *array, gboolean record, GPtrArray *devices,
+                               GError **error)
 {
     size_t n = json_object_array_length(array);
     /* The count is a value rule, but refusing early bounds the work. */
@@ -131,16 +159,31 @@ static gboolean decode_devices(json_object *array, GPtrArray *devices, GError **
         return FALSE;
     for (size_t i = 0; i < n; i++) {
         g_autofree char *path = api_json_path_index("devices", i);
-        char *address = NULL;
-        if (!api_json_value_string(json_object_array_get_idx(array, i), path, API_JSON_OPTIONAL,
-                                   &address, error))
+        json_object *entry = json_object_array_get_idx(array, i);
+        g_autoptr(ApiStackDevice) device = api_stack_device_new(NULL, NULL, NULL, NULL);
+        if (!api_json_check_object(entry, path, device_keys, error) ||
+            !api_json_get_string(entry, path, "class", API_JSON_REQUIRED, &device->class_name,
+                                 error) ||
+            !api_json_get_string(entry, path, "id", API_JSON_OPTIONAL, &device->id, error) ||
+            !api_json_get_string(entry, path, "model", API_JSON_OPTIONAL, &device->model, error) ||
+            !api_json_get_string(entry, path, "address", API_JSON_OPTIONAL, &device->address,
+                                 error))
             return FALSE;
-        g_ptr_array_add(devices, address);
+        if (!record && (device->id || device->model || device->address)) {
+            g_autofree char *field = g_strconcat(path,
+                                                 device->id      ? ".id"
+                                                 : device->model ? ".model"
+                                                                 : ".address",
+                                                 NULL);
+            api_json_set_invalid(error, field, "is assigned by the server; name the class only");
+            return FALSE;
+        }
+        g_ptr_array_add(devices, g_steal_pointer(&device));
     }
     return TRUE;
 }
 
-ApiStackSpec *api_stack_spec_from_json(json_object *value, GError **error)
+static ApiStackSpec *decode_spec(json_object *value, gboolean record, GError **error)
 {
     const ApiJsonFlags req = API_JSON_REQUIRED;
     const ApiJsonFlags opt = API_JSON_OPTIONAL;
@@ -150,6 +193,7 @@ ApiStackSpec *api_stack_spec_from_json(json_object *value, GError **error)
     json_object *devices = NULL;
     gint64 vcpus = 0;
     gint64 memory = 0;
+    g_autofree char *iommu = NULL;
 
     /* Types here; the integer ranges too, since a value must fit the struct
      * before validate can see it (validate repeats them for C callers). */
@@ -165,17 +209,53 @@ ApiStackSpec *api_stack_spec_from_json(json_object *value, GError **error)
         !api_json_get_string(boot, "boot", "disk", opt, &spec->boot_disk, error) ||
         !api_json_get_object(value, "", "nesting", opt, nesting_keys, &nesting, error) ||
         (nesting && !api_json_get_string(nesting, "nesting", "cpu", opt, &spec->cpu, error)) ||
-        (nesting && !api_json_get_string(nesting, "nesting", "iommu", opt, &spec->iommu, error)) ||
+        (nesting && !api_json_get_string(nesting, "nesting", "iommu", opt, &iommu, error)) ||
         !api_json_get_array(value, "", "devices", opt, &devices, error) ||
-        (devices && !decode_devices(devices, spec->devices, error)) ||
+        (devices && !decode_devices(devices, record, spec->devices, error)) ||
         !api_json_get_bool(value, "", "start", opt, &spec->start, error))
         return NULL;
     spec->vcpus = (guint)vcpus;
     spec->memory_mib = (guint)memory;
+    /* Devices are handed on to L2 through the vIOMMU: they bring one along. */
+    g_free(spec->iommu);
+    spec->iommu =
+        iommu ? g_steal_pointer(&iommu) : g_strdup(spec->devices->len > 0 ? "intel" : "none");
 
     if (!api_stack_spec_validate(spec, error))
         return NULL;
     return g_steal_pointer(&spec);
+}
+
+ApiStackSpec *api_stack_spec_from_json(json_object *value, GError **error)
+{
+    return decode_spec(value, FALSE, error);
+}
+
+ApiStackSpec *api_stack_spec_from_record_json(json_object *value, GError **error)
+{
+    return decode_spec(value, TRUE, error);
+}
+
+ApiStackSpec *api_stack_spec_copy(const ApiStackSpec *spec)
+{
+    ApiStackSpec *copy = api_stack_spec_new();
+    copy->name = g_strdup(spec->name);
+    copy->vcpus = spec->vcpus;
+    copy->memory_mib = spec->memory_mib;
+    copy->boot_kernel = g_strdup(spec->boot_kernel);
+    copy->boot_initrd = g_strdup(spec->boot_initrd);
+    copy->boot_cmdline = g_strdup(spec->boot_cmdline);
+    copy->boot_disk = g_strdup(spec->boot_disk);
+    copy->cpu = g_strdup(spec->cpu);
+    g_free(copy->iommu);
+    copy->iommu = g_strdup(spec->iommu);
+    for (guint i = 0; spec->devices && i < spec->devices->len; i++) {
+        const ApiStackDevice *device = g_ptr_array_index(spec->devices, i);
+        g_ptr_array_add(copy->devices, api_stack_device_new(device->class_name, device->id,
+                                                            device->model, device->address));
+    }
+    copy->start = spec->start;
+    return copy;
 }
 
 static void add_string(json_object *object, const char *key, const char *value)
@@ -199,9 +279,15 @@ json_object *api_stack_spec_to_json(const ApiStackSpec *spec)
     add_string(nesting, "iommu", spec->iommu ? spec->iommu : "none");
 
     json_object *devices = json_object_new_array();
-    for (guint i = 0; spec->devices && i < spec->devices->len; i++)
-        json_object_array_add(devices,
-                              api_json_new_string_or_null(g_ptr_array_index(spec->devices, i)));
+    for (guint i = 0; spec->devices && i < spec->devices->len; i++) {
+        const ApiStackDevice *device = g_ptr_array_index(spec->devices, i);
+        json_object *entry = json_object_new_object();
+        add_string(entry, "class", device->class_name);
+        add_string(entry, "id", device->id);
+        add_string(entry, "model", device->model);
+        add_string(entry, "address", device->address);
+        json_object_array_add(devices, entry);
+    }
 
     json_object *root = json_object_new_object();
     add_string(root, "name", spec->name);

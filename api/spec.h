@@ -5,8 +5,8 @@
  * "vcpus: must be between 1 and 64".
  *
  * Whether the spec can become a domain (cmdline characters and length, CPU
- * model names, PCI addresses, duplicates, CPU modes per backend) is
- * hvcore's hv_stack_spec_validate alone; the daemon calls it through
+ * model names, device counts per model, CPU modes per backend, a vIOMMU
+ * for devices) is hvcore's hv_stack_spec_validate alone; the daemon calls it through
  * convert_validate_stack_spec before it accepts a request. */
 #pragma once
 
@@ -20,6 +20,20 @@
 #define API_SPEC_MEMORY_MAX_MIB (1024 * 1024)
 #define API_SPEC_DEVICES_MAX    16
 
+/* A device a stack asks for (by class) and, once the pool gave it one, the
+ * device it holds.  A request names the class only. */
+typedef struct {
+    char *class_name; /* "class" on the wire */
+    char *id;         /* NULL until allocated */
+    char *model;      /* NULL until allocated: "edu", "virtio-rng", "vfio" */
+    char *address;    /* vfio: the host function it is, once allocated */
+} ApiStackDevice;
+
+ApiStackDevice *api_stack_device_new(const char *class_name, const char *id, const char *model,
+                                     const char *address);
+void api_stack_device_free(ApiStackDevice *device);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ApiStackDevice, api_stack_device_free)
+
 typedef struct {
     char *name;
     guint vcpus;
@@ -31,8 +45,8 @@ typedef struct {
     char *boot_disk;
     /* nesting */
     char *cpu;   /* NULL (backend default), "host-passthrough", "host-model", "named:<model>" */
-    char *iommu; /* "none" (default), "intel", "virtio" */
-    GPtrArray *devices; /* of char *, PCI addresses like "0000:3b:00.0"; never NULL */
+    char *iommu; /* "none", "intel", "virtio"; decoders default to intel with devices, else none */
+    GPtrArray *devices; /* of ApiStackDevice *; never NULL */
     gboolean start;     /* default TRUE */
 } ApiStackSpec;
 
@@ -40,7 +54,12 @@ ApiStackSpec *api_stack_spec_new(void);
 void api_stack_spec_free(ApiStackSpec *spec);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ApiStackSpec, api_stack_spec_free)
 
+/* A request: devices name their class only ("devices[0].id: is assigned by
+ * the server" otherwise). */
 ApiStackSpec *api_stack_spec_from_json(json_object *value, GError **error);
+/* A stored record: devices may carry the id and model they hold. */
+ApiStackSpec *api_stack_spec_from_record_json(json_object *value, GError **error);
+ApiStackSpec *api_stack_spec_copy(const ApiStackSpec *spec);
 json_object *api_stack_spec_to_json(const ApiStackSpec *spec);
 /* Checks the shape of a spec built in C (the CLI builds them from flags). */
 gboolean api_stack_spec_validate(const ApiStackSpec *spec, GError **error);

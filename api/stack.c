@@ -61,30 +61,11 @@ ApiStack *api_stack_new(ApiStackSpec *spec)
     return stack;
 }
 
-static ApiStackSpec *spec_copy(const ApiStackSpec *spec)
-{
-    ApiStackSpec *copy = api_stack_spec_new();
-    copy->name = g_strdup(spec->name);
-    copy->vcpus = spec->vcpus;
-    copy->memory_mib = spec->memory_mib;
-    copy->boot_kernel = g_strdup(spec->boot_kernel);
-    copy->boot_initrd = g_strdup(spec->boot_initrd);
-    copy->boot_cmdline = g_strdup(spec->boot_cmdline);
-    copy->boot_disk = g_strdup(spec->boot_disk);
-    copy->cpu = g_strdup(spec->cpu);
-    g_free(copy->iommu);
-    copy->iommu = g_strdup(spec->iommu);
-    for (guint i = 0; spec->devices && i < spec->devices->len; i++)
-        g_ptr_array_add(copy->devices, g_strdup(g_ptr_array_index(spec->devices, i)));
-    copy->start = spec->start;
-    return copy;
-}
-
 ApiStack *api_stack_copy(const ApiStack *stack)
 {
     if (!stack)
         return NULL;
-    ApiStack *copy = api_stack_new(stack->spec ? spec_copy(stack->spec) : NULL);
+    ApiStack *copy = api_stack_new(stack->spec ? api_stack_spec_copy(stack->spec) : NULL);
     copy->id = g_strdup(stack->id);
     copy->tenant = g_strdup(stack->tenant);
     copy->state = stack->state;
@@ -170,7 +151,7 @@ ApiStack *api_stack_from_json(json_object *value, GError **error)
         if (!is_record_key(key))
             json_object_object_add(spec_part, key, json_object_get(member));
     }
-    ApiStackSpec *spec = api_stack_spec_from_json(spec_part, error);
+    ApiStackSpec *spec = api_stack_spec_from_record_json(spec_part, error);
     if (!spec)
         return NULL;
     g_autoptr(ApiStack) stack = api_stack_new(spec);

@@ -8,7 +8,8 @@
 static const char *const tenant_keys[] = {"id", "name", "quota", "created_at", "updated_at", NULL};
 static const char *const create_keys[] = {"name", "quota", NULL};
 static const char *const patch_keys[] = {"quota", NULL};
-static const char *const quota_keys[] = {"stacks", "vcpus", "memory_mib", "disk_gib", NULL};
+static const char *const quota_keys[] = {"stacks",   "vcpus",   "memory_mib",
+                                         "disk_gib", "devices", NULL};
 static const char *const token_keys[] = {"id", "secret", "tenant", "created_at", NULL};
 
 /* ---- quota ----------------------------------------------------------------------- */
@@ -19,6 +20,7 @@ static void quota_set_defaults(ApiQuota *quota)
     quota->vcpus = API_QUOTA_DEFAULT_VCPUS;
     quota->memory_mib = API_QUOTA_DEFAULT_MEMORY_MIB;
     quota->disk_gib = API_QUOTA_DEFAULT_DISK_GIB;
+    quota->devices = API_QUOTA_DEFAULT_DEVICES;
 }
 
 gboolean api_quota_validate(const ApiQuota *quota, GError **error)
@@ -30,7 +32,8 @@ gboolean api_quota_validate(const ApiQuota *quota, GError **error)
            api_json_check_range("quota.memory_mib", quota->memory_mib, 0, API_QUOTA_MAX_MEMORY_MIB,
                                 error) &&
            api_json_check_range("quota.disk_gib", quota->disk_gib, 0, API_QUOTA_MAX_DISK_GIB,
-                                error);
+                                error) &&
+           api_json_check_range("quota.devices", quota->devices, 0, API_QUOTA_MAX_DEVICES, error);
 }
 
 /* Reads the keys of @object (already checked against quota_keys) into
@@ -45,7 +48,9 @@ static gboolean decode_quota(json_object *object, ApiJsonFlags flags, ApiQuota *
            api_json_get_int(object, "quota", "memory_mib", flags, 0, API_QUOTA_MAX_MEMORY_MIB,
                             &quota->memory_mib, error) &&
            api_json_get_int(object, "quota", "disk_gib", flags, 0, API_QUOTA_MAX_DISK_GIB,
-                            &quota->disk_gib, error);
+                            &quota->disk_gib, error) &&
+           api_json_get_int(object, "quota", "devices", flags, 0, API_QUOTA_MAX_DEVICES,
+                            &quota->devices, error);
 }
 
 static json_object *quota_to_json(const ApiQuota *quota)
@@ -55,6 +60,7 @@ static json_object *quota_to_json(const ApiQuota *quota)
     json_object_object_add(object, "vcpus", json_object_new_int64(quota->vcpus));
     json_object_object_add(object, "memory_mib", json_object_new_int64(quota->memory_mib));
     json_object_object_add(object, "disk_gib", json_object_new_int64(quota->disk_gib));
+    json_object_object_add(object, "devices", json_object_new_int64(quota->devices));
     return object;
 }
 

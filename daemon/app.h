@@ -73,3 +73,13 @@ HttpReply *handle_stack_action(gpointer app, const HttpRequest *request);
 HttpReply *handle_stack_console(gpointer app, const HttpRequest *request);
 HttpReply *handle_stack_stats(gpointer app, const HttpRequest *request);
 HttpReply *handle_stack_migrate(gpointer app, const HttpRequest *request);
+HttpReply *handle_stack_device_attach(gpointer app, const HttpRequest *request);
+HttpReply *handle_stack_device_detach(gpointer app, const HttpRequest *request);
+
+/* daemon/device_routes.c */
+HttpReply *handle_device_class_create(gpointer app, const HttpRequest *request);
+HttpReply *handle_device_class_list(gpointer app, const HttpRequest *request);
+HttpReply *handle_device_class_get(gpointer app, const HttpRequest *request);
+HttpReply *handle_device_class_patch(gpointer app, const HttpRequest *request);
+HttpReply *handle_device_class_delete(gpointer app, const HttpRequest *request);
+HttpReply *handle_device_list(gpointer app, const HttpRequest *request);

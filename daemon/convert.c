@@ -64,6 +64,19 @@ static HvIommu iommu_model(const char *iommu)
     return (HvIommu)(HV_IOMMU_VIRTIO + 1);
 }
 
+HvDevice *convert_stack_device(const ApiStackDevice *device, guint index)
+{
+    HvDeviceModel model = HV_DEVICE_EDU;
+    /* Before allocation a device has no id yet: a stand-in keeps the
+     * validation of everything else (counts per model, the vIOMMU) whole.
+     * The model is the class's, filled in by the caller. */
+    g_autofree char *stand_in = g_strdup_printf("device%u", index);
+    if (device->model == NULL || !hv_device_model_from_string(device->model, &model))
+        g_warning("device %s of class %s has no known model (%s)", device->id ? device->id : "?",
+                  device->class_name, device->model ? device->model : "none");
+    return hv_device_new(device->id ? device->id : stand_in, model, device->address);
+}
+
 /* The fields a tenant chooses; the rest is the host's. */
 static HvStackSpec *convert_spec_fields(const ApiStackSpec *spec)
 {
@@ -77,11 +90,8 @@ static HvStackSpec *convert_spec_fields(const ApiStackSpec *spec)
     hv->cpu_mode = cpu_mode(spec->cpu, &model);
     hv->cpu_model = g_strdup(model);
     hv->iommu = iommu_model(spec->iommu);
-    for (guint i = 0; spec->devices && i < spec->devices->len; i++) {
-        g_autofree char *id = g_strdup_printf("dev%u", i);
-        g_ptr_array_add(hv->devices,
-                        hv_device_new(id, HV_DEVICE_VFIO, g_ptr_array_index(spec->devices, i)));
-    }
+    for (guint i = 0; spec->devices && i < spec->devices->len; i++)
+        g_ptr_array_add(hv->devices, convert_stack_device(g_ptr_array_index(spec->devices, i), i));
     return hv;
 }
 

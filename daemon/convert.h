@@ -21,3 +21,7 @@ HvStackSpec *convert_stack_spec(const ApiStack *stack);
  * passes api_stack_spec_from_json and this builds valid domain XML. */
 gboolean convert_validate_stack_spec(const ApiStackSpec *spec, HvBackend backend,
                                      const HvHostReport *host, GError **error);
+
+/* One device of a stack's spec as hvcore sees it: its pool id (or a
+ * stand-in "device<@index>" before allocation), model and host address. */
+HvDevice *convert_stack_device(const ApiStackDevice *device, guint index);

@@ -20,6 +20,7 @@ typedef enum {
     TD_ERROR_UNAVAILABLE,            /* 503 unavailable */
     /* Appended, not sorted in: codes keep their values for code built before. */
     TD_ERROR_LENGTH_REQUIRED, /* 411 length_required */
+    TD_ERROR_NO_CAPACITY,     /* 409 no_capacity: a device class has no free device */
 } TdErrorCode;
 
 GQuark td_error_quark(void);

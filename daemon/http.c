@@ -127,6 +127,7 @@ static const struct {
     [TD_ERROR_NOT_FOUND] = {404, "not_found"},
     [TD_ERROR_METHOD_NOT_ALLOWED] = {405, "method_not_allowed"},
     [TD_ERROR_CONFLICT] = {409, "conflict"},
+    [TD_ERROR_NO_CAPACITY] = {409, "no_capacity"},
     [TD_ERROR_LENGTH_REQUIRED] = {411, "length_required"},
     [TD_ERROR_PAYLOAD_TOO_LARGE] = {413, "payload_too_large"},
     [TD_ERROR_UNSUPPORTED_MEDIA_TYPE] = {415, "unsupported_media_type"},

@@ -45,6 +45,16 @@ static const HttpRoute routes[] = {
     ROUTE("GET", "/v1/stacks/{name}/console", TENANT, FALSE, handle_stack_console),
     ROUTE("GET", "/v1/stacks/{name}/stats", TENANT, FALSE, handle_stack_stats),
     ROUTE("POST", "/v1/stacks/{name}/migrate", TENANT, TRUE, handle_stack_migrate),
+    ROUTE("POST", "/v1/stacks/{name}/devices", TENANT, TRUE, handle_stack_device_attach),
+    ROUTE("DELETE", "/v1/stacks/{name}/devices/{id}", TENANT, FALSE, handle_stack_device_detach),
+
+    /* the device pool */
+    ROUTE("POST", "/v1/device-classes", OPERATOR, TRUE, handle_device_class_create),
+    ROUTE("GET", "/v1/device-classes", CALLER, FALSE, handle_device_class_list),
+    ROUTE("GET", "/v1/device-classes/{name}", CALLER, FALSE, handle_device_class_get),
+    ROUTE("PATCH", "/v1/device-classes/{name}", OPERATOR, TRUE, handle_device_class_patch),
+    ROUTE("DELETE", "/v1/device-classes/{name}", OPERATOR, FALSE, handle_device_class_delete),
+    ROUTE("GET", "/v1/devices", CALLER, FALSE, handle_device_list),
 
     /* peers */
     ROUTE("POST", "/v1/peers", OPERATOR, TRUE, handle_peer_create),

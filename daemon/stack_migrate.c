@@ -11,6 +11,7 @@
 #include "api/peer.h"
 #include "daemon/clock.h"
 #include "daemon/connection.h"
+#include "daemon/devices.h"
 #include "daemon/error.h"
 #include "daemon/stacks.h"
 #include "hvcore/error.h"
@@ -214,6 +215,10 @@ ApiOperation *stacks_migrate(App *app, const char *tenant, const char *name, con
         g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT,
                     "cannot migrate a stack that is %s: only a running or paused one moves live",
                     api_stack_state_to_string(stack->state));
+        return NULL;
+    }
+    if (!devices_check_migratable(stack, error)) {
+        stacks_release(app, stack->id);
         return NULL;
     }
     MigrateJob *job = g_new0(MigrateJob, 1);

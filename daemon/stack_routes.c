@@ -5,6 +5,7 @@
 #include "daemon/clock.h"
 #include "daemon/connection.h"
 #include "daemon/console.h"
+#include "daemon/devices.h"
 #include "daemon/error.h"
 #include "daemon/stacks.h"
 #include "daemon/tokens.h"
@@ -148,6 +149,37 @@ HttpReply *handle_stack_migrate(gpointer data, const HttpRequest *request)
     if (stack == NULL)
         return reply;
     ApiOperation *operation = stacks_migrate(app, stack->tenant, stack->spec->name, peer, &error);
+    return reply_accepted(operation, NULL, error);
+}
+
+/* ---- devices ------------------------------------------------------------------- */
+
+HttpReply *handle_stack_device_attach(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    HttpReply *reply = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *class_name = api_device_attach_from_json(request->body, &error);
+    if (class_name == NULL)
+        return http_reply_error(error);
+    g_autoptr(ApiStack) stack = stack_param(app, request, &reply);
+    if (stack == NULL)
+        return reply;
+    ApiOperation *operation =
+        devices_attach(app, stack->tenant, stack->spec->name, class_name, &error);
+    return reply_accepted(operation, NULL, error);
+}
+
+HttpReply *handle_stack_device_detach(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    HttpReply *reply = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiStack) stack = stack_param(app, request, &reply);
+    if (stack == NULL)
+        return reply;
+    const char *id = http_request_param(request, "id");
+    ApiOperation *operation = devices_detach(app, stack->tenant, stack->spec->name, id, &error);
     return reply_accepted(operation, NULL, error);
 }
 

@@ -9,6 +9,7 @@
 #include "daemon/clock.h"
 #include "daemon/connection.h"
 #include "daemon/convert.h"
+#include "daemon/devices.h"
 #include "daemon/error.h"
 #include "daemon/images.h"
 #include "hvcore/domain.h"
@@ -306,6 +307,13 @@ static gboolean check_quota(Store *store, const char *tenant, const ApiStackSpec
         what = "vcpus", used = vcpus, limit = quota->vcpus, asked = spec->vcpus;
     else if (memory + spec->memory_mib > quota->memory_mib)
         what = "memory_mib", used = memory, limit = quota->memory_mib, asked = spec->memory_mib;
+    if (what == NULL && spec->devices->len > 0) {
+        gint64 devices = store_tenant_devices_in_use(store, tenant, error);
+        if (devices < 0)
+            return FALSE;
+        if (devices + spec->devices->len > quota->devices)
+            what = "devices", used = devices, limit = quota->devices, asked = spec->devices->len;
+    }
     if (what == NULL)
         return TRUE;
     g_set_error(error, TD_ERROR, TD_ERROR_QUOTA_EXCEEDED,
@@ -350,7 +358,7 @@ static gboolean check_images(App *app, const char *tenant, const ApiStackSpec *s
 }
 
 typedef struct {
-    const ApiStack *stack;
+    ApiStack *stack;
     GPtrArray *images;
 } NewStack;
 
@@ -360,7 +368,8 @@ static gboolean insert_within_quota(Store *store, gpointer data, GError **error)
 {
     NewStack *new = data;
     return check_quota(store, new->stack->tenant, new->stack->spec, error) &&
-           store_stack_insert(store, new->stack, (const char *const *)new->images->pdata, error);
+           store_stack_insert(store, new->stack, (const char *const *)new->images->pdata, error) &&
+           devices_claim_for_stack(store, new->stack, error);
 }
 
 ApiOperation *stacks_create(App *app, const char *tenant, ApiStackSpec *spec, ApiStack **stack_out,
@@ -370,14 +379,9 @@ ApiOperation *stacks_create(App *app, const char *tenant, ApiStackSpec *spec, Ap
     g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func(g_free);
 
     /* Everything hvcore would refuse is refused here, before anything is made. */
-    if (!convert_validate_stack_spec(stack->spec, app->backend, app->host, error))
+    if (!devices_resolve_classes(app, stack->spec, error) ||
+        !convert_validate_stack_spec(stack->spec, app->backend, app->host, error))
         return NULL;
-    if (stack->spec->devices->len > 0) {
-        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
-                    "devices: device assignment is not available on this host: no VFIO device "
-                    "pool is configured");
-        return NULL;
-    }
     if (!check_images(app, tenant, stack->spec, images, error))
         return NULL;
 
@@ -1143,6 +1147,7 @@ gboolean stacks_reconcile(App *app, HvConn *conn, GError **error)
         /* Claimed for the time of its check: no operation starts meanwhile. */
         if (claim(app->stacks, stack->id)) {
             reconcile_stack(app, conn, stack, machines);
+            devices_reconcile_stack(app, conn, stack);
             release(app->stacks, stack->id);
         }
     }
@@ -1158,6 +1163,9 @@ gboolean stacks_reconcile(App *app, HvConn *conn, GError **error)
         if (!g_hash_table_contains(known, machine->identity->id)) {
             g_autoptr(ApiStack) adopted =
                 adopt(app, conn, machine->name, machine->state, machine->identity);
+            /* A store that lost the stack lost its claims too. */
+            if (adopted != NULL)
+                devices_reconcile_stack(app, conn, adopted);
             g_hash_table_add(known, machine->identity->id);
         }
     }

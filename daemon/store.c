@@ -121,6 +121,31 @@ static const char *const migrations[] = {
     "  downtime_ms INTEGER NOT NULL CHECK (downtime_ms >= 0),"
     "  bytes INTEGER NOT NULL CHECK (bytes >= 0)"
     ");",
+    /* v5: the device pool.  A class has its devices as rows ("<class>-<n>");
+     * a device held by a stack names it, and goes back to the pool with the
+     * stack's row (ON DELETE SET NULL), in the same transaction.  A class
+     * cannot go while it has devices (no ON DELETE): the delete removes
+     * free ones first. */
+    "ALTER TABLE tenants ADD COLUMN quota_devices INTEGER NOT NULL DEFAULT 4"
+    "  CHECK (quota_devices >= 0);"
+    "CREATE TABLE device_classes ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('emulated', 'vfio')),"
+    "  model TEXT NOT NULL,"
+    "  force INTEGER NOT NULL DEFAULT 0,"
+    "  description TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL"
+    ");"
+    "CREATE TABLE devices ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  class TEXT NOT NULL REFERENCES device_classes (name),"
+    "  seq INTEGER NOT NULL CHECK (seq >= 0),"
+    "  address TEXT UNIQUE,"
+    "  stack_id TEXT REFERENCES stacks (id) ON DELETE SET NULL,"
+    "  UNIQUE (class, seq)"
+    ");"
+    "CREATE INDEX devices_stack ON devices (stack_id);",
 };
 
 /* ---- errors ------------------------------------------------------------ */

@@ -6,6 +6,7 @@
 
 #include <glib.h>
 
+#include "api/device.h"
 #include "api/image.h"
 #include "api/operation.h"
 #include "api/peer.h"
@@ -120,6 +121,46 @@ gboolean store_peer_insert(Store *store, const ApiPeer *peer, GError **error);
 ApiPeer *store_peer_get(Store *store, const char *name, GError **error);
 GPtrArray *store_peer_list(Store *store, GError **error); /* of ApiPeer, by name */
 gboolean store_peer_delete(Store *store, const char *name, GError **error);
+
+/* Device classes and their devices (store_devices.c).  Insert adds the
+ * class with its devices ("<class>-<n>"; a vfio class one per address) in
+ * one transaction: CONFLICT when the name is taken or an address is in
+ * another class.  Get and list fill capacity, in_use and addresses. */
+gboolean store_device_class_insert(Store *store, const ApiDeviceClass *device_class,
+                                   GError **error);
+ApiDeviceClass *store_device_class_get(Store *store, const char *name, GError **error);
+GPtrArray *store_device_class_list(Store *store, GError **error); /* by name */
+/* Capacity (emulated classes: BAD_REQUEST for vfio) grows with free
+ * devices or shrinks by the highest ones, CONFLICT when one of those is
+ * held; description NULL clears it. */
+gboolean store_device_class_update(Store *store, const char *name, gboolean has_capacity,
+                                   gint64 capacity, gboolean has_description,
+                                   const char *description, const char *updated_at, GError **error);
+/* CONFLICT while a device of the class is held. */
+gboolean store_device_class_delete(Store *store, const char *name, GError **error);
+/* Of ApiDevice, by class and number; @class_name and @tenant (only those
+ * its stacks hold) filter when not NULL. */
+GPtrArray *store_device_list(Store *store, const char *class_name, const char *tenant,
+                             GError **error);
+GPtrArray *store_device_list_of_stack(Store *store, const char *stack_id, GError **error);
+/* Gives stack @stack_id the first free device of @class_name: NOT_FOUND for
+ * an unknown class, NO_CAPACITY when none is free.  Joins the caller's
+ * transaction, so a create claims its devices atomically with its row. */
+ApiDevice *store_device_claim(Store *store, const char *class_name, const char *stack_id,
+                              GError **error);
+/* Claims device @device_id for @stack_id if free (or already its):
+ * CONFLICT otherwise. */
+gboolean store_device_claim_id(Store *store, const char *device_id, const char *stack_id,
+                               GError **error);
+/* Frees @device_id if @stack_id holds it (no error when it does not). */
+gboolean store_device_release(Store *store, const char *device_id, const char *stack_id,
+                              GError **error);
+/* How many devices @tenant's stacks hold; -1 on error. */
+gint64 store_tenant_devices_in_use(Store *store, const char *tenant, GError **error);
+
+/* Replaces a stack's spec (its devices changed by a hot-plug). */
+gboolean store_stack_set_spec(Store *store, const char *id, const ApiStackSpec *spec,
+                              const char *updated_at, GError **error);
 
 /* The last migration that brought stack @stack_id here (its stats'
  * last_migration); the row goes with the stack. */

@@ -27,7 +27,7 @@ static gpointer stack_from_row(sqlite3_stmt *stmt, GError **error)
      * edited or a newer turtled's spec, neither of which a client caused. */
     g_autoptr(json_object) value = api_json_parse(
         spec_json ? spec_json : "", spec_json ? strlen(spec_json) : 0, API_JSON_MAX_DEPTH, &local);
-    ApiStackSpec *spec = value != NULL ? api_stack_spec_from_json(value, &local) : NULL;
+    ApiStackSpec *spec = value != NULL ? api_stack_spec_from_record_json(value, &local) : NULL;
     if (spec == NULL) {
         g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "store: stack '%s' has a bad spec: %s", id,
                     local->message);
@@ -286,6 +286,18 @@ gboolean store_stack_delete(Store *store, const char *id, GError **error)
     return store_exec_changes(store, "DELETE FROM stacks WHERE id = ?1",
                               STORE_PARAMS(STORE_TEXT(id)), "deleting a stack", error,
                               "stack '%s' not found", id);
+}
+
+gboolean store_stack_set_spec(Store *store, const char *id, const ApiStackSpec *spec,
+                              const char *updated_at, GError **error)
+{
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    g_autoptr(json_object) json = api_stack_spec_to_json(spec);
+    g_autofree char *spec_json = api_json_to_string(json);
+    return store_exec_changes(
+        store, "UPDATE stacks SET spec_json = ?2, updated_at = ?3 WHERE id = ?1",
+        STORE_PARAMS(STORE_TEXT(id), STORE_TEXT(spec_json), STORE_TEXT(updated_at)),
+        "updating a stack's spec", error, "stack '%s' not found", id);
 }
 
 /* ---- usage ------------------------------------------------------------- */

@@ -35,9 +35,11 @@ ApiOperation *devices_attach(App *app, const char *tenant, const char *stack_nam
 ApiOperation *devices_detach(App *app, const char *tenant, const char *stack_name,
                              const char *device_id, GError **error);
 
-/* After a crash: the claims of @stack follow what its domain holds (a
- * claim whose device the domain lacks is returned; a pool device the
- * domain holds is claimed again). */
+/* After a crash, or for a stack adopted from its domain: the claims of
+ * @stack and its spec's device list follow what its domain holds (a claim
+ * whose device the domain lacks is returned; a pool device the domain
+ * holds is claimed again).  A stack without a domain is left to the
+ * stack's own reconcile (its devices go with its row). */
 void devices_reconcile_stack(App *app, HvConn *conn, const ApiStack *stack);
 
 /* CONFLICT with the reason when @stack holds devices that cannot migrate. */

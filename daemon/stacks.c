@@ -1147,7 +1147,10 @@ gboolean stacks_reconcile(App *app, HvConn *conn, GError **error)
         /* Claimed for the time of its check: no operation starts meanwhile. */
         if (claim(app->stacks, stack->id)) {
             reconcile_stack(app, conn, stack, machines);
-            devices_reconcile_stack(app, conn, stack);
+            /* Every claim is written with the spec that lists it (one
+             * transaction): a stack whose spec lists none holds none. */
+            if (stack->spec->devices->len > 0)
+                devices_reconcile_stack(app, conn, stack);
             release(app->stacks, stack->id);
         }
     }

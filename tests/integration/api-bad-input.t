@@ -275,10 +275,12 @@ spec() { # spec CMDLINE-JSON-STRING [EXTRA-JSON]
 bad_tn "boot.cmdline with U+FFFE" 400 bad_request "boot.cmdline:" "${S[@]}" --json "$(spec '"console=ttyS0 \ufffe"')"
 bad_tn "boot.cmdline with U+FFFF" 400 bad_request "boot.cmdline:" "${S[@]}" --json "$(spec '"console=ttyS0 \uffff"')"
 bad_tn "boot.cmdline with an escape character" 400 bad_request "boot.cmdline:" "${S[@]}" --json "$(spec '"a\u001bb"')"
-bad_tn "a device address with slot 0x20" 400 bad_request "devices[0]" "${S[@]}" \
-    --json "$(spec '"c"' ',"devices":["0000:00:20.0"]')"
-bad_tn "a device address with slot 0x2f" 400 bad_request "devices[0]" "${S[@]}" \
-    --json "$(spec '"c"' ',"devices":["0000:af:2f.7"]')"
+bad_tn "a device as a PCI address (devices name classes)" 400 bad_request "devices[0]: must be an object" \
+    "${S[@]}" --json "$(spec '"c"' ',"devices":["0000:00:20.0"]')"
+bad_tn "a device of a class that does not exist" 400 bad_request "devices[0].class: device class 'nosuch'" \
+    "${S[@]}" --json "$(spec '"c"' ',"devices":[{"class":"nosuch"}]')"
+bad_tn "a device id chosen by the tenant" 400 bad_request "devices[0].id: is assigned by the server" \
+    "${S[@]}" --json "$(spec '"c"' ',"devices":[{"class":"gpu","id":"gpu-0"}]')"
 bad_tn "nesting.cpu host-model on a host without hardware virtualization" 400 bad_request "nesting.cpu" \
     "${S[@]}" --json "$(spec '"c"' ',"nesting":{"cpu":"host-model"}')"
 

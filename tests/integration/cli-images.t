@@ -297,7 +297,7 @@ td_error_fields
 is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "stack create with a pending kernel image: exit 1, the API's message"
 ta stack create web --vcpus 1 --memory 256 --kernel vmlinuz --device 3b:00.0
 api_tn "$A" POST /v1/stacks \
-    --json '{"name":"web","vcpus":1,"memory_mib":256,"boot":{"kernel":"vmlinuz"},"devices":["3b:00.0"]}'
+    --json '{"name":"web","vcpus":1,"memory_mib":256,"boot":{"kernel":"vmlinuz"},"devices":[{"class":"3b:00.0"}]}'
 td_error_fields
 is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "a bad --device: exit 1, the API's 400 message"
 op stack list --tenant acme

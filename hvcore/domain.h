@@ -59,6 +59,8 @@ typedef enum {
  * QEMU id) is HV_DEVICE_ALIAS_PREFIX + id. */
 #define HV_DEVICE_ID_MAX       63
 #define HV_DEVICE_ALIAS_PREFIX "ua-turtles-"
+/* libvirt's namespace for QEMU command-line passthrough (edu). */
+#define HV_DOMAIN_QEMU_NS_URI "http://libvirt.org/schemas/domain/qemu/1.0"
 
 typedef struct {
     char *id; /* the pool's id for this device */

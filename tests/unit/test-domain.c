@@ -281,7 +281,7 @@ static void test_spec_lifecycle(void)
 
     g_assert_nonnull(spec->devices);
     g_assert_cmpuint(spec->devices->len, ==, 0);
-    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000-3b-00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
     g_assert_cmpint(spec->cpu_mode, ==, HV_CPU_DEFAULT);
     g_assert_cmpint(spec->iommu, ==, HV_IOMMU_NONE);
 
@@ -402,8 +402,8 @@ static void test_disk_boot(void)
 static void test_hostdevs_and_memtune(void)
 {
     g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
-    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
-    g_ptr_array_add(spec->devices, hv_device_new("d-0001:af:1f.7", HV_DEVICE_VFIO, "0001:af:1f.7"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000-3b-00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0001-af-1f.7", HV_DEVICE_VFIO, "0001:af:1f.7"));
 
     /* Devices with a vIOMMU: hostdevs and a raised memory lock limit. */
     g_autoptr(xmlDoc) doc = build_doc(spec, HV_BACKEND_TCG, NULL);
@@ -435,11 +435,10 @@ static void test_hostdevs_and_memtune(void)
     assert_xp_count(kept, "/domain/devices/hostdev/source/address[@bus='0x3b']", 1);
     assert_xp_string(kept, "/domain/memtune/hard_limit[@unit='KiB']", "2097152");
 
-    /* Devices without a vIOMMU: hostdevs, libvirt's default limit. */
+    /* Devices without a vIOMMU: refused, L1 could not pass them on. */
     spec->iommu = HV_IOMMU_NONE;
-    g_autoptr(xmlDoc) plain = build_doc(spec, HV_BACKEND_TCG, NULL);
-    assert_xp_count(plain, "/domain/devices/hostdev", 2);
-    assert_xp_count(plain, "/domain/memtune", 0);
+    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
+                       "nesting.iommu: none cannot carry devices");
 
     /* A vIOMMU without devices: nothing to pin. */
     spec->iommu = HV_IOMMU_INTEL;
@@ -478,17 +477,17 @@ static void test_bad_pci_addresses(void)
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
         g_ptr_array_add(spec->devices,
-                        hv_device_new("d-0000:01:00.0", HV_DEVICE_VFIO, "0000:01:00.0"));
+                        hv_device_new("d-0000-01-00.0", HV_DEVICE_VFIO, "0000:01:00.0"));
         g_ptr_array_add(spec->devices, hv_device_new("d1", HV_DEVICE_VFIO, bad[i]));
         assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "devices[1]");
     }
 
     g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
-    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
-    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.1", HV_DEVICE_VFIO, "0000:3b:00.1"));
-    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000-3b-00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000-3b-00.1", HV_DEVICE_VFIO, "0000:3b:00.1"));
+    g_ptr_array_add(spec->devices, hv_device_new("other", HV_DEVICE_VFIO, "0000:3b:00.0"));
     assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
-                       "devices[2]: duplicates devices[0]");
+                       "devices[2]: duplicates devices[0] (PCI function 0000:3b:00.0)");
 }
 
 static void test_kvm_cpu(void)
@@ -790,7 +789,8 @@ static void test_validate_devices(void)
     g_autoptr(HvStackSpec) spec = tenant_spec();
     g_autoptr(GError) error = NULL;
 
-    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:20.0", HV_DEVICE_VFIO, "0000:3b:20.0"));
+    spec->iommu = HV_IOMMU_VIRTIO;
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000-3b-20.0", HV_DEVICE_VFIO, "0000:3b:20.0"));
     assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
                           "devices[0]: must be a PCI address like 0000:3b:00.0");
     g_ptr_array_set_size(spec->devices, 0);
@@ -798,12 +798,13 @@ static void test_validate_devices(void)
     /* The largest of each field, as many as allowed. */
     for (guint i = 0; i < HV_SPEC_DEVICES_MAX; i++) {
         g_autofree char *address = g_strdup_printf("ffff:ff:%02x.%u", 0x1f - i / 8, i % 8);
-        g_ptr_array_add(spec->devices, hv_device_new(address, HV_DEVICE_VFIO, address));
+        g_autofree char *id = g_strdup_printf("d%u", i);
+        g_ptr_array_add(spec->devices, hv_device_new(id, HV_DEVICE_VFIO, address));
     }
     g_assert_true(hv_stack_spec_validate(spec, HV_BACKEND_TCG, NULL, &error));
     g_assert_no_error(error);
 
-    g_ptr_array_add(spec->devices, hv_device_new("d-0000:00:00.0", HV_DEVICE_VFIO, "0000:00:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000-00-00.0", HV_DEVICE_VFIO, "0000:00:00.0"));
     assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
                           "devices: must have at most 16 entries");
 }

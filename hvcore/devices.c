@@ -240,8 +240,8 @@ static HvPciFunction *look_up(const char *address, HvNodeDeviceLookup lookup, gp
 
     if (!xml) {
         if (!local)
-            local = g_error_new(HV_ERROR, HV_ERROR_NOT_FOUND, "no PCI device %s on this host",
-                                address);
+            local =
+                g_error_new(HV_ERROR, HV_ERROR_NOT_FOUND, "no PCI device %s on this host", address);
         g_propagate_error(error, g_steal_pointer(&local));
         return NULL;
     }
@@ -370,8 +370,8 @@ static char *libvirt_lookup(const char *address, gpointer data, GError **error)
     }
     char *xml = virNodeDeviceGetXMLDesc(device, 0);
     if (!xml) {
-        g_set_error(error, HV_ERROR, HV_ERROR_LIBVIRT, "cannot describe PCI device %s: %s",
-                    address, virGetLastErrorMessage());
+        g_set_error(error, HV_ERROR, HV_ERROR_LIBVIRT, "cannot describe PCI device %s: %s", address,
+                    virGetLastErrorMessage());
         return NULL;
     }
     /* libvirt allocates with malloc; hand back GLib memory. */

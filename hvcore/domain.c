@@ -360,8 +360,7 @@ static gboolean check_devices(const GPtrArray *devices, HvIommu iommu, GError **
         for (guint j = 0; j < i; j++) {
             const HvDevice *other = g_ptr_array_index(devices, j);
             if (g_str_equal(device->id, other->id))
-                return set_invalid(error, field, "id '%s' duplicates devices[%u]", device->id,
-                                   j);
+                return set_invalid(error, field, "id '%s' duplicates devices[%u]", device->id, j);
             if (device->model == HV_DEVICE_VFIO && other->model == HV_DEVICE_VFIO &&
                 g_str_equal(device->pci_address, other->pci_address))
                 return set_invalid(error, field, "duplicates devices[%u] (PCI function %s)", j,
@@ -788,9 +787,9 @@ static void add_qemu_commandline(xmlNodePtr domain, const HvStackSpec *spec)
             commandline = xmlNewChild(domain, ns, BAD_CAST "commandline", NULL);
         }
         /* The id is [a-z0-9.-]: nothing QEMU's option syntax would split. */
-        g_autofree char *value = g_strdup_printf("edu,bus=pcie.0,addr=0x%02x,id=%s%s",
-                                                 HV_EDU_FIRST_SLOT + n++, HV_DEVICE_ALIAS_PREFIX,
-                                                 device->id);
+        g_autofree char *value =
+            g_strdup_printf("edu,bus=pcie.0,addr=0x%02x,id=%s%s", HV_EDU_FIRST_SLOT + n++,
+                            HV_DEVICE_ALIAS_PREFIX, device->id);
         set_attr(xmlNewChild(commandline, ns, BAD_CAST "arg", NULL), "value", "-device");
         set_attr(xmlNewChild(commandline, ns, BAD_CAST "arg", NULL), "value", value);
     }

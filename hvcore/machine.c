@@ -684,8 +684,8 @@ gboolean hv_machine_attach_device(HvConn *conn_handle, const char *name, const H
     if (config && (live || !active))
         return TRUE;
 
-    unsigned int flags = (config ? 0 : VIR_DOMAIN_AFFECT_CONFIG) |
-                         (active && !live ? VIR_DOMAIN_AFFECT_LIVE : 0);
+    unsigned int flags =
+        (config ? 0 : VIR_DOMAIN_AFFECT_CONFIG) | (active && !live ? VIR_DOMAIN_AFFECT_LIVE : 0);
     if (virDomainAttachDeviceFlags(dom, xml, flags) == 0)
         return TRUE;
     g_autofree char *verb = g_strdup_printf("attach device '%s' to", device->id);
@@ -694,8 +694,7 @@ gboolean hv_machine_attach_device(HvConn *conn_handle, const char *name, const H
 }
 
 /* Polls the live XML until @id has left it; HV_ERROR_FAILED after @timeout_s. */
-static gboolean wait_device_gone(virDomainPtr dom, const char *id, guint timeout_s,
-                                 GError **error)
+static gboolean wait_device_gone(virDomainPtr dom, const char *id, guint timeout_s, GError **error)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
 

@@ -745,7 +745,14 @@ static void add_devices(xmlNodePtr domain, const HvStackSpec *spec)
 
     if (spec->iommu != HV_IOMMU_NONE) {
         /* q35's pcie.0 has no hot-pluggable slot: devices attached later go
-         * into empty root ports.  libvirt numbers and places them. */
+         * into empty root ports.  libvirt numbers and places them, but it
+         * gives the first PCI controller without an index index 0, the
+         * place of pcie.0, before it adds pcie.0 itself: so pcie.0 first,
+         * as libvirt writes it. */
+        xmlNodePtr root = add_element(devices, NULL, "controller", NULL);
+        set_attr(root, "type", "pci");
+        set_attr(root, "index", "0");
+        set_attr(root, "model", "pcie-root");
         for (guint i = 0; i < HV_SPARE_ROOT_PORTS; i++) {
             xmlNodePtr port = add_element(devices, NULL, "controller", NULL);
             set_attr(port, "type", "pci");

@@ -1126,7 +1126,6 @@ static void test_parse_boot_files(void)
     g_assert_error(error, HV_ERROR, HV_ERROR_INVALID);
 }
 
-
 /* ---- pool devices ------------------------------------------------------------ */
 
 /* One of each model: vfio "gpu0", virtio-rng "rng0", edu "edu0" and "edu1". */
@@ -1262,10 +1261,11 @@ static void test_devices_on_test_driver(void)
     g_assert_true(g_ptr_array_find_with_equal_func(ids, "rng0", g_str_equal, NULL));
 }
 
-MUTATION(edu_over_max, for (guint i = 0; i <= HV_EDU_MAX; i++) {
-    g_autofree char *id = g_strdup_printf("e%u", i);
-    g_ptr_array_add(spec->devices, hv_device_new(id, HV_DEVICE_EDU, NULL));
-})
+MUTATION(
+    edu_over_max, for (guint i = 0; i <= HV_EDU_MAX; i++) {
+        g_autofree char *id = g_strdup_printf("e%u", i);
+        g_ptr_array_add(spec->devices, hv_device_new(id, HV_DEVICE_EDU, NULL));
+    })
 MUTATION(devices_without_iommu, spec->iommu = HV_IOMMU_NONE;
          g_ptr_array_add(spec->devices, hv_device_new("rng0", HV_DEVICE_VIRTIO_RNG, NULL)))
 MUTATION(duplicate_ids,
@@ -1273,8 +1273,7 @@ MUTATION(duplicate_ids,
          g_ptr_array_add(spec->devices, hv_device_new("x", HV_DEVICE_EDU, NULL)))
 MUTATION(rng_with_address,
          g_ptr_array_add(spec->devices, hv_device_new("r", HV_DEVICE_VIRTIO_RNG, "0000:3b:00.0")))
-MUTATION(unknown_model,
-         g_ptr_array_add(spec->devices, hv_device_new("r", (HvDeviceModel)7, NULL)))
+MUTATION(unknown_model, g_ptr_array_add(spec->devices, hv_device_new("r", (HvDeviceModel)7, NULL)))
 
 static void test_validate_device_rules(void)
 {
@@ -1296,8 +1295,10 @@ static void test_validate_device_rules(void)
     }
 
     static const char *const bad_ids[] = {
-        "", "-a", ".a", "A", "a_b", "a:b", "a,b", "a=b", "a b", "é", "a\n",
-        "x123456789012345678901234567890123456789012345678901234567890123", /* 64 */
+        "",    "-a",  ".a",
+        "A",   "a_b", "a:b",
+        "a,b", "a=b", "a b",
+        "é",   "a\n", "x123456789012345678901234567890123456789012345678901234567890123", /* 64 */
     };
     for (gsize i = 0; i < G_N_ELEMENTS(bad_ids); i++) {
         g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);

@@ -749,6 +749,11 @@ static void add_devices(xmlNodePtr domain, const HvStackSpec *spec)
          * gives the first PCI controller without an index index 0, the
          * place of pcie.0, before it adds pcie.0 itself: so pcie.0 first,
          * as libvirt writes it. */
+        /* Nor may libvirt's default USB controller take one of them: the
+         * L1 has no use for USB. */
+        xmlNodePtr usb = add_element(devices, NULL, "controller", NULL);
+        set_attr(usb, "type", "usb");
+        set_attr(usb, "model", "none");
         xmlNodePtr root = add_element(devices, NULL, "controller", NULL);
         set_attr(root, "type", "pci");
         set_attr(root, "index", "0");
@@ -1153,6 +1158,43 @@ static GPtrArray *xpath_strings(xmlXPathContextPtr ctx, const char *expr)
     return values;
 }
 
+/* The ids of @doc's devices: libvirt aliases when @aliases, QEMU
+ * passthrough ids when @passthrough. */
+static GPtrArray *device_ids(xmlDocPtr doc, gboolean aliases, gboolean passthrough, GError **error)
+{
+    g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
+    if (!ctx || xmlXPathRegisterNs(ctx, BAD_CAST "q", BAD_CAST HV_DOMAIN_QEMU_NS_URI) != 0) {
+        g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "cannot set up XPath");
+        return NULL;
+    }
+    GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
+    if (aliases) {
+        g_autoptr(GPtrArray) names = xpath_strings(ctx, "/domain/devices/*/alias/@name");
+        for (guint i = 0; i < names->len; i++)
+            add_device_id(ids, g_ptr_array_index(names, i));
+    }
+    if (passthrough) {
+        g_autoptr(GPtrArray) args = xpath_strings(ctx, "/domain/q:commandline/q:arg/@value");
+        for (guint i = 0; i < args->len; i++)
+            add_qemu_arg_id(ids, g_ptr_array_index(args, i));
+    }
+    return ids;
+}
+
+gboolean hv_domain_device_is_passthrough(const char *domain_xml, const char *device_id)
+{
+    g_return_val_if_fail(domain_xml != NULL && device_id != NULL, FALSE);
+
+    g_autoptr(xmlDoc) doc = read_domain(domain_xml, NULL);
+    if (!doc)
+        return FALSE;
+    g_autoptr(GPtrArray) native = device_ids(doc, TRUE, FALSE, NULL);
+    g_autoptr(GPtrArray) passthrough = device_ids(doc, FALSE, TRUE, NULL);
+    return native && passthrough &&
+           !g_ptr_array_find_with_equal_func(native, device_id, g_str_equal, NULL) &&
+           g_ptr_array_find_with_equal_func(passthrough, device_id, g_str_equal, NULL);
+}
+
 GPtrArray *hv_domain_parse_device_ids(const char *domain_xml, GError **error)
 {
     g_return_val_if_fail(domain_xml != NULL, NULL);
@@ -1161,17 +1203,5 @@ GPtrArray *hv_domain_parse_device_ids(const char *domain_xml, GError **error)
     g_autoptr(xmlDoc) doc = read_domain(domain_xml, error);
     if (!doc)
         return NULL;
-    g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
-    if (!ctx || xmlXPathRegisterNs(ctx, BAD_CAST "q", BAD_CAST HV_DOMAIN_QEMU_NS_URI) != 0) {
-        g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "cannot set up XPath");
-        return NULL;
-    }
-    GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) aliases = xpath_strings(ctx, "/domain/devices/*/alias/@name");
-    for (guint i = 0; i < aliases->len; i++)
-        add_device_id(ids, g_ptr_array_index(aliases, i));
-    g_autoptr(GPtrArray) args = xpath_strings(ctx, "/domain/q:commandline/q:arg/@value");
-    for (guint i = 0; i < args->len; i++)
-        add_qemu_arg_id(ids, g_ptr_array_index(args, i));
-    return ids;
+    return device_ids(doc, TRUE, TRUE, error);
 }

@@ -138,6 +138,11 @@ char *hv_domain_device_xml(const HvDevice *device, GError **error);
  * array when none; NULL with HV_ERROR_INVALID when the XML does not parse. */
 GPtrArray *hv_domain_parse_device_ids(const char *domain_xml, GError **error);
 
+/* Whether @device_id entered @domain_xml through QEMU command-line
+ * passthrough (edu): libvirt has no alias for it and cannot detach it.
+ * FALSE too when the XML does not parse. */
+gboolean hv_domain_device_is_passthrough(const char *domain_xml, const char *device_id);
+
 /* What a domain carries in its <metadata>: enough to adopt it. */
 typedef struct {
     char *id;

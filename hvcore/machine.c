@@ -716,6 +716,21 @@ static gboolean wait_device_gone(virDomainPtr dom, const char *id, guint timeout
     }
 }
 
+/* @id is an edu (QEMU passthrough) in the live or the persistent XML. */
+static gboolean passthrough(virDomainPtr dom, const char *id)
+{
+    static const unsigned int flags[] = {0, VIR_DOMAIN_XML_INACTIVE};
+
+    for (gsize i = 0; i < G_N_ELEMENTS(flags); i++) {
+        char *xml = virDomainGetXMLDesc(dom, flags[i]);
+        gboolean found = xml && hv_domain_device_is_passthrough(xml, id);
+        free(xml);
+        if (found)
+            return TRUE;
+    }
+    return FALSE;
+}
+
 gboolean hv_machine_detach_device(HvConn *conn_handle, const char *name, const char *device_id,
                                   guint timeout_s, GError **error)
 {
@@ -742,19 +757,18 @@ gboolean hv_machine_detach_device(HvConn *conn_handle, const char *name, const c
     /* For a live guest this only asks it to let go (libvirt waits a few
      * seconds itself, then returns anyway): the wait below is the answer. */
     if (virDomainDetachDeviceAlias(dom, alias, flags) != 0) {
-        if (virGetLastErrorCode() == VIR_ERR_DEVICE_MISSING) {
-            /* We saw the id, libvirt has no such alias: a device that
-             * entered through QEMU command-line passthrough (edu). */
-            g_autoptr(GError) failure = libvirt_error(name, "detach a device from");
+        /* Taken first: the look below replaces libvirt's last error. */
+        g_autofree char *verb = g_strdup_printf("detach device '%s' from", device_id);
+        g_autoptr(GError) failure = libvirt_error(name, verb);
+        if (passthrough(dom, device_id)) {
             g_set_error(error, HV_ERROR, HV_ERROR_UNSUPPORTED,
                         "device '%s' of domain '%s' entered through QEMU command-line "
                         "passthrough, which libvirt cannot hot-unplug: stop the stack to change "
-                        "it (%s)",
-                        device_id, name, failure->message);
+                        "it",
+                        device_id, name);
             return FALSE;
         }
-        g_autofree char *verb = g_strdup_printf("detach device '%s' from", device_id);
-        set_libvirt_error(error, name, verb);
+        g_propagate_error(error, g_steal_pointer(&failure));
         return FALSE;
     }
     return !live || wait_device_gone(dom, device_id, timeout_s, error);

@@ -1186,12 +1186,14 @@ static void test_device_models(void)
     G_STATIC_ASSERT(HV_EDU_FIRST_SLOT == 0x10);
 
     /* Spare hot-plug ports and the split irqchip intremap needs. */
-    assert_xp_count(doc, "/domain/devices/controller", HV_SPARE_ROOT_PORTS + 1);
+    assert_xp_count(doc, "/domain/devices/controller", HV_SPARE_ROOT_PORTS + 2);
+    /* libvirt's default USB controller would take a spare port. */
+    assert_xp_count(doc, "/domain/devices/controller[@type='usb' and @model='none']", 1);
     assert_xp_count(doc, "/domain/devices/controller[@type='pci' and @model='pcie-root-port']",
                     HV_SPARE_ROOT_PORTS);
     /* pcie.0 comes first, or libvirt would number a root port 0. */
     assert_xp_count(doc,
-                    "/domain/devices/controller[1][@type='pci' and @index='0' and "
+                    "/domain/devices/controller[@type='pci'][1][@index='0' and "
                     "@model='pcie-root']",
                     1);
     assert_xp_count(doc,
@@ -1427,6 +1429,16 @@ static void test_parse_device_ids(void)
     g_assert_no_error(error);
     static const char *const expected[] = {"a", "c", "d", "e", "f", NULL};
     assert_ids(live_ids, expected);
+
+    /* Which of them libvirt can detach by alias. */
+    g_assert_true(hv_domain_device_is_passthrough(live, "e"));
+    g_assert_true(hv_domain_device_is_passthrough(live, "f"));
+    g_assert_false(hv_domain_device_is_passthrough(live, "a"));
+    g_assert_false(hv_domain_device_is_passthrough(live, "other"));
+    g_assert_false(hv_domain_device_is_passthrough(live, "zzz"));
+    g_assert_false(hv_domain_device_is_passthrough("<domain", "e"));
+    g_assert_true(hv_domain_device_is_passthrough(xml, "edu1"));
+    g_assert_false(hv_domain_device_is_passthrough(xml, "rng0"));
 
     g_assert_null(hv_domain_parse_device_ids("<domain", &error));
     g_assert_error(error, HV_ERROR, HV_ERROR_INVALID);

@@ -300,30 +300,83 @@ static gboolean parse_pci_address(const char *text, PciAddress *addr)
     return addr->slot <= 0x1f && addr->function <= 7;
 }
 
-static gboolean check_devices(const GPtrArray *devices, GError **error)
+#define DEVICE_ID_RULE "^[a-z0-9][a-z0-9.-]{0,62}$"
+G_STATIC_ASSERT(HV_DEVICE_ID_MAX == 63); /* DEVICE_ID_RULE says so */
+
+/* It becomes part of a libvirt alias and a QEMU id (HV_DEVICE_ALIAS_PREFIX +
+ * id): nothing QEMU's option syntax (',' '=') or XML would read as markup. */
+static gboolean is_device_id(const char *id)
 {
-    if (!devices)
+    size_t len = id ? strlen(id) : 0;
+
+    if (len < 1 || len > HV_DEVICE_ID_MAX || !(g_ascii_isdigit(id[0]) || g_ascii_islower(id[0])))
+        return FALSE;
+    for (const char *p = id; *p; p++) {
+        if (!g_ascii_isdigit(*p) && !g_ascii_islower(*p) && *p != '.' && *p != '-')
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* One device on its own: id, model, and the host function of a vfio one. */
+static gboolean check_device(const char *field, const HvDevice *device, PciAddress *addr,
+                             GError **error)
+{
+    if (!is_device_id(device->id))
+        return set_invalid(error, field, "id must match " DEVICE_ID_RULE);
+    switch (device->model) {
+    case HV_DEVICE_VFIO:
+        if (!parse_pci_address(device->pci_address, addr))
+            return set_invalid(error, field,
+                               "must be a PCI address like 0000:3b:00.0 (lower-case hex, "
+                               "slot 00-1f, function 0-7)");
+        return TRUE;
+    case HV_DEVICE_EDU:
+    case HV_DEVICE_VIRTIO_RNG:
+        if (device->pci_address)
+            return set_invalid(error, field, "a PCI address is only for vfio devices, not %s",
+                               hv_device_model_to_string(device->model));
+        return TRUE;
+    }
+    return set_invalid(error, field, "model %d is unknown (vfio, edu or virtio-rng)",
+                       (int)device->model);
+}
+
+static gboolean check_devices(const GPtrArray *devices, HvIommu iommu, GError **error)
+{
+    guint edu = 0;
+
+    if (!devices || devices->len == 0)
         return TRUE;
     if (devices->len > HV_SPEC_DEVICES_MAX)
         return set_invalid(error, "devices", "must have at most %d entries", HV_SPEC_DEVICES_MAX);
     for (guint i = 0; i < devices->len; i++) {
         const HvDevice *device = g_ptr_array_index(devices, i);
-        const char *text = device->pci_address;
         g_autofree char *field = g_strdup_printf("devices[%u]", i);
         PciAddress addr;
-        if (device->model != HV_DEVICE_VFIO)
-            continue;
-        if (!parse_pci_address(text, &addr))
-            return set_invalid(error, field,
-                               "must be a PCI address like 0000:3b:00.0 (lower-case hex, "
-                               "slot 00-1f, function 0-7)");
+        if (!check_device(field, device, &addr, error))
+            return FALSE;
         /* At most 16 entries: quadratic is cheaper than a hash table. */
         for (guint j = 0; j < i; j++) {
             const HvDevice *other = g_ptr_array_index(devices, j);
-            if (g_strcmp0(text, other->pci_address) == 0)
-                return set_invalid(error, field, "duplicates devices[%u]", j);
+            if (g_str_equal(device->id, other->id))
+                return set_invalid(error, field, "id '%s' duplicates devices[%u]", device->id, j);
+            if (device->model == HV_DEVICE_VFIO && other->model == HV_DEVICE_VFIO &&
+                g_str_equal(device->pci_address, other->pci_address))
+                return set_invalid(error, field, "duplicates devices[%u] (PCI function %s)", j,
+                                   device->pci_address);
         }
+        if (device->model == HV_DEVICE_EDU && ++edu > HV_EDU_MAX)
+            return set_invalid(error, field,
+                               "at most %d edu devices per stack (each takes a fixed PCI slot)",
+                               HV_EDU_MAX);
     }
+    /* L1 passes its devices on to L2 through its own IOMMU: without one it
+     * could only keep them. */
+    if (iommu == HV_IOMMU_NONE)
+        return set_invalid(error, "nesting.iommu",
+                           "none cannot carry devices: the L1 needs a vIOMMU to pass them on "
+                           "to its guests; use intel or virtio");
     return TRUE;
 }
 
@@ -339,7 +392,7 @@ static gboolean check_tenant_fields(const HvStackSpec *spec, HvBackend backend, 
     if (spec->iommu != HV_IOMMU_NONE && spec->iommu != HV_IOMMU_INTEL &&
         spec->iommu != HV_IOMMU_VIRTIO)
         return set_invalid(error, "nesting.iommu", "must be one of none, intel, virtio");
-    return check_devices(spec->devices, error);
+    return check_devices(spec->devices, spec->iommu, error);
 }
 
 /* What the daemon fills in after accepting the request. */
@@ -591,7 +644,18 @@ static void add_chardev_file(xmlNodePtr devices, const char *kind, const char *p
     set_attr(target, "port", "0");
 }
 
-static void add_hostdev(xmlNodePtr devices, const PciAddress *addr)
+/* <alias name='ua-turtles-ID'/>: libvirt keeps user aliases ("ua-") as they
+ * are, and detaches a device by it. */
+static void add_alias(xmlNodePtr dev, const char *id)
+{
+    g_autofree char *alias = g_strconcat(HV_DEVICE_ALIAS_PREFIX, id, NULL);
+
+    set_attr(add_element(dev, NULL, "alias", NULL), "name", alias);
+}
+
+/* No <driver iommu='on'/> here: libvirt refuses it on a hostdev, and an
+ * assigned function sits behind the vIOMMU anyway. */
+static xmlNodePtr add_hostdev(xmlNodePtr devices, const char *id, const PciAddress *addr)
 {
     xmlNodePtr hostdev = add_element(devices, NULL, "hostdev", NULL);
 
@@ -608,6 +672,52 @@ static void add_hostdev(xmlNodePtr devices, const PciAddress *addr)
     set_attr(address, "bus", bus);
     set_attr(address, "slot", slot);
     set_attr(address, "function", function);
+    add_alias(hostdev, id);
+    return hostdev;
+}
+
+/* virtio-rng-pci behind the vIOMMU: iommu='on' makes it use DMA through
+ * the IOMMU (VIRTIO_F_ACCESS_PLATFORM), ats='on' gives it a device TLB. */
+static xmlNodePtr add_rng(xmlNodePtr devices, const char *id)
+{
+    xmlNodePtr rng = add_element(devices, NULL, "rng", NULL);
+
+    set_attr(rng, "model", "virtio");
+    set_attr(add_element(rng, NULL, "backend", "/dev/urandom"), "model", "random");
+    xmlNodePtr driver = add_element(rng, NULL, "driver", NULL);
+    set_attr(driver, "iommu", "on");
+    set_attr(driver, "ats", "on");
+    add_alias(rng, id);
+    return rng;
+}
+
+/* The libvirt-native devices (vfio, virtio-rng); NULL for edu. */
+static xmlNodePtr add_native_device(xmlNodePtr devices, const HvDevice *device)
+{
+    PciAddress addr;
+
+    switch (device->model) {
+    case HV_DEVICE_VFIO:
+        /* Validated already: the address parses. */
+        return parse_pci_address(device->pci_address, &addr)
+                   ? add_hostdev(devices, device->id, &addr)
+                   : NULL;
+    case HV_DEVICE_VIRTIO_RNG:
+        return add_rng(devices, device->id);
+    case HV_DEVICE_EDU:
+        break;
+    }
+    return NULL;
+}
+
+static gboolean has_model(const HvStackSpec *spec, HvDeviceModel model)
+{
+    for (guint i = 0; spec->devices && i < spec->devices->len; i++) {
+        const HvDevice *device = g_ptr_array_index(spec->devices, i);
+        if (device->model == model)
+            return TRUE;
+    }
+    return FALSE;
 }
 
 static void add_devices(xmlNodePtr domain, const HvStackSpec *spec)
@@ -627,16 +737,33 @@ static void add_devices(xmlNodePtr domain, const HvStackSpec *spec)
         set_attr(target, "bus", "virtio");
     }
 
-    for (guint i = 0; spec->devices && i < spec->devices->len; i++) {
-        PciAddress addr;
-        const HvDevice *device = g_ptr_array_index(spec->devices, i);
-        /* hv_stack_spec_validate already parsed every address. */
-        if (device->model == HV_DEVICE_VFIO && parse_pci_address(device->pci_address, &addr))
-            add_hostdev(devices, &addr);
-    }
+    for (guint i = 0; spec->devices && i < spec->devices->len; i++)
+        add_native_device(devices, g_ptr_array_index(spec->devices, i));
 
     add_chardev_file(devices, "serial", spec->console_log);
     add_chardev_file(devices, "console", spec->console_log);
+
+    if (spec->iommu != HV_IOMMU_NONE) {
+        /* q35's pcie.0 has no hot-pluggable slot: devices attached later go
+         * into empty root ports.  libvirt numbers and places them, but it
+         * gives the first PCI controller without an index index 0, the
+         * place of pcie.0, before it adds pcie.0 itself: so pcie.0 first,
+         * as libvirt writes it. */
+        /* Nor may libvirt's default USB controller take one of them: the
+         * L1 has no use for USB. */
+        xmlNodePtr usb = add_element(devices, NULL, "controller", NULL);
+        set_attr(usb, "type", "usb");
+        set_attr(usb, "model", "none");
+        xmlNodePtr root = add_element(devices, NULL, "controller", NULL);
+        set_attr(root, "type", "pci");
+        set_attr(root, "index", "0");
+        set_attr(root, "model", "pcie-root");
+        for (guint i = 0; i < HV_SPARE_ROOT_PORTS; i++) {
+            xmlNodePtr port = add_element(devices, NULL, "controller", NULL);
+            set_attr(port, "type", "pci");
+            set_attr(port, "model", "pcie-root-port");
+        }
+    }
 
     if (spec->iommu == HV_IOMMU_INTEL) {
         xmlNodePtr iommu = add_element(devices, NULL, "iommu", NULL);
@@ -652,6 +779,32 @@ static void add_devices(xmlNodePtr domain, const HvStackSpec *spec)
     }
 
     set_attr(add_element(devices, NULL, "memballoon", NULL), "model", "none");
+}
+
+/* edu has no libvirt element: it enters as "-device edu,..." through QEMU
+ * command-line passthrough, at a fixed slot of pcie.0 so that its guest
+ * address stays the same across restarts and migrations. */
+static void add_qemu_commandline(xmlNodePtr domain, const HvStackSpec *spec)
+{
+    xmlNodePtr commandline = NULL;
+    xmlNsPtr ns = NULL;
+    guint n = 0;
+
+    for (guint i = 0; spec->devices && i < spec->devices->len; i++) {
+        const HvDevice *device = g_ptr_array_index(spec->devices, i);
+        if (device->model != HV_DEVICE_EDU)
+            continue;
+        if (!commandline) {
+            ns = xmlNewNs(domain, BAD_CAST HV_DOMAIN_QEMU_NS_URI, BAD_CAST "qemu");
+            commandline = xmlNewChild(domain, ns, BAD_CAST "commandline", NULL);
+        }
+        /* The id is [a-z0-9.-]: nothing QEMU's option syntax would split. */
+        g_autofree char *value =
+            g_strdup_printf("edu,bus=pcie.0,addr=0x%02x,id=%s%s", HV_EDU_FIRST_SLOT + n++,
+                            HV_DEVICE_ALIAS_PREFIX, device->id);
+        set_attr(xmlNewChild(commandline, ns, BAD_CAST "arg", NULL), "value", "-device");
+        set_attr(xmlNewChild(commandline, ns, BAD_CAST "arg", NULL), "value", value);
+    }
 }
 
 static void add_metadata(xmlNodePtr domain, const HvStackSpec *spec)
@@ -727,7 +880,7 @@ char *hv_domain_build_xml(const HvStackSpec *spec, HvBackend backend, const HvHo
     add_metadata(domain, spec);
 
     set_attr(add_element_uint(domain, "memory", spec->memory_mib), "unit", "MiB");
-    if (spec->devices && spec->devices->len > 0 && spec->iommu != HV_IOMMU_NONE) {
+    if (has_model(spec, HV_DEVICE_VFIO) && spec->iommu != HV_IOMMU_NONE) {
         /* VFIO pins guest RAM and a vIOMMU makes QEMU map more of it; without
          * an explicit hard_limit QEMU can hit its memlock limit and fail to
          * start.  libvirt derives the memlock limit from hard_limit. */
@@ -767,7 +920,43 @@ char *hv_domain_build_xml(const HvStackSpec *spec, HvBackend backend, const HvHo
     add_element(domain, NULL, "on_reboot", "restart");
     add_element(domain, NULL, "on_crash", "destroy");
     add_devices(domain, spec);
+    /* test:///default drops QEMU passthrough silently: leave it out there. */
+    if (backend != HV_BACKEND_TEST)
+        add_qemu_commandline(domain, spec);
 
+    return serialize(doc, error);
+}
+
+/* ---- one device, for hot-plug ------------------------------------------------- */
+
+char *hv_domain_device_xml(const HvDevice *device, GError **error)
+{
+    PciAddress addr;
+
+    g_return_val_if_fail(device != NULL, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+    if (!check_device("device", device, &addr, error))
+        return NULL;
+    if (!hv_device_model_hotpluggable(device->model)) {
+        g_set_error(error, HV_ERROR, HV_ERROR_UNSUPPORTED,
+                    "device '%s': %s devices enter through QEMU command-line passthrough, which "
+                    "libvirt cannot hot-plug; stop the stack to change them",
+                    device->id, hv_device_model_to_string(device->model));
+        return NULL;
+    }
+
+    g_autoptr(xmlDoc) doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr devices = xmlNewDocNode(doc, NULL, BAD_CAST "devices", NULL);
+    xmlDocSetRootElement(doc, devices);
+    xmlNodePtr node = add_native_device(devices, device);
+    if (!node) {
+        g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "device '%s': cannot build its XML",
+                    device->id);
+        return NULL;
+    }
+    xmlUnlinkNode(node);
+    xmlFreeNode(xmlDocSetRootElement(doc, node));
     return serialize(doc, error);
 }
 
@@ -924,4 +1113,95 @@ HvBootFiles *hv_domain_parse_boot_files(const char *domain_xml, GError **error)
     files->disk_backing_format = xpath_value(
         ctx, "string(/domain/devices/disk[@device='disk'][1]/backingStore/format/@type)");
     return files;
+}
+
+/* ---- device ids ---------------------------------------------------------------- */
+
+static void add_device_id(GPtrArray *ids, const char *alias)
+{
+    if (!alias || !g_str_has_prefix(alias, HV_DEVICE_ALIAS_PREFIX))
+        return;
+    const char *id = alias + strlen(HV_DEVICE_ALIAS_PREFIX);
+    if (!is_device_id(id))
+        return;
+    for (guint i = 0; i < ids->len; i++) {
+        if (g_str_equal(g_ptr_array_index(ids, i), id))
+            return;
+    }
+    g_ptr_array_add(ids, g_strdup(id));
+}
+
+/* "edu,bus=pcie.0,addr=0x10,id=ua-turtles-e0": the id= option, if any. */
+static void add_qemu_arg_id(GPtrArray *ids, const char *value)
+{
+    g_auto(GStrv) options = g_strsplit(value, ",", -1);
+
+    for (guint i = 1; options[0] && options[i]; i++) {
+        if (g_str_has_prefix(options[i], "id="))
+            add_device_id(ids, options[i] + 3);
+    }
+}
+
+/* The string values of the nodes @expr selects, in document order. */
+static GPtrArray *xpath_strings(xmlXPathContextPtr ctx, const char *expr)
+{
+    GPtrArray *values = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(xmlXPathObject) result = xmlXPathEvalExpression(BAD_CAST expr, ctx);
+
+    if (!result || result->type != XPATH_NODESET || !result->nodesetval)
+        return values;
+    for (int i = 0; i < result->nodesetval->nodeNr; i++) {
+        xmlChar *content = xmlNodeGetContent(result->nodesetval->nodeTab[i]);
+        g_ptr_array_add(values, g_strdup(content ? (const char *)content : ""));
+        xmlFree(content);
+    }
+    return values;
+}
+
+/* The ids of @doc's devices: libvirt aliases when @aliases, QEMU
+ * passthrough ids when @passthrough. */
+static GPtrArray *device_ids(xmlDocPtr doc, gboolean aliases, gboolean passthrough, GError **error)
+{
+    g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
+    if (!ctx || xmlXPathRegisterNs(ctx, BAD_CAST "q", BAD_CAST HV_DOMAIN_QEMU_NS_URI) != 0) {
+        g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "cannot set up XPath");
+        return NULL;
+    }
+    GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
+    if (aliases) {
+        g_autoptr(GPtrArray) names = xpath_strings(ctx, "/domain/devices/*/alias/@name");
+        for (guint i = 0; i < names->len; i++)
+            add_device_id(ids, g_ptr_array_index(names, i));
+    }
+    if (passthrough) {
+        g_autoptr(GPtrArray) args = xpath_strings(ctx, "/domain/q:commandline/q:arg/@value");
+        for (guint i = 0; i < args->len; i++)
+            add_qemu_arg_id(ids, g_ptr_array_index(args, i));
+    }
+    return ids;
+}
+
+gboolean hv_domain_device_is_passthrough(const char *domain_xml, const char *device_id)
+{
+    g_return_val_if_fail(domain_xml != NULL && device_id != NULL, FALSE);
+
+    g_autoptr(xmlDoc) doc = read_domain(domain_xml, NULL);
+    if (!doc)
+        return FALSE;
+    g_autoptr(GPtrArray) native = device_ids(doc, TRUE, FALSE, NULL);
+    g_autoptr(GPtrArray) passthrough = device_ids(doc, FALSE, TRUE, NULL);
+    return native && passthrough &&
+           !g_ptr_array_find_with_equal_func(native, device_id, g_str_equal, NULL) &&
+           g_ptr_array_find_with_equal_func(passthrough, device_id, g_str_equal, NULL);
+}
+
+GPtrArray *hv_domain_parse_device_ids(const char *domain_xml, GError **error)
+{
+    g_return_val_if_fail(domain_xml != NULL, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+    g_autoptr(xmlDoc) doc = read_domain(domain_xml, error);
+    if (!doc)
+        return NULL;
+    return device_ids(doc, TRUE, TRUE, error);
 }

@@ -59,6 +59,8 @@ typedef enum {
  * QEMU id) is HV_DEVICE_ALIAS_PREFIX + id. */
 #define HV_DEVICE_ID_MAX       63
 #define HV_DEVICE_ALIAS_PREFIX "ua-turtles-"
+/* libvirt's namespace for QEMU command-line passthrough (edu). */
+#define HV_DOMAIN_QEMU_NS_URI "http://libvirt.org/schemas/domain/qemu/1.0"
 
 typedef struct {
     char *id; /* the pool's id for this device */
@@ -135,6 +137,11 @@ char *hv_domain_device_xml(const HvDevice *device, GError **error);
  * HV_DEVICE_ALIAS_PREFIX + id, and edu devices by their QEMU id.  Empty
  * array when none; NULL with HV_ERROR_INVALID when the XML does not parse. */
 GPtrArray *hv_domain_parse_device_ids(const char *domain_xml, GError **error);
+
+/* Whether @device_id entered @domain_xml through QEMU command-line
+ * passthrough (edu): libvirt has no alias for it and cannot detach it.
+ * FALSE too when the XML does not parse. */
+gboolean hv_domain_device_is_passthrough(const char *domain_xml, const char *device_id);
 
 /* What a domain carries in its <metadata>: enough to adopt it. */
 typedef struct {

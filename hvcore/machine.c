@@ -638,3 +638,138 @@ gboolean hv_machine_get_incoming_migration(HvConn *conn_handle, const char *name
     virTypedParamsFree(params, n);
     return TRUE;
 }
+
+/* ---- hot-plug -------------------------------------------------------------------- */
+
+/* Whether @id is among the devices of @dom's live (@flags 0) or persistent
+ * (VIR_DOMAIN_XML_INACTIVE) definition.  FALSE with @error set on failure. */
+static gboolean has_device(virDomainPtr dom, const char *id, unsigned int flags, gboolean *has,
+                           GError **error)
+{
+    char *xml = virDomainGetXMLDesc(dom, flags);
+
+    if (!xml) {
+        set_libvirt_error(error, virDomainGetName(dom), "read the XML of");
+        return FALSE;
+    }
+    g_autoptr(GPtrArray) ids = hv_domain_parse_device_ids(xml, error);
+    free(xml);
+    if (!ids)
+        return FALSE;
+    *has = g_ptr_array_find_with_equal_func(ids, id, g_str_equal, NULL);
+    return TRUE;
+}
+
+gboolean hv_machine_attach_device(HvConn *conn_handle, const char *name, const HvDevice *device,
+                                  GError **error)
+{
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
+    g_return_val_if_fail(conn != NULL && name != NULL && device != NULL, FALSE);
+
+    g_autofree char *xml = hv_domain_device_xml(device, error);
+    if (!xml)
+        return FALSE;
+    g_autoptr(virDomain) dom = lookup(conn, name, error);
+    if (!dom)
+        return FALSE;
+    HvMachineState state = domain_state(dom, error);
+    if (state == HV_MACHINE_ABSENT)
+        return FALSE;
+    gboolean active = state != HV_MACHINE_SHUTOFF;
+    /* Attached already (a retried request): nothing to do. */
+    gboolean live = FALSE, config = FALSE;
+    if (!has_device(dom, device->id, VIR_DOMAIN_XML_INACTIVE, &config, error) ||
+        (active && !has_device(dom, device->id, 0, &live, error)))
+        return FALSE;
+    if (config && (live || !active))
+        return TRUE;
+
+    unsigned int flags =
+        (config ? 0 : VIR_DOMAIN_AFFECT_CONFIG) | (active && !live ? VIR_DOMAIN_AFFECT_LIVE : 0);
+    if (virDomainAttachDeviceFlags(dom, xml, flags) == 0)
+        return TRUE;
+    g_autofree char *verb = g_strdup_printf("attach device '%s' to", device->id);
+    set_libvirt_error(error, name, verb);
+    return FALSE;
+}
+
+/* Polls the live XML until @id has left it; HV_ERROR_FAILED after @timeout_s. */
+static gboolean wait_device_gone(virDomainPtr dom, const char *id, guint timeout_s, GError **error)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+
+    for (;;) {
+        gboolean has = FALSE;
+        if (!has_device(dom, id, 0, &has, error))
+            return FALSE;
+        if (!has)
+            return TRUE;
+        if (g_get_monotonic_time() >= deadline) {
+            g_set_error(error, HV_ERROR, HV_ERROR_FAILED,
+                        "the guest of domain '%s' did not release device '%s' within %u s "
+                        "(it may ignore PCIe hot-unplug requests); it is gone from the "
+                        "configuration and leaves when the domain stops",
+                        virDomainGetName(dom), id, timeout_s);
+            return FALSE;
+        }
+        g_usleep(POLL_INTERVAL_MS * 1000);
+    }
+}
+
+/* @id is an edu (QEMU passthrough) in the live or the persistent XML. */
+static gboolean passthrough(virDomainPtr dom, const char *id)
+{
+    static const unsigned int flags[] = {0, VIR_DOMAIN_XML_INACTIVE};
+
+    for (gsize i = 0; i < G_N_ELEMENTS(flags); i++) {
+        char *xml = virDomainGetXMLDesc(dom, flags[i]);
+        gboolean found = xml && hv_domain_device_is_passthrough(xml, id);
+        free(xml);
+        if (found)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+gboolean hv_machine_detach_device(HvConn *conn_handle, const char *name, const char *device_id,
+                                  guint timeout_s, GError **error)
+{
+    virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
+    g_return_val_if_fail(conn != NULL && name != NULL && device_id != NULL, FALSE);
+
+    g_autoptr(virDomain) dom = lookup(conn, name, error);
+    if (!dom)
+        return FALSE;
+    HvMachineState state = domain_state(dom, error);
+    if (state == HV_MACHINE_ABSENT)
+        return FALSE;
+    gboolean active = state != HV_MACHINE_SHUTOFF;
+    gboolean live = FALSE, config = FALSE;
+    if (!has_device(dom, device_id, VIR_DOMAIN_XML_INACTIVE, &config, error) ||
+        (active && !has_device(dom, device_id, 0, &live, error)))
+        return FALSE;
+    if (!live && !config)
+        return TRUE;
+
+    g_autofree char *alias = g_strconcat(HV_DEVICE_ALIAS_PREFIX, device_id, NULL);
+    unsigned int flags =
+        (config ? VIR_DOMAIN_AFFECT_CONFIG : 0) | (live ? VIR_DOMAIN_AFFECT_LIVE : 0);
+    /* For a live guest this only asks it to let go (libvirt waits a few
+     * seconds itself, then returns anyway): the wait below is the answer. */
+    if (virDomainDetachDeviceAlias(dom, alias, flags) != 0) {
+        /* Taken first: the look below replaces libvirt's last error. */
+        g_autofree char *verb = g_strdup_printf("detach device '%s' from", device_id);
+        g_autoptr(GError) failure = libvirt_error(name, verb);
+        if (passthrough(dom, device_id)) {
+            g_set_error(error, HV_ERROR, HV_ERROR_UNSUPPORTED,
+                        "device '%s' of domain '%s' entered through QEMU command-line "
+                        "passthrough, which libvirt cannot hot-unplug: stop the stack to change "
+                        "it",
+                        device_id, name);
+            return FALSE;
+        }
+        g_propagate_error(error, g_steal_pointer(&failure));
+        return FALSE;
+    }
+    return !live || wait_device_gone(dom, device_id, timeout_s, error);
+}

@@ -95,6 +95,7 @@ static xmlXPathObject *xp_eval(xmlDoc *doc, const char *expr)
 
     g_assert_nonnull(ctx);
     g_assert_cmpint(xmlXPathRegisterNs(ctx, BAD_CAST "t", BAD_CAST HV_DOMAIN_METADATA_URI), ==, 0);
+    g_assert_cmpint(xmlXPathRegisterNs(ctx, BAD_CAST "q", BAD_CAST HV_DOMAIN_QEMU_NS_URI), ==, 0);
     xmlXPathObject *result = xmlXPathEvalExpression(BAD_CAST expr, ctx);
     if (!result)
         g_error("XPath expression does not evaluate: %s", expr);
@@ -227,6 +228,8 @@ static void assert_tcg_shape(xmlDoc *doc, const HvStackSpec *spec)
     assert_xp_string(doc, "/domain/metadata/t:stack/t:record", spec->record_json);
 }
 
+static void add_every_model(HvStackSpec *spec);
+
 /* ---- libvirt test driver ------------------------------------------------- */
 
 static HvConn *open_test_driver(void)
@@ -281,7 +284,7 @@ static void test_spec_lifecycle(void)
 
     g_assert_nonnull(spec->devices);
     g_assert_cmpuint(spec->devices->len, ==, 0);
-    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000-3b-00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
     g_assert_cmpint(spec->cpu_mode, ==, HV_CPU_DEFAULT);
     g_assert_cmpint(spec->iommu, ==, HV_IOMMU_NONE);
 
@@ -402,8 +405,8 @@ static void test_disk_boot(void)
 static void test_hostdevs_and_memtune(void)
 {
     g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
-    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
-    g_ptr_array_add(spec->devices, hv_device_new("d-0001:af:1f.7", HV_DEVICE_VFIO, "0001:af:1f.7"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000-3b-00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0001-af-1f.7", HV_DEVICE_VFIO, "0001:af:1f.7"));
 
     /* Devices with a vIOMMU: hostdevs and a raised memory lock limit. */
     g_autoptr(xmlDoc) doc = build_doc(spec, HV_BACKEND_TCG, NULL);
@@ -435,11 +438,10 @@ static void test_hostdevs_and_memtune(void)
     assert_xp_count(kept, "/domain/devices/hostdev/source/address[@bus='0x3b']", 1);
     assert_xp_string(kept, "/domain/memtune/hard_limit[@unit='KiB']", "2097152");
 
-    /* Devices without a vIOMMU: hostdevs, libvirt's default limit. */
+    /* Devices without a vIOMMU: refused, L1 could not pass them on. */
     spec->iommu = HV_IOMMU_NONE;
-    g_autoptr(xmlDoc) plain = build_doc(spec, HV_BACKEND_TCG, NULL);
-    assert_xp_count(plain, "/domain/devices/hostdev", 2);
-    assert_xp_count(plain, "/domain/memtune", 0);
+    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
+                       "nesting.iommu: none cannot carry devices");
 
     /* A vIOMMU without devices: nothing to pin. */
     spec->iommu = HV_IOMMU_INTEL;
@@ -478,17 +480,17 @@ static void test_bad_pci_addresses(void)
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
         g_ptr_array_add(spec->devices,
-                        hv_device_new("d-0000:01:00.0", HV_DEVICE_VFIO, "0000:01:00.0"));
+                        hv_device_new("d-0000-01-00.0", HV_DEVICE_VFIO, "0000:01:00.0"));
         g_ptr_array_add(spec->devices, hv_device_new("d1", HV_DEVICE_VFIO, bad[i]));
         assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "devices[1]");
     }
 
     g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
-    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
-    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.1", HV_DEVICE_VFIO, "0000:3b:00.1"));
-    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000-3b-00.0", HV_DEVICE_VFIO, "0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000-3b-00.1", HV_DEVICE_VFIO, "0000:3b:00.1"));
+    g_ptr_array_add(spec->devices, hv_device_new("other", HV_DEVICE_VFIO, "0000:3b:00.0"));
     assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
-                       "devices[2]: duplicates devices[0]");
+                       "devices[2]: duplicates devices[0] (PCI function 0000:3b:00.0)");
 }
 
 static void test_kvm_cpu(void)
@@ -790,7 +792,8 @@ static void test_validate_devices(void)
     g_autoptr(HvStackSpec) spec = tenant_spec();
     g_autoptr(GError) error = NULL;
 
-    g_ptr_array_add(spec->devices, hv_device_new("d-0000:3b:20.0", HV_DEVICE_VFIO, "0000:3b:20.0"));
+    spec->iommu = HV_IOMMU_VIRTIO;
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000-3b-20.0", HV_DEVICE_VFIO, "0000:3b:20.0"));
     assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
                           "devices[0]: must be a PCI address like 0000:3b:00.0");
     g_ptr_array_set_size(spec->devices, 0);
@@ -798,12 +801,13 @@ static void test_validate_devices(void)
     /* The largest of each field, as many as allowed. */
     for (guint i = 0; i < HV_SPEC_DEVICES_MAX; i++) {
         g_autofree char *address = g_strdup_printf("ffff:ff:%02x.%u", 0x1f - i / 8, i % 8);
-        g_ptr_array_add(spec->devices, hv_device_new(address, HV_DEVICE_VFIO, address));
+        g_autofree char *id = g_strdup_printf("d%u", i);
+        g_ptr_array_add(spec->devices, hv_device_new(id, HV_DEVICE_VFIO, address));
     }
     g_assert_true(hv_stack_spec_validate(spec, HV_BACKEND_TCG, NULL, &error));
     g_assert_no_error(error);
 
-    g_ptr_array_add(spec->devices, hv_device_new("d-0000:00:00.0", HV_DEVICE_VFIO, "0000:00:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("d-0000-00-00.0", HV_DEVICE_VFIO, "0000:00:00.0"));
     assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
                           "devices: must have at most 16 entries");
 }
@@ -1079,6 +1083,13 @@ static void test_schema(void)
     g_assert_no_error(error);
     g_assert_true(schema_accepts(dir, virtio_xml));
 
+    /* Every device model, the QEMU passthrough of edu included. */
+    g_autoptr(HvStackSpec) devs = sample_spec(SAMPLE_ID);
+    add_every_model(devs);
+    g_autofree char *devs_xml = hv_domain_build_xml(devs, HV_BACKEND_TCG, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_true(schema_accepts(dir, devs_xml));
+
     g_autofree char *file = g_build_filename(dir, "domain.xml", NULL);
     g_assert_cmpint(g_remove(file), ==, 0);
     g_assert_cmpint(g_rmdir(dir), ==, 0);
@@ -1115,6 +1126,327 @@ static void test_parse_boot_files(void)
     g_assert_error(error, HV_ERROR, HV_ERROR_INVALID);
 }
 
+/* ---- pool devices ------------------------------------------------------------ */
+
+/* One of each model: vfio "gpu0", virtio-rng "rng0", edu "edu0" and "edu1". */
+static void add_every_model(HvStackSpec *spec)
+{
+    g_ptr_array_add(spec->devices, hv_device_new("gpu0", HV_DEVICE_VFIO, "0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, hv_device_new("rng0", HV_DEVICE_VIRTIO_RNG, NULL));
+    g_ptr_array_add(spec->devices, hv_device_new("edu0", HV_DEVICE_EDU, NULL));
+    g_ptr_array_add(spec->devices, hv_device_new("edu1", HV_DEVICE_EDU, NULL));
+}
+
+static void assert_rng(xmlDoc *doc, const char *base, const char *id)
+{
+    g_autofree char *alias = g_strconcat(HV_DEVICE_ALIAS_PREFIX, id, NULL);
+    g_autofree char *rng = g_strdup_printf("%s[alias/@name='%s']", base, alias);
+    g_autofree char *backend = g_strconcat(rng, "/backend[@model='random']", NULL);
+    g_autofree char *driver = g_strconcat(rng, "/driver[@iommu='on' and @ats='on']", NULL);
+
+    assert_xp_count(doc, rng, 1);
+    g_autofree char *model = g_strconcat(rng, "/@model", NULL);
+    assert_xp_string(doc, model, "virtio");
+    assert_xp_string(doc, backend, "/dev/urandom");
+    assert_xp_count(doc, driver, 1);
+}
+
+static void test_device_models(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+    add_every_model(spec);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TCG, NULL, &error);
+    g_assert_no_error(error);
+    /* The qemu prefix is declared on the root, by the XML API. */
+    g_assert_nonnull(strstr(xml, "xmlns:qemu=\"" HV_DOMAIN_QEMU_NS_URI "\""));
+    g_autoptr(xmlDoc) doc = parse_xml(xml);
+
+    /* vfio: a managed hostdev with our alias, and no <driver iommu>
+     * (libvirt refuses that on a hostdev). */
+    assert_xp_count(doc, "/domain/devices/hostdev", 1);
+    assert_xp_count(doc, "/domain/devices/hostdev/alias[@name='ua-turtles-gpu0']", 1);
+    assert_xp_count(doc, "/domain/devices/hostdev/driver", 0);
+    assert_xp_string(doc, "/domain/memtune/hard_limit[@unit='MiB']", "2048");
+
+    /* virtio-rng behind the vIOMMU. */
+    assert_xp_count(doc, "/domain/devices/rng", 1);
+    assert_rng(doc, "/domain/devices/rng", "rng0");
+
+    /* edu: QEMU passthrough, fixed slots from HV_EDU_FIRST_SLOT, our id. */
+    assert_xp_count(doc, "/domain/q:commandline", 1);
+    assert_xp_count(doc, "/domain/q:commandline/q:arg", 4);
+    assert_xp_count(doc, "/domain/commandline | /domain/q:commandline/arg", 0);
+    assert_xp_string(doc, "/domain/q:commandline/q:arg[1]/@value", "-device");
+    assert_xp_string(doc, "/domain/q:commandline/q:arg[2]/@value",
+                     "edu,bus=pcie.0,addr=0x10,id=ua-turtles-edu0");
+    assert_xp_string(doc, "/domain/q:commandline/q:arg[3]/@value", "-device");
+    assert_xp_string(doc, "/domain/q:commandline/q:arg[4]/@value",
+                     "edu,bus=pcie.0,addr=0x11,id=ua-turtles-edu1");
+    G_STATIC_ASSERT(HV_EDU_FIRST_SLOT == 0x10);
+
+    /* Spare hot-plug ports and the split irqchip intremap needs. */
+    assert_xp_count(doc, "/domain/devices/controller", HV_SPARE_ROOT_PORTS + 2);
+    /* libvirt's default USB controller would take a spare port. */
+    assert_xp_count(doc, "/domain/devices/controller[@type='usb' and @model='none']", 1);
+    assert_xp_count(doc, "/domain/devices/controller[@type='pci' and @model='pcie-root-port']",
+                    HV_SPARE_ROOT_PORTS);
+    /* pcie.0 comes first, or libvirt would number a root port 0. */
+    assert_xp_count(doc,
+                    "/domain/devices/controller[@type='pci'][1][@index='0' and "
+                    "@model='pcie-root']",
+                    1);
+    assert_xp_count(doc,
+                    "/domain/devices/controller[@model='pcie-root-port']/@index | "
+                    "/domain/devices/controller/address",
+                    0);
+    assert_xp_count(doc, "/domain/features/ioapic[@driver='qemu']", 1);
+
+    /* kvm writes the same devices. */
+    HvHostReport intel = kvm_host("GenuineIntel", "kvm_intel", 1);
+    g_autoptr(xmlDoc) kvm = build_doc(spec, HV_BACKEND_KVM, &intel);
+    assert_xp_count(kvm, "/domain/q:commandline/q:arg", 4);
+    assert_xp_count(kvm, "/domain/devices/rng/driver[@iommu='on']", 1);
+
+    /* Without VFIO there is nothing to pin: no memtune. */
+    g_ptr_array_remove_index(spec->devices, 0);
+    g_autoptr(xmlDoc) no_vfio = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_count(no_vfio, "/domain/memtune", 0);
+    assert_xp_count(no_vfio, "/domain/devices/hostdev", 0);
+
+    /* Without edu, no passthrough and no qemu namespace at all. */
+    g_ptr_array_set_size(spec->devices, 1);
+    g_autofree char *rng_only = hv_domain_build_xml(spec, HV_BACKEND_TCG, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_null(strstr(rng_only, HV_DOMAIN_QEMU_NS_URI));
+
+    /* virtio vIOMMU: root ports too, no ioapic. */
+    spec->iommu = HV_IOMMU_VIRTIO;
+    g_autoptr(xmlDoc) virtio = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_count(virtio, "/domain/devices/controller[@model='pcie-root-port']",
+                    HV_SPARE_ROOT_PORTS);
+    assert_xp_count(virtio, "/domain/features/ioapic", 0);
+    assert_rng(virtio, "/domain/devices/rng", "rng0");
+
+    /* No vIOMMU and no devices: no spare ports. */
+    spec->iommu = HV_IOMMU_NONE;
+    g_ptr_array_set_size(spec->devices, 0);
+    g_autoptr(xmlDoc) none = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_count(none, "/domain/devices/controller", 0);
+}
+
+/* test:///default drops QEMU passthrough: the test backend leaves edu out
+ * and still defines; rng and hostdev come back with their aliases. */
+static void test_devices_on_test_driver(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec("0c1d2e3f-4a5b-4c6d-8e7f-a0b1c2d3e4f5");
+    add_every_model(spec);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TEST, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_null(strstr(xml, HV_DOMAIN_QEMU_NS_URI));
+
+    g_autofree char *desc = run_on_test_driver(xml, spec->id);
+    g_autoptr(xmlDoc) kept = parse_xml(desc);
+    assert_xp_count(kept, "/domain/devices/hostdev[@managed='yes']/alias[@name='ua-turtles-gpu0']",
+                    1);
+    assert_xp_count(kept, "/domain/devices/hostdev/source/address[@bus='0x3b']", 1);
+    assert_rng(kept, "/domain/devices/rng", "rng0");
+    assert_xp_count(kept, "/domain/devices/controller[@model='pcie-root-port']",
+                    HV_SPARE_ROOT_PORTS);
+    assert_xp_count(kept, "/domain/features/ioapic[@driver='qemu']", 1);
+
+    g_autoptr(GPtrArray) ids = hv_domain_parse_device_ids(desc, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(ids->len, ==, 2);
+    g_assert_true(g_ptr_array_find_with_equal_func(ids, "gpu0", g_str_equal, NULL));
+    g_assert_true(g_ptr_array_find_with_equal_func(ids, "rng0", g_str_equal, NULL));
+}
+
+MUTATION(
+    edu_over_max, for (guint i = 0; i <= HV_EDU_MAX; i++) {
+        g_autofree char *id = g_strdup_printf("e%u", i);
+        g_ptr_array_add(spec->devices, hv_device_new(id, HV_DEVICE_EDU, NULL));
+    })
+MUTATION(devices_without_iommu, spec->iommu = HV_IOMMU_NONE;
+         g_ptr_array_add(spec->devices, hv_device_new("rng0", HV_DEVICE_VIRTIO_RNG, NULL)))
+MUTATION(duplicate_ids,
+         g_ptr_array_add(spec->devices, hv_device_new("x", HV_DEVICE_VIRTIO_RNG, NULL));
+         g_ptr_array_add(spec->devices, hv_device_new("x", HV_DEVICE_EDU, NULL)))
+MUTATION(rng_with_address,
+         g_ptr_array_add(spec->devices, hv_device_new("r", HV_DEVICE_VIRTIO_RNG, "0000:3b:00.0")))
+MUTATION(unknown_model, g_ptr_array_add(spec->devices, hv_device_new("r", (HvDeviceModel)7, NULL)))
+
+static void test_validate_device_rules(void)
+{
+    static const struct {
+        SpecMutation mutate;
+        const char *prefix;
+    } cases[] = {
+        {edu_over_max, "devices[4]: at most 4 edu devices per stack"},
+        {devices_without_iommu, "nesting.iommu: none cannot carry devices"},
+        {duplicate_ids, "devices[1]: id 'x' duplicates devices[0]"},
+        {rng_with_address, "devices[0]: a PCI address is only for vfio devices"},
+        {unknown_model, "devices[0]: model 7 is unknown"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+        cases[i].mutate(spec);
+        assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, cases[i].prefix);
+        assert_build_fails(spec, HV_BACKEND_TEST, NULL, HV_ERROR_INVALID, cases[i].prefix);
+    }
+
+    static const char *const bad_ids[] = {
+        "",    "-a",  ".a",
+        "A",   "a_b", "a:b",
+        "a,b", "a=b", "a b",
+        "é",   "a\n", "x123456789012345678901234567890123456789012345678901234567890123", /* 64 */
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(bad_ids); i++) {
+        g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+        g_ptr_array_add(spec->devices, hv_device_new("ok", HV_DEVICE_EDU, NULL));
+        g_ptr_array_add(spec->devices, hv_device_new(bad_ids[i], HV_DEVICE_VIRTIO_RNG, NULL));
+        assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
+                              "devices[1]: id must match ^[a-z0-9][a-z0-9.-]{0,62}$");
+    }
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+    g_ptr_array_add(spec->devices, hv_device_new(NULL, HV_DEVICE_EDU, NULL));
+    assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "devices[0]: id must");
+
+    /* The edges that pass: the longest id, HV_EDU_MAX edu devices. */
+    g_autoptr(HvStackSpec) edge = sample_spec(SAMPLE_ID);
+    g_ptr_array_add(edge->devices,
+                    hv_device_new("0123456789012345678901234567890123456789012345678901234567.-z",
+                                  HV_DEVICE_VIRTIO_RNG, NULL));
+    for (guint i = 0; i < HV_EDU_MAX; i++) {
+        g_autofree char *id = g_strdup_printf("e%u", i);
+        g_ptr_array_add(edge->devices, hv_device_new(id, HV_DEVICE_EDU, NULL));
+    }
+    g_autoptr(xmlDoc) doc = build_doc(edge, HV_BACKEND_TCG, NULL);
+    assert_xp_string(doc, "/domain/q:commandline/q:arg[8]/@value",
+                     "edu,bus=pcie.0,addr=0x13,id=ua-turtles-e3");
+}
+
+static xmlDoc *device_doc(const HvDevice *device)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = hv_domain_device_xml(device, &error);
+
+    g_assert_no_error(error);
+    g_assert_nonnull(xml);
+    xmlDoc *doc = xmlReadMemory(xml, (int)strlen(xml), "device.xml", NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    g_assert_nonnull(doc);
+    return doc;
+}
+
+static void test_device_xml(void)
+{
+    g_autoptr(HvDevice) rng = hv_device_new("rng-1.a", HV_DEVICE_VIRTIO_RNG, NULL);
+    g_autoptr(xmlDoc) rng_doc = device_doc(rng);
+    assert_xp_count(rng_doc, "/*", 1);
+    assert_rng(rng_doc, "/rng", "rng-1.a");
+
+    g_autoptr(HvDevice) vfio = hv_device_new("gpu0", HV_DEVICE_VFIO, "0000:af:1f.7");
+    g_autoptr(xmlDoc) vfio_doc = device_doc(vfio);
+    assert_xp_count(vfio_doc, "/*", 1);
+    assert_xp_count(vfio_doc, "/hostdev[@mode='subsystem' and @type='pci' and @managed='yes']", 1);
+    assert_xp_count(vfio_doc,
+                    "/hostdev/source/address[@domain='0x0000' and @bus='0xaf' and @slot='0x1f' "
+                    "and @function='0x7']",
+                    1);
+    assert_xp_string(vfio_doc, "/hostdev/alias/@name", "ua-turtles-gpu0");
+    assert_xp_count(vfio_doc, "/hostdev/driver", 0);
+
+    g_autoptr(GError) error = NULL;
+    g_autoptr(HvDevice) edu = hv_device_new("edu0", HV_DEVICE_EDU, NULL);
+    g_assert_null(hv_domain_device_xml(edu, &error));
+    g_assert_error(error, HV_ERROR, HV_ERROR_UNSUPPORTED);
+    g_assert_nonnull(strstr(error->message, "libvirt cannot hot-plug"));
+    g_assert_nonnull(strstr(error->message, "QEMU command-line"));
+    g_clear_error(&error);
+
+    g_autoptr(HvDevice) bad_id = hv_device_new("Bad", HV_DEVICE_VIRTIO_RNG, NULL);
+    g_assert_null(hv_domain_device_xml(bad_id, &error));
+    g_assert_error(error, HV_ERROR, HV_ERROR_INVALID);
+    g_clear_error(&error);
+    g_autoptr(HvDevice) bad_address = hv_device_new("gpu0", HV_DEVICE_VFIO, "0000:3b:20.0");
+    g_assert_null(hv_domain_device_xml(bad_address, &error));
+    g_assert_error(error, HV_ERROR, HV_ERROR_INVALID);
+    g_clear_error(&error);
+
+    /* What hot-plug adds is what the full domain holds. */
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+    g_ptr_array_add(spec->devices, hv_device_new("rng-1.a", HV_DEVICE_VIRTIO_RNG, NULL));
+    g_autoptr(xmlDoc) full = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_rng(full, "/domain/devices/rng", "rng-1.a");
+}
+
+static void assert_ids(GPtrArray *ids, const char *const *expected)
+{
+    g_assert_nonnull(ids);
+    g_assert_cmpuint(ids->len, ==, g_strv_length((char **)expected));
+    for (guint i = 0; i < ids->len; i++)
+        g_assert_cmpstr(g_ptr_array_index(ids, i), ==, expected[i]);
+}
+
+static void test_parse_device_ids(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+    add_every_model(spec);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TCG, NULL, &error);
+    g_assert_no_error(error);
+    g_autoptr(GPtrArray) ids = hv_domain_parse_device_ids(xml, &error);
+    g_assert_no_error(error);
+    static const char *const all[] = {"gpu0", "rng0", "edu0", "edu1", NULL};
+    assert_ids(ids, all);
+
+    g_autoptr(HvStackSpec) bare = sample_spec(SAMPLE_ID);
+    g_autofree char *bare_xml = hv_domain_build_xml(bare, HV_BACKEND_TCG, NULL, &error);
+    g_autoptr(GPtrArray) none = hv_domain_parse_device_ids(bare_xml, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(none->len, ==, 0);
+
+    /* As libvirt writes a live domain: its own aliases, other user aliases,
+     * other QEMU arguments and a repeated alias are not ours or not twice. */
+    static const char live[] =
+        "<domain type='qemu' xmlns:qemu='" HV_DOMAIN_QEMU_NS_URI "'><name>x</name><devices>"
+        "<controller type='pci' index='1' model='pcie-root-port'><alias name='pci.1'/>"
+        "</controller>"
+        "<hostdev mode='subsystem' type='pci'><alias name='ua-turtles-a'/></hostdev>"
+        "<rng model='virtio'><alias name='ua-other-b'/></rng>"
+        "<rng model='virtio'><alias name='ua-turtles-c'/></rng>"
+        "<interface type='user'><alias name='ua-turtles-d'/></interface>"
+        "<rng model='virtio'><alias name='ua-turtles-'/></rng>"
+        "<rng model='virtio'><alias name='ua-turtles-a'/></rng>"
+        "</devices><qemu:commandline><qemu:arg value='-device'/>"
+        "<qemu:arg value='edu,bus=pcie.0,addr=0x10,id=ua-turtles-e'/>"
+        "<qemu:arg value='-device'/><qemu:arg value='edu,id=ua-turtles-f,addr=0x11'/>"
+        "<qemu:arg value='id=ua-turtles-g'/><qemu:arg value='edu,id=other'/>"
+        "</qemu:commandline></domain>";
+    g_autoptr(GPtrArray) live_ids = hv_domain_parse_device_ids(live, &error);
+    g_assert_no_error(error);
+    static const char *const expected[] = {"a", "c", "d", "e", "f", NULL};
+    assert_ids(live_ids, expected);
+
+    /* Which of them libvirt can detach by alias. */
+    g_assert_true(hv_domain_device_is_passthrough(live, "e"));
+    g_assert_true(hv_domain_device_is_passthrough(live, "f"));
+    g_assert_false(hv_domain_device_is_passthrough(live, "a"));
+    g_assert_false(hv_domain_device_is_passthrough(live, "other"));
+    g_assert_false(hv_domain_device_is_passthrough(live, "zzz"));
+    g_assert_false(hv_domain_device_is_passthrough("<domain", "e"));
+    g_assert_true(hv_domain_device_is_passthrough(xml, "edu1"));
+    g_assert_false(hv_domain_device_is_passthrough(xml, "rng0"));
+
+    g_assert_null(hv_domain_parse_device_ids("<domain", &error));
+    g_assert_error(error, HV_ERROR, HV_ERROR_INVALID);
+    g_clear_error(&error);
+    g_assert_null(hv_domain_parse_device_ids("<device/>", &error));
+    g_assert_error(error, HV_ERROR, HV_ERROR_INVALID);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1140,5 +1472,10 @@ int main(int argc, char **argv)
     g_test_add_func("/domain/injection", test_injection);
     g_test_add_func("/domain/parse-identity", test_parse_identity);
     g_test_add_func("/domain/schema", test_schema);
+    g_test_add_func("/domain/devices/models", test_device_models);
+    g_test_add_func("/domain/devices/test-driver", test_devices_on_test_driver);
+    g_test_add_func("/domain/devices/validate", test_validate_device_rules);
+    g_test_add_func("/domain/devices/device-xml", test_device_xml);
+    g_test_add_func("/domain/devices/parse-ids", test_parse_device_ids);
     return g_test_run();
 }

@@ -510,6 +510,77 @@ static void test_wait_shutoff(void)
     assert_ok(hv_machine_remove(conn, name, &ok_error_));
 }
 
+/* Hot-plug against test:///default.  libvirt 9.0's test driver implements
+ * neither virDomainAttachDeviceFlags nor virDomainDetachDeviceAlias
+ * ("this function is not supported by the connection driver"), so what is
+ * checked here is everything around the libvirt call: refusals before it,
+ * the idempotent paths that need none, and libvirt's refusal passed on.
+ * The real attach and detach were checked by hand on a private libvirtd
+ * with a TCG guest (a virtio-rng attached and detached live). */
+static char *define_with_devices(HvConn *conn, const char *id)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec(id, "devs");
+    g_autoptr(GError) error = NULL;
+
+    spec->iommu = HV_IOMMU_INTEL;
+    g_ptr_array_add(spec->devices, hv_device_new("rng0", HV_DEVICE_VIRTIO_RNG, NULL));
+    g_ptr_array_add(spec->devices, hv_device_new("gpu0", HV_DEVICE_VFIO, "0000:3b:00.0"));
+    g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TEST, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_true(hv_machine_define(conn, xml, &error));
+    g_assert_no_error(error);
+    return hv_domain_name_for(id);
+}
+
+static void test_hotplug(void)
+{
+    g_autoptr(HvConn) conn = open_test_driver();
+    g_autofree char *name = define_with_devices(conn, "a1000000-0000-4000-8000-0000000000d1");
+    g_autoptr(HvDevice) rng0 = hv_device_new("rng0", HV_DEVICE_VIRTIO_RNG, NULL);
+    g_autoptr(HvDevice) gpu0 = hv_device_new("gpu0", HV_DEVICE_VFIO, "0000:3b:00.0");
+    g_autoptr(HvDevice) rng1 = hv_device_new("rng1", HV_DEVICE_VIRTIO_RNG, NULL);
+    g_autoptr(HvDevice) edu = hv_device_new("edu0", HV_DEVICE_EDU, NULL);
+    g_autoptr(HvDevice) bad = hv_device_new("Bad", HV_DEVICE_VIRTIO_RNG, NULL);
+
+    for (int round = 0; round < 2; round++) {
+        /* Shut off, then running: each refusal and no-op holds in both. */
+        assert_state(conn, name, round == 0 ? HV_MACHINE_SHUTOFF : HV_MACHINE_RUNNING);
+
+        /* Refused before libvirt is asked. */
+        assert_fails(hv_machine_attach_device(conn, name, edu, &ok_error_), HV_ERROR_UNSUPPORTED,
+                     "libvirt cannot hot-plug");
+        assert_fails(hv_machine_attach_device(conn, name, bad, &ok_error_), HV_ERROR_INVALID,
+                     "id must match");
+        assert_fails(hv_machine_attach_device(conn, "turtles-nope", rng1, &ok_error_),
+                     HV_ERROR_NOT_FOUND, "domain 'turtles-nope' not found");
+        assert_fails(hv_machine_detach_device(conn, "turtles-nope", "rng0", 1, &ok_error_),
+                     HV_ERROR_NOT_FOUND, "domain 'turtles-nope' not found");
+
+        /* Attached already: nothing to do. */
+        assert_ok(hv_machine_attach_device(conn, name, rng0, &ok_error_));
+        assert_ok(hv_machine_attach_device(conn, name, gpu0, &ok_error_));
+        /* Not there: nothing to detach. */
+        assert_ok(hv_machine_detach_device(conn, name, "rng1", 1, &ok_error_));
+        assert_ok(hv_machine_detach_device(conn, name, "edu0", 1, &ok_error_));
+
+        /* The real calls: the test driver has neither; its refusal comes
+         * back as HV_ERROR_LIBVIRT naming the device. */
+        assert_fails(hv_machine_attach_device(conn, name, rng1, &ok_error_), HV_ERROR_LIBVIRT,
+                     "cannot attach device 'rng1' to domain");
+        assert_fails(hv_machine_detach_device(conn, name, "rng0", 1, &ok_error_), HV_ERROR_LIBVIRT,
+                     "cannot detach device 'rng0' from domain");
+
+        g_autofree char *xml = hv_machine_get_xml(conn, name, NULL);
+        g_autoptr(GPtrArray) ids = hv_domain_parse_device_ids(xml, NULL);
+        g_assert_nonnull(ids);
+        g_assert_cmpuint(ids->len, ==, 2);
+
+        if (round == 0)
+            assert_ok(hv_machine_start(conn, name, &ok_error_));
+    }
+    assert_ok(hv_machine_remove(conn, name, &ok_error_));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -526,5 +597,6 @@ int main(int argc, char **argv)
     g_test_add_func("/machine/stats-parse", test_stats_parse);
     g_test_add_func("/machine/stop", test_stop);
     g_test_add_func("/machine/wait-shutoff", test_wait_shutoff);
+    g_test_add_func("/machine/hotplug", test_hotplug);
     return g_test_run();
 }

@@ -81,7 +81,7 @@ is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: --format: must be table, json or ya
     "--format xml: exit 2"
 ctl tenant set acme
 is "$RC $(head -n1 <<<"$ERR")" \
-    "2 turtlectl: tenant set: nothing to change (give --stacks, --vcpus, --memory-mib or --disk-gib)" \
+    "2 turtlectl: tenant set: nothing to change (give --stacks, --vcpus, --memory-mib, --disk-gib or --devices)" \
     "tenant set without a quota option: exit 2"
 ctl --socket /x --url http://127.0.0.1:1 host show
 is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: --remote, --socket and --url exclude each other" \
@@ -142,7 +142,7 @@ is "$STATUS" 202 "... and the token it shows works over TCP"
 
 op tenant create beta --stacks 2 --vcpus 16 --memory-mib 4096 --disk-gib 7 --format table
 is "$RC" 0 "tenant create beta with quota options, as a table: exit 0"
-grep -Eq '^name: +beta$' <<<"$OUT" && grep -Eq '^quota: +2 stacks, 16 vCPUs, 4096 MiB memory, 7 GiB disk$' <<<"$OUT" &&
+grep -Eq '^name: +beta$' <<<"$OUT" && grep -Eq '^quota: +2 stacks, 16 vCPUs, 4096 MiB memory, 7 GiB disk, 4 devices$' <<<"$OUT" &&
     grep -Eq '^token: +tt_[0-9a-f]{64}$' <<<"$OUT"
 ok $? "... the table shows the name, the quota given and the token"
 api_op GET /v1/tenants/beta

@@ -1,5 +1,6 @@
 /* stack create | list | show | start | stop | force-stop | reboot | pause |
- * resume | delete | console | stats | migrate: /v1/stacks (tenants). */
+ * resume | delete | console | stats | migrate | device attach | device
+ * detach: /v1/stacks (tenants). */
 #include "cli/commands.h"
 
 #include <errno.h>
@@ -15,63 +16,71 @@
 
 void cmd_stack_usage(FILE *out)
 {
-    fputs(
-        "usage: turtlectl stack create NAME --vcpus N --memory MIB\n"
-        "                    (--kernel IMAGE [--initrd IMAGE] [--cmdline TEXT] | --disk IMAGE)\n"
-        "                    [--cpu CPU] [--iommu IOMMU] [--device PCI]... [--no-start] [--wait]\n"
-        "       turtlectl stack create [NAME] --file SPEC.json [--no-start] [--wait]\n"
-        "       turtlectl stack list [--limit N [--after CURSOR] [--all]] [--tenant TENANT]\n"
-        "       turtlectl stack show NAME\n"
-        "       turtlectl stack start|stop|force-stop|reboot|pause|resume NAME [--wait]\n"
-        "       turtlectl stack delete NAME [--wait]\n"
-        "       turtlectl stack console NAME [--tail N] [--follow]\n"
-        "       turtlectl stack stats NAME\n"
-        "       turtlectl stack migrate NAME --to PEER [--wait]\n"
-        "\n"
-        "  create      a stack: an L1 guest booting a kernel (and initrd) or a disk image\n"
-        "              of yours, started unless --no-start\n"
-        "  list        the stacks, every page (--limit N: one page of N, --all: every\n"
-        "              page of N)\n"
-        "  show        one stack: spec, state, host, backend, error\n"
-        "  start ...   an action; the state must allow it (start: stopped or error;\n"
-        "              stop: running or paused; force-stop: also provisioning or error;\n"
-        "              reboot, pause: running; resume: paused)\n"
-        "  delete      a stack with its domain, disks and console log\n"
-        "  console     the serial console's output, raw, on stdout; --follow goes on\n"
-        "              with new output until interrupted (Ctrl-C)\n"
-        "  stats       CPU time, memory, block I/O and the last migration\n"
-        "  migrate     move a running or paused stack, live, to a peer host (one the\n"
-        "              operator added); its L1 and L2 go on running there\n"
-        "\n"
-        "Create options:\n"
-        "  --vcpus N          vCPUs (1-64)\n"
-        "  --memory MIB       memory in MiB (128-1048576)\n"
-        "  --kernel IMAGE     boot this kernel image (with --initrd, --cmdline)\n"
-        "  --initrd IMAGE     its initrd image\n"
-        "  --cmdline TEXT     the kernel's command line\n"
-        "  --disk IMAGE       boot a copy-on-write overlay of this disk image instead\n"
-        "  --cpu CPU          L1's CPU: host-passthrough, host-model or named:MODEL\n"
-        "                     (default: the backend's)\n"
-        "  --iommu IOMMU      none (default), intel or virtio: a vIOMMU for L1\n"
-        "  --device PCI       a host PCI device from the operator's pool (0000:3b:00.0);\n"
-        "                     repeat for more\n"
-        "  --file SPEC.json   the spec as POST /v1/stacks takes it (NAME, if given,\n"
-        "                     replaces its name); excludes the options above\n"
-        "  --no-start         define the stack, do not start it\n"
-        "\n"
-        "Other options:\n"
-        "  --wait             wait for the operation, showing its progress on stderr,\n"
-        "                     and print it when it ends (exit 1 if it failed)\n"
-        "  --limit N          stacks per page (1-1000)\n"
-        "  --after CURSOR     the page after CURSOR (the \"next\" of the previous one)\n"
-        "  --all              with --limit: every page, N at a time\n"
-        "  --tenant TENANT    the operator: that tenant's stacks only\n"
-        "  --tail N           the last N lines of the console only\n"
-        "  --follow           keep the console open for new output\n"
-        "  --to PEER          the peer to migrate to\n"
-        "\n"
-        "Global options: turtlectl --help.\n",
-        out);
+    fputs("usage: turtlectl stack create NAME --vcpus N --memory MIB\n"
+          "                    (--kernel IMAGE [--initrd IMAGE] [--cmdline TEXT] | --disk IMAGE)\n"
+          "                    [--cpu CPU] [--iommu IOMMU] [--device CLASS]... [--no-start] "
+          "[--wait]\n"
+          "       turtlectl stack create [NAME] --file SPEC.json [--no-start] [--wait]\n"
+          "       turtlectl stack list [--limit N [--after CURSOR] [--all]] [--tenant TENANT]\n"
+          "       turtlectl stack show NAME\n"
+          "       turtlectl stack start|stop|force-stop|reboot|pause|resume NAME [--wait]\n"
+          "       turtlectl stack delete NAME [--wait]\n"
+          "       turtlectl stack console NAME [--tail N] [--follow]\n"
+          "       turtlectl stack stats NAME\n"
+          "       turtlectl stack migrate NAME --to PEER [--wait]\n"
+          "       turtlectl stack device attach NAME CLASS [--wait]\n"
+          "       turtlectl stack device detach NAME DEVICE-ID [--wait]\n"
+          "\n"
+          "  create      a stack: an L1 guest booting a kernel (and initrd) or a disk image\n"
+          "              of yours, started unless --no-start\n"
+          "  list        the stacks, every page (--limit N: one page of N, --all: every\n"
+          "              page of N)\n"
+          "  show        one stack: spec, state, host, backend, error, the devices it holds\n"
+          "  start ...   an action; the state must allow it (start: stopped or error;\n"
+          "              stop: running or paused; force-stop: also provisioning or error;\n"
+          "              reboot, pause: running; resume: paused)\n"
+          "  delete      a stack with its domain, disks and console log\n"
+          "  console     the serial console's output, raw, on stdout; --follow goes on\n"
+          "              with new output until interrupted (Ctrl-C)\n"
+          "  stats       CPU time, memory, block I/O and the last migration\n"
+          "  migrate     move a running or paused stack, live, to a peer host (one the\n"
+          "              operator added); its L1 and L2 go on running there (not while\n"
+          "              it holds devices)\n"
+          "  device attach  hot-plug a device of CLASS into the stack (virtio-rng; a stack\n"
+          "              with a vIOMMU); the device is claimed at once\n"
+          "  device detach  unplug the device DEVICE-ID (as stack show lists it) and\n"
+          "              return it to its class\n"
+          "\n"
+          "Create options:\n"
+          "  --vcpus N          vCPUs (1-64)\n"
+          "  --memory MIB       memory in MiB (128-1048576)\n"
+          "  --kernel IMAGE     boot this kernel image (with --initrd, --cmdline)\n"
+          "  --initrd IMAGE     its initrd image\n"
+          "  --cmdline TEXT     the kernel's command line\n"
+          "  --disk IMAGE       boot a copy-on-write overlay of this disk image instead\n"
+          "  --cpu CPU          L1's CPU: host-passthrough, host-model or named:MODEL\n"
+          "                     (default: the backend's)\n"
+          "  --iommu IOMMU      none, intel or virtio: a vIOMMU for L1 (default: intel\n"
+          "                     with devices, else none)\n"
+          "  --device CLASS     a device of this device class (turtlectl device-class\n"
+          "                     list), given to the stack alone; repeat for more (up to 16)\n"
+          "  --file SPEC.json   the spec as POST /v1/stacks takes it (NAME, if given,\n"
+          "                     replaces its name); excludes the options above\n"
+          "  --no-start         define the stack, do not start it\n"
+          "\n"
+          "Other options:\n"
+          "  --wait             wait for the operation, showing its progress on stderr,\n"
+          "                     and print it when it ends (exit 1 if it failed)\n"
+          "  --limit N          stacks per page (1-1000)\n"
+          "  --after CURSOR     the page after CURSOR (the \"next\" of the previous one)\n"
+          "  --all              with --limit: every page, N at a time\n"
+          "  --tenant TENANT    the operator: that tenant's stacks only\n"
+          "  --tail N           the last N lines of the console only\n"
+          "  --follow           keep the console open for new output\n"
+          "  --to PEER          the peer to migrate to\n"
+          "\n"
+          "Global options: turtlectl --help.\n",
+          out);
 }
 
 /* ---- printing ------------------------------------------------------------------ */
@@ -85,26 +94,46 @@ static char *boot_text(const ApiStackSpec *spec)
     return g_strdup_printf("kernel %s", spec->boot_kernel);
 }
 
-static char *devices_text(const ApiStackSpec *spec)
+/* The devices the stack holds, from its JSON ("devices": [{"class", "id",
+ * "model"}]): "test-edu-0 (test-edu, edu), ..."; NULL for none. */
+static char *devices_text(json_object *stack)
 {
-    if (spec->devices == NULL || spec->devices->len == 0)
+    json_object *devices = NULL;
+    if (stack == NULL || !json_object_object_get_ex(stack, "devices", &devices) ||
+        !json_object_is_type(devices, json_type_array) || json_object_array_length(devices) == 0)
         return NULL;
     GString *text = g_string_new(NULL);
-    for (guint i = 0; i < spec->devices->len; i++) {
+    for (size_t i = 0; i < json_object_array_length(devices); i++) {
+        json_object *device = json_object_array_get_idx(devices, i);
+        json_object *member = NULL;
+        const char *id = json_object_object_get_ex(device, "id", &member)
+                             ? json_object_get_string(member)
+                             : NULL;
+        const char *klass = json_object_object_get_ex(device, "class", &member)
+                                ? json_object_get_string(member)
+                                : NULL;
+        const char *model = json_object_object_get_ex(device, "model", &member)
+                                ? json_object_get_string(member)
+                                : NULL;
         if (i > 0)
             g_string_append(text, ", ");
-        g_string_append(text, g_ptr_array_index(spec->devices, i));
+        if (id != NULL)
+            g_string_append_printf(text, "%s (%s, %s)", id, klass != NULL ? klass : "-",
+                                   model != NULL ? model : "-");
+        else
+            g_string_append(text, klass != NULL ? klass : "-");
     }
     return g_string_free(text, FALSE);
 }
 
-static void stack_rows(OutputTable *table, const ApiStack *stack)
+/* @json: the stack's JSON, for what the model does not carry (may be NULL). */
+static void stack_rows(OutputTable *table, const ApiStack *stack, json_object *json)
 {
     const ApiStackSpec *spec = stack->spec;
     g_autofree char *vcpus = g_strdup_printf("%u", spec->vcpus);
     g_autofree char *memory = g_strdup_printf("%u MiB", spec->memory_mib);
     g_autofree char *boot = boot_text(spec);
-    g_autofree char *devices = devices_text(spec);
+    g_autofree char *devices = devices_text(json);
 
     output_table_add(table, "name:", spec->name);
     output_table_add(table, "id:", stack->id);
@@ -183,6 +212,22 @@ static json_object *spec_from_flags(Ctl *ctl, const char *name, const CreateFlag
             ctl, "stack create: --iommu: must be none, intel or virtio (not '%s')", f->iommu);
         return NULL;
     }
+    for (guint i = 0; i < f->devices->len; i++) {
+        const char *klass = g_ptr_array_index(f->devices, i);
+        /* A PCI address is what --device took before device classes. */
+        if (!api_name_is_valid(klass)) {
+            *status = ctl_usage_error(ctl,
+                                      "stack create: --device: must be a device class name: 1-63 "
+                                      "lowercase letters, digits and '-' (not '%s')",
+                                      klass);
+            return NULL;
+        }
+    }
+    if (f->devices->len > API_SPEC_DEVICES_MAX) {
+        *status =
+            ctl_usage_error(ctl, "stack create: at most %d --device options", API_SPEC_DEVICES_MAX);
+        return NULL;
+    }
     if (f->cpu != NULL && strcmp(f->cpu, "host-passthrough") != 0 &&
         strcmp(f->cpu, "host-model") != 0 && !g_str_has_prefix(f->cpu, "named:")) {
         *status = ctl_usage_error(
@@ -203,12 +248,24 @@ static json_object *spec_from_flags(Ctl *ctl, const char *name, const CreateFlag
     spec->cpu = g_strdup(f->cpu);
     g_free(spec->iommu);
     spec->iommu = g_strdup(f->iommu != NULL ? f->iommu : "none");
-    for (guint i = 0; i < f->devices->len; i++)
-        g_ptr_array_add(spec->devices, g_strdup(g_ptr_array_index(f->devices, i)));
     spec->start = !f->no_start;
-    /* Names, device addresses and the like are the API's to judge: its
-     * message, as is, says what is wrong. */
-    return api_stack_spec_to_json(spec);
+    /* Names and the like are the API's to judge: its message, as is, says
+     * what is wrong. */
+    json_object *json = api_stack_spec_to_json(spec);
+
+    /* Without --iommu the API picks: intel with devices, none without. */
+    json_object *nesting = NULL;
+    if (f->iommu == NULL && json_object_object_get_ex(json, "nesting", &nesting))
+        json_object_object_del(nesting, "iommu");
+    json_object *devices = json_object_new_array();
+    for (guint i = 0; i < f->devices->len; i++) {
+        json_object *device = json_object_new_object();
+        json_object_object_add(device, "class",
+                               json_object_new_string(g_ptr_array_index(f->devices, i)));
+        json_object_array_add(devices, device);
+    }
+    json_object_object_add(json, "devices", devices);
+    return json;
 }
 
 /* The spec of --file: NAME and --no-start override what it says; a spec
@@ -301,7 +358,9 @@ static int stack_create(Ctl *ctl, int argc, char **argv)
     if (ctl->format != OUTPUT_TABLE)
         return cmd_operation_finish(ctl, body, FALSE);
     g_autoptr(OutputTable) table = output_table_new(NULL, 2);
-    stack_rows(table, stack);
+    json_object *json = NULL;
+    json_object_object_get_ex(body, "stack", &json);
+    stack_rows(table, stack, json);
     output_table_print(table, stdout);
     fputs("\noperation:\n", stdout);
     return cmd_operation_finish(ctl, body, FALSE);
@@ -430,8 +489,10 @@ static int stack_show(Ctl *ctl, int argc, char **argv)
     if (stack == NULL)
         return status;
     if (!ctl_emit(ctl, body)) {
+        json_object *json = NULL;
+        json_object_object_get_ex(body, "stack", &json);
         g_autoptr(OutputTable) table = output_table_new(NULL, 2);
-        stack_rows(table, stack);
+        stack_rows(table, stack, json);
         output_table_print(table, stdout);
     }
     return CTL_EXIT_OK;
@@ -647,16 +708,70 @@ static int stack_migrate(Ctl *ctl, int argc, char **argv)
     return cmd_operation_finish(ctl, body, wait);
 }
 
+/* ---- devices ------------------------------------------------------------------ */
+
+static int stack_device_attach(Ctl *ctl, int argc, char **argv)
+{
+    static const char *const names[] = {"NAME", "CLASS", NULL};
+    gboolean wait = FALSE;
+    const ArgSpec specs[] = {
+        {"--wait", ARG_FLAG, 0, 0, &wait, NULL},
+        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
+    };
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "device attach", argc, argv, specs, names, &args, &status))
+        return status;
+    g_autofree char *path = ctl_path("/v1/stacks", g_ptr_array_index(args, 0), "devices", NULL);
+    g_autoptr(json_object) request = json_object_new_object();
+    json_object_object_add(request, "class", json_object_new_string(g_ptr_array_index(args, 1)));
+    if (!cmd_call(ctl, "POST", path, request, &body, &status))
+        return status;
+    return cmd_operation_finish(ctl, body, wait);
+}
+
+static int stack_device_detach(Ctl *ctl, int argc, char **argv)
+{
+    static const char *const names[] = {"NAME", "DEVICE-ID", NULL};
+    gboolean wait = FALSE;
+    const ArgSpec specs[] = {
+        {"--wait", ARG_FLAG, 0, 0, &wait, NULL},
+        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
+    };
+    g_autoptr(GPtrArray) args = NULL;
+    g_autoptr(json_object) body = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "device detach", argc, argv, specs, names, &args, &status))
+        return status;
+    g_autofree char *path = ctl_path("/v1/stacks", g_ptr_array_index(args, 0), "devices",
+                                     g_ptr_array_index(args, 1), NULL);
+    if (!cmd_call(ctl, "DELETE", path, NULL, &body, &status))
+        return status;
+    return cmd_operation_finish(ctl, body, wait);
+}
+
+/* "stack device VERB ...": argv[0] is "device". */
+static int stack_device(Ctl *ctl, int argc, char **argv)
+{
+    static const CmdVerb verbs[] = {
+        {"attach", stack_device_attach},
+        {"detach", stack_device_detach},
+        {NULL, NULL},
+    };
+    return cmd_dispatch(ctl, "stack device", verbs, argc - 1, argv + 1);
+}
+
 int cmd_stack(Ctl *ctl, int argc, char **argv)
 {
     static const CmdVerb verbs[] = {
-        {"create", stack_create},   {"list", stack_list},
-        {"show", stack_show},       {"start", stack_action},
-        {"stop", stack_action},     {"force-stop", stack_action},
-        {"reboot", stack_action},   {"pause", stack_action},
-        {"resume", stack_action},   {"delete", stack_delete},
-        {"console", stack_console}, {"stats", stack_stats},
-        {"migrate", stack_migrate}, {NULL, NULL},
+        {"create", stack_create},   {"list", stack_list},       {"show", stack_show},
+        {"start", stack_action},    {"stop", stack_action},     {"force-stop", stack_action},
+        {"reboot", stack_action},   {"pause", stack_action},    {"resume", stack_action},
+        {"delete", stack_delete},   {"console", stack_console}, {"stats", stack_stats},
+        {"migrate", stack_migrate}, {"device", stack_device},   {NULL, NULL},
     };
     return cmd_dispatch(ctl, "stack", verbs, argc, argv);
 }

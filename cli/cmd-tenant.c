@@ -1,9 +1,17 @@
 /* tenant create | list | show | set | delete: /v1/tenants (operator). */
 #include "cli/commands.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #include "api/tenant.h"
+
+/* The contract's bound of quota.devices (the API has the last word). */
+#ifdef API_QUOTA_MAX_DEVICES
+#define QUOTA_MAX_DEVICES API_QUOTA_MAX_DEVICES
+#else
+#define QUOTA_MAX_DEVICES 1024
+#endif
 
 void cmd_tenant_usage(FILE *out)
 {
@@ -19,30 +27,32 @@ void cmd_tenant_usage(FILE *out)
           "  set     change a tenant's quota (the options given; the others stay)\n"
           "  delete  a tenant (refused while it owns stacks or images)\n"
           "\n"
-          "Quota options (create defaults: 4 stacks, 8 vCPUs, 8192 MiB, 50 GiB):\n"
+          "Quota options (create defaults: 4 stacks, 8 vCPUs, 8192 MiB, 50 GiB, 4 devices):\n"
           "  --stacks N       stacks at a time\n"
           "  --vcpus N        vCPUs over all its stacks\n"
           "  --memory-mib N   memory over all its stacks, MiB\n"
           "  --disk-gib N     images and disks, GiB\n"
+          "  --devices N      devices (of device classes) over all its stacks\n"
           "\n"
           "Operator only.  Global options: turtlectl --help.\n",
           out);
 }
 
 typedef struct {
-    gint64 values[4];
-    gboolean seen[4];
+    gint64 values[5];
+    gboolean seen[5];
 } QuotaFlags;
 
-static const char *const quota_keys[] = {"stacks", "vcpus", "memory_mib", "disk_gib"};
+static const char *const quota_keys[] = {"stacks", "vcpus", "memory_mib", "disk_gib", "devices"};
 
-static void quota_specs(QuotaFlags *flags, ArgSpec specs[5])
+static void quota_specs(QuotaFlags *flags, ArgSpec specs[6])
 {
     const ArgSpec table[] = {
         {"--stacks", ARG_INT, 0, API_QUOTA_MAX_STACKS, &flags->values[0], &flags->seen[0]},
         {"--vcpus", ARG_INT, 0, API_QUOTA_MAX_VCPUS, &flags->values[1], &flags->seen[1]},
         {"--memory-mib", ARG_INT, 0, API_QUOTA_MAX_MEMORY_MIB, &flags->values[2], &flags->seen[2]},
         {"--disk-gib", ARG_INT, 0, API_QUOTA_MAX_DISK_GIB, &flags->values[3], &flags->seen[3]},
+        {"--devices", ARG_INT, 0, QUOTA_MAX_DEVICES, &flags->values[4], &flags->seen[4]},
         {NULL, ARG_FLAG, 0, 0, NULL, NULL},
     };
     memcpy(specs, table, sizeof(table));
@@ -62,16 +72,31 @@ static json_object *quota_json(const QuotaFlags *flags)
     return quota;
 }
 
-static char *quota_text(const ApiQuota *quota)
+/* quota.devices of a tenant's JSON, as text ("-" when absent). */
+static char *quota_devices(json_object *tenant)
 {
-    return g_strdup_printf("%" G_GINT64_FORMAT " stacks, %" G_GINT64_FORMAT
-                           " vCPUs, %" G_GINT64_FORMAT " MiB memory, %" G_GINT64_FORMAT " GiB disk",
-                           quota->stacks, quota->vcpus, quota->memory_mib, quota->disk_gib);
+    json_object *quota = NULL;
+    json_object *devices = NULL;
+    if (tenant == NULL || !json_object_object_get_ex(tenant, "quota", &quota) ||
+        !json_object_object_get_ex(quota, "devices", &devices) ||
+        !json_object_is_type(devices, json_type_int))
+        return g_strdup("-");
+    return g_strdup_printf("%" PRId64, json_object_get_int64(devices));
 }
 
-static void tenant_rows(OutputTable *table, const ApiTenant *tenant)
+/* @json: the tenant's JSON, for quota.devices. */
+static char *quota_text(const ApiQuota *quota, json_object *json)
 {
-    g_autofree char *quota = quota_text(&tenant->quota);
+    g_autofree char *devices = quota_devices(json);
+    return g_strdup_printf(
+        "%" G_GINT64_FORMAT " stacks, %" G_GINT64_FORMAT " vCPUs, %" G_GINT64_FORMAT
+        " MiB memory, %" G_GINT64_FORMAT " GiB disk, %s devices",
+        quota->stacks, quota->vcpus, quota->memory_mib, quota->disk_gib, devices);
+}
+
+static void tenant_rows(OutputTable *table, const ApiTenant *tenant, json_object *json)
+{
+    g_autofree char *quota = quota_text(&tenant->quota, json);
     output_table_add(table, "name:", tenant->name);
     output_table_add(table, "id:", tenant->id);
     output_table_add(table, "quota:", quota);
@@ -103,7 +128,7 @@ static const char *parse_name(Ctl *ctl, const char *verb, int argc, char **argv,
 static int tenant_create(Ctl *ctl, int argc, char **argv)
 {
     QuotaFlags flags = {0};
-    ArgSpec specs[5];
+    ArgSpec specs[6];
     g_autoptr(GPtrArray) args = NULL;
     g_autoptr(json_object) body = NULL;
     g_autoptr(GError) error = NULL;
@@ -132,7 +157,7 @@ static int tenant_create(Ctl *ctl, int argc, char **argv)
         return CTL_EXIT_OK;
 
     g_autoptr(OutputTable) table = output_table_new(NULL, 2);
-    tenant_rows(table, tenant);
+    tenant_rows(table, tenant, ctl_member(body, "tenant", NULL));
     output_table_add(table, "token id:", token->id);
     output_table_add(table, "token:", token->secret);
     output_table_print(table, stdout);
@@ -142,8 +167,8 @@ static int tenant_create(Ctl *ctl, int argc, char **argv)
 
 static int tenant_list(Ctl *ctl, int argc, char **argv)
 {
-    static const char *const headers[] = {"NAME", "STACKS",  "VCPUS", "MEMORY",
-                                          "DISK", "CREATED", NULL};
+    static const char *const headers[] = {"NAME", "STACKS",  "VCPUS",   "MEMORY",
+                                          "DISK", "DEVICES", "CREATED", NULL};
     g_autoptr(json_object) body = NULL;
     g_autoptr(GError) error = NULL;
     int status = CTL_EXIT_OK;
@@ -161,8 +186,8 @@ static int tenant_list(Ctl *ctl, int argc, char **argv)
     }
     g_autoptr(OutputTable) table = output_table_new(headers, 0);
     for (size_t i = 0; i < json_object_array_length(list); i++) {
-        g_autoptr(ApiTenant) tenant =
-            api_tenant_from_json(json_object_array_get_idx(list, i), &error);
+        json_object *json = json_object_array_get_idx(list, i);
+        g_autoptr(ApiTenant) tenant = api_tenant_from_json(json, &error);
         if (tenant == NULL) {
             g_autofree char *where = g_strdup_printf("tenants[%zu]", i);
             return ctl_fail_answer(ctl, where, error);
@@ -172,7 +197,9 @@ static int tenant_list(Ctl *ctl, int argc, char **argv)
         g_autofree char *memory =
             g_strdup_printf("%" G_GINT64_FORMAT " MiB", tenant->quota.memory_mib);
         g_autofree char *disk = g_strdup_printf("%" G_GINT64_FORMAT " GiB", tenant->quota.disk_gib);
-        output_table_add(table, tenant->name, stacks, vcpus, memory, disk, tenant->created_at);
+        g_autofree char *devices = quota_devices(json);
+        output_table_add(table, tenant->name, stacks, vcpus, memory, disk, devices,
+                         tenant->created_at);
     }
     if (!ctl_emit(ctl, body))
         output_table_print(table, stdout);
@@ -188,7 +215,7 @@ static int print_tenant(Ctl *ctl, json_object *body)
         return status;
     if (!ctl_emit(ctl, body)) {
         g_autoptr(OutputTable) table = output_table_new(NULL, 2);
-        tenant_rows(table, tenant);
+        tenant_rows(table, tenant, ctl_member(body, "tenant", NULL));
         output_table_print(table, stdout);
     }
     return CTL_EXIT_OK;
@@ -212,7 +239,7 @@ static int tenant_show(Ctl *ctl, int argc, char **argv)
 static int tenant_set(Ctl *ctl, int argc, char **argv)
 {
     QuotaFlags flags = {0};
-    ArgSpec specs[5];
+    ArgSpec specs[6];
     g_autoptr(GPtrArray) args = NULL;
     g_autoptr(json_object) body = NULL;
     int status = CTL_EXIT_OK;
@@ -225,7 +252,8 @@ static int tenant_set(Ctl *ctl, int argc, char **argv)
     if (quota == NULL)
         return ctl_usage_error(
             ctl,
-            "tenant set: nothing to change (give --stacks, --vcpus, --memory-mib or --disk-gib)");
+            "tenant set: nothing to change (give --stacks, --vcpus, --memory-mib, --disk-gib or "
+            "--devices)");
     g_autoptr(json_object) request = json_object_new_object();
     json_object_object_add(request, "quota", quota);
     g_autofree char *path = ctl_path("/v1/tenants", name, NULL);

@@ -29,6 +29,10 @@ int cmd_stack(Ctl *ctl, int argc, char **argv);
 void cmd_stack_usage(FILE *out);
 int cmd_peer(Ctl *ctl, int argc, char **argv);
 void cmd_peer_usage(FILE *out);
+int cmd_device_class(Ctl *ctl, int argc, char **argv);
+void cmd_device_class_usage(FILE *out);
+int cmd_device(Ctl *ctl, int argc, char **argv);
+void cmd_device_usage(FILE *out);
 
 /* A verb of a noun: argv[0] is the verb itself. */
 typedef int (*CmdVerbFunc)(Ctl *ctl, int argc, char **argv);

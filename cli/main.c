@@ -28,6 +28,10 @@ static const Noun nouns[] = {
     {"operation", "long-running work: show, wait, cancel", cmd_operation, cmd_operation_usage},
     {"event", "the event stream", cmd_event, cmd_event_usage},
     {"peer", "other hosts that stacks migrate to (operator)", cmd_peer, cmd_peer_usage},
+    {"device-class", "pools of devices that stacks ask for (operator)", cmd_device_class,
+     cmd_device_class_usage},
+    {"device", "the devices of the pools and the stacks holding them", cmd_device,
+     cmd_device_usage},
 };
 
 static void usage(FILE *out)
@@ -39,7 +43,7 @@ static void usage(FILE *out)
           "Nouns:\n",
           out);
     for (guint i = 0; i < G_N_ELEMENTS(nouns); i++)
-        fprintf(out, "  %-10s %s\n", nouns[i].name, nouns[i].summary);
+        fprintf(out, "  %-13s %s\n", nouns[i].name, nouns[i].summary);
     fputs("\n"
           "  \"turtlectl NOUN --help\" lists a noun's verbs.\n"
           "\n"

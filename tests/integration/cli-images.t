@@ -295,11 +295,11 @@ ta stack create web --vcpus 1 --memory 256 --kernel vmlinuz
 api_tn "$A" POST /v1/stacks --json '{"name":"web","vcpus":1,"memory_mib":256,"boot":{"kernel":"vmlinuz"}}'
 td_error_fields
 is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "stack create with a pending kernel image: exit 1, the API's message"
-ta stack create web --vcpus 1 --memory 256 --kernel vmlinuz --device 3b:00.0
+ta stack create web --vcpus 1 --memory 256 --kernel vmlinuz --device nosuch
 api_tn "$A" POST /v1/stacks \
-    --json '{"name":"web","vcpus":1,"memory_mib":256,"boot":{"kernel":"vmlinuz"},"devices":[{"class":"3b:00.0"}]}'
+    --json '{"name":"web","vcpus":1,"memory_mib":256,"boot":{"kernel":"vmlinuz"},"devices":[{"class":"nosuch"}]}'
 td_error_fields
-is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "a bad --device: exit 1, the API's 400 message"
+is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "--device of a missing class: exit 1, the API's message"
 op stack list --tenant acme
 api_op GET '/v1/stacks?tenant=acme'
 same_json "$OUT" "$BODY" "the operator's stack list --tenant acme: the API's answer"

@@ -75,7 +75,10 @@ POST /v1/images|GET /v1/images|GET /v1/images/{name}|DELETE /v1/images/{name}|\
 PUT /v1/images/{name}/data|\
 POST /v1/stacks|GET /v1/stacks|GET /v1/stacks/{name}|DELETE /v1/stacks/{name}|\
 POST /v1/stacks/{name}/actions|GET /v1/stacks/{name}/console|GET /v1/stacks/{name}/stats|POST /v1/stacks/{name}/migrate|\
+POST /v1/stacks/{name}/devices|DELETE /v1/stacks/{name}/devices/{id}|\
 POST /v1/peers|GET /v1/peers|GET /v1/peers/{name}|DELETE /v1/peers/{name}|\
+POST /v1/device-classes|GET /v1/device-classes|GET /v1/device-classes/{name}|\
+PATCH /v1/device-classes/{name}|DELETE /v1/device-classes/{name}|GET /v1/devices|\
 GET /v1/operations/{id}|DELETE /v1/operations/{id}|GET /v1/operations/{id}/wait"
 
 now_ms() {
@@ -271,7 +274,9 @@ td_template() {
     5:v1/images) [ "${seg[4]}" = data ] && TD_TEMPLATE="/v1/images/{name}/data" ;;
     4:v1/peers) TD_TEMPLATE="/v1/peers/{name}" ;;
     4:v1/stacks) TD_TEMPLATE="/v1/stacks/{name}" ;;
-    5:v1/stacks) case ${seg[4]} in actions | console | stats | migrate) TD_TEMPLATE="/v1/stacks/{name}/${seg[4]}" ;; esac ;;
+    5:v1/stacks) case ${seg[4]} in actions | console | stats | migrate | devices) TD_TEMPLATE="/v1/stacks/{name}/${seg[4]}" ;; esac ;;
+    6:v1/stacks) [ "${seg[4]}" = devices ] && TD_TEMPLATE="/v1/stacks/{name}/devices/{id}" ;;
+    4:v1/device-classes) TD_TEMPLATE="/v1/device-classes/{name}" ;;
     esac
     return 0
 }

@@ -100,12 +100,13 @@ is_error 404 not_found "PATCH of an unknown class: 404"
 api_tn "$acme" PATCH /v1/device-classes/rng --json '{"capacity":3}'
 is_error 403 forbidden "a tenant cannot change a class"
 
-# A held device keeps its class and its place (the store holds the claim,
-# as a create would make it).
-td_sql "INSERT INTO stacks (id, tenant_id, name, spec_json, vcpus, memory_mib, state, created_at, updated_at)
+# A held device keeps its class and its place.  The claim is written into
+# the store as a create makes it (the test backend cannot create stacks).
+sql_write() { sqlite3 -cmd '.timeout 5000' -cmd 'PRAGMA foreign_keys = ON' "$TD_STATE/turtled.db" "$1"; }
+sql_write "INSERT INTO stacks (id, tenant_id, name, spec_json, vcpus, memory_mib, state, created_at, updated_at)
         SELECT '11111111-1111-4111-8111-111111111111', id, 'web', '{}', 1, 256, 'stopped', 'now', 'now'
         FROM tenants WHERE name = 'acme'" >/dev/null
-td_sql "UPDATE devices SET stack_id = '11111111-1111-4111-8111-111111111111' WHERE id = 'test-edu-0'" >/dev/null
+sql_write "UPDATE devices SET stack_id = '11111111-1111-4111-8111-111111111111' WHERE id = 'test-edu-0'" >/dev/null
 api_op GET /v1/device-classes/test-edu
 is "$(jb -c '.device_class | [.in_use, .available]')" '[1,0]' "a held edu: in use 1, available 0"
 api_op GET /v1/devices
@@ -118,7 +119,7 @@ is_error 409 conflict "shrinking below a held device: 409"
 api_op DELETE /v1/device-classes/test-edu
 is_error 409 conflict "deleting a class with a held device: 409"
 like "$ERR_MESSAGE" "held by stacks" "... saying so"
-td_sql "DELETE FROM stacks WHERE name = 'web'" >/dev/null
+sql_write "DELETE FROM stacks WHERE name = 'web'" >/dev/null
 api_op GET /v1/device-classes/test-edu
 is "$(jb -c '.device_class | [.in_use, .available]')" '[0,1]' "the stack's row gone, its device is free again"
 api_op DELETE /v1/device-classes/test-edu

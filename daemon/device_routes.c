@@ -1,5 +1,6 @@
 /* The device pool: device classes (the operator's; tenants may read them to
- * know what to ask for) and the devices they hold. */
+ * know what to ask for, without the host's PCI addresses) and the devices
+ * they hold. */
 #include "api/device.h"
 #include "api/json.h"
 #include "daemon/app.h"
@@ -21,6 +22,15 @@ static const char *class_param(const HttpRequest *request, HttpReply **reply)
         return NULL;
     }
     return name;
+}
+
+/* Tenants learn what they may ask for, not the host's PCI layout. */
+static void hide_host_details(const HttpRequest *request, ApiDeviceClass *device_class)
+{
+    if (caller_tenant(request) == NULL)
+        return;
+    g_ptr_array_set_size(device_class->addresses, 0);
+    device_class->force = FALSE;
 }
 
 static HttpReply *reply_class(unsigned status, const ApiDeviceClass *device_class)
@@ -51,11 +61,12 @@ HttpReply *handle_device_class_create(gpointer data, const HttpRequest *request)
 HttpReply *handle_device_class_list(gpointer data, const HttpRequest *request)
 {
     App *app = data;
-    (void)request;
     g_autoptr(GError) error = NULL;
     g_autoptr(GPtrArray) classes = store_device_class_list(app->store, &error);
     if (classes == NULL)
         return http_reply_error(error);
+    for (guint i = 0; i < classes->len; i++)
+        hide_host_details(request, g_ptr_array_index(classes, i));
     return http_reply_json(200, api_device_class_list_to_json(classes));
 }
 
@@ -68,7 +79,10 @@ HttpReply *handle_device_class_get(gpointer data, const HttpRequest *request)
         return reply;
     g_autoptr(GError) error = NULL;
     g_autoptr(ApiDeviceClass) device_class = store_device_class_get(app->store, name, &error);
-    return device_class != NULL ? reply_class(200, device_class) : http_reply_error(error);
+    if (device_class == NULL)
+        return http_reply_error(error);
+    hide_host_details(request, device_class);
+    return reply_class(200, device_class);
 }
 
 HttpReply *handle_device_class_patch(gpointer data, const HttpRequest *request)

@@ -85,6 +85,20 @@ else
     skip "this host has IOMMU groups: the no-IOMMU answer cannot be seen here" 3
 fi
 
+# ---- what tenants see of a vfio class ------------------------------------------------------
+# (This host cannot make one; the row is written as turtled writes it.)
+sqlite3 -cmd '.timeout 5000' "$TD_STATE/turtled.db" \
+    "INSERT INTO device_classes (name, kind, model, force, created_at, updated_at) VALUES ('nics', 'vfio', 'vfio', 1, 'now', 'now');
+     INSERT INTO devices (id, class, seq, address) VALUES ('nics-0', 'nics', 0, '0000:3b:00.0')"
+api_op GET /v1/device-classes/nics
+is "$(jb -c '.device_class | [.addresses, .force, .capacity]')" '[["0000:3b:00.0"],true,1]' "the operator sees a vfio class's addresses"
+api_tn "$acme" GET /v1/device-classes/nics
+is "$(jb -c '.device_class | [.addresses, .force, .capacity]')" '[[],false,1]' "a tenant does not: the host's PCI layout is the operator's"
+api_tn "$acme" GET /v1/device-classes
+is "$(jb -c '[.device_classes[] | select(.name == "nics") | .addresses]')" '[[]]' "... in the list neither"
+api_op DELETE /v1/device-classes/nics
+is "$STATUS" 204 "a free vfio class deletes"
+
 # ---- capacity, description, delete ---------------------------------------------------------
 api_op PATCH /v1/device-classes/rng --json '{"capacity":4,"description":"entropy"}'
 is "$STATUS $(jb -c '.device_class | [.capacity, .available, .description]')" '200 [4,4,"entropy"]' \

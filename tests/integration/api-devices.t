@@ -88,7 +88,7 @@ fi
 # ---- what tenants see of a vfio class ------------------------------------------------------
 # (This host cannot make one; the row is written as turtled writes it.)
 sqlite3 -cmd '.timeout 5000' "$TD_STATE/turtled.db" \
-    "INSERT INTO device_classes (name, kind, model, force, created_at, updated_at) VALUES ('nics', 'vfio', 'vfio', 1, 'now', 'now');
+    "INSERT INTO device_classes (name, kind, model, force, created_at, updated_at) VALUES ('nics', 'vfio', 'vfio', 1, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
      INSERT INTO devices (id, class, seq, address) VALUES ('nics-0', 'nics', 0, '0000:3b:00.0')"
 api_op GET /v1/device-classes/nics
 is "$(jb -c '.device_class | [.addresses, .force, .capacity]')" '[["0000:3b:00.0"],true,1]' "the operator sees a vfio class's addresses"

@@ -15,7 +15,7 @@
 #define T2 "2024-05-01T12:00:00Z"
 
 /* What this turtled writes; a new migration changes it and the table list. */
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 #define THREADS        8
 #define OPS_PER_THREAD 200
@@ -122,6 +122,7 @@ static ApiTenant *make_tenant(const char *name)
     tenant->quota.vcpus = 16;
     tenant->quota.memory_mib = 4096;
     tenant->quota.disk_gib = 20;
+    tenant->quota.devices = 2;
     tenant->created_at = g_strdup(T0);
     tenant->updated_at = g_strdup(T0);
     return tenant;
@@ -165,6 +166,7 @@ static void assert_tenant_equal(const ApiTenant *a, const ApiTenant *b)
     g_assert_cmpint(a->quota.vcpus, ==, b->quota.vcpus);
     g_assert_cmpint(a->quota.memory_mib, ==, b->quota.memory_mib);
     g_assert_cmpint(a->quota.disk_gib, ==, b->quota.disk_gib);
+    g_assert_cmpint(a->quota.devices, ==, b->quota.devices);
     g_assert_cmpstr(a->created_at, ==, b->created_at);
     g_assert_cmpstr(a->updated_at, ==, b->updated_at);
 }
@@ -214,7 +216,8 @@ static void test_open_creates(Fixture *fixture, gconstpointer data)
         raw_text(db, "SELECT group_concat(name, ',') FROM "
                      "(SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)");
     g_assert_cmpstr(tables, ==,
-                    "images,operations,peers,stack_images,stack_migrations,stacks,tenants,tokens");
+                    "device_classes,devices,images,operations,peers,stack_images,stack_migrations,"
+                    "stacks,tenants,tokens");
     sqlite3_close(db);
 }
 
@@ -365,7 +368,8 @@ static void test_tenant_crud(Fixture *fixture, gconstpointer data)
     g_assert_cmpstr(error->message, ==, "tenant 'nobody' not found");
     g_clear_error(&error);
 
-    ApiQuota quota = {.stacks = 7, .vcpus = 70, .memory_mib = 7000, .disk_gib = 700};
+    ApiQuota quota = {
+        .stacks = 7, .vcpus = 70, .memory_mib = 7000, .disk_gib = 700, .devices = 1024};
     g_assert_true(store_tenant_set_quota(fixture->store, "acme", &quota, T1, &error));
     g_assert_no_error(error);
     g_clear_pointer(&got, api_tenant_free);
@@ -375,6 +379,7 @@ static void test_tenant_crud(Fixture *fixture, gconstpointer data)
     g_assert_cmpint(got->quota.vcpus, ==, 70);
     g_assert_cmpint(got->quota.memory_mib, ==, 7000);
     g_assert_cmpint(got->quota.disk_gib, ==, 700);
+    g_assert_cmpint(got->quota.devices, ==, 1024);
     g_assert_cmpstr(got->created_at, ==, T0);
     g_assert_cmpstr(got->updated_at, ==, T1);
     /* Only acme changed. */
@@ -873,6 +878,8 @@ static void test_migrate_from_v1(Fixture *fixture, gconstpointer data)
     g_assert_cmpstr(acme->id, ==, "3f1e0c6a-0d4b-4e5f-9a8b-7c6d5e4f3a2b");
     g_assert_cmpint(acme->quota.stacks, ==, 2);
     g_assert_cmpint(acme->quota.memory_mib, ==, 4096);
+    /* A tenant from before the device pool gets the default device quota. */
+    g_assert_cmpint(acme->quota.devices, ==, API_QUOTA_DEFAULT_DEVICES);
     g_assert_cmpstr(acme->updated_at, ==, T1);
     for (int i = 0; i < STORE_TOKEN_HASH_LEN; i++)
         hash[i] = (guint8)(i + 1);
@@ -1372,7 +1379,9 @@ static void test_stack_crud(Fixture *fixture, gconstpointer data)
         add_image(fixture->store, "other", "vmlinuz", API_IMAGE_KIND_KERNEL, 100);
 
     g_autoptr(ApiStack) web = make_stack("acme", "web", 2, 1024, "vmlinuz", "initrd");
-    g_ptr_array_add(web->spec->devices, g_strdup("0000:3b:00.0"));
+    g_ptr_array_add(web->spec->devices,
+                    api_stack_device_new("gpu", "gpu-0", "vfio", "0000:3b:00.0"));
+    g_ptr_array_add(web->spec->devices, api_stack_device_new("rng", NULL, NULL, NULL));
     web->spec->cpu = g_strdup("named:EPYC-Rome");
     web->spec->start = FALSE;
     g_clear_pointer(&web->host, g_free);
@@ -1384,7 +1393,17 @@ static void test_stack_crud(Fixture *fixture, gconstpointer data)
     g_assert_no_error(error);
     assert_stack_equal(got, web);
     g_assert_null(got->host);
-    g_assert_cmpstr(g_ptr_array_index(got->spec->devices, 0), ==, "0000:3b:00.0");
+    g_assert_cmpuint(got->spec->devices->len, ==, 2);
+    const ApiStackDevice *gpu = g_ptr_array_index(got->spec->devices, 0);
+    g_assert_cmpstr(gpu->class_name, ==, "gpu");
+    g_assert_cmpstr(gpu->id, ==, "gpu-0");
+    g_assert_cmpstr(gpu->model, ==, "vfio");
+    g_assert_cmpstr(gpu->address, ==, "0000:3b:00.0");
+    const ApiStackDevice *rng = g_ptr_array_index(got->spec->devices, 1);
+    g_assert_cmpstr(rng->class_name, ==, "rng");
+    g_assert_null(rng->id);
+    /* The iommu it was stored with, not the decoder's default. */
+    g_assert_cmpstr(got->spec->iommu, ==, "none");
     g_clear_pointer(&got, api_stack_free);
     got = store_stack_get_by_id(fixture->store, web->id, &error);
     g_assert_no_error(error);

@@ -20,7 +20,7 @@
 static const char base_spec[] = "{'name':'web','vcpus':2,'memory_mib':1024,"
                                 "'boot':{'kernel':'vmlinuz','initrd':'initrd','cmdline':'quiet'},"
                                 "'nesting':{'cpu':'host-model','iommu':'intel'},"
-                                "'devices':['0000:3b:00.0'],'start':false}";
+                                "'devices':[{'class':'rng'}],'start':false}";
 
 /* A kvm host that nests, so that every cpu mode is open. */
 static HvHostReport nesting_host(void)
@@ -35,13 +35,32 @@ static HvHostReport nesting_host(void)
     return host;
 }
 
-/* What POST /v1/stacks runs before it answers 202. */
+/* The pool these tests pretend to have: class "edu" holds edu devices,
+ * every other class virtio-rng ones.  The daemon fills each device's model
+ * from its class (devices_resolve_classes) before hvcore judges the spec;
+ * this does the same to a copy. */
+static ApiStackSpec *resolved(const ApiStackSpec *spec)
+{
+    ApiStackSpec *copy = api_stack_spec_copy(spec);
+    for (guint i = 0; i < copy->devices->len; i++) {
+        ApiStackDevice *device = g_ptr_array_index(copy->devices, i);
+        if (device->model == NULL)
+            device->model =
+                g_strdup(g_strcmp0(device->class_name, "edu") == 0 ? "edu" : "virtio-rng");
+    }
+    return copy;
+}
+
+/* What POST /v1/stacks runs before it answers 202; the spec as the request
+ * named it. */
 static ApiStackSpec *api_accept(json_object *value, HvBackend backend, GError **error)
 {
     HvHostReport host = nesting_host();
     g_autoptr(ApiStackSpec) spec = api_stack_spec_from_json(value, error);
-
-    if (!spec || !convert_validate_stack_spec(spec, backend, &host, error))
+    if (!spec)
+        return NULL;
+    g_autoptr(ApiStackSpec) with_models = resolved(spec);
+    if (!convert_validate_stack_spec(with_models, backend, &host, error))
         return NULL;
     return g_steal_pointer(&spec);
 }
@@ -62,7 +81,7 @@ static char *build_domain(const ApiStackSpec *accepted, HvBackend backend, GErro
 {
     HvHostReport host = nesting_host();
     g_autoptr(json_object) json = api_stack_spec_to_json(accepted);
-    g_autoptr(ApiStack) stack = api_stack_new(api_stack_spec_from_json(json, NULL));
+    g_autoptr(ApiStack) stack = api_stack_new(api_stack_spec_from_record_json(json, NULL));
     g_assert_nonnull(stack->spec->name);
     stack->id = g_strdup("6f1c3c2e-9a43-4b7e-8d2a-1c2b3c4d5e6f");
     stack->tenant = g_strdup("acme");
@@ -95,8 +114,9 @@ static void assert_api_agrees_with_domain(json_object *value, HvBackend backend)
     g_autoptr(GError) api_error = NULL;
     g_autoptr(GError) build_error = NULL;
     HvHostReport host = nesting_host();
-    gboolean accepted = convert_validate_stack_spec(decoded, backend, &host, &api_error);
-    g_autofree char *xml = build_domain(decoded, backend, &build_error);
+    g_autoptr(ApiStackSpec) with_models = resolved(decoded);
+    gboolean accepted = convert_validate_stack_spec(with_models, backend, &host, &api_error);
+    g_autofree char *xml = build_domain(with_models, backend, &build_error);
     g_test_message("backend %d: API %s, build %s", (int)backend,
                    api_error ? api_error->message : "accepts",
                    build_error ? build_error->message : "builds");
@@ -161,12 +181,30 @@ static void assert_specs_equal(const ApiStackSpec *a, const ApiStackSpec *b)
     g_assert_cmpstr(a->cpu, ==, b->cpu);
     g_assert_cmpstr(a->iommu, ==, b->iommu);
     g_assert_cmpuint(a->devices->len, ==, b->devices->len);
-    for (guint i = 0; i < a->devices->len; i++)
-        g_assert_cmpstr(g_ptr_array_index(a->devices, i), ==, g_ptr_array_index(b->devices, i));
+    for (guint i = 0; i < a->devices->len; i++) {
+        const ApiStackDevice *da = g_ptr_array_index(a->devices, i);
+        const ApiStackDevice *db = g_ptr_array_index(b->devices, i);
+        g_assert_cmpstr(da->class_name, ==, db->class_name);
+        g_assert_cmpstr(da->id, ==, db->id);
+        g_assert_cmpstr(da->model, ==, db->model);
+        g_assert_cmpstr(da->address, ==, db->address);
+    }
     g_assert_cmpint(a->start, ==, b->start);
 }
 
-/* encode -> text -> parse -> decode gives @spec back, and the text is stable. */
+/* Whether a device of @spec carries what only the server assigns. */
+static gboolean has_allocations(const ApiStackSpec *spec)
+{
+    for (guint i = 0; i < spec->devices->len; i++) {
+        const ApiStackDevice *device = g_ptr_array_index(spec->devices, i);
+        if (device->id || device->model || device->address)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* encode -> text -> parse -> decode gives @spec back, and the text is stable;
+ * a request's decoder for a spec a request could be, a record's otherwise. */
 static void assert_round_trip(const ApiStackSpec *spec)
 {
     g_autoptr(json_object) json = api_stack_spec_to_json(spec);
@@ -174,13 +212,27 @@ static void assert_round_trip(const ApiStackSpec *spec)
     g_autoptr(GError) error = NULL;
     g_autoptr(json_object) parsed = api_json_parse(text, strlen(text), API_JSON_MAX_DEPTH, &error);
     g_assert_no_error(error);
-    g_autoptr(ApiStackSpec) decoded = api_stack_spec_from_json(parsed, &error);
+    g_autoptr(ApiStackSpec) decoded = has_allocations(spec)
+                                          ? api_stack_spec_from_record_json(parsed, &error)
+                                          : api_stack_spec_from_json(parsed, &error);
     g_assert_no_error(error);
     g_assert_nonnull(decoded);
     assert_specs_equal(decoded, spec);
     g_autoptr(json_object) again = api_stack_spec_to_json(decoded);
     g_autofree char *text_again = api_json_to_string(again);
     g_assert_cmpstr(text_again, ==, text);
+}
+
+/* [{"class":@class_name}] @n times. */
+static json_object *devices_of(const char *class_name, int n)
+{
+    json_object *devices = json_object_new_array();
+    for (int i = 0; i < n; i++) {
+        json_object *device = json_object_new_object();
+        json_object_object_add(device, "class", json_object_new_string(class_name));
+        json_object_array_add(devices, device);
+    }
+    return devices;
 }
 
 /* ---- rejected inputs -------------------------------------------------------- */
@@ -291,27 +343,37 @@ static const BadCase bad_cases[] = {
     {"nesting.iommu", "'Intel'", "nesting.iommu: must be one of none, intel, virtio"},
     {"nesting.iommu", "true", "nesting.iommu: must be a string"},
     {"nesting.iommu", "null", "nesting.iommu: must be a string"},
-    /* devices */
-    {"devices", "'0000:3b:00.0'", "devices: must be an array"},
+    /* devices: objects naming a class; the pool assigns the rest */
+    {"devices", "'rng'", "devices: must be an array"},
     {"devices", "{}", "devices: must be an array"},
     {"devices", "null", "devices: must be an array"},
-    {"devices", "[1]", "devices[0]: must be a string"},
-    {"devices", "['0000:3b:00.0',null]", "devices[1]: must be a string"},
-    {"devices", "[['0000:3b:00.0']]", "devices[0]: must be a string"},
-    {"devices", "['0000:3b:00.0','0000:3B:00.0']", "devices[1]: must be a PCI address"},
-    {"devices", "['0000:3b:00.8']", "devices[0]: must be a PCI address"},
-    {"devices", "['000:3b:00.0']", "devices[0]: must be a PCI address"},
-    {"devices", "['0000:3b:00:0']", "devices[0]: must be a PCI address"},
-    {"devices", "['0000-3b:00.0']", "devices[0]: must be a PCI address"},
-    {"devices", "['0000:3g:00.0']", "devices[0]: must be a PCI address"},
-    {"devices", "['3b:00.0']", "devices[0]: must be a PCI address"},
-    {"devices", "['0000:3b:00.0 ']", "devices[0]: must be a PCI address"},
-    {"devices", "['']", "devices[0]: must be a PCI address"},
-    /* a PCI slot has 5 bits: these used to pass and fail at define */
-    {"devices", "['0000:3b:20.0']", "devices[0]: must be a PCI address"},
-    {"devices", "['0000:3b:00.0','ffff:ff:ff.7']", "devices[1]: must be a PCI address"},
-    {"devices", "['0000:3b:00.0','0000:3b:00.1','0000:3b:00.0']",
-     "devices[2]: duplicates devices[0]"},
+    {"devices", "{'class':'rng'}", "devices: must be an array"},
+    {"devices", "[1]", "devices[0]: must be an object"},
+    {"devices", "['rng']", "devices[0]: must be an object"},
+    {"devices", "['0000:3b:00.0']", "devices[0]: must be an object"},
+    {"devices", "[{'class':'rng'},null]", "devices[1]: must be an object"},
+    {"devices", "[[{'class':'rng'}]]", "devices[0]: must be an object"},
+    {"devices", "[{}]", "devices[0].class: is required"},
+    {"devices", "[{'class':'rng'},{'model':'edu'}]", "devices[1].class: is required"},
+    {"devices", "[{'class':5}]", "devices[0].class: must be a string"},
+    {"devices", "[{'class':null}]", "devices[0].class: must be a string"},
+    {"devices", "[{'class':['rng']}]", "devices[0].class: must be a string"},
+    {"devices", "[{'class':'Rng'}]", "devices[0].class: " NAME_MESSAGE},
+    {"devices", "[{'class':''}]", "devices[0].class: " NAME_MESSAGE},
+    {"devices", "[{'class':'rng-'}]", "devices[0].class: " NAME_MESSAGE},
+    {"devices", "[{'class':'rng_1'}]", "devices[0].class: " NAME_MESSAGE},
+    {"devices", "[{'class':'rng','Class':'rng'}]", "devices[0].Class: unknown field"},
+    {"devices", "[{'class':'rng','count':2}]", "devices[0].count: unknown field"},
+    /* what the server assigns is refused in a request */
+    {"devices", "[{'class':'rng','id':'rng-0'}]",
+     "devices[0].id: is assigned by the server; name the class only"},
+    {"devices", "[{'class':'rng','model':'virtio-rng'}]",
+     "devices[0].model: is assigned by the server; name the class only"},
+    {"devices", "[{'class':'gpu','address':'0000:3b:00.0'}]",
+     "devices[0].address: is assigned by the server; name the class only"},
+    {"devices", "[{'class':'rng'},{'class':'edu','id':'edu-1','model':'edu'}]",
+     "devices[1].id: is assigned by the server; name the class only"},
+    {"devices", "[{'class':'rng','id':7}]", "devices[0].id: must be a string"},
     /* start */
     {"start", "1", "start: must be a boolean"},
     {"start", "'true'", "start: must be a boolean"},
@@ -373,13 +435,14 @@ static void test_rejects_built(void)
     {
         /* One device too many. */
         g_autoptr(json_object) value = parse_dq(base_spec);
-        json_object *devices = json_object_new_array();
-        for (int i = 0; i <= API_SPEC_DEVICES_MAX; i++) {
-            g_autofree char *address = g_strdup_printf("0000:3b:%02x.%d", i / 8, i % 8);
-            json_object_array_add(devices, json_object_new_string(address));
-        }
-        json_object_object_add(value, "devices", devices);
+        json_object_object_add(value, "devices", devices_of("rng", API_SPEC_DEVICES_MAX + 1));
         assert_rejected(value, "devices: must have at most 16 entries");
+    }
+    {
+        /* A class name one longer than a name may be. */
+        g_autoptr(json_object) value = parse_dq(base_spec);
+        json_object_object_add(value, "devices", devices_of(long_name, 1));
+        assert_rejected(value, "devices[0].class: " NAME_MESSAGE);
     }
 
     /* Not an object at all. */
@@ -418,7 +481,12 @@ static void test_decode_full(void)
     g_assert_cmpstr(spec->cpu, ==, "host-model");
     g_assert_cmpstr(spec->iommu, ==, "intel");
     g_assert_cmpuint(spec->devices->len, ==, 1);
-    g_assert_cmpstr(g_ptr_array_index(spec->devices, 0), ==, "0000:3b:00.0");
+    const ApiStackDevice *device = g_ptr_array_index(spec->devices, 0);
+    g_assert_cmpstr(device->class_name, ==, "rng");
+    /* Nothing allocated yet: the pool fills these in at create. */
+    g_assert_null(device->id);
+    g_assert_null(device->model);
+    g_assert_null(device->address);
     g_assert_false(spec->start);
     assert_round_trip(spec);
 }
@@ -465,8 +533,8 @@ static void test_encode_canonical(void)
     spec->cpu = g_strdup("named:EPYC-v4");
     g_free(spec->iommu);
     spec->iommu = g_strdup("virtio");
-    g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
-    g_ptr_array_add(spec->devices, g_strdup("0000:af:1f.7"));
+    g_ptr_array_add(spec->devices, api_stack_device_new("rng", NULL, NULL, NULL));
+    g_ptr_array_add(spec->devices, api_stack_device_new("edu", NULL, NULL, NULL));
     g_autoptr(GError) error = NULL;
     g_assert_true(api_stack_spec_validate(spec, &error));
     g_assert_no_error(error);
@@ -478,7 +546,21 @@ static void test_encode_canonical(void)
         "{\"name\":\"web\",\"vcpus\":4,\"memory_mib\":2048,"
         "\"boot\":{\"kernel\":\"vmlinuz\",\"cmdline\":\"console=ttyS0 \\\"quoted\\\"\"},"
         "\"nesting\":{\"cpu\":\"named:EPYC-v4\",\"iommu\":\"virtio\"},"
-        "\"devices\":[\"0000:3b:00.0\",\"0000:af:1f.7\"],\"start\":true}");
+        "\"devices\":[{\"class\":\"rng\"},{\"class\":\"edu\"}],\"start\":true}");
+    assert_round_trip(spec);
+
+    /* Allocated devices spell out what they hold, in a fixed order. */
+    g_ptr_array_set_size(spec->devices, 0);
+    g_ptr_array_add(spec->devices, api_stack_device_new("gpu", "gpu-0", "vfio", "0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, api_stack_device_new("rng", "rng-2", "virtio-rng", NULL));
+    g_autoptr(json_object) held = api_stack_spec_to_json(spec);
+    json_object *devices = NULL;
+    g_assert_true(json_object_object_get_ex(held, "devices", &devices));
+    g_autofree char *devices_text = api_json_to_string(devices);
+    g_assert_cmpstr(devices_text, ==,
+                    "[{\"class\":\"gpu\",\"id\":\"gpu-0\",\"model\":\"vfio\","
+                    "\"address\":\"0000:3b:00.0\"},"
+                    "{\"class\":\"rng\",\"id\":\"rng-2\",\"model\":\"virtio-rng\"}]");
     assert_round_trip(spec);
 }
 
@@ -516,7 +598,11 @@ static void test_accepts_edges(void)
         {"nesting.iommu", "'virtio'"},
         {"devices", "[]"},
         {"devices", NULL},
-        {"devices", "['0000:00:00.0','ffff:ff:1f.7']"},
+        /* one class twice: two devices of it */
+        {"devices", "[{'class':'rng'},{'class':'rng'}]"},
+        {"devices", "[{'class':'edu'},{'class':'rng'}]"},
+        {"devices", "[{'class':'a'}]"},
+        {"devices", "[{'class':'0-gpu-9'}]"},
         {"start", "true"},
         {"start", NULL},
     };
@@ -539,16 +625,143 @@ static void test_accepts_edges(void)
     json_object_object_add(boot, "cmdline", json_object_new_string(cmdline));
     json_object_object_add(json_object_object_get(value, "nesting"), "cpu",
                            json_object_new_string(cpu));
-    json_object *devices = json_object_new_array();
-    for (int i = 0; i < API_SPEC_DEVICES_MAX; i++) {
-        g_autofree char *address = g_strdup_printf("0000:3b:%02x.%d", i / 8, i % 8);
-        json_object_array_add(devices, json_object_new_string(address));
-    }
-    json_object_object_add(value, "devices", devices);
+    json_object_object_add(value, "devices", devices_of(name, API_SPEC_DEVICES_MAX));
     g_autoptr(ApiStackSpec) spec = decode_ok(value);
     g_assert_cmpuint(strlen(spec->boot_cmdline), ==, HV_SPEC_CMDLINE_MAX);
     g_assert_cmpuint(spec->devices->len, ==, API_SPEC_DEVICES_MAX);
     assert_round_trip(spec);
+}
+
+/* ---- devices ------------------------------------------------------------------ */
+
+/* Decodes @text with the request's decoder (no hvcore): iommu as decoded. */
+static char *decoded_iommu(const char *text, gboolean record)
+{
+    g_autoptr(json_object) value = parse_dq(text);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiStackSpec) spec = record ? api_stack_spec_from_record_json(value, &error)
+                                          : api_stack_spec_from_json(value, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(spec);
+    return g_strdup(spec->iommu);
+}
+
+#define SPEC_HEAD "{'name':'web','vcpus':1,'memory_mib':128,'boot':{'disk':'debian'}"
+
+/* Devices reach L2 through a vIOMMU: they bring an intel one along unless
+ * the request names one; without devices the default is none.  Whether
+ * "none" with devices can become a domain is hvcore's rule, not the
+ * decoder's: it keeps what was asked for. */
+static void test_devices_iommu_default(void)
+{
+    for (int record = 0; record <= 1; record++) {
+        g_autofree char *with = decoded_iommu(SPEC_HEAD ",'devices':[{'class':'rng'}]}", record);
+        g_assert_cmpstr(with, ==, "intel");
+        g_autofree char *empty_nesting = decoded_iommu(
+            SPEC_HEAD ",'nesting':{'cpu':'host-model'},'devices':[{'class':'rng'}]}", record);
+        g_assert_cmpstr(empty_nesting, ==, "intel");
+        g_autofree char *without = decoded_iommu(SPEC_HEAD "}", record);
+        g_assert_cmpstr(without, ==, "none");
+        g_autofree char *no_devices = decoded_iommu(SPEC_HEAD ",'devices':[]}", record);
+        g_assert_cmpstr(no_devices, ==, "none");
+        g_autofree char *virtio = decoded_iommu(
+            SPEC_HEAD ",'nesting':{'iommu':'virtio'},'devices':[{'class':'rng'}]}", record);
+        g_assert_cmpstr(virtio, ==, "virtio");
+        g_autofree char *none = decoded_iommu(
+            SPEC_HEAD ",'nesting':{'iommu':'none'},'devices':[{'class':'rng'}]}", record);
+        g_assert_cmpstr(none, ==, "none");
+        g_autofree char *intel_alone =
+            decoded_iommu(SPEC_HEAD ",'nesting':{'iommu':'intel'}}", record);
+        g_assert_cmpstr(intel_alone, ==, "intel");
+    }
+
+    /* The default is spelled out, so a stored spec keeps it. */
+    g_autoptr(json_object) value = parse_dq(SPEC_HEAD ",'devices':[{'class':'rng'}]}");
+    g_autoptr(ApiStackSpec) spec = decode_ok(value);
+    g_autoptr(json_object) json = api_stack_spec_to_json(spec);
+    json_object *nesting = NULL;
+    g_assert_true(json_object_object_get_ex(json, "nesting", &nesting));
+    g_assert_cmpstr(json_object_get_string(json_object_object_get(nesting, "iommu")), ==, "intel");
+}
+
+/* A stored record may carry what the pool gave a device; a request may not. */
+static void test_devices_record(void)
+{
+    static const char record[] =
+        SPEC_HEAD ",'devices':[{'class':'gpu','id':'gpu-0','model':'vfio',"
+                  "'address':'0000:3b:00.0'},{'class':'rng','id':'rng-1','model':'virtio-rng'},"
+                  "{'class':'edu'}]}";
+    g_autoptr(json_object) value = parse_dq(record);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_null(api_stack_spec_from_json(value, &error));
+    g_assert_error(error, API_ERROR, API_ERROR_INVALID);
+    g_assert_cmpstr(error->message, ==,
+                    "devices[0].id: is assigned by the server; name the class only");
+    g_clear_error(&error);
+
+    g_autoptr(ApiStackSpec) spec = api_stack_spec_from_record_json(value, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(spec);
+    g_assert_cmpuint(spec->devices->len, ==, 3);
+    const ApiStackDevice *gpu = g_ptr_array_index(spec->devices, 0);
+    g_assert_cmpstr(gpu->class_name, ==, "gpu");
+    g_assert_cmpstr(gpu->id, ==, "gpu-0");
+    g_assert_cmpstr(gpu->model, ==, "vfio");
+    g_assert_cmpstr(gpu->address, ==, "0000:3b:00.0");
+    const ApiStackDevice *rng = g_ptr_array_index(spec->devices, 1);
+    g_assert_cmpstr(rng->id, ==, "rng-1");
+    g_assert_cmpstr(rng->model, ==, "virtio-rng");
+    g_assert_null(rng->address);
+    const ApiStackDevice *edu = g_ptr_array_index(spec->devices, 2);
+    g_assert_cmpstr(edu->class_name, ==, "edu");
+    g_assert_null(edu->id);
+    g_assert_null(edu->model);
+    assert_round_trip(spec);
+
+    /* The record's other rules are the request's. */
+    static const BadCase record_bad[] = {
+        {"devices", "[{'id':'gpu-0','model':'vfio'}]", "devices[0].class: is required"},
+        {"devices", "[{'class':'gpu','id':0}]", "devices[0].id: must be a string"},
+        {"devices", "[{'class':'gpu','address':null}]", "devices[0].address: must be a string"},
+        {"devices", "[{'class':'gpu','host':'a'}]", "devices[0].host: unknown field"},
+        {"devices", "['0000:3b:00.0']", "devices[0]: must be an object"},
+        {"devices", "[{'class':'GPU','id':'gpu-0'}]", "devices[0].class: " NAME_MESSAGE},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(record_bad); i++) {
+        g_autoptr(json_object) bad = parse_dq(record);
+        mutate(bad, record_bad[i].path, record_bad[i].value);
+        g_autoptr(GError) bad_error = NULL;
+        g_assert_null(api_stack_spec_from_record_json(bad, &bad_error));
+        assert_bad_request(bad_error, record_bad[i].field);
+    }
+    g_autoptr(json_object) too_many = parse_dq(SPEC_HEAD "}");
+    json_object_object_add(too_many, "devices", devices_of("rng", API_SPEC_DEVICES_MAX + 1));
+    g_assert_null(api_stack_spec_from_record_json(too_many, &error));
+    assert_bad_request(error, "devices: must have at most 16 entries");
+}
+
+/* A copy shares nothing with its original. */
+static void test_spec_copy(void)
+{
+    g_autoptr(json_object) value =
+        parse_dq(SPEC_HEAD ",'nesting':{'cpu':'named:EPYC','iommu':'virtio'},'start':false,"
+                           "'devices':[{'class':'gpu','id':'gpu-0','model':'vfio',"
+                           "'address':'0000:3b:00.0'},{'class':'rng'}]}");
+    g_autoptr(GError) error = NULL;
+    ApiStackSpec *spec = api_stack_spec_from_record_json(value, &error);
+    g_assert_no_error(error);
+    g_autoptr(ApiStackSpec) copy = api_stack_spec_copy(spec);
+    assert_specs_equal(copy, spec);
+    g_assert_true(copy->devices != spec->devices);
+    g_assert_true(g_ptr_array_index(copy->devices, 0) != g_ptr_array_index(spec->devices, 0));
+    api_stack_spec_free(spec);
+    const ApiStackDevice *gpu = g_ptr_array_index(copy->devices, 0);
+    g_assert_cmpstr(gpu->class_name, ==, "gpu");
+    g_assert_cmpstr(gpu->address, ==, "0000:3b:00.0");
+    g_assert_cmpstr(copy->iommu, ==, "virtio");
+    g_assert_cmpstr(copy->cpu, ==, "named:EPYC");
+    g_assert_false(copy->start);
 }
 
 /* ---- specs built in C --------------------------------------------------------- */
@@ -599,10 +812,11 @@ static void test_validate(void)
         "nesting.cpu: must be host-passthrough, host-model or named:<model>",
         "nesting.iommu: must be one of none, intel, virtio",
         "nesting.iommu: must be one of none, intel, virtio",
-        "devices[1]: duplicates devices[0]",
-        "devices[0]: must be a string",
+        "devices[1].class: is required",
+        "devices[0]: must be an object",
         "boot.cmdline: must not contain U+FFFE",
-        "devices[0]: must be a PCI address",
+        "devices[0].class: " NAME_MESSAGE,
+        "devices: must have at most 16 entries",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(fields); i++) {
         g_autoptr(ApiStackSpec) spec = valid_spec();
@@ -653,8 +867,8 @@ static void test_validate(void)
             spec->iommu = g_strdup("smmuv3");
             break;
         case 13:
-            g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
-            g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
+            g_ptr_array_add(spec->devices, api_stack_device_new("rng", NULL, NULL, NULL));
+            g_ptr_array_add(spec->devices, api_stack_device_new(NULL, NULL, NULL, NULL));
             break;
         case 14:
             g_ptr_array_add(spec->devices, NULL);
@@ -665,7 +879,11 @@ static void test_validate(void)
             spec->boot_cmdline = g_strdup("quiet \xef\xbf\xbe");
             break;
         case 16:
-            g_ptr_array_add(spec->devices, g_strdup("0000:00:20.0"));
+            g_ptr_array_add(spec->devices, api_stack_device_new("Rng", NULL, NULL, NULL));
+            break;
+        case 17:
+            for (int d = 0; d <= API_SPEC_DEVICES_MAX; d++)
+                g_ptr_array_add(spec->devices, api_stack_device_new("rng", NULL, NULL, NULL));
             break;
         }
         g_autoptr(GError) error = NULL;
@@ -696,10 +914,11 @@ static const GoodCase edge_cases[] = {
     {"boot.cmdline", "'a\\u0085'"},
     {"boot.cmdline", "'a\\tb'"},
     {"devices", "[]"},
-    {"devices", "['ffff:ff:1f.7']"},
-    {"devices", "['0000:3b:20.0']"},
-    {"devices", "['0000:3B:00.0']"},
-    {"devices", "['0000:3b:00.0','0000:3b:00.0']"},
+    {"devices", "[{'class':'edu'}]"},
+    {"devices", "[{'class':'edu'},{'class':'edu'},{'class':'edu'},{'class':'edu'}]"},
+    {"devices",
+     "[{'class':'edu'},{'class':'edu'},{'class':'edu'},{'class':'edu'},{'class':'edu'}]"},
+    {"devices", "[{'class':'rng'},{'class':'edu'}]"},
     {"vcpus", "64"},
     {"vcpus", "65"},
     {"memory_mib", "128"},
@@ -737,12 +956,7 @@ static void test_agrees_with_domain(void)
         g_autofree char *cmdline = g_strnfill(HV_SPEC_CMDLINE_MAX, 'x');
         json_object_object_add(json_object_object_get(value, "boot"), "cmdline",
                                json_object_new_string(cmdline));
-        json_object *devices = json_object_new_array();
-        for (int i = 0; i < API_SPEC_DEVICES_MAX; i++) {
-            g_autofree char *address = g_strdup_printf("0000:3b:%02x.%d", i / 8, i % 8);
-            json_object_array_add(devices, json_object_new_string(address));
-        }
-        json_object_object_add(value, "devices", devices);
+        json_object_object_add(value, "devices", devices_of("rng", API_SPEC_DEVICES_MAX));
         assert_api_agrees_with_domain(value, backends[b]);
     }
 }
@@ -765,13 +979,14 @@ static void test_backend_rules(void)
     g_clear_error(&error);
 
     /* A kvm host with nesting off, or unprobed: the message says what to do. */
+    g_autoptr(ApiStackSpec) with_models = resolved(on_kvm);
     HvHostReport off = nesting_host();
     off.nested = 0;
-    g_assert_false(convert_validate_stack_spec(on_kvm, HV_BACKEND_KVM, &off, &error));
+    g_assert_false(convert_validate_stack_spec(with_models, HV_BACKEND_KVM, &off, &error));
     g_assert_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST);
     g_assert_nonnull(strstr(error->message, "options kvm_intel nested=1"));
     g_clear_error(&error);
-    g_assert_false(convert_validate_stack_spec(on_kvm, HV_BACKEND_KVM, NULL, &error));
+    g_assert_false(convert_validate_stack_spec(with_models, HV_BACKEND_KVM, NULL, &error));
     g_assert_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST);
     g_clear_error(&error);
 
@@ -801,6 +1016,9 @@ int main(int argc, char **argv)
     g_test_add_func("/api/spec/decode-defaults", test_decode_defaults);
     g_test_add_func("/api/spec/encode-canonical", test_encode_canonical);
     g_test_add_func("/api/spec/accepts-edges", test_accepts_edges);
+    g_test_add_func("/api/spec/devices-iommu-default", test_devices_iommu_default);
+    g_test_add_func("/api/spec/devices-record", test_devices_record);
+    g_test_add_func("/api/spec/copy", test_spec_copy);
     g_test_add_func("/api/spec/new-defaults", test_new_defaults);
     g_test_add_func("/api/spec/validate", test_validate);
     g_test_add_func("/api/spec/agrees-with-domain", test_agrees_with_domain);

@@ -13,7 +13,9 @@
 #define VALID_STACK                                                                                \
     "{'id':'" STACK_ID "','name':'web','vcpus':2,'memory_mib':1024,"                               \
     "'boot':{'kernel':'vmlinuz','initrd':'initrd','cmdline':'console=ttyS0'},"                     \
-    "'nesting':{'cpu':'host-model','iommu':'intel'},'devices':['0000:3b:00.0'],'start':true,"      \
+    "'nesting':{'cpu':'host-model','iommu':'intel'},"                                              \
+    "'devices':[{'class':'gpu','id':'gpu-0','model':'vfio','address':'0000:3b:00.0'},"             \
+    "{'class':'rng','id':'rng-3','model':'virtio-rng'}],'start':true,"                             \
     "'tenant':'acme','state':'running','host':'host-a','backend':'tcg','error':null,"              \
     "'created_at':'" CREATED "','updated_at':'" UPDATED "'}"
 
@@ -58,7 +60,9 @@ static ApiStackSpec *spec_fixture(void)
     spec->cpu = g_strdup("host-model");
     g_free(spec->iommu);
     spec->iommu = g_strdup("intel");
-    g_ptr_array_add(spec->devices, g_strdup("0000:3b:00.0"));
+    /* As a record holds them: allocated, with what the pool gave. */
+    g_ptr_array_add(spec->devices, api_stack_device_new("gpu", "gpu-0", "vfio", "0000:3b:00.0"));
+    g_ptr_array_add(spec->devices, api_stack_device_new("rng", "rng-3", "virtio-rng", NULL));
     return spec;
 }
 
@@ -88,8 +92,14 @@ static void assert_specs_equal(const ApiStackSpec *a, const ApiStackSpec *b)
     g_assert_cmpstr(a->cpu, ==, b->cpu);
     g_assert_cmpstr(a->iommu, ==, b->iommu);
     g_assert_cmpuint(a->devices->len, ==, b->devices->len);
-    for (guint i = 0; i < a->devices->len; i++)
-        g_assert_cmpstr(g_ptr_array_index(a->devices, i), ==, g_ptr_array_index(b->devices, i));
+    for (guint i = 0; i < a->devices->len; i++) {
+        const ApiStackDevice *da = g_ptr_array_index(a->devices, i);
+        const ApiStackDevice *db = g_ptr_array_index(b->devices, i);
+        g_assert_cmpstr(da->class_name, ==, db->class_name);
+        g_assert_cmpstr(da->id, ==, db->id);
+        g_assert_cmpstr(da->model, ==, db->model);
+        g_assert_cmpstr(da->address, ==, db->address);
+    }
     g_assert_cmpint(a->start, ==, b->start);
 }
 
@@ -166,13 +176,22 @@ static void test_new_and_copy(void)
     g_assert_cmpstr(copy->domain_name, ==, stack->domain_name);
     g_assert_true(copy->spec != stack->spec);
     g_assert_true(copy->spec->devices != stack->spec->devices);
-    g_assert_true(g_ptr_array_index(copy->spec->devices, 0) !=
-                  g_ptr_array_index(stack->spec->devices, 0));
+    for (guint i = 0; i < stack->spec->devices->len; i++) {
+        const ApiStackDevice *mine = g_ptr_array_index(stack->spec->devices, i);
+        const ApiStackDevice *theirs = g_ptr_array_index(copy->spec->devices, i);
+        g_assert_true(mine != theirs);
+        g_assert_true(mine->class_name != theirs->class_name);
+        g_assert_true(mine->id != theirs->id);
+    }
     g_assert_true(copy->spec->boot_kernel != stack->spec->boot_kernel);
     g_assert_true(copy->domain_name != stack->domain_name);
     /* Freeing the original leaves the copy whole (ASan/valgrind would catch a share). */
     g_clear_pointer(&stack, api_stack_free);
-    g_assert_cmpstr(g_ptr_array_index(copy->spec->devices, 0), ==, "0000:3b:00.0");
+    const ApiStackDevice *device = g_ptr_array_index(copy->spec->devices, 0);
+    g_assert_cmpstr(device->class_name, ==, "gpu");
+    g_assert_cmpstr(device->id, ==, "gpu-0");
+    g_assert_cmpstr(device->model, ==, "vfio");
+    g_assert_cmpstr(device->address, ==, "0000:3b:00.0");
     g_assert_cmpstr(copy->spec->iommu, ==, "intel");
 }
 
@@ -239,6 +258,44 @@ static void test_to_json_shape(void)
     assert_wire_equal(decoded, stack);
 }
 
+/* A record carries what the pool gave each device (a request may not: see
+ * test-api-spec), and a device not yet given one names its class only. */
+static void test_record_devices(void)
+{
+    g_autoptr(json_object) value = parse(VALID_STACK);
+    mutate(value, "devices",
+           "[{'class':'gpu','id':'gpu-0','model':'vfio','address':'0000:3b:00.0'},"
+           "{'class':'edu'}]");
+    mutate(value, "nesting.iommu", NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiStack) stack = api_stack_from_json(value, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(stack);
+    g_assert_cmpuint(stack->spec->devices->len, ==, 2);
+    const ApiStackDevice *held = g_ptr_array_index(stack->spec->devices, 0);
+    g_assert_cmpstr(held->class_name, ==, "gpu");
+    g_assert_cmpstr(held->id, ==, "gpu-0");
+    g_assert_cmpstr(held->model, ==, "vfio");
+    g_assert_cmpstr(held->address, ==, "0000:3b:00.0");
+    const ApiStackDevice *wanted = g_ptr_array_index(stack->spec->devices, 1);
+    g_assert_cmpstr(wanted->class_name, ==, "edu");
+    g_assert_null(wanted->id);
+    g_assert_null(wanted->model);
+    g_assert_null(wanted->address);
+    /* Devices bring a vIOMMU along when the record names none. */
+    g_assert_cmpstr(stack->spec->iommu, ==, "intel");
+
+    /* Encoded, the unallocated device stays a class alone. */
+    g_autoptr(json_object) encoded = api_stack_to_json(stack);
+    json_object *devices = NULL;
+    g_assert_true(json_object_object_get_ex(encoded, "devices", &devices));
+    g_assert_cmpstr(json_object_to_json_string_ext(json_object_array_get_idx(devices, 1),
+                                                   JSON_C_TO_STRING_PLAIN),
+                    ==, "{\"class\":\"edu\"}");
+    g_autoptr(ApiStack) back = round_trip(stack);
+    assert_wire_equal(back, stack);
+}
+
 typedef struct {
     const char *path;  /* member of VALID_STACK to change */
     const char *value; /* its new JSON value, NULL to remove it */
@@ -261,8 +318,16 @@ static const BadCase stack_bad[] = {
     {"boot.kernel", NULL, "boot: must contain either kernel or disk"},
     {"boot.disk", "'d'", "boot.disk: cannot be combined with boot.kernel"},
     {"nesting.iommu", "'amd'", "nesting.iommu: must be one of none, intel, virtio"},
-    /* what an address may be is hvcore's rule; the record only needs strings */
-    {"devices", "['0000:3b:00.0',7]", "devices[1]: must be a string"},
+    /* devices: objects naming their class; a record may hold id, model and
+     * address, and what an address may be is hvcore's rule */
+    {"devices", "[{'class':'gpu'},7]", "devices[1]: must be an object"},
+    {"devices", "['0000:3b:00.0']", "devices[0]: must be an object"},
+    {"devices", "[{'id':'gpu-0'}]", "devices[0].class: is required"},
+    {"devices", "[{'class':'Gpu'}]", "devices[0].class: must match"},
+    {"devices", "[{'class':'gpu','id':7}]", "devices[0].id: must be a string"},
+    {"devices", "[{'class':'gpu','model':null}]", "devices[0].model: must be a string"},
+    {"devices", "[{'class':'gpu','address':false}]", "devices[0].address: must be a string"},
+    {"devices", "[{'class':'gpu','slot':1}]", "devices[0].slot: unknown field"},
     {"start", "1", "start: must be a boolean"},
     /* the record's */
     {"id", NULL, "id: is required"},
@@ -513,6 +578,7 @@ int main(int argc, char **argv)
     g_test_add_func("/api/stack/round-trip", test_round_trip);
     g_test_add_func("/api/stack/to-json-shape", test_to_json_shape);
     g_test_add_func("/api/stack/from-json-bad", test_from_json_bad);
+    g_test_add_func("/api/stack/record-devices", test_record_devices);
     g_test_add_func("/api/stack/list", test_list);
     g_test_add_func("/api/stack/action-from-json", test_action_from_json);
     g_test_add_func("/api/stack/action-allowed-table", test_action_allowed_table);

@@ -13,19 +13,27 @@
 
 #define VALID_TENANT                                                                               \
     "{\"id\":\"" TENANT_ID "\",\"name\":\"web\","                                                  \
-    "\"quota\":{\"stacks\":3,\"vcpus\":12,\"memory_mib\":4096,\"disk_gib\":20},"                   \
+    "\"quota\":{\"stacks\":3,\"vcpus\":12,\"memory_mib\":4096,\"disk_gib\":20,\"devices\":2},"     \
     "\"created_at\":\"" CREATED "\",\"updated_at\":\"" UPDATED "\"}"
 #define VALID_TOKEN                                                                                \
     "{\"id\":\"" TOKEN_ID "\",\"secret\":\"s3cr3t\",\"tenant\":\"web\","                           \
     "\"created_at\":\"" CREATED "\"}"
 
-static void assert_quota(const ApiQuota *quota, gint64 stacks, gint64 vcpus, gint64 memory_mib,
-                         gint64 disk_gib)
+static void assert_quota5(const ApiQuota *quota, gint64 stacks, gint64 vcpus, gint64 memory_mib,
+                          gint64 disk_gib, gint64 devices)
 {
     g_assert_cmpint(quota->stacks, ==, stacks);
     g_assert_cmpint(quota->vcpus, ==, vcpus);
     g_assert_cmpint(quota->memory_mib, ==, memory_mib);
     g_assert_cmpint(quota->disk_gib, ==, disk_gib);
+    g_assert_cmpint(quota->devices, ==, devices);
+}
+
+/* The four older keys, and devices at its default. */
+static void assert_quota(const ApiQuota *quota, gint64 stacks, gint64 vcpus, gint64 memory_mib,
+                         gint64 disk_gib)
+{
+    assert_quota5(quota, stacks, vcpus, memory_mib, disk_gib, API_QUOTA_DEFAULT_DEVICES);
 }
 
 /* ---- tenant ------------------------------------------------------------------------ */
@@ -35,6 +43,7 @@ static void test_tenant_new_defaults(void)
     g_autoptr(ApiTenant) tenant = api_tenant_new();
     assert_quota(&tenant->quota, API_QUOTA_DEFAULT_STACKS, API_QUOTA_DEFAULT_VCPUS,
                  API_QUOTA_DEFAULT_MEMORY_MIB, API_QUOTA_DEFAULT_DISK_GIB);
+    g_assert_cmpint(tenant->quota.devices, ==, 4);
     g_assert_null(tenant->id);
     g_assert_null(tenant->name);
     api_tenant_free(NULL);
@@ -48,7 +57,8 @@ static void test_tenant_round_trip(void)
     tenant->quota = (ApiQuota){.stacks = API_QUOTA_MAX_STACKS,
                                .vcpus = 0,
                                .memory_mib = API_QUOTA_MAX_MEMORY_MIB,
-                               .disk_gib = 1};
+                               .disk_gib = 1,
+                               .devices = API_QUOTA_MAX_DEVICES};
     tenant->created_at = g_strdup(CREATED);
     tenant->updated_at = g_strdup(UPDATED);
 
@@ -62,7 +72,8 @@ static void test_tenant_round_trip(void)
     g_assert_nonnull(decoded);
     g_assert_cmpstr(decoded->id, ==, tenant->id);
     g_assert_cmpstr(decoded->name, ==, tenant->name);
-    assert_quota(&decoded->quota, API_QUOTA_MAX_STACKS, 0, API_QUOTA_MAX_MEMORY_MIB, 1);
+    assert_quota5(&decoded->quota, API_QUOTA_MAX_STACKS, 0, API_QUOTA_MAX_MEMORY_MIB, 1,
+                  API_QUOTA_MAX_DEVICES);
     g_assert_cmpstr(decoded->created_at, ==, tenant->created_at);
     g_assert_cmpstr(decoded->updated_at, ==, tenant->updated_at);
 }
@@ -73,7 +84,7 @@ static void test_tenant_to_json_shape(void)
     g_autoptr(GError) error = NULL;
     g_autoptr(ApiTenant) tenant = api_tenant_from_json(value, &error);
     g_assert_no_error(error);
-    assert_quota(&tenant->quota, 3, 12, 4096, 20);
+    assert_quota5(&tenant->quota, 3, 12, 4096, 20, 2);
 
     /* Encoding what was decoded gives back the same document. */
     g_autoptr(json_object) encoded = api_tenant_to_json(tenant);
@@ -90,6 +101,7 @@ static const Mutation tenant_bad[] = {
     {"quota.vcpus", NULL, "quota.vcpus"},
     {"quota.memory_mib", NULL, "quota.memory_mib"},
     {"quota.disk_gib", NULL, "quota.disk_gib"},
+    {"quota.devices", NULL, "quota.devices"},
     {"created_at", NULL, "created_at"},
     {"updated_at", NULL, "updated_at"},
     {"id", "7", "id"},
@@ -108,6 +120,10 @@ static const Mutation tenant_bad[] = {
     {"quota.memory_mib", "1073741825", "quota.memory_mib"},
     {"quota.disk_gib", "1048577", "quota.disk_gib"},
     {"quota.disk_gib", "99999999999999999999999", "quota.disk_gib"},
+    {"quota.devices", "-1", "quota.devices"},
+    {"quota.devices", "1025", "quota.devices"},
+    {"quota.devices", "\"2\"", "quota.devices"},
+    {"quota.devices", "null", "quota.devices"},
     {"name", "\"Web_1\"", "name"},
     {"name", "\"\"", "name"},
     {"name", "\"-web\"", "name"},
@@ -195,6 +211,17 @@ static void test_create_partial_quota(void)
     g_autoptr(ApiTenant) tenant2 = api_tenant_create_from_json(full, &error);
     g_assert_no_error(error);
     assert_quota(&tenant2->quota, 1, 2, 3, 4);
+
+    /* devices alone, at both ends of its range. */
+    g_autoptr(json_object) none = parse("{\"name\":\"web\",\"quota\":{\"devices\":0}}");
+    g_autoptr(ApiTenant) tenant3 = api_tenant_create_from_json(none, &error);
+    g_assert_no_error(error);
+    assert_quota5(&tenant3->quota, API_QUOTA_DEFAULT_STACKS, API_QUOTA_DEFAULT_VCPUS,
+                  API_QUOTA_DEFAULT_MEMORY_MIB, API_QUOTA_DEFAULT_DISK_GIB, 0);
+    g_autoptr(json_object) most = parse("{\"name\":\"web\",\"quota\":{\"devices\":1024}}");
+    g_autoptr(ApiTenant) tenant4 = api_tenant_create_from_json(most, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(tenant4->quota.devices, ==, API_QUOTA_MAX_DEVICES);
 }
 
 #define VALID_CREATE                                                                               \
@@ -224,6 +251,10 @@ static const Mutation create_bad[] = {
     {"quota.memory_mib", "1073741825", "quota.memory_mib"},
     {"quota.disk_gib", "-1", "quota.disk_gib"},
     {"quota.disk_gib", "1048577", "quota.disk_gib"},
+    {"quota.devices", "-1", "quota.devices"},
+    {"quota.devices", "1025", "quota.devices"},
+    {"quota.devices", "1.5", "quota.devices"},
+    {"quota.devices", "true", "quota.devices"},
 };
 
 static void test_create_bad(void)
@@ -246,25 +277,36 @@ static void test_create_range_message(void)
     g_assert_null(api_tenant_create_from_json(value, &error));
     g_assert_error(error, API_ERROR, API_ERROR_INVALID);
     g_assert_cmpstr(error->message, ==, "quota.vcpus: must be between 0 and 100000");
+    g_clear_error(&error);
+
+    g_autoptr(json_object) devices = parse("{\"name\":\"web\",\"quota\":{\"devices\":1025}}");
+    g_assert_null(api_tenant_create_from_json(devices, &error));
+    g_assert_error(error, API_ERROR, API_ERROR_INVALID);
+    g_assert_cmpstr(error->message, ==, "quota.devices: must be between 0 and 1024");
 }
 
 /* ---- patch ------------------------------------------------------------------------------ */
 
 static void test_patch_replaces_present_keys(void)
 {
-    ApiQuota quota = {.stacks = 1, .vcpus = 2, .memory_mib = 3, .disk_gib = 4};
+    ApiQuota quota = {.stacks = 1, .vcpus = 2, .memory_mib = 3, .disk_gib = 4, .devices = 5};
     g_autoptr(json_object) value = parse("{\"quota\":{\"vcpus\":64,\"disk_gib\":0}}");
     g_autoptr(GError) error = NULL;
     g_assert_true(api_tenant_patch_from_json(value, &quota, &error));
     g_assert_no_error(error);
-    assert_quota(&quota, 1, 64, 3, 0);
+    assert_quota5(&quota, 1, 64, 3, 0, 5);
+
+    g_autoptr(json_object) devices = parse("{\"quota\":{\"devices\":0}}");
+    g_assert_true(api_tenant_patch_from_json(devices, &quota, &error));
+    g_assert_no_error(error);
+    assert_quota5(&quota, 1, 64, 3, 0, 0);
 
     g_autoptr(json_object) all = parse("{\"quota\":{\"stacks\":10000,\"vcpus\":100000,"
                                        "\"memory_mib\":1073741824,\"disk_gib\":1048576}}");
     g_assert_true(api_tenant_patch_from_json(all, &quota, &error));
     g_assert_no_error(error);
-    assert_quota(&quota, API_QUOTA_MAX_STACKS, API_QUOTA_MAX_VCPUS, API_QUOTA_MAX_MEMORY_MIB,
-                 API_QUOTA_MAX_DISK_GIB);
+    assert_quota5(&quota, API_QUOTA_MAX_STACKS, API_QUOTA_MAX_VCPUS, API_QUOTA_MAX_MEMORY_MIB,
+                  API_QUOTA_MAX_DISK_GIB, 0);
 }
 
 typedef struct {
@@ -286,19 +328,23 @@ static const BadBody patch_bad[] = {
     {"{\"quota\":{\"stacks\":9,\"disk_gib\":1048577}}", "quota.disk_gib"},
     {"{\"quota\":{\"vcpus\":7,\"stacks\":10001}}", "quota.stacks"},
     {"{\"quota\":{\"stacks\":9,\"vcpus\":100001}}", "quota.vcpus"},
+    {"{\"quota\":{\"stacks\":9,\"devices\":1025}}", "quota.devices"},
+    {"{\"quota\":{\"stacks\":9,\"devices\":-1}}", "quota.devices"},
 };
 
 static void test_patch_bad_leaves_quota(void)
 {
     for (gsize i = 0; i < G_N_ELEMENTS(patch_bad); i++) {
         g_test_message("%s", patch_bad[i].body);
-        const ApiQuota before = {.stacks = 1, .vcpus = 2, .memory_mib = 3, .disk_gib = 4};
+        const ApiQuota before = {
+            .stacks = 1, .vcpus = 2, .memory_mib = 3, .disk_gib = 4, .devices = 5};
         ApiQuota quota = before;
         g_autoptr(json_object) value = parse(patch_bad[i].body);
         g_autoptr(GError) error = NULL;
         g_assert_false(api_tenant_patch_from_json(value, &quota, &error));
         assert_invalid(error, patch_bad[i].field);
-        assert_quota(&quota, before.stacks, before.vcpus, before.memory_mib, before.disk_gib);
+        assert_quota5(&quota, before.stacks, before.vcpus, before.memory_mib, before.disk_gib,
+                      before.devices);
     }
 }
 
@@ -312,6 +358,19 @@ static void test_quota_validate(void)
     quota.memory_mib = API_QUOTA_MAX_MEMORY_MIB + 1;
     g_assert_false(api_quota_validate(&quota, &error));
     assert_invalid(error, "quota.memory_mib");
+    g_clear_error(&error);
+
+    quota.memory_mib = 0;
+    quota.devices = API_QUOTA_MAX_DEVICES;
+    g_assert_true(api_quota_validate(&quota, &error));
+    g_assert_no_error(error);
+    quota.devices = API_QUOTA_MAX_DEVICES + 1;
+    g_assert_false(api_quota_validate(&quota, &error));
+    assert_invalid(error, "quota.devices");
+    g_clear_error(&error);
+    quota.devices = -1;
+    g_assert_false(api_quota_validate(&quota, &error));
+    assert_invalid(error, "quota.devices");
 }
 
 /* ---- token ------------------------------------------------------------------------------- */

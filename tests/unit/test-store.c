@@ -5,6 +5,7 @@
 #include "daemon/store.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 #define T2 "2024-05-01T12:00:00Z"
 
 /* What this turtled writes; a new migration changes it and the table list. */
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 #define THREADS        8
 #define OPS_PER_THREAD 200
@@ -122,6 +123,7 @@ static ApiTenant *make_tenant(const char *name)
     tenant->quota.vcpus = 16;
     tenant->quota.memory_mib = 4096;
     tenant->quota.disk_gib = 20;
+    tenant->quota.devices = 2;
     tenant->created_at = g_strdup(T0);
     tenant->updated_at = g_strdup(T0);
     return tenant;
@@ -165,6 +167,7 @@ static void assert_tenant_equal(const ApiTenant *a, const ApiTenant *b)
     g_assert_cmpint(a->quota.vcpus, ==, b->quota.vcpus);
     g_assert_cmpint(a->quota.memory_mib, ==, b->quota.memory_mib);
     g_assert_cmpint(a->quota.disk_gib, ==, b->quota.disk_gib);
+    g_assert_cmpint(a->quota.devices, ==, b->quota.devices);
     g_assert_cmpstr(a->created_at, ==, b->created_at);
     g_assert_cmpstr(a->updated_at, ==, b->updated_at);
 }
@@ -214,7 +217,8 @@ static void test_open_creates(Fixture *fixture, gconstpointer data)
         raw_text(db, "SELECT group_concat(name, ',') FROM "
                      "(SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)");
     g_assert_cmpstr(tables, ==,
-                    "images,operations,peers,stack_images,stack_migrations,stacks,tenants,tokens");
+                    "device_classes,devices,images,operations,peers,stack_images,stack_migrations,"
+                    "stacks,tenants,tokens");
     sqlite3_close(db);
 }
 
@@ -365,7 +369,8 @@ static void test_tenant_crud(Fixture *fixture, gconstpointer data)
     g_assert_cmpstr(error->message, ==, "tenant 'nobody' not found");
     g_clear_error(&error);
 
-    ApiQuota quota = {.stacks = 7, .vcpus = 70, .memory_mib = 7000, .disk_gib = 700};
+    ApiQuota quota = {
+        .stacks = 7, .vcpus = 70, .memory_mib = 7000, .disk_gib = 700, .devices = 1024};
     g_assert_true(store_tenant_set_quota(fixture->store, "acme", &quota, T1, &error));
     g_assert_no_error(error);
     g_clear_pointer(&got, api_tenant_free);
@@ -375,6 +380,7 @@ static void test_tenant_crud(Fixture *fixture, gconstpointer data)
     g_assert_cmpint(got->quota.vcpus, ==, 70);
     g_assert_cmpint(got->quota.memory_mib, ==, 7000);
     g_assert_cmpint(got->quota.disk_gib, ==, 700);
+    g_assert_cmpint(got->quota.devices, ==, 1024);
     g_assert_cmpstr(got->created_at, ==, T0);
     g_assert_cmpstr(got->updated_at, ==, T1);
     /* Only acme changed. */
@@ -873,6 +879,8 @@ static void test_migrate_from_v1(Fixture *fixture, gconstpointer data)
     g_assert_cmpstr(acme->id, ==, "3f1e0c6a-0d4b-4e5f-9a8b-7c6d5e4f3a2b");
     g_assert_cmpint(acme->quota.stacks, ==, 2);
     g_assert_cmpint(acme->quota.memory_mib, ==, 4096);
+    /* A tenant from before the device pool gets the default device quota. */
+    g_assert_cmpint(acme->quota.devices, ==, API_QUOTA_DEFAULT_DEVICES);
     g_assert_cmpstr(acme->updated_at, ==, T1);
     for (int i = 0; i < STORE_TOKEN_HASH_LEN; i++)
         hash[i] = (guint8)(i + 1);
@@ -1372,7 +1380,9 @@ static void test_stack_crud(Fixture *fixture, gconstpointer data)
         add_image(fixture->store, "other", "vmlinuz", API_IMAGE_KIND_KERNEL, 100);
 
     g_autoptr(ApiStack) web = make_stack("acme", "web", 2, 1024, "vmlinuz", "initrd");
-    g_ptr_array_add(web->spec->devices, g_strdup("0000:3b:00.0"));
+    g_ptr_array_add(web->spec->devices,
+                    api_stack_device_new("gpu", "gpu-0", "vfio", "0000:3b:00.0"));
+    g_ptr_array_add(web->spec->devices, api_stack_device_new("rng", NULL, NULL, NULL));
     web->spec->cpu = g_strdup("named:EPYC-Rome");
     web->spec->start = FALSE;
     g_clear_pointer(&web->host, g_free);
@@ -1384,7 +1394,17 @@ static void test_stack_crud(Fixture *fixture, gconstpointer data)
     g_assert_no_error(error);
     assert_stack_equal(got, web);
     g_assert_null(got->host);
-    g_assert_cmpstr(g_ptr_array_index(got->spec->devices, 0), ==, "0000:3b:00.0");
+    g_assert_cmpuint(got->spec->devices->len, ==, 2);
+    const ApiStackDevice *gpu = g_ptr_array_index(got->spec->devices, 0);
+    g_assert_cmpstr(gpu->class_name, ==, "gpu");
+    g_assert_cmpstr(gpu->id, ==, "gpu-0");
+    g_assert_cmpstr(gpu->model, ==, "vfio");
+    g_assert_cmpstr(gpu->address, ==, "0000:3b:00.0");
+    const ApiStackDevice *rng = g_ptr_array_index(got->spec->devices, 1);
+    g_assert_cmpstr(rng->class_name, ==, "rng");
+    g_assert_null(rng->id);
+    /* The iommu it was stored with, not the decoder's default. */
+    g_assert_cmpstr(got->spec->iommu, ==, "none");
     g_clear_pointer(&got, api_stack_free);
     got = store_stack_get_by_id(fixture->store, web->id, &error);
     g_assert_no_error(error);
@@ -2156,6 +2176,609 @@ static void test_stack_last_migration(Fixture *fixture, gconstpointer data)
     g_assert_error(error, TD_ERROR, TD_ERROR_INTERNAL);
 }
 
+/* ---- the device pool ----------------------------------------------------------------- */
+
+static ApiDeviceClass *make_emulated(const char *name, const char *model, gint64 capacity)
+{
+    ApiDeviceClass *device_class = api_device_class_new();
+
+    device_class->name = g_strdup(name);
+    device_class->kind = g_strdup("emulated");
+    device_class->model = g_strdup(model);
+    device_class->capacity = capacity;
+    device_class->created_at = g_strdup(T0);
+    device_class->updated_at = g_strdup(T0);
+    return device_class;
+}
+
+/* A vfio class of the NULL-terminated addresses. */
+static ApiDeviceClass *make_vfio(const char *name, ...)
+{
+    ApiDeviceClass *device_class = api_device_class_new();
+    va_list args;
+
+    device_class->name = g_strdup(name);
+    device_class->kind = g_strdup("vfio");
+    device_class->model = g_strdup("vfio");
+    va_start(args, name);
+    for (const char *address = va_arg(args, const char *); address != NULL;
+         address = va_arg(args, const char *))
+        g_ptr_array_add(device_class->addresses, g_strdup(address));
+    va_end(args);
+    device_class->capacity = device_class->addresses->len;
+    device_class->created_at = g_strdup(T0);
+    device_class->updated_at = g_strdup(T0);
+    return device_class;
+}
+
+static void add_class(Store *store, ApiDeviceClass *device_class)
+{
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(store_device_class_insert(store, device_class, &error));
+    g_assert_no_error(error);
+}
+
+static ApiDeviceClass *get_class(Store *store, const char *name)
+{
+    g_autoptr(GError) error = NULL;
+    ApiDeviceClass *device_class = store_device_class_get(store, name, &error);
+
+    g_assert_no_error(error);
+    g_assert_nonnull(device_class);
+    return device_class;
+}
+
+/* The ids of the devices store_device_list gives, "id@holder" for held ones
+ * ("id" alone for free ones), joined with ",". */
+static char *pool_text(Store *store, const char *class_name, const char *tenant)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) devices = store_device_list(store, class_name, tenant, &error);
+    g_autoptr(GString) text = g_string_new(NULL);
+
+    g_assert_no_error(error);
+    g_assert_nonnull(devices);
+    for (guint i = 0; i < devices->len; i++) {
+        const ApiDevice *device = g_ptr_array_index(devices, i);
+        if (i > 0)
+            g_string_append_c(text, ',');
+        g_string_append(text, device->id);
+        if (device->stack_id)
+            g_string_append_printf(text, "@%s/%s", device->tenant, device->stack_name);
+    }
+    return g_string_free(g_steal_pointer(&text), FALSE);
+}
+
+static char *claim_id(Store *store, const char *class_name, const char *stack_id)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiDevice) device = store_device_claim(store, class_name, stack_id, &error);
+
+    g_assert_no_error(error);
+    g_assert_nonnull(device);
+    g_assert_cmpstr(device->class_name, ==, class_name);
+    g_assert_cmpstr(device->stack_id, ==, stack_id);
+    return g_strdup(device->id);
+}
+
+static void test_device_class_insert(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_autoptr(ApiDeviceClass) rng = make_emulated("rng", "virtio-rng", 3);
+    rng->description = g_strdup("entropy");
+    add_class(fixture->store, rng);
+    g_autoptr(ApiDeviceClass) gpu = make_vfio("gpu", "0000:3b:00.1", "0000:3b:00.0", NULL);
+    gpu->force = TRUE;
+    add_class(fixture->store, gpu);
+
+    /* A class has its capacity in devices "<class>-<n>", free. */
+    g_autofree char *rngs = pool_text(fixture->store, "rng", NULL);
+    g_assert_cmpstr(rngs, ==, "rng-0,rng-1,rng-2");
+    g_autoptr(GPtrArray) devices = store_device_list(fixture->store, "rng", NULL, &error);
+    g_assert_no_error(error);
+    for (guint i = 0; i < devices->len; i++) {
+        const ApiDevice *device = g_ptr_array_index(devices, i);
+        g_assert_cmpstr(device->class_name, ==, "rng");
+        g_assert_cmpstr(device->model, ==, "virtio-rng");
+        g_assert_null(device->address);
+        g_assert_null(device->stack_id);
+        g_assert_null(device->stack_name);
+        g_assert_null(device->tenant);
+    }
+    /* A vfio class one per address, in the order given. */
+    g_autoptr(GPtrArray) gpus = store_device_list(fixture->store, "gpu", NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(gpus->len, ==, 2);
+    const ApiDevice *gpu0 = g_ptr_array_index(gpus, 0);
+    const ApiDevice *gpu1 = g_ptr_array_index(gpus, 1);
+    g_assert_cmpstr(gpu0->id, ==, "gpu-0");
+    g_assert_cmpstr(gpu0->address, ==, "0000:3b:00.1");
+    g_assert_cmpstr(gpu0->model, ==, "vfio");
+    g_assert_cmpstr(gpu1->id, ==, "gpu-1");
+    g_assert_cmpstr(gpu1->address, ==, "0000:3b:00.0");
+
+    g_autoptr(ApiDeviceClass) got = get_class(fixture->store, "rng");
+    g_assert_cmpstr(got->kind, ==, "emulated");
+    g_assert_cmpstr(got->model, ==, "virtio-rng");
+    g_assert_cmpint(got->capacity, ==, 3);
+    g_assert_cmpint(got->in_use, ==, 0);
+    g_assert_cmpuint(got->addresses->len, ==, 0);
+    g_assert_false(got->force);
+    g_assert_cmpstr(got->description, ==, "entropy");
+    g_assert_cmpstr(got->created_at, ==, T0);
+    g_assert_cmpstr(got->updated_at, ==, T0);
+    g_autoptr(ApiDeviceClass) got_gpu = get_class(fixture->store, "gpu");
+    g_assert_cmpstr(got_gpu->kind, ==, "vfio");
+    g_assert_cmpint(got_gpu->capacity, ==, 2);
+    g_assert_true(got_gpu->force);
+    g_assert_null(got_gpu->description);
+    g_assert_cmpuint(got_gpu->addresses->len, ==, 2);
+    g_assert_cmpstr(g_ptr_array_index(got_gpu->addresses, 0), ==, "0000:3b:00.1");
+    g_assert_cmpstr(g_ptr_array_index(got_gpu->addresses, 1), ==, "0000:3b:00.0");
+
+    /* Listed by name, with the same fields. */
+    g_autoptr(GPtrArray) classes = store_device_class_list(fixture->store, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(classes->len, ==, 2);
+    const ApiDeviceClass *first = g_ptr_array_index(classes, 0);
+    g_assert_cmpstr(first->name, ==, "gpu");
+    g_assert_cmpuint(first->addresses->len, ==, 2);
+    g_assert_cmpint(((const ApiDeviceClass *)g_ptr_array_index(classes, 1))->capacity, ==, 3);
+
+    /* The name is taken: nothing of the second one stays. */
+    g_autoptr(ApiDeviceClass) again = make_emulated("rng", "edu", 5);
+    g_assert_false(store_device_class_insert(fixture->store, again, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_cmpstr(error->message, ==, "device class 'rng' already exists");
+    g_clear_error(&error);
+    g_clear_pointer(&got, api_device_class_free);
+    got = get_class(fixture->store, "rng");
+    g_assert_cmpstr(got->model, ==, "virtio-rng");
+    g_assert_cmpint(got->capacity, ==, 3);
+
+    g_assert_null(store_device_class_get(fixture->store, "nope", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_assert_cmpstr(error->message, ==, "device class 'nope' not found");
+    g_clear_error(&error);
+
+    /* It all survives a restart. */
+    reopen(fixture);
+    g_autofree char *after = pool_text(fixture->store, NULL, NULL);
+    g_assert_cmpstr(after, ==, "gpu-0,gpu-1,rng-0,rng-1,rng-2");
+}
+
+/* A host function is in one class at most; a class that would take one
+ * already taken is not created at all. */
+static void test_device_class_address_taken(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_autoptr(ApiDeviceClass) gpu = make_vfio("gpu", "0000:3b:00.0", NULL);
+    add_class(fixture->store, gpu);
+
+    g_autoptr(ApiDeviceClass) nic = make_vfio("nic", "0000:3b:00.1", "0000:3b:00.0", NULL);
+    g_assert_false(store_device_class_insert(fixture->store, nic, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_nonnull(strstr(error->message, "0000:3b:00.0"));
+    g_clear_error(&error);
+
+    g_assert_null(store_device_class_get(fixture->store, "nic", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    g_autofree char *pool = pool_text(fixture->store, NULL, NULL);
+    g_assert_cmpstr(pool, ==, "gpu-0");
+
+    /* The function it did not get to is free for another class. */
+    g_autoptr(ApiDeviceClass) other = make_vfio("nic", "0000:3b:00.1", NULL);
+    add_class(fixture->store, other);
+    g_autofree char *after = pool_text(fixture->store, "nic", NULL);
+    g_assert_cmpstr(after, ==, "nic-0");
+}
+
+static void test_device_claim(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiStack) web = add_stack(fixture->store, "acme", "web", 1, 128);
+    g_autoptr(ApiStack) db = add_stack(fixture->store, "acme", "db", 1, 128);
+    g_autoptr(ApiDeviceClass) rng = make_emulated("rng", "virtio-rng", 2);
+    add_class(fixture->store, rng);
+
+    /* The lowest free device, each time. */
+    g_autoptr(ApiDevice) first = store_device_claim(fixture->store, "rng", web->id, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(first->id, ==, "rng-0");
+    g_assert_cmpstr(first->model, ==, "virtio-rng");
+    g_assert_cmpstr(first->stack_id, ==, web->id);
+    g_autofree char *second = claim_id(fixture->store, "rng", db->id);
+    g_assert_cmpstr(second, ==, "rng-1");
+    g_autofree char *held = pool_text(fixture->store, "rng", NULL);
+    g_assert_cmpstr(held, ==, "rng-0@acme/web,rng-1@acme/db");
+    g_autoptr(ApiDeviceClass) full = get_class(fixture->store, "rng");
+    g_assert_cmpint(full->in_use, ==, 2);
+    g_assert_cmpint(full->capacity, ==, 2);
+
+    /* None left: NO_CAPACITY, naming the class. */
+    g_assert_null(store_device_claim(fixture->store, "rng", web->id, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NO_CAPACITY);
+    g_assert_nonnull(strstr(error->message, "'rng'"));
+    g_clear_error(&error);
+    g_assert_null(store_device_claim(fixture->store, "gpu", web->id, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_assert_cmpstr(error->message, ==, "device class 'gpu' not found");
+    g_clear_error(&error);
+
+    /* Release frees only what the stack holds. */
+    g_assert_true(store_device_release(fixture->store, "rng-0", db->id, &error));
+    g_assert_no_error(error);
+    g_autofree char *unchanged = pool_text(fixture->store, "rng", NULL);
+    g_assert_cmpstr(unchanged, ==, "rng-0@acme/web,rng-1@acme/db");
+    g_assert_true(store_device_release(fixture->store, "rng-0", web->id, &error));
+    g_assert_no_error(error);
+    g_autofree char *freed = pool_text(fixture->store, "rng", NULL);
+    g_assert_cmpstr(freed, ==, "rng-0,rng-1@acme/db");
+
+    /* Claiming by id: free or already the stack's, else CONFLICT. */
+    g_assert_true(store_device_claim_id(fixture->store, "rng-1", db->id, &error));
+    g_assert_no_error(error);
+    g_assert_false(store_device_claim_id(fixture->store, "rng-1", web->id, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_clear_error(&error);
+    g_assert_false(store_device_claim_id(fixture->store, "rng-7", web->id, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_clear_error(&error);
+    g_assert_true(store_device_claim_id(fixture->store, "rng-0", db->id, &error));
+    g_assert_no_error(error);
+    g_autofree char *both = pool_text(fixture->store, "rng", NULL);
+    g_assert_cmpstr(both, ==, "rng-0@acme/db,rng-1@acme/db");
+
+    /* Held devices stay held across a restart. */
+    reopen(fixture);
+    g_autofree char *after = pool_text(fixture->store, "rng", NULL);
+    g_assert_cmpstr(after, ==, "rng-0@acme/db,rng-1@acme/db");
+}
+
+typedef struct {
+    const char *stack_id;
+    gboolean fail;
+} ClaimThen;
+
+static gboolean claim_then(Store *store, gpointer data, GError **error)
+{
+    ClaimThen *claim = data;
+    g_autoptr(ApiDevice) device = store_device_claim(store, "rng", claim->stack_id, error);
+    if (device == NULL)
+        return FALSE;
+    if (claim->fail) {
+        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "the create failed after the claim");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* A create claims its devices with its row: a failure after the claim
+ * leaves the device free. */
+static void test_device_claim_rolled_back(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiStack) web = add_stack(fixture->store, "acme", "web", 1, 128);
+    g_autoptr(ApiDeviceClass) rng = make_emulated("rng", "virtio-rng", 1);
+    add_class(fixture->store, rng);
+
+    ClaimThen failing = {web->id, TRUE};
+    g_assert_false(store_transaction(fixture->store, claim_then, &failing, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_INTERNAL);
+    g_clear_error(&error);
+    g_autofree char *free_again = pool_text(fixture->store, "rng", NULL);
+    g_assert_cmpstr(free_again, ==, "rng-0");
+    g_autoptr(ApiDeviceClass) got = get_class(fixture->store, "rng");
+    g_assert_cmpint(got->in_use, ==, 0);
+
+    ClaimThen fine = {web->id, FALSE};
+    g_assert_true(store_transaction(fixture->store, claim_then, &fine, &error));
+    g_assert_no_error(error);
+    g_autofree char *claimed = pool_text(fixture->store, "rng", NULL);
+    g_assert_cmpstr(claimed, ==, "rng-0@acme/web");
+
+    /* NO_CAPACITY inside a transaction fails it, and leaves the claim made before. */
+    g_assert_false(store_transaction(fixture->store, claim_then, &fine, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NO_CAPACITY);
+    g_autofree char *still = pool_text(fixture->store, "rng", NULL);
+    g_assert_cmpstr(still, ==, "rng-0@acme/web");
+}
+
+/* A stack's devices go back to the pool with its row. */
+static void test_device_freed_with_stack(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiStack) web = add_stack(fixture->store, "acme", "web", 1, 128);
+    g_autoptr(ApiStack) db = add_stack(fixture->store, "acme", "db", 1, 128);
+    g_autoptr(ApiDeviceClass) rng = make_emulated("rng", "virtio-rng", 3);
+    add_class(fixture->store, rng);
+    g_autoptr(ApiDeviceClass) gpu = make_vfio("gpu", "0000:3b:00.0", NULL);
+    add_class(fixture->store, gpu);
+    g_autofree char *a = claim_id(fixture->store, "rng", web->id);
+    g_autofree char *b = claim_id(fixture->store, "gpu", web->id);
+    g_autofree char *c = claim_id(fixture->store, "rng", db->id);
+    g_autofree char *d = claim_id(fixture->store, "rng", web->id);
+
+    g_assert_true(store_stack_delete(fixture->store, web->id, &error));
+    g_assert_no_error(error);
+    g_autofree char *pool = pool_text(fixture->store, NULL, NULL);
+    g_assert_cmpstr(pool, ==, "gpu-0,rng-0,rng-1@acme/db,rng-2");
+    g_autoptr(GPtrArray) left = store_device_list_of_stack(fixture->store, web->id, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(left->len, ==, 0);
+    g_autoptr(ApiDeviceClass) got = get_class(fixture->store, "rng");
+    g_assert_cmpint(got->in_use, ==, 1);
+    g_assert_cmpint(store_tenant_devices_in_use(fixture->store, "acme", &error), ==, 1);
+    g_assert_no_error(error);
+
+    /* And another stack can have them. */
+    g_autofree char *again = claim_id(fixture->store, "gpu", db->id);
+    g_assert_cmpstr(again, ==, "gpu-0");
+}
+
+static void test_device_class_capacity(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiStack) web = add_stack(fixture->store, "acme", "web", 1, 128);
+    g_autoptr(ApiDeviceClass) rng = make_emulated("rng", "virtio-rng", 2);
+    rng->description = g_strdup("before");
+    add_class(fixture->store, rng);
+
+    /* Growing adds free devices at the end. */
+    g_assert_true(
+        store_device_class_update(fixture->store, "rng", TRUE, 4, FALSE, NULL, T1, &error));
+    g_assert_no_error(error);
+    g_autofree char *grown = pool_text(fixture->store, "rng", NULL);
+    g_assert_cmpstr(grown, ==, "rng-0,rng-1,rng-2,rng-3");
+    g_autoptr(ApiDeviceClass) got = get_class(fixture->store, "rng");
+    g_assert_cmpint(got->capacity, ==, 4);
+    g_assert_cmpstr(got->description, ==, "before");
+    g_assert_cmpstr(got->updated_at, ==, T1);
+    g_assert_cmpstr(got->created_at, ==, T0);
+
+    g_autofree char *d0 = claim_id(fixture->store, "rng", web->id);
+    g_autofree char *d1 = claim_id(fixture->store, "rng", web->id);
+    g_autofree char *d2 = claim_id(fixture->store, "rng", web->id);
+    g_assert_cmpstr(d2, ==, "rng-2");
+
+    /* Shrinking below a held device: CONFLICT naming it, and nothing changes
+     * (neither the description asked for with it, nor updated_at). */
+    g_assert_false(
+        store_device_class_update(fixture->store, "rng", TRUE, 2, TRUE, "after", T2, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_nonnull(strstr(error->message, "rng-2"));
+    g_clear_error(&error);
+    g_autofree char *kept = pool_text(fixture->store, "rng", NULL);
+    g_assert_cmpstr(kept, ==, "rng-0@acme/web,rng-1@acme/web,rng-2@acme/web,rng-3");
+    g_clear_pointer(&got, api_device_class_free);
+    got = get_class(fixture->store, "rng");
+    g_assert_cmpint(got->capacity, ==, 4);
+    g_assert_cmpint(got->in_use, ==, 3);
+    g_assert_cmpstr(got->description, ==, "before");
+    g_assert_cmpstr(got->updated_at, ==, T1);
+
+    /* Shrinking removes the highest ones once they are free. */
+    g_assert_true(store_device_release(fixture->store, "rng-2", web->id, &error));
+    g_assert_true(
+        store_device_class_update(fixture->store, "rng", TRUE, 2, TRUE, "after", T2, &error));
+    g_assert_no_error(error);
+    g_autofree char *shrunk = pool_text(fixture->store, "rng", NULL);
+    g_assert_cmpstr(shrunk, ==, "rng-0@acme/web,rng-1@acme/web");
+    g_clear_pointer(&got, api_device_class_free);
+    got = get_class(fixture->store, "rng");
+    g_assert_cmpint(got->capacity, ==, 2);
+    g_assert_cmpstr(got->description, ==, "after");
+    g_assert_cmpstr(got->updated_at, ==, T2);
+
+    /* Growing again reuses the numbers, free. */
+    g_assert_true(
+        store_device_class_update(fixture->store, "rng", TRUE, 3, FALSE, NULL, T2, &error));
+    g_assert_no_error(error);
+    g_autofree char *regrown = pool_text(fixture->store, "rng", NULL);
+    g_assert_cmpstr(regrown, ==, "rng-0@acme/web,rng-1@acme/web,rng-2");
+
+    /* The description alone; NULL clears it. */
+    g_assert_true(
+        store_device_class_update(fixture->store, "rng", FALSE, 0, TRUE, NULL, T2, &error));
+    g_assert_no_error(error);
+    g_clear_pointer(&got, api_device_class_free);
+    got = get_class(fixture->store, "rng");
+    g_assert_null(got->description);
+    g_assert_cmpint(got->capacity, ==, 3);
+
+    /* To nothing, once every device is free: then no claim succeeds. */
+    g_assert_true(store_device_release(fixture->store, "rng-0", web->id, &error));
+    g_assert_true(store_device_release(fixture->store, "rng-1", web->id, &error));
+    g_assert_true(
+        store_device_class_update(fixture->store, "rng", TRUE, 0, FALSE, NULL, T2, &error));
+    g_assert_no_error(error);
+    g_autofree char *empty = pool_text(fixture->store, "rng", NULL);
+    g_assert_cmpstr(empty, ==, "");
+    g_assert_null(store_device_claim(fixture->store, "rng", web->id, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NO_CAPACITY);
+    g_clear_error(&error);
+
+    /* A vfio class's capacity is its functions. */
+    g_autoptr(ApiDeviceClass) gpu = make_vfio("gpu", "0000:3b:00.0", NULL);
+    add_class(fixture->store, gpu);
+    g_assert_false(
+        store_device_class_update(fixture->store, "gpu", TRUE, 2, FALSE, NULL, T2, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST);
+    g_clear_error(&error);
+    g_autofree char *gpus = pool_text(fixture->store, "gpu", NULL);
+    g_assert_cmpstr(gpus, ==, "gpu-0");
+
+    g_assert_false(
+        store_device_class_update(fixture->store, "nope", TRUE, 2, FALSE, NULL, T2, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+}
+
+static void test_device_class_delete(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiStack) web = add_stack(fixture->store, "acme", "web", 1, 128);
+    g_autoptr(ApiDeviceClass) gpu = make_vfio("gpu", "0000:3b:00.0", "0000:3b:00.1", NULL);
+    add_class(fixture->store, gpu);
+    g_autoptr(ApiDeviceClass) rng = make_emulated("rng", "virtio-rng", 1);
+    add_class(fixture->store, rng);
+    g_autofree char *held = claim_id(fixture->store, "gpu", web->id);
+
+    g_assert_false(store_device_class_delete(fixture->store, "gpu", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_assert_nonnull(strstr(error->message, "'gpu'"));
+    g_clear_error(&error);
+    g_autofree char *kept = pool_text(fixture->store, "gpu", NULL);
+    g_assert_cmpstr(kept, ==, "gpu-0@acme/web,gpu-1");
+
+    g_assert_true(store_device_release(fixture->store, held, web->id, &error));
+    g_assert_true(store_device_class_delete(fixture->store, "gpu", &error));
+    g_assert_no_error(error);
+    g_assert_null(store_device_class_get(fixture->store, "gpu", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    g_autofree char *pool = pool_text(fixture->store, NULL, NULL);
+    g_assert_cmpstr(pool, ==, "rng-0");
+    g_assert_false(store_device_class_delete(fixture->store, "gpu", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+
+    /* Its functions and its name are free again. */
+    g_autoptr(ApiDeviceClass) reborn = make_vfio("gpu", "0000:3b:00.1", NULL);
+    add_class(fixture->store, reborn);
+    g_autoptr(ApiDeviceClass) nic = make_vfio("nic", "0000:3b:00.0", NULL);
+    add_class(fixture->store, nic);
+    g_autofree char *after = pool_text(fixture->store, NULL, NULL);
+    g_assert_cmpstr(after, ==, "gpu-0,nic-0,rng-0");
+}
+
+static void test_device_list(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiTenant) other = add_tenant(fixture->store, "other");
+    g_autoptr(ApiStack) web = add_stack(fixture->store, "acme", "web", 1, 128);
+    g_autoptr(ApiStack) db = add_stack(fixture->store, "other", "db", 1, 128);
+    /* Numbered past 9: ordered by number, not by text. */
+    g_autoptr(ApiDeviceClass) edu = make_emulated("edu", "edu", 11);
+    add_class(fixture->store, edu);
+    g_autoptr(ApiDeviceClass) gpu = make_vfio("gpu", "0000:3b:00.0", NULL);
+    add_class(fixture->store, gpu);
+
+    g_autofree char *all_free = pool_text(fixture->store, "edu", NULL);
+    g_assert_cmpstr(all_free, ==,
+                    "edu-0,edu-1,edu-2,edu-3,edu-4,edu-5,edu-6,edu-7,edu-8,edu-9,edu-10");
+    for (int i = 0; i < 10; i++)
+        g_free(claim_id(fixture->store, "edu", i % 2 ? web->id : db->id));
+    g_autofree char *tenth = claim_id(fixture->store, "edu", web->id);
+    g_assert_cmpstr(tenth, ==, "edu-10");
+    g_assert_true(store_device_release(fixture->store, "edu-1", web->id, &error));
+    g_autofree char *gpu0 = claim_id(fixture->store, "gpu", db->id);
+
+    /* By tenant: only what its stacks hold, naming the stack. */
+    g_autofree char *of_acme = pool_text(fixture->store, NULL, "acme");
+    g_assert_cmpstr(of_acme, ==,
+                    "edu-3@acme/web,edu-5@acme/web,edu-7@acme/web,edu-9@acme/web,edu-10@acme/web");
+    g_autofree char *of_other = pool_text(fixture->store, NULL, "other");
+    g_assert_cmpstr(of_other, ==,
+                    "edu-0@other/db,edu-2@other/db,edu-4@other/db,edu-6@other/db,"
+                    "edu-8@other/db,gpu-0@other/db");
+    g_autofree char *gpu_of_acme = pool_text(fixture->store, "gpu", "acme");
+    g_assert_cmpstr(gpu_of_acme, ==, "");
+    g_autofree char *gpu_of_other = pool_text(fixture->store, "gpu", "other");
+    g_assert_cmpstr(gpu_of_other, ==, "gpu-0@other/db");
+    g_autofree char *of_nobody = pool_text(fixture->store, NULL, "nobody");
+    g_assert_cmpstr(of_nobody, ==, "");
+    g_autofree char *no_class = pool_text(fixture->store, "nope", NULL);
+    g_assert_cmpstr(no_class, ==, "");
+
+    /* A held device names its stack's id, name and tenant. */
+    g_autoptr(GPtrArray) gpus = store_device_list(fixture->store, "gpu", NULL, &error);
+    g_assert_no_error(error);
+    const ApiDevice *held = g_ptr_array_index(gpus, 0);
+    g_assert_cmpstr(held->stack_id, ==, db->id);
+    g_assert_cmpstr(held->stack_name, ==, "db");
+    g_assert_cmpstr(held->tenant, ==, "other");
+    g_assert_cmpstr(held->address, ==, "0000:3b:00.0");
+
+    g_autoptr(GPtrArray) of_web = store_device_list_of_stack(fixture->store, web->id, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(of_web->len, ==, 5);
+    g_assert_cmpstr(((const ApiDevice *)g_ptr_array_index(of_web, 4))->id, ==, "edu-10");
+
+    g_assert_cmpint(store_tenant_devices_in_use(fixture->store, "acme", &error), ==, 5);
+    g_assert_cmpint(store_tenant_devices_in_use(fixture->store, "other", &error), ==, 6);
+    g_assert_cmpint(store_tenant_devices_in_use(fixture->store, "nobody", &error), ==, 0);
+    g_assert_no_error(error);
+    g_autoptr(ApiDeviceClass) edu_class = get_class(fixture->store, "edu");
+    g_assert_cmpint(edu_class->in_use, ==, 10);
+}
+
+static void test_stack_set_spec(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiStack) web = add_stack(fixture->store, "acme", "web", 2, 256);
+    g_autoptr(ApiDeviceClass) rng = make_emulated("rng", "virtio-rng", 2);
+    add_class(fixture->store, rng);
+    g_autoptr(ApiDevice) device = store_device_claim(fixture->store, "rng", web->id, &error);
+    g_assert_no_error(error);
+
+    g_autoptr(ApiStackSpec) spec = api_stack_spec_copy(web->spec);
+    g_free(spec->iommu);
+    spec->iommu = g_strdup("intel");
+    g_ptr_array_add(spec->devices,
+                    api_stack_device_new("rng", device->id, device->model, device->address));
+    g_ptr_array_add(spec->devices, api_stack_device_new("gpu", "gpu-3", "vfio", "0000:3b:00.0"));
+    g_assert_true(store_stack_set_spec(fixture->store, web->id, spec, T1, &error));
+    g_assert_no_error(error);
+
+    reopen(fixture);
+    g_autoptr(ApiStack) got = store_stack_get(fixture->store, "acme", "web", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(got->updated_at, ==, T1);
+    g_assert_cmpstr(got->created_at, ==, T0);
+    g_assert_cmpstr(got->spec->iommu, ==, "intel");
+    g_assert_cmpuint(got->spec->vcpus, ==, 2);
+    g_assert_cmpuint(got->spec->devices->len, ==, 2);
+    const ApiStackDevice *first = g_ptr_array_index(got->spec->devices, 0);
+    g_assert_cmpstr(first->class_name, ==, "rng");
+    g_assert_cmpstr(first->id, ==, "rng-0");
+    g_assert_cmpstr(first->model, ==, "virtio-rng");
+    g_assert_null(first->address);
+    const ApiStackDevice *second = g_ptr_array_index(got->spec->devices, 1);
+    g_assert_cmpstr(second->id, ==, "gpu-3");
+    g_assert_cmpstr(second->address, ==, "0000:3b:00.0");
+
+    g_autofree char *missing = g_uuid_string_random();
+    g_assert_false(store_stack_set_spec(fixture->store, missing, spec, T2, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -2195,6 +2818,15 @@ int main(int argc, char **argv)
     ADD("/store/transaction/quota-race", test_transaction_quota_race);
     ADD("/store/stack/conditional-state", test_stack_conditional_state);
     ADD("/store/image/conditional-state", test_image_conditional_state);
+    ADD("/store/device/class-insert", test_device_class_insert);
+    ADD("/store/device/class-address-taken", test_device_class_address_taken);
+    ADD("/store/device/claim", test_device_claim);
+    ADD("/store/device/claim-rolled-back", test_device_claim_rolled_back);
+    ADD("/store/device/freed-with-stack", test_device_freed_with_stack);
+    ADD("/store/device/class-capacity", test_device_class_capacity);
+    ADD("/store/device/class-delete", test_device_class_delete);
+    ADD("/store/device/list", test_device_list);
+    ADD("/store/stack/set-spec", test_stack_set_spec);
 #undef ADD
 
     return g_test_run();

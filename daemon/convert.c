@@ -71,10 +71,16 @@ HvDevice *convert_stack_device(const ApiStackDevice *device, guint index)
      * validation of everything else (counts per model, the vIOMMU) whole.
      * The model is the class's, filled in by the caller. */
     g_autofree char *stand_in = g_strdup_printf("device%u", index);
+    /* A vfio device's host function is known once claimed: before, a
+     * distinct stand-in address (index < 16: slot 00-0f). */
+    g_autofree char *stand_in_address = g_strdup_printf("0000:00:%02x.0", index);
     if (device->model == NULL || !hv_device_model_from_string(device->model, &model))
         g_warning("device %s of class %s has no known model (%s)", device->id ? device->id : "?",
                   device->class_name, device->model ? device->model : "none");
-    return hv_device_new(device->id ? device->id : stand_in, model, device->address);
+    const char *address = device->address;
+    if (model == HV_DEVICE_VFIO && device->id == NULL && address == NULL)
+        address = stand_in_address;
+    return hv_device_new(device->id ? device->id : stand_in, model, address);
 }
 
 /* The fields a tenant chooses; the rest is the host's. */

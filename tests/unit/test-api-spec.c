@@ -594,7 +594,6 @@ static void test_accepts_edges(void)
         {"nesting.cpu", "'named:Skylake-Server-v4'"},
         {"nesting.cpu", "'named:qemu64'"},
         {"nesting.cpu", "'named:a_b.c-d'"},
-        {"nesting.iommu", "'none'"},
         {"nesting.iommu", "'virtio'"},
         {"devices", "[]"},
         {"devices", NULL},
@@ -682,6 +681,16 @@ static void test_devices_iommu_default(void)
     json_object *nesting = NULL;
     g_assert_true(json_object_object_get_ex(json, "nesting", &nesting));
     g_assert_cmpstr(json_object_get_string(json_object_object_get(nesting, "iommu")), ==, "intel");
+
+    /* Asked for explicitly, none with devices decodes but cannot become a
+     * domain: the L1 would have no vIOMMU to hand them on through. */
+    g_autoptr(json_object) none =
+        parse_dq(SPEC_HEAD ",'nesting':{'iommu':'none'},'devices':[{'class':'rng'}]}");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiStackSpec) refused = api_accept(none, HV_BACKEND_KVM, &error);
+    g_assert_null(refused);
+    g_assert_nonnull(error);
+    g_assert_true(g_str_has_prefix(error->message, "nesting.iommu: none cannot carry devices"));
 }
 
 /* A stored record may carry what the pool gave a device; a request may not. */

@@ -33,7 +33,7 @@
 
 /* QEMU's edu device (docs/specs/edu.txt in QEMU). */
 #define EDU_REG_ID      0x00
-#define EDU_REG_LIVE    0x04 /* reads back the complement of what was written */
+#define EDU_REG_LIVE    0x04       /* reads back the complement of what was written */
 #define EDU_LIVE_VALUE  0x12345678 /* what the payload writes there */
 #define EDU_REG_FACT    0x08
 #define EDU_REG_STATUS  0x20 /* bit 0: factorial in progress */

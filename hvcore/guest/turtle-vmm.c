@@ -510,14 +510,14 @@ __attribute__((noreturn)) static void run_continuous(void)
 
 #define EDU_VENDOR 0x1234
 #define EDU_DEVICE 0x11e8
-#define EDU_ID       0x010000edu
-#define EDU_READS    1000u /* ID reads per run unless --count says otherwise */
-#define EDU_FACT_N   10u
-#define EDU_FACT     3628800u /* 10! */
+#define EDU_ID     0x010000edu
+#define EDU_READS  1000u /* ID reads per run unless --count says otherwise */
+#define EDU_FACT_N 10u
+#define EDU_FACT   3628800u /* 10! */
 /* QEMU 7.2's edu aborts the whole QEMU on a DMA of its full 4096-byte buffer. */
-#define EDU_DMA_LEN  2048u
-#define EDU_MARKS    (EDU_MARK_DONE + 1)
-#define DEV_BAR_SLOT 1
+#define EDU_DMA_LEN        2048u
+#define EDU_MARKS          (EDU_MARK_DONE + 1)
+#define DEV_BAR_SLOT       1
 #define DEV_RUN_TIMEOUT_NS (120 * NS_PER_SEC)
 
 /* Linked in from edu-payload.S. */
@@ -533,7 +533,7 @@ struct dev_run {
 };
 
 __attribute__((format(printf, 2, 3))) static bool dev_fail(char err[VFIO_DEV_ERR_LEN],
-                                                            const char *fmt, ...)
+                                                           const char *fmt, ...)
 {
     va_list ap;
 
@@ -616,9 +616,8 @@ static int dev_exit(struct vm *vm, const struct vfio_dev *dev, struct dev_run *r
     case KVM_EXIT_MMIO: {
         uint64_t gpa = run->mmio.phys_addr;
         /* Trapped mode: forward the access to the device, as an emulating VMM would. */
-        if (gpa >= EDU_BAR_GPA &&
-            vfio_dev_bar_rw(dev, gpa - EDU_BAR_GPA, run->mmio.data, run->mmio.len,
-                            run->mmio.is_write)) {
+        if (gpa >= EDU_BAR_GPA && vfio_dev_bar_rw(dev, gpa - EDU_BAR_GPA, run->mmio.data,
+                                                  run->mmio.len, run->mmio.is_write)) {
             r->bar_exits++;
             return 1;
         }

@@ -18,16 +18,16 @@
 
 #include <linux/vfio.h>
 
-#define PCI_DEVICES "/sys/bus/pci/devices"
-#define VFIO_PCI_BIND "/sys/bus/pci/drivers/vfio-pci/bind"
+#define PCI_DEVICES    "/sys/bus/pci/devices"
+#define VFIO_PCI_BIND  "/sys/bus/pci/drivers/vfio-pci/bind"
 #define VFIO_CONTAINER "/dev/vfio/vfio"
 
-#define PCI_COMMAND 0x04
+#define PCI_COMMAND        0x04
 #define PCI_COMMAND_MEMORY 0x2
 #define PCI_COMMAND_MASTER 0x4 /* without it the device's DMA never starts */
 
-__attribute__((format(printf, 2, 3))) static bool fail(char err[VFIO_DEV_ERR_LEN],
-                                                        const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static bool fail(char err[VFIO_DEV_ERR_LEN], const char *fmt,
+                                                       ...)
 {
     va_list ap;
 
@@ -167,8 +167,7 @@ static bool vfio_container_open(struct vfio_dev *dev, unsigned group, char err[V
     if (ioctl(dev->group, VFIO_GROUP_GET_STATUS, &status) < 0)
         return fail(err, "VFIO_GROUP_GET_STATUS: %s", strerror(errno));
     if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE))
-        return fail(err, "IOMMU group %u is not viable: another device in it has a driver",
-                    group);
+        return fail(err, "IOMMU group %u is not viable: another device in it has a driver", group);
     if (ioctl(dev->group, VFIO_GROUP_SET_CONTAINER, &dev->container) < 0)
         return fail(err, "VFIO_GROUP_SET_CONTAINER: %s", strerror(errno));
     /* type1 refuses (EPERM) an IOMMU without interrupt remapping. */
@@ -178,8 +177,8 @@ static bool vfio_container_open(struct vfio_dev *dev, unsigned group, char err[V
     return true;
 }
 
-static bool vfio_region(const struct vfio_dev *dev, uint32_t index,
-                        struct vfio_region_info *info, char err[VFIO_DEV_ERR_LEN])
+static bool vfio_region(const struct vfio_dev *dev, uint32_t index, struct vfio_region_info *info,
+                        char err[VFIO_DEV_ERR_LEN])
 {
     memset(info, 0, sizeof(*info));
     info->argsz = sizeof(*info);
@@ -208,12 +207,12 @@ static bool vfio_map_bar(struct vfio_dev *dev, char err[VFIO_DEV_ERR_LEN])
     if (!vfio_region(dev, VFIO_PCI_BAR0_REGION_INDEX, &info, err))
         return false;
     if (info.size == 0 || !(info.flags & VFIO_REGION_INFO_FLAG_MMAP))
-        return fail(err, "BAR0 of %s cannot be mapped (size %" PRIu64 ", flags 0x%x)",
-                    dev->addr, (uint64_t)info.size, info.flags);
+        return fail(err, "BAR0 of %s cannot be mapped (size %" PRIu64 ", flags 0x%x)", dev->addr,
+                    (uint64_t)info.size, info.flags);
     dev->bar_off = info.offset;
     dev->bar_size = info.size;
-    dev->bar = mmap(NULL, dev->bar_size, PROT_READ | PROT_WRITE, MAP_SHARED, dev->fd,
-                    (off_t)dev->bar_off);
+    dev->bar =
+        mmap(NULL, dev->bar_size, PROT_READ | PROT_WRITE, MAP_SHARED, dev->fd, (off_t)dev->bar_off);
     if (dev->bar == MAP_FAILED) {
         dev->bar = NULL;
         return fail(err, "mmap BAR0: %s", strerror(errno));
@@ -257,8 +256,7 @@ void vfio_dev_close(struct vfio_dev *dev)
     dev->fd = dev->group = dev->container = -1;
 }
 
-bool vfio_dev_bar_rw(const struct vfio_dev *dev, uint64_t off, void *data, size_t len,
-                     bool write)
+bool vfio_dev_bar_rw(const struct vfio_dev *dev, uint64_t off, void *data, size_t len, bool write)
 {
     if (off >= dev->bar_size || len > dev->bar_size - off)
         return false;
@@ -278,8 +276,8 @@ bool vfio_dev_dma_map(const struct vfio_dev *dev, void *vaddr, uint64_t iova, ui
         .size = size,
     };
     if (ioctl(dev->container, VFIO_IOMMU_MAP_DMA, &map) < 0)
-        return fail(err, "VFIO_IOMMU_MAP_DMA iova 0x%" PRIx64 " size 0x%" PRIx64 ": %s", iova,
-                    size, strerror(errno));
+        return fail(err, "VFIO_IOMMU_MAP_DMA iova 0x%" PRIx64 " size 0x%" PRIx64 ": %s", iova, size,
+                    strerror(errno));
     return true;
 }
 

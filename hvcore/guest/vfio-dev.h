@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VFIO_DEV_ERR_LEN 256
+#define VFIO_DEV_ERR_LEN  256
 #define VFIO_DEV_ADDR_LEN 13 /* "0000:00:00.0" and its NUL */
 
 struct vfio_dev {
@@ -21,10 +21,10 @@ struct vfio_dev {
     int container;
     int group;
     int fd;
-    uint64_t bar_off;  /* BAR0 region, in the device fd */
+    uint64_t bar_off; /* BAR0 region, in the device fd */
     uint64_t bar_size;
-    uint64_t cfg_off;  /* PCI config space region */
-    void *bar;         /* BAR0 mapped into our address space */
+    uint64_t cfg_off; /* PCI config space region */
+    void *bar;        /* BAR0 mapped into our address space */
 };
 
 /* Finds the first function with this vendor:device; addr gets its address. */
@@ -36,8 +36,7 @@ bool vfio_dev_open(struct vfio_dev *dev, const char *addr, char err[VFIO_DEV_ERR
 void vfio_dev_close(struct vfio_dev *dev);
 
 /* BAR0 access through the region (the slow path every trapped access takes). */
-bool vfio_dev_bar_rw(const struct vfio_dev *dev, uint64_t off, void *data, size_t len,
-                     bool write);
+bool vfio_dev_bar_rw(const struct vfio_dev *dev, uint64_t off, void *data, size_t len, bool write);
 
 /* Lets the device reach [vaddr, vaddr + size) at iova. */
 bool vfio_dev_dma_map(const struct vfio_dev *dev, void *vaddr, uint64_t iova, uint64_t size,

@@ -114,6 +114,9 @@ static bool pci_group(const char *addr, unsigned *group, char err[VFIO_DEV_ERR_L
     char path[128], link[256];
     char *end;
 
+    snprintf(path, sizeof(path), PCI_DEVICES "/%s", addr);
+    if (access(path, F_OK) < 0)
+        return fail(err, "no PCI function %s", addr);
     snprintf(path, sizeof(path), PCI_DEVICES "/%s/iommu_group", addr);
     ssize_t n = readlink(path, link, sizeof(link) - 1);
     if (n < 0)

@@ -11,9 +11,12 @@ L1_VMM_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static
 
 l1-image: $(L1_KERNEL) $(L1_INITRD) $(L1_VMM)
 
-$(L1_VMM): hvcore/guest/turtle-vmm.c hvcore/guest/guest.mk
+L1_VMM_SRCS = hvcore/guest/turtle-vmm.c hvcore/guest/vfio-dev.c hvcore/guest/edu-payload.S
+L1_VMM_HDRS = hvcore/guest/vfio-dev.h hvcore/guest/edu-payload.h
+
+$(L1_VMM): $(L1_VMM_SRCS) $(L1_VMM_HDRS) hvcore/guest/guest.mk
 	@mkdir -p $(@D)
-	$(CC) $(L1_VMM_CFLAGS) -o $@ $<
+	$(CC) $(L1_VMM_CFLAGS) -o $@ $(L1_VMM_SRCS)
 
 # One script run makes both; .deb downloads stay in $(L1_DIR)/cache.
 $(L1_KERNEL) $(L1_INITRD) &: hvcore/guest/build-l1-image hvcore/guest/init $(L1_VMM)

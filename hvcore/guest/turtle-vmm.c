@@ -6,6 +6,11 @@
  *
  * It is a static, libc-only program on purpose: it runs inside a busybox
  * initrd that has nothing else.
+ *
+ * Device mode (--device) hands a PCI function on to the L2 through VFIO and
+ * runs an L2 that drives it (edu-payload.S), once with BAR0 mapped into the
+ * L2 and once with every BAR access trapped, to show what device assignment
+ * saves at this level.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,11 +23,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <linux/kvm.h>
+
+#include "edu-payload.h"
+#include "vfio-dev.h"
 
 #define KVM_DEVICE "/dev/kvm"
 
@@ -496,11 +506,255 @@ __attribute__((noreturn)) static void run_continuous(void)
     }
 }
 
+/* ---- device mode ---------------------------------------------------------- */
+
+#define EDU_VENDOR 0x1234
+#define EDU_DEVICE 0x11e8
+#define EDU_ID     0x010000edu
+#define EDU_READS  1000u /* ID reads per run unless --count says otherwise */
+#define EDU_FACT_N 10u
+#define EDU_FACT   3628800u /* 10! */
+/* QEMU 7.2's edu aborts the whole QEMU on a DMA of its full 4096-byte buffer. */
+#define EDU_DMA_LEN        2048u
+#define EDU_MARKS          (EDU_MARK_DONE + 1)
+#define DEV_BAR_SLOT       1
+#define DEV_RUN_TIMEOUT_NS (120 * NS_PER_SEC)
+
+/* Linked in from edu-payload.S. */
+extern const uint8_t edu_payload[], edu_payload_end[];
+
+/* What one L2 run of the edu payload did. */
+struct dev_run {
+    uint32_t id, live, fact;
+    uint32_t accesses;  /* BAR accesses, as counted by the payload */
+    uint64_t bar_exits; /* exits to us caused by BAR accesses */
+    uint64_t reads_ns;  /* time of the ID-read phase */
+    bool dma_ok;
+};
+
+__attribute__((format(printf, 2, 3))) static bool dev_fail(char err[VFIO_DEV_ERR_LEN],
+                                                           const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, VFIO_DEV_ERR_LEN, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* Only there so that SIGALRM interrupts KVM_RUN instead of killing us. */
+static void dev_on_alarm(int sig)
+{
+    (void)sig;
+}
+
+/* A tick a second makes KVM_RUN return even while the L2 never exits. */
+static void dev_ticks(bool on)
+{
+    struct sigaction sa = {.sa_handler = dev_on_alarm}; /* no SA_RESTART */
+    struct itimerval tick = {{on ? 1 : 0, 0}, {on ? 1 : 0, 0}};
+
+    sigaction(SIGALRM, &sa, NULL);
+    setitimer(ITIMER_REAL, &tick, NULL);
+}
+
+static void dev_put32(struct vm *vm, uint32_t gpa, uint32_t value)
+{
+    memcpy(vm->mem + gpa, &value, sizeof(value));
+}
+
+static uint32_t dev_get32(const struct vm *vm, uint32_t gpa)
+{
+    uint32_t value;
+
+    memcpy(&value, vm->mem + gpa, sizeof(value));
+    return value;
+}
+
+static void dev_fill_inputs(struct vm *vm, uint32_t reads)
+{
+    dev_put32(vm, EDU_IN_READS, reads);
+    dev_put32(vm, EDU_IN_FACT, EDU_FACT_N);
+    dev_put32(vm, EDU_IN_DMA_LEN, EDU_DMA_LEN);
+    for (uint32_t i = 0; i < EDU_DMA_LEN; i++)
+        vm->mem[EDU_DMA_SRC + i] = (uint8_t)(i * 13 + 5);
+}
+
+/* Direct mode: BAR0's mapping becomes L2 memory, so accesses never leave the L2. */
+static bool dev_map_bar(struct vm *vm, const struct vfio_dev *dev, char err[VFIO_DEV_ERR_LEN])
+{
+    struct kvm_userspace_memory_region region = {
+        .slot = DEV_BAR_SLOT,
+        .guest_phys_addr = EDU_BAR_GPA,
+        .memory_size = dev->bar_size,
+        .userspace_addr = (uintptr_t)dev->bar,
+    };
+    if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+        return dev_fail(err, "KVM_SET_USER_MEMORY_REGION for BAR0: %s", strerror(errno));
+    return true;
+}
+
+/* Handles one exit.  1: run on, 0: the payload is done, -1: error in err. */
+static int dev_exit(struct vm *vm, const struct vfio_dev *dev, struct dev_run *r,
+                    uint64_t marks[EDU_MARKS], char err[VFIO_DEV_ERR_LEN])
+{
+    struct kvm_run *run = vm->run;
+
+    switch (run->exit_reason) {
+    case KVM_EXIT_HLT:
+        return 0;
+    case KVM_EXIT_IO:
+        if (run->io.direction == KVM_EXIT_IO_OUT && run->io.port == EDU_PORT_MARK) {
+            uint8_t mark = *((uint8_t *)run + run->io.data_offset);
+            if (mark < EDU_MARKS)
+                marks[mark] = now_ns();
+            return 1;
+        }
+        dev_fail(err, "unexpected port I/O on port 0x%x from the L2", run->io.port);
+        return -1;
+    case KVM_EXIT_MMIO: {
+        uint64_t gpa = run->mmio.phys_addr;
+        /* Trapped mode: forward the access to the device, as an emulating VMM would. */
+        if (gpa >= EDU_BAR_GPA && vfio_dev_bar_rw(dev, gpa - EDU_BAR_GPA, run->mmio.data,
+                                                  run->mmio.len, run->mmio.is_write)) {
+            r->bar_exits++;
+            return 1;
+        }
+        dev_fail(err, "L2 %s of %u bytes at 0x%" PRIx64 " could not be forwarded to BAR0",
+                 run->mmio.is_write ? "write" : "read", run->mmio.len, gpa);
+        return -1;
+    }
+    default:
+        dev_fail(err, "L2 stopped: %s exit (reason %u)", exit_reason_name(run->exit_reason),
+                 run->exit_reason);
+        return -1;
+    }
+}
+
+static bool dev_loop(struct vm *vm, const struct vfio_dev *dev, struct dev_run *r,
+                     char err[VFIO_DEV_ERR_LEN])
+{
+    uint64_t marks[EDU_MARKS] = {0};
+    uint64_t deadline = now_ns() + DEV_RUN_TIMEOUT_NS;
+    int step = 1;
+
+    dev_ticks(true);
+    while (step > 0) {
+        if (ioctl(vm->vcpu_fd, KVM_RUN, 0) == 0) {
+            step = dev_exit(vm, dev, r, marks, err);
+        } else if (errno != EINTR && errno != EAGAIN) {
+            dev_fail(err, "KVM_RUN: %s", strerror(errno));
+            step = -1;
+        } else if (now_ns() > deadline) {
+            dev_fail(err, "the L2 did not finish within %llu s", DEV_RUN_TIMEOUT_NS / NS_PER_SEC);
+            step = -1;
+        }
+    }
+    dev_ticks(false);
+    if (step < 0)
+        return false;
+    if (!marks[EDU_MARK_READS] || !marks[EDU_MARK_READS_DONE] || !marks[EDU_MARK_DONE])
+        return dev_fail(err, "the L2 halted before the end of its payload");
+    r->reads_ns = marks[EDU_MARK_READS_DONE] - marks[EDU_MARK_READS];
+    return true;
+}
+
+static void dev_collect(const struct vm *vm, struct dev_run *r)
+{
+    r->id = dev_get32(vm, EDU_OUT_ID);
+    r->live = dev_get32(vm, EDU_OUT_LIVE);
+    r->fact = dev_get32(vm, EDU_OUT_FACT);
+    r->accesses = dev_get32(vm, EDU_OUT_ACCESSES);
+    r->dma_ok = memcmp(vm->mem + EDU_DMA_SRC, vm->mem + EDU_DMA_DST, EDU_DMA_LEN) == 0;
+}
+
+/*
+ * One L2 run.  L2 RAM is mapped for the device at IOVA = L2-physical address,
+ * so the addresses the payload programs into the device are its own.
+ */
+static bool dev_run(const struct vfio_dev *dev, bool direct, uint32_t reads, struct dev_run *r,
+                    char err[VFIO_DEV_ERR_LEN])
+{
+    const struct payload payload = {"edu", edu_payload, (size_t)(edu_payload_end - edu_payload)};
+    struct vm vm;
+
+    memset(r, 0, sizeof(*r));
+    vm_create(&vm, &payload);
+    dev_fill_inputs(&vm, reads);
+    bool ok = (!direct || dev_map_bar(&vm, dev, err)) &&
+              vfio_dev_dma_map(dev, vm.mem, 0, GUEST_MEM_SIZE, err);
+    if (ok) {
+        ok = dev_loop(&vm, dev, r, err);
+        vfio_dev_dma_unmap(dev, 0, GUEST_MEM_SIZE);
+    }
+    if (ok)
+        dev_collect(&vm, r);
+    vm_destroy(&vm);
+    return ok;
+}
+
+static int dev_error(const char *err)
+{
+    printf("TURTLES-L2 DEV error=%s\n", err);
+    return 1;
+}
+
+static int dev_report(const struct dev_run *d, const struct dev_run *t, uint32_t reads)
+{
+    char err[VFIO_DEV_ERR_LEN];
+
+    printf("TURTLES-L2 BAR reads=%" PRIu32 " ns_direct=%.0f ns_trapped=%.0f\n", reads,
+           (double)d->reads_ns / reads, (double)t->reads_ns / reads);
+    if (d->live != ~(uint32_t)EDU_LIVE_VALUE || t->live != ~(uint32_t)EDU_LIVE_VALUE) {
+        dev_fail(err, "liveness check read 0x%08" PRIx32 " direct, 0x%08" PRIx32 " trapped",
+                 d->live, t->live);
+        return dev_error(err);
+    }
+    if (d->id != t->id || d->fact != t->fact) {
+        dev_fail(err, "runs disagree: id 0x%08" PRIx32 "/0x%08" PRIx32 " fact %" PRIu32 "/%" PRIu32,
+                 d->id, t->id, d->fact, t->fact);
+        return dev_error(err);
+    }
+    bool dma_ok = d->dma_ok && t->dma_ok;
+    printf("TURTLES-L2 DEV id=0x%08" PRIx32 " fact=%" PRIu32 " dma=%s exits_direct=%" PRIu64
+           " exits_trapped=%" PRIu64 " accesses=%" PRIu32 "\n",
+           d->id, d->fact, dma_ok ? "ok" : "bad", d->bar_exits, t->bar_exits, t->accesses);
+    bool good = d->id == EDU_ID && d->fact == EDU_FACT && dma_ok && d->bar_exits == 0 &&
+                t->bar_exits == t->accesses;
+    return good ? 0 : 1;
+}
+
+/* Prints exactly one TURTLES-L2 DEV line, whatever happens short of a crash. */
+static int run_device(const char *which, uint32_t reads)
+{
+    char addr[VFIO_DEV_ADDR_LEN] = "", err[VFIO_DEV_ERR_LEN];
+    struct vfio_dev dev;
+    struct dev_run direct, trapped;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (strcmp(which, "auto") == 0) {
+        if (!vfio_dev_find(EDU_VENDOR, EDU_DEVICE, addr, err))
+            return dev_error(err);
+    } else if (strlen(which) < sizeof(addr)) {
+        snprintf(addr, sizeof(addr), "%s", which);
+    }
+    bool ok = vfio_dev_open(&dev, addr[0] ? addr : which, err) &&
+              dev_run(&dev, true, reads, &direct, err) &&
+              dev_run(&dev, false, reads, &trapped, err);
+    vfio_dev_close(&dev);
+    return ok ? dev_report(&direct, &trapped, reads) : dev_error(err);
+}
+
 static void usage(FILE *out)
 {
     fputs("usage: turtle-vmm                      run the L2 mix forever, one heartbeat a second\n"
           "       turtle-vmm --payload P --count N [--json]\n"
           "                                       run payload P until N exits of its kind\n"
+          "       turtle-vmm --device ADDR|auto [--count N]\n"
+          "                                       bind PCI function ADDR (auto: the first QEMU\n"
+          "                                       edu) to vfio-pci and run an L2 that drives it,\n"
+          "                                       BAR0 direct then trapped; N ID reads per run\n"
           "       turtle-vmm --nested-state       print KVM_CAP_NESTED_STATE's size\n"
           "       turtle-vmm --help\n"
           "payloads: pio (out), cpuid, hlt, mmio (write to unmapped memory)\n",
@@ -516,16 +770,17 @@ static __attribute__((noreturn)) void bad_usage(const char *why)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_NESTED_STATE = 256 };
+    enum { OPT_NESTED_STATE = 256, OPT_DEVICE };
     static const struct option opts[] = {
         {"payload", required_argument, NULL, 'p'},
         {"count", required_argument, NULL, 'c'},
         {"json", no_argument, NULL, 'j'},
         {"nested-state", no_argument, NULL, OPT_NESTED_STATE},
+        {"device", required_argument, NULL, OPT_DEVICE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *payload = NULL;
+    const char *payload = NULL, *device = NULL;
     uint64_t count = 0;
     bool have_count = false, json = false, want_nested_state = false;
     int opt;
@@ -554,6 +809,9 @@ int main(int argc, char **argv)
         case OPT_NESTED_STATE:
             want_nested_state = true;
             break;
+        case OPT_DEVICE:
+            device = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -564,6 +822,13 @@ int main(int argc, char **argv)
     if (optind < argc)
         bad_usage("unexpected argument");
 
+    if (device) {
+        if (payload || json || want_nested_state)
+            bad_usage("--device takes only --count");
+        if (count > UINT32_MAX)
+            bad_usage("--count is too large for --device");
+        return run_device(device, have_count ? (uint32_t)count : EDU_READS);
+    }
     if (want_nested_state) {
         if (payload || have_count || json)
             bad_usage("--nested-state takes no other option");

@@ -94,46 +94,33 @@ static char *boot_text(const ApiStackSpec *spec)
     return g_strdup_printf("kernel %s", spec->boot_kernel);
 }
 
-/* The devices the stack holds, from its JSON ("devices": [{"class", "id",
- * "model"}]): "test-edu-0 (test-edu, edu), ..."; NULL for none. */
-static char *devices_text(json_object *stack)
+/* The devices the stack holds: "test-edu-0 (test-edu, edu), ..."; NULL for
+ * none.  One not yet allocated shows its class. */
+static char *devices_text(const ApiStackSpec *spec)
 {
-    json_object *devices = NULL;
-    if (stack == NULL || !json_object_object_get_ex(stack, "devices", &devices) ||
-        !json_object_is_type(devices, json_type_array) || json_object_array_length(devices) == 0)
+    if (spec->devices->len == 0)
         return NULL;
     GString *text = g_string_new(NULL);
-    for (size_t i = 0; i < json_object_array_length(devices); i++) {
-        json_object *device = json_object_array_get_idx(devices, i);
-        json_object *member = NULL;
-        const char *id = json_object_object_get_ex(device, "id", &member)
-                             ? json_object_get_string(member)
-                             : NULL;
-        const char *klass = json_object_object_get_ex(device, "class", &member)
-                                ? json_object_get_string(member)
-                                : NULL;
-        const char *model = json_object_object_get_ex(device, "model", &member)
-                                ? json_object_get_string(member)
-                                : NULL;
+    for (guint i = 0; i < spec->devices->len; i++) {
+        const ApiStackDevice *device = g_ptr_array_index(spec->devices, i);
         if (i > 0)
             g_string_append(text, ", ");
-        if (id != NULL)
-            g_string_append_printf(text, "%s (%s, %s)", id, klass != NULL ? klass : "-",
-                                   model != NULL ? model : "-");
+        if (device->id != NULL)
+            g_string_append_printf(text, "%s (%s, %s)", device->id, device->class_name,
+                                   device->model != NULL ? device->model : "-");
         else
-            g_string_append(text, klass != NULL ? klass : "-");
+            g_string_append(text, device->class_name);
     }
     return g_string_free(text, FALSE);
 }
 
-/* @json: the stack's JSON, for what the model does not carry (may be NULL). */
-static void stack_rows(OutputTable *table, const ApiStack *stack, json_object *json)
+static void stack_rows(OutputTable *table, const ApiStack *stack)
 {
     const ApiStackSpec *spec = stack->spec;
     g_autofree char *vcpus = g_strdup_printf("%u", spec->vcpus);
     g_autofree char *memory = g_strdup_printf("%u MiB", spec->memory_mib);
     g_autofree char *boot = boot_text(spec);
-    g_autofree char *devices = devices_text(json);
+    g_autofree char *devices = devices_text(spec);
 
     output_table_add(table, "name:", spec->name);
     output_table_add(table, "id:", stack->id);
@@ -248,23 +235,17 @@ static json_object *spec_from_flags(Ctl *ctl, const char *name, const CreateFlag
     spec->cpu = g_strdup(f->cpu);
     g_free(spec->iommu);
     spec->iommu = g_strdup(f->iommu != NULL ? f->iommu : "none");
+    for (guint i = 0; i < f->devices->len; i++)
+        g_ptr_array_add(spec->devices,
+                        api_stack_device_new(g_ptr_array_index(f->devices, i), NULL, NULL, NULL));
     spec->start = !f->no_start;
     /* Names and the like are the API's to judge: its message, as is, says
      * what is wrong. */
     json_object *json = api_stack_spec_to_json(spec);
-
     /* Without --iommu the API picks: intel with devices, none without. */
     json_object *nesting = NULL;
     if (f->iommu == NULL && json_object_object_get_ex(json, "nesting", &nesting))
         json_object_object_del(nesting, "iommu");
-    json_object *devices = json_object_new_array();
-    for (guint i = 0; i < f->devices->len; i++) {
-        json_object *device = json_object_new_object();
-        json_object_object_add(device, "class",
-                               json_object_new_string(g_ptr_array_index(f->devices, i)));
-        json_object_array_add(devices, device);
-    }
-    json_object_object_add(json, "devices", devices);
     return json;
 }
 
@@ -358,9 +339,7 @@ static int stack_create(Ctl *ctl, int argc, char **argv)
     if (ctl->format != OUTPUT_TABLE)
         return cmd_operation_finish(ctl, body, FALSE);
     g_autoptr(OutputTable) table = output_table_new(NULL, 2);
-    json_object *json = NULL;
-    json_object_object_get_ex(body, "stack", &json);
-    stack_rows(table, stack, json);
+    stack_rows(table, stack);
     output_table_print(table, stdout);
     fputs("\noperation:\n", stdout);
     return cmd_operation_finish(ctl, body, FALSE);
@@ -489,10 +468,8 @@ static int stack_show(Ctl *ctl, int argc, char **argv)
     if (stack == NULL)
         return status;
     if (!ctl_emit(ctl, body)) {
-        json_object *json = NULL;
-        json_object_object_get_ex(body, "stack", &json);
         g_autoptr(OutputTable) table = output_table_new(NULL, 2);
-        stack_rows(table, stack, json);
+        stack_rows(table, stack);
         output_table_print(table, stdout);
     }
     return CTL_EXIT_OK;

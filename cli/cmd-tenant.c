@@ -6,13 +6,6 @@
 
 #include "api/tenant.h"
 
-/* The contract's bound of quota.devices (the API has the last word). */
-#ifdef API_QUOTA_MAX_DEVICES
-#define QUOTA_MAX_DEVICES API_QUOTA_MAX_DEVICES
-#else
-#define QUOTA_MAX_DEVICES 1024
-#endif
-
 void cmd_tenant_usage(FILE *out)
 {
     fputs("usage: turtlectl tenant create NAME [QUOTA OPTIONS]\n"
@@ -52,7 +45,7 @@ static void quota_specs(QuotaFlags *flags, ArgSpec specs[6])
         {"--vcpus", ARG_INT, 0, API_QUOTA_MAX_VCPUS, &flags->values[1], &flags->seen[1]},
         {"--memory-mib", ARG_INT, 0, API_QUOTA_MAX_MEMORY_MIB, &flags->values[2], &flags->seen[2]},
         {"--disk-gib", ARG_INT, 0, API_QUOTA_MAX_DISK_GIB, &flags->values[3], &flags->seen[3]},
-        {"--devices", ARG_INT, 0, QUOTA_MAX_DEVICES, &flags->values[4], &flags->seen[4]},
+        {"--devices", ARG_INT, 0, API_QUOTA_MAX_DEVICES, &flags->values[4], &flags->seen[4]},
         {NULL, ARG_FLAG, 0, 0, NULL, NULL},
     };
     memcpy(specs, table, sizeof(table));
@@ -72,31 +65,17 @@ static json_object *quota_json(const QuotaFlags *flags)
     return quota;
 }
 
-/* quota.devices of a tenant's JSON, as text ("-" when absent). */
-static char *quota_devices(json_object *tenant)
+static char *quota_text(const ApiQuota *quota)
 {
-    json_object *quota = NULL;
-    json_object *devices = NULL;
-    if (tenant == NULL || !json_object_object_get_ex(tenant, "quota", &quota) ||
-        !json_object_object_get_ex(quota, "devices", &devices) ||
-        !json_object_is_type(devices, json_type_int))
-        return g_strdup("-");
-    return g_strdup_printf("%" PRId64, json_object_get_int64(devices));
-}
-
-/* @json: the tenant's JSON, for quota.devices. */
-static char *quota_text(const ApiQuota *quota, json_object *json)
-{
-    g_autofree char *devices = quota_devices(json);
     return g_strdup_printf(
         "%" G_GINT64_FORMAT " stacks, %" G_GINT64_FORMAT " vCPUs, %" G_GINT64_FORMAT
-        " MiB memory, %" G_GINT64_FORMAT " GiB disk, %s devices",
-        quota->stacks, quota->vcpus, quota->memory_mib, quota->disk_gib, devices);
+        " MiB memory, %" G_GINT64_FORMAT " GiB disk, %" G_GINT64_FORMAT " devices",
+        quota->stacks, quota->vcpus, quota->memory_mib, quota->disk_gib, quota->devices);
 }
 
-static void tenant_rows(OutputTable *table, const ApiTenant *tenant, json_object *json)
+static void tenant_rows(OutputTable *table, const ApiTenant *tenant)
 {
-    g_autofree char *quota = quota_text(&tenant->quota, json);
+    g_autofree char *quota = quota_text(&tenant->quota);
     output_table_add(table, "name:", tenant->name);
     output_table_add(table, "id:", tenant->id);
     output_table_add(table, "quota:", quota);
@@ -157,7 +136,7 @@ static int tenant_create(Ctl *ctl, int argc, char **argv)
         return CTL_EXIT_OK;
 
     g_autoptr(OutputTable) table = output_table_new(NULL, 2);
-    tenant_rows(table, tenant, ctl_member(body, "tenant", NULL));
+    tenant_rows(table, tenant);
     output_table_add(table, "token id:", token->id);
     output_table_add(table, "token:", token->secret);
     output_table_print(table, stdout);
@@ -197,7 +176,7 @@ static int tenant_list(Ctl *ctl, int argc, char **argv)
         g_autofree char *memory =
             g_strdup_printf("%" G_GINT64_FORMAT " MiB", tenant->quota.memory_mib);
         g_autofree char *disk = g_strdup_printf("%" G_GINT64_FORMAT " GiB", tenant->quota.disk_gib);
-        g_autofree char *devices = quota_devices(json);
+        g_autofree char *devices = g_strdup_printf("%" G_GINT64_FORMAT, tenant->quota.devices);
         output_table_add(table, tenant->name, stacks, vcpus, memory, disk, devices,
                          tenant->created_at);
     }
@@ -215,7 +194,7 @@ static int print_tenant(Ctl *ctl, json_object *body)
         return status;
     if (!ctl_emit(ctl, body)) {
         g_autoptr(OutputTable) table = output_table_new(NULL, 2);
-        tenant_rows(table, tenant, ctl_member(body, "tenant", NULL));
+        tenant_rows(table, tenant);
         output_table_print(table, stdout);
     }
     return CTL_EXIT_OK;

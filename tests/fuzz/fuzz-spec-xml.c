@@ -1,8 +1,10 @@
 /* Stack spec bytes -> api_stack_spec_from_json -> daemon/convert ->
  * hv_domain_build_xml on the tcg and test backends.  Any spec the API
  * accepts must build a domain XML document that libxml2 parses and that
- * gives back, through hvcore's own parsers, the identity, record and boot
- * files that went in. */
+ * gives back, through hvcore's own parsers, the identity, record, boot
+ * files and devices that went in.  The devices come from a pretend pool,
+ * as the daemon resolves and claims them: class "edu*" holds edu devices,
+ * "gpu*" vfio functions, any other virtio-rng. */
 #include <libxml/parser.h>
 #include <string.h>
 
@@ -56,6 +58,51 @@ static HvStackSpec *host_spec(const ApiStack *stack)
     return hv;
 }
 
+/* What devices_resolve_classes fills in before validation. */
+static void resolve_models(ApiStackSpec *spec)
+{
+    for (guint i = 0; i < spec->devices->len; i++) {
+        ApiStackDevice *device = g_ptr_array_index(spec->devices, i);
+        device->model = g_strdup(g_str_has_prefix(device->class_name, "edu")   ? "edu"
+                                 : g_str_has_prefix(device->class_name, "gpu") ? "vfio"
+                                                                               : "virtio-rng");
+    }
+}
+
+/* What the claims of the create give each device: an id, and a function. */
+static void claim(ApiStackSpec *spec)
+{
+    for (guint i = 0; i < spec->devices->len; i++) {
+        ApiStackDevice *device = g_ptr_array_index(spec->devices, i);
+        device->id = g_strdup_printf("%s-%u", device->class_name, i);
+        if (g_str_equal(device->model, "vfio"))
+            device->address = g_strdup_printf("0000:3b:%02x.%u", i / 8, i % 8);
+    }
+}
+
+/* The domain XML holds every device under its pool id (the test driver
+ * drops QEMU command-line devices, so edu only on tcg). */
+static void check_devices(const ApiStack *stack, HvBackend backend, const char *xml)
+{
+    const char *name = hv_backend_to_string(backend);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) ids = hv_domain_parse_device_ids(xml, &error);
+    FUZZ_CHECK(ids != NULL, "%s: device ids do not parse back: %s", name, error->message);
+    guint expected = 0;
+    for (guint i = 0; i < stack->spec->devices->len; i++) {
+        const ApiStackDevice *device = g_ptr_array_index(stack->spec->devices, i);
+        if (backend == HV_BACKEND_TEST && g_str_equal(device->model, "edu"))
+            continue;
+        expected++;
+        gboolean found = FALSE;
+        for (guint j = 0; j < ids->len && !found; j++)
+            found = g_str_equal(g_ptr_array_index(ids, j), device->id);
+        FUZZ_CHECK(found, "%s: device %s is not in the domain XML", name, device->id);
+    }
+    FUZZ_CHECK(ids->len == expected, "%s: %u device ids in the XML, %u expected", name, ids->len,
+               expected);
+}
+
 /* Whether the daemon would accept @spec for @backend: the validator
  * stacks_create calls before it answers 202. */
 static gboolean daemon_accepts(const ApiStackSpec *spec, HvBackend backend)
@@ -63,11 +110,13 @@ static gboolean daemon_accepts(const ApiStackSpec *spec, HvBackend backend)
     return convert_validate_stack_spec(spec, backend, &host, NULL);
 }
 
-static void check_backend(const ApiStack *stack, HvBackend backend)
+static void check_backend(ApiStack *stack, HvBackend backend)
 {
     const char *name = hv_backend_to_string(backend);
     if (!daemon_accepts(stack->spec, backend))
         return;
+    g_autoptr(ApiStackSpec) requested = api_stack_spec_copy(stack->spec);
+    claim(stack->spec);
 
     g_autoptr(HvStackSpec) hv = host_spec(stack);
     g_autoptr(GError) error = NULL;
@@ -106,6 +155,11 @@ static void check_backend(const ApiStack *stack, HvBackend backend)
     FUZZ_CHECK(g_strcmp0(files->kernel, hv->kernel_path) == 0, "%s: kernel differs", name);
     FUZZ_CHECK(g_strcmp0(files->initrd, hv->initrd_path) == 0, "%s: initrd differs", name);
     FUZZ_CHECK(g_strcmp0(files->disk, hv->disk_path) == 0, "%s: disk differs", name);
+    check_devices(stack, backend, xml);
+
+    /* The next backend judges the spec as it was asked for. */
+    api_stack_spec_free(stack->spec);
+    stack->spec = g_steal_pointer(&requested);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -117,6 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ApiStackSpec *spec = api_stack_spec_from_json(value, NULL);
     if (spec == NULL)
         return 0;
+    resolve_models(spec);
 
     g_autoptr(ApiStack) stack = api_stack_new(spec);
     stack->id = g_strdup(STACK_ID);

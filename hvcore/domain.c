@@ -626,6 +626,34 @@ static gboolean add_tcg_cpu(xmlNodePtr domain, const HvStackSpec *spec, GError *
     return TRUE;
 }
 
+/* ---- kernel command line ------------------------------------------------------ */
+
+/* An L1 kernel leaves an Intel vIOMMU off unless told (Debian's and most
+ * distributions' kernels do not default it on), and then its devices have
+ * no IOMMU group to hand on: a kernel boot with one gets intel_iommu=on,
+ * unless the tenant's command line already says intel_iommu= or the word
+ * would not fit. */
+#define INTEL_IOMMU_ON "intel_iommu=on"
+
+static gboolean cmdline_has_word_prefix(const char *cmdline, const char *prefix)
+{
+    g_auto(GStrv) words = g_strsplit_set(cmdline, " \t", -1);
+    for (char **word = words; *word; word++) {
+        if (g_str_has_prefix(*word, prefix))
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static char *kernel_cmdline(const HvStackSpec *spec)
+{
+    const char *given = spec->cmdline ? spec->cmdline : "";
+    if (spec->iommu != HV_IOMMU_INTEL || cmdline_has_word_prefix(given, "intel_iommu=") ||
+        strlen(given) + 1 + strlen(INTEL_IOMMU_ON) > HV_SPEC_CMDLINE_MAX)
+        return g_strdup(spec->cmdline);
+    return *given ? g_strconcat(given, " " INTEL_IOMMU_ON, NULL) : g_strdup(INTEL_IOMMU_ON);
+}
+
 /* ---- devices --------------------------------------------------------------- */
 
 static void add_chardev_file(xmlNodePtr devices, const char *kind, const char *path)
@@ -898,8 +926,9 @@ char *hv_domain_build_xml(const HvStackSpec *spec, HvBackend backend, const HvHo
         add_element(os, NULL, "kernel", spec->kernel_path);
         if (spec->initrd_path)
             add_element(os, NULL, "initrd", spec->initrd_path);
-        if (spec->cmdline)
-            add_element(os, NULL, "cmdline", spec->cmdline);
+        g_autofree char *cmdline = kernel_cmdline(spec);
+        if (cmdline)
+            add_element(os, NULL, "cmdline", cmdline);
     } else {
         set_attr(add_element(os, NULL, "boot", NULL), "dev", "hd");
     }

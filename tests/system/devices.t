@@ -35,9 +35,11 @@ td_tenant alice '{"name":"alice","quota":{"stacks":8,"devices":32}}' || bail "no
 alice=$TOKEN
 sh_upload_reference "$alice" || bail "cannot upload the reference L1"
 
-# dev_spec NAME CLASS: the reference L1 with the IOMMU on and device mode on.
+# dev_spec NAME CLASS: the reference L1 as any stack boots it: turtled turns
+# the Intel vIOMMU on in its kernel (intel_iommu=on), and the image hands an
+# edu it finds on to its L2 by itself.
 dev_spec() {
-    printf '{"name":"%s","vcpus":1,"memory_mib":512,"boot":{"kernel":"l1-kernel","initrd":"l1-initrd","cmdline":"console=ttyS0 intel_iommu=on turtles.dev=auto"},"devices":[{"class":"%s"}]}' "$1" "$2"
+    printf '{"name":"%s","vcpus":1,"memory_mib":512,"boot":{"kernel":"l1-kernel","initrd":"l1-initrd","cmdline":"console=ttyS0"},"devices":[{"class":"%s"}]}' "$1" "$2"
 }
 field() { # field NAME LINE: the value of NAME=... in LINE
     grep -o "$1=[^ ]*" <<<"$2" | head -n 1 | cut -d= -f2
@@ -50,7 +52,11 @@ is "$(jb -c '.stack | [.nesting.iommu, .devices[0].class, .devices[0].id, .devic
     '["intel","test-edu","test-edu-0","edu"]' "it holds test-edu-0 and got an Intel vIOMMU by default"
 sh_wait_op "$alice" "$(jb .operation.id)" 180
 is "$OP_STATUS" succeeded "the stack is created $OP_ERROR"
-one_id=$(api_tn "$alice" GET /v1/stacks/one >/dev/null; jb .stack.id)
+api_tn "$alice" GET /v1/stacks/one
+one_id=$(jb .stack.id)
+is "$(jb .stack.boot.cmdline)" console=ttyS0 "the stack's command line is the tenant's"
+like "$(testhost_virsh a dumpxml "turtles-$one_id" | grep -o '<cmdline>.*</cmdline>')" \
+    '<cmdline>console=ttyS0 intel_iommu=on</cmdline>' "... and its L1 kernel gets intel_iommu=on for the vIOMMU"
 
 sh_wait_console "$alice" one 'TURTLES-L2 DEV ' 420
 ok $? "the L1 reports the device's trip to its L2" || diag "$(tail -n 30 <<<"$CONSOLE")"

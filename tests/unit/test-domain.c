@@ -181,7 +181,8 @@ static void assert_tcg_shape(xmlDoc *doc, const HvStackSpec *spec)
     assert_xp_string(doc, "/domain/os/type[@arch='x86_64' and @machine='q35']", "hvm");
     assert_xp_string(doc, "/domain/os/kernel", KERNEL);
     assert_xp_string(doc, "/domain/os/initrd", INITRD);
-    assert_xp_string(doc, "/domain/os/cmdline", CMDLINE);
+    /* The Intel vIOMMU is turned on in the L1 kernel. */
+    assert_xp_string(doc, "/domain/os/cmdline", CMDLINE " intel_iommu=on");
     assert_xp_count(doc, "/domain/os/boot", 0);
 
     assert_xp_count(doc, "/domain/features/acpi", 1);
@@ -349,7 +350,7 @@ static void test_test_backend_runs(void)
     assert_xp_string(kept, "/domain/devices/serial[@type='file']/source/@path", CONSOLE);
     assert_xp_string(kept, "/domain/devices/serial/source/@append", "on");
     assert_xp_string(kept, "/domain/os/kernel", KERNEL);
-    assert_xp_string(kept, "/domain/os/cmdline", CMDLINE);
+    assert_xp_string(kept, "/domain/os/cmdline", CMDLINE " intel_iommu=on");
 }
 
 static void test_iommu_variants(void)
@@ -371,6 +372,38 @@ static void test_iommu_variants(void)
 
     spec->iommu = (HvIommu)42;
     assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "iommu");
+}
+
+/* An L1 kernel with an Intel vIOMMU gets intel_iommu=on, unless the tenant
+ * said otherwise or it would not fit; without one, the line is the tenant's. */
+static void test_intel_iommu_cmdline(void)
+{
+    static const struct {
+        HvIommu iommu;
+        const char *given;
+        const char *expected;
+    } cases[] = {
+        {HV_IOMMU_INTEL, "console=ttyS0", "console=ttyS0 intel_iommu=on"},
+        {HV_IOMMU_INTEL, "console=ttyS0 intel_iommu=off", "console=ttyS0 intel_iommu=off"},
+        {HV_IOMMU_INTEL, "intel_iommu=on,sm_on quiet", "intel_iommu=on,sm_on quiet"},
+        {HV_IOMMU_INTEL, "xintel_iommu=on", "xintel_iommu=on intel_iommu=on"},
+        {HV_IOMMU_VIRTIO, "console=ttyS0", "console=ttyS0"},
+        {HV_IOMMU_NONE, "console=ttyS0", "console=ttyS0"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+        spec->iommu = cases[i].iommu;
+        g_free(spec->cmdline);
+        spec->cmdline = g_strdup(cases[i].given);
+        g_autoptr(xmlDoc) doc = build_doc(spec, HV_BACKEND_TCG, NULL);
+        assert_xp_string(doc, "/domain/os/cmdline", cases[i].expected);
+    }
+    /* A command line already at the limit is left as it is. */
+    g_autoptr(HvStackSpec) full = sample_spec(SAMPLE_ID);
+    g_free(full->cmdline);
+    full->cmdline = g_strnfill(HV_SPEC_CMDLINE_MAX - 3, 'a');
+    g_autoptr(xmlDoc) doc = build_doc(full, HV_BACKEND_TCG, NULL);
+    assert_xp_string(doc, "/domain/os/cmdline", full->cmdline);
 }
 
 static void test_disk_boot(void)
@@ -665,7 +698,9 @@ static void test_validation(void)
     g_autoptr(xmlDoc) doc = build_doc(spec, HV_BACKEND_TCG, NULL);
     assert_xp_string(doc, "/domain/memory", "128");
     assert_xp_count(doc, "/domain/os/kernel", 1);
-    assert_xp_count(doc, "/domain/os/initrd | /domain/os/cmdline", 0);
+    assert_xp_count(doc, "/domain/os/initrd", 0);
+    /* No command line of the tenant's: only what the vIOMMU needs. */
+    assert_xp_string(doc, "/domain/os/cmdline", "intel_iommu=on");
 }
 
 /* ---- hv_stack_spec_validate -------------------------------------------------- */
@@ -771,6 +806,7 @@ static void test_validate_cmdline(void)
     };
     for (gsize i = 0; i < G_N_ELEMENTS(good); i++) {
         g_autoptr(HvStackSpec) spec = sample_spec("6f1c3c2e-9a43-4b7e-8d2a-000000000001");
+        spec->iommu = HV_IOMMU_NONE; /* the tenant's line alone */
         replace(&spec->cmdline, good[i]);
         g_autoptr(GError) error = NULL;
         g_assert_true(hv_stack_spec_validate(spec, HV_BACKEND_TEST, NULL, &error));
@@ -904,6 +940,8 @@ static void test_injection(void)
     replace(&spec->tenant, NASTY "acme");
     replace(&spec->cmdline, "console=ttyS0 " NASTY);
     replace(&spec->record_json, "{\"note\":\"" NASTY "\"}");
+    /* The sample's Intel vIOMMU adds its switch to the tenant's line. */
+    const char *expected_cmdline = "console=ttyS0 " NASTY " intel_iommu=on";
 
     g_autoptr(GError) error = NULL;
     g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TEST, NULL, &error);
@@ -929,7 +967,7 @@ static void test_injection(void)
 
     g_autofree char *title = g_strdup_printf("%s/%s", spec->tenant, spec->name);
     assert_xp_string(doc, "/domain/title", title);
-    assert_xp_string(doc, "/domain/os/cmdline", spec->cmdline);
+    assert_xp_string(doc, "/domain/os/cmdline", expected_cmdline);
     assert_xp_string(doc, "/domain/metadata/t:stack/t:id", spec->id);
     assert_xp_string(doc, "/domain/metadata/t:stack/t:name", spec->name);
     assert_xp_string(doc, "/domain/metadata/t:stack/t:tenant", spec->tenant);
@@ -945,7 +983,7 @@ static void test_injection(void)
     assert_identity(identity, spec);
     g_autoptr(xmlDoc) kept = parse_xml(desc);
     assert_xp_string(kept, "/domain/title", title);
-    assert_xp_string(kept, "/domain/os/cmdline", spec->cmdline);
+    assert_xp_string(kept, "/domain/os/cmdline", expected_cmdline);
 }
 
 #define PLAIN_DOMAIN                                                                               \
@@ -1459,6 +1497,7 @@ int main(int argc, char **argv)
     g_test_add_func("/domain/test-backend/runs", test_test_backend_runs);
     g_test_add_func("/domain/iommu", test_iommu_variants);
     g_test_add_func("/domain/disk-boot", test_disk_boot);
+    g_test_add_func("/domain/intel-iommu-cmdline", test_intel_iommu_cmdline);
     g_test_add_func("/domain/hostdevs", test_hostdevs_and_memtune);
     g_test_add_func("/domain/hostdevs/bad-address", test_bad_pci_addresses);
     g_test_add_func("/domain/kvm/cpu", test_kvm_cpu);

@@ -59,6 +59,18 @@ static gboolean check_description(const char *path, const char *text, GError **e
     return TRUE;
 }
 
+static gboolean check_class_name_length(const char *name, GError **error)
+{
+    if (strlen(name) > API_DEVICE_CLASS_NAME_MAX) {
+        api_json_set_invalid(error, "name",
+                             "must be at most %d characters for a device class (its devices "
+                             "are named <class>-<n>)",
+                             API_DEVICE_CLASS_NAME_MAX);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean decode_addresses(json_object *array, GPtrArray *addresses, GError **error)
 {
     size_t n = json_object_array_length(array);
@@ -95,6 +107,7 @@ ApiDeviceClass *api_device_class_create_from_json(json_object *value, GError **e
     if (!api_json_check_object(value, "", create_keys, error) ||
         !api_json_get_string(value, "", "name", API_JSON_REQUIRED, &device_class->name, error) ||
         !api_json_check_name("name", device_class->name, error) ||
+        !check_class_name_length(device_class->name, error) ||
         !api_json_get_string(value, "", "kind", API_JSON_REQUIRED, &device_class->kind, error) ||
         !api_json_check_choice("kind", device_class->kind, kinds, error) ||
         !api_json_get_string(value, "", "model", API_JSON_OPTIONAL, &device_class->model, error) ||

@@ -1,5 +1,7 @@
 #include "daemon/convert.h"
 
+#include "api/device.h"
+
 #include <string.h>
 
 #include "daemon/error.h"
@@ -10,6 +12,9 @@ G_STATIC_ASSERT(API_SPEC_VCPUS_MAX == HV_SPEC_VCPUS_MAX);
 G_STATIC_ASSERT(API_SPEC_MEMORY_MIN_MIB == HV_SPEC_MEMORY_MIN_MIB);
 G_STATIC_ASSERT(API_SPEC_MEMORY_MAX_MIB == HV_SPEC_MEMORY_MAX_MIB);
 G_STATIC_ASSERT(API_SPEC_DEVICES_MAX == HV_SPEC_DEVICES_MAX);
+/* Device ids are "<class>-<n>" with n < 64: two digits and the dash. */
+G_STATIC_ASSERT(API_DEVICE_CLASS_CAPACITY_MAX <= 100);
+G_STATIC_ASSERT(API_DEVICE_CLASS_NAME_MAX + 3 <= HV_DEVICE_ID_MAX);
 
 ApiHost *convert_host_report(const HvHostReport *report)
 {

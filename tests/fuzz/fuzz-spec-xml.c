@@ -8,6 +8,7 @@
 #include <libxml/parser.h>
 #include <string.h>
 
+#include "api/device.h"
 #include "api/json.h"
 #include "api/spec.h"
 #include "api/stack.h"
@@ -58,15 +59,19 @@ static HvStackSpec *host_spec(const ApiStack *stack)
     return hv;
 }
 
-/* What devices_resolve_classes fills in before validation. */
-static void resolve_models(ApiStackSpec *spec)
+/* What devices_resolve_classes fills in before validation; FALSE when a
+ * class could not exist (its name too long for a pool class: 400). */
+static gboolean resolve_models(ApiStackSpec *spec)
 {
     for (guint i = 0; i < spec->devices->len; i++) {
         ApiStackDevice *device = g_ptr_array_index(spec->devices, i);
+        if (strlen(device->class_name) > API_DEVICE_CLASS_NAME_MAX)
+            return FALSE;
         device->model = g_strdup(g_str_has_prefix(device->class_name, "edu")   ? "edu"
                                  : g_str_has_prefix(device->class_name, "gpu") ? "vfio"
                                                                                : "virtio-rng");
     }
+    return TRUE;
 }
 
 /* What the claims of the create give each device: an id, and a function. */
@@ -171,7 +176,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ApiStackSpec *spec = api_stack_spec_from_json(value, NULL);
     if (spec == NULL)
         return 0;
-    resolve_models(spec);
+    if (!resolve_models(spec)) {
+        api_stack_spec_free(spec);
+        return 0;
+    }
 
     g_autoptr(ApiStack) stack = api_stack_new(spec);
     stack->id = g_strdup(STACK_ID);

@@ -70,6 +70,8 @@ bad_class '{"name":"x","kind":"vfio","addresses":["0000:3b:20.0"]}' "addresses[0
 bad_class '{"name":"x","kind":"vfio","addresses":["0000:3b:00.0","0000:3b:00.0"]}' "addresses[1]:" "a repeated address"
 bad_class '{"name":"x","kind":"vfio","addresses":["0000:3b:00.0"],"capacity":1}' "capacity:" "capacity on a vfio class"
 bad_class '{"name":"x","kind":"emulated","model":"edu","capacity":1,"extra":1}' "extra:" "an unknown key"
+bad_class "{\"name\":\"$(printf 'c%.0s' {1..61})\",\"kind\":\"emulated\",\"model\":\"edu\",\"capacity\":1}" "name:" \
+    "a class name of 61 characters (its devices' ids would not fit)"
 is "$(td_sql "SELECT count(*) FROM devices") $(td_sql "SELECT count(*) FROM device_classes")" "$before 2" \
     "none of them created a class or a device"
 

@@ -266,6 +266,23 @@ static void test_create_limits(void)
     assert_invalid(error, "addresses: must have 1 to 64 entries");
     g_clear_error(&error);
 
+    /* A class name of 60 characters, not 61: its devices' ids ("<class>-63")
+     * must stay within hvcore's 63. */
+    g_autofree char *name_60 = g_strnfill(API_DEVICE_CLASS_NAME_MAX, 'c');
+    g_autofree char *name_61 = g_strnfill(API_DEVICE_CLASS_NAME_MAX + 1, 'c');
+    g_autofree char *body_60 = g_strdup_printf(
+        "{\"name\":\"%s\",\"kind\":\"emulated\",\"model\":\"edu\",\"capacity\":64}", name_60);
+    g_autofree char *body_61 = g_strdup_printf(
+        "{\"name\":\"%s\",\"kind\":\"emulated\",\"model\":\"edu\",\"capacity\":64}", name_61);
+    g_autoptr(json_object) value_60 = json_tokener_parse(body_60);
+    g_autoptr(json_object) value_61 = json_tokener_parse(body_61);
+    g_autoptr(ApiDeviceClass) class_60 = api_device_class_create_from_json(value_60, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(class_60);
+    g_assert_null(api_device_class_create_from_json(value_61, &error));
+    assert_invalid(error, "name: must be at most 60 characters for a device class");
+    g_clear_error(&error);
+
     /* The description: 256 bytes (of UTF-8, counted in bytes) but no more. */
     g_autofree char *most = g_strnfill(API_DEVICE_DESCRIPTION_MAX, 'd');
     g_autofree char *too_long = g_strnfill(API_DEVICE_DESCRIPTION_MAX + 1, 'd');

@@ -8,8 +8,8 @@
 #define API_DEVICE_CLASS_CAPACITY_MAX 64 /* emulated devices, or vfio addresses */
 /* A class name is a name (api_name_is_valid) of at most this many bytes:
  * its devices' ids "<class>-<n>" (n < 64) must fit hvcore's 63. */
-#define API_DEVICE_CLASS_NAME_MAX 60
-#define API_DEVICE_DESCRIPTION_MAX    256
+#define API_DEVICE_CLASS_NAME_MAX  60
+#define API_DEVICE_DESCRIPTION_MAX 256
 
 /* The emulated models a class may offer; "vfio" is the model of vfio classes. */
 #define API_DEVICE_EMULATED_MODELS "edu", "virtio-rng"

@@ -1045,11 +1045,23 @@ static void adopt_arrived(App *app, const char *name, gboolean allow_paused)
 typedef struct {
     App *app;
     char *name;
+    int tries;
 } LateAdoption;
+
+/* How long a late adoption waits for an arriving migration to end. */
+#define LATE_ADOPTION_TRIES 150
 
 static gboolean adopt_paused_later(gpointer data)
 {
     LateAdoption *late = data;
+    g_autoptr(HvConn) conn = hv_virt_get_connection(late->app->virt, NULL);
+    HvMachineMigration incoming = {0};
+    /* Defined is not arrived: libvirt may define the domain before its
+     * migration ends, and a failed one takes it away again. */
+    if (conn != NULL && ++late->tries < LATE_ADOPTION_TRIES &&
+        hv_machine_get_incoming_migration(conn, late->name, &incoming, NULL) &&
+        incoming.job_running)
+        return G_SOURCE_CONTINUE;
     adopt_arrived(late->app, late->name, TRUE);
     g_free(late->name);
     g_free(late);
@@ -1164,6 +1176,15 @@ gboolean stacks_reconcile(App *app, HvConn *conn, GError **error)
             continue;
         }
         if (!g_hash_table_contains(known, machine->identity->id)) {
+            /* libvirt may define an arriving domain before its migration
+             * ends: the lifecycle events adopt it once it has. */
+            HvMachineMigration incoming = {0};
+            if (hv_machine_get_incoming_migration(conn, machine->name, &incoming, NULL) &&
+                incoming.job_running) {
+                g_debug("domain %s is still arriving (its migration runs): not adopted yet",
+                        machine->name);
+                continue;
+            }
             g_autoptr(ApiStack) adopted =
                 adopt(app, conn, machine->name, machine->state, machine->identity);
             /* A store that lost the stack lost its claims too. */

@@ -607,8 +607,12 @@ gboolean hv_machine_get_incoming_migration(HvConn *conn_handle, const char *name
     /* The running job first: a job that ends between the two reads has
      * left its completed figures for the second. */
     virDomainJobInfo current;
-    if (virDomainGetJobInfo(domain, &current) == 0 && current.type != VIR_DOMAIN_JOB_NONE)
-        migration->job_running = TRUE;
+    if (virDomainGetJobInfo(domain, &current) == 0)
+        migration->job_running = current.type != VIR_DOMAIN_JOB_NONE;
+    else
+        /* libvirt answers "migration statistics are available only on the
+         * source host" while a migration is still coming in. */
+        migration->job_running = virGetLastErrorCode() == VIR_ERR_OPERATION_UNSUPPORTED;
     int type = 0, n = 0;
     virTypedParameterPtr params = NULL;
     /* KEEP_COMPLETED: the source's turtled reads the same figures for its

@@ -152,7 +152,8 @@ gboolean hv_machine_get_stats(HvConn *conn, const char *name, HvMachineStats *st
  * completed-job statistics on this (the destination) side; found FALSE when
  * its last job was something else, or while a job still runs on the domain
  * (job_running: libvirt keeps a finishing migration's figures until its
- * job ends, a moment after the domain resumed). */
+ * job ends, a moment after the domain resumed; TRUE too while a migration
+ * is still coming in). */
 typedef struct {
     gboolean found;
     gboolean job_running;

@@ -203,6 +203,41 @@ ta stack stats l2 --format table
 grep -Eq '^cpu time: +-$' <<<"$OUT"
 ok $? "... a stopped stack has no CPU figures (-)" || diag "$OUT"
 
+# ---- a stack holding a device (defined, not started) --------------------------------------------
+op device-class create test-edu --kind emulated --model edu --capacity 1
+is "$RC" 0 "device-class create test-edu (capacity 1): exit 0"
+ta stack create dev --vcpus 1 --memory 256 --kernel l1-kernel --device test-edu --no-start --wait
+is "$RC" 0 "stack create dev --device test-edu --no-start --wait: exit 0" || diag "$ERR"
+ta stack show dev
+is "$(jq -c '[.stack.devices, .stack.nesting.iommu]' <<<"$OUT")" \
+    '[[{"class":"test-edu","id":"test-edu-0","model":"edu"}],"intel"]' \
+    "stack show: it holds test-edu-0 (edu), with the intel vIOMMU by default"
+ta stack show dev --format table
+grep -Eq '^devices: +test-edu-0 \(test-edu, edu\)$' <<<"$OUT"
+ok $? "... as a table: devices: test-edu-0 (test-edu, edu)" || diag "$OUT"
+op device list --class test-edu --format table
+grep -Eq '^test-edu-0 +test-edu +edu +- +acme/dev$' <<<"$OUT"
+ok $? "device list: test-edu-0 is held by acme/dev" || diag "$OUT"
+ta stack create dev2 --vcpus 1 --memory 256 --kernel l1-kernel --device test-edu --no-start
+api_tn "$A" POST /v1/stacks --json \
+    '{"name":"dev2","vcpus":1,"memory_mib":256,"boot":{"kernel":"l1-kernel"},"devices":[{"class":"test-edu"}],"start":false}'
+td_error_fields
+is "$RC $ERR $ERR_CODE" "1 turtlectl: $ERR_MESSAGE no_capacity" \
+    "a second stack asking for the capacity-1 class: exit 1, the API's no_capacity message"
+op device-class delete test-edu
+api_op DELETE /v1/device-classes/test-edu
+td_error_fields
+is "$RC $ERR $ERR_STATUS" "1 turtlectl: $ERR_MESSAGE 409" "device-class delete while a stack holds its device: exit 1, the API's 409"
+ta stack device attach dev test-edu --wait
+api_tn "$A" POST /v1/stacks/dev/devices --json '{"class":"test-edu"}'
+td_error_fields
+is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "stack device attach of the edu: exit 1, the API's message"
+ta stack delete dev --wait
+op device list --class test-edu
+is "$RC $(jq -c '.devices[0].stack' <<<"$OUT")" "0 null" "stack delete --wait: test-edu-0 is free again"
+op device-class delete test-edu --format table
+is "$RC $OUT" "0 deleted device class test-edu" "device-class delete once free: exit 0, says so"
+
 # ---- delete -------------------------------------------------------------------------------------
 ta image delete l1-kernel
 api_tn "$A" DELETE /v1/images/l1-kernel

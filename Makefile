@@ -5,7 +5,7 @@
 #   make check      build and run every test tier (TAP through prove)
 #   make check SANITIZE=1   the same with ASan+UBSan (objects under build/sanitize)
 #   make check TSAN=1       unit and integration tiers under ThreadSanitizer (build/tsan)
-#   make check-long         the long tests (LONG_TESTS: the crash storm), not run by CI
+#   make check-long         the long tests (LONG_TESTS: crash storm, host-VM suites), not run by CI
 #   make check-layers       the include arrows and "libvirt only in hvcore" (part of check)
 #   make format | format-check | install | clean | l1-image | demo
 
@@ -20,11 +20,12 @@ ifeq ($(SANITIZE)$(TSAN),11)
 $(error SANITIZE=1 and TSAN=1 cannot be combined: ASan and TSan exclude each other)
 endif
 # Test tiers run by `make check`; CI's sanitizer runs narrow this.  The
-# system tier boots QEMU guests: too slow under TSan, so not its default.
+# system tier boots QEMU guests, the hostvm tier host VMs (a real KVM host
+# under TCG, tests/lib/hostvm.sh): too slow under TSan, so not its default.
 ifeq ($(TSAN),1)
 TIERS   ?= unit integration
 else
-TIERS   ?= unit integration system
+TIERS   ?= unit integration system hostvm
 endif
 
 # TSAN_SHIM: tests/tsan/glib-annotations.c, linked into every TSan program so
@@ -80,7 +81,7 @@ TURTLECTL  = $(BUILD)/turtlectl
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 TOOL_BINS  = $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps check check-long check-layers test-bins format format-check install clean l1-image demo
+.PHONY: all deps check check-long check-layers test-bins format format-check install clean l1-image hostvm-image demo
 .DEFAULT_GOAL := all
 # Keep objects: they are intermediates of the pattern rules.
 .SECONDARY:
@@ -135,6 +136,14 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(DAEMON_LIB) $(HVCORE_LIB)
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 include hvcore/guest/guest.mk
+
+# Host VMs (tests/lib/hostvm.sh): the reference kernel with an initrd and
+# modules of its own, from the same kernel package (cached by l1-image).
+HOSTVM_DIR    = $(BUILD)/hostvm
+HOSTVM_INITRD = $(HOSTVM_DIR)/initrd.img
+hostvm-image: $(HOSTVM_INITRD)
+$(HOSTVM_INITRD): tests/lib/build-hostvm-image tests/lib/hostvm-init $(L1_KERNEL) $(L1_INITRD)
+	tests/lib/build-hostvm-image $(HOSTVM_DIR) $(L1_DIR) tests/lib/hostvm-init
 include tests/fuzz/fuzz.mk
 
 # ---- tests ---------------------------------------------------------------
@@ -144,17 +153,22 @@ test-bins: all $(UNIT_BINS) $(TOOL_BINS)
 UNIT_TESTS        = $(UNIT_BINS)
 INTEGRATION_TESTS = $(sort $(wildcard tests/integration/*.t))
 SYSTEM_TESTS      = $(sort $(wildcard tests/system/*.t))
+HOSTVM_TESTS      = $(sort $(wildcard tests/hostvm/*.t))
 
-check: format-check check-layers test-bins $(if $(filter system,$(TIERS)),l1-image)
+check: format-check check-layers test-bins $(if $(filter system,$(TIERS)),l1-image) \
+  $(if $(filter hostvm,$(TIERS)),hostvm-image)
 	TURTLES_BUILD=$(BUILD) $(TSAN_ENV) prove --exec tests/lib/run-test --timer \
 	  $(if $(filter unit,$(TIERS)),$(UNIT_TESTS)) \
 	  $(if $(filter integration,$(TIERS)),$(INTEGRATION_TESTS)) \
-	  $(if $(filter system,$(TIERS)),$(SYSTEM_TESTS))
+	  $(if $(filter system,$(TIERS)),$(SYSTEM_TESTS)) \
+	  $(if $(filter hostvm,$(TIERS)),$(HOSTVM_TESTS))
 
-# Long tests: no .t suffix, so the globs above leave them to check-long.
-LONG_TESTS = tests/system/crash-storm
+# Long tests: no .t suffix, so the globs above leave them to check-long:
+# the crash storm, and the host-VM tier's long part (the stack suites on
+# the kvm backend, two host VMs as source and peer).
+LONG_TESTS = tests/system/crash-storm $(sort $(wildcard tests/hostvm/*.long))
 
-check-long: test-bins l1-image
+check-long: test-bins l1-image hostvm-image
 	TURTLES_BUILD=$(BUILD) prove --exec tests/lib/run-test --timer $(LONG_TESTS)
 
 # ---- housekeeping ----------------------------------------------------------

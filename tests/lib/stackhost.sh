@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # stackhost.sh: turtled on a private libvirt host, for system tests of
 # images and stacks (sourced after tap.sh; it sources testhost.sh and
-# turtled.sh).  turtled runs the tcg backend against the private libvirtd
+# turtled.sh).  turtled runs the tcg backend (or $TURTLES_TEST_BACKEND: kvm
+# on a real KVM host, such as a host VM) against the private libvirtd
 # "a" (its state dir, socket and a loopback port in $TD_DIR), with
 # stop_timeout from $SH_STOP_TIMEOUT (5 s: the reference L1 ignores the
 # ACPI power button, so a stop is always forced after that).
@@ -37,6 +38,7 @@
 . "${TURTLES_SRCDIR:-.}/tests/lib/turtled.sh"
 
 SH_STOP_TIMEOUT=${SH_STOP_TIMEOUT:-5}
+SH_BACKEND=${TURTLES_TEST_BACKEND:-tcg}
 SH_KERNEL=${SH_KERNEL:-$TURTLES_BUILD/l1/vmlinuz}
 SH_INITRD=${SH_INITRD:-$TURTLES_BUILD/l1/initrd.img}
 OP_STATUS=""
@@ -74,7 +76,7 @@ sh_init() {
 
 sh_start() {
     TD_NO_DEFAULTS=1 td_start --config "$TD_DIR/turtled.conf" --state-dir "$TD_STATE" \
-        --socket "$TD_SOCK" --listen 127.0.0.1:0 --backend tcg \
+        --socket "$TD_SOCK" --listen 127.0.0.1:0 --backend "$SH_BACKEND" \
         --libvirt-uri "$(testhost_uri a)" "$@"
 }
 
@@ -159,7 +161,7 @@ sh_start_on() {
     TD_STATE=$TD_DIR/state-$label
     TD_SOCK=$TD_DIR/$label.sock
     TD_NO_DEFAULTS=1 td_start --config "$TD_DIR/turtled.conf" --state-dir "$TD_STATE" \
-        --socket "$TD_SOCK" --listen 127.0.0.1:0 --backend tcg \
+        --socket "$TD_SOCK" --listen 127.0.0.1:0 --backend "$SH_BACKEND" \
         --libvirt-uri "$(testhost_uri "$host")" "$@" || return 1
     sh_save "$label"
 }

@@ -34,6 +34,8 @@
 #   TESTHOST_TMPDIR          where the private dirs go (default $TMPDIR or /tmp)
 #   TESTHOST_START_TIMEOUT   seconds to wait for a daemon to answer (30)
 #   TESTHOST_LOG_LEVEL       libvirtd log level, 1 (debug) .. 4 (error) (3)
+#   TESTHOST_LISTEN_ADDR     the address libvirtd listens on (127.0.0.1); a host
+#                            VM's link address makes it reachable from another
 #   TURTLES_KEEP_LOGS=1      keep the private dirs after stopping (their paths
 #                            are printed as TAP diag)
 #   TURTLES_LOG_DIR          where logs are copied when a test fails
@@ -256,10 +258,11 @@ _testhost_write_config() {
     local dir=$1 port=$2 uuid=$3 mig
     mig=$(_testhost_pick_migration_ports)
     cat >"$dir/config/libvirtd.conf" <<EOF
-# Private test host: TCP on loopback only, no TLS, no auth (root-only machine).
+# Private test host: TCP on loopback (or a host VM's private link) only, no
+# TLS, no auth (root-only machine).
 listen_tls = 0
 listen_tcp = 1
-listen_addr = "127.0.0.1"
+listen_addr = "${TESTHOST_LISTEN_ADDR:-127.0.0.1}"
 tcp_port = "$port"
 auth_tcp = "none"
 auth_unix_ro = "none"
@@ -291,7 +294,7 @@ migration_port_max = $((mig + TESTHOST_MIGRATION_PORTS - 1))
 EOF
     echo "$uuid" >"$dir/uuid"
     echo "$port" >"$dir/port"
-    echo "qemu+tcp://127.0.0.1:$port/system" >"$dir/uri"
+    echo "qemu+tcp://${TESTHOST_LISTEN_ADDR:-127.0.0.1}:$port/system" >"$dir/uri"
 }
 
 # setsid: a Ctrl-C sent to the test's process group must reach the test's

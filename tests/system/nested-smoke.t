@@ -6,6 +6,8 @@
 #
 #   TURTLES_BUILD=build tests/system/nested-smoke.t
 #
+# TURTLES_TEST_BACKEND=kvm builds the domain for the kvm backend (on a real
+# KVM host, such as a host VM: tests/hostvm/stacks-kvm.long).
 # TURTLES_BOOT_TIMEOUT (s, default 180) bounds the wait for L1's READY line;
 # the three L2 heartbeats must then come within 90 s.
 
@@ -50,7 +52,7 @@ ok $? "private test host l0 answers at ${TESTHOST_L0_URI:-?} with its own host U
 
 id=$(cat /proc/sys/kernel/random/uuid)
 console_log=$TESTHOST_L0_CONSOLE_DIR/smoke.log
-xml=$("$stack_xml" --backend tcg --id "$id" --name smoke --tenant test \
+xml=$("$stack_xml" --backend "${TURTLES_TEST_BACKEND:-tcg}" --id "$id" --name smoke --tenant test \
     --vcpus 1 --memory-mib 1024 --kernel "$kernel" --initrd "$initrd" \
     --cmdline 'console=ttyS0' --console-log "$console_log" 2>&1)
 rc=$?

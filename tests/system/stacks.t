@@ -47,7 +47,7 @@ is "$OP_STATUS" succeeded "stack.create succeeds ($OP_ERROR)"
 api_tn "$alice" GET /v1/operations/"$op"
 is "$(jb .operation.kind) $(jb .operation.target)" "stack.create stacks/web" "the operation names its kind and target"
 api_tn "$alice" GET /v1/stacks/web
-is "$(jb .stack.state) $(jb .stack.backend)" "running tcg" "the stack runs on the tcg backend"
+is "$(jb .stack.state) $(jb .stack.backend)" "running $SH_BACKEND" "the stack runs on the $SH_BACKEND backend"
 grep -qx "$domain" <<<"$(sh_domains)"
 ok $? "libvirt has its domain $domain"
 

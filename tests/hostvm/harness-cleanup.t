@@ -20,7 +20,7 @@ plan 10
 
 # run_interrupted SIGNAL HOW: HOW is "group" (Ctrl-C) or "script".
 run_interrupted() {
-    local sig=$1 how=$2 work child pid deadline status left
+    local sig=$1 how=$2 work pid deadline status left
     work=$(mktemp -d "${TMPDIR:-/tmp}/turtles-hvcleanup.XXXXXX")
     cat >"$work.child" <<CHILD
 . "$here/../lib/tap.sh"
@@ -38,7 +38,9 @@ CHILD
 
     deadline=$((SECONDS + 240))
     until grep -q '^running inside' "$work.out" 2>/dev/null; do
-        [ "$SECONDS" -lt "$deadline" ] && kill -0 "$pid" 2>/dev/null || break
+        if [ "$SECONDS" -ge "$deadline" ] || ! kill -0 "$pid" 2>/dev/null; then
+            break
+        fi
         sleep 0.2
     done
     grep -q '^running inside' "$work.out"

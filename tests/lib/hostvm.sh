@@ -176,6 +176,7 @@ hostvm_start() {
     local append="console=ttyS0 quiet panic=-1 hostvm.name=$name hostvm.nested=$nested"
     append="$append hostvm.agent=$(realpath "${BASH_SOURCE[0]%/*}")/hostvm-agent"
     append="$append hostvm.share=$dir/share hostvm.modules=$modules"
+    # shellcheck disable=SC2054 # commas inside QEMU's own option values
     local args=(-name "turtles-hostvm-$name" -machine q35 -accel tcg,thread=multi -smp 2
         -cpu "$cpu" -m "$memory" -nodefaults -no-reboot -display none -vga none
         -monitor none -serial "file:$dir/console.log"
@@ -186,6 +187,7 @@ hostvm_start() {
         -device virtio-9p-pci,fsdev=share,mount_tag=hostvmshare)
     if [ "$edu" = 1 ]; then
         # The vIOMMU first: QEMU wants it before the devices it translates for.
+        # shellcheck disable=SC2054
         args=(-device intel-iommu,caching-mode=on,intremap=on "${args[@]}" -device edu)
         append="$append intel_iommu=on"
     fi
@@ -327,7 +329,7 @@ hostvm_prove() {
     local name=$1 timeout=$2 test=$3 out rc planned failed count
     shift 3
     out=$(dirname "$(hostvm_share "$name")")/prove.$$.out
-    hostvm_run "$name" "$timeout" "$* $test" | tee "$out" | sed 's/^/    /'
+    hostvm_run "$name" "$timeout" "$* $test" | tee "$out" | sed -u 's/^/    /'
     rc=${PIPESTATUS[0]}
     planned=$(sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' "$out" | tail -n 1)
     count=$(grep -cE '^(not )?ok [0-9]+' "$out")
@@ -362,7 +364,9 @@ hostvm_stop() {
         sleep 0.1
     done
     if [ "$HOSTVM_FAILED" = 1 ] && [ -n "${TURTLES_BUILD:-}" ]; then
-        local logs=${TURTLES_LOG_DIR:-$TURTLES_BUILD/test-logs}/hostvm-$name-$(date +%H%M%S)
+        local logs stamp
+        stamp=$(date +%H%M%S)
+        logs=${TURTLES_LOG_DIR:-$TURTLES_BUILD/test-logs}/hostvm-$name-$stamp
         mkdir -p "$logs" && cp -r "$dir/console.log" "$dir/qemu.log" "$dir/share" "$logs/" 2>/dev/null &&
             _hostvm_diag "logs of '$name' kept in $logs"
     fi
@@ -371,7 +375,11 @@ hostvm_stop() {
     else
         rm -rf "$dir"
     fi
-    HOSTVM_NAMES=$(printf '%s\n' $HOSTVM_NAMES | grep -vx "$name" | tr '\n' ' ')
+    local other left=""
+    for other in $HOSTVM_NAMES; do
+        [ "$other" = "$name" ] || left="$left $other"
+    done
+    HOSTVM_NAMES=$left
     if [ -z "${HOSTVM_NAMES// /}" ] && [ "${TURTLES_KEEP_LOGS:-0}" != 1 ]; then
         rmdir "$HOSTVM_BASE" 2>/dev/null
     fi

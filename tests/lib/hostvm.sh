@@ -173,7 +173,8 @@ hostvm_start() {
     mkdir -p "$dir/share/cmd" || return 1
     HOSTVM_NAMES="$HOSTVM_NAMES $name"
 
-    local append="console=ttyS0 quiet panic=-1 hostvm.name=$name hostvm.nested=$nested"
+    # Not quiet: a stall's backtraces must reach the console log.
+    local append="console=ttyS0 panic=-1 hostvm.name=$name hostvm.nested=$nested"
     append="$append hostvm.agent=$(realpath "${BASH_SOURCE[0]%/*}")/hostvm-agent"
     append="$append hostvm.share=$dir/share hostvm.modules=$modules"
     # shellcheck disable=SC2054 # commas inside QEMU's own option values
@@ -326,17 +327,27 @@ hostvm_wait_log() {
 }
 
 hostvm_prove() {
-    local name=$1 timeout=$2 test=$3 out rc planned failed count
+    local name=$1 timeout=$2 test=$3 out rc planned failed count what
     shift 3
+    what=${test%% *}
+    what=${what##*/}
     out=$(dirname "$(hostvm_share "$name")")/prove.$$.out
-    hostvm_run "$name" "$timeout" "$* $test" | tee "$out" | sed -u 's/^/    /'
-    rc=${PIPESTATUS[0]}
+    # hostvm_run in this shell, not in a pipeline's subshell, so that a
+    # signal's trap stops the VM at once; a tail shows the lines indented.
+    : >"$out"
+    tail -n +1 -F "$out" 2>/dev/null | sed -u 's/^/    /' &
+    local shower=$!
+    hostvm_run "$name" "$timeout" "$* $test" >"$out"
+    rc=$?
+    sleep 0.5
+    pkill -f -- "tail -n \+1 -F $out" 2>/dev/null
+    wait "$shower" 2>/dev/null
     planned=$(sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' "$out" | tail -n 1)
     count=$(grep -cE '^(not )?ok [0-9]+' "$out")
     failed=$(grep -cE '^not ok [0-9]+' "$out")
     rm -f "$out"
     [ "$rc" = 0 ] && [ -n "$planned" ] && [ "$planned" = "$count" ] && [ "$failed" = 0 ]
-    ok $? "${test##*/} passes inside host VM '$name' ($count/${planned:-?} run, $failed failed, exit $rc)"
+    ok $? "$what passes inside host VM '$name' ($count/${planned:-?} run, $failed failed, exit $rc)"
 }
 
 # ---- stopping ---------------------------------------------------------------

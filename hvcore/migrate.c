@@ -280,6 +280,61 @@ static gboolean check_peer_memory(virDomainPtr dom, virConnectPtr dst, const cha
     return TRUE;
 }
 
+/* The CPU that this host's hypervisor gives a guest with the host's CPU
+ * (host-passthrough): the host-model of its domain capabilities, as a <cpu>
+ * element that a peer can be asked about.  Not the host CPU of
+ * virConnectGetCapabilities: that one lists features no hypervisor passes on
+ * to a guest (monitor, ht, osxsave), which every peer would then "lack".
+ * NULL with *unsupported set when this host cannot say. */
+static char *host_model_cpu(virConnectPtr conn, const char *arch, const char *machine,
+                            const char *virttype, char **model, gboolean *unsupported,
+                            GError **error)
+{
+    g_autofree char *caps = virConnectGetDomainCapabilities(conn, NULL, arch, machine, virttype, 0);
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) ctx = NULL;
+    g_autoptr(xmlXPathObject) obj = NULL;
+    g_autoptr(xmlBuffer) buffer = NULL;
+    xmlNodePtr node;
+
+    *unsupported = FALSE;
+    if (!caps) {
+        if (virGetLastErrorCode() == VIR_ERR_NO_SUPPORT) {
+            *unsupported = TRUE;
+            return NULL;
+        }
+        set_libvirt_error(error, "cannot read this host's domain capabilities");
+        return NULL;
+    }
+    doc = parse_xml(caps, "domain capabilities", error);
+    if (!doc)
+        return NULL;
+    ctx = xmlXPathNewContext(doc);
+    obj = ctx ? xmlXPathEvalExpression(
+                    BAD_CAST "/domainCapabilities/cpu/mode[@name='host-model'][@supported='yes']",
+                    ctx)
+              : NULL;
+    if (!obj || obj->type != XPATH_NODESET || !obj->nodesetval || obj->nodesetval->nodeNr < 1) {
+        *unsupported = TRUE;
+        return NULL;
+    }
+    /* <mode name='host-model' supported='yes'><model/><vendor/><feature/>...
+     * becomes <cpu mode='custom' match='exact'> with the same children. */
+    node = obj->nodesetval->nodeTab[0];
+    xmlNodeSetName(node, BAD_CAST "cpu");
+    xmlUnsetProp(node, BAD_CAST "name");
+    xmlUnsetProp(node, BAD_CAST "supported");
+    xmlSetProp(node, BAD_CAST "mode", BAD_CAST "custom");
+    xmlSetProp(node, BAD_CAST "match", BAD_CAST "exact");
+    *model = xpath_string(doc, "/domainCapabilities/cpu/cpu/model");
+    buffer = xmlBufferCreate();
+    if (!buffer || xmlNodeDump(buffer, doc, node, 0, 0) < 0) {
+        g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "cannot serialize this host's CPU");
+        return NULL;
+    }
+    return g_strndup((const char *)xmlBufferContent(buffer), (gsize)xmlBufferLength(buffer));
+}
+
 static gboolean check_peer_cpu(virConnectPtr src, virConnectPtr dst, const char *name,
                                xmlDocPtr doc, GError **error)
 {
@@ -293,19 +348,12 @@ static gboolean check_peer_cpu(virConnectPtr src, virConnectPtr dst, const char 
 
     if (g_strcmp0(mode, "host-passthrough") == 0 || g_strcmp0(mode, "maximum") == 0) {
         /* The L1 sees this host's CPU: the peer must be able to offer it. */
-        g_autofree char *caps = virConnectGetCapabilities(src);
-        g_autoptr(xmlDoc) caps_doc = NULL;
+        gboolean unsupported = FALSE;
 
-        if (!caps) {
-            set_libvirt_error(error, "cannot read this host's capabilities");
+        cpu_xml = host_model_cpu(src, arch, machine, virttype, &model, &unsupported, error);
+        if (!cpu_xml && !unsupported)
             return FALSE;
-        }
-        caps_doc = parse_xml(caps, "capabilities", error);
-        if (!caps_doc)
-            return FALSE;
-        cpu_xml = xpath_node_xml(caps_doc, "/capabilities/host/cpu");
-        model = xpath_string(caps_doc, "/capabilities/host/cpu/model");
-        if (!model)
+        if (cpu_xml && !model)
             model = g_strdup("this host's CPU");
     } else {
         cpu_xml = xpath_node_xml(doc, "/domain/cpu");

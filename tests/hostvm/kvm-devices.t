@@ -1,10 +1,13 @@
 #!/bin/bash
 # The kvm backend and host-level VFIO on a real KVM host: a host VM
 # (tests/lib/hostvm.sh) with an Intel IOMMU and QEMU's edu device runs
-# tests/hostvm/inside/kvm-devices, whose TAP this test is: turtled probes
-# kvm, the host's edu goes L0 -> vfio-pci -> the tenant's L1 (behind its
-# vIOMMU) -> vfio-pci -> L2, shown by the DEV line on the stack's console;
-# migration of that stack is refused; with nested=0 stack create is refused.
+# tests/hostvm/inside/kvm-devices, whose TAP lines are shown indented:
+# turtled probes kvm, the host's edu goes L0 -> vfio-pci -> the tenant's L1
+# (behind its vIOMMU) -> vfio-pci -> L2, shown by the DEV line on the stack's
+# console; migration of that stack is refused; with nested=0 stack create is
+# refused with the fix.  The host VM's kernel stalling (an emulation problem
+# seen now and then under TCG, never caused by what runs inside) gets one more
+# try in a fresh host VM; its logs are kept.
 #
 #   TURTLES_BUILD=build tests/hostvm/kvm-devices.t      (make hostvm-image first)
 #
@@ -16,13 +19,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ "$(id -u)" = 0 ] || skip_all "private libvirt daemons need root"
 # shellcheck source-path=SCRIPTDIR source=../lib/hostvm.sh
 . "$here/../lib/hostvm.sh"
+[ -f "$TURTLES_BUILD/hostvm/initrd.img" ] || bail "no host VM image (make hostvm-image)"
 
+plan 1
 hostvm_install_cleanup_trap
-hostvm_start h --edu || bail "the host VM did not come up"
-note "host VM: $(tr '\n' ' ' <"$(hostvm_share h)/ready")"
 # libvirtd probes QEMU's capabilities under TCG at its first start: slow.
 export TESTHOST_START_TIMEOUT=${TESTHOST_START_TIMEOUT:-300}
-hostvm_run h "${HOSTVM_TEST_TIMEOUT:-1500}" "$here/inside/kvm-devices"
-rc=$?
-[ "$rc" = 124 ] && echo "Bail out! timed out inside the host VM"
-exit "$rc"
+hostvm_prove_in_new h --edu "${HOSTVM_TEST_TIMEOUT:-1500}" "$here/inside/kvm-devices"

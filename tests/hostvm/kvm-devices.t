@@ -5,9 +5,9 @@
 # turtled probes kvm, the host's edu goes L0 -> vfio-pci -> the tenant's L1
 # (behind its vIOMMU) -> vfio-pci -> L2, shown by the DEV line on the stack's
 # console; migration of that stack is refused; with nested=0 stack create is
-# refused with the fix.  The host VM's kernel stalling (an emulation problem
-# seen now and then under TCG, never caused by what runs inside) gets one more
-# try in a fresh host VM; its logs are kept.
+# refused with the fix.  The host VM's kernel stalling or panicking (emulated
+# SVM under TCG, below what runs inside; seen now and then) gets one more try
+# in a fresh host VM; its logs are kept.
 #
 #   TURTLES_BUILD=build tests/hostvm/kvm-devices.t      (make hostvm-image first)
 #

@@ -263,6 +263,27 @@ _hostvm_kernel_failed() {
         "$dir/console.log" 2>/dev/null
 }
 
+# Writes CMD as the next command file; prints its path without ".sh".
+_hostvm_submit() {
+    local name=$1 dir cmds n var
+    shift
+    dir=$(hostvm_dir "$name") || return 1
+    cmds=$dir/share/cmd
+    n=$(find "$cmds" -name '*.sh' | wc -l)
+    n=$(printf '%s/%03d' "$cmds" $((n + 1)))
+    {
+        echo "cd $(printf '%q' "$PWD") || exit 125"
+        # The caller's configuration of the harness travels with the command.
+        while IFS= read -r var; do
+            echo "export $var=$(printf '%q' "${!var}")"
+        done < <(compgen -e | grep -E '^(TURTLES_|TESTHOST_|HOSTVM_|CRASH_|TD_)')
+        # Logs of a failure inside go to the share (this machine's view is
+        # read-only there), and hostvm_stop keeps the share of a failed run.
+        echo "export TURTLES_LOG_DIR=$(printf '%q' "$dir/share/test-logs")"
+        printf '%s\n' "$*"
+    } >"$n.tmp" && mv "$n.tmp" "$n.sh" && echo "$n"
+}
+
 hostvm_run() {
     local name=$1 timeout=$2 n
     shift 2

@@ -33,7 +33,7 @@
 #                                 124 when TIMEOUT seconds passed (its session is
 #                                 killed), 125 when the VM died, 126 when the VM's
 #                                 kernel reported a stall (soft lockup, RCU stall)
-#                                 or panicked
+#                                 or panicked, or the VM stopped answering
 #   hostvm_spawn NAME CMD         start CMD inside without waiting; prints the path
 #                                 of its log (on the share)
 #   hostvm_wait_log NAME LOG REGEX TIMEOUT   wait until LOG has a line matching
@@ -58,6 +58,8 @@
 # Environment:
 #   HOSTVM_TMPDIR          where the private dirs go (default $TMPDIR or /tmp)
 #   HOSTVM_BOOT_TIMEOUT    seconds to wait for the agent (240)
+#   HOSTVM_HANG_TIMEOUT    seconds without the agent's heartbeat before a VM counts
+#                          as hung, like a stalled kernel (180)
 #   TURTLES_BUILD          the build dir: its l1/vmlinuz and hostvm/ (make hostvm-image)
 #   TURTLES_KEEP_LOGS=1    keep the private dirs after stopping
 #   TURTLES_LOG_DIR        where a failed host VM's logs are copied
@@ -178,6 +180,7 @@ hostvm_start() {
     fi
     mkdir -p "$dir/share/cmd" || return 1
     HOSTVM_NAMES="$HOSTVM_NAMES $name"
+    unset "HOSTVM_BEAT[$name]" "HOSTVM_BEAT_AT[$name]"
 
     # Not quiet: a stall's backtraces must reach the console log.
     local append="console=ttyS0 panic=-1 hostvm.name=$name hostvm.nested=$nested"
@@ -250,6 +253,26 @@ _hostvm_show_logs() {
 
 # ---- running commands -------------------------------------------------------
 
+# The agent rewrites share/alive every 2 s.  0 when it has not changed for
+# HOSTVM_HANG_TIMEOUT seconds (180): the guest hangs without a word on its
+# console (seen once: QEMU busy, the agent and the test inside frozen).
+declare -gA HOSTVM_BEAT=() HOSTVM_BEAT_AT=()
+_hostvm_heartbeat_stale() {
+    local dir beat
+    dir=$(hostvm_dir "$1") || return 1
+    beat=$(cat "$dir/share/alive" 2>/dev/null)
+    if [ "$beat" != "${HOSTVM_BEAT[$1]:-}" ] || [ -z "${HOSTVM_BEAT_AT[$1]:-}" ]; then
+        HOSTVM_BEAT[$1]=$beat
+        HOSTVM_BEAT_AT[$1]=$SECONDS
+        return 1
+    fi
+    if [ $((SECONDS - HOSTVM_BEAT_AT[$1])) -ge "${HOSTVM_HANG_TIMEOUT:-180}" ]; then
+        _hostvm_diag "host VM '$1' stopped answering: its agent's heartbeat is $((SECONDS - HOSTVM_BEAT_AT[$1])) s old"
+        return 0
+    fi
+    return 1
+}
+
 # The host VM's own kernel failed: it says its CPUs stopped making progress
 # (seen now and then with two host VMs on two cores: both vCPUs spinning in
 # the kernel right after KVM started a guest), or it hit a BUG and panicked
@@ -259,6 +282,7 @@ _hostvm_show_logs() {
 _hostvm_kernel_failed() {
     local dir
     dir=$(hostvm_dir "$1") || return 1
+    _hostvm_heartbeat_stale "$1" && return 0
     grep -qE 'soft lockup - CPU|rcu_preempt self-detected stall|rcu: INFO: rcu_preempt detected stalls|Kernel panic - not syncing' \
         "$dir/console.log" 2>/dev/null
 }

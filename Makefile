@@ -165,8 +165,11 @@ check: format-check check-layers test-bins $(if $(filter system,$(TIERS)),l1-ima
 
 # Long tests: no .t suffix, so the globs above leave them to check-long:
 # the crash storm, and the host-VM tier's long part (the stack suites on
-# the kvm backend, two host VMs as source and peer).
-LONG_TESTS = tests/system/crash-storm $(sort $(wildcard tests/hostvm/*.long))
+# the kvm backend, two host VMs as source and peer).  migrate-kvm.long is
+# run by hand for now: the host VM's own kernel panics during it in 3 of 5
+# runs (QEMU 7.2's emulated SVM, below turtled; docs/testing.md).
+LONG_TESTS = tests/system/crash-storm \
+  $(sort $(filter-out tests/hostvm/migrate-kvm.long,$(wildcard tests/hostvm/*.long)))
 
 check-long: test-bins l1-image hostvm-image
 	TURTLES_BUILD=$(BUILD) prove --exec tests/lib/run-test --timer $(LONG_TESTS)

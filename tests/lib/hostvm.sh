@@ -58,6 +58,7 @@
 # Environment:
 #   HOSTVM_TMPDIR          where the private dirs go (default $TMPDIR or /tmp)
 #   HOSTVM_BOOT_TIMEOUT    seconds to wait for the agent (240)
+#   HOSTVM_TCG_THREAD      multi (one host thread per vCPU, the default) or single
 #   HOSTVM_HANG_TIMEOUT    seconds without the agent's heartbeat before a VM counts
 #                          as hung, like a stalled kernel (180)
 #   TURTLES_BUILD          the build dir: its l1/vmlinuz and hostvm/ (make hostvm-image)
@@ -187,7 +188,7 @@ hostvm_start() {
     append="$append hostvm.agent=$(realpath "${BASH_SOURCE[0]%/*}")/hostvm-agent"
     append="$append hostvm.share=$dir/share hostvm.modules=$modules"
     # shellcheck disable=SC2054 # commas inside QEMU's own option values
-    local args=(-name "turtles-hostvm-$name" -machine q35 -accel tcg,thread=multi -smp 2
+    local args=(-name "turtles-hostvm-$name" -machine q35 -accel "tcg,thread=${HOSTVM_TCG_THREAD:-multi}" -smp 2
         -cpu "$cpu" -m "$memory" -nodefaults -no-reboot -display none -vga none
         -monitor none -serial "file:$dir/console.log"
         -kernel "$kernel" -initrd "$initrd"
@@ -483,12 +484,16 @@ hostvm_stop_all() {
     done
 }
 
+# SIGPIPE ignored: when whoever read our output (prove) is gone, a diag
+# must not kill the clean-up halfway.
 _hostvm_on_exit() {
+    trap '' PIPE
     hostvm_stop_all
 }
 
 # Exits 128+SIGNAL, as the shell would without the trap.
 _hostvm_on_signal() {
+    trap '' PIPE
     HOSTVM_FAILED=1
     trap - EXIT
     hostvm_stop_all

@@ -254,38 +254,47 @@ _hostvm_show_logs() {
 
 # ---- running commands -------------------------------------------------------
 
-# The agent rewrites share/alive every 2 s.  0 when it has not changed for
-# HOSTVM_HANG_TIMEOUT seconds (180): the guest hangs without a word on its
-# console (seen once: QEMU busy, the agent and the test inside frozen).
+# The agent rewrites share/alive every 2 s; HOSTVM_AGE: seconds since it last
+# changed, as seen from here.
 declare -gA HOSTVM_BEAT=() HOSTVM_BEAT_AT=()
-_hostvm_heartbeat_stale() {
+HOSTVM_AGE=0
+_hostvm_heartbeat_age() {
     local dir beat
     dir=$(hostvm_dir "$1") || return 1
     beat=$(cat "$dir/share/alive" 2>/dev/null)
     if [ "$beat" != "${HOSTVM_BEAT[$1]:-}" ] || [ -z "${HOSTVM_BEAT_AT[$1]:-}" ]; then
         HOSTVM_BEAT[$1]=$beat
         HOSTVM_BEAT_AT[$1]=$SECONDS
-        return 1
     fi
-    if [ $((SECONDS - HOSTVM_BEAT_AT[$1])) -ge "${HOSTVM_HANG_TIMEOUT:-180}" ]; then
-        _hostvm_diag "host VM '$1' stopped answering: its agent's heartbeat is $((SECONDS - HOSTVM_BEAT_AT[$1])) s old"
-        return 0
-    fi
-    return 1
+    HOSTVM_AGE=$((SECONDS - HOSTVM_BEAT_AT[$1]))
 }
 
-# The host VM's own kernel failed: it says its CPUs stopped making progress
-# (seen now and then with two host VMs on two cores: both vCPUs spinning in
-# the kernel right after KVM started a guest), or it hit a BUG and panicked
-# (seen once: a stack overflow in the page fault handler of a KVM vCPU
-# thread after migrations).  Emulated SVM under TCG is below anything turtled
-# does, and nothing inside can finish then: say so at once.
+# 0 when the host VM's own kernel failed, below anything turtled does
+# (emulated SVM under TCG; docs/testing.md), so nothing inside can finish:
+#  - it panicked (seen: a stack overflow in the page fault handler of a KVM
+#    vCPU thread during migrations);
+#  - it reports a stall (soft lockup, RCU stall) and its agent has not
+#    beaten for 60 s: a stall warning alone can pass when the VM is only slow;
+#  - its agent has not beaten for HOSTVM_HANG_TIMEOUT seconds (180), with or
+#    without a word on the console (seen: QEMU busy, nothing moving inside).
 _hostvm_kernel_failed() {
     local dir
     dir=$(hostvm_dir "$1") || return 1
-    _hostvm_heartbeat_stale "$1" && return 0
-    grep -qE 'soft lockup - CPU|rcu_preempt self-detected stall|rcu: INFO: rcu_preempt detected stalls|Kernel panic - not syncing' \
-        "$dir/console.log" 2>/dev/null
+    _hostvm_heartbeat_age "$1"
+    if grep -q 'Kernel panic - not syncing' "$dir/console.log" 2>/dev/null; then
+        return 0
+    fi
+    if [ "$HOSTVM_AGE" -ge "${HOSTVM_HANG_TIMEOUT:-180}" ]; then
+        _hostvm_diag "host VM '$1' stopped answering: its agent's heartbeat is $HOSTVM_AGE s old"
+        return 0
+    fi
+    if [ "$HOSTVM_AGE" -ge 60 ] &&
+        grep -qE 'soft lockup - CPU|rcu_preempt self-detected stall|rcu: INFO: rcu_preempt detected stalls' \
+            "$dir/console.log" 2>/dev/null; then
+        _hostvm_diag "host VM '$1' stalled: its kernel reports a stall, and its agent has not beaten for $HOSTVM_AGE s"
+        return 0
+    fi
+    return 1
 }
 
 # Writes CMD as the next command file; prints its path without ".sh".

@@ -7,12 +7,57 @@
 
 #define CPU_NAMED "named:"
 
-static const char *const spec_keys[] = {"name",    "vcpus",   "memory_mib", "boot",
-                                        "nesting", "devices", "start",      NULL};
+static const char *const spec_keys[] = {"name",    "vcpus",   "memory_mib", "boot", "nesting",
+                                        "devices", "nics",    "start",      NULL};
 static const char *const boot_keys[] = {"kernel", "initrd", "cmdline", "disk", NULL};
 static const char *const nesting_keys[] = {"cpu", "iommu", NULL};
 static const char *const iommu_choices[] = {"none", "intel", "virtio", NULL};
 static const char *const device_keys[] = {"class", "id", "model", "address", NULL};
+static const char *const nic_keys[] = {"network", "mac", "ip", NULL};
+
+ApiStackNic *api_stack_nic_new(const char *network, const char *mac, const char *ip)
+{
+    ApiStackNic *nic = g_new0(ApiStackNic, 1);
+    nic->network = g_strdup(network);
+    nic->mac = g_strdup(mac);
+    nic->ip = g_strdup(ip);
+    return nic;
+}
+
+void api_stack_nic_free(ApiStackNic *nic)
+{
+    if (!nic)
+        return;
+    g_free(nic->network);
+    g_free(nic->mac);
+    g_free(nic->ip);
+    g_free(nic);
+}
+
+gboolean api_stack_nic_check_mac(const char *path, const char *mac, GError **error)
+{
+    gboolean ok = mac != NULL && strlen(mac) == 17;
+    gboolean zero = TRUE;
+    for (int i = 0; ok && i < 17; i++) {
+        if (i % 3 == 2)
+            ok = mac[i] == ':';
+        else
+            ok = g_ascii_isdigit(mac[i]) || (mac[i] >= 'a' && mac[i] <= 'f');
+        if (ok && i % 3 != 2 && mac[i] != '0')
+            zero = FALSE;
+    }
+    if (!ok) {
+        api_json_set_invalid(error, path, "must be a MAC address like 52:54:00:12:34:56 "
+                                          "(lower-case hex)");
+        return FALSE;
+    }
+    if (zero || (g_ascii_xdigit_value(mac[1]) & 1)) {
+        api_json_set_invalid(error, path, "must be a unicast address (%s is %s)", mac,
+                             zero ? "all zeros" : "multicast");
+        return FALSE;
+    }
+    return TRUE;
+}
 
 ApiStackDevice *api_stack_device_new(const char *class_name, const char *id, const char *model,
                                      const char *address)
@@ -41,6 +86,7 @@ ApiStackSpec *api_stack_spec_new(void)
     ApiStackSpec *spec = g_new0(ApiStackSpec, 1);
     spec->iommu = g_strdup("none");
     spec->devices = g_ptr_array_new_with_free_func((GDestroyNotify)api_stack_device_free);
+    spec->nics = g_ptr_array_new_with_free_func((GDestroyNotify)api_stack_nic_free);
     spec->start = TRUE;
     return spec;
 }
@@ -58,6 +104,8 @@ void api_stack_spec_free(ApiStackSpec *spec)
     g_free(spec->iommu);
     if (spec->devices)
         g_ptr_array_unref(spec->devices);
+    if (spec->nics)
+        g_ptr_array_unref(spec->nics);
     g_free(spec);
 }
 
@@ -135,6 +183,46 @@ static gboolean check_devices(const GPtrArray *devices, GError **error)
     return TRUE;
 }
 
+static gboolean check_nic_count(size_t n, GError **error)
+{
+    if (n > API_SPEC_NICS_MAX) {
+        api_json_set_invalid(error, "nics", "must have at most %d entries", API_SPEC_NICS_MAX);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Each names a network; a MAC, when given, is a unicast one and appears
+ * once.  Which networks exist is the daemon's business. */
+static gboolean check_nics(const GPtrArray *nics, GError **error)
+{
+    if (!nics)
+        return TRUE;
+    if (!check_nic_count(nics->len, error))
+        return FALSE;
+    for (guint i = 0; i < nics->len; i++) {
+        const ApiStackNic *nic = g_ptr_array_index(nics, i);
+        g_autofree char *path = api_json_path_index("nics", i);
+        g_autofree char *network_path = g_strconcat(path, ".network", NULL);
+        g_autofree char *mac_path = g_strconcat(path, ".mac", NULL);
+        if (!nic) {
+            api_json_set_invalid(error, path, "must be an object");
+            return FALSE;
+        }
+        if (!api_json_check_name(network_path, nic->network, error) ||
+            (nic->mac && !api_stack_nic_check_mac(mac_path, nic->mac, error)))
+            return FALSE;
+        for (guint j = 0; nic->mac && j < i; j++) {
+            const ApiStackNic *other = g_ptr_array_index(nics, j);
+            if (other && other->mac && g_str_equal(other->mac, nic->mac)) {
+                api_json_set_invalid(error, mac_path, "%s is also nics[%u].mac", nic->mac, j);
+                return FALSE;
+            }
+        }
+    }
+    return TRUE;
+}
+
 gboolean api_stack_spec_validate(const ApiStackSpec *spec, GError **error)
 {
     g_return_val_if_fail(spec != NULL, FALSE);
@@ -145,7 +233,7 @@ gboolean api_stack_spec_validate(const ApiStackSpec *spec, GError **error)
                                 API_SPEC_MEMORY_MAX_MIB, error) &&
            check_boot(spec, error) && check_cpu(spec->cpu, error) &&
            api_json_check_choice("nesting.iommu", spec->iommu, iommu_choices, error) &&
-           check_devices(spec->devices, error);
+           check_devices(spec->devices, error) && check_nics(spec->nics, error);
 }
 
 /* ---- JSON -------------------------------------------------------------------- */
@@ -183,6 +271,32 @@ static gboolean decode_devices(json_object *array, gboolean record, GPtrArray *d
     return TRUE;
 }
 
+static gboolean decode_nics(json_object *array, gboolean record, GPtrArray *nics, GError **error)
+{
+    size_t n = json_object_array_length(array);
+    if (!check_nic_count(n, error))
+        return FALSE;
+    for (size_t i = 0; i < n; i++) {
+        g_autofree char *path = api_json_path_index("nics", i);
+        json_object *entry = json_object_array_get_idx(array, i);
+        g_autoptr(ApiStackNic) nic = api_stack_nic_new(NULL, NULL, NULL);
+        if (!api_json_check_object(entry, path, nic_keys, error) ||
+            !api_json_get_string(entry, path, "network", API_JSON_REQUIRED, &nic->network,
+                                 error) ||
+            !api_json_get_string(entry, path, "mac", API_JSON_OPTIONAL, &nic->mac, error) ||
+            !api_json_get_string(entry, path, "ip", API_JSON_OPTIONAL | API_JSON_NULLABLE,
+                                 &nic->ip, error))
+            return FALSE;
+        if (!record && nic->ip) {
+            g_autofree char *field = g_strconcat(path, ".ip", NULL);
+            api_json_set_invalid(error, field, "is assigned by the network's DHCP server");
+            return FALSE;
+        }
+        g_ptr_array_add(nics, g_steal_pointer(&nic));
+    }
+    return TRUE;
+}
+
 static ApiStackSpec *decode_spec(json_object *value, gboolean record, GError **error)
 {
     const ApiJsonFlags req = API_JSON_REQUIRED;
@@ -191,6 +305,7 @@ static ApiStackSpec *decode_spec(json_object *value, gboolean record, GError **e
     json_object *boot = NULL;
     json_object *nesting = NULL;
     json_object *devices = NULL;
+    json_object *nics = NULL;
     gint64 vcpus = 0;
     gint64 memory = 0;
     g_autofree char *iommu = NULL;
@@ -212,6 +327,8 @@ static ApiStackSpec *decode_spec(json_object *value, gboolean record, GError **e
         (nesting && !api_json_get_string(nesting, "nesting", "iommu", opt, &iommu, error)) ||
         !api_json_get_array(value, "", "devices", opt, &devices, error) ||
         (devices && !decode_devices(devices, record, spec->devices, error)) ||
+        !api_json_get_array(value, "", "nics", opt, &nics, error) ||
+        (nics && !decode_nics(nics, record, spec->nics, error)) ||
         !api_json_get_bool(value, "", "start", opt, &spec->start, error))
         return NULL;
     spec->vcpus = (guint)vcpus;
@@ -254,6 +371,10 @@ ApiStackSpec *api_stack_spec_copy(const ApiStackSpec *spec)
         g_ptr_array_add(copy->devices, api_stack_device_new(device->class_name, device->id,
                                                             device->model, device->address));
     }
+    for (guint i = 0; spec->nics && i < spec->nics->len; i++) {
+        const ApiStackNic *nic = g_ptr_array_index(spec->nics, i);
+        g_ptr_array_add(copy->nics, api_stack_nic_new(nic->network, nic->mac, nic->ip));
+    }
     copy->start = spec->start;
     return copy;
 }
@@ -289,6 +410,16 @@ json_object *api_stack_spec_to_json(const ApiStackSpec *spec)
         json_object_array_add(devices, entry);
     }
 
+    json_object *nics = json_object_new_array();
+    for (guint i = 0; spec->nics && i < spec->nics->len; i++) {
+        const ApiStackNic *nic = g_ptr_array_index(spec->nics, i);
+        json_object *entry = json_object_new_object();
+        add_string(entry, "network", nic->network);
+        add_string(entry, "mac", nic->mac);
+        json_object_object_add(entry, "ip", api_json_new_string_or_null(nic->ip));
+        json_object_array_add(nics, entry);
+    }
+
     json_object *root = json_object_new_object();
     add_string(root, "name", spec->name);
     json_object_object_add(root, "vcpus", json_object_new_int64(spec->vcpus));
@@ -296,6 +427,7 @@ json_object *api_stack_spec_to_json(const ApiStackSpec *spec)
     json_object_object_add(root, "boot", boot);
     json_object_object_add(root, "nesting", nesting);
     json_object_object_add(root, "devices", devices);
+    json_object_object_add(root, "nics", nics);
     json_object_object_add(root, "start", json_object_new_boolean(spec->start));
     return root;
 }

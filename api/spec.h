@@ -19,6 +19,7 @@
 #define API_SPEC_MEMORY_MIN_MIB 128
 #define API_SPEC_MEMORY_MAX_MIB (1024 * 1024)
 #define API_SPEC_DEVICES_MAX    16
+#define API_SPEC_NICS_MAX       8
 
 /* A device a stack asks for (by class) and, once the pool gave it one, the
  * device it holds.  A request names the class only. */
@@ -34,6 +35,23 @@ ApiStackDevice *api_stack_device_new(const char *class_name, const char *id, con
 void api_stack_device_free(ApiStackDevice *device);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ApiStackDevice, api_stack_device_free)
 
+/* A NIC: the network it joins (the tenant's own, or an external one
+ * shared with it), its MAC (kept for the stack's life; the server picks
+ * one unless the request gives it) and the IPv4 address libvirt's DHCP
+ * leased it (reported, never stored in the spec). */
+typedef struct {
+    char *network;
+    char *mac; /* "52:54:00:12:34:56", lower-case */
+    char *ip;  /* NULL until a lease is known */
+} ApiStackNic;
+
+ApiStackNic *api_stack_nic_new(const char *network, const char *mac, const char *ip);
+void api_stack_nic_free(ApiStackNic *nic);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ApiStackNic, api_stack_nic_free)
+/* "xx:xx:xx:xx:xx:xx", lower-case hex, a unicast address (the first
+ * octet's lowest bit clear), not all zeros. */
+gboolean api_stack_nic_check_mac(const char *path, const char *mac, GError **error);
+
 typedef struct {
     char *name;
     guint vcpus;
@@ -47,6 +65,7 @@ typedef struct {
     char *cpu;   /* NULL (backend default), "host-passthrough", "host-model", "named:<model>" */
     char *iommu; /* "none", "intel", "virtio"; decoders default to intel with devices, else none */
     GPtrArray *devices; /* of ApiStackDevice *; never NULL */
+    GPtrArray *nics;    /* of ApiStackNic *; never NULL */
     gboolean start;     /* default TRUE */
 } ApiStackSpec;
 
@@ -55,7 +74,8 @@ void api_stack_spec_free(ApiStackSpec *spec);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ApiStackSpec, api_stack_spec_free)
 
 /* A request: devices name their class only ("devices[0].id: is assigned by
- * the server" otherwise). */
+ * the server" otherwise); NICs name their network and may give a MAC, never
+ * an ip. */
 ApiStackSpec *api_stack_spec_from_json(json_object *value, GError **error);
 /* A stored record: devices may carry the id and model they hold. */
 ApiStackSpec *api_stack_spec_from_record_json(json_object *value, GError **error);

@@ -9,7 +9,7 @@ static const char *const tenant_keys[] = {"id", "name", "quota", "created_at", "
 static const char *const create_keys[] = {"name", "quota", NULL};
 static const char *const patch_keys[] = {"quota", NULL};
 static const char *const quota_keys[] = {"stacks",   "vcpus",   "memory_mib",
-                                         "disk_gib", "devices", NULL};
+                                         "disk_gib", "devices",    "networks", NULL};
 static const char *const token_keys[] = {"id", "secret", "tenant", "created_at", NULL};
 
 /* ---- quota ----------------------------------------------------------------------- */
@@ -21,6 +21,7 @@ static void quota_set_defaults(ApiQuota *quota)
     quota->memory_mib = API_QUOTA_DEFAULT_MEMORY_MIB;
     quota->disk_gib = API_QUOTA_DEFAULT_DISK_GIB;
     quota->devices = API_QUOTA_DEFAULT_DEVICES;
+    quota->networks = API_QUOTA_DEFAULT_NETWORKS;
 }
 
 gboolean api_quota_validate(const ApiQuota *quota, GError **error)
@@ -33,7 +34,10 @@ gboolean api_quota_validate(const ApiQuota *quota, GError **error)
                                 error) &&
            api_json_check_range("quota.disk_gib", quota->disk_gib, 0, API_QUOTA_MAX_DISK_GIB,
                                 error) &&
-           api_json_check_range("quota.devices", quota->devices, 0, API_QUOTA_MAX_DEVICES, error);
+           api_json_check_range("quota.devices", quota->devices, 0, API_QUOTA_MAX_DEVICES,
+                                error) &&
+           api_json_check_range("quota.networks", quota->networks, 0, API_QUOTA_MAX_NETWORKS,
+                                error);
 }
 
 /* Reads the keys of @object (already checked against quota_keys) into
@@ -50,7 +54,9 @@ static gboolean decode_quota(json_object *object, ApiJsonFlags flags, ApiQuota *
            api_json_get_int(object, "quota", "disk_gib", flags, 0, API_QUOTA_MAX_DISK_GIB,
                             &quota->disk_gib, error) &&
            api_json_get_int(object, "quota", "devices", flags, 0, API_QUOTA_MAX_DEVICES,
-                            &quota->devices, error);
+                            &quota->devices, error) &&
+           api_json_get_int(object, "quota", "networks", flags, 0, API_QUOTA_MAX_NETWORKS,
+                            &quota->networks, error);
 }
 
 static json_object *quota_to_json(const ApiQuota *quota)
@@ -61,6 +67,7 @@ static json_object *quota_to_json(const ApiQuota *quota)
     json_object_object_add(object, "memory_mib", json_object_new_int64(quota->memory_mib));
     json_object_object_add(object, "disk_gib", json_object_new_int64(quota->disk_gib));
     json_object_object_add(object, "devices", json_object_new_int64(quota->devices));
+    json_object_object_add(object, "networks", json_object_new_int64(quota->networks));
     return object;
 }
 

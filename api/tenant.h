@@ -10,19 +10,22 @@
 #define API_QUOTA_DEFAULT_MEMORY_MIB 8192
 #define API_QUOTA_DEFAULT_DISK_GIB   50
 #define API_QUOTA_DEFAULT_DEVICES    4
+#define API_QUOTA_DEFAULT_NETWORKS   4
 /* Upper bounds, so nonsense does not reach the store. */
 #define API_QUOTA_MAX_STACKS     10000
 #define API_QUOTA_MAX_VCPUS      100000
 #define API_QUOTA_MAX_MEMORY_MIB (1024LL * 1024 * 1024)
 #define API_QUOTA_MAX_DISK_GIB   (1024LL * 1024)
 #define API_QUOTA_MAX_DEVICES    1024
+#define API_QUOTA_MAX_NETWORKS   1024
 
 typedef struct {
     gint64 stacks;
     gint64 vcpus;
     gint64 memory_mib;
     gint64 disk_gib;
-    gint64 devices; /* pool devices its stacks may hold */
+    gint64 devices;  /* pool devices its stacks may hold */
+    gint64 networks; /* networks of its own (nat, isolated) */
 } ApiQuota;
 
 /* Each value in [0, API_QUOTA_MAX_*]; messages name "quota.<key>".  For
@@ -42,7 +45,7 @@ ApiTenant *api_tenant_new(void);
 void api_tenant_free(ApiTenant *tenant);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ApiTenant, api_tenant_free)
 
-/* {"id","name","quota":{"stacks","vcpus","memory_mib","disk_gib","devices"},"created_at","updated_at"}
+/* {"id","name","quota":{"stacks","vcpus","memory_mib","disk_gib","devices","networks"},"created_at","updated_at"}
  */
 json_object *api_tenant_to_json(const ApiTenant *tenant);
 ApiTenant *api_tenant_from_json(json_object *value, GError **error);

@@ -76,6 +76,16 @@ HttpReply *handle_stack_migrate(gpointer app, const HttpRequest *request);
 HttpReply *handle_stack_device_attach(gpointer app, const HttpRequest *request);
 HttpReply *handle_stack_device_detach(gpointer app, const HttpRequest *request);
 
+/* daemon/network_routes.c */
+HttpReply *handle_network_create(gpointer app, const HttpRequest *request);
+HttpReply *handle_network_list(gpointer app, const HttpRequest *request);
+HttpReply *handle_network_get(gpointer app, const HttpRequest *request);
+HttpReply *handle_network_delete(gpointer app, const HttpRequest *request);
+
+/* ?limit=N of a paginated list, in [1, 1000], 100 when absent
+ * (daemon/stack_routes.c). */
+gboolean route_parse_limit(const char *text, int *limit, GError **error);
+
 /* daemon/device_routes.c */
 HttpReply *handle_device_class_create(gpointer app, const HttpRequest *request);
 HttpReply *handle_device_class_list(gpointer app, const HttpRequest *request);

@@ -1,11 +1,14 @@
 #include "daemon/config.h"
 
+#include "api/network.h"
 #include "daemon/error.h"
+#include "hvcore/network.h"
 
 #define GROUP "turtled"
 
-static const char *const string_keys[] = {"state_dir", "socket",      "listen",  "tls_cert",
-                                          "tls_key",   "libvirt_uri", "backend", NULL};
+static const char *const string_keys[] = {"state_dir",   "socket",  "listen",       "tls_cert",
+                                          "tls_key",     "libvirt_uri", "backend", "network_pool",
+                                          NULL};
 
 Config *config_new_defaults(void)
 {
@@ -16,6 +19,8 @@ Config *config_new_defaults(void)
     config->backend = g_strdup("auto");
     config->workers = CONFIG_DEFAULT_WORKERS;
     config->stop_timeout = CONFIG_DEFAULT_STOP_TIMEOUT;
+    config->network_pool = g_strdup(CONFIG_DEFAULT_NETWORK_POOL);
+    config->network_prefix = CONFIG_DEFAULT_NETWORK_PREFIX;
     return config;
 }
 
@@ -30,20 +35,24 @@ void config_free(Config *config)
     g_free(config->tls_key);
     g_free(config->libvirt_uri);
     g_free(config->backend);
+    g_free(config->network_pool);
     g_free(config);
 }
 
-static const char *const int_keys[] = {"workers", "stop_timeout", NULL};
+static const char *const int_keys[] = {"workers", "stop_timeout", "network_prefix", NULL};
 
 static int *int_field(Config *config, const char *key)
 {
-    return g_str_equal(key, "workers") ? &config->workers : &config->stop_timeout;
+    if (g_str_equal(key, "workers"))
+        return &config->workers;
+    return g_str_equal(key, "stop_timeout") ? &config->stop_timeout : &config->network_prefix;
 }
 
 static char **string_field(Config *config, const char *key)
 {
     char **fields[] = {&config->state_dir, &config->socket,      &config->listen, &config->tls_cert,
-                       &config->tls_key,   &config->libvirt_uri, &config->backend};
+                       &config->tls_key,   &config->libvirt_uri, &config->backend,
+                       &config->network_pool};
     for (gsize i = 0; string_keys[i] != NULL; i++)
         if (g_str_equal(key, string_keys[i]))
             return fields[i];
@@ -131,6 +140,20 @@ gboolean config_validate(const Config *config, GError **error)
     if (config->stop_timeout < 1 || config->stop_timeout > 3600) {
         g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
                     "stop_timeout: must be between 1 and 3600 seconds");
+        return FALSE;
+    }
+    guint32 pool = 0;
+    guint pool_prefix = 0;
+    g_autoptr(GError) local = NULL;
+    if (!hv_ipv4_cidr_parse(config->network_pool, &pool, &pool_prefix, &local)) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "network_pool: %s", local->message);
+        return FALSE;
+    }
+    if (config->network_prefix < (int)MAX(pool_prefix, API_NETWORK_PREFIX_MIN) ||
+        config->network_prefix > API_NETWORK_PREFIX_MAX) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                    "network_prefix: must be between %u (the pool's) and %d",
+                    MAX(pool_prefix, API_NETWORK_PREFIX_MIN), API_NETWORK_PREFIX_MAX);
         return FALSE;
     }
     if (config->libvirt_uri != NULL && config->libvirt_uri[0] == '\0') {

@@ -12,6 +12,9 @@
 #define CONFIG_DEFAULT_WORKERS   4
 /* A graceful stop waits this long for the guest before forcing it off. */
 #define CONFIG_DEFAULT_STOP_TIMEOUT 60
+/* Tenant subnets are taken from this pool unless a request names one. */
+#define CONFIG_DEFAULT_NETWORK_POOL   "10.200.0.0/16"
+#define CONFIG_DEFAULT_NETWORK_PREFIX 24
 
 typedef struct {
     char *state_dir;
@@ -23,6 +26,8 @@ typedef struct {
     char *backend;     /* "auto", "kvm", "tcg" or "test" */
     int workers;       /* operation worker threads */
     int stop_timeout;  /* seconds */
+    char *network_pool;  /* "10.200.0.0/16": where tenant subnets come from */
+    int network_prefix;  /* the size of the subnet a network gets from the pool */
 } Config;
 
 Config *config_new_defaults(void);

@@ -13,6 +13,7 @@
 #include "daemon/clock.h"
 #include "daemon/convert.h"
 #include "daemon/images.h"
+#include "daemon/networks.h"
 #include "daemon/stacks.h"
 #include "daemon/tokens.h"
 #include "hvcore/init.h"
@@ -164,7 +165,8 @@ static void sync_with_libvirt(App *app)
     g_autoptr(GError) error = NULL;
     g_autoptr(HvConn) conn = hv_virt_get_connection(app->virt, &error);
     if (conn == NULL || !hv_storage_ensure_pools(conn, app->config->state_dir, &error) ||
-        !images_reconcile(app, conn, &error) || !stacks_reconcile(app, conn, &error)) {
+        !images_reconcile(app, conn, &error) || !stacks_reconcile(app, conn, &error) ||
+        !networks_reconcile(app, conn, &error)) {
         /* Left as it is, the store would stay out of step until the next
          * reconnection: try again while libvirt answers. */
         g_warning("cannot reconcile with libvirt (%s): %s; trying again in %d s",
@@ -272,6 +274,7 @@ static int serve(const Options *options)
         !start_server(&app, options->test_hooks, &error))
         goto out;
 
+    networks_watch_addresses(&app);
     g_unix_signal_add(SIGTERM, on_stop_signal, loop);
     g_unix_signal_add(SIGINT, on_stop_signal, loop);
     g_message("turtled %s serving on %s%s%s (backend %s, state %s)", TURTLES_VERSION,

@@ -48,6 +48,12 @@ static const HttpRoute routes[] = {
     ROUTE("POST", "/v1/stacks/{name}/devices", TENANT, TRUE, handle_stack_device_attach),
     ROUTE("DELETE", "/v1/stacks/{name}/devices/{id}", TENANT, FALSE, handle_stack_device_detach),
 
+    /* networks */
+    ROUTE("POST", "/v1/networks", CALLER, TRUE, handle_network_create),
+    ROUTE("GET", "/v1/networks", CALLER, FALSE, handle_network_list),
+    ROUTE("GET", "/v1/networks/{name}", CALLER, FALSE, handle_network_get),
+    ROUTE("DELETE", "/v1/networks/{name}", CALLER, FALSE, handle_network_delete),
+
     /* the device pool */
     ROUTE("POST", "/v1/device-classes", OPERATOR, TRUE, handle_device_class_create),
     ROUTE("GET", "/v1/device-classes", CALLER, FALSE, handle_device_class_list),

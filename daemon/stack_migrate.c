@@ -13,6 +13,7 @@
 #include "daemon/connection.h"
 #include "daemon/devices.h"
 #include "daemon/error.h"
+#include "daemon/networks.h"
 #include "daemon/stacks.h"
 #include "hvcore/error.h"
 #include "hvcore/machine.h"
@@ -45,6 +46,7 @@ static void job_free(gpointer data)
 typedef struct {
     GPtrArray *images;   /* volume names copied into the peer's HV_POOL_IMAGES */
     GPtrArray *overlays; /* volume names created in the peer's HV_POOL_DISKS */
+    GPtrArray *networks; /* ids of the networks defined on the peer for the stack */
 } PeerLeftovers;
 
 /* A volume that cannot be removed is logged: the peer's reconcile deletes
@@ -65,6 +67,13 @@ static void leftovers_remove(HvConn *dst, const char *peer, PeerLeftovers *made)
         leftover_remove(dst, peer, HV_POOL_DISKS, g_ptr_array_index(made->overlays, i));
     for (guint i = 0; i < made->images->len; i++)
         leftover_remove(dst, peer, HV_POOL_IMAGES, g_ptr_array_index(made->images, i));
+    for (guint i = 0; i < made->networks->len; i++) {
+        g_autoptr(GError) error = NULL;
+        if (!hv_network_remove(dst, g_ptr_array_index(made->networks, i), &error))
+            g_warning("peer %s: network %s of a failed migration stays until the peer's "
+                      "reconcile: %s",
+                      peer, (const char *)g_ptr_array_index(made->networks, i), error->message);
+    }
 }
 
 typedef struct {
@@ -127,7 +136,12 @@ static gboolean migrate_steps(OperationContext *context, App *app, HvConn *src, 
     operation_progress(context, 5, "preflight", 0, 0);
     gboolean nested_state = app->host != NULL && app->host->nested_state_size > 0;
     if (!hv_migrate_preflight(src, dst, stack->domain_name, app->backend, nested_state, error) ||
+        !networks_prepare_peer(app, dst, stack, FALSE, NULL, error) ||
         !prepare_peer(context, src, dst, stack, peer, made, error))
+        return FALSE;
+    /* Its networks (same name, subnet, bridge) wait for it on the peer. */
+    operation_progress(context, 22, "creating the stack's networks on the peer", 0, 0);
+    if (!networks_prepare_peer(app, dst, stack, TRUE, made->networks, error))
         return FALSE;
     operation_progress(context, 25, "rewriting the domain for the peer", 0, 0);
     g_autofree char *console = NULL;
@@ -160,6 +174,7 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
     HvConn *dst = hv_conn_open(job->peer->libvirt_uri, &unreachable);
     gboolean ok = FALSE;
     PeerLeftovers made = {g_ptr_array_new_with_free_func(g_free),
+                          g_ptr_array_new_with_free_func(g_free),
                           g_ptr_array_new_with_free_func(g_free)};
     HvMigrateResult result = {0};
     if (dst == NULL) {
@@ -197,6 +212,7 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
     hv_conn_unref(dst);
     g_ptr_array_unref(made.images);
     g_ptr_array_unref(made.overlays);
+    g_ptr_array_unref(made.networks);
     stacks_release(app, job->stack_id);
     return ok;
 }

@@ -63,7 +63,7 @@ HttpReply *handle_stack_create(gpointer data, const HttpRequest *request)
 }
 
 /* ?limit=N in [1, LIST_LIMIT_MAX] */
-static gboolean parse_limit(const char *text, int *limit, GError **error)
+gboolean route_parse_limit(const char *text, int *limit, GError **error)
 {
     guint64 value = LIST_LIMIT_DEFAULT;
     if (text != NULL && !g_ascii_string_to_unsigned(text, 10, 1, LIST_LIMIT_MAX, &value, NULL)) {
@@ -88,7 +88,7 @@ HttpReply *handle_stack_list(gpointer data, const HttpRequest *request)
                                  "tenant: only the operator may list another tenant's stacks");
     if (filter != NULL && !api_name_is_valid(filter))
         return http_reply_errorf(TD_ERROR_BAD_REQUEST, "tenant: '%s' is not a valid name", filter);
-    if (!parse_limit(http_request_query(request, "limit"), &limit, &error))
+    if (!route_parse_limit(http_request_query(request, "limit"), &limit, &error))
         return http_reply_error(error);
     g_autofree char *next = NULL;
     g_autoptr(GPtrArray) stacks =

@@ -12,6 +12,7 @@
 #include "daemon/devices.h"
 #include "daemon/error.h"
 #include "daemon/images.h"
+#include "daemon/networks.h"
 #include "hvcore/domain.h"
 #include "hvcore/error.h"
 #include "hvcore/machine.h"
@@ -183,6 +184,11 @@ static char *domain_xml(App *app, const ApiStack *stack, const char *overlay, GE
         hv->disk_path = g_strdup(overlay);
         hv->disk_format = g_strdup("qcow2");
     }
+    g_autoptr(GPtrArray) nics = networks_stack_nics(app, stack, error);
+    if (nics == NULL)
+        return NULL;
+    for (guint i = 0; i < nics->len; i++)
+        g_ptr_array_add(hv->nics, g_steal_pointer(&g_ptr_array_index(nics, i)));
     hv->console_log = stacks_console_path(app, stack->id);
     g_autoptr(json_object) record = api_stack_to_json(stack);
     hv->record_json = g_strdup(json_object_to_json_string_ext(record, JSON_C_TO_STRING_PLAIN));
@@ -379,8 +385,10 @@ ApiOperation *stacks_create(App *app, const char *tenant, ApiStackSpec *spec, Ap
     g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func(g_free);
 
     /* Everything hvcore would refuse is refused here, before anything is made. */
+    networks_assign_macs(stack->spec);
     if (!devices_resolve_classes(app, stack->spec, error) ||
-        !convert_validate_stack_spec(stack->spec, app->backend, app->host, error))
+        !convert_validate_stack_spec(stack->spec, app->backend, app->host, error) ||
+        !networks_check_nics(app, tenant, stack->spec, error))
         return NULL;
     if (!check_images(app, tenant, stack->spec, images, error))
         return NULL;
@@ -983,6 +991,11 @@ static ApiStack *adopt(App *app, HvConn *conn, const char *domain, HvMachineStat
         }
         g_message("created tenant %s (no token yet) for the stack of domain %s", stack->tenant,
                   domain);
+    }
+    g_autofree char *domain_xml = hv_machine_get_xml(conn, domain, &error);
+    if (domain_xml == NULL || !networks_adopt_for_domain(app, conn, domain_xml, &error)) {
+        g_warning("domain %s: not adopted for now: its networks: %s", domain, error->message);
+        return NULL;
     }
     if (!adopt_images(app, conn, domain, stack, &error))
         g_warning("domain %s: its images stay unregistered: %s", domain, error->message);

@@ -133,3 +133,12 @@ char *store_state_placeholders(guint mask, int first);
 char *store_tenant_id(Store *store, const char *name, GError **error);
 /* The id of @tenant's image @name, or NOT_FOUND (store_images.c). */
 char *store_image_id(Store *store, const char *tenant, const char *name, GError **error);
+
+/* ---- pagination cursors ------------------------------------------------- */
+
+/* A keyset cursor: the unpadded base64url of "<owner>\0<name>", the last
+ * row of the page before; opaque to clients. */
+char *store_cursor_encode(const char *owner, const char *name);
+/* Only what store_cursor_encode writes: BAD_REQUEST "after: invalid cursor"
+ * otherwise. */
+gboolean store_cursor_decode(const char *cursor, char **owner, char **name, GError **error);

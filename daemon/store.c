@@ -146,6 +146,41 @@ static const char *const migrations[] = {
     "  UNIQUE (class, seq)"
     ");"
     "CREATE INDEX devices_stack ON devices (stack_id);",
+    /* v6: networks.  A tenant's own have its tenant_id; the operator's
+     * external ones have none and list the tenants they serve in
+     * network_tenants.  state: 'creating' until libvirt has it, 'ready',
+     * 'deleting' once a delete began (reconcile finishes both).  A NIC is a
+     * stack's seat on a network: it goes with the stack's row; a network
+     * with NICs cannot go (no ON DELETE).  ip is the last DHCP lease seen. */
+    "ALTER TABLE tenants ADD COLUMN quota_networks INTEGER NOT NULL DEFAULT 4"
+    "  CHECK (quota_networks >= 0);"
+    "CREATE TABLE networks ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  tenant_id TEXT REFERENCES tenants (id),"
+    "  name TEXT NOT NULL,"
+    "  mode TEXT NOT NULL CHECK (mode IN ('nat', 'isolated', 'external')),"
+    "  cidr TEXT UNIQUE,"
+    "  bridge TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'deleting')),"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL,"
+    "  CHECK ((mode = 'external') = (tenant_id IS NULL))"
+    ");"
+    "CREATE UNIQUE INDEX networks_tenant_name ON networks (ifnull(tenant_id, ''), name);"
+    "CREATE TABLE network_tenants ("
+    "  network_id TEXT NOT NULL REFERENCES networks (id) ON DELETE CASCADE,"
+    "  tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,"
+    "  PRIMARY KEY (network_id, tenant_id)"
+    ");"
+    "CREATE TABLE stack_nics ("
+    "  stack_id TEXT NOT NULL REFERENCES stacks (id) ON DELETE CASCADE,"
+    "  seq INTEGER NOT NULL CHECK (seq >= 0),"
+    "  network_id TEXT NOT NULL REFERENCES networks (id),"
+    "  mac TEXT NOT NULL UNIQUE,"
+    "  ip TEXT,"
+    "  PRIMARY KEY (stack_id, seq)"
+    ");"
+    "CREATE INDEX stack_nics_network ON stack_nics (network_id);",
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -568,4 +603,66 @@ int store_schema_version(Store *store)
 {
     g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     return user_version(store, NULL);
+}
+
+/* ---- pagination cursors ------------------------------------------------------- */
+
+/* Far above any real cursor (two names of 63 bytes), far below harm. */
+#define STORE_CURSOR_MAX 1024
+
+/* A cursor is the unpadded base64url of "<tenant>\0<name>", the last row of
+ * the page before: opaque to clients, and no separator a name could hold. */
+char *store_cursor_encode(const char *tenant, const char *name)
+{
+    gsize tenant_len = strlen(tenant);
+    gsize name_len = strlen(name);
+    g_autofree guchar *raw = g_malloc(tenant_len + 1 + name_len);
+
+    memcpy(raw, tenant, tenant_len);
+    raw[tenant_len] = '\0';
+    memcpy(raw + tenant_len + 1, name, name_len);
+    char *text = g_base64_encode(raw, tenant_len + 1 + name_len);
+    g_strdelimit(text, "+", '-');
+    g_strdelimit(text, "/", '_');
+    char *pad = strchr(text, '=');
+    if (pad != NULL)
+        *pad = '\0';
+    return text;
+}
+
+/* Only what cursor_encode writes: anything else would make the keyset
+ * comparison quietly skip or repeat rows. */
+gboolean store_cursor_decode(const char *cursor, char **tenant, char **name, GError **error)
+{
+    gsize len = strlen(cursor);
+    gboolean ok = len > 0 && len <= STORE_CURSOR_MAX && len % 4 != 1;
+
+    for (gsize i = 0; ok && i < len; i++)
+        ok = g_ascii_isalnum(cursor[i]) || cursor[i] == '-' || cursor[i] == '_';
+    if (ok) {
+        g_autofree char *padded = g_strnfill(len + (4 - len % 4) % 4, '=');
+        memcpy(padded, cursor, len);
+        g_strdelimit(padded, "-", '+');
+        g_strdelimit(padded, "_", '/');
+        gsize raw_len = 0;
+        g_autofree guchar *raw = g_base64_decode(padded, &raw_len);
+        const guchar *nul = raw != NULL ? memchr(raw, '\0', raw_len) : NULL;
+        /* Exactly one NUL, with something on either side. */
+        ok = nul != NULL && nul != raw && nul + 1 < raw + raw_len &&
+             memchr(nul + 1, '\0', raw + raw_len - (nul + 1)) == NULL;
+        if (ok) {
+            *tenant = g_strndup((const char *)raw, nul - raw);
+            *name = g_strndup((const char *)nul + 1, raw + raw_len - (nul + 1));
+            /* Non-canonical spellings of the same bytes are not ours either. */
+            g_autofree char *again = store_cursor_encode(*tenant, *name);
+            ok = strcmp(again, cursor) == 0;
+            if (!ok) {
+                g_clear_pointer(tenant, g_free);
+                g_clear_pointer(name, g_free);
+            }
+        }
+    }
+    if (!ok)
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
+    return ok;
 }

@@ -8,6 +8,7 @@
 
 #include "api/device.h"
 #include "api/image.h"
+#include "api/network.h"
 #include "api/operation.h"
 #include "api/peer.h"
 #include "api/stack.h"
@@ -171,3 +172,64 @@ gboolean store_stack_set_last_migration(Store *store, const char *stack_id,
 gboolean store_stack_get_last_migration(Store *store, const char *stack_id,
                                         ApiStatsMigration *migration, gboolean *found,
                                         GError **error);
+
+/* Networks (store_networks.c).  A tenant's own have its name as
+ * network->tenant; external ones have NULL and their tenants in
+ * shared_with.  The row goes through creating -> ready -> deleting, so a
+ * crash between the store and libvirt is finished by reconcile. */
+typedef enum {
+    STORE_NETWORK_CREATING,
+    STORE_NETWORK_READY,
+    STORE_NETWORK_DELETING,
+} StoreNetworkState;
+
+typedef struct {
+    ApiNetwork *network; /* nics counts the NICs on it; gateway is not filled */
+    StoreNetworkState state;
+} StoreNetwork;
+
+void store_network_free(StoreNetwork *row);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreNetwork, store_network_free)
+const char *store_network_state_to_string(StoreNetworkState state);
+
+/* With its shared_with tenants: NOT_FOUND for an unknown tenant, CONFLICT
+ * when the owner already has that name. */
+gboolean store_network_insert(Store *store, const ApiNetwork *network, StoreNetworkState state,
+                              GError **error);
+/* Exactly @tenant's (NULL: the external one) network @name. */
+StoreNetwork *store_network_get(Store *store, const char *tenant, const char *name,
+                                GError **error);
+/* What @tenant may use under @name: its own or an external one shared with it. */
+StoreNetwork *store_network_get_visible(Store *store, const char *tenant, const char *name,
+                                        GError **error);
+StoreNetwork *store_network_get_by_id(Store *store, const char *id, GError **error);
+/* A page (of StoreNetwork) of what @tenant may use, or of all (@tenant
+ * NULL), by owner (external first) and name; cursors as store_stack_list. */
+GPtrArray *store_network_list(Store *store, const char *tenant, int limit, const char *after,
+                              char **next, GError **error);
+GPtrArray *store_network_list_all(Store *store, GError **error); /* for reconcile */
+gboolean store_network_set_state(Store *store, const char *id, StoreNetworkState state,
+                                 const char *updated_at, GError **error);
+/* ready -> deleting, in one transaction with the check that no NIC is on
+ * it: CONFLICT "network 'x' is in use by stack 'y'", or when it is not
+ * ready. */
+gboolean store_network_begin_delete(Store *store, const char *id, const char *updated_at,
+                                    GError **error);
+gboolean store_network_delete(Store *store, const char *id, GError **error);
+gint64 store_tenant_network_count(Store *store, const char *tenant, GError **error);
+/* Whether @name is taken among what @tenant may use (NULL: among all). */
+gboolean store_network_name_taken(Store *store, const char *tenant, const char *name,
+                                  gboolean *taken, GError **error);
+/* The NICs of @stack's spec (networks by name, as @stack's tenant sees
+ * them, each ready; MACs filled in): joins the caller's transaction.
+ * NOT_FOUND "nics[i].network: network 'x' not found". */
+gboolean store_stack_nics_insert(Store *store, const ApiStack *stack, GError **error);
+/* The network of each NIC of the stack, in NIC order. */
+GPtrArray *store_stack_nic_networks(Store *store, const char *stack_id, GError **error);
+/* Records the lease seen for a NIC (@ip NULL: none); *@changed (may be
+ * NULL) tells whether it differs from the last one. */
+gboolean store_stack_nic_set_ip(Store *store, const char *stack_id, const char *mac,
+                                const char *ip, gboolean *changed, GError **error);
+/* Ids of the stacks with NICs whose domain should run (running, paused,
+ * migrating). */
+GPtrArray *store_stacks_with_nics(Store *store, GError **error);

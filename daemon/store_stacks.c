@@ -11,10 +11,10 @@
 
 #define STACK_COLUMNS                                                                              \
     "s.id, t.name, s.spec_json, s.state, s.host, s.backend, s.domain_name, s.error, "              \
-    "s.created_at, s.updated_at"
+    "s.created_at, s.updated_at, "                                                                  \
+    "(SELECT group_concat(c.mac || '=' || ifnull(c.ip, ''), ',') FROM stack_nics c "           \
+    "  WHERE c.stack_id = s.id)"
 #define STACK_FROM " FROM stacks s JOIN tenants t ON t.id = s.tenant_id "
-/* Far above any real cursor (two names of 63 bytes), far below harm. */
-#define STACK_CURSOR_MAX 1024
 
 static gpointer stack_from_row(sqlite3_stmt *stmt, GError **error)
 {
@@ -47,6 +47,20 @@ static gpointer stack_from_row(sqlite3_stmt *stmt, GError **error)
     stack->error = store_column_text(stmt, 7);
     stack->created_at = store_column_text(stmt, 8);
     stack->updated_at = store_column_text(stmt, 9);
+    /* The leases last seen, "mac=ip,mac=" (empty: none yet). */
+    g_autofree char *leases = store_column_text(stmt, 10);
+    g_auto(GStrv) pairs = g_strsplit(leases ? leases : "", ",", -1);
+    for (char **pair = pairs; *pair; pair++) {
+        char *eq = strchr(*pair, '=');
+        for (guint i = 0; eq && i < stack->spec->nics->len; i++) {
+            ApiStackNic *nic = g_ptr_array_index(stack->spec->nics, i);
+            if (g_strcmp0(nic->mac, NULL) != 0 && strncmp(nic->mac, *pair, eq - *pair) == 0 &&
+                eq[1] != '\0') {
+                g_free(nic->ip);
+                nic->ip = g_strdup(eq + 1);
+            }
+        }
+    }
     return g_steal_pointer(&stack);
 }
 
@@ -105,7 +119,8 @@ gboolean store_stack_insert(Store *store, const ApiStack *stack, const char *con
                          STORE_TEXT(stack->domain_name), STORE_TEXT(stack->error),
                          STORE_TEXT(stack->created_at), STORE_TEXT(stack->updated_at)),
             "inserting a stack", error, "stack '%s' already exists", stack->spec->name) &&
-        stack_use_images(store, stack->id, stack->tenant, images, error);
+        stack_use_images(store, stack->id, stack->tenant, images, error) &&
+        store_stack_nics_insert(store, stack, error);
     return store_end(store, ok, error);
 }
 
@@ -132,63 +147,6 @@ ApiStack *store_stack_get_by_id(Store *store, const char *id, GError **error)
     return stack_find_by_id(store, id, error);
 }
 
-/* A cursor is the unpadded base64url of "<tenant>\0<name>", the last row of
- * the page before: opaque to clients, and no separator a name could hold. */
-static char *cursor_encode(const char *tenant, const char *name)
-{
-    gsize tenant_len = strlen(tenant);
-    gsize name_len = strlen(name);
-    g_autofree guchar *raw = g_malloc(tenant_len + 1 + name_len);
-
-    memcpy(raw, tenant, tenant_len);
-    raw[tenant_len] = '\0';
-    memcpy(raw + tenant_len + 1, name, name_len);
-    char *text = g_base64_encode(raw, tenant_len + 1 + name_len);
-    g_strdelimit(text, "+", '-');
-    g_strdelimit(text, "/", '_');
-    char *pad = strchr(text, '=');
-    if (pad != NULL)
-        *pad = '\0';
-    return text;
-}
-
-/* Only what cursor_encode writes: anything else would make the keyset
- * comparison quietly skip or repeat rows. */
-static gboolean cursor_decode(const char *cursor, char **tenant, char **name, GError **error)
-{
-    gsize len = strlen(cursor);
-    gboolean ok = len > 0 && len <= STACK_CURSOR_MAX && len % 4 != 1;
-
-    for (gsize i = 0; ok && i < len; i++)
-        ok = g_ascii_isalnum(cursor[i]) || cursor[i] == '-' || cursor[i] == '_';
-    if (ok) {
-        g_autofree char *padded = g_strnfill(len + (4 - len % 4) % 4, '=');
-        memcpy(padded, cursor, len);
-        g_strdelimit(padded, "-", '+');
-        g_strdelimit(padded, "_", '/');
-        gsize raw_len = 0;
-        g_autofree guchar *raw = g_base64_decode(padded, &raw_len);
-        const guchar *nul = raw != NULL ? memchr(raw, '\0', raw_len) : NULL;
-        /* Exactly one NUL, with something on either side. */
-        ok = nul != NULL && nul != raw && nul + 1 < raw + raw_len &&
-             memchr(nul + 1, '\0', raw + raw_len - (nul + 1)) == NULL;
-        if (ok) {
-            *tenant = g_strndup((const char *)raw, nul - raw);
-            *name = g_strndup((const char *)nul + 1, raw + raw_len - (nul + 1));
-            /* Non-canonical spellings of the same bytes are not ours either. */
-            g_autofree char *again = cursor_encode(*tenant, *name);
-            ok = strcmp(again, cursor) == 0;
-            if (!ok) {
-                g_clear_pointer(tenant, g_free);
-                g_clear_pointer(name, g_free);
-            }
-        }
-    }
-    if (!ok)
-        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
-    return ok;
-}
-
 GPtrArray *store_stack_list(Store *store, const char *tenant, int limit, const char *after,
                             char **next, GError **error)
 {
@@ -202,7 +160,7 @@ GPtrArray *store_stack_list(Store *store, const char *tenant, int limit, const c
         g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "limit: must not be negative");
         return NULL;
     }
-    if (after != NULL && !cursor_decode(after, &after_tenant, &after_name, error))
+    if (after != NULL && !store_cursor_decode(after, &after_tenant, &after_name, error))
         return NULL;
     /* Another tenant's cursor would only start this listing somewhere odd;
      * refusing it keeps cursors tied to the listing that made them. */
@@ -230,7 +188,7 @@ GPtrArray *store_stack_list(Store *store, const char *tenant, int limit, const c
         return NULL;
     if (more) {
         const ApiStack *last = g_ptr_array_index(stacks, stacks->len - 1);
-        *next = cursor_encode(last->tenant, last->spec->name);
+        *next = store_cursor_encode(last->tenant, last->spec->name);
     }
     return g_steal_pointer(&stacks);
 }

@@ -19,6 +19,7 @@ static const TenantOwnerCheck tenant_owner_checks[] = {
                                "('pending', 'running') LIMIT 1"},
     {"stacks", "SELECT 1 FROM stacks WHERE tenant_id = ?1 LIMIT 1"},
     {"images", "SELECT 1 FROM images WHERE tenant_id = ?1 LIMIT 1"},
+    {"networks", "SELECT 1 FROM networks WHERE tenant_id = ?1 LIMIT 1"},
     {NULL, NULL},
 };
 
@@ -33,7 +34,7 @@ char *store_tenant_id(Store *store, const char *name, GError **error)
 
 #define TENANT_COLUMNS                                                                             \
     "id, name, quota_stacks, quota_vcpus, quota_memory_mib, quota_disk_gib, created_at, "          \
-    "updated_at, quota_devices"
+    "updated_at, quota_devices, quota_networks"
 
 static gpointer tenant_from_row(sqlite3_stmt *stmt, GError **error)
 {
@@ -49,6 +50,7 @@ static gpointer tenant_from_row(sqlite3_stmt *stmt, GError **error)
     tenant->created_at = store_column_text(stmt, 6);
     tenant->updated_at = store_column_text(stmt, 7);
     tenant->quota.devices = sqlite3_column_int64(stmt, 8);
+    tenant->quota.networks = sqlite3_column_int64(stmt, 9);
     return tenant;
 }
 
@@ -59,12 +61,12 @@ gboolean store_tenant_insert(Store *store, const ApiTenant *tenant, GError **err
 
     if (store_exec_insert(
             store,
-            "INSERT INTO tenants (" TENANT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO tenants (" TENANT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             STORE_PARAMS(STORE_TEXT(tenant->id), STORE_TEXT(tenant->name),
                          STORE_INT64(tenant->quota.stacks), STORE_INT64(tenant->quota.vcpus),
                          STORE_INT64(tenant->quota.memory_mib), STORE_INT64(tenant->quota.disk_gib),
                          STORE_TEXT(tenant->created_at), STORE_TEXT(tenant->updated_at),
-                         STORE_INT64(tenant->quota.devices)),
+                         STORE_INT64(tenant->quota.devices), STORE_INT64(tenant->quota.networks)),
             "inserting a tenant", &local, "tenant '%s' already exists", tenant->name))
         return TRUE;
     if (g_error_matches(local, TD_ERROR, TD_ERROR_CONFLICT)) {
@@ -103,10 +105,12 @@ gboolean store_tenant_set_quota(Store *store, const char *name, const ApiQuota *
     return store_exec_changes(
         store,
         "UPDATE tenants SET quota_stacks = ?2, quota_vcpus = ?3, quota_memory_mib = ?4, "
-        "quota_disk_gib = ?5, updated_at = ?6, quota_devices = ?7 WHERE name = ?1",
+        "quota_disk_gib = ?5, updated_at = ?6, quota_devices = ?7, quota_networks = ?8 "
+        "WHERE name = ?1",
         STORE_PARAMS(STORE_TEXT(name), STORE_INT64(quota->stacks), STORE_INT64(quota->vcpus),
                      STORE_INT64(quota->memory_mib), STORE_INT64(quota->disk_gib),
-                     STORE_TEXT(updated_at), STORE_INT64(quota->devices)),
+                     STORE_TEXT(updated_at), STORE_INT64(quota->devices),
+                     STORE_INT64(quota->networks)),
         "updating a quota", error, "tenant '%s' not found", name);
 }
 

@@ -164,8 +164,8 @@ gboolean hv_ipv4_cidr_parse(const char *cidr, guint32 *address, guint *prefix, G
     if (addr & ~prefix_mask(bits)) {
         g_autofree char *net = hv_ipv4_to_string(addr & prefix_mask(bits));
 
-        g_set_error(error, HV_ERROR, HV_ERROR_INVALID,
-                    "'%s': host bits set: did you mean %s/%u?", cidr, net, bits);
+        g_set_error(error, HV_ERROR, HV_ERROR_INVALID, "'%s': host bits set: did you mean %s/%u?",
+                    cidr, net, bits);
         return FALSE;
     }
     if (address)
@@ -559,8 +559,7 @@ static gboolean parse_facts(const char *xml, NetworkFacts *facts, GError **error
 }
 
 /* Why the network defined as @xml with @uuid is not @spec's, or NULL. */
-static char *conflict(const HvNetworkSpec *spec, const char *uuid, const char *xml,
-                      GError **error)
+static char *conflict(const HvNetworkSpec *spec, const char *uuid, const char *xml, GError **error)
 {
     g_auto(NetworkFacts) facts = {0};
     g_autofree char *bridge = spec_bridge(spec);
@@ -573,10 +572,9 @@ static char *conflict(const HvNetworkSpec *spec, const char *uuid, const char *x
     if (g_ascii_strcasecmp(uuid, spec->id) != 0)
         return g_strdup_printf("its UUID is %s", uuid);
     if (g_strcmp0(facts.forward, want_forward) != 0)
-        return g_strdup_printf("its forward mode is '%s', not '%s' (%s)",
-                               facts.forward ? facts.forward : "none",
-                               want_forward ? want_forward : "none",
-                               hv_network_mode_to_string(spec->mode));
+        return g_strdup_printf(
+            "its forward mode is '%s', not '%s' (%s)", facts.forward ? facts.forward : "none",
+            want_forward ? want_forward : "none", hv_network_mode_to_string(spec->mode));
     if (g_strcmp0(facts.bridge, bridge) != 0)
         return g_strdup_printf("its bridge is '%s', not '%s'", facts.bridge ? facts.bridge : "",
                                bridge);
@@ -588,10 +586,20 @@ static char *conflict(const HvNetworkSpec *spec, const char *uuid, const char *x
     return g_strdup("");
 }
 
-/* The (inactive, persistent) XML of @net. */
-static char *network_xml(virNetworkPtr net, const char *name, GError **error)
+/* The persistent definition of @net, or its live XML where the driver knows
+ * no VIR_NETWORK_XML_INACTIVE (test:///default). */
+static char *network_xml_desc(virNetworkPtr net)
 {
     char *xml = virNetworkGetXMLDesc(net, VIR_NETWORK_XML_INACTIVE);
+
+    if (!xml && virGetLastErrorCode() == VIR_ERR_INVALID_ARG)
+        xml = virNetworkGetXMLDesc(net, 0);
+    return xml;
+}
+
+static char *network_xml(virNetworkPtr net, const char *name, GError **error)
+{
+    char *xml = network_xml_desc(net);
 
     if (!xml)
         hv_libvirt_set_error(error, "cannot read the definition of network '%s'", name);
@@ -765,7 +773,7 @@ GPtrArray *hv_network_list_ours(HvConn *conn_handle, GPtrArray **active, GError 
     states = g_ptr_array_new();
     for (int i = 0; i < n; i++) {
         const char *name = virNetworkGetName(nets[i]);
-        g_autofree char *xml = virNetworkGetXMLDesc(nets[i], VIR_NETWORK_XML_INACTIVE);
+        g_autofree char *xml = network_xml_desc(nets[i]);
         g_autoptr(GError) local = NULL;
         HvNetworkSpec *spec;
 

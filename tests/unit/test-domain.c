@@ -1659,6 +1659,7 @@ static void test_validate_nics(void)
     second->own_cidr = g_strdup("10.0.0.0/24");
     g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TCG, NULL, &error);
     g_assert_no_error(error);
+    g_assert_nonnull(xml);
     g_free(second->gateway);
     second->gateway = g_strdup("10.0.0.x");
     assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "gateway '10.0.0.x'");

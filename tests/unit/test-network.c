@@ -75,8 +75,7 @@ static char *xp_string(xmlDoc *doc, const char *expr)
     g_autofree char *wrapped = g_strdup_printf("string(%s)", expr);
     g_autoptr(xmlXPathObject) result = NULL;
 
-    g_assert_cmpint(xmlXPathRegisterNs(ctx, BAD_CAST "t", BAD_CAST HV_NETWORK_METADATA_URI), ==,
-                    0);
+    g_assert_cmpint(xmlXPathRegisterNs(ctx, BAD_CAST "t", BAD_CAST HV_NETWORK_METADATA_URI), ==, 0);
     result = xmlXPathEvalExpression(BAD_CAST wrapped, ctx);
     g_assert_nonnull(result);
     return g_strdup((const char *)result->stringval);
@@ -88,8 +87,7 @@ static int xp_count(xmlDoc *doc, const char *expr)
     g_autofree char *wrapped = g_strdup_printf("count(%s)", expr);
     g_autoptr(xmlXPathObject) result = NULL;
 
-    g_assert_cmpint(xmlXPathRegisterNs(ctx, BAD_CAST "t", BAD_CAST HV_NETWORK_METADATA_URI), ==,
-                    0);
+    g_assert_cmpint(xmlXPathRegisterNs(ctx, BAD_CAST "t", BAD_CAST HV_NETWORK_METADATA_URI), ==, 0);
     result = xmlXPathEvalExpression(BAD_CAST wrapped, ctx);
     g_assert_nonnull(result);
     return (int)result->floatval;
@@ -173,16 +171,36 @@ static void test_ipv4_parse(void)
         guint32 address;
         guint prefix;
     } good[] = {
-        {"10.200.3.0/24", 0x0ac80300, 24}, {"0.0.0.0/0", 0, 0},
+        {"10.200.3.0/24", 0x0ac80300, 24},      {"0.0.0.0/0", 0, 0},
         {"255.255.255.255/32", 0xffffffff, 32}, {"192.168.0.0/16", 0xc0a80000, 16},
-        {"10.0.0.4/30", 0x0a000004, 30},   {"172.16.0.0/12", 0xac100000, 12},
+        {"10.0.0.4/30", 0x0a000004, 30},        {"172.16.0.0/12", 0xac100000, 12},
     };
     static const char *const bad[] = {
-        "",           "/",           "10.0.0.0",     "10.0.0.0/",   "10.0.0/24",
-        "10.0.0.0.0/24", "010.0.0.0/8", "10.0.0.256/32", "10.0.0.0/33", "10.0.0.0/024",
-        " 10.0.0.0/8",  "10.0.0.0/8 ", "10.0.0.-1/32", "+1.0.0.0/8",  "a.b.c.d/8",
-        "10..0.0/8",    "10.0.0.0/8/8", "10.0.0.0/-1", "1000.0.0.0/8", "0x0a.0.0.0/8",
-        "10.0.0.0/3a",  "10.0.0.0./8",  ".10.0.0.0/8",  "10.0.0.0/+8", "10.0.0.00/32",
+        "",
+        "/",
+        "10.0.0.0",
+        "10.0.0.0/",
+        "10.0.0/24",
+        "10.0.0.0.0/24",
+        "010.0.0.0/8",
+        "10.0.0.256/32",
+        "10.0.0.0/33",
+        "10.0.0.0/024",
+        " 10.0.0.0/8",
+        "10.0.0.0/8 ",
+        "10.0.0.-1/32",
+        "+1.0.0.0/8",
+        "a.b.c.d/8",
+        "10..0.0/8",
+        "10.0.0.0/8/8",
+        "10.0.0.0/-1",
+        "1000.0.0.0/8",
+        "0x0a.0.0.0/8",
+        "10.0.0.0/3a",
+        "10.0.0.0./8",
+        ".10.0.0.0/8",
+        "10.0.0.0/+8",
+        "10.0.0.00/32",
     };
     g_autoptr(GError) error = NULL;
     guint32 address;

@@ -1,5 +1,7 @@
 #include "hvcore/conn.h"
 
+#include <stdarg.h>
+
 #include "hvcore/error.h"
 #include "hvcore/libvirt-private.h"
 
@@ -37,4 +39,33 @@ void hv_conn_unref(HvConn *conn)
         return;
     virConnectClose(conn->ptr);
     g_free(conn);
+}
+
+int hv_libvirt_error_code(void)
+{
+    switch (virGetLastErrorCode()) {
+    case VIR_ERR_NO_DOMAIN:
+    case VIR_ERR_NO_NETWORK:
+    case VIR_ERR_NO_NWFILTER:
+    case VIR_ERR_NO_STORAGE_POOL:
+    case VIR_ERR_NO_STORAGE_VOL:
+    case VIR_ERR_NO_INTERFACE:
+        return HV_ERROR_NOT_FOUND;
+    case VIR_ERR_NO_SUPPORT:
+        return HV_ERROR_UNSUPPORTED;
+    default:
+        return HV_ERROR_LIBVIRT;
+    }
+}
+
+void hv_libvirt_set_error(GError **error, const char *format, ...)
+{
+    va_list args;
+    const char *message = virGetLastErrorMessage();
+
+    va_start(args, format);
+    g_autofree char *what = g_strdup_vprintf(format, args);
+    va_end(args);
+    g_set_error(error, HV_ERROR, hv_libvirt_error_code(), "%s: %s", what,
+                message ? message : "unknown libvirt error");
 }

@@ -22,6 +22,7 @@ HvStackSpec *hv_stack_spec_new(void)
     HvStackSpec *spec = g_new0(HvStackSpec, 1);
 
     spec->devices = g_ptr_array_new_with_free_func((GDestroyNotify)hv_device_free);
+    spec->nics = g_ptr_array_new_with_free_func((GDestroyNotify)hv_nic_free);
     return spec;
 }
 
@@ -85,6 +86,8 @@ void hv_stack_spec_free(HvStackSpec *spec)
     g_free(spec->cpu_model);
     if (spec->devices)
         g_ptr_array_unref(spec->devices);
+    if (spec->nics)
+        g_ptr_array_unref(spec->nics);
     g_free(spec->console_log);
     g_free(spec->record_json);
     g_free(spec);
@@ -380,6 +383,81 @@ static gboolean check_devices(const GPtrArray *devices, HvIommu iommu, GError **
     return TRUE;
 }
 
+/* "nic<N>": the alias a NIC takes (HV_DEVICE_ALIAS_PREFIX "nic<N>"). */
+static gboolean is_nic_alias_id(const char *id)
+{
+    if (!g_str_has_prefix(id, "nic") || !id[3])
+        return FALSE;
+    for (const char *p = id + 3; *p; p++) {
+        if (!g_ascii_isdigit(*p))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* What the tenant gives (the network) and, when set already, the MAC the
+ * host chose. */
+static gboolean check_nics(const HvStackSpec *spec, GError **error)
+{
+    const GPtrArray *nics = spec->nics;
+
+    if (!nics || nics->len == 0)
+        return TRUE;
+    if (nics->len > HV_NETWORK_NICS_MAX)
+        return set_invalid(error, "nics", "at most %d", HV_NETWORK_NICS_MAX);
+    for (guint i = 0; i < nics->len; i++) {
+        const HvNic *nic = g_ptr_array_index(nics, i);
+        g_autofree char *field = g_strdup_printf("nics[%u]", i);
+
+        if (!nic->network_id || !nic->network_id[0])
+            return set_invalid(error, field, "network is required");
+        if (!g_uuid_string_is_valid(nic->network_id))
+            return set_invalid(error, field, "network id is not a UUID: '%s'", nic->network_id);
+        if (nic->mac && !hv_nic_mac_is_valid(nic->mac))
+            return set_invalid(error, field,
+                               "mac: '%s' is not a unicast MAC xx:xx:xx:xx:xx:xx (lower-case hex)",
+                               nic->mac);
+        for (guint j = 0; nic->mac && j < i; j++) {
+            const HvNic *other = g_ptr_array_index(nics, j);
+            if (g_strcmp0(nic->mac, other->mac) == 0)
+                return set_invalid(error, field, "mac: %s duplicates nics[%u]", nic->mac, j);
+        }
+    }
+    /* A device id "nic<N>" would take a NIC's alias. */
+    for (guint i = 0; spec->devices && i < spec->devices->len; i++) {
+        const HvDevice *device = g_ptr_array_index(spec->devices, i);
+        if (device->id && is_nic_alias_id(device->id))
+            return set_invalid(error, "devices",
+                               "id '%s' is reserved for NICs (nic<N>) when a stack has nics",
+                               device->id);
+    }
+    return TRUE;
+}
+
+/* What the host fills in for each NIC: the MAC, and the guard's
+ * parameters when it filters a NIC on a nat/isolated network. */
+static gboolean check_nic_host_fields(const GPtrArray *nics, GError **error)
+{
+    for (guint i = 0; nics && i < nics->len; i++) {
+        const HvNic *nic = g_ptr_array_index(nics, i);
+        g_autofree char *field = g_strdup_printf("nics[%u]", i);
+
+        if (!nic->mac)
+            return set_invalid(error, field, "mac is required");
+        if (!nic->filter || !nic->gateway)
+            continue;
+        guint32 gateway;
+        g_autofree char *gateway_cidr = g_strconcat(nic->gateway, "/32", NULL);
+        g_autoptr(GError) local = NULL;
+        if (!hv_ipv4_cidr_parse(gateway_cidr, &gateway, NULL, &local))
+            return set_invalid(error, field, "gateway '%s' is not an IPv4 address", nic->gateway);
+        if (!hv_ipv4_cidr_parse(nic->own_cidr, NULL, NULL, &local) ||
+            (nic->guard_cidr && !hv_ipv4_cidr_parse(nic->guard_cidr, NULL, NULL, &local)))
+            return set_invalid(error, field, "%s", local->message);
+    }
+    return TRUE;
+}
+
 /* What a tenant asked for; hv_stack_spec_validate adds the host. */
 static gboolean check_tenant_fields(const HvStackSpec *spec, HvBackend backend, GError **error)
 {
@@ -392,7 +470,7 @@ static gboolean check_tenant_fields(const HvStackSpec *spec, HvBackend backend, 
     if (spec->iommu != HV_IOMMU_NONE && spec->iommu != HV_IOMMU_INTEL &&
         spec->iommu != HV_IOMMU_VIRTIO)
         return set_invalid(error, "nesting.iommu", "must be one of none, intel, virtio");
-    return check_devices(spec->devices, spec->iommu, error);
+    return check_devices(spec->devices, spec->iommu, error) && check_nics(spec, error);
 }
 
 /* What the daemon fills in after accepting the request. */
@@ -428,7 +506,8 @@ static gboolean check_host_fields(const HvStackSpec *spec, GError **error)
 
     if (!spec->console_log)
         return set_invalid(error, "console_log", "is required");
-    if (!check_path("console_log", spec->console_log, error))
+    if (!check_path("console_log", spec->console_log, error) ||
+        !check_nic_host_fields(spec->nics, error))
         return FALSE;
     return check_text("record_json", spec->record_json, error);
 }
@@ -738,6 +817,74 @@ static xmlNodePtr add_native_device(xmlNodePtr devices, const HvDevice *device)
     return NULL;
 }
 
+/* <parameter name= value=/> of a <filterref>. */
+static void add_filter_param(xmlNodePtr filterref, const char *name, const char *value)
+{
+    xmlNodePtr param = add_element(filterref, NULL, "parameter", NULL);
+
+    set_attr(param, "name", name);
+    set_attr(param, "value", value);
+}
+
+/* NAME_NET and NAME_MASK (dotted quads) for the subnet @cidr (valid). */
+static void add_subnet_params(xmlNodePtr filterref, const char *name, const char *cidr)
+{
+    guint32 address = 0;
+    guint prefix = 0;
+
+    hv_ipv4_cidr_parse(cidr, &address, &prefix, NULL);
+    g_autofree char *net_name = g_strconcat(name, "_NET", NULL);
+    g_autofree char *mask_name = g_strconcat(name, "_MASK", NULL);
+    g_autofree char *net = hv_ipv4_to_string(address);
+    g_autofree char *mask = hv_ipv4_to_string(prefix == 0 ? 0 : G_MAXUINT32 << (32 - prefix));
+    add_filter_param(filterref, net_name, net);
+    add_filter_param(filterref, mask_name, mask);
+}
+
+/* HV_NETWORK_FILTER with the guard's parameters on a nat/isolated network
+ * (the NIC has a gateway), clean-traffic alone on an external one.  The
+ * NIC's IP is learnt from DHCP replies of its network's server only. */
+static void add_nic_filter(xmlNodePtr interface, const HvNic *nic)
+{
+    xmlNodePtr filterref = add_element(interface, NULL, "filterref", NULL);
+
+    if (!nic->gateway) {
+        set_attr(filterref, "filter", "clean-traffic");
+        add_filter_param(filterref, "CTRL_IP_LEARNING", "dhcp");
+        return;
+    }
+    set_attr(filterref, "filter", HV_NETWORK_FILTER);
+    add_filter_param(filterref, "GATEWAY", nic->gateway);
+    add_subnet_params(filterref, "OWN", nic->own_cidr);
+    add_subnet_params(filterref, "GUARD", nic->guard_cidr ? nic->guard_cidr : nic->own_cidr);
+    add_filter_param(filterref, "CTRL_IP_LEARNING", "dhcp");
+    add_filter_param(filterref, "DHCPSERVER", nic->gateway);
+}
+
+/* A virtio NIC on the libvirt network of nic->network_id, behind the
+ * vIOMMU when the stack has one, without an iPXE ROM (L1s boot a kernel or
+ * a disk), aliased HV_DEVICE_ALIAS_PREFIX "nic<N>". */
+static void add_nic(xmlNodePtr devices, const HvNic *nic, guint index, HvIommu iommu)
+{
+    xmlNodePtr interface = add_element(devices, NULL, "interface", NULL);
+    g_autofree char *network = hv_network_libvirt_name(nic->network_id);
+    g_autofree char *id = g_strdup_printf("nic%u", index);
+
+    set_attr(interface, "type", "network");
+    set_attr(add_element(interface, NULL, "mac", NULL), "address", nic->mac);
+    set_attr(add_element(interface, NULL, "source", NULL), "network", network);
+    set_attr(add_element(interface, NULL, "model", NULL), "type", "virtio");
+    if (iommu != HV_IOMMU_NONE) {
+        xmlNodePtr driver = add_element(interface, NULL, "driver", NULL);
+        set_attr(driver, "iommu", "on");
+        set_attr(driver, "ats", "on");
+    }
+    set_attr(add_element(interface, NULL, "rom", NULL), "enabled", "no");
+    if (nic->filter)
+        add_nic_filter(interface, nic);
+    add_alias(interface, id);
+}
+
 static gboolean has_model(const HvStackSpec *spec, HvDeviceModel model)
 {
     for (guint i = 0; spec->devices && i < spec->devices->len; i++) {
@@ -765,6 +912,8 @@ static void add_devices(xmlNodePtr domain, const HvStackSpec *spec)
         set_attr(target, "bus", "virtio");
     }
 
+    for (guint i = 0; spec->nics && i < spec->nics->len; i++)
+        add_nic(devices, g_ptr_array_index(spec->nics, i), i, spec->iommu);
     for (guint i = 0; spec->devices && i < spec->devices->len; i++)
         add_native_device(devices, g_ptr_array_index(spec->devices, i));
 
@@ -1199,8 +1348,15 @@ static GPtrArray *device_ids(xmlDocPtr doc, gboolean aliases, gboolean passthrou
     GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
     if (aliases) {
         g_autoptr(GPtrArray) names = xpath_strings(ctx, "/domain/devices/*/alias/@name");
-        for (guint i = 0; i < names->len; i++)
-            add_device_id(ids, g_ptr_array_index(names, i));
+        /* A NIC's alias (ua-turtles-nic<N>) names no device of the pool. */
+        g_autoptr(GPtrArray) nics = xpath_strings(ctx, "/domain/devices/interface/alias/@name");
+        for (guint i = 0; i < names->len; i++) {
+            const char *name = g_ptr_array_index(names, i);
+            if (!g_ptr_array_find_with_equal_func(nics, name, g_str_equal, NULL) ||
+                !g_str_has_prefix(name, HV_DEVICE_ALIAS_PREFIX) ||
+                !is_nic_alias_id(name + strlen(HV_DEVICE_ALIAS_PREFIX)))
+                add_device_id(ids, name);
+        }
     }
     if (passthrough) {
         g_autoptr(GPtrArray) args = xpath_strings(ctx, "/domain/q:commandline/q:arg/@value");
@@ -1233,4 +1389,67 @@ GPtrArray *hv_domain_parse_device_ids(const char *domain_xml, GError **error)
     if (!doc)
         return NULL;
     return device_ids(doc, TRUE, TRUE, error);
+}
+
+/* ---- NICs ---------------------------------------------------------------------- */
+
+/* The parameter @name of the filterref at @ctx's node, or NULL. */
+static char *filter_param(xmlXPathContextPtr ctx, const char *name)
+{
+    g_autofree char *expr = g_strdup_printf("string(filterref/parameter[@name='%s']/@value)", name);
+
+    return xpath_value(ctx, expr);
+}
+
+/* "a.b.c.d/p" from the parameters NAME_NET and NAME_MASK, or NULL. */
+static char *filter_subnet(xmlXPathContextPtr ctx, const char *name)
+{
+    g_autofree char *net_name = g_strconcat(name, "_NET", NULL);
+    g_autofree char *mask_name = g_strconcat(name, "_MASK", NULL);
+    g_autofree char *net = filter_param(ctx, net_name);
+    g_autofree char *mask = filter_param(ctx, mask_name);
+    g_autofree char *mask_cidr = mask ? g_strconcat(mask, "/32", NULL) : NULL;
+    guint32 bits;
+
+    if (!net || !mask_cidr || !hv_ipv4_cidr_parse(mask_cidr, &bits, NULL, NULL))
+        return NULL;
+    guint prefix = (guint)__builtin_popcount(bits);
+    g_autofree char *cidr = g_strdup_printf("%s/%u", net, prefix);
+    return hv_ipv4_cidr_parse(cidr, NULL, NULL, NULL) ? g_steal_pointer(&cidr) : NULL;
+}
+
+GPtrArray *hv_domain_parse_nics(const char *domain_xml, GError **error)
+{
+    g_return_val_if_fail(domain_xml != NULL, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+    g_autoptr(xmlDoc) doc = read_domain(domain_xml, error);
+    if (!doc)
+        return NULL;
+    g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
+    g_autoptr(xmlXPathObject) interfaces =
+        ctx ? xmlXPathEvalExpression(BAD_CAST "/domain/devices/interface[@type='network']", ctx)
+            : NULL;
+    if (!interfaces) {
+        g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "cannot set up XPath");
+        return NULL;
+    }
+    GPtrArray *nics = g_ptr_array_new_with_free_func((GDestroyNotify)hv_nic_free);
+    for (int i = 0; interfaces->nodesetval && i < interfaces->nodesetval->nodeNr; i++) {
+        ctx->node = interfaces->nodesetval->nodeTab[i];
+        g_autofree char *network = xpath_value(ctx, "string(source/@network)");
+        if (!network || !g_str_has_prefix(network, HV_NETWORK_NAME_PREFIX) ||
+            !network[strlen(HV_NETWORK_NAME_PREFIX)])
+            continue;
+        HvNic *nic = hv_nic_new();
+        nic->network_id = g_strdup(network + strlen(HV_NETWORK_NAME_PREFIX));
+        nic->mac = xpath_value(ctx, "string(mac/@address)");
+        g_autofree char *filter = xpath_value(ctx, "string(filterref/@filter)");
+        nic->filter = filter != NULL;
+        nic->gateway = filter_param(ctx, "GATEWAY");
+        nic->own_cidr = filter_subnet(ctx, "OWN");
+        nic->guard_cidr = filter_subnet(ctx, "GUARD");
+        g_ptr_array_add(nics, nic);
+    }
+    return nics;
 }

@@ -6,6 +6,7 @@
 
 #include <glib.h>
 
+#include "hvcore/network.h"
 #include "hvcore/probe.h"
 
 /* The namespace of our element inside a domain's <metadata>. */
@@ -97,6 +98,7 @@ typedef struct {
     char *cpu_model; /* HV_CPU_NAMED only */
     HvIommu iommu;
     GPtrArray *devices; /* of HvDevice *, owned; a vIOMMU (iommu != NONE) is required */
+    GPtrArray *nics;    /* of HvNic *, owned; never NULL; at most HV_NETWORK_NICS_MAX */
 
     char *console_log; /* the serial console is written here */
     char *record_json; /* the stack record, carried in <metadata> */
@@ -111,12 +113,11 @@ char *hv_domain_name_for(const char *stack_id);
 
 /* The one judge of whether what a tenant asked for can become a domain on
  * @backend (and, for kvm, on @host): name, vcpus, memory_mib, cmdline, cpu
- * mode and model, iommu, devices.  It reads none of the fields the host
- * fills in later (id, tenant, boot paths, console_log, record_json), so the
- * daemon can call it before accepting a request.  Messages start with the
- * field as the API names it ("vcpus: ...", "boot.cmdline: ...",
- * "nesting.cpu: ...", "devices[2]: ...").  Fails with HV_ERROR_INVALID for a
- * bad spec and HV_ERROR_UNSUPPORTED when the host cannot nest (kvm with
+ * mode and model, iommu, devices, nics (a NIC's mac may still be NULL).  It reads none of the
+ * fields the host fills in later (id, tenant, boot paths, console_log, record_json), so the daemon
+ * can call it before accepting a request.  Messages start with the field as the API names it
+ * ("vcpus: ...", "boot.cmdline: ...", "nesting.cpu: ...", "devices[2]: ...").  Fails with
+ * HV_ERROR_INVALID for a bad spec and HV_ERROR_UNSUPPORTED when the host cannot nest (kvm with
  * nested=0, saying how to turn it on); a bad spec is reported first. */
 gboolean hv_stack_spec_validate(const HvStackSpec *spec, HvBackend backend,
                                 const HvHostReport *host, GError **error);
@@ -142,6 +143,13 @@ GPtrArray *hv_domain_parse_device_ids(const char *domain_xml, GError **error);
  * passthrough (edu): libvirt has no alias for it and cannot detach it.
  * FALSE too when the XML does not parse. */
 gboolean hv_domain_device_is_passthrough(const char *domain_xml, const char *device_id);
+
+/* The NICs of ours a domain XML holds (HvNic *, owned; interfaces on a
+ * libvirt network HV_NETWORK_NAME_PREFIX + id), in document order:
+ * network_id, mac, and from a filterref's parameters filter, gateway,
+ * own_cidr and guard_cidr.  Empty array when none; NULL with
+ * HV_ERROR_INVALID when the XML does not parse. */
+GPtrArray *hv_domain_parse_nics(const char *domain_xml, GError **error);
 
 /* What a domain carries in its <metadata>: enough to adopt it. */
 typedef struct {

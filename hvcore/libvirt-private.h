@@ -52,6 +52,30 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStoragePool, hv_libvirt_pool_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStorageVol, hv_libvirt_vol_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStream, hv_libvirt_stream_free)
 
+/* "<what>: <libvirt's message>" for the libvirt error of this thread, with
+ * the HV_ERROR code it maps to: HV_ERROR_NOT_FOUND for a missing domain,
+ * network, nwfilter, pool, volume or interface, HV_ERROR_UNSUPPORTED for a
+ * driver that cannot, HV_ERROR_LIBVIRT otherwise. */
+void hv_libvirt_set_error(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
+/* That code alone. */
+int hv_libvirt_error_code(void);
+
+static inline void hv_libvirt_network_free(virNetwork *network)
+{
+    virNetworkFree(network);
+}
+static inline void hv_libvirt_nwfilter_free(virNWFilter *filter)
+{
+    virNWFilterFree(filter);
+}
+static inline void hv_libvirt_interface_free(virInterface *iface)
+{
+    virInterfaceFree(iface);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virNetwork, hv_libvirt_network_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virNWFilter, hv_libvirt_nwfilter_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virInterface, hv_libvirt_interface_free)
+
 /* Fills @stats from one virDomainStatsRecord's parameters ("state.state",
  * "cpu.time", "balloon.current", "block.<n>.rd.bytes", ...): what
  * hv_machine_get_stats does with its record, for callers that fetch many

@@ -11,10 +11,12 @@
  * Every NIC of ours gets the nwfilter HV_NETWORK_FILTER: libvirt's
  * clean-traffic (no MAC, IP or ARP spoofing; its IP is learnt from DHCP),
  * and on nat/isolated networks a guard that lets the L1 reach the host
- * (its gateway) only for DHCP, DNS and ICMP echo, and nothing in
- * the operator's pool of tenant subnets outside its own subnet.  Traffic between two tenant networks is also refused by the
- * firewall rules libvirt installs for each network (forwarding into a nat
- * bridge only for established connections; none for isolated ones).
+ * (its gateway) only for DHCP, DNS and ICMP (ebtables cannot tell echo
+ * from other ICMP), and nothing in the operator's pool of tenant subnets
+ * outside its own subnet.  Traffic between two tenant networks is also
+ * refused by the firewall rules libvirt installs for each network
+ * (forwarding into a nat bridge only for established connections; none for
+ * isolated ones).  NICs on external networks get clean-traffic alone.
  *
  * XML is built with libxml2, never pasted.  Threads: any thread.  Errors are
  * HV_ERROR: HV_ERROR_INVALID (bad argument, a definition that conflicts),
@@ -134,9 +136,11 @@ typedef struct {
     char *network_id; /* joins libvirt network hv_network_libvirt_name(network_id) */
     char *mac;        /* "52:54:00:xx:xx:xx" */
     char *gateway;    /* nat/isolated: the guard's gateway; NULL on external networks */
-    char *guard_cidr; /* nat/isolated: the operator's pool of tenant subnets to keep out of; may be NULL */
-    char *own_cidr;   /* nat/isolated: the NIC's own subnet */
-    gboolean filter;  /* FALSE only on drivers without nwfilter (test backend) */
+    /* nat/isolated: the operator's pool of tenant subnets to keep out of;
+     * NULL: own_cidr alone */
+    char *guard_cidr;
+    char *own_cidr;  /* nat/isolated: the NIC's own subnet */
+    gboolean filter; /* FALSE only on drivers without nwfilter (test backend) */
 } HvNic;
 
 HvNic *hv_nic_new(void);

@@ -230,6 +230,7 @@ static void assert_tcg_shape(xmlDoc *doc, const HvStackSpec *spec)
 }
 
 static void add_every_model(HvStackSpec *spec);
+static void add_three_nics(HvStackSpec *spec);
 
 /* ---- libvirt test driver ------------------------------------------------- */
 
@@ -1124,6 +1125,7 @@ static void test_schema(void)
     /* Every device model, the QEMU passthrough of edu included. */
     g_autoptr(HvStackSpec) devs = sample_spec(SAMPLE_ID);
     add_every_model(devs);
+    add_three_nics(devs);
     g_autofree char *devs_xml = hv_domain_build_xml(devs, HV_BACKEND_TCG, NULL, &error);
     g_assert_no_error(error);
     g_assert_true(schema_accepts(dir, devs_xml));
@@ -1485,6 +1487,222 @@ static void test_parse_device_ids(void)
     g_assert_error(error, HV_ERROR, HV_ERROR_INVALID);
 }
 
+/* ---- NICs ------------------------------------------------------------------ */
+
+#define NET_NAT "3b0f9c1e-5d2a-4c8e-9f10-a1b2c3d4e5f6"
+#define NET_EXT "7c2d8e4f-1a3b-4c5d-8e9f-0a1b2c3d4e5f"
+
+static HvNic *sample_nic(const char *network_id, const char *mac, gboolean filter,
+                         const char *own_cidr)
+{
+    HvNic *nic = hv_nic_new();
+
+    nic->network_id = g_strdup(network_id);
+    nic->mac = g_strdup(mac);
+    nic->filter = filter;
+    if (own_cidr) {
+        nic->own_cidr = g_strdup(own_cidr);
+        nic->gateway = hv_network_gateway(own_cidr);
+    }
+    return nic;
+}
+
+/* nics[0] on a nat network (guarded), nics[1] on an external one
+ * (clean-traffic alone), nics[2] unfiltered (the test backend's case). */
+static void add_three_nics(HvStackSpec *spec)
+{
+    HvNic *nat = sample_nic(NET_NAT, "52:54:00:00:00:01", TRUE, "10.200.3.0/24");
+
+    nat->guard_cidr = g_strdup("10.200.0.0/16");
+    g_ptr_array_add(spec->nics, nat);
+    g_ptr_array_add(spec->nics, sample_nic(NET_EXT, "52:54:00:00:00:02", TRUE, NULL));
+    g_ptr_array_add(spec->nics, sample_nic(NET_NAT, "52:54:00:00:00:03", FALSE, "10.200.3.0/24"));
+}
+
+#define NIC(n)         "/domain/devices/interface[" #n "]"
+#define PARAM(n, name) NIC(n) "/filterref/parameter[@name='" name "']/@value"
+
+static void test_nics_xml(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+    add_three_nics(spec);
+    g_autoptr(xmlDoc) doc = build_doc(spec, HV_BACKEND_TCG, NULL);
+
+    assert_xp_count(doc, "/domain/devices/interface", 3);
+    assert_xp_count(doc, "/domain/devices/interface[@type='network']", 3);
+    assert_xp_string(doc, NIC(1) "/mac/@address", "52:54:00:00:00:01");
+    assert_xp_string(doc, NIC(1) "/source/@network", "turtles-net-" NET_NAT);
+    assert_xp_string(doc, NIC(2) "/source/@network", "turtles-net-" NET_EXT);
+    assert_xp_count(doc, "/domain/devices/interface/model[@type='virtio']", 3);
+    /* Behind the Intel vIOMMU, without an iPXE ROM. */
+    assert_xp_count(doc, "/domain/devices/interface/driver[@iommu='on' and @ats='on']", 3);
+    assert_xp_count(doc, "/domain/devices/interface/rom[@enabled='no']", 3);
+    assert_xp_string(doc, NIC(1) "/alias/@name", "ua-turtles-nic0");
+    assert_xp_string(doc, NIC(3) "/alias/@name", "ua-turtles-nic2");
+
+    assert_xp_string(doc, NIC(1) "/filterref/@filter", HV_NETWORK_FILTER);
+    assert_xp_count(doc, NIC(1) "/filterref/parameter", 7);
+    assert_xp_string(doc, PARAM(1, "GATEWAY"), "10.200.3.1");
+    assert_xp_string(doc, PARAM(1, "OWN_NET"), "10.200.3.0");
+    assert_xp_string(doc, PARAM(1, "OWN_MASK"), "255.255.255.0");
+    assert_xp_string(doc, PARAM(1, "GUARD_NET"), "10.200.0.0");
+    assert_xp_string(doc, PARAM(1, "GUARD_MASK"), "255.255.0.0");
+    assert_xp_string(doc, PARAM(1, "CTRL_IP_LEARNING"), "dhcp");
+    assert_xp_string(doc, PARAM(1, "DHCPSERVER"), "10.200.3.1");
+    assert_xp_string(doc, NIC(2) "/filterref/@filter", "clean-traffic");
+    assert_xp_count(doc, NIC(2) "/filterref/parameter", 1);
+    assert_xp_string(doc, PARAM(2, "CTRL_IP_LEARNING"), "dhcp");
+    assert_xp_count(doc, NIC(3) "/filterref", 0);
+
+    /* Without a vIOMMU, no driver attributes; the guard covers the own
+     * subnet alone when there is no pool. */
+    spec->iommu = HV_IOMMU_NONE;
+    HvNic *first = g_ptr_array_index(spec->nics, 0);
+    g_clear_pointer(&first->guard_cidr, g_free);
+    g_autoptr(xmlDoc) plain = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_count(plain, "/domain/devices/interface", 3);
+    assert_xp_count(plain, "/domain/devices/interface/driver", 0);
+    assert_xp_string(plain, PARAM(1, "GUARD_NET"), "10.200.3.0");
+    assert_xp_string(plain, PARAM(1, "GUARD_MASK"), "255.255.255.0");
+
+    /* NIC aliases name no device of the pool. */
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TCG, NULL, &error);
+    g_assert_no_error(error);
+    g_autoptr(GPtrArray) ids = hv_domain_parse_device_ids(xml, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(ids->len, ==, 0);
+}
+
+static void assert_nic(const HvNic *nic, const char *network_id, const char *mac, gboolean filter,
+                       const char *gateway, const char *own, const char *guard)
+{
+    g_assert_cmpstr(nic->network_id, ==, network_id);
+    g_assert_cmpstr(nic->mac, ==, mac);
+    g_assert_cmpint(nic->filter, ==, filter);
+    g_assert_cmpstr(nic->gateway, ==, gateway);
+    g_assert_cmpstr(nic->own_cidr, ==, own);
+    g_assert_cmpstr(nic->guard_cidr, ==, guard);
+}
+
+static void test_parse_nics(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+    add_three_nics(spec);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TCG, NULL, &error);
+    g_assert_no_error(error);
+
+    g_autoptr(GPtrArray) nics = hv_domain_parse_nics(xml, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(nics->len, ==, 3);
+    assert_nic(g_ptr_array_index(nics, 0), NET_NAT, "52:54:00:00:00:01", TRUE, "10.200.3.1",
+               "10.200.3.0/24", "10.200.0.0/16");
+    assert_nic(g_ptr_array_index(nics, 1), NET_EXT, "52:54:00:00:00:02", TRUE, NULL, NULL, NULL);
+    assert_nic(g_ptr_array_index(nics, 2), NET_NAT, "52:54:00:00:00:03", FALSE, NULL, NULL, NULL);
+
+    /* Interfaces not ours are left out. */
+    g_autofree char *foreign = g_strdup_printf(
+        PLAIN_DOMAIN, "<devices><interface type='network'><source network='default'/>"
+                      "</interface><interface type='bridge'><source bridge='br0'/></interface>"
+                      "<interface type='network'><mac address='52:54:00:aa:bb:cc'/>"
+                      "<source network='turtles-net-x'/></interface></devices>");
+    g_autoptr(GPtrArray) one = hv_domain_parse_nics(foreign, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(one->len, ==, 1);
+    assert_nic(g_ptr_array_index(one, 0), "x", "52:54:00:aa:bb:cc", FALSE, NULL, NULL, NULL);
+
+    g_assert_null(hv_domain_parse_nics("<domain", &error));
+    g_assert_error(error, HV_ERROR, HV_ERROR_INVALID);
+}
+
+static void test_validate_nics(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec(SAMPLE_ID);
+    g_autoptr(GError) error = NULL;
+
+    for (guint i = 0; i < HV_NETWORK_NICS_MAX; i++)
+        g_ptr_array_add(spec->nics, sample_nic(NET_NAT, NULL, FALSE, NULL));
+    /* The MACs are the host's to choose: validate takes none, build wants them. */
+    g_assert_true(hv_stack_spec_validate(spec, HV_BACKEND_TCG, NULL, &error));
+    g_assert_no_error(error);
+    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "nics[0]: mac is required");
+    g_ptr_array_add(spec->nics, sample_nic(NET_NAT, NULL, FALSE, NULL));
+    assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "nics: at most 8");
+
+    g_ptr_array_set_size(spec->nics, 0);
+    g_ptr_array_add(spec->nics, sample_nic(NET_NAT, "52:54:00:00:00:01", FALSE, NULL));
+    g_ptr_array_add(spec->nics, sample_nic(NET_NAT, "52:54:00:00:00:0G", FALSE, NULL));
+    assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
+                          "nics[1]: mac: '52:54:00:00:00:0G'");
+    HvNic *second = g_ptr_array_index(spec->nics, 1);
+    g_free(second->mac);
+    second->mac = g_strdup("52:54:00:00:00:01");
+    assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
+                          "nics[1]: mac: 52:54:00:00:00:01 duplicates nics[0]");
+    g_free(second->mac);
+    second->mac = g_strdup("52:54:00:00:00:02");
+    g_clear_pointer(&second->network_id, g_free);
+    assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
+                          "nics[1]: network is required");
+    second->network_id = g_strdup("lab");
+    assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
+                          "nics[1]: network id is not a UUID");
+    g_free(second->network_id);
+    second->network_id = g_strdup(NET_EXT);
+    g_assert_true(hv_stack_spec_validate(spec, HV_BACKEND_TCG, NULL, &error));
+
+    /* A filtered NIC with a gateway needs its own subnet. */
+    second->filter = TRUE;
+    second->gateway = g_strdup("10.0.0.1");
+    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "nics[1]:");
+    second->own_cidr = g_strdup("10.0.0.0/24");
+    g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TCG, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(xml);
+    g_free(second->gateway);
+    second->gateway = g_strdup("10.0.0.x");
+    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "gateway '10.0.0.x'");
+
+    /* A device may not take a NIC's alias. */
+    g_free(second->gateway);
+    second->gateway = g_strdup("10.0.0.1");
+    g_ptr_array_add(spec->devices, hv_device_new("nic1", HV_DEVICE_VIRTIO_RNG, NULL));
+    assert_validate_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID,
+                          "devices: id 'nic1' is reserved for NICs");
+}
+
+/* test:///default takes the NICs on a network it knows, unfiltered (it has
+ * no nwfilter driver), and gives them back. */
+static void test_nics_on_test_driver(void)
+{
+    g_autoptr(HvConn) conn = open_test_driver();
+    g_autoptr(HvNetworkSpec) net = hv_network_spec_new();
+    g_autoptr(GError) error = NULL;
+
+    net->id = g_strdup(NET_NAT);
+    net->name = g_strdup("lab");
+    net->tenant = g_strdup("acme");
+    net->cidr = g_strdup("10.200.3.0/24");
+    g_assert_true(hv_network_ensure(conn, net, NULL, &error));
+    g_assert_no_error(error);
+
+    g_autoptr(HvStackSpec) spec = sample_spec("1d2e3f4a-5b6c-4d7e-8f90-a1b2c3d4e5f6");
+    g_ptr_array_add(spec->nics, sample_nic(NET_NAT, "52:54:00:12:34:56", FALSE, "10.200.3.0/24"));
+    g_ptr_array_add(spec->nics, sample_nic(NET_NAT, "52:54:00:12:34:57", FALSE, "10.200.3.0/24"));
+    g_autofree char *xml = hv_domain_build_xml(spec, HV_BACKEND_TEST, NULL, &error);
+    g_assert_no_error(error);
+    g_autofree char *desc = run_on_test_driver(xml, spec->id);
+    g_autoptr(xmlDoc) kept = parse_xml(desc);
+    assert_xp_count(kept, "/domain/devices/interface[@type='network']", 2);
+    assert_xp_string(kept, NIC(2) "/alias/@name", "ua-turtles-nic1");
+
+    g_autoptr(GPtrArray) nics = hv_domain_parse_nics(desc, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(nics->len, ==, 2);
+    assert_nic(g_ptr_array_index(nics, 1), NET_NAT, "52:54:00:12:34:57", FALSE, NULL, NULL, NULL);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1516,5 +1734,9 @@ int main(int argc, char **argv)
     g_test_add_func("/domain/devices/validate", test_validate_device_rules);
     g_test_add_func("/domain/devices/device-xml", test_device_xml);
     g_test_add_func("/domain/devices/parse-ids", test_parse_device_ids);
+    g_test_add_func("/domain/nics/xml", test_nics_xml);
+    g_test_add_func("/domain/nics/parse", test_parse_nics);
+    g_test_add_func("/domain/nics/validate", test_validate_nics);
+    g_test_add_func("/domain/nics/test-driver", test_nics_on_test_driver);
     return g_test_run();
 }

@@ -5,9 +5,9 @@
 #include "api/error.h"
 #include "api/json.h"
 
-static const char *const network_keys[] = {"id",     "name",        "tenant", "mode",
-                                           "cidr",   "gateway",     "bridge", "shared_with",
-                                           "nics",   "created_at",  "updated_at", NULL};
+static const char *const network_keys[] = {"id",   "name",       "tenant",     "mode",
+                                           "cidr", "gateway",    "bridge",     "shared_with",
+                                           "nics", "created_at", "updated_at", NULL};
 static const char *const create_keys[] = {"name", "mode", "cidr", "bridge", "shared_with", NULL};
 static const char *const list_keys[] = {"networks", "next", NULL};
 static const char *const modes[] = {API_NETWORK_MODES, NULL};
@@ -152,8 +152,7 @@ static gboolean check_bridge(const char *path, const char *bridge, GError **erro
     return ok;
 }
 
-static gboolean decode_names(json_object *array, const char *path, GPtrArray *names,
-                             GError **error)
+static gboolean decode_names(json_object *array, const char *path, GPtrArray *names, GError **error)
 {
     size_t n = json_object_array_length(array);
     if (n > API_NETWORK_SHARED_MAX) {

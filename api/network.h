@@ -18,9 +18,9 @@
 typedef struct {
     char *id;
     char *name;
-    char *tenant; /* owner; NULL for external networks */
-    char *mode;   /* "nat", "isolated", "external" */
-    char *cidr;   /* NULL for external */
+    char *tenant;           /* owner; NULL for external networks */
+    char *mode;             /* "nat", "isolated", "external" */
+    char *cidr;             /* NULL for external */
     char *gateway;          /* NULL for external (reported) */
     char *bridge;           /* the host bridge (external), or the one libvirt made (reported) */
     GPtrArray *shared_with; /* external: tenant names (char *); never NULL */

@@ -7,8 +7,8 @@
 
 #define CPU_NAMED "named:"
 
-static const char *const spec_keys[] = {"name",    "vcpus",   "memory_mib", "boot", "nesting",
-                                        "devices", "nics",    "start",      NULL};
+static const char *const spec_keys[] = {"name",    "vcpus", "memory_mib", "boot", "nesting",
+                                        "devices", "nics",  "start",      NULL};
 static const char *const boot_keys[] = {"kernel", "initrd", "cmdline", "disk", NULL};
 static const char *const nesting_keys[] = {"cpu", "iommu", NULL};
 static const char *const iommu_choices[] = {"none", "intel", "virtio", NULL};
@@ -47,8 +47,9 @@ gboolean api_stack_nic_check_mac(const char *path, const char *mac, GError **err
             zero = FALSE;
     }
     if (!ok) {
-        api_json_set_invalid(error, path, "must be a MAC address like 52:54:00:12:34:56 "
-                                          "(lower-case hex)");
+        api_json_set_invalid(error, path,
+                             "must be a MAC address like 52:54:00:12:34:56 "
+                             "(lower-case hex)");
         return FALSE;
     }
     if (zero || (g_ascii_xdigit_value(mac[1]) & 1)) {
@@ -281,11 +282,10 @@ static gboolean decode_nics(json_object *array, gboolean record, GPtrArray *nics
         json_object *entry = json_object_array_get_idx(array, i);
         g_autoptr(ApiStackNic) nic = api_stack_nic_new(NULL, NULL, NULL);
         if (!api_json_check_object(entry, path, nic_keys, error) ||
-            !api_json_get_string(entry, path, "network", API_JSON_REQUIRED, &nic->network,
-                                 error) ||
+            !api_json_get_string(entry, path, "network", API_JSON_REQUIRED, &nic->network, error) ||
             !api_json_get_string(entry, path, "mac", API_JSON_OPTIONAL, &nic->mac, error) ||
-            !api_json_get_string(entry, path, "ip", API_JSON_OPTIONAL | API_JSON_NULLABLE,
-                                 &nic->ip, error))
+            !api_json_get_string(entry, path, "ip", API_JSON_OPTIONAL | API_JSON_NULLABLE, &nic->ip,
+                                 error))
             return FALSE;
         if (!record && nic->ip) {
             g_autofree char *field = g_strconcat(path, ".ip", NULL);

@@ -8,8 +8,8 @@
 static const char *const tenant_keys[] = {"id", "name", "quota", "created_at", "updated_at", NULL};
 static const char *const create_keys[] = {"name", "quota", NULL};
 static const char *const patch_keys[] = {"quota", NULL};
-static const char *const quota_keys[] = {"stacks",   "vcpus",   "memory_mib",
-                                         "disk_gib", "devices",    "networks", NULL};
+static const char *const quota_keys[] = {"stacks",  "vcpus",    "memory_mib", "disk_gib",
+                                         "devices", "networks", NULL};
 static const char *const token_keys[] = {"id", "secret", "tenant", "created_at", NULL};
 
 /* ---- quota ----------------------------------------------------------------------- */
@@ -34,8 +34,7 @@ gboolean api_quota_validate(const ApiQuota *quota, GError **error)
                                 error) &&
            api_json_check_range("quota.disk_gib", quota->disk_gib, 0, API_QUOTA_MAX_DISK_GIB,
                                 error) &&
-           api_json_check_range("quota.devices", quota->devices, 0, API_QUOTA_MAX_DEVICES,
-                                error) &&
+           api_json_check_range("quota.devices", quota->devices, 0, API_QUOTA_MAX_DEVICES, error) &&
            api_json_check_range("quota.networks", quota->networks, 0, API_QUOTA_MAX_NETWORKS,
                                 error);
 }

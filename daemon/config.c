@@ -6,9 +6,9 @@
 
 #define GROUP "turtled"
 
-static const char *const string_keys[] = {"state_dir",   "socket",  "listen",       "tls_cert",
-                                          "tls_key",     "libvirt_uri", "backend", "network_pool",
-                                          NULL};
+static const char *const string_keys[] = {"state_dir", "socket",       "listen",
+                                          "tls_cert",  "tls_key",      "libvirt_uri",
+                                          "backend",   "network_pool", NULL};
 
 Config *config_new_defaults(void)
 {
@@ -50,9 +50,9 @@ static int *int_field(Config *config, const char *key)
 
 static char **string_field(Config *config, const char *key)
 {
-    char **fields[] = {&config->state_dir, &config->socket,      &config->listen, &config->tls_cert,
-                       &config->tls_key,   &config->libvirt_uri, &config->backend,
-                       &config->network_pool};
+    char **fields[] = {&config->state_dir, &config->socket,      &config->listen,
+                       &config->tls_cert,  &config->tls_key,     &config->libvirt_uri,
+                       &config->backend,   &config->network_pool};
     for (gsize i = 0; string_keys[i] != NULL; i++)
         if (g_str_equal(key, string_keys[i]))
             return fields[i];

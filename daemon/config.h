@@ -22,12 +22,12 @@ typedef struct {
     char *listen;   /* "ADDR:PORT" or NULL: no TCP listener */
     char *tls_cert; /* PEM files; both or neither */
     char *tls_key;
-    char *libvirt_uri; /* NULL: by backend, see config_libvirt_uri */
-    char *backend;     /* "auto", "kvm", "tcg" or "test" */
-    int workers;       /* operation worker threads */
-    int stop_timeout;  /* seconds */
-    char *network_pool;  /* "10.200.0.0/16": where tenant subnets come from */
-    int network_prefix;  /* the size of the subnet a network gets from the pool */
+    char *libvirt_uri;  /* NULL: by backend, see config_libvirt_uri */
+    char *backend;      /* "auto", "kvm", "tcg" or "test" */
+    int workers;        /* operation worker threads */
+    int stop_timeout;   /* seconds */
+    char *network_pool; /* "10.200.0.0/16": where tenant subnets come from */
+    int network_prefix; /* the size of the subnet a network gets from the pool */
 } Config;
 
 Config *config_new_defaults(void);

@@ -38,7 +38,7 @@ void networks_fill(ApiNetwork *network)
 
 typedef struct {
     App *app;
-    ApiNetwork *network; /* cidr filled in by the transaction when the pool picks it */
+    ApiNetwork *network;   /* cidr filled in by the transaction when the pool picks it */
     GPtrArray *host_cidrs; /* subnets libvirt and the host use, outside our store */
 } NewNetwork;
 
@@ -163,8 +163,7 @@ static gboolean check_name_free(Store *store, const ApiNetwork *network, GError 
                 return FALSE;
             if (taken) {
                 g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT,
-                            "tenant '%s' already has a network named '%s'", tenant,
-                            network->name);
+                            "tenant '%s' already has a network named '%s'", tenant, network->name);
                 return FALSE;
             }
         }
@@ -267,14 +266,13 @@ ApiNetwork *networks_create(App *app, const char *tenant, ApiNetwork *request, G
             remove_row(app, network->id);
         else
             g_warning("network %s: left for reconcile: %s", network->id, cleanup->message);
-        g_propagate_prefixed_error(error, g_steal_pointer(&local), "network '%s': ",
-                                   network->name);
+        g_propagate_prefixed_error(error, g_steal_pointer(&local), "network '%s': ", network->name);
         return NULL;
     }
     g_free(network->updated_at);
     network->updated_at = clock_now_rfc3339();
-    if (!store_network_set_state(app->store, network->id, STORE_NETWORK_READY,
-                                 network->updated_at, error))
+    if (!store_network_set_state(app->store, network->id, STORE_NETWORK_READY, network->updated_at,
+                                 error))
         return NULL;
     g_message("network %s/%s (%s, %s) created", tenant ? tenant : "(external)", network->name,
               network->mode, network->cidr ? network->cidr : network->bridge);
@@ -318,8 +316,7 @@ void networks_assign_macs(ApiStackSpec *spec)
     }
 }
 
-gboolean networks_check_nics(App *app, const char *tenant, const ApiStackSpec *spec,
-                             GError **error)
+gboolean networks_check_nics(App *app, const char *tenant, const ApiStackSpec *spec, GError **error)
 {
     for (guint i = 0; i < spec->nics->len; i++) {
         const ApiStackNic *nic = g_ptr_array_index(spec->nics, i);
@@ -382,8 +379,7 @@ static ApiNetwork *api_of_spec(const HvNetworkSpec *spec)
     return network;
 }
 
-gboolean networks_adopt_for_domain(App *app, HvConn *conn, const char *domain_xml,
-                                   GError **error)
+gboolean networks_adopt_for_domain(App *app, HvConn *conn, const char *domain_xml, GError **error)
 {
     g_autoptr(GPtrArray) nics = hv_domain_parse_nics(domain_xml, error);
     if (nics == NULL)
@@ -400,8 +396,7 @@ gboolean networks_adopt_for_domain(App *app, HvConn *conn, const char *domain_xm
             continue;
         const HvNetworkSpec *spec = NULL;
         for (guint j = 0; spec == NULL && j < specs->len; j++)
-            if (g_strcmp0(((HvNetworkSpec *)g_ptr_array_index(specs, j))->id, nic->network_id) ==
-                0)
+            if (g_strcmp0(((HvNetworkSpec *)g_ptr_array_index(specs, j))->id, nic->network_id) == 0)
                 spec = g_ptr_array_index(specs, j);
         if (spec == NULL) {
             g_set_error(error, TD_ERROR, TD_ERROR_NOT_FOUND,
@@ -488,8 +483,8 @@ gboolean networks_reconcile(App *app, HvConn *conn, GError **error)
             g_autoptr(HvNetworkSpec) spec = hv_spec_of(network);
             gboolean made = FALSE;
             if (!hv_network_ensure(conn, spec, &made, &local)) {
-                g_warning("network %s (%s): cannot make it active: %s", network->id,
-                          network->name, local->message);
+                g_warning("network %s (%s): cannot make it active: %s", network->id, network->name,
+                          local->message);
                 g_clear_error(&local);
             } else if (made) {
                 g_message("network %s/%s was missing in libvirt: defined it again",
@@ -545,8 +540,8 @@ static void refresh_stack(App *app, HvConn *conn, const char *stack_id)
         /* No lease here (yet) keeps the last one seen: a stack that just
          * migrated keeps its address until the L1 renews it with this
          * host's DHCP server. */
-        if (ip != NULL && store_stack_nic_set_ip(app->store, stack->id, nic->mac, ip, &changed,
-                                                 &error) &&
+        if (ip != NULL &&
+            store_stack_nic_set_ip(app->store, stack->id, nic->mac, ip, &changed, &error) &&
             changed)
             any = TRUE;
     }

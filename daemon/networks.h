@@ -32,8 +32,7 @@ gboolean networks_check_nics(App *app, const char *tenant, const ApiStackSpec *s
 /* A stack arrived here by migration: the networks its domain joins that
  * this host's store lacks are adopted from their libvirt definitions (the
  * source created them before migrating). */
-gboolean networks_adopt_for_domain(App *app, HvConn *conn, const char *domain_xml,
-                                   GError **error);
+gboolean networks_adopt_for_domain(App *app, HvConn *conn, const char *domain_xml, GError **error);
 /* Migration: whether the peer can serve every network of @stack
  * (UNSUPPORTED with the reason when not); with @apply, defines and starts
  * those it lacks (and our nwfilters), and sets *@created (may be NULL) to

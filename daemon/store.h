@@ -197,8 +197,7 @@ const char *store_network_state_to_string(StoreNetworkState state);
 gboolean store_network_insert(Store *store, const ApiNetwork *network, StoreNetworkState state,
                               GError **error);
 /* Exactly @tenant's (NULL: the external one) network @name. */
-StoreNetwork *store_network_get(Store *store, const char *tenant, const char *name,
-                                GError **error);
+StoreNetwork *store_network_get(Store *store, const char *tenant, const char *name, GError **error);
 /* What @tenant may use under @name: its own or an external one shared with it. */
 StoreNetwork *store_network_get_visible(Store *store, const char *tenant, const char *name,
                                         GError **error);
@@ -228,8 +227,8 @@ gboolean store_stack_nics_insert(Store *store, const ApiStack *stack, GError **e
 GPtrArray *store_stack_nic_networks(Store *store, const char *stack_id, GError **error);
 /* Records the lease seen for a NIC (@ip NULL: none); *@changed (may be
  * NULL) tells whether it differs from the last one. */
-gboolean store_stack_nic_set_ip(Store *store, const char *stack_id, const char *mac,
-                                const char *ip, gboolean *changed, GError **error);
+gboolean store_stack_nic_set_ip(Store *store, const char *stack_id, const char *mac, const char *ip,
+                                gboolean *changed, GError **error);
 /* Ids of the stacks with NICs whose domain should run (running, paused,
  * migrating). */
 GPtrArray *store_stacks_with_nics(Store *store, GError **error);

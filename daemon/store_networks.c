@@ -17,7 +17,7 @@
 #define NETWORK_FROM " FROM networks n LEFT JOIN tenants t ON t.id = n.tenant_id "
 /* What @tenant (?1) may use: its own, and external ones shared with it. */
 #define NETWORK_VISIBLE                                                                            \
-    "(t.name = ?1 OR (n.tenant_id IS NULL AND EXISTS (SELECT 1 FROM network_tenants nt "          \
+    "(t.name = ?1 OR (n.tenant_id IS NULL AND EXISTS (SELECT 1 FROM network_tenants nt "           \
     "JOIN tenants vt ON vt.id = nt.tenant_id WHERE nt.network_id = n.id AND vt.name = ?1)))"
 
 static const char *const network_states[] = {"creating", "ready", "deleting", NULL};
@@ -25,7 +25,7 @@ static const char *const network_states[] = {"creating", "ready", "deleting", NU
 const char *store_network_state_to_string(StoreNetworkState state)
 {
     return state >= 0 && state < (int)G_N_ELEMENTS(network_states) - 1 ? network_states[state]
-                                                                          : "unknown";
+                                                                       : "unknown";
 }
 
 static gpointer network_from_row(sqlite3_stmt *stmt, GError **error)
@@ -59,8 +59,8 @@ static gpointer network_from_row(sqlite3_stmt *stmt, GError **error)
         }
     }
     if (!known) {
-        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL,
-                    "store: network '%s' has an unknown state", network->id);
+        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "store: network '%s' has an unknown state",
+                    network->id);
         return NULL;
     }
     return g_steal_pointer(&row);
@@ -86,33 +86,30 @@ gboolean store_network_insert(Store *store, const ApiNetwork *network, StoreNetw
         owner = store_tenant_id(store, network->tenant, error);
         ok = owner != NULL;
     }
-    ok = ok && store_exec_insert(store,
-                                 "INSERT INTO networks (id, tenant_id, name, mode, cidr, bridge, "
-                                 "state, created_at, updated_at) "
-                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                                 STORE_PARAMS(STORE_TEXT(network->id), STORE_TEXT(owner),
-                                              STORE_TEXT(network->name), STORE_TEXT(network->mode),
-                                              STORE_TEXT(network->cidr),
-                                              STORE_TEXT(network->bridge),
-                                              STORE_TEXT(store_network_state_to_string(state)),
-                                              STORE_TEXT(network->created_at),
-                                              STORE_TEXT(network->updated_at)),
-                                 "inserting a network", error, "network '%s' already exists",
-                                 network->name);
+    ok = ok && store_exec_insert(
+                   store,
+                   "INSERT INTO networks (id, tenant_id, name, mode, cidr, bridge, "
+                   "state, created_at, updated_at) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                   STORE_PARAMS(STORE_TEXT(network->id), STORE_TEXT(owner),
+                                STORE_TEXT(network->name), STORE_TEXT(network->mode),
+                                STORE_TEXT(network->cidr), STORE_TEXT(network->bridge),
+                                STORE_TEXT(store_network_state_to_string(state)),
+                                STORE_TEXT(network->created_at), STORE_TEXT(network->updated_at)),
+                   "inserting a network", error, "network '%s' already exists", network->name);
     for (guint i = 0; ok && i < network->shared_with->len; i++) {
         const char *tenant = g_ptr_array_index(network->shared_with, i);
         g_autofree char *tenant_id = store_tenant_id(store, tenant, error);
-        ok = tenant_id != NULL &&
-             store_exec(store,
-                        "INSERT INTO network_tenants (network_id, tenant_id) VALUES (?1, ?2)",
-                        STORE_PARAMS(STORE_TEXT(network->id), STORE_TEXT(tenant_id)),
-                        "sharing a network", error);
+        ok =
+            tenant_id != NULL &&
+            store_exec(store, "INSERT INTO network_tenants (network_id, tenant_id) VALUES (?1, ?2)",
+                       STORE_PARAMS(STORE_TEXT(network->id), STORE_TEXT(tenant_id)),
+                       "sharing a network", error);
     }
     return store_end(store, ok, error);
 }
 
-StoreNetwork *store_network_get(Store *store, const char *tenant, const char *name,
-                                GError **error)
+StoreNetwork *store_network_get(Store *store, const char *tenant, const char *name, GError **error)
 {
     g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     return store_query_one(store,
@@ -206,13 +203,13 @@ gboolean store_network_begin_delete(Store *store, const char *id, const char *up
     if (!store_begin(store, error))
         return FALSE;
     g_autoptr(sqlite3_stmt) row = NULL;
-    gboolean ok = store_query_row(store, &row,
-                                  "SELECT s.name, n.name FROM stack_nics c "
-                                  "JOIN stacks s ON s.id = c.stack_id "
-                                  "JOIN networks n ON n.id = c.network_id "
-                                  "WHERE c.network_id = ?1 ORDER BY s.name LIMIT 1",
-                                  STORE_PARAMS(STORE_TEXT(id)), "checking a network's users",
-                                  error);
+    gboolean ok =
+        store_query_row(store, &row,
+                        "SELECT s.name, n.name FROM stack_nics c "
+                        "JOIN stacks s ON s.id = c.stack_id "
+                        "JOIN networks n ON n.id = c.network_id "
+                        "WHERE c.network_id = ?1 ORDER BY s.name LIMIT 1",
+                        STORE_PARAMS(STORE_TEXT(id)), "checking a network's users", error);
     if (ok && row != NULL) {
         g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT,
                     "network '%s' is in use by stack '%s': delete the stack (or its NIC) first",
@@ -259,8 +256,8 @@ gboolean store_network_name_taken(Store *store, const char *tenant, const char *
      * may use; an external one (@tenant NULL) with any network of that
      * name of a tenant it would serve, which the caller checks per tenant. */
     if (!store_query_row(store, &row,
-                         "SELECT 1" NETWORK_FROM "WHERE n.name = ?2 AND (?1 IS NULL OR "
-                         NETWORK_VISIBLE ") LIMIT 1",
+                         "SELECT 1" NETWORK_FROM
+                         "WHERE n.name = ?2 AND (?1 IS NULL OR " NETWORK_VISIBLE ") LIMIT 1",
                          STORE_PARAMS(STORE_TEXT(tenant), STORE_TEXT(name)),
                          "checking a network name", error))
         return FALSE;
@@ -288,8 +285,7 @@ gboolean store_stack_nics_insert(Store *store, const ApiStack *stack, GError **e
                                "INSERT INTO stack_nics (stack_id, seq, network_id, mac) "
                                "VALUES (?1, ?2, ?3, ?4)",
                                STORE_PARAMS(STORE_TEXT(stack->id), STORE_INT64(i),
-                                            STORE_TEXT(network->network->id),
-                                            STORE_TEXT(nic->mac)),
+                                            STORE_TEXT(network->network->id), STORE_TEXT(nic->mac)),
                                "recording a NIC", error,
                                "nics[%u].mac: %s is taken by another NIC on this host", i,
                                nic->mac))
@@ -310,8 +306,8 @@ GPtrArray *store_stack_nic_networks(Store *store, const char *stack_id, GError *
                             error);
 }
 
-gboolean store_stack_nic_set_ip(Store *store, const char *stack_id, const char *mac,
-                                const char *ip, gboolean *changed, GError **error)
+gboolean store_stack_nic_set_ip(Store *store, const char *stack_id, const char *mac, const char *ip,
+                                gboolean *changed, GError **error)
 {
     g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     if (!store_exec(store,

@@ -11,8 +11,8 @@
 
 #define STACK_COLUMNS                                                                              \
     "s.id, t.name, s.spec_json, s.state, s.host, s.backend, s.domain_name, s.error, "              \
-    "s.created_at, s.updated_at, "                                                                  \
-    "(SELECT group_concat(c.mac || '=' || ifnull(c.ip, ''), ',') FROM stack_nics c "           \
+    "s.created_at, s.updated_at, "                                                                 \
+    "(SELECT group_concat(c.mac || '=' || ifnull(c.ip, ''), ',') FROM stack_nics c "               \
     "  WHERE c.stack_id = s.id)"
 #define STACK_FROM " FROM stacks s JOIN tenants t ON t.id = s.tenant_id "
 

@@ -61,7 +61,8 @@ gboolean store_tenant_insert(Store *store, const ApiTenant *tenant, GError **err
 
     if (store_exec_insert(
             store,
-            "INSERT INTO tenants (" TENANT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO tenants (" TENANT_COLUMNS
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             STORE_PARAMS(STORE_TEXT(tenant->id), STORE_TEXT(tenant->name),
                          STORE_INT64(tenant->quota.stacks), STORE_INT64(tenant->quota.vcpus),
                          STORE_INT64(tenant->quota.memory_mib), STORE_INT64(tenant->quota.disk_gib),

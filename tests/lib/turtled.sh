@@ -79,6 +79,7 @@ POST /v1/stacks/{name}/devices|DELETE /v1/stacks/{name}/devices/{id}|\
 POST /v1/peers|GET /v1/peers|GET /v1/peers/{name}|DELETE /v1/peers/{name}|\
 POST /v1/device-classes|GET /v1/device-classes|GET /v1/device-classes/{name}|\
 PATCH /v1/device-classes/{name}|DELETE /v1/device-classes/{name}|GET /v1/devices|\
+POST /v1/networks|GET /v1/networks|GET /v1/networks/{name}|DELETE /v1/networks/{name}|\
 GET /v1/operations/{id}|DELETE /v1/operations/{id}|GET /v1/operations/{id}/wait"
 
 now_ms() {
@@ -277,6 +278,7 @@ td_template() {
     5:v1/stacks) case ${seg[4]} in actions | console | stats | migrate | devices) TD_TEMPLATE="/v1/stacks/{name}/${seg[4]}" ;; esac ;;
     6:v1/stacks) [ "${seg[4]}" = devices ] && TD_TEMPLATE="/v1/stacks/{name}/devices/{id}" ;;
     4:v1/device-classes) TD_TEMPLATE="/v1/device-classes/{name}" ;;
+    4:v1/networks) TD_TEMPLATE="/v1/networks/{name}" ;;
     esac
     return 0
 }

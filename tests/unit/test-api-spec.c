@@ -512,7 +512,7 @@ static void test_decode_defaults(void)
     g_assert_cmpstr(text, ==,
                     "{\"name\":\"db\",\"vcpus\":1,\"memory_mib\":128,"
                     "\"boot\":{\"disk\":\"debian\"},\"nesting\":{\"iommu\":\"none\"},"
-                    "\"devices\":[],\"start\":true}");
+                    "\"devices\":[],\"nics\":[],\"start\":true}");
     assert_round_trip(spec);
 
     /* An empty nesting object means the defaults too. */
@@ -546,7 +546,7 @@ static void test_encode_canonical(void)
         "{\"name\":\"web\",\"vcpus\":4,\"memory_mib\":2048,"
         "\"boot\":{\"kernel\":\"vmlinuz\",\"cmdline\":\"console=ttyS0 \\\"quoted\\\"\"},"
         "\"nesting\":{\"cpu\":\"named:EPYC-v4\",\"iommu\":\"virtio\"},"
-        "\"devices\":[{\"class\":\"rng\"},{\"class\":\"edu\"}],\"start\":true}");
+        "\"devices\":[{\"class\":\"rng\"},{\"class\":\"edu\"}],\"nics\":[],\"start\":true}");
     assert_round_trip(spec);
 
     /* Allocated devices spell out what they hold, in a fixed order. */

@@ -15,7 +15,7 @@
     "'boot':{'kernel':'vmlinuz','initrd':'initrd','cmdline':'console=ttyS0'},"                     \
     "'nesting':{'cpu':'host-model','iommu':'intel'},"                                              \
     "'devices':[{'class':'gpu','id':'gpu-0','model':'vfio','address':'0000:3b:00.0'},"             \
-    "{'class':'rng','id':'rng-3','model':'virtio-rng'}],'start':true,"                             \
+    "{'class':'rng','id':'rng-3','model':'virtio-rng'}],'nics':[],'start':true,"                   \
     "'tenant':'acme','state':'running','host':'host-a','backend':'tcg','error':null,"              \
     "'created_at':'" CREATED "','updated_at':'" UPDATED "'}"
 
@@ -245,11 +245,12 @@ static void test_to_json_shape(void)
     minimal->spec->boot_disk = g_strdup("d");
     g_autoptr(json_object) min_value = api_stack_to_json(minimal);
     g_autofree char *min_text = api_json_to_string(min_value);
-    g_assert_cmpstr(min_text, ==,
-                    "{\"id\":null,\"name\":\"web\",\"vcpus\":1,\"memory_mib\":128,"
-                    "\"boot\":{\"disk\":\"d\"},\"nesting\":{\"iommu\":\"none\"},\"devices\":[],"
-                    "\"start\":true,\"tenant\":null,\"state\":\"provisioning\",\"host\":null,"
-                    "\"backend\":null,\"error\":null,\"created_at\":null,\"updated_at\":null}");
+    g_assert_cmpstr(
+        min_text, ==,
+        "{\"id\":null,\"name\":\"web\",\"vcpus\":1,\"memory_mib\":128,"
+        "\"boot\":{\"disk\":\"d\"},\"nesting\":{\"iommu\":\"none\"},\"devices\":[],"
+        "\"nics\":[],\"start\":true,\"tenant\":null,\"state\":\"provisioning\",\"host\":null,"
+        "\"backend\":null,\"error\":null,\"created_at\":null,\"updated_at\":null}");
 
     g_autoptr(json_object) valid = parse(VALID_STACK);
     g_autoptr(GError) error = NULL;

@@ -13,7 +13,8 @@
 
 #define VALID_TENANT                                                                               \
     "{\"id\":\"" TENANT_ID "\",\"name\":\"web\","                                                  \
-    "\"quota\":{\"stacks\":3,\"vcpus\":12,\"memory_mib\":4096,\"disk_gib\":20,\"devices\":2},"     \
+    "\"quota\":{\"stacks\":3,\"vcpus\":12,\"memory_mib\":4096,\"disk_gib\":20,\"devices\":2,"      \
+    "\"networks\":4},"                                                                             \
     "\"created_at\":\"" CREATED "\",\"updated_at\":\"" UPDATED "\"}"
 #define VALID_TOKEN                                                                                \
     "{\"id\":\"" TOKEN_ID "\",\"secret\":\"s3cr3t\",\"tenant\":\"web\","                           \

@@ -16,7 +16,7 @@
 #define T2 "2024-05-01T12:00:00Z"
 
 /* What this turtled writes; a new migration changes it and the table list. */
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 #define THREADS        8
 #define OPS_PER_THREAD 200
@@ -217,8 +217,8 @@ static void test_open_creates(Fixture *fixture, gconstpointer data)
         raw_text(db, "SELECT group_concat(name, ',') FROM "
                      "(SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)");
     g_assert_cmpstr(tables, ==,
-                    "device_classes,devices,images,operations,peers,stack_images,stack_migrations,"
-                    "stacks,tenants,tokens");
+                    "device_classes,devices,images,network_tenants,networks,operations,peers,"
+                    "stack_images,stack_migrations,stack_nics,stacks,tenants,tokens");
     sqlite3_close(db);
 }
 

@@ -19,5 +19,6 @@ $(L1_VMM): $(L1_VMM_SRCS) $(L1_VMM_HDRS) hvcore/guest/guest.mk
 	$(CC) $(L1_VMM_CFLAGS) -o $@ $(L1_VMM_SRCS)
 
 # One script run makes both; .deb downloads stay in $(L1_DIR)/cache.
-$(L1_KERNEL) $(L1_INITRD) &: hvcore/guest/build-l1-image hvcore/guest/init $(L1_VMM)
-	hvcore/guest/build-l1-image $(L1_DIR) $(L1_VMM) hvcore/guest/init
+$(L1_KERNEL) $(L1_INITRD) &: hvcore/guest/build-l1-image hvcore/guest/init hvcore/guest/udhcpc-script \
+  $(L1_VMM)
+	hvcore/guest/build-l1-image $(L1_DIR) $(L1_VMM) hvcore/guest/init hvcore/guest/udhcpc-script

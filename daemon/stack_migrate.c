@@ -8,6 +8,7 @@
  * only after the peer runs it.  On failure the stack keeps running here and
  * what was copied to the peer is removed. */
 
+#include "api/json.h"
 #include "api/peer.h"
 #include "daemon/clock.h"
 #include "daemon/connection.h"
@@ -15,6 +16,7 @@
 #include "daemon/error.h"
 #include "daemon/networks.h"
 #include "daemon/stacks.h"
+#include "hvcore/domain.h"
 #include "hvcore/error.h"
 #include "hvcore/machine.h"
 #include "hvcore/migrate.h"
@@ -145,8 +147,14 @@ static gboolean migrate_steps(OperationContext *context, App *app, HvConn *src, 
         return FALSE;
     operation_progress(context, 25, "rewriting the domain for the peer", 0, 0);
     g_autofree char *console = NULL;
-    g_autofree char *xml =
+    g_autofree char *migratable =
         hv_migrate_destination_xml(src, dst, stack->domain_name, &console, error);
+    if (migratable == NULL)
+        return FALSE;
+    /* The record as it is now: the peer adopts the NICs' addresses with it. */
+    g_autoptr(json_object) record = api_stack_to_json(stack);
+    g_autofree char *xml = hv_domain_set_record(
+        migratable, json_object_to_json_string_ext(record, JSON_C_TO_STRING_PLAIN), error);
     if (xml == NULL)
         return FALSE;
     operation_progress(context, 30, "migrating", 0, 0);

@@ -282,10 +282,11 @@ gboolean store_stack_nics_insert(Store *store, const ApiStack *stack, GError **e
             return FALSE;
         }
         if (!store_exec_insert(store,
-                               "INSERT INTO stack_nics (stack_id, seq, network_id, mac) "
-                               "VALUES (?1, ?2, ?3, ?4)",
+                               "INSERT INTO stack_nics (stack_id, seq, network_id, mac, ip) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5)",
                                STORE_PARAMS(STORE_TEXT(stack->id), STORE_INT64(i),
-                                            STORE_TEXT(network->network->id), STORE_TEXT(nic->mac)),
+                                            STORE_TEXT(network->network->id), STORE_TEXT(nic->mac),
+                                            STORE_TEXT(nic->ip)),
                                "recording a NIC", error,
                                "nics[%u].mac: %s is taken by another NIC on this host", i,
                                nic->mac))

@@ -1249,6 +1249,38 @@ HvStackIdentity *hv_domain_parse_identity(const char *domain_xml, GError **error
     return g_steal_pointer(&identity);
 }
 
+char *hv_domain_set_record(const char *domain_xml, const char *record_json, GError **error)
+{
+    g_return_val_if_fail(domain_xml != NULL && record_json != NULL, NULL);
+
+    g_autoptr(xmlDoc) doc = read_domain(domain_xml, error);
+    if (!doc)
+        return NULL;
+    g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
+    if (!ctx || xmlXPathRegisterNs(ctx, BAD_CAST "t", BAD_CAST HV_DOMAIN_METADATA_URI) != 0) {
+        g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "cannot set up XPath");
+        return NULL;
+    }
+    g_autoptr(xmlXPathObject) stacks =
+        xmlXPathEvalExpression(BAD_CAST "/domain/metadata/t:stack", ctx);
+    if (!stacks || !stacks->nodesetval || stacks->nodesetval->nodeNr != 1) {
+        g_set_error(error, HV_ERROR, HV_ERROR_NOT_FOUND, "domain has no single %s metadata",
+                    HV_DOMAIN_METADATA_URI);
+        return NULL;
+    }
+    xmlNodePtr stack = stacks->nodesetval->nodeTab[0];
+    /* The old record goes; the new one takes its place, text escaped by libxml2. */
+    for (xmlNodePtr child = stack->children, next = NULL; child; child = next) {
+        next = child->next;
+        if (child->type == XML_ELEMENT_NODE && xmlStrEqual(child->name, BAD_CAST "record")) {
+            xmlUnlinkNode(child);
+            xmlFreeNode(child);
+        }
+    }
+    add_element(stack, stack->ns, "record", record_json);
+    return serialize(doc, error);
+}
+
 void hv_boot_files_free(HvBootFiles *files)
 {
     if (files == NULL)

@@ -166,6 +166,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvStackIdentity, hv_stack_identity_free)
  * HV_ERROR_NOT_FOUND when the domain is not one of ours. */
 HvStackIdentity *hv_domain_parse_identity(const char *domain_xml, GError **error);
 
+/* @domain_xml with the stack record in our <metadata> replaced by
+ * @record_json: a migration carries the record as it is when the memory
+ * moves (the NICs' last leases included).  HV_ERROR_NOT_FOUND when the
+ * domain is not one of ours. */
+char *hv_domain_set_record(const char *domain_xml, const char *record_json, GError **error);
+
 /* The files a domain boots from, as its (live) XML names them; NULL where it
  * has none.  disk_backing is the image under the first disk's overlay. */
 typedef struct {

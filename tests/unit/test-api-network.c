@@ -27,8 +27,8 @@ static void assert_invalid_prefix(const GError *error, const char *field)
 
 static void test_cidr(void)
 {
-    const char *good[] = {"10.200.3.0/24", "10.0.0.0/16", "192.168.5.8/29", "172.16.0.0/20",
-                          "100.64.0.0/24", NULL};
+    const char *good[] = {"10.200.3.0/24", "10.0.0.0/16",   "192.168.5.8/29",
+                          "172.16.0.0/20", "100.64.0.0/24", NULL};
     for (int i = 0; good[i]; i++) {
         g_autoptr(GError) error = NULL;
         if (!api_network_check_cidr("cidr", good[i], &error))
@@ -38,15 +38,15 @@ static void test_cidr(void)
         const char *cidr;
         const char *says;
     } bad[] = {
-        {"10.200.3.0/31", "out of range"},    {"10.200.3.0/30", "out of range"},
-        {"10.0.0.0/8", "out of range"},       {"10.200.3.1/24", "did you mean 10.200.3.0/24?"},
-        {"127.0.0.0/24", "loopback"},         {"169.254.1.0/24", "link-local"},
-        {"224.0.0.0/24", "multicast"},        {"0.1.0.0/24", "this host"},
-        {"10.200.3.0", "IPv4 subnet"},        {"10.200.3/24", "IPv4 subnet"},
-        {"10.200.03.0/24", "IPv4 subnet"},    {"10.256.3.0/24", "IPv4 subnet"},
-        {"10.200.3.0/24 ", "IPv4 subnet"},    {"10.200.3.0/024", "IPv4 subnet"},
-        {" 10.200.3.0/24", "IPv4 subnet"},    {"10.200.3.0/33", "IPv4 subnet"},
-        {"fd00::/64", "IPv4 subnet"},         {"", "IPv4 subnet"},
+        {"10.200.3.0/31", "out of range"}, {"10.200.3.0/30", "out of range"},
+        {"10.0.0.0/8", "out of range"},    {"10.200.3.1/24", "did you mean 10.200.3.0/24?"},
+        {"127.0.0.0/24", "loopback"},      {"169.254.1.0/24", "link-local"},
+        {"224.0.0.0/24", "multicast"},     {"0.1.0.0/24", "this host"},
+        {"10.200.3.0", "IPv4 subnet"},     {"10.200.3/24", "IPv4 subnet"},
+        {"10.200.03.0/24", "IPv4 subnet"}, {"10.256.3.0/24", "IPv4 subnet"},
+        {"10.200.3.0/24 ", "IPv4 subnet"}, {"10.200.3.0/024", "IPv4 subnet"},
+        {" 10.200.3.0/24", "IPv4 subnet"}, {"10.200.3.0/33", "IPv4 subnet"},
+        {"fd00::/64", "IPv4 subnet"},      {"", "IPv4 subnet"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(GError) error = NULL;
@@ -97,7 +97,8 @@ static void test_create_bad(void)
         {"{\"name\":\"lab\",\"mode\":\"external\",\"bridge\":\"a-very-long-bridge\"}", "bridge"},
         {"{\"name\":\"lab\",\"mode\":\"external\",\"bridge\":\"br/0\"}", "bridge"},
         {"{\"name\":\"lab\",\"mode\":\"external\",\"bridge\":\"..\"}", "bridge"},
-        {"{\"name\":\"lab\",\"mode\":\"external\",\"bridge\":\"br0\",\"shared_with\":[\"a\",\"a\"]}",
+        {"{\"name\":\"lab\",\"mode\":\"external\",\"bridge\":\"br0\",\"shared_with\":[\"a\",\"a\"]"
+         "}",
          "shared_with[1]"},
         {"{\"name\":\"lab\",\"mode\":\"external\",\"bridge\":\"br0\",\"shared_with\":[\"A\"]}",
          "shared_with[0]"},

@@ -985,6 +985,19 @@ static void test_injection(void)
     g_autoptr(xmlDoc) kept = parse_xml(desc);
     assert_xp_string(kept, "/domain/title", title);
     assert_xp_string(kept, "/domain/os/cmdline", expected_cmdline);
+
+    /* A migration replaces the record, and only the record. */
+    g_autofree char *moved = hv_domain_set_record(desc, "{\"new\":\"<&>\"}", &error);
+    g_assert_no_error(error);
+    g_autoptr(HvStackIdentity) again = hv_domain_parse_identity(moved, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(again->id, ==, spec->id);
+    g_assert_cmpstr(again->record_json, ==, "{\"new\":\"<&>\"}");
+    g_autofree char *not_ours =
+        hv_domain_set_record("<domain type='qemu'><name>x</name></domain>", "{}", &error);
+    g_assert_null(not_ours);
+    g_assert_error(error, HV_ERROR, HV_ERROR_NOT_FOUND);
+    g_clear_error(&error);
 }
 
 #define PLAIN_DOMAIN                                                                               \

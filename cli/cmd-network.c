@@ -79,8 +79,8 @@ static gpointer decode_network(json_object *value, GError **error)
 /* create and show answer {"network": {...}}. */
 static int print_network(Ctl *ctl, json_object *body)
 {
-    return cmd_print_member(ctl, body, "network", decode_network,
-                            (GDestroyNotify)api_network_free, network_rows);
+    return cmd_print_member(ctl, body, "network", decode_network, (GDestroyNotify)api_network_free,
+                            network_rows);
 }
 
 static const char *const name_names[] = {"NAME", NULL};
@@ -98,7 +98,8 @@ static json_object *create_request(Ctl *ctl, const char *name, const char *mode,
     }
     gboolean external = strcmp(mode, "external") == 0;
     if (external && bridge == NULL) {
-        *status = ctl_usage_error(ctl, "network create: missing --bridge BRIDGE for --mode external");
+        *status =
+            ctl_usage_error(ctl, "network create: missing --bridge BRIDGE for --mode external");
         return NULL;
     }
     if (external && cidr != NULL) {
@@ -106,7 +107,8 @@ static json_object *create_request(Ctl *ctl, const char *name, const char *mode,
         return NULL;
     }
     if (!external && (bridge != NULL || shares->len > 0)) {
-        *status = ctl_usage_error(ctl, "network create: --bridge and --share go with --mode external");
+        *status =
+            ctl_usage_error(ctl, "network create: --bridge and --share go with --mode external");
         return NULL;
     }
     /* The subnet, the bridge and the tenants are turtled's to judge: its
@@ -221,9 +223,8 @@ static int network_delete(Ctl *ctl, int argc, char **argv)
 int cmd_network(Ctl *ctl, int argc, char **argv)
 {
     static const CmdVerb verbs[] = {
-        {"create", network_create}, {"list", network_list},
-        {"show", network_show},     {"delete", network_delete},
-        {NULL, NULL},
+        {"create", network_create}, {"list", network_list}, {"show", network_show},
+        {"delete", network_delete}, {NULL, NULL},
     };
     return cmd_dispatch(ctl, "network", verbs, argc, argv);
 }

@@ -27,27 +27,25 @@ void cmd_peer_usage(FILE *out)
           out);
 }
 
-static void peer_table(const ApiPeer *peer, FILE *out)
+static void peer_rows(OutputTable *table, gconstpointer item)
 {
-    g_autoptr(OutputTable) table = output_table_new(NULL, 2);
+    const ApiPeer *peer = item;
     output_table_add(table, "name:", peer->name);
     output_table_add(table, "libvirt uri:", peer->libvirt_uri);
     output_table_add(table, "migrate uri:", peer->migrate_uri);
     output_table_add(table, "created:", peer->created_at);
-    output_table_print(table, out);
+}
+
+static gpointer decode_peer(json_object *value, GError **error)
+{
+    return api_peer_from_json(value, error);
 }
 
 /* add and show answer {"peer": {...}}. */
 static int print_peer(Ctl *ctl, json_object *body)
 {
-    g_autoptr(GError) error = NULL;
-    json_object *member = ctl_member(body, "peer", &error);
-    g_autoptr(ApiPeer) peer = member != NULL ? api_peer_from_json(member, &error) : NULL;
-    if (peer == NULL)
-        return ctl_fail_answer(ctl, "peer", error);
-    if (!ctl_emit(ctl, body))
-        peer_table(peer, stdout);
-    return CTL_EXIT_OK;
+    return cmd_print_member(ctl, body, "peer", decode_peer, (GDestroyNotify)api_peer_free,
+                            peer_rows);
 }
 
 static const char *const name_names[] = {"NAME", NULL};

@@ -11,15 +11,14 @@
 #include "api/stats.h"
 
 /* Bounds of flags the API bounds too; the API has the last word. */
-#define STACK_LIMIT_MAX 1000
-#define STACK_TAIL_MAX  (64 * 1024 * 1024)
+#define STACK_TAIL_MAX (64 * 1024 * 1024)
 
 void cmd_stack_usage(FILE *out)
 {
     fputs("usage: turtlectl stack create NAME --vcpus N --memory MIB\n"
           "                    (--kernel IMAGE [--initrd IMAGE] [--cmdline TEXT] | --disk IMAGE)\n"
-          "                    [--cpu CPU] [--iommu IOMMU] [--device CLASS]... [--no-start] "
-          "[--wait]\n"
+          "                    [--cpu CPU] [--iommu IOMMU] [--device CLASS]...\n"
+          "                    [--nic NETWORK[,mac=MAC]]... [--no-start] [--wait]\n"
           "       turtlectl stack create [NAME] --file SPEC.json [--no-start] [--wait]\n"
           "       turtlectl stack list [--limit N [--after CURSOR] [--all]] [--tenant TENANT]\n"
           "       turtlectl stack show NAME\n"
@@ -35,7 +34,8 @@ void cmd_stack_usage(FILE *out)
           "              of yours, started unless --no-start\n"
           "  list        the stacks, every page (--limit N: one page of N, --all: every\n"
           "              page of N)\n"
-          "  show        one stack: spec, state, host, backend, error, the devices it holds\n"
+          "  show        one stack: spec, state, host, backend, error, the devices it holds,\n"
+          "              its NICs (network, MAC, IPv4 address once leased)\n"
           "  start ...   an action; the state must allow it (start: stopped or error;\n"
           "              stop: running or paused; force-stop: also provisioning or error;\n"
           "              reboot, pause: running; resume: paused)\n"
@@ -64,6 +64,9 @@ void cmd_stack_usage(FILE *out)
           "                     with devices, else none)\n"
           "  --device CLASS     a device of this device class (turtlectl device-class\n"
           "                     list), given to the stack alone; repeat for more (up to 16)\n"
+          "  --nic NETWORK[,mac=MAC]  a NIC on NETWORK (turtlectl network list), with\n"
+          "                     this MAC (default: turtled picks one); repeat for more (up\n"
+          "                     to 8)\n"
           "  --file SPEC.json   the spec as POST /v1/stacks takes it (NAME, if given,\n"
           "                     replaces its name); excludes the options above\n"
           "  --no-start         define the stack, do not start it\n"
@@ -114,6 +117,21 @@ static char *devices_text(const ApiStackSpec *spec)
     return g_string_free(text, FALSE);
 }
 
+/* The NICs: "lab (52:54:00:12:34:56, 10.200.0.5), ..." ("-" for no lease
+ * yet); NULL for none. */
+static char *nics_text(const ApiStackSpec *spec)
+{
+    if (spec->nics->len == 0)
+        return NULL;
+    GString *text = g_string_new(NULL);
+    for (guint i = 0; i < spec->nics->len; i++) {
+        const ApiStackNic *nic = g_ptr_array_index(spec->nics, i);
+        g_string_append_printf(text, "%s%s (%s, %s)", i > 0 ? ", " : "", nic->network,
+                               nic->mac != NULL ? nic->mac : "-", nic->ip != NULL ? nic->ip : "-");
+    }
+    return g_string_free(text, FALSE);
+}
+
 static void stack_rows(OutputTable *table, const ApiStack *stack)
 {
     const ApiStackSpec *spec = stack->spec;
@@ -121,6 +139,7 @@ static void stack_rows(OutputTable *table, const ApiStack *stack)
     g_autofree char *memory = g_strdup_printf("%u MiB", spec->memory_mib);
     g_autofree char *boot = boot_text(spec);
     g_autofree char *devices = devices_text(spec);
+    g_autofree char *nics = nics_text(spec);
 
     output_table_add(table, "name:", spec->name);
     output_table_add(table, "id:", stack->id);
@@ -134,6 +153,7 @@ static void stack_rows(OutputTable *table, const ApiStack *stack)
     output_table_add(table, "cpu:", spec->cpu);
     output_table_add(table, "iommu:", spec->iommu != NULL ? spec->iommu : "none");
     output_table_add(table, "devices:", devices);
+    output_table_add(table, "nics:", nics);
     output_table_add(table, "host:", stack->host);
     output_table_add(table, "backend:", stack->backend);
     output_table_add(table, "error:", stack->error);
@@ -168,10 +188,29 @@ typedef struct {
     const char *cpu;
     const char *iommu;
     GPtrArray *devices; /* borrowed strings */
+    GPtrArray *nics;    /* borrowed strings: NETWORK[,mac=MAC] */
     const char *file;
     gboolean no_start;
     gboolean wait;
 } CreateFlags;
+
+/* --nic NETWORK[,mac=MAC] as a NIC (its MAC in lower case); NULL when it
+ * is not of that form. */
+static ApiStackNic *nic_from_flag(const char *text)
+{
+    g_auto(GStrv) parts = g_strsplit(text, ",", -1);
+    const char *mac = NULL;
+
+    if (!api_name_is_valid(parts[0]))
+        return NULL;
+    for (guint i = 1; parts[i] != NULL; i++) {
+        if (mac != NULL || !g_str_has_prefix(parts[i], "mac=") || parts[i][4] == '\0')
+            return NULL;
+        mac = parts[i] + 4;
+    }
+    g_autofree char *lower = mac != NULL ? g_ascii_strdown(mac, -1) : NULL;
+    return api_stack_nic_new(parts[0], lower, NULL);
+}
 
 /* The spec from the flags, or a usage error (exit status in *status). */
 static json_object *spec_from_flags(Ctl *ctl, const char *name, const CreateFlags *f, int *status)
@@ -215,6 +254,10 @@ static json_object *spec_from_flags(Ctl *ctl, const char *name, const CreateFlag
             ctl_usage_error(ctl, "stack create: at most %d --device options", API_SPEC_DEVICES_MAX);
         return NULL;
     }
+    if (f->nics->len > API_SPEC_NICS_MAX) {
+        *status = ctl_usage_error(ctl, "stack create: at most %d --nic options", API_SPEC_NICS_MAX);
+        return NULL;
+    }
     if (f->cpu != NULL && strcmp(f->cpu, "host-passthrough") != 0 &&
         strcmp(f->cpu, "host-model") != 0 && !g_str_has_prefix(f->cpu, "named:")) {
         *status = ctl_usage_error(
@@ -238,6 +281,19 @@ static json_object *spec_from_flags(Ctl *ctl, const char *name, const CreateFlag
     for (guint i = 0; i < f->devices->len; i++)
         g_ptr_array_add(spec->devices,
                         api_stack_device_new(g_ptr_array_index(f->devices, i), NULL, NULL, NULL));
+    for (guint i = 0; i < f->nics->len; i++) {
+        const char *text = g_ptr_array_index(f->nics, i);
+        ApiStackNic *nic = nic_from_flag(text);
+        if (nic == NULL) {
+            *status = ctl_usage_error(ctl,
+                                      "stack create: --nic: must be NETWORK[,mac=MAC], NETWORK a "
+                                      "network name: 1-63 lowercase letters, digits and '-' "
+                                      "(not '%s')",
+                                      text);
+            return NULL;
+        }
+        g_ptr_array_add(spec->nics, nic);
+    }
     spec->start = !f->no_start;
     /* Names and the like are the API's to judge: its message, as is, says
      * what is wrong. */
@@ -259,7 +315,7 @@ static json_object *spec_from_file(Ctl *ctl, const char *name, const CreateFlags
 
     if (f->vcpus_seen || f->memory_seen || f->kernel != NULL || f->initrd != NULL ||
         f->cmdline != NULL || f->disk != NULL || f->cpu != NULL || f->iommu != NULL ||
-        f->devices->len > 0) {
+        f->devices->len > 0 || f->nics->len > 0) {
         *status = ctl_usage_error(ctl, "stack create: --file excludes the spec options "
                                        "(--vcpus, --memory, --kernel, ...)");
         return NULL;
@@ -296,7 +352,8 @@ static int stack_create(Ctl *ctl, int argc, char **argv)
 {
     static const char *const names[] = {"[NAME]", NULL};
     g_autoptr(GPtrArray) devices = g_ptr_array_new();
-    CreateFlags f = {.devices = devices};
+    g_autoptr(GPtrArray) nics = g_ptr_array_new();
+    CreateFlags f = {.devices = devices, .nics = nics};
     const ArgSpec specs[] = {
         {"--vcpus", ARG_INT, 1, API_SPEC_VCPUS_MAX, &f.vcpus, &f.vcpus_seen},
         {"--memory", ARG_INT, API_SPEC_MEMORY_MIN_MIB, API_SPEC_MEMORY_MAX_MIB, &f.memory,
@@ -308,6 +365,7 @@ static int stack_create(Ctl *ctl, int argc, char **argv)
         {"--cpu", ARG_STRING, 0, 0, &f.cpu, NULL},
         {"--iommu", ARG_STRING, 0, 0, &f.iommu, NULL},
         {"--device", ARG_STRINGS, 0, 0, devices, NULL},
+        {"--nic", ARG_STRINGS, 0, 0, nics, NULL},
         {"--file", ARG_STRING, 0, 0, &f.file, NULL},
         {"--no-start", ARG_FLAG, 0, 0, &f.no_start, NULL},
         {"--wait", ARG_FLAG, 0, 0, &f.wait, NULL},
@@ -347,108 +405,23 @@ static int stack_create(Ctl *ctl, int argc, char **argv)
 
 /* ---- list ------------------------------------------------------------------ */
 
-static char *list_path(gint64 limit, const char *after, const char *tenant)
+static void stack_row(OutputTable *table, gpointer item)
 {
-    GString *path = g_string_new("/v1/stacks");
-    char sep = '?';
-    if (limit > 0) {
-        g_string_append_printf(path, "%climit=%" G_GINT64_FORMAT, sep, limit);
-        sep = '&';
-    }
-    if (after != NULL) {
-        g_string_append_printf(path, "%cafter=", sep);
-        g_string_append_uri_escaped(path, after, NULL, FALSE);
-        sep = '&';
-    }
-    if (tenant != NULL) {
-        g_string_append_printf(path, "%ctenant=", sep);
-        g_string_append_uri_escaped(path, tenant, NULL, FALSE);
-    }
-    return g_string_free(path, FALSE);
+    const ApiStack *stack = item;
+    g_autofree char *vcpus = g_strdup_printf("%u", stack->spec->vcpus);
+    g_autofree char *memory = g_strdup_printf("%u MiB", stack->spec->memory_mib);
+    output_table_add(table, stack->spec->name, stack->tenant,
+                     api_stack_state_to_string(stack->state), vcpus, memory, stack->backend,
+                     stack->created_at);
 }
 
 static int stack_list(Ctl *ctl, int argc, char **argv)
 {
     static const char *const headers[] = {"NAME",   "TENANT",  "STATE",   "VCPUS",
                                           "MEMORY", "BACKEND", "CREATED", NULL};
-    gint64 limit = 0;
-    gboolean limit_seen = FALSE;
-    gboolean all = FALSE;
-    const char *after = NULL;
-    const char *tenant = NULL;
-    const ArgSpec specs[] = {
-        {"--limit", ARG_INT, 1, STACK_LIMIT_MAX, &limit, &limit_seen},
-        {"--after", ARG_STRING, 0, 0, &after, NULL},
-        {"--all", ARG_FLAG, 0, 0, &all, NULL},
-        {"--tenant", ARG_STRING, 0, 0, &tenant, NULL},
-        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
-    };
-    g_autoptr(GError) error = NULL;
-    int status = CTL_EXIT_OK;
-
-    if (!cmd_parse(ctl, "list", argc, argv, specs, NULL, NULL, &status))
-        return status;
-    gboolean follow = !limit_seen || all;
-
-    /* Every page's stacks in one list; the last answer's "next". */
-    g_autoptr(json_object) items = json_object_new_array();
-    g_autoptr(GPtrArray) stacks = g_ptr_array_new_with_free_func((GDestroyNotify)api_stack_free);
-    g_autofree char *cursor = after != NULL ? g_strdup(after) : NULL;
-    g_autofree char *next = NULL;
-    g_autoptr(json_object) first = NULL;
-    for (guint page = 0;; page++) {
-        g_autoptr(json_object) body = NULL;
-        g_autofree char *path = list_path(limit, cursor, tenant);
-        if (!cmd_call(ctl, "GET", path, NULL, &body, &status))
-            return status;
-        g_clear_pointer(&next, g_free);
-        g_autoptr(GPtrArray) batch = api_stack_list_from_json(body, &next, &error);
-        if (batch == NULL)
-            return ctl_fail_answer(ctl, NULL, error);
-        json_object *list = NULL;
-        json_object_object_get_ex(body, "stacks", &list);
-        for (guint i = 0; i < batch->len; i++) {
-            g_ptr_array_add(stacks, g_steal_pointer(&batch->pdata[i]));
-            json_object_array_add(items, json_object_get(json_object_array_get_idx(list, i)));
-        }
-        if (page == 0)
-            first = json_object_get(body);
-        if (!follow || next == NULL)
-            break;
-        if (g_strcmp0(next, cursor) == 0) {
-            g_set_error(&error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
-                        "unexpected answer from turtled: the page after '%s' is '%s' again", cursor,
-                        next);
-            return ctl_fail(ctl, error);
-        }
-        g_free(cursor);
-        cursor = g_strdup(next);
-    }
-
-    /* One page: the API's answer as is; several: their stacks as one page. */
-    g_autoptr(json_object) merged = NULL;
-    if (follow) {
-        merged = json_object_new_object();
-        json_object_object_add(merged, "stacks", json_object_get(items));
-        json_object_object_add(merged, "next", NULL);
-    }
-    if (ctl_emit(ctl, follow ? merged : first))
-        return CTL_EXIT_OK;
-
-    g_autoptr(OutputTable) table = output_table_new(headers, 0);
-    for (guint i = 0; i < stacks->len; i++) {
-        const ApiStack *stack = g_ptr_array_index(stacks, i);
-        g_autofree char *vcpus = g_strdup_printf("%u", stack->spec->vcpus);
-        g_autofree char *memory = g_strdup_printf("%u MiB", stack->spec->memory_mib);
-        output_table_add(table, stack->spec->name, stack->tenant,
-                         api_stack_state_to_string(stack->state), vcpus, memory, stack->backend,
-                         stack->created_at);
-    }
-    output_table_print(table, stdout);
-    if (!follow && next != NULL)
-        fprintf(stderr, "more: turtlectl stack list --limit %" G_GINT64_FORMAT " --after %s\n",
-                limit, next);
-    return CTL_EXIT_OK;
+    static const CmdList list = {"/v1/stacks", "stacks", api_stack_list_from_json, headers,
+                                 stack_row};
+    return cmd_list(ctl, &list, argc, argv);
 }
 
 /* ---- show, actions, delete ------------------------------------------------------- */

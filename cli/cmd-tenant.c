@@ -20,25 +20,28 @@ void cmd_tenant_usage(FILE *out)
           "  set     change a tenant's quota (the options given; the others stay)\n"
           "  delete  a tenant (refused while it owns stacks or images)\n"
           "\n"
-          "Quota options (create defaults: 4 stacks, 8 vCPUs, 8192 MiB, 50 GiB, 4 devices):\n"
+          "Quota options (create defaults: 4 stacks, 8 vCPUs, 8192 MiB, 50 GiB, 4 devices,\n"
+          "4 networks):\n"
           "  --stacks N       stacks at a time\n"
           "  --vcpus N        vCPUs over all its stacks\n"
           "  --memory-mib N   memory over all its stacks, MiB\n"
           "  --disk-gib N     images and disks, GiB\n"
           "  --devices N      devices (of device classes) over all its stacks\n"
+          "  --networks N     networks of its own (nat, isolated)\n"
           "\n"
           "Operator only.  Global options: turtlectl --help.\n",
           out);
 }
 
 typedef struct {
-    gint64 values[5];
-    gboolean seen[5];
+    gint64 values[6];
+    gboolean seen[6];
 } QuotaFlags;
 
-static const char *const quota_keys[] = {"stacks", "vcpus", "memory_mib", "disk_gib", "devices"};
+static const char *const quota_keys[] = {"stacks",   "vcpus",   "memory_mib",
+                                         "disk_gib", "devices", "networks"};
 
-static void quota_specs(QuotaFlags *flags, ArgSpec specs[6])
+static void quota_specs(QuotaFlags *flags, ArgSpec specs[7])
 {
     const ArgSpec table[] = {
         {"--stacks", ARG_INT, 0, API_QUOTA_MAX_STACKS, &flags->values[0], &flags->seen[0]},
@@ -46,6 +49,7 @@ static void quota_specs(QuotaFlags *flags, ArgSpec specs[6])
         {"--memory-mib", ARG_INT, 0, API_QUOTA_MAX_MEMORY_MIB, &flags->values[2], &flags->seen[2]},
         {"--disk-gib", ARG_INT, 0, API_QUOTA_MAX_DISK_GIB, &flags->values[3], &flags->seen[3]},
         {"--devices", ARG_INT, 0, API_QUOTA_MAX_DEVICES, &flags->values[4], &flags->seen[4]},
+        {"--networks", ARG_INT, 0, API_QUOTA_MAX_NETWORKS, &flags->values[5], &flags->seen[5]},
         {NULL, ARG_FLAG, 0, 0, NULL, NULL},
     };
     memcpy(specs, table, sizeof(table));
@@ -67,10 +71,11 @@ static json_object *quota_json(const QuotaFlags *flags)
 
 static char *quota_text(const ApiQuota *quota)
 {
-    return g_strdup_printf(
-        "%" G_GINT64_FORMAT " stacks, %" G_GINT64_FORMAT " vCPUs, %" G_GINT64_FORMAT
-        " MiB memory, %" G_GINT64_FORMAT " GiB disk, %" G_GINT64_FORMAT " devices",
-        quota->stacks, quota->vcpus, quota->memory_mib, quota->disk_gib, quota->devices);
+    return g_strdup_printf("%" G_GINT64_FORMAT " stacks, %" G_GINT64_FORMAT
+                           " vCPUs, %" G_GINT64_FORMAT " MiB memory, %" G_GINT64_FORMAT
+                           " GiB disk, %" G_GINT64_FORMAT " devices, %" G_GINT64_FORMAT " networks",
+                           quota->stacks, quota->vcpus, quota->memory_mib, quota->disk_gib,
+                           quota->devices, quota->networks);
 }
 
 static void tenant_rows(OutputTable *table, const ApiTenant *tenant)
@@ -107,7 +112,7 @@ static const char *parse_name(Ctl *ctl, const char *verb, int argc, char **argv,
 static int tenant_create(Ctl *ctl, int argc, char **argv)
 {
     QuotaFlags flags = {0};
-    ArgSpec specs[6];
+    ArgSpec specs[7];
     g_autoptr(GPtrArray) args = NULL;
     g_autoptr(json_object) body = NULL;
     g_autoptr(GError) error = NULL;
@@ -146,8 +151,8 @@ static int tenant_create(Ctl *ctl, int argc, char **argv)
 
 static int tenant_list(Ctl *ctl, int argc, char **argv)
 {
-    static const char *const headers[] = {"NAME", "STACKS",  "VCPUS",   "MEMORY",
-                                          "DISK", "DEVICES", "CREATED", NULL};
+    static const char *const headers[] = {"NAME",    "STACKS",   "VCPUS",   "MEMORY", "DISK",
+                                          "DEVICES", "NETWORKS", "CREATED", NULL};
     g_autoptr(json_object) body = NULL;
     g_autoptr(GError) error = NULL;
     int status = CTL_EXIT_OK;
@@ -177,7 +182,8 @@ static int tenant_list(Ctl *ctl, int argc, char **argv)
             g_strdup_printf("%" G_GINT64_FORMAT " MiB", tenant->quota.memory_mib);
         g_autofree char *disk = g_strdup_printf("%" G_GINT64_FORMAT " GiB", tenant->quota.disk_gib);
         g_autofree char *devices = g_strdup_printf("%" G_GINT64_FORMAT, tenant->quota.devices);
-        output_table_add(table, tenant->name, stacks, vcpus, memory, disk, devices,
+        g_autofree char *networks = g_strdup_printf("%" G_GINT64_FORMAT, tenant->quota.networks);
+        output_table_add(table, tenant->name, stacks, vcpus, memory, disk, devices, networks,
                          tenant->created_at);
     }
     if (!ctl_emit(ctl, body))
@@ -218,7 +224,7 @@ static int tenant_show(Ctl *ctl, int argc, char **argv)
 static int tenant_set(Ctl *ctl, int argc, char **argv)
 {
     QuotaFlags flags = {0};
-    ArgSpec specs[6];
+    ArgSpec specs[7];
     g_autoptr(GPtrArray) args = NULL;
     g_autoptr(json_object) body = NULL;
     int status = CTL_EXIT_OK;
@@ -230,9 +236,8 @@ static int tenant_set(Ctl *ctl, int argc, char **argv)
     json_object *quota = quota_json(&flags);
     if (quota == NULL)
         return ctl_usage_error(
-            ctl,
-            "tenant set: nothing to change (give --stacks, --vcpus, --memory-mib, --disk-gib or "
-            "--devices)");
+            ctl, "tenant set: nothing to change (give --stacks, --vcpus, --memory-mib, --disk-gib, "
+                 "--devices or --networks)");
     g_autoptr(json_object) request = json_object_new_object();
     json_object_object_add(request, "quota", quota);
     g_autofree char *path = ctl_path("/v1/tenants", name, NULL);

@@ -33,6 +33,8 @@ int cmd_device_class(Ctl *ctl, int argc, char **argv);
 void cmd_device_class_usage(FILE *out);
 int cmd_device(Ctl *ctl, int argc, char **argv);
 void cmd_device_usage(FILE *out);
+int cmd_network(Ctl *ctl, int argc, char **argv);
+void cmd_network_usage(FILE *out);
 
 /* A verb of a noun: argv[0] is the verb itself. */
 typedef int (*CmdVerbFunc)(Ctl *ctl, int argc, char **argv);
@@ -56,6 +58,40 @@ gboolean cmd_parse(Ctl *ctl, const char *verb, int argc, char **argv, const ArgS
  * empty), or prints the error and gives FALSE with the exit status in *status. */
 gboolean cmd_call(Ctl *ctl, const char *method, const char *path, json_object *request,
                   json_object **body, int *status);
+
+/* Appends "?KEY=VALUE" (or "&KEY=VALUE" when @path has a query), VALUE
+ * escaped; nothing for a NULL @value. */
+void cmd_query_append(GString *path, const char *key, const char *value);
+
+/* ---- paged lists ("stacks", "networks": {"ITEMS":[...],"next":CURSOR|null}) ---- */
+
+/* Bound of --limit; the API's LIST_LIMIT_MAX. */
+#define CMD_LIST_LIMIT_MAX 1000
+
+typedef struct {
+    const char *path;   /* "/v1/stacks" */
+    const char *member; /* "stacks": the items' key in the answer */
+    /* api_stack_list_from_json and the like: the items, and *next */
+    GPtrArray *(*decode)(json_object *body, char **next, GError **error);
+    const char *const *headers;                     /* the table's */
+    void (*row)(OutputTable *table, gpointer item); /* one item's row */
+} CmdList;
+
+/* A list verb (argv[0] is "list") with the options [--limit N [--after
+ * CURSOR] [--all]] [--tenant TENANT]: without --limit (or with --all)
+ * every page, merged into one answer {"ITEMS":[...],"next":null}; with
+ * --limit one page, the API's answer as is (in a table, its next on
+ * stderr).  Returns the exit status. */
+int cmd_list(Ctl *ctl, const CmdList *list, int argc, char **argv);
+
+/* What show-like verbs print of an answer {"MEMBER": {...}}: the answer as
+ * json or yaml, or the table of @rows ("label:", value) over what @decode
+ * (api_peer_from_json and the like) makes of the member, freed with
+ * @free_func.  An answer @decode refuses is an error (exit 1). */
+int cmd_print_member(Ctl *ctl, json_object *body, const char *member,
+                     gpointer (*decode)(json_object *value, GError **error),
+                     GDestroyNotify free_func,
+                     void (*rows)(OutputTable *table, gconstpointer item));
 
 /* ---- operations (cmd-operation.c), for every async verb --------------------- */
 

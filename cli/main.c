@@ -32,6 +32,7 @@ static const Noun nouns[] = {
      cmd_device_class_usage},
     {"device", "the devices of the pools and the stacks holding them", cmd_device,
      cmd_device_usage},
+    {"network", "networks that stacks' NICs join", cmd_network, cmd_network_usage},
 };
 
 static void usage(FILE *out)

@@ -81,7 +81,7 @@ is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: --format: must be table, json or ya
     "--format xml: exit 2"
 ctl tenant set acme
 is "$RC $(head -n1 <<<"$ERR")" \
-    "2 turtlectl: tenant set: nothing to change (give --stacks, --vcpus, --memory-mib, --disk-gib or --devices)" \
+    "2 turtlectl: tenant set: nothing to change (give --stacks, --vcpus, --memory-mib, --disk-gib, --devices or --networks)" \
     "tenant set without a quota option: exit 2"
 ctl --socket /x --url http://127.0.0.1:1 host show
 is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: --remote, --socket and --url exclude each other" \
@@ -142,11 +142,11 @@ is "$STATUS" 202 "... and the token it shows works over TCP"
 
 op tenant create beta --stacks 2 --vcpus 16 --memory-mib 4096 --disk-gib 7 --format table
 is "$RC" 0 "tenant create beta with quota options, as a table: exit 0"
-grep -Eq '^name: +beta$' <<<"$OUT" && grep -Eq '^quota: +2 stacks, 16 vCPUs, 4096 MiB memory, 7 GiB disk, 4 devices$' <<<"$OUT" &&
+grep -Eq '^name: +beta$' <<<"$OUT" && grep -Eq '^quota: +2 stacks, 16 vCPUs, 4096 MiB memory, 7 GiB disk, 4 devices, 4 networks$' <<<"$OUT" &&
     grep -Eq '^token: +tt_[0-9a-f]{64}$' <<<"$OUT"
 ok $? "... the table shows the name, the quota given and the token"
 api_op GET /v1/tenants/beta
-is "$(jb -c .tenant.quota)" '{"stacks":2,"vcpus":16,"memory_mib":4096,"disk_gib":7,"devices":4}' "... and turtled has that quota"
+is "$(jb -c .tenant.quota)" '{"stacks":2,"vcpus":16,"memory_mib":4096,"disk_gib":7,"devices":4,"networks":4}' "... and turtled has that quota"
 
 op tenant create acme
 api_op POST /v1/tenants --json '{"name":"acme"}'
@@ -189,7 +189,7 @@ is "$OUT" "" "... and nothing on stdout"
 op tenant set acme --vcpus 32 --disk-gib 9
 api_op GET /v1/tenants/acme
 same_json "$OUT" "$BODY" "tenant set: json output is the tenant as turtled now has it"
-is "$(jb -c .tenant.quota)" '{"stacks":4,"vcpus":32,"memory_mib":8192,"disk_gib":9,"devices":4}' \
+is "$(jb -c .tenant.quota)" '{"stacks":4,"vcpus":32,"memory_mib":8192,"disk_gib":9,"devices":4,"networks":4}' \
     "... with the options given changed and the others kept"
 op tenant set nosuch --stacks 1
 is "$RC $ERR" "1 turtlectl: tenant 'nosuch' not found" "tenant set nosuch: exit 1, the API's message"

@@ -18,77 +18,70 @@ td_init
 cli_init
 
 # ---- usage errors (no daemon needed) -------------------------------------------------------
-usage_is() { # EXPECTED-FIRST-LINE USAGE-LINE DESC ARGS...
-    local message=$1 usage=$2 desc=$3
-    shift 3
-    ctl --socket "$TD_DIR/nosuch.sock" "$@"
-    is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: $message" "$desc"
-    grep -qF "usage: turtlectl $usage" <<<"$ERR" || diag "no '$usage' usage on stderr: $ERR"
-}
 DC="device-class create NAME --kind emulated --model MODEL --capacity N"
-usage_is "device-class: missing verb" "$DC" "device-class without a verb: exit 2" device-class
-usage_is "device-class: unknown verb 'add'" "$DC" "device-class add (the verb is create): exit 2" \
+cli_usage_is "device-class: missing verb" "$DC" "device-class without a verb: exit 2" device-class
+cli_usage_is "device-class: unknown verb 'add'" "$DC" "device-class add (the verb is create): exit 2" \
     device-class add x
-usage_is "device-class create: missing NAME" "$DC" "device-class create without NAME: exit 2" \
+cli_usage_is "device-class create: missing NAME" "$DC" "device-class create without NAME: exit 2" \
     device-class create --kind emulated --model edu --capacity 1
-usage_is "device-class create: missing --kind (emulated or vfio)" "$DC" \
+cli_usage_is "device-class create: missing --kind (emulated or vfio)" "$DC" \
     "device-class create without --kind: exit 2" device-class create x --model edu --capacity 1
-usage_is "device-class create: --kind: must be emulated or vfio (not 'pci')" "$DC" \
+cli_usage_is "device-class create: --kind: must be emulated or vfio (not 'pci')" "$DC" \
     "--kind pci: exit 2" device-class create x --kind pci
-usage_is "device-class create: missing --model (edu or virtio-rng) for --kind emulated" "$DC" \
+cli_usage_is "device-class create: missing --model (edu or virtio-rng) for --kind emulated" "$DC" \
     "an emulated class without --model: exit 2" device-class create x --kind emulated --capacity 1
-usage_is "device-class create: --model: must be edu or virtio-rng (not 'e1000')" "$DC" \
+cli_usage_is "device-class create: --model: must be edu or virtio-rng (not 'e1000')" "$DC" \
     "--model e1000: exit 2" device-class create x --kind emulated --model e1000 --capacity 1
-usage_is "device-class create: missing --capacity N for --kind emulated" "$DC" \
+cli_usage_is "device-class create: missing --capacity N for --kind emulated" "$DC" \
     "an emulated class without --capacity: exit 2" device-class create x --kind emulated --model edu
-usage_is "device-class create: --capacity: must be a whole number between 1 and 64 (not '0')" "$DC" \
+cli_usage_is "device-class create: --capacity: must be a whole number between 1 and 64 (not '0')" "$DC" \
     "--capacity 0: exit 2" device-class create x --kind emulated --model edu --capacity 0
-usage_is "device-class create: --capacity: must be a whole number between 1 and 64 (not '65')" "$DC" \
+cli_usage_is "device-class create: --capacity: must be a whole number between 1 and 64 (not '65')" "$DC" \
     "--capacity 65: exit 2" device-class create x --kind emulated --model edu --capacity 65
-usage_is "device-class create: --address and --force go with --kind vfio" "$DC" \
+cli_usage_is "device-class create: --address and --force go with --kind vfio" "$DC" \
     "an emulated class with --address: exit 2" \
     device-class create x --kind emulated --model edu --capacity 1 --address 0000:3b:00.0
-usage_is "device-class create: missing --address PCI (0000:3b:00.0) for --kind vfio" "$DC" \
+cli_usage_is "device-class create: missing --address PCI (0000:3b:00.0) for --kind vfio" "$DC" \
     "a vfio class without --address: exit 2" device-class create x --kind vfio
-usage_is "device-class create: --model and --capacity go with --kind emulated (a vfio class has one device per --address)" \
+cli_usage_is "device-class create: --model and --capacity go with --kind emulated (a vfio class has one device per --address)" \
     "$DC" "a vfio class with --capacity: exit 2" \
     device-class create x --kind vfio --address 0000:3b:00.0 --capacity 2
-usage_is "device-class create: --force takes no value" "$DC" "--force=yes: exit 2" \
+cli_usage_is "device-class create: --force takes no value" "$DC" "--force=yes: exit 2" \
     device-class create x --kind vfio --address 0000:3b:00.0 --force=yes
-usage_is "device-class set: nothing to change (give --capacity or --description)" "$DC" \
+cli_usage_is "device-class set: nothing to change (give --capacity or --description)" "$DC" \
     "device-class set without an option: exit 2" device-class set x
-usage_is "device-class set: unknown option '--model'" "$DC" "device-class set --model: exit 2" \
+cli_usage_is "device-class set: unknown option '--model'" "$DC" "device-class set --model: exit 2" \
     device-class set x --model edu
-usage_is "device-class show: missing NAME" "$DC" "device-class show without NAME: exit 2" device-class show
-usage_is "device-class list: unexpected argument 'x'" "$DC" "device-class list with an argument: exit 2" \
+cli_usage_is "device-class show: missing NAME" "$DC" "device-class show without NAME: exit 2" device-class show
+cli_usage_is "device-class list: unexpected argument 'x'" "$DC" "device-class list with an argument: exit 2" \
     device-class list x
-usage_is "device-class delete: missing NAME" "$DC" "device-class delete without NAME: exit 2" \
+cli_usage_is "device-class delete: missing NAME" "$DC" "device-class delete without NAME: exit 2" \
     device-class delete
 
 DL="device list [--class NAME]"
-usage_is "device: missing verb" "$DL" "device without a verb: exit 2" device
-usage_is "device: unknown verb 'show'" "$DL" "device show (only list): exit 2" device show x
-usage_is "device list: --class needs a value" "$DL" "device list --class without a value: exit 2" \
+cli_usage_is "device: missing verb" "$DL" "device without a verb: exit 2" device
+cli_usage_is "device: unknown verb 'show'" "$DL" "device show (only list): exit 2" device show x
+cli_usage_is "device list: --class needs a value" "$DL" "device list --class without a value: exit 2" \
     device list --class
-usage_is "device list: unexpected argument 'x'" "$DL" "device list with an argument: exit 2" device list x
+cli_usage_is "device list: unexpected argument 'x'" "$DL" "device list with an argument: exit 2" device list x
 
 SC="stack create NAME --vcpus N --memory MIB"
-usage_is "stack create: --device: must be a device class name: 1-63 lowercase letters, digits and '-' (not '0000:3b:00.0')" \
+cli_usage_is "stack create: --device: must be a device class name: 1-63 lowercase letters, digits and '-' (not '0000:3b:00.0')" \
     "$SC" "stack create --device PCI (the old form): exit 2, a class is wanted" \
     stack create web --vcpus 1 --memory 256 --kernel k --device 0000:3b:00.0
-usage_is "stack device: missing verb" "$SC" "stack device without a verb: exit 2" stack device
-usage_is "stack device: unknown verb 'add'" "$SC" "stack device add: exit 2" stack device add web rng
-usage_is "stack device attach: missing CLASS" "$SC" "stack device attach without CLASS: exit 2" \
+cli_usage_is "stack device: missing verb" "$SC" "stack device without a verb: exit 2" stack device
+cli_usage_is "stack device: unknown verb 'add'" "$SC" "stack device add: exit 2" stack device add web rng
+cli_usage_is "stack device attach: missing CLASS" "$SC" "stack device attach without CLASS: exit 2" \
     stack device attach web
-usage_is "stack device attach: missing NAME" "$SC" "stack device attach with nothing: exit 2" \
+cli_usage_is "stack device attach: missing NAME" "$SC" "stack device attach with nothing: exit 2" \
     stack device attach
-usage_is "stack device attach: unexpected argument 'x'" "$SC" "stack device attach with three: exit 2" \
+cli_usage_is "stack device attach: unexpected argument 'x'" "$SC" "stack device attach with three: exit 2" \
     stack device attach web rng x
-usage_is "stack device detach: missing DEVICE-ID" "$SC" "stack device detach without DEVICE-ID: exit 2" \
+cli_usage_is "stack device detach: missing DEVICE-ID" "$SC" "stack device detach without DEVICE-ID: exit 2" \
     stack device detach web
-usage_is "stack device detach: unknown option '--force'" "$SC" "stack device detach --force: exit 2" \
+cli_usage_is "stack device detach: unknown option '--force'" "$SC" "stack device detach --force: exit 2" \
     stack device detach web rng-0 --force
-usage_is "tenant create: --devices: must be a whole number between 0 and 1024 (not '1025')" \
+cli_usage_is "tenant create: --devices: must be a whole number between 0 and 1024 (not '1025')" \
     "tenant create NAME" "tenant create --devices 1025: exit 2" tenant create acme --devices 1025
 
 ctl device-class --help
@@ -199,7 +192,7 @@ is "$RC $ERR $STATUS" "1 turtlectl: $ERR_MESSAGE 403" "a tenant's device-class s
 # tenants' devices quota
 op tenant create beta --devices 2 --format table
 is "$RC" 0 "tenant create beta --devices 2: exit 0"
-grep -Eq '^quota: +4 stacks, 8 vCPUs, 8192 MiB memory, 50 GiB disk, 2 devices$' <<<"$OUT"
+grep -Eq '^quota: +4 stacks, 8 vCPUs, 8192 MiB memory, 50 GiB disk, 2 devices, 4 networks$' <<<"$OUT"
 ok $? "... the table's quota says 2 devices"
 api_op GET /v1/tenants/beta
 is "$(jb .tenant.quota.devices)" 2 "... and turtled has quota.devices 2"
@@ -207,7 +200,7 @@ op tenant set beta --devices 0
 api_op GET /v1/tenants/beta
 is "$RC $(jb .tenant.quota.devices)" "0 0" "tenant set beta --devices 0: exit 0, quota.devices 0"
 op tenant list --format table
-head -n1 <<<"$OUT" | grep -Eq ' DISK +DEVICES +CREATED$' && grep -Eq '^acme +4 +8 +8192 MiB +50 GiB +4 +' <<<"$OUT"
+head -n1 <<<"$OUT" | grep -Eq ' DISK +DEVICES +NETWORKS +CREATED$' && grep -Eq '^acme +4 +8 +8192 MiB +50 GiB +4 +4 +' <<<"$OUT"
 ok $? "tenant list --format table: a DEVICES column (acme's default 4)"
 
 # device list with free devices

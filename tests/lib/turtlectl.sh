@@ -24,6 +24,17 @@ ctl() {
 # op ARGS...: turtlectl as the operator, on the test's socket.
 op() { ctl --socket "$TD_SOCK" "$@"; }
 
+# cli_usage_is MESSAGE USAGE-LINE DESC ARGS...: turtlectl ARGS (no daemon:
+# a socket that does not exist) exits 2 with "turtlectl: MESSAGE" first on
+# stderr, then the usage holding "usage: turtlectl USAGE-LINE".
+cli_usage_is() {
+    local message=$1 usage=$2 desc=$3
+    shift 3
+    ctl --socket "$TD_DIR/nosuch.sock" "$@"
+    is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: $message" "$desc"
+    grep -qF "usage: turtlectl $usage" <<<"$ERR" || diag "no '$usage' usage on stderr: $ERR"
+}
+
 # same_json GOT EXPECTED DESC: equal JSON values (key order aside).
 same_json() {
     is "$(jq -S . <<<"$1" 2>&1)" "$(jq -S . <<<"$2" 2>&1)" "$3"

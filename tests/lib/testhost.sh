@@ -222,13 +222,16 @@ testhost_pids_marked() {
 # Processes of host NAME: those whose mounts name its private dir (libvirtd,
 # qemu and helpers in its namespace) and those whose command line does (the
 # launcher before it has entered the namespace, libvirtd by its --pid-file,
-# a qemu by its console log).
+# a qemu by its console log, the holder of its network namespace), but not
+# its clients (virsh, turtled), whose command line names its socket in their
+# URI.
 testhost_pids() {
     local dir
     dir=$(testhost_dir "$1") || return 1
     {
         testhost_pids_marked "$(_testhost_marker "$1")"
-        _testhost_pids_from_paths "$(grep -laF -- "$dir/" /proc/[0-9]*/cmdline 2>/dev/null)"
+        _testhost_pids_from_paths "$(grep -laF -- "$dir/" /proc/[0-9]*/cmdline 2>/dev/null |
+            xargs -r grep -LaF -- "socket=$dir/run/libvirt-sock" 2>/dev/null)"
     } | sort -nu
 }
 

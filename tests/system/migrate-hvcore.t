@@ -258,7 +258,10 @@ ok $? "b's libvirtd killed during the migration's memory copy" ||
 wait "$pid"
 status=$?
 [ "$status" = 1 ] && grep -q '^migrate: \[libvirt\] cannot migrate domain' "$work/kill.err"
-ok $? "the migration fails with libvirt's reason" || show_failure "$work/kill.out" "$work/kill.err"
+ok $? "the migration fails with libvirt's reason" || {
+    diag "exit status $status"
+    show_failure "$work/kill.out" "$work/kill.err"
+}
 note "$(cat "$work/kill.err")"
 is "$(domstate a)" running "the L1 still runs on a"
 hb=$(last_hb "$console_a")

@@ -27,7 +27,7 @@
 #   testhost_addr NAME            the address other hosts reach it at (its
 #                                 migrate URI is tcp://ADDR)
 #   testhost_netns_pid NAME       a process in its network namespace (for
-#                                 nsenter --net=/proc/PID/ns/net); 1 in the
+#                                 nsenter --net=/proc/PID/ns/net); fails in the
 #                                 caller's network namespace (TESTHOST_NETNS=0)
 #   testhost_dir NAME             its private dir; console logs go to DIR/console
 #                                 (the same path inside and outside its namespace)

@@ -11,6 +11,7 @@ libsystemd-dev libgnutls28-dev
 libtest-harness-perl
 clang libclang-rt-14-dev
 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
+dnsmasq-base iptables ebtables iproute2
 busybox-static cpio xz-utils zstd kmod curl jq sqlite3 wrk
 "
 

@@ -28,7 +28,9 @@
 #                                 iommu_groups, problems
 #   hostvm_run NAME TIMEOUT CMD   run the shell command CMD inside (in the caller's
 #                                 working directory, with the caller's TURTLES_*,
-#                                 TESTHOST_* and HOSTVM_* variables); its output
+#                                 TESTHOST_* and HOSTVM_* variables, and
+#                                 TESTHOST_NETNS=0 unless the caller set it:
+#                                 test hosts inside answer on TCP); its output
 #                                 goes to stdout as it comes; returns its status,
 #                                 124 when TIMEOUT seconds passed (its session is
 #                                 killed), 125 when the VM died, 126 when the VM's
@@ -307,6 +309,10 @@ _hostvm_submit() {
     n=$(printf '%s/%03d' "$cmds" $((n + 1)))
     {
         echo "cd $(printf '%q' "$PWD") || exit 125"
+        # A host VM is isolated already: its test hosts stay in its network
+        # namespace and answer on TCP (cpu-compat.long reaches one from
+        # another host VM), unless the caller asks otherwise (below).
+        echo "export TESTHOST_NETNS=0"
         # The caller's configuration of the harness travels with the command.
         while IFS= read -r var; do
             echo "export $var=$(printf '%q' "${!var}")"

@@ -38,12 +38,12 @@ uri_a=$(testhost_uri a)
 uri_b=$(testhost_uri b)
 
 # ---- the operators: peers, a tenant ------------------------------------------------------------
-# One machine: the memory goes over loopback.
+# libvirt through the peer's UNIX socket, the memory to its address on the test's switch.
 sh_use a
-op peer add hostb --libvirt-uri "$uri_b" --migrate-uri tcp://127.0.0.1
+op peer add hostb --libvirt-uri "$uri_b" --migrate-uri "tcp://$TESTHOST_B_ADDR"
 is "$RC $(jq -r .peer.name <<<"$OUT")" "0 hostb" "A's operator: peer add hostb" || diag "$ERR"
 sh_use b
-op peer add hosta --libvirt-uri "$uri_a" --migrate-uri tcp://127.0.0.1
+op peer add hosta --libvirt-uri "$uri_a" --migrate-uri "tcp://$TESTHOST_A_ADDR"
 is "$RC $(jq -r .peer.name <<<"$OUT")" "0 hosta" "B's operator: peer add hosta" || diag "$ERR"
 sh_use a
 op tenant create alice

@@ -4,7 +4,9 @@
 #   - sends SIGINT to its process group, as Ctrl-C in a terminal does, and
 #   - sends SIGTERM to the script alone, as a CI timeout or `kill` does,
 # and checks each time that it exits with 128+signal and leaves no libvirtd,
-# no qemu, no private dir and no mount of its dirs.
+# no qemu, no holder of a network namespace (its host's, the switch), no
+# private dir, no mount of its dirs and no interface in this machine's
+# network namespace.
 #
 #   TURTLES_BUILD=build tests/system/harness-cleanup.t
 
@@ -21,12 +23,17 @@ if [ ! -f "$TURTLES_BUILD/l1/vmlinuz" ] || [ ! -f "$TURTLES_BUILD/l1/initrd.img"
     skip_all "reference L1 image not built (make l1-image)"
 fi
 
-plan 12
+plan 16
 
 # libvirtd and qemu processes of the whole machine, the system's included:
 # the before/after difference is what a run started.
 daemons_and_qemu() {
     { pgrep -x libvirtd; pgrep qemu-system; } | sort -n
+}
+
+# This machine's network interfaces, by name.
+root_links() {
+    ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort
 }
 
 # "pid:start-time" (field 22 of /proc/PID/stat), so that a recycled pid is
@@ -57,6 +64,7 @@ run_interrupted() {
     out=$work.out
     marker="/${work##*/}/"
     before=$(daemons_and_qemu)
+    links_before=$(root_links)
 
     # Job control gives the child its own process group (what a terminal's
     # Ctrl-C is sent to) and keeps SIGINT from being ignored, as it is for
@@ -123,6 +131,14 @@ run_interrupted() {
     [ -z "$ours" ]
     ok $? "SIG$sig ($how): no libvirtd/qemu started by it remains" ||
         diag "ours:$ours"
+
+    # The holders of its network namespaces name its dir on their command line.
+    left=$(_testhost_pids_from_paths "$(grep -laF -- "$marker" /proc/[0-9]*/cmdline 2>/dev/null)")
+    [ -z "$left" ]
+    ok $? "SIG$sig ($how): no process naming its dirs remains (network namespaces, switch)" ||
+        diag "left: $(ps -o pid,args -p "$(echo "$left" | paste -sd,)")"
+
+    is "$(root_links)" "$links_before" "SIG$sig ($how): this machine's interfaces are as before"
 
     left=$(find "$work" -mindepth 1 -maxdepth 1 2>/dev/null)
     [ -z "$left" ]

@@ -39,7 +39,7 @@ command -v libvirtd >/dev/null || skip_all "libvirtd is not installed"
 
 boot_timeout=${TURTLES_BOOT_TIMEOUT:-180}
 hb_timeout=90
-# 512 MiB of L1 moves in well under a second on loopback; the failure cases
+# 512 MiB of L1 moves in well under a second over the switch; the failure cases
 # slow the migration down to this (MiB/s) so that the copy lasts seconds, and
 # strike once the migration reports memory moving, not after a guessed time.
 slow_mib_s=8
@@ -126,7 +126,7 @@ home_a() {
     fi
     if [ "$(domstate a)" != running ] && [ "$(domstate b)" = running ]; then
         diag "the L1 is on b: migrating it back to a"
-        "$tool" --migrate-uri tcp://127.0.0.1 all "$uri_b" "$uri_a" "$dom" \
+        "$tool" --migrate-uri "tcp://$addr_a" all "$uri_b" "$uri_a" "$dom" \
             >"$work/home.out" 2>"$work/home.err" || show_failure "$work/home.out" "$work/home.err"
     fi
     if [ "$(domstate a)" != running ]; then
@@ -152,6 +152,9 @@ ok $? "private test host b answers at ${TESTHOST_B_URI:-?}" || bail "no test hos
 disown -a
 uri_a=$TESTHOST_A_URI
 uri_b=$TESTHOST_B_URI
+# Where QEMU's migration stream goes: the peer's address on the test's switch.
+addr_a=$TESTHOST_A_ADDR
+addr_b=$TESTHOST_B_ADDR
 state_a=$work/a
 state_b=$work/b
 mkdir -p "$state_a/consoles" "$state_b/consoles"
@@ -222,7 +225,7 @@ ok $? "no destination XML while b lacks the images" || show_failure "$work/out" 
 
 home_a || bail "cannot bring the L1 home to a before the cancel case"
 set_speed a "$slow_mib_s"
-"$tool" --migrate-uri tcp://127.0.0.1 --cancel-in-memory all "$uri_a" "$uri_b" "$dom" \
+"$tool" --migrate-uri "tcp://$addr_b" --cancel-in-memory all "$uri_a" "$uri_b" "$dom" \
     >"$work/cancel.out" 2>"$work/cancel.err"
 status=$?
 [ "$status" = 1 ] && grep -q '^migrate: \[cancelled\]' "$work/cancel.err"
@@ -242,7 +245,7 @@ ok $? "L2 keeps beating on a after the cancel (past $hb)"
 
 home_a || bail "cannot bring the L1 home to a before the peer-dies-midway case"
 set_speed a "$slow_mib_s"
-"$tool" --migrate-uri tcp://127.0.0.1 all "$uri_a" "$uri_b" "$dom" >"$work/kill.out" 2>"$work/kill.err" &
+"$tool" --migrate-uri "tcp://$addr_b" all "$uri_a" "$uri_b" "$dom" >"$work/kill.out" 2>"$work/kill.err" &
 pid=$!
 # The kill lands once memory moves (bytes done), while the copy has seconds to go.
 poll_until 120 memory_moving "$work/kill.out"
@@ -255,7 +258,10 @@ ok $? "b's libvirtd killed during the migration's memory copy" ||
 wait "$pid"
 status=$?
 [ "$status" = 1 ] && grep -q '^migrate: \[libvirt\] cannot migrate domain' "$work/kill.err"
-ok $? "the migration fails with libvirt's reason" || show_failure "$work/kill.out" "$work/kill.err"
+ok $? "the migration fails with libvirt's reason" || {
+    diag "exit status $status"
+    show_failure "$work/kill.out" "$work/kill.err"
+}
 note "$(cat "$work/kill.err")"
 is "$(domstate a)" running "the L1 still runs on a"
 hb=$(last_hb "$console_a")
@@ -298,7 +304,7 @@ done
 # poll; at 50 MiB/s there are a few.
 set_speed a 50
 hb_before=$(last_hb "$console_a")
-"$tool" --migrate-uri tcp://127.0.0.1 all "$uri_a" "$uri_b" "$dom" >"$work/mig.out" 2>"$work/mig.err"
+"$tool" --migrate-uri "tcp://$addr_b" all "$uri_a" "$uri_b" "$dom" >"$work/mig.out" 2>"$work/mig.err"
 ok $? "live migration a -> b succeeds" || show_failure "$work/mig.out" "$work/mig.err"
 hb_a=$(last_hb "$console_a")
 note "$(grep -v '^progress' "$work/mig.out")" "last heartbeat on a: $hb_a (before: $hb_before)"
@@ -344,7 +350,7 @@ ok $? "L1 did not boot again on b (no READY line)"
 # skipped (that case failed already) and the next case starts from a.
 if [ "$(domstate b)" = running ]; then
     hb_b=$(last_hb "$console_b")
-    "$tool" --migrate-uri tcp://127.0.0.1 all "$uri_b" "$uri_a" "$dom" >"$work/back.out" 2>"$work/back.err"
+    "$tool" --migrate-uri "tcp://$addr_a" all "$uri_b" "$uri_a" "$dom" >"$work/back.out" 2>"$work/back.err"
     ok $? "live migration b -> a succeeds" || show_failure "$work/back.out" "$work/back.err"
     hb_b=$(last_hb "$console_b")
     grep -q '^present l1-vmlinuz$' "$work/back.out" && grep -q '^present l1-initrd$' "$work/back.out"
@@ -365,7 +371,7 @@ home_a || bail "cannot bring the L1 home to a before the dead-peer case"
 ok $? "destination XML for b" || diag "$(cat "$work/err")"
 sed -i 1d "$work/dead.xml" # the "console PATH" line
 testhost_kill_daemon b KILL
-"$tool" --migrate-uri tcp://127.0.0.1 run "$uri_a" "$uri_b" "$dom" "$work/dead.xml" \
+"$tool" --migrate-uri "tcp://$addr_b" run "$uri_a" "$uri_b" "$dom" "$work/dead.xml" \
     >"$work/out" 2>"$work/err"
 status=$?
 [ "$status" = 1 ] && grep -q '^migrate: \[libvirt\] cannot migrate domain' "$work/err"
@@ -399,7 +405,7 @@ is "$(tr '\n' ' ' <"$work/out")" "image l1-vmlinuz image l1-initrd image data-ba
     "volumes: the images, the overlay's backing image, the overlay"
 
 hb=$(last_hb "$console_a")
-"$tool" --migrate-uri tcp://127.0.0.1 --copy-storage all "$uri_a" "$uri_b" "$dom" \
+"$tool" --migrate-uri "tcp://$addr_b" --copy-storage all "$uri_a" "$uri_b" "$dom" \
     >"$work/cs.out" 2>"$work/cs.err"
 ok $? "live migration a -> b with copy-storage succeeds" || show_failure "$work/cs.out" "$work/cs.err"
 note "$(grep -v '^progress' "$work/cs.out")"

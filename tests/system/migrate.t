@@ -31,12 +31,13 @@ sh_start_on b b || bail "turtled B did not start"
 uri_a=$(testhost_uri a)
 uri_b=$(testhost_uri b)
 
-# Peers, as each host's operator declares them.  One machine: the memory goes over loopback.
+# Peers, as each host's operator declares them: libvirt through the peer's UNIX
+# socket, the memory to its address on the test's switch.
 sh_use a
-api_op POST /v1/peers --json "{\"name\":\"hostb\",\"libvirt_uri\":\"$uri_b\",\"migrate_uri\":\"tcp://127.0.0.1\"}"
+api_op POST /v1/peers --json "{\"name\":\"hostb\",\"libvirt_uri\":\"$uri_b\",\"migrate_uri\":\"tcp://$TESTHOST_B_ADDR\"}"
 is "$STATUS" 201 "A's operator adds peer hostb"
 sh_use b
-api_op POST /v1/peers --json "{\"name\":\"hosta\",\"libvirt_uri\":\"$uri_a\",\"migrate_uri\":\"tcp://127.0.0.1\"}"
+api_op POST /v1/peers --json "{\"name\":\"hosta\",\"libvirt_uri\":\"$uri_a\",\"migrate_uri\":\"tcp://$TESTHOST_A_ADDR\"}"
 is "$STATUS" 201 "B's operator adds peer hosta"
 
 sh_use a

@@ -30,6 +30,7 @@
  * migration; on failure it deletes from the peer what it copied or made.
  * Errors go to stderr as "migrate: [CODE] message" (CODE is the GError
  * code, "cancelled" for a cancellation) with exit status 1; 2 for usage. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -228,6 +229,9 @@ int main(int argc, char **argv)
     const char *verb;
     gboolean ok = FALSE;
 
+    /* As virsh does: a libvirtd that dies under a UNIX-socket connection
+     * must fail the call (EPIPE), not kill us. */
+    signal(SIGPIPE, SIG_IGN);
     g_option_context_add_main_entries(context, entries, NULL);
     if (!g_option_context_parse(context, &argc, &argv, &error)) {
         fprintf(stderr, "migrate: %s\n", error->message);

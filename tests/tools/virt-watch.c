@@ -107,6 +107,9 @@ int main(int argc, char **argv)
     g_autoptr(GMainLoop) loop = NULL;
     guint signals[2];
 
+    /* As virsh and turtled do: a libvirtd that dies under a UNIX-socket
+     * connection must fail the call (EPIPE), not kill us. */
+    signal(SIGPIPE, SIG_IGN);
     g_option_context_add_main_entries(context, entries, NULL);
     if (!g_option_context_parse(context, &argc, &argv, &error)) {
         fprintf(stderr, "virt-watch: %s\n", error->message);

@@ -20,6 +20,7 @@
  * or "rejected <message>".  Errors go to stderr with exit status 1. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -209,6 +210,9 @@ static int cmd_upload(int argc, char **argv)
 int main(int argc, char **argv)
 {
     virSetErrorFunc(NULL, quiet_libvirt);
+    /* As virsh does: a libvirtd that dies under a UNIX-socket connection
+     * must fail the call (EPIPE), not kill us. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc >= 2 && strcmp(argv[1], "ensure-pools") == 0)
         return cmd_ensure_pools(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "upload") == 0)

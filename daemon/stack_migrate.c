@@ -153,8 +153,19 @@ static gboolean migrate_steps(OperationContext *context, App *app, HvConn *src, 
         return FALSE;
     /* The record as it is now: the peer adopts the NICs' addresses with it. */
     g_autoptr(json_object) record = api_stack_to_json(stack);
-    g_autofree char *xml = hv_domain_set_record(
+    g_autofree char *recorded = hv_domain_set_record(
         migratable, json_object_to_json_string_ext(record, JSON_C_TO_STRING_PLAIN), error);
+    if (recorded == NULL)
+        return FALSE;
+    /* The peer's NIC filters learn nothing from DHCP until a renewal: they
+     * are told the addresses the L1 has. */
+    g_autoptr(GHashTable) ips = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < stack->spec->nics->len; i++) {
+        const ApiStackNic *nic = g_ptr_array_index(stack->spec->nics, i);
+        if (nic->ip != NULL)
+            g_hash_table_insert(ips, nic->mac, nic->ip);
+    }
+    g_autofree char *xml = hv_domain_set_nic_ips(recorded, ips, error);
     if (xml == NULL)
         return FALSE;
     operation_progress(context, 30, "migrating", 0, 0);

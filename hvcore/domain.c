@@ -1281,6 +1281,46 @@ char *hv_domain_set_record(const char *domain_xml, const char *record_json, GErr
     return serialize(doc, error);
 }
 
+char *hv_domain_set_nic_ips(const char *domain_xml, GHashTable *ips, GError **error)
+{
+    g_return_val_if_fail(domain_xml != NULL && ips != NULL, NULL);
+
+    g_autoptr(xmlDoc) doc = read_domain(domain_xml, error);
+    if (!doc)
+        return NULL;
+    g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
+    g_autoptr(xmlXPathObject) refs =
+        ctx ? xmlXPathEvalExpression(BAD_CAST "/domain/devices/interface/filterref", ctx) : NULL;
+    if (!refs) {
+        g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "cannot set up XPath");
+        return NULL;
+    }
+    for (int i = 0; refs->nodesetval && i < refs->nodesetval->nodeNr; i++) {
+        xmlNodePtr filterref = refs->nodesetval->nodeTab[i];
+        const char *ip = NULL;
+        for (xmlNodePtr sib = filterref->parent->children; sib; sib = sib->next) {
+            if (sib->type != XML_ELEMENT_NODE || !xmlStrEqual(sib->name, BAD_CAST "mac"))
+                continue;
+            g_autofree xmlChar *mac = xmlGetProp(sib, BAD_CAST "address");
+            if (mac)
+                ip = g_hash_table_lookup(ips, (const char *)mac);
+        }
+        if (ip == NULL)
+            continue;
+        for (xmlNodePtr param = filterref->children, next = NULL; param; param = next) {
+            next = param->next;
+            g_autofree xmlChar *name =
+                param->type == XML_ELEMENT_NODE ? xmlGetProp(param, BAD_CAST "name") : NULL;
+            if (name && xmlStrEqual(name, BAD_CAST "IP")) {
+                xmlUnlinkNode(param);
+                xmlFreeNode(param);
+            }
+        }
+        add_filter_param(filterref, "IP", ip);
+    }
+    return serialize(doc, error);
+}
+
 void hv_boot_files_free(HvBootFiles *files)
 {
     if (files == NULL)

@@ -172,6 +172,12 @@ HvStackIdentity *hv_domain_parse_identity(const char *domain_xml, GError **error
  * domain is not one of ours. */
 char *hv_domain_set_record(const char *domain_xml, const char *record_json, GError **error);
 
+/* @domain_xml with the nwfilter of each NIC whose MAC is a key of @ips
+ * (char * -> char *) told that NIC's IPv4 address (parameter IP), so that
+ * the filter need not learn it again from DHCP: after a migration, the
+ * peer's filter lets the L1's traffic through from the first packet. */
+char *hv_domain_set_nic_ips(const char *domain_xml, GHashTable *ips, GError **error);
+
 /* The files a domain boots from, as its (live) XML names them; NULL where it
  * has none.  disk_backing is the image under the first disk's overlay. */
 typedef struct {

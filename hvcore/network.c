@@ -397,6 +397,14 @@ static void add_ip(xmlNodePtr network, const char *cidr)
     hv_xml_set(range, "end", end);
 }
 
+/* 52:54:00 and three bytes of the id's SHA-256. */
+static char *bridge_mac(const char *network_id)
+{
+    g_autofree char *hash = g_compute_checksum_for_string(G_CHECKSUM_SHA256, network_id, -1);
+    return g_strdup_printf("52:54:00:%c%c:%c%c:%c%c", hash[0], hash[1], hash[2], hash[3], hash[4],
+                           hash[5]);
+}
+
 char *hv_network_build_xml(const HvNetworkSpec *spec, GError **error)
 {
     g_autoptr(xmlDoc) doc = NULL;
@@ -425,6 +433,10 @@ char *hv_network_build_xml(const HvNetworkSpec *spec, GError **error)
         return hv_xml_serialize(doc, "network", error);
     hv_xml_set(bridge, "stp", "on");
     hv_xml_set(bridge, "delay", "0");
+    /* The gateway's MAC follows from the id: the same on every host, so
+     * an L1 that migrates keeps reaching its gateway without a new ARP. */
+    g_autofree char *mac = bridge_mac(spec->id);
+    hv_xml_set(hv_xml_add(network, NULL, "mac", NULL), "address", mac);
     if (spec->mode == HV_NETWORK_ISOLATED)
         hv_xml_set(hv_xml_add(network, NULL, "dns", NULL), "enable", "no");
     add_ip(network, spec->cidr);

@@ -1193,21 +1193,16 @@ static xmlDocPtr read_domain(const char *domain_xml, GError **error)
     return doc;
 }
 
-HvStackIdentity *hv_domain_parse_identity(const char *domain_xml, GError **error)
+/* An XPath context on our one <t:stack> element of @doc's <metadata>
+ * (prefix "t"): HV_ERROR_NOT_FOUND when there is none, HV_ERROR_INVALID
+ * when there are several. */
+static xmlXPathContextPtr stack_metadata(xmlDocPtr doc, GError **error)
 {
-    g_return_val_if_fail(domain_xml != NULL, NULL);
-    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-
-    g_autoptr(xmlDoc) doc = read_domain(domain_xml, error);
-    if (!doc)
-        return NULL;
-
     g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
     if (!ctx || xmlXPathRegisterNs(ctx, BAD_CAST "t", BAD_CAST HV_DOMAIN_METADATA_URI) != 0) {
         g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "cannot set up XPath");
         return NULL;
     }
-
     g_autoptr(xmlXPathObject) stacks =
         xmlXPathEvalExpression(BAD_CAST "/domain/metadata/t:stack", ctx);
     int n_stacks = stacks && stacks->nodesetval ? stacks->nodesetval->nodeNr : 0;
@@ -1222,6 +1217,18 @@ HvStackIdentity *hv_domain_parse_identity(const char *domain_xml, GError **error
         return NULL;
     }
     ctx->node = stacks->nodesetval->nodeTab[0];
+    return g_steal_pointer(&ctx);
+}
+
+HvStackIdentity *hv_domain_parse_identity(const char *domain_xml, GError **error)
+{
+    g_return_val_if_fail(domain_xml != NULL, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+    g_autoptr(xmlDoc) doc = read_domain(domain_xml, error);
+    g_autoptr(xmlXPathContext) ctx = doc ? stack_metadata(doc, error) : NULL;
+    if (!ctx)
+        return NULL;
 
     g_autoptr(HvStackIdentity) identity = g_new0(HvStackIdentity, 1);
     static const struct {
@@ -1254,21 +1261,10 @@ char *hv_domain_set_record(const char *domain_xml, const char *record_json, GErr
     g_return_val_if_fail(domain_xml != NULL && record_json != NULL, NULL);
 
     g_autoptr(xmlDoc) doc = read_domain(domain_xml, error);
-    if (!doc)
+    g_autoptr(xmlXPathContext) ctx = doc ? stack_metadata(doc, error) : NULL;
+    if (!ctx)
         return NULL;
-    g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
-    if (!ctx || xmlXPathRegisterNs(ctx, BAD_CAST "t", BAD_CAST HV_DOMAIN_METADATA_URI) != 0) {
-        g_set_error(error, HV_ERROR, HV_ERROR_FAILED, "cannot set up XPath");
-        return NULL;
-    }
-    g_autoptr(xmlXPathObject) stacks =
-        xmlXPathEvalExpression(BAD_CAST "/domain/metadata/t:stack", ctx);
-    if (!stacks || !stacks->nodesetval || stacks->nodesetval->nodeNr != 1) {
-        g_set_error(error, HV_ERROR, HV_ERROR_NOT_FOUND, "domain has no single %s metadata",
-                    HV_DOMAIN_METADATA_URI);
-        return NULL;
-    }
-    xmlNodePtr stack = stacks->nodesetval->nodeTab[0];
+    xmlNodePtr stack = ctx->node;
     /* The old record goes; the new one takes its place, text escaped by libxml2. */
     for (xmlNodePtr child = stack->children, next = NULL; child; child = next) {
         next = child->next;

@@ -254,13 +254,16 @@ ours_consistent() { # -> 0 when libvirt and the bridges agree with the store
     diag "store: $want / libvirt: $got / bridges: $bridges_want / seen: $bridges_got"
     return 1
 }
+td_start_again() {
+    TD_NO_DEFAULTS=1 td_start --config "$TD_DIR/turtled.conf" --state-dir "$TD_STATE" \
+        --socket "$TD_SOCK" --listen 127.0.0.1:0 --backend "$SH_BACKEND" --libvirt-uri "$(testhost_uri a)"
+}
 for i in 1 2 3; do
     api_tn "$acme" POST /v1/networks --json "{\"name\":\"crash$i\",\"mode\":\"isolated\"}" >/dev/null 2>&1 &
+    creator=$!
     sleep "0.0$((RANDOM % 10))"
     td_kill9
-    wait
-    td_start_again() { TD_NO_DEFAULTS=1 td_start --config "$TD_DIR/turtled.conf" --state-dir "$TD_STATE" \
-        --socket "$TD_SOCK" --listen 127.0.0.1:0 --backend "$SH_BACKEND" --libvirt-uri "$(testhost_uri a)"; }
+    wait "$creator"
     td_start_again || bail "turtled A did not restart"
     ours_consistent
     ok $? "kill -9 during network create $i: every libvirt network and bridge of ours has its row, and no row lacks them"

@@ -113,9 +113,9 @@ create() {
 net_line() {
     NET_MAC=""
     NET_IP=""
-    sh_wait_console "$1" "$2" 'TURTLES-L1 NET [a-z0-9]+ mac=[0-9a-f:]+ ip=' 240 || return 1
+    sh_wait_console "$1" "$2" 'TURTLES-L1 NET eth0 mac=[0-9a-f:]+ ip=' 240 || return 1
     local line
-    line=$(grep -oE 'TURTLES-L1 NET [a-z0-9]+ mac=[0-9a-f:]+ ip=[0-9.a-z]+' <<<"$CONSOLE" | tail -n 1)
+    line=$(grep -oE 'TURTLES-L1 NET eth0 mac=[0-9a-f:]+ ip=[0-9.a-z]+' <<<"$CONSOLE" | tail -n 1)
     NET_MAC=$(sed 's/.* mac=\([^ ]*\).*/\1/' <<<"$line")
     NET_IP=$(sed 's/.* ip=\([^ ]*\).*/\1/' <<<"$line")
 }
@@ -169,6 +169,12 @@ pings() {
         sed 's/.*n=\([0-9]*\) ok=\([0-9]*\)/\1 \2/'
 }
 
+# The operator's external network on a host bridge only host a has.
+in_host a ip link add brx type bridge && in_host a ip link set brx up
+ok $? "host a has a bridge brx (host b has none)"
+api_op POST /v1/networks --json '{"name":"public","mode":"external","bridge":"brx","shared_with":["acme"]}'
+is "$STATUS" 201 "the operator shares external network public on brx with acme"
+
 # web1 sends from an address nobody leased it, besides its own.
 spoof_ip=$(python3 -c "import ipaddress,sys; print(ipaddress.ip_network(sys.argv[1])[200])" "$lab_cidr")
 create "$acme" "$(spec web1 lab "turtles.spoof=$spoof_ip")"
@@ -184,8 +190,9 @@ ok $? "... inside lab's subnet $lab_cidr"
 
 probes="$web1_ip,$lab_gw,$lab_gw:53,$addr_b"
 for port in $listen_ports; do probes="$probes,$lab_gw:$port"; done
-create "$acme" "$(spec web2 lab "turtles.probe=$probes")"
-ok $? "acme's web2 on lab runs, probing web1, its gateway and the host's ports"
+web2_spec=$(spec web2 lab "turtles.probe=$probes" | sed 's/"nics":\[{"network":"lab"}\]/"nics":[{"network":"lab"},{"network":"public"}]/')
+create "$acme" "$web2_spec"
+ok $? "acme's web2 on lab (and on public) runs, probing web1, its gateway and the host's ports"
 net_line "$acme" web2
 api_nic "$acme" web2
 is "$API_IP" "$NET_IP" "web2: the API's address is the L1's ($NET_IP)"
@@ -215,6 +222,15 @@ read -r n ok_count <<<"$(pings "$acme" web1)"
 ok "$([ "${ok_count:-0}" -gt 0 ] && echo 0 || echo 1)" "... while web1's own gateway pings get answers ($ok_count of $n)"
 
 # ---- migration ------------------------------------------------------------------------
+api_tn "$acme" POST /v1/stacks/web2/migrate --json '{"peer":"hostb"}'
+sh_wait_op "$acme" "$(jb .operation.id)" 120
+is "$OP_STATUS" failed "web2, on external network public, cannot migrate: host b has no bridge brx"
+like "$OP_ERROR" "public.*brx|brx.*public" "... the operation says so ($OP_ERROR)"
+api_tn "$acme" GET /v1/stacks/web2
+is "$(jb -r .stack.state)" running "... and web2 keeps running on a"
+is "$(testhost_virsh b net-list --all --name | grep -c '^turtles-net-')" 0 \
+    "... and no network of ours was made on b"
+
 read -r n_before ok_before <<<"$(pings "$acme" web1)"
 api_tn "$acme" POST /v1/stacks/web1/migrate --json '{"peer":"hostb"}'
 is "$STATUS" 202 "acme migrates web1 to host b"

@@ -9,6 +9,7 @@
 #include "api/host.h"
 #include "api/image.h"
 #include "api/json.h"
+#include "api/network.h"
 #include "api/operation.h"
 #include "api/peer.h"
 #include "api/spec.h"
@@ -56,6 +57,7 @@ static json_object *quota_to_json(const ApiQuota *quota)
     json_object_object_add(object, "memory_mib", json_object_new_int64(quota->memory_mib));
     json_object_object_add(object, "disk_gib", json_object_new_int64(quota->disk_gib));
     json_object_object_add(object, "devices", json_object_new_int64(quota->devices));
+    json_object_object_add(object, "networks", json_object_new_int64(quota->networks));
     return object;
 }
 
@@ -87,14 +89,14 @@ static void check_tenant_create(json_object *input)
 
 static void check_tenant_patch(json_object *input)
 {
-    ApiQuota quota = {1, 2, 3, 4, 5};
+    ApiQuota quota = {1, 2, 3, 4, 5, 6};
     if (!api_tenant_patch_from_json(input, &quota, NULL)) {
-        ApiQuota untouched = {1, 2, 3, 4, 5};
+        ApiQuota untouched = {1, 2, 3, 4, 5, 6};
         check_quota_equal("refused patch changed the quota", &quota, &untouched);
         return;
     }
     g_autoptr(json_object) body = object_with("quota", quota_to_json(&quota));
-    ApiQuota again = {6, 7, 8, 9, 10};
+    ApiQuota again = {6, 7, 8, 9, 10, 11};
     FUZZ_CHECK(api_tenant_patch_from_json(body, &again, NULL), "patch refuses %s",
                fuzz_json_text(body));
     check_quota_equal("tenant patch", &quota, &again);
@@ -215,6 +217,35 @@ static void check_lists(json_object *input)
     }
 }
 
+/* What the create decoder accepts, written back as a client would, is
+ * accepted again with the same fields. */
+static void check_network_create(json_object *input)
+{
+    g_autoptr(ApiNetwork) network = api_network_create_from_json(input, NULL);
+    if (network == NULL)
+        return;
+    g_autoptr(json_object) body = object_with("name", json_object_new_string(network->name));
+    json_object_object_add(body, "mode", json_object_new_string(network->mode));
+    if (network->cidr)
+        json_object_object_add(body, "cidr", json_object_new_string(network->cidr));
+    if (network->bridge)
+        json_object_object_add(body, "bridge", json_object_new_string(network->bridge));
+    if (network->shared_with->len > 0) {
+        json_object *shared = json_object_new_array();
+        for (guint i = 0; i < network->shared_with->len; i++)
+            json_object_array_add(
+                shared, json_object_new_string(g_ptr_array_index(network->shared_with, i)));
+        json_object_object_add(body, "shared_with", shared);
+    }
+    g_autoptr(ApiNetwork) again = api_network_create_from_json(body, NULL);
+    FUZZ_CHECK(again != NULL, "network create refuses %s", fuzz_json_text(body));
+    FUZZ_CHECK(g_str_equal(network->name, again->name) && g_str_equal(network->mode, again->mode) &&
+                   g_strcmp0(network->cidr, again->cidr) == 0 &&
+                   g_strcmp0(network->bridge, again->bridge) == 0 &&
+                   network->shared_with->len == again->shared_with->len,
+               "network create: fields differ");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     g_autoptr(json_object) input =
@@ -228,6 +259,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     EXACT(input, ApiOperation, api_operation_from_json, api_operation_to_json, api_operation_free);
     EXACT(input, ApiPeer, api_peer_from_json, api_peer_to_json, api_peer_free);
     EXACT(input, ApiHost, api_host_from_json, api_host_to_json, api_host_free);
+    EXACT(input, ApiNetwork, api_network_from_json, api_network_to_json, api_network_free);
     EXACT(input, ApiStackStats, api_stack_stats_from_json, api_stack_stats_to_json,
           api_stack_stats_free);
     EXACT(input, ApiStackStats, api_stack_stats_body_from_json, api_stack_stats_body_to_json,
@@ -242,6 +274,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_image_create(input);
     check_peer_create(input);
     check_device_class_create(input);
+    check_network_create(input);
     check_string_body(input, "class", api_device_attach_from_json);
     check_string_body(input, "action", api_stack_action_from_json);
     check_string_body(input, "peer", api_stack_migrate_from_json);

@@ -95,6 +95,10 @@ for m in '"$TESTHOST_MOUNTS"'; do
     mkdir -p "${m#*:}"
     mount --bind "$dir/${m%%:*}" "${m#*:}"
 done
+# In its own network namespace (no --listen), a sysfs of its own: /sys/class/net
+# then lists the namespace'"'"'s interfaces, as libvirt'"'"'s interface driver expects
+# of a host (an external network'"'"'s bridge, the network bridges).
+[ -n "$2" ] || mount -t sysfs sysfs /sys
 echo $$ >"$dir/libvirtd.pid"
 exec libvirtd ${2:+"$2"} --config /etc/libvirt/libvirtd.conf --pid-file "$dir/libvirtd.pid"
 '

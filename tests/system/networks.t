@@ -71,9 +71,10 @@ while True:
 for port in $listen_ports; do
     in_host a python3 -c "$listener" "$port" "$(testhost_dir a)/listener" </dev/null >/dev/null 2>&1 &
 done
-sleep 1
+# reaches HOST ADDR PORT: a TCP connection from HOST's namespace is accepted.
+reaches() { in_host "$1" timeout 3 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; }
 for port in $listen_ports; do
-    in_host b timeout 5 bash -c "exec 3<>/dev/tcp/$addr_a/$port" 2>/dev/null
+    poll_until 20 reaches b "$addr_a" "$port"
     ok $? "host a's port $port answers from the switch side (the services listen on all addresses)"
 done
 
@@ -173,12 +174,12 @@ pings() {
 in_host a ip link add brx type bridge && in_host a ip link set brx up
 ok $? "host a has a bridge brx (host b has none)"
 api_op POST /v1/networks --json '{"name":"public","mode":"external","bridge":"brx","shared_with":["acme"]}'
-is "$STATUS" 201 "the operator shares external network public on brx with acme"
+is "$STATUS" 201 "the operator shares external network public on brx with acme" || bail "$BODY"
 
 # web1 sends from an address nobody leased it, besides its own.
 spoof_ip=$(python3 -c "import ipaddress,sys; print(ipaddress.ip_network(sys.argv[1])[200])" "$lab_cidr")
 create "$acme" "$(spec web1 lab "turtles.spoof=$spoof_ip")"
-ok $? "acme's web1 on lab runs"
+ok $? "acme's web1 on lab runs" || bail "the rest needs it"
 net_line "$acme" web1
 like "$NET_IP" '^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$' "web1's L1 got an address by DHCP ($NET_IP)"
 web1_ip=$NET_IP
@@ -192,7 +193,7 @@ probes="$web1_ip,$lab_gw,$lab_gw:53,$addr_b"
 for port in $listen_ports; do probes="$probes,$lab_gw:$port"; done
 web2_spec=$(spec web2 lab "turtles.probe=$probes" | sed 's/"nics":\[{"network":"lab"}\]/"nics":[{"network":"lab"},{"network":"public"}]/')
 create "$acme" "$web2_spec"
-ok $? "acme's web2 on lab (and on public) runs, probing web1, its gateway and the host's ports"
+ok $? "acme's web2 on lab (and on public) runs, probing web1, its gateway and the host's ports" || bail "the rest needs it"
 net_line "$acme" web2
 api_nic "$acme" web2
 is "$API_IP" "$NET_IP" "web2: the API's address is the L1's ($NET_IP)"
@@ -206,7 +207,7 @@ for port in $listen_ports; do
 done
 
 create "$beta" "$(spec bweb quiet "turtles.probe=$web1_ip,$addr_b,$quiet_gw,$quiet_gw:22")"
-ok $? "beta's bweb on its isolated network runs"
+ok $? "beta's bweb on its isolated network runs" || bail "the rest needs it"
 net_line "$beta" bweb
 like "$NET_IP" '^[0-9.]+$' "the isolated network gave bweb an address ($NET_IP)"
 probe_ok "$beta" bweb "$web1_ip" unreachable "beta's L1 cannot reach acme's"

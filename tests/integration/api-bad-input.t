@@ -178,6 +178,7 @@ bad "quota.memory_mib 2^30+1" 400 bad_request "quota.memory_mib:" "${T[@]}" \
     --json '{"name":"x","quota":{"memory_mib":1073741825}}'
 bad "quota.disk_gib 2^20+1" 400 bad_request "quota.disk_gib:" "${T[@]}" --json '{"name":"x","quota":{"disk_gib":1048577}}'
 bad "quota.devices 1025" 400 bad_request "quota.devices:" "${T[@]}" --json '{"name":"x","quota":{"devices":1025}}'
+bad "quota.networks 1025" 400 bad_request "quota.networks:" "${T[@]}" --json '{"name":"x","quota":{"networks":1025}}'
 bad "quota.devices -1" 400 bad_request "quota.devices:" "${T[@]}" --json '{"name":"x","quota":{"devices":-1}}'
 bad "PATCH {}" 400 bad_request "" "${P[@]}" --json '{}'
 bad "PATCH {quota:{}}" 400 bad_request "quota:" "${P[@]}" --json '{"quota":{}}'
@@ -297,8 +298,8 @@ for name in "$long63" 0 a-b 9-9; do
 done
 api_op POST /v1/tenants -H 'Content-Type: APPLICATION/JSON; Charset="UTF-8"' --data-binary '{"name":"upper"}'
 is "$STATUS" 201 "the media type and charset are case-insensitive"
-api_op PATCH /v1/tenants/acme --json '{"quota":{"stacks":10000,"vcpus":100000,"memory_mib":1073741824,"disk_gib":1048576,"devices":1024}}'
-is "$STATUS $(jb -c .tenant.quota)" '200 {"stacks":10000,"vcpus":100000,"memory_mib":1073741824,"disk_gib":1048576,"devices":1024}' \
+api_op PATCH /v1/tenants/acme --json '{"quota":{"stacks":10000,"vcpus":100000,"memory_mib":1073741824,"disk_gib":1048576,"devices":1024,"networks":1024}}'
+is "$STATUS $(jb -c .tenant.quota)" '200 {"stacks":10000,"vcpus":100000,"memory_mib":1073741824,"disk_gib":1048576,"devices":1024,"networks":1024}' \
     "the largest quota values are taken"
 api_tn "$A" GET "/v1/operations/$A_OP/wait?timeout=300"
 is "$STATUS" 200 "wait?timeout=300 is taken"

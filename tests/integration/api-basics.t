@@ -56,7 +56,7 @@ acme=$BODY
 acme_token=$(jb .token.secret)
 acme_token_id=$(jb .token.id)
 is "$(jb .tenant.name)" acme "... the tenant is named acme"
-is "$(jb -c .tenant.quota)" '{"stacks":4,"vcpus":8,"memory_mib":8192,"disk_gib":50,"devices":4}' \
+is "$(jb -c .tenant.quota)" '{"stacks":4,"vcpus":8,"memory_mib":8192,"disk_gib":50,"devices":4,"networks":4}' \
     "... with the default quota"
 matches "$(jb .tenant.id)" "$uuid_re"
 ok $? "... its id is a UUID"
@@ -68,14 +68,14 @@ matches "$acme_token_id" "$uuid_re" && [ "$(jb .token.tenant)" = acme ]
 ok $? "... the token has a UUID and names its tenant"
 
 api_op POST /v1/tenants --json '{"name":"beta","quota":{"stacks":1,"vcpus":2,"memory_mib":1024,"disk_gib":5,"devices":2}}'
-is "$STATUS $(jb -c .tenant.quota)" '201 {"stacks":1,"vcpus":2,"memory_mib":1024,"disk_gib":5,"devices":2}' \
+is "$STATUS $(jb -c .tenant.quota)" '201 {"stacks":1,"vcpus":2,"memory_mib":1024,"disk_gib":5,"devices":2,"networks":4}' \
     "POST /v1/tenants with a full quota keeps it"
 beta_token=$(jb .token.secret)
 [ "$beta_token" != "$acme_token" ]
 ok $? "each tenant gets its own secret"
 
 api_op POST /v1/tenants --json '{"name":"gamma","quota":{"vcpus":3}}'
-is "$STATUS $(jb -c .tenant.quota)" '201 {"stacks":4,"vcpus":3,"memory_mib":8192,"disk_gib":50,"devices":4}' \
+is "$STATUS $(jb -c .tenant.quota)" '201 {"stacks":4,"vcpus":3,"memory_mib":8192,"disk_gib":50,"devices":4,"networks":4}' \
     "a partial quota takes the defaults for the keys not given"
 
 api_op POST /v1/tenants --json '{"name":"acme","quota":{"vcpus":1}}'
@@ -114,7 +114,7 @@ is "$(jb .error.message)" "tenant 'nobody' not found" "... the message names it"
 
 sleep 0.01 # updated_at has sub-second digits; make sure it can differ
 api_op PATCH /v1/tenants/acme --json '{"quota":{"vcpus":16}}'
-is "$STATUS $(jb -c .tenant.quota)" '200 {"stacks":4,"vcpus":16,"memory_mib":8192,"disk_gib":50,"devices":4}' \
+is "$STATUS $(jb -c .tenant.quota)" '200 {"stacks":4,"vcpus":16,"memory_mib":8192,"disk_gib":50,"devices":4,"networks":4}' \
     "PATCH /v1/tenants/acme {quota:{vcpus:16}} changes vcpus only"
 patched=$BODY
 [ "$(jb .tenant.created_at)" = "$(jq -r .tenant.created_at <<<"$acme")" ] &&
@@ -124,7 +124,7 @@ ok $? "... keeps id and created_at, moves updated_at forward"
 api_op GET /v1/tenants/acme
 is "$(jb -c .tenant)" "$(jq -c .tenant <<<"$patched")" "GET after PATCH shows the new quota"
 api_op PATCH /v1/tenants/acme --json '{"quota":{"stacks":0,"disk_gib":1048576}}'
-is "$STATUS $(jb -c .tenant.quota)" '200 {"stacks":0,"vcpus":16,"memory_mib":8192,"disk_gib":1048576,"devices":4}' \
+is "$STATUS $(jb -c .tenant.quota)" '200 {"stacks":0,"vcpus":16,"memory_mib":8192,"disk_gib":1048576,"devices":4,"networks":4}' \
     "PATCH takes 0 and the largest disk_gib"
 api_op PATCH /v1/tenants/nobody --json '{"quota":{"vcpus":1}}'
 is_error 404 not_found "PATCH /v1/tenants/nobody: 404"
@@ -176,7 +176,7 @@ api_op DELETE /v1/tenants/beta
 is_error 404 not_found "deleting it again: 404"
 api_op POST /v1/tenants --json '{"name":"beta"}'
 is "$STATUS" 201 "the name beta can be taken again"
-[ "$(jb .tenant.id)" != "" ] && [ "$(jb -c .tenant.quota)" = '{"stacks":4,"vcpus":8,"memory_mib":8192,"disk_gib":50,"devices":4}' ]
+[ "$(jb .tenant.id)" != "" ] && [ "$(jb -c .tenant.quota)" = '{"stacks":4,"vcpus":8,"memory_mib":8192,"disk_gib":50,"devices":4,"networks":4}' ]
 ok $? "... by a new tenant with the default quota, not the old one's"
 api_tn "$beta_token" GET "$probe_op"
 is_error 401 unauthorized "the old beta's token does not work for the new beta"

@@ -21,26 +21,6 @@ ApiNetwork *api_network_new(void)
     return network;
 }
 
-ApiNetwork *api_network_copy(const ApiNetwork *network)
-{
-    if (!network)
-        return NULL;
-    ApiNetwork *copy = api_network_new();
-    copy->id = g_strdup(network->id);
-    copy->name = g_strdup(network->name);
-    copy->tenant = g_strdup(network->tenant);
-    copy->mode = g_strdup(network->mode);
-    copy->cidr = g_strdup(network->cidr);
-    copy->gateway = g_strdup(network->gateway);
-    copy->bridge = g_strdup(network->bridge);
-    for (guint i = 0; i < network->shared_with->len; i++)
-        g_ptr_array_add(copy->shared_with, g_strdup(g_ptr_array_index(network->shared_with, i)));
-    copy->nics = network->nics;
-    copy->created_at = g_strdup(network->created_at);
-    copy->updated_at = g_strdup(network->updated_at);
-    return copy;
-}
-
 void api_network_free(ApiNetwork *network)
 {
     if (!network)

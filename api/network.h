@@ -30,7 +30,6 @@ typedef struct {
 } ApiNetwork;
 
 ApiNetwork *api_network_new(void);
-ApiNetwork *api_network_copy(const ApiNetwork *network);
 void api_network_free(ApiNetwork *network);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ApiNetwork, api_network_free)
 

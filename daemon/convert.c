@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "daemon/clock.h"
 #include "daemon/error.h"
 
 /* api/ keeps the schema's bounds for its decoder and the CLI; they must be
@@ -127,4 +128,35 @@ gboolean convert_validate_stack_spec(const ApiStackSpec *spec, HvBackend backend
         return FALSE;
     }
     return TRUE;
+}
+
+HvNetworkSpec *convert_network_to_hv(const ApiNetwork *network)
+{
+    HvNetworkSpec *spec = hv_network_spec_new();
+    spec->id = g_strdup(network->id);
+    spec->name = g_strdup(network->name);
+    spec->tenant = g_strdup(network->tenant);
+    if (!hv_network_mode_from_string(network->mode, &spec->mode))
+        g_warning("network %s has an unknown mode '%s'", network->id, network->mode);
+    spec->cidr = g_strdup(network->cidr);
+    spec->bridge = g_strdup(network->bridge);
+    for (guint i = 0; i < network->shared_with->len; i++)
+        g_ptr_array_add(spec->shared_with, g_strdup(g_ptr_array_index(network->shared_with, i)));
+    return spec;
+}
+
+ApiNetwork *convert_network_from_hv(const HvNetworkSpec *spec)
+{
+    ApiNetwork *network = api_network_new();
+    network->id = g_strdup(spec->id);
+    network->name = g_strdup(spec->name);
+    network->tenant = g_strdup(spec->tenant);
+    network->mode = g_strdup(hv_network_mode_to_string(spec->mode));
+    network->cidr = g_strdup(spec->cidr);
+    network->bridge = g_strdup(spec->bridge);
+    for (guint i = 0; i < spec->shared_with->len; i++)
+        g_ptr_array_add(network->shared_with, g_strdup(g_ptr_array_index(spec->shared_with, i)));
+    network->created_at = clock_now_rfc3339();
+    network->updated_at = g_strdup(network->created_at);
+    return network;
 }

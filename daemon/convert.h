@@ -2,8 +2,10 @@
 #pragma once
 
 #include "api/host.h"
+#include "api/network.h"
 #include "api/stack.h"
 #include "hvcore/domain.h"
+#include "hvcore/network.h"
 #include "hvcore/probe.h"
 
 ApiHost *convert_host_report(const HvHostReport *report);
@@ -25,3 +27,8 @@ gboolean convert_validate_stack_spec(const ApiStackSpec *spec, HvBackend backend
 /* One device of a stack's spec as hvcore sees it: its pool id (or a
  * stand-in "device<@index>" before allocation), model and host address. */
 HvDevice *convert_stack_device(const ApiStackDevice *device, guint index);
+
+/* A network as hvcore defines it in libvirt, and back (an adopted one gets
+ * created_at and updated_at of now). */
+HvNetworkSpec *convert_network_to_hv(const ApiNetwork *network);
+ApiNetwork *convert_network_from_hv(const HvNetworkSpec *spec);

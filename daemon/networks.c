@@ -4,6 +4,7 @@
 
 #include "daemon/clock.h"
 #include "daemon/connection.h"
+#include "daemon/convert.h"
 #include "daemon/error.h"
 #include "daemon/stacks.h"
 #include "hvcore/domain.h"
@@ -12,21 +13,6 @@
 
 /* How often NIC addresses are read from libvirt's DHCP leases. */
 #define ADDRESS_REFRESH_S 3
-
-static HvNetworkSpec *hv_spec_of(const ApiNetwork *network)
-{
-    HvNetworkSpec *spec = hv_network_spec_new();
-    spec->id = g_strdup(network->id);
-    spec->name = g_strdup(network->name);
-    spec->tenant = g_strdup(network->tenant);
-    if (!hv_network_mode_from_string(network->mode, &spec->mode))
-        g_warning("network %s has an unknown mode '%s'", network->id, network->mode);
-    spec->cidr = g_strdup(network->cidr);
-    spec->bridge = g_strdup(network->bridge);
-    for (guint i = 0; i < network->shared_with->len; i++)
-        g_ptr_array_add(spec->shared_with, g_strdup(g_ptr_array_index(network->shared_with, i)));
-    return spec;
-}
 
 void networks_fill(ApiNetwork *network)
 {
@@ -194,7 +180,7 @@ static gboolean insert_new(Store *store, gpointer data, GError **error)
  * bridge.  (For tenant networks libvirt itself refuses a clashing subnet.) */
 static gboolean check_external(HvConn *conn, const ApiNetwork *network, GError **error)
 {
-    g_autoptr(HvNetworkSpec) spec = hv_spec_of(network);
+    g_autoptr(HvNetworkSpec) spec = convert_network_to_hv(network);
     g_autoptr(GError) local = NULL;
     if (hv_network_check_peer(conn, spec, &local))
         return TRUE;
@@ -258,7 +244,7 @@ ApiNetwork *networks_create(App *app, const char *tenant, ApiNetwork *request, G
     if (!store_transaction(app->store, insert_new, &new, error))
         return NULL;
 
-    g_autoptr(HvNetworkSpec) spec = hv_spec_of(network);
+    g_autoptr(HvNetworkSpec) spec = convert_network_to_hv(network);
     if (!hv_network_ensure(conn, spec, NULL, &local)) {
         connection_failed(app, conn, &local);
         g_autoptr(GError) cleanup = NULL;
@@ -363,22 +349,6 @@ GPtrArray *networks_stack_nics(App *app, const ApiStack *stack, GError **error)
 
 /* ---- migration ------------------------------------------------------------------ */
 
-static ApiNetwork *api_of_spec(const HvNetworkSpec *spec)
-{
-    ApiNetwork *network = api_network_new();
-    network->id = g_strdup(spec->id);
-    network->name = g_strdup(spec->name);
-    network->tenant = g_strdup(spec->tenant);
-    network->mode = g_strdup(hv_network_mode_to_string(spec->mode));
-    network->cidr = g_strdup(spec->cidr);
-    network->bridge = g_strdup(spec->bridge);
-    for (guint i = 0; i < spec->shared_with->len; i++)
-        g_ptr_array_add(network->shared_with, g_strdup(g_ptr_array_index(spec->shared_with, i)));
-    network->created_at = clock_now_rfc3339();
-    network->updated_at = g_strdup(network->created_at);
-    return network;
-}
-
 gboolean networks_adopt_for_domain(App *app, HvConn *conn, const char *domain_xml, GError **error)
 {
     g_autoptr(GPtrArray) nics = hv_domain_parse_nics(domain_xml, error);
@@ -404,7 +374,7 @@ gboolean networks_adopt_for_domain(App *app, HvConn *conn, const char *domain_xm
                         nic->network_id);
             return FALSE;
         }
-        g_autoptr(ApiNetwork) network = api_of_spec(spec);
+        g_autoptr(ApiNetwork) network = convert_network_from_hv(spec);
         /* An external network serves here only the tenants this host knows. */
         for (guint j = network->shared_with->len; j > 0; j--) {
             g_autoptr(ApiTenant) tenant =
@@ -432,7 +402,7 @@ gboolean networks_prepare_peer(App *app, HvConn *dst, const ApiStack *stack, gbo
     g_autoptr(GError) local = NULL;
     for (guint i = 0; i < rows->len; i++) {
         const ApiNetwork *network = ((StoreNetwork *)g_ptr_array_index(rows, i))->network;
-        g_autoptr(HvNetworkSpec) spec = hv_spec_of(network);
+        g_autoptr(HvNetworkSpec) spec = convert_network_to_hv(network);
         if (!hv_network_check_peer(dst, spec, &local)) {
             g_propagate_prefixed_error(error, g_steal_pointer(&local),
                                        "network '%s' cannot follow the stack: ", network->name);
@@ -448,7 +418,7 @@ gboolean networks_prepare_peer(App *app, HvConn *dst, const ApiStack *stack, gbo
     }
     for (guint i = 0; i < rows->len; i++) {
         const ApiNetwork *network = ((StoreNetwork *)g_ptr_array_index(rows, i))->network;
-        g_autoptr(HvNetworkSpec) spec = hv_spec_of(network);
+        g_autoptr(HvNetworkSpec) spec = convert_network_to_hv(network);
         gboolean made = FALSE;
         if (!hv_network_ensure(dst, spec, &made, &local)) {
             g_propagate_prefixed_error(error, g_steal_pointer(&local),
@@ -480,7 +450,7 @@ gboolean networks_reconcile(App *app, HvConn *conn, GError **error)
         const ApiNetwork *network = row->network;
         if (row->state == STORE_NETWORK_READY) {
             g_hash_table_add(known, network->id);
-            g_autoptr(HvNetworkSpec) spec = hv_spec_of(network);
+            g_autoptr(HvNetworkSpec) spec = convert_network_to_hv(network);
             gboolean made = FALSE;
             if (!hv_network_ensure(conn, spec, &made, &local)) {
                 g_warning("network %s (%s): cannot make it active: %s", network->id, network->name,

@@ -142,3 +142,6 @@ char *store_cursor_encode(const char *owner, const char *name);
 /* Only what store_cursor_encode writes: BAD_REQUEST "after: invalid cursor"
  * otherwise. */
 gboolean store_cursor_decode(const char *cursor, char **owner, char **name, GError **error);
+/* The arguments of a page: BAD_REQUEST for a negative @limit; @after (may
+ * be NULL) decoded into *@owner and *@name. */
+gboolean store_page_args(int limit, const char *after, char **owner, char **name, GError **error);

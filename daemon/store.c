@@ -666,3 +666,12 @@ gboolean store_cursor_decode(const char *cursor, char **tenant, char **name, GEr
         g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
     return ok;
 }
+
+gboolean store_page_args(int limit, const char *after, char **owner, char **name, GError **error)
+{
+    if (limit < 0) {
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "limit: must not be negative");
+        return FALSE;
+    }
+    return after == NULL || store_cursor_decode(after, owner, name, error);
+}

@@ -148,11 +148,7 @@ GPtrArray *store_network_list(Store *store, const char *tenant, int limit, const
     g_autofree char *after_name = NULL;
 
     *next = NULL;
-    if (limit < 0) {
-        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "limit: must not be negative");
-        return NULL;
-    }
-    if (after != NULL && !store_cursor_decode(after, &after_owner, &after_name, error))
+    if (!store_page_args(limit, after, &after_owner, &after_name, error))
         return NULL;
     gboolean more = FALSE;
     /* External networks sort first (owner ''); the cursor's owner is "-"

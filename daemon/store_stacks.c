@@ -156,11 +156,7 @@ GPtrArray *store_stack_list(Store *store, const char *tenant, int limit, const c
     g_autofree char *after_name = NULL;
 
     *next = NULL;
-    if (limit < 0) {
-        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "limit: must not be negative");
-        return NULL;
-    }
-    if (after != NULL && !store_cursor_decode(after, &after_tenant, &after_name, error))
+    if (!store_page_args(limit, after, &after_tenant, &after_name, error))
         return NULL;
     /* Another tenant's cursor would only start this listing somewhere odd;
      * refusing it keeps cursors tied to the listing that made them. */

@@ -143,8 +143,7 @@ static void test_round_trip(void)
     ApiNetwork *decoded = g_ptr_array_index(back, 0);
     g_assert_null(decoded->tenant);
     g_assert_cmpint(decoded->nics, ==, 3);
-    g_autoptr(ApiNetwork) copy = api_network_copy(decoded);
-    g_assert_cmpstr(g_ptr_array_index(copy->shared_with, 0), ==, "acme");
+    g_assert_cmpstr(g_ptr_array_index(decoded->shared_with, 0), ==, "acme");
 }
 
 static void test_spec_nics(void)

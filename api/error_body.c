@@ -9,14 +9,37 @@
 static const char *const body_keys[] = {"error", NULL};
 static const char *const error_keys[] = {"status", "code", "message", NULL};
 
+char *api_error_message_clean(const char *message)
+{
+    GString *out = g_string_new(NULL);
+    const char *p = message ? message : "";
+
+    while (*p != '\0') {
+        if (out->len >= API_ERROR_MESSAGE_MAX) {
+            g_string_append(out, "...");
+            break;
+        }
+        gunichar c = g_utf8_get_char_validated(p, -1);
+        if (c == (gunichar)-1 || c == (gunichar)-2 ||
+            (g_unichar_iscntrl(c) && c != '\n' && c != '\t')) {
+            /* json-c would copy invalid UTF-8 through and the body would not
+             * be JSON any more (fuzz-http found it); escapes keep it readable. */
+            g_string_append_printf(out, "\\x%02X", (guint8)*p);
+            p++;
+            continue;
+        }
+        const char *next = g_utf8_next_char(p);
+        g_string_append_len(out, p, next - p);
+        p = next;
+    }
+    return g_string_free(out, FALSE);
+}
+
 json_object *api_error_body_to_json(int status, const char *code, const char *message)
 {
     g_return_val_if_fail(code != NULL, NULL);
 
-    /* Messages quote what a client sent (a path, a name), which may be any
-     * bytes; json-c would copy invalid UTF-8 through and the body would not
-     * be JSON any more.  fuzz-http found this. */
-    g_autofree char *valid = g_utf8_make_valid(message ? message : "", -1);
+    g_autofree char *valid = api_error_message_clean(message);
     json_object *inner = json_object_new_object();
     json_object_object_add(inner, "status", json_object_new_int(status));
     json_object_object_add(inner, "code", json_object_new_string(code));

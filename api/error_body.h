@@ -5,8 +5,16 @@
 #include <glib.h>
 #include <json-c/json.h>
 
-/* A NULL @message encodes as ""; invalid UTF-8 in it becomes U+FFFD. */
+/* Messages are cut to this many bytes (plus an ellipsis). */
+#define API_ERROR_MESSAGE_MAX 256
+
+/* A NULL @message encodes as ""; see api_error_message_clean for the rest. */
 json_object *api_error_body_to_json(int status, const char *code, const char *message);
+/* @message made safe to show: bytes that are not valid UTF-8 and control
+ * characters become "\xNN", and the text is cut at a character boundary to
+ * API_ERROR_MESSAGE_MAX bytes, ending in "..." when it was cut.  Messages quote
+ * what a client sent (a path, a name, a header), which may be any bytes. */
+char *api_error_message_clean(const char *message);
 /* For clients: reads an error body strictly (status 400..599, code a
  * non-empty string, message a string, nothing else).  Each output may be
  * NULL; the strings are new (the caller frees them) and the outputs are only

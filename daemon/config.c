@@ -21,6 +21,17 @@ Config *config_new_defaults(void)
     config->stop_timeout = CONFIG_DEFAULT_STOP_TIMEOUT;
     config->network_pool = g_strdup(CONFIG_DEFAULT_NETWORK_POOL);
     config->network_prefix = CONFIG_DEFAULT_NETWORK_PREFIX;
+    config->http_threads = CONFIG_DEFAULT_HTTP_THREADS;
+    config->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
+    config->connection_reserve = CONFIG_DEFAULT_CONNECTION_RESERVE;
+    config->connections_per_address = CONFIG_DEFAULT_CONNECTIONS_PER_ADDRESS;
+    config->streams_per_tenant = CONFIG_DEFAULT_STREAMS_PER_TENANT;
+    config->streams_per_token = CONFIG_DEFAULT_STREAMS_PER_TOKEN;
+    config->header_timeout = CONFIG_DEFAULT_HEADER_TIMEOUT;
+    config->body_timeout = CONFIG_DEFAULT_BODY_TIMEOUT;
+    config->idle_timeout = CONFIG_DEFAULT_IDLE_TIMEOUT;
+    config->event_ring = CONFIG_DEFAULT_EVENT_RING;
+    config->pending_images = CONFIG_DEFAULT_PENDING_IMAGES;
     return config;
 }
 
@@ -39,13 +50,35 @@ void config_free(Config *config)
     g_free(config);
 }
 
-static const char *const int_keys[] = {"workers", "stop_timeout", "network_prefix", NULL};
+/* Integer keys with their bounds, checked when the file is read. */
+static const struct {
+    const char *key;
+    gsize offset;
+    int min, max;
+    const char *unit;
+} int_keys[] = {
+    {"workers", G_STRUCT_OFFSET(Config, workers), 1, 64, ""},
+    {"stop_timeout", G_STRUCT_OFFSET(Config, stop_timeout), 1, 3600, " seconds"},
+    {"network_prefix", G_STRUCT_OFFSET(Config, network_prefix), 0, 32, ""},
+    {"http_threads", G_STRUCT_OFFSET(Config, http_threads), 1, 64, ""},
+    {"max_connections", G_STRUCT_OFFSET(Config, max_connections), 16, 1000000, ""},
+    {"connection_reserve", G_STRUCT_OFFSET(Config, connection_reserve), 0, 1000000, ""},
+    {"connections_per_address", G_STRUCT_OFFSET(Config, connections_per_address), 1, 1000000, ""},
+    {"streams_per_tenant", G_STRUCT_OFFSET(Config, streams_per_tenant), 1, 100000, ""},
+    {"streams_per_token", G_STRUCT_OFFSET(Config, streams_per_token), 1, 100000, ""},
+    {"header_timeout", G_STRUCT_OFFSET(Config, header_timeout), 1, 3600, " seconds"},
+    {"body_timeout", G_STRUCT_OFFSET(Config, body_timeout), 1, 3600, " seconds"},
+    {"idle_timeout", G_STRUCT_OFFSET(Config, idle_timeout), 1, 86400, " seconds"},
+    {"event_ring", G_STRUCT_OFFSET(Config, event_ring), 100, 10000000, ""},
+    {"pending_images", G_STRUCT_OFFSET(Config, pending_images), 1, 10000, ""},
+};
 
-static int *int_field(Config *config, const char *key)
+static gboolean is_int_key(const char *key)
 {
-    if (g_str_equal(key, "workers"))
-        return &config->workers;
-    return g_str_equal(key, "stop_timeout") ? &config->stop_timeout : &config->network_prefix;
+    for (gsize i = 0; i < G_N_ELEMENTS(int_keys); i++)
+        if (g_str_equal(key, int_keys[i].key))
+            return TRUE;
+    return FALSE;
 }
 
 static char **string_field(Config *config, const char *key)
@@ -71,7 +104,7 @@ static gboolean check_keys(GKeyFile *file, const char *path, GError **error)
     }
     g_auto(GStrv) keys = g_key_file_get_keys(file, GROUP, NULL, NULL);
     for (char **key = keys; keys != NULL && *key != NULL; key++) {
-        if (!g_strv_contains(int_keys, *key) && !g_strv_contains(string_keys, *key)) {
+        if (!is_int_key(*key) && !g_strv_contains(string_keys, *key)) {
             g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "%s: unknown key '%s'", path, *key);
             return FALSE;
         }
@@ -100,16 +133,22 @@ gboolean config_load_file(Config *config, const char *path, gboolean required, G
             *field = value;
         }
     }
-    for (gsize i = 0; int_keys[i] != NULL; i++) {
-        if (!g_key_file_has_key(file, GROUP, int_keys[i], NULL))
+    for (gsize i = 0; i < G_N_ELEMENTS(int_keys); i++) {
+        if (!g_key_file_has_key(file, GROUP, int_keys[i].key, NULL))
             continue;
-        int value = g_key_file_get_integer(file, GROUP, int_keys[i], &local);
+        int value = g_key_file_get_integer(file, GROUP, int_keys[i].key, &local);
         if (local != NULL) {
-            g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "%s: %s: %s", path, int_keys[i],
+            g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "%s: %s: %s", path, int_keys[i].key,
                         local->message);
             return FALSE;
         }
-        *int_field(config, int_keys[i]) = value;
+        if (value < int_keys[i].min || value > int_keys[i].max) {
+            g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                        "%s: %s: must be between %d and %d%s, not %d", path, int_keys[i].key,
+                        int_keys[i].min, int_keys[i].max, int_keys[i].unit, value);
+            return FALSE;
+        }
+        *(int *)G_STRUCT_MEMBER_P(config, int_keys[i].offset) = value;
     }
     return TRUE;
 }
@@ -125,6 +164,18 @@ gboolean config_validate(const Config *config, GError **error)
     }
     if (config->workers < 1 || config->workers > 64) {
         g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "workers: must be between 1 and 64");
+        return FALSE;
+    }
+    if (config->connection_reserve >= config->max_connections) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                    "connection_reserve: must be below max_connections (%d)",
+                    config->max_connections);
+        return FALSE;
+    }
+    if (config->streams_per_token > config->streams_per_tenant) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                    "streams_per_token: must not exceed streams_per_tenant (%d)",
+                    config->streams_per_tenant);
         return FALSE;
     }
     if ((config->tls_cert == NULL) != (config->tls_key == NULL)) {

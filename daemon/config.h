@@ -16,6 +16,19 @@
 #define CONFIG_DEFAULT_NETWORK_POOL   "10.200.0.0/16"
 #define CONFIG_DEFAULT_NETWORK_PREFIX 24
 
+/* The HTTP front end's limits (docs/operator-guide.md, "Limits"). */
+#define CONFIG_DEFAULT_HTTP_THREADS            4
+#define CONFIG_DEFAULT_MAX_CONNECTIONS         4096
+#define CONFIG_DEFAULT_CONNECTION_RESERVE      256
+#define CONFIG_DEFAULT_CONNECTIONS_PER_ADDRESS 64
+#define CONFIG_DEFAULT_STREAMS_PER_TENANT      64
+#define CONFIG_DEFAULT_STREAMS_PER_TOKEN       32
+#define CONFIG_DEFAULT_HEADER_TIMEOUT          30
+#define CONFIG_DEFAULT_BODY_TIMEOUT            60
+#define CONFIG_DEFAULT_IDLE_TIMEOUT            120
+#define CONFIG_DEFAULT_EVENT_RING              10000
+#define CONFIG_DEFAULT_PENDING_IMAGES          8
+
 typedef struct {
     char *state_dir;
     char *socket;
@@ -28,6 +41,18 @@ typedef struct {
     int stop_timeout;   /* seconds */
     char *network_pool; /* "10.200.0.0/16": where tenant subnets come from */
     int network_prefix; /* the size of the subnet a network gets from the pool */
+    /* HTTP front end */
+    int http_threads;            /* event-loop threads of the TCP listener */
+    int max_connections;         /* TCP connections at once; past it, 503 at accept */
+    int connection_reserve;      /* the last slots serve only authenticated requests */
+    int connections_per_address; /* past it, only authenticated requests (else 429) */
+    int streams_per_tenant;      /* event and console streams open at once */
+    int streams_per_token;
+    int header_timeout; /* seconds to receive a request's headers */
+    int body_timeout;   /* seconds to receive a JSON body */
+    int idle_timeout;   /* seconds a request may sit with no bytes moving */
+    int event_ring;     /* events kept for resuming streams (Last-Event-ID) */
+    int pending_images; /* images per tenant not yet ready */
 } Config;
 
 Config *config_new_defaults(void);

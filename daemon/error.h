@@ -19,8 +19,15 @@ typedef enum {
     TD_ERROR_INTERNAL,               /* 500 internal */
     TD_ERROR_UNAVAILABLE,            /* 503 unavailable */
     /* Appended, not sorted in: codes keep their values for code built before. */
-    TD_ERROR_LENGTH_REQUIRED, /* 411 length_required */
-    TD_ERROR_NO_CAPACITY,     /* 409 no_capacity: a device class has no free device */
+    TD_ERROR_LENGTH_REQUIRED,     /* 411 length_required */
+    TD_ERROR_NO_CAPACITY,         /* 409 no_capacity: a device class has no free device */
+    TD_ERROR_PRECONDITION_FAILED, /* 412 precondition_failed: If-Match names an old ETag */
+    TD_ERROR_GONE,                /* 410 gone: an event cursor older than the ring */
+    TD_ERROR_REQUEST_TIMEOUT,     /* 408 request_timeout: headers or body too slow */
+    TD_ERROR_TOO_MANY_REQUESTS,   /* 429 too_many_requests: a per-client limit */
+    TD_ERROR_URI_TOO_LONG,        /* 414 uri_too_long */
+    TD_ERROR_HEADERS_TOO_LARGE,   /* 431 headers_too_large */
+    TD_ERROR_NOT_IMPLEMENTED,     /* 501 not_implemented: an unknown transfer coding */
 } TdErrorCode;
 
 GQuark td_error_quark(void);

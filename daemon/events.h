@@ -21,9 +21,14 @@ void event_bus_free(EventBus *bus);
  * only the operator sees.  @data is borrowed. */
 void event_bus_publish(EventBus *bus, const char *type, const char *tenant, json_object *data);
 
-/* @tenant NULL subscribes the operator (every event). */
-EventSubscription *event_bus_subscribe(EventBus *bus, const char *tenant);
+/* @tenant NULL subscribes the operator (every event).  @notify (optional)
+ * runs, on the publisher's thread and with no lock held, after an event was
+ * queued for this subscription or the subscription ended; @notify_data is
+ * freed with @notify_free when the subscription is. */
+EventSubscription *event_bus_subscribe(EventBus *bus, const char *tenant, GFunc notify,
+                                       gpointer notify_data, GDestroyNotify notify_free);
 /* The next event as SSE text ("event: ...\ndata: ...\n\n"), or NULL when none
- * came within @timeout_ms.  *ended is set when the subscription is over. */
+ * came within @timeout_ms (0: do not wait).  *ended is set when the
+ * subscription is over. */
 char *event_subscription_next(EventSubscription *subscription, guint timeout_ms, gboolean *ended);
 void event_subscription_free(EventSubscription *subscription);

@@ -42,6 +42,38 @@
 #define CONNECTION_MEMORY_LIMIT ((size_t)256 * 1024)
 #define UPLOAD_MEDIA_TYPE       "application/octet-stream"
 
+/* ---- wakers ------------------------------------------------------------- */
+
+struct HttpWaker {
+    grefcount refs;
+};
+
+static HttpWaker *waker_new(void)
+{
+    HttpWaker *waker = g_new0(HttpWaker, 1);
+    g_ref_count_init(&waker->refs);
+    return waker;
+}
+
+HttpWaker *http_waker_ref(HttpWaker *waker)
+{
+    g_ref_count_inc(&waker->refs);
+    return waker;
+}
+
+void http_waker_unref(HttpWaker *waker)
+{
+    if (waker != NULL && g_ref_count_dec(&waker->refs))
+        g_free(waker);
+}
+
+void http_waker_wake(HttpWaker *waker)
+{
+    /* This layer polls idle streams; the wake-up only matters to a layer
+     * that parks them. */
+    (void)waker;
+}
+
 /* ---- replies ------------------------------------------------------------ */
 
 struct HttpReply {
@@ -52,6 +84,7 @@ struct HttpReply {
     HttpStreamRead read;
     gpointer data;
     GDestroyNotify free_data;
+    HttpWaker *waker; /* streams only */
 };
 
 static HttpReply *reply_new(unsigned status, const char *content_type)
@@ -71,6 +104,7 @@ void http_reply_free(HttpReply *reply)
     if (reply->free_data != NULL)
         reply->free_data(reply->data);
     g_free(reply->content_type);
+    g_clear_pointer(&reply->waker, http_waker_unref);
     g_clear_pointer(&reply->body, g_bytes_unref);
     g_ptr_array_unref(reply->headers);
     g_free(reply);
@@ -112,7 +146,79 @@ HttpReply *http_reply_stream(unsigned status, const char *content_type, HttpStre
     reply->read = read;
     reply->data = data;
     reply->free_data = free_data;
+    reply->waker = waker_new();
     return reply;
+}
+
+HttpWaker *http_reply_waker(HttpReply *reply)
+{
+    g_return_val_if_fail(reply != NULL && reply->waker != NULL, NULL);
+    return http_waker_ref(reply->waker);
+}
+
+/* ---- entity tags ---------------------------------------------------------- */
+
+/* The opaque part of a tag, without "W/"; FALSE when @tag is malformed. */
+static gboolean etag_split(const char *tag, gsize len, gboolean *weak, const char **opaque,
+                           gsize *opaque_len)
+{
+    *weak = len >= 2 && tag[0] == 'W' && tag[1] == '/';
+    if (*weak) {
+        tag += 2;
+        len -= 2;
+    }
+    if (len < 2 || tag[0] != '"' || tag[len - 1] != '"')
+        return FALSE;
+    *opaque = tag + 1;
+    *opaque_len = len - 2;
+    return TRUE;
+}
+
+gboolean http_etag_list_matches(const char *header, const char *etag, gboolean weak)
+{
+    gboolean etag_weak;
+    const char *want;
+    gsize want_len;
+
+    if (header == NULL || etag == NULL ||
+        !etag_split(etag, strlen(etag), &etag_weak, &want, &want_len))
+        return FALSE;
+    g_auto(GStrv) items = g_strsplit(header, ",", -1);
+    for (guint i = 0; items[i] != NULL; i++) {
+        const char *item = g_strstrip(items[i]);
+        gboolean item_weak;
+        const char *opaque;
+        gsize opaque_len;
+        if (strcmp(item, "*") == 0)
+            return TRUE;
+        if (!etag_split(item, strlen(item), &item_weak, &opaque, &opaque_len))
+            continue;
+        if (!weak && (item_weak || etag_weak))
+            continue; /* the strong comparison never matches a weak tag */
+        if (opaque_len == want_len && memcmp(opaque, want, want_len) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+HttpReply *http_request_if_match(const HttpRequest *request, const char *etag)
+{
+    const char *if_match = http_request_header(request, "if-match");
+    if (if_match == NULL || http_etag_list_matches(if_match, etag, FALSE))
+        return NULL;
+    HttpReply *reply = http_reply_errorf(TD_ERROR_PRECONDITION_FAILED,
+                                         "the resource changed: If-Match does not name its "
+                                         "current ETag; read it again");
+    http_reply_add_header(reply, "ETag", etag);
+    return reply;
+}
+
+const char *http_request_header(const HttpRequest *request, const char *name)
+{
+    if (request->headers == NULL)
+        return NULL;
+    g_autofree char *lower = g_ascii_strdown(name, -1);
+    return g_hash_table_lookup(request->headers, lower);
 }
 
 /* Status and wire code of each TdErrorCode, in enum order. */
@@ -128,6 +234,13 @@ static const struct {
     [TD_ERROR_METHOD_NOT_ALLOWED] = {405, "method_not_allowed"},
     [TD_ERROR_CONFLICT] = {409, "conflict"},
     [TD_ERROR_NO_CAPACITY] = {409, "no_capacity"},
+    [TD_ERROR_PRECONDITION_FAILED] = {412, "precondition_failed"},
+    [TD_ERROR_GONE] = {410, "gone"},
+    [TD_ERROR_REQUEST_TIMEOUT] = {408, "request_timeout"},
+    [TD_ERROR_TOO_MANY_REQUESTS] = {429, "too_many_requests"},
+    [TD_ERROR_URI_TOO_LONG] = {414, "uri_too_long"},
+    [TD_ERROR_HEADERS_TOO_LARGE] = {431, "headers_too_large"},
+    [TD_ERROR_NOT_IMPLEMENTED] = {501, "not_implemented"},
     [TD_ERROR_LENGTH_REQUIRED] = {411, "length_required"},
     [TD_ERROR_PAYLOAD_TOO_LARGE] = {413, "payload_too_large"},
     [TD_ERROR_UNSUPPORTED_MEDIA_TYPE] = {415, "unsupported_media_type"},
@@ -414,6 +527,7 @@ typedef struct {
     const char *metric;
     GHashTable *params;
     GHashTable *query;
+    GHashTable *headers;
     HttpCaller caller;
     HttpReply *refusal; /* decided before the body is complete */
     gboolean answered;
@@ -450,6 +564,7 @@ static void request_free(Request *request)
     request_upload_forget_fd(request);
     g_clear_pointer(&request->params, g_hash_table_unref);
     g_clear_pointer(&request->query, g_hash_table_unref);
+    g_clear_pointer(&request->headers, g_hash_table_unref);
     g_free(request->caller.tenant);
     if (request->caller.token != NULL)
         explicit_bzero(request->caller.token, strlen(request->caller.token));
@@ -700,8 +815,44 @@ static void request_parse_query(Request *request, struct MHD_Connection *connect
     };
     MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, query_collect, &parse);
     request->query = parse.query;
-    if (parse.bad)
+    if (parse.bad) {
         request_refuse(request, http_reply_errorf(TD_ERROR_BAD_REQUEST, "malformed query string"));
+        return;
+    }
+    /* A misspelt parameter must not be silently ignored (?limt=5 would page
+     * nothing and look like it worked). */
+    const char *const *accepted = request->route->route->query;
+    GHashTableIter iter;
+    gpointer key;
+    g_hash_table_iter_init(&iter, request->query);
+    while (g_hash_table_iter_next(&iter, &key, NULL)) {
+        if (accepted == NULL || !g_strv_contains(accepted, key)) {
+            request_refuse(request,
+                           http_reply_errorf(TD_ERROR_BAD_REQUEST, "unknown query parameter '%s'",
+                                             (const char *)key));
+            return;
+        }
+    }
+}
+
+static enum MHD_Result header_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    GHashTable *headers = cls;
+    (void)kind;
+    char *name = g_ascii_strdown(key, -1);
+    const char *before = g_hash_table_lookup(headers, name);
+    /* Repeated list headers (If-Match: a, If-Match: b) mean one list. */
+    g_hash_table_replace(headers, name,
+                         before ? g_strdup_printf("%s, %s", before, value ? value : "")
+                                : g_strdup(value ? value : ""));
+    return MHD_YES;
+}
+
+static void request_collect_headers(Request *request, struct MHD_Connection *connection)
+{
+    request->headers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    MHD_get_connection_values(connection, MHD_HEADER_KIND, header_collect, request->headers);
 }
 
 /* @content_type is @media_type, optionally with parameters. */
@@ -788,6 +939,7 @@ static void request_upload_begin(Request *request, struct MHD_Connection *connec
         .path = url,
         .params = request->params,
         .query = request->query,
+        .headers = request->headers,
         .caller = &request->caller,
     };
     HttpReply *reply = NULL;
@@ -828,6 +980,7 @@ static Request *request_begin(Listener *listener, struct MHD_Connection *connect
     request_route(request, method, url);
     if (request->refusal != NULL)
         return request;
+    request_collect_headers(request, connection);
     request_authenticate(request, connection);
     if (request->refusal == NULL)
         request_authorize(request);
@@ -905,6 +1058,30 @@ static gboolean request_take_body(Request *request, const char *data, size_t siz
     return TRUE;
 }
 
+static const char *reply_header(const HttpReply *reply, const char *name)
+{
+    for (guint i = 0; i + 1 < reply->headers->len; i += 2)
+        if (g_ascii_strcasecmp(reply->headers->pdata[i], name) == 0)
+            return reply->headers->pdata[i + 1];
+    return NULL;
+}
+
+/* A 200 to GET whose ETag the client already holds becomes 304 with no body
+ * (RFC 9110 13.1.2: weak comparison). */
+static HttpReply *reply_not_modified(HttpReply *reply, const HttpRequest *request)
+{
+    const char *etag = reply_header(reply, "ETag");
+    const char *if_none_match = http_request_header(request, "if-none-match");
+    if (reply->status != 200 || reply->read != NULL || etag == NULL ||
+        (strcmp(request->method, "GET") != 0 && strcmp(request->method, "HEAD") != 0) ||
+        !http_etag_list_matches(if_none_match, etag, TRUE))
+        return reply;
+    HttpReply *not_modified = http_reply_empty(304);
+    http_reply_add_header(not_modified, "ETag", etag);
+    http_reply_free(reply);
+    return not_modified;
+}
+
 static HttpReply *request_run(Request *request, const char *method, const char *url)
 {
     HttpServer *server = request->listener->server;
@@ -924,6 +1101,7 @@ static HttpReply *request_run(Request *request, const char *method, const char *
         .path = url,
         .params = request->params,
         .query = request->query,
+        .headers = request->headers,
         .body = body,
         .caller = &request->caller,
     };
@@ -932,7 +1110,7 @@ static HttpReply *request_run(Request *request, const char *method, const char *
         g_warning("handler for %s %s returned no reply", method, request->route->route->pattern);
         return reply_error_body(500, "internal", "internal error");
     }
-    return reply;
+    return reply_not_modified(reply, &http_request);
 }
 
 static enum MHD_Result request_answer(Request *request, struct MHD_Connection *connection,

@@ -36,12 +36,16 @@ typedef enum {
 
 typedef struct {
     const char *method;
-    const char *path;   /* without the query string, as sent (not percent-decoded) */
-    GHashTable *params; /* "{name}" captures of the route pattern, decoded */
-    GHashTable *query;  /* query string arguments */
-    json_object *body;  /* the parsed JSON body, or NULL when there was none */
+    const char *path;    /* without the query string, as sent (not percent-decoded) */
+    GHashTable *params;  /* "{name}" captures of the route pattern, decoded */
+    GHashTable *query;   /* query string arguments (only those the route accepts) */
+    GHashTable *headers; /* request headers, names lower-cased; a repeated one joined by ", " */
+    json_object *body;   /* the parsed JSON body, or NULL when there was none */
     const HttpCaller *caller;
 } HttpRequest;
+
+/* The request header @name (any case), or NULL. */
+const char *http_request_header(const HttpRequest *request, const char *name);
 
 /* The query argument @key, or NULL. */
 const char *http_request_query(const HttpRequest *request, const char *key);
@@ -60,6 +64,17 @@ HttpReply *http_reply_error(const GError *error);
 /* Like http_reply_error for a TD_ERROR code and a printf message. */
 HttpReply *http_reply_errorf(int td_error_code, const char *format, ...) G_GNUC_PRINTF(2, 3);
 void http_reply_add_header(HttpReply *reply, const char *name, const char *value);
+
+/* Entity tags (RFC 9110 8.8.3).  An ETag header on a 200 answer to GET makes
+ * the layer answer a matching If-None-Match with 304 by itself.  If-Match is
+ * for handlers to check against the resource's current tag, in the same
+ * transaction as the change: http_request_if_match answers NULL when the
+ * request may go on (no If-Match, "*", or a listed tag equal to @etag by the
+ * strong comparison), else a 412 reply.  @etag is a quoted tag ("\"...\""). */
+HttpReply *http_request_if_match(const HttpRequest *request, const char *etag);
+/* TRUE when the If-None-Match / If-Match list @header names @etag; @weak
+ * selects the weak comparison (If-None-Match) over the strong (If-Match). */
+gboolean http_etag_list_matches(const char *header, const char *etag, gboolean weak);
 /* Only for a reply that is not returned to this layer (which frees what
  * handlers return); frees a stream's data too. */
 void http_reply_free(HttpReply *reply);
@@ -76,6 +91,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HttpReply, http_reply_free)
 typedef gssize (*HttpStreamRead)(gpointer data, char *buf, gsize max);
 HttpReply *http_reply_stream(unsigned status, const char *content_type, HttpStreamRead read,
                              gpointer data, GDestroyNotify free_data);
+
+/* A stream's reader should not wait for data: it returns 0 and the layer
+ * calls it again when woken, or at the latest after a short tick.  The data
+ * source wakes it through the stream's waker (thread-safe, refcounted; a wake
+ * after the stream ended does nothing). */
+typedef struct HttpWaker HttpWaker;
+/* A new reference to @reply's waker (streams only). */
+HttpWaker *http_reply_waker(HttpReply *reply);
+void http_waker_wake(HttpWaker *waker);
+HttpWaker *http_waker_ref(HttpWaker *waker);
+void http_waker_unref(HttpWaker *waker);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HttpWaker, http_waker_unref)
 
 typedef HttpReply *(*HttpHandler)(gpointer app, const HttpRequest *request);
 
@@ -115,6 +142,9 @@ typedef struct {
     /* Set for a streamed raw body instead of @handler (which is then NULL);
      * json_body must be FALSE. */
     const HttpUploadHandler *upload;
+    /* The query parameters the route accepts (NULL-terminated; NULL: none).
+     * Any other is answered 400 naming it. */
+    const char *const *query;
 } HttpRoute;
 
 /* Resolves a bearer token to its tenant's name (NULL when unknown or revoked);

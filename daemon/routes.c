@@ -12,11 +12,25 @@
         .method = m, .pattern = p, .access = a, .json_body = j, .handler = h                       \
     }
 
+/* Same as ROUTE, for a route that takes query parameters @q. */
+#define ROUTE_Q(m, p, a, j, h, q)                                                                  \
+    {                                                                                              \
+        .method = m, .pattern = p, .access = a, .json_body = j, .handler = h, .query = q           \
+    }
+
+/* Query parameters, by route. */
+static const char *const tenant_page_query[] = {"limit", "after", "tenant", NULL};
+static const char *const tenant_query[] = {"tenant", NULL};
+static const char *const events_query[] = {"after", NULL};
+static const char *const console_query[] = {"tail", "follow", NULL};
+static const char *const wait_query[] = {"timeout", NULL};
+static const char *const device_query[] = {"class", NULL};
+
 static const HttpRoute routes[] = {
     ROUTE("GET", "/v1", ANYONE, FALSE, handle_version),
     ROUTE("GET", "/v1/host", OPERATOR, FALSE, handle_host),
     ROUTE("GET", "/metrics", OPERATOR, FALSE, handle_metrics),
-    ROUTE("GET", "/v1/events", CALLER, FALSE, handle_events),
+    ROUTE_Q("GET", "/v1/events", CALLER, FALSE, handle_events, events_query),
 
     ROUTE("POST", "/v1/tenants", OPERATOR, TRUE, handle_tenant_create),
     ROUTE("GET", "/v1/tenants", OPERATOR, FALSE, handle_tenant_list),
@@ -38,11 +52,11 @@ static const HttpRoute routes[] = {
 
     /* stacks */
     ROUTE("POST", "/v1/stacks", TENANT, TRUE, handle_stack_create),
-    ROUTE("GET", "/v1/stacks", CALLER, FALSE, handle_stack_list),
+    ROUTE_Q("GET", "/v1/stacks", CALLER, FALSE, handle_stack_list, tenant_page_query),
     ROUTE("GET", "/v1/stacks/{name}", TENANT, FALSE, handle_stack_get),
     ROUTE("DELETE", "/v1/stacks/{name}", TENANT, FALSE, handle_stack_delete),
     ROUTE("POST", "/v1/stacks/{name}/actions", TENANT, TRUE, handle_stack_action),
-    ROUTE("GET", "/v1/stacks/{name}/console", TENANT, FALSE, handle_stack_console),
+    ROUTE_Q("GET", "/v1/stacks/{name}/console", TENANT, FALSE, handle_stack_console, console_query),
     ROUTE("GET", "/v1/stacks/{name}/stats", TENANT, FALSE, handle_stack_stats),
     ROUTE("POST", "/v1/stacks/{name}/migrate", TENANT, TRUE, handle_stack_migrate),
     ROUTE("POST", "/v1/stacks/{name}/devices", TENANT, TRUE, handle_stack_device_attach),
@@ -50,9 +64,9 @@ static const HttpRoute routes[] = {
 
     /* networks */
     ROUTE("POST", "/v1/networks", CALLER, TRUE, handle_network_create),
-    ROUTE("GET", "/v1/networks", CALLER, FALSE, handle_network_list),
-    ROUTE("GET", "/v1/networks/{name}", CALLER, FALSE, handle_network_get),
-    ROUTE("DELETE", "/v1/networks/{name}", CALLER, FALSE, handle_network_delete),
+    ROUTE_Q("GET", "/v1/networks", CALLER, FALSE, handle_network_list, tenant_page_query),
+    ROUTE_Q("GET", "/v1/networks/{name}", CALLER, FALSE, handle_network_get, tenant_query),
+    ROUTE_Q("DELETE", "/v1/networks/{name}", CALLER, FALSE, handle_network_delete, tenant_query),
 
     /* the device pool */
     ROUTE("POST", "/v1/device-classes", OPERATOR, TRUE, handle_device_class_create),
@@ -60,7 +74,7 @@ static const HttpRoute routes[] = {
     ROUTE("GET", "/v1/device-classes/{name}", CALLER, FALSE, handle_device_class_get),
     ROUTE("PATCH", "/v1/device-classes/{name}", OPERATOR, TRUE, handle_device_class_patch),
     ROUTE("DELETE", "/v1/device-classes/{name}", OPERATOR, FALSE, handle_device_class_delete),
-    ROUTE("GET", "/v1/devices", CALLER, FALSE, handle_device_list),
+    ROUTE_Q("GET", "/v1/devices", CALLER, FALSE, handle_device_list, device_query),
 
     /* peers */
     ROUTE("POST", "/v1/peers", OPERATOR, TRUE, handle_peer_create),
@@ -69,7 +83,7 @@ static const HttpRoute routes[] = {
     ROUTE("DELETE", "/v1/peers/{name}", OPERATOR, FALSE, handle_peer_delete),
 
     ROUTE("GET", "/v1/operations/{id}", CALLER, FALSE, handle_operation_get),
-    ROUTE("GET", "/v1/operations/{id}/wait", CALLER, FALSE, handle_operation_wait),
+    ROUTE_Q("GET", "/v1/operations/{id}/wait", CALLER, FALSE, handle_operation_wait, wait_query),
     ROUTE("DELETE", "/v1/operations/{id}", CALLER, FALSE, handle_operation_cancel),
 };
 

@@ -1,4 +1,4 @@
-/* GET /v1, /v1/host, /metrics and /v1/events. */
+/* GET /v1, /v1/host and /metrics. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -7,9 +7,6 @@
 #include "daemon/app.h"
 #include "daemon/convert.h"
 #include "daemon/tokens.h"
-
-#define EVENTS_POLL_MS      500
-#define EVENTS_KEEPALIVE_US (15 * G_USEC_PER_SEC)
 
 HttpReply *handle_version(gpointer app, const HttpRequest *request)
 {
@@ -116,83 +113,4 @@ HttpReply *handle_metrics(gpointer data, const HttpRequest *request)
                   "kind", "status", operations);
     append_process(out, app);
     return http_reply_text(200, "text/plain; version=0.0.4; charset=utf-8", out->str);
-}
-
-/* ---- /v1/events (Server-Sent Events) --------------------------------------- */
-
-typedef struct {
-    Store *store;
-    char *token; /* the tenant's token, re-checked while the stream lives */
-    char *tenant;
-    EventSubscription *subscription;
-    GString *pending; /* SSE text not yet handed to the client */
-    gsize offset;
-    gint64 last_write; /* monotonic µs */
-} EventStream;
-
-static void event_stream_free(gpointer data)
-{
-    EventStream *stream = data;
-    event_subscription_free(stream->subscription);
-    g_free(stream->token);
-    g_free(stream->tenant);
-    g_string_free(stream->pending, TRUE);
-    g_free(stream);
-}
-
-/* A revoked token ends its streams too, not only its next request. */
-static gboolean event_stream_authorized(const EventStream *stream)
-{
-    if (stream->token == NULL)
-        return TRUE;
-    g_autofree char *tenant = token_lookup(stream->store, stream->token);
-    return g_strcmp0(tenant, stream->tenant) == 0;
-}
-
-static gssize event_stream_read(gpointer data, char *buf, gsize max)
-{
-    EventStream *stream = data;
-
-    if (stream->offset == stream->pending->len) {
-        gboolean ended = FALSE;
-        g_autofree char *text =
-            event_subscription_next(stream->subscription, EVENTS_POLL_MS, &ended);
-        /* Checked before every write: an event that arrives just after a
-         * revocation must not go out. */
-        if (ended || !event_stream_authorized(stream))
-            return -1;
-        g_string_truncate(stream->pending, 0);
-        stream->offset = 0;
-        if (text != NULL)
-            g_string_append(stream->pending, text);
-        else if (g_get_monotonic_time() - stream->last_write > EVENTS_KEEPALIVE_US)
-            g_string_append(stream->pending, ": keepalive\n\n"); /* proxies drop idle streams */
-        else
-            return 0;
-    }
-    gsize n = MIN(max, stream->pending->len - stream->offset);
-    memcpy(buf, stream->pending->str + stream->offset, n);
-    stream->offset += n;
-    stream->last_write = g_get_monotonic_time();
-    return (gssize)n;
-}
-
-HttpReply *handle_events(gpointer data, const HttpRequest *request)
-{
-    App *app = data;
-    EventStream *stream = g_new0(EventStream, 1);
-    const char *tenant =
-        request->caller->role == HTTP_CALLER_TENANT ? request->caller->tenant : NULL;
-
-    stream->store = app->store;
-    stream->token = g_strdup(request->caller->token);
-    stream->tenant = g_strdup(tenant);
-    stream->subscription = event_bus_subscribe(app->events, tenant);
-    /* The first bytes tell the client the stream is live and how to retry. */
-    stream->pending = g_string_new("retry: 3000\n\n");
-    stream->last_write = g_get_monotonic_time();
-    HttpReply *reply =
-        http_reply_stream(200, "text/event-stream", event_stream_read, stream, event_stream_free);
-    http_reply_add_header(reply, "Cache-Control", "no-cache");
-    return reply;
 }

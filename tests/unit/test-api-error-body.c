@@ -40,7 +40,28 @@ static void test_invalid_utf8_message(void)
     g_assert_no_error(error);
     g_autofree char *message = NULL;
     g_assert_true(api_error_body_from_json(back, NULL, NULL, &message, &error));
-    g_assert_cmpstr(message, ==, "no such path: /v1/\xef\xbf\xbd\xef\xbf\xbd/x");
+    g_assert_cmpstr(message, ==, "no such path: /v1/\\xFF\\xFE/x");
+}
+
+/* Terminal escapes are shown, not sent; a huge echo is cut at a character. */
+static void test_message_clean(void)
+{
+    g_autofree char *escaped = api_error_message_clean("bad \x1b[31mname\x7f\n\tok \xc3\xa9");
+    g_assert_cmpstr(escaped, ==, "bad \\x1B[31mname\\x7F\n\tok \xc3\xa9");
+
+    g_autofree char *huge = g_strnfill(200 * 1024, 'a');
+    g_autofree char *cut = api_error_message_clean(huge);
+    g_assert_cmpuint(strlen(cut), ==, API_ERROR_MESSAGE_MAX + 3);
+    g_assert_true(g_str_has_suffix(cut, "..."));
+
+    /* Never cut inside a character: 2-byte characters across the limit. */
+    g_autoptr(GString) wide = g_string_new("x");
+    for (int i = 0; i < API_ERROR_MESSAGE_MAX; i++)
+        g_string_append(wide, "\xc3\xa9");
+    g_autofree char *wide_cut = api_error_message_clean(wide->str);
+    g_assert_true(g_utf8_validate(wide_cut, -1, NULL));
+    g_autofree char *empty = api_error_message_clean(NULL);
+    g_assert_cmpstr(empty, ==, "");
 }
 
 static void test_round_trip(void)
@@ -146,6 +167,7 @@ int main(int argc, char **argv)
     g_test_add_func("/api/error-body/to-json-shape", test_to_json_shape);
     g_test_add_func("/api/error-body/round-trip", test_round_trip);
     g_test_add_func("/api/error-body/invalid-utf8-message", test_invalid_utf8_message);
+    g_test_add_func("/api/error-body/message-clean", test_message_clean);
     g_test_add_func("/api/error-body/outputs-optional", test_outputs_optional);
     g_test_add_func("/api/error-body/from-json-bad", test_from_json_bad);
     return g_test_run();

@@ -210,8 +210,10 @@ static HttpReply *handle_console(gpointer data, const HttpRequest *request)
                           watch_free);
 }
 
+static const char *const console_query[] = {"tail", "follow", NULL};
+
 static const HttpRoute routes[] = {
-    {"GET", "/console", HTTP_ACCESS_ANYONE, FALSE, handle_console, NULL, NULL},
+    {"GET", "/console", HTTP_ACCESS_ANYONE, FALSE, handle_console, NULL, NULL, console_query},
 };
 
 typedef struct {

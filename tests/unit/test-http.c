@@ -290,17 +290,21 @@ static const HttpUploadHandler toy_upload = {
     .abort = toy_upload_abort,
 };
 
+static const char *const toy_query[] = {"limit", "after", "q", "flag", NULL};
+
 static const HttpRoute toy_routes[] = {
-    {"GET", "/v1", HTTP_ACCESS_ANYONE, FALSE, toy_echo, NULL, NULL},
-    {"GET", "/v1/host", HTTP_ACCESS_OPERATOR, FALSE, toy_echo, NULL, NULL},
-    {"GET", "/v1/tenants/{name}", HTTP_ACCESS_CALLER, FALSE, toy_echo, NULL, NULL},
-    {"DELETE", "/v1/tenants/{name}", HTTP_ACCESS_OPERATOR, FALSE, toy_echo, "tenant-delete", NULL},
-    {"GET", "/v1/tenants/{name}/tokens/{id}", HTTP_ACCESS_CALLER, FALSE, toy_echo, NULL, NULL},
-    {"GET", "/v1/things", HTTP_ACCESS_TENANT, FALSE, toy_echo, NULL, NULL},
-    {"POST", "/v1/things", HTTP_ACCESS_CALLER, TRUE, toy_echo, NULL, NULL},
-    {"GET", "/v1/streams/{kind}", HTTP_ACCESS_CALLER, FALSE, toy_stream, NULL, NULL},
-    {"GET", "/v1/errors/{kind}", HTTP_ACCESS_ANYONE, FALSE, toy_error, NULL, NULL},
-    {"PUT", "/v1/uploads/{mode}", HTTP_ACCESS_TENANT, FALSE, NULL, NULL, &toy_upload},
+    {"GET", "/v1", HTTP_ACCESS_ANYONE, FALSE, toy_echo, NULL, NULL, NULL},
+    {"GET", "/v1/host", HTTP_ACCESS_OPERATOR, FALSE, toy_echo, NULL, NULL, NULL},
+    {"GET", "/v1/tenants/{name}", HTTP_ACCESS_CALLER, FALSE, toy_echo, NULL, NULL, toy_query},
+    {"DELETE", "/v1/tenants/{name}", HTTP_ACCESS_OPERATOR, FALSE, toy_echo, "tenant-delete", NULL,
+     NULL},
+    {"GET", "/v1/tenants/{name}/tokens/{id}", HTTP_ACCESS_CALLER, FALSE, toy_echo, NULL, NULL,
+     NULL},
+    {"GET", "/v1/things", HTTP_ACCESS_TENANT, FALSE, toy_echo, NULL, NULL, NULL},
+    {"POST", "/v1/things", HTTP_ACCESS_CALLER, TRUE, toy_echo, NULL, NULL, NULL},
+    {"GET", "/v1/streams/{kind}", HTTP_ACCESS_CALLER, FALSE, toy_stream, NULL, NULL, NULL},
+    {"GET", "/v1/errors/{kind}", HTTP_ACCESS_ANYONE, FALSE, toy_error, NULL, NULL, NULL},
+    {"PUT", "/v1/uploads/{mode}", HTTP_ACCESS_TENANT, FALSE, NULL, NULL, &toy_upload, NULL},
 };
 
 /* ---- fixture ------------------------------------------------------------ */
@@ -619,6 +623,13 @@ static void test_query(Fixture *fixture, gconstpointer data)
     g_auto(Response) bad = {0};
     get_unix(fixture, "/v1/tenants/acme?after=%zz", "Bearer good-token", &bad);
     assert_error(&bad, 400, "bad_request");
+
+    /* A misspelt parameter is named, not ignored. */
+    g_auto(Response) unknown = {0};
+    get_unix(fixture, "/v1/tenants/acme?limt=5", NULL, &unknown);
+    assert_error(&unknown, 400, "bad_request");
+    g_autoptr(json_object) unknown_body = response_json(&unknown);
+    g_assert_nonnull(strstr(json_string(unknown_body, "error.message"), "'limt'"));
 }
 
 /* ---- callers ------------------------------------------------------------ */

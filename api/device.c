@@ -214,14 +214,12 @@ json_object *api_device_class_to_json(const ApiDeviceClass *device_class)
     return root;
 }
 
-json_object *api_device_class_list_to_json(const GPtrArray *classes)
+json_object *api_device_class_list_to_json(const GPtrArray *classes, const char *next)
 {
     json_object *array = json_object_new_array();
     for (guint i = 0; i < classes->len; i++)
         json_object_array_add(array, api_device_class_to_json(g_ptr_array_index(classes, i)));
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "device_classes", array);
-    return root;
+    return api_json_page_new("device_classes", array, next);
 }
 
 ApiDevice *api_device_new(void)
@@ -261,14 +259,12 @@ json_object *api_device_to_json(const ApiDevice *device)
     return root;
 }
 
-json_object *api_device_list_to_json(const GPtrArray *devices)
+json_object *api_device_list_to_json(const GPtrArray *devices, const char *next)
 {
     json_object *array = json_object_new_array();
     for (guint i = 0; i < devices->len; i++)
         json_object_array_add(array, api_device_to_json(g_ptr_array_index(devices, i)));
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "devices", array);
-    return root;
+    return api_json_page_new("devices", array, next);
 }
 
 char *api_device_attach_from_json(json_object *value, GError **error)

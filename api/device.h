@@ -48,8 +48,8 @@ gboolean api_device_class_patch_from_json(json_object *value, gboolean *has_capa
 /* {"name","kind","model","capacity","in_use","available","addresses","force",
  * "description","created_at","updated_at"} */
 json_object *api_device_class_to_json(const ApiDeviceClass *device_class);
-/* {"device_classes":[...]} */
-json_object *api_device_class_list_to_json(const GPtrArray *classes);
+/* {"device_classes":[...],"next":CURSOR|null} */
+json_object *api_device_class_list_to_json(const GPtrArray *classes, const char *next);
 
 /* The form of a PCI function's address: "dddd:bb:ss.f", lower-case hex. */
 gboolean api_device_check_pci_address(const char *path, const char *address, GError **error);
@@ -70,8 +70,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(ApiDevice, api_device_free)
 
 /* {"id","class","model","address","stack":null|{"id","name","tenant"}} */
 json_object *api_device_to_json(const ApiDevice *device);
-/* {"devices":[...]} */
-json_object *api_device_list_to_json(const GPtrArray *devices);
+/* {"devices":[...],"next":CURSOR|null} */
+json_object *api_device_list_to_json(const GPtrArray *devices, const char *next);
 
 /* POST /v1/stacks/{name}/devices body {"class":"..."}: the class name. */
 char *api_device_attach_from_json(json_object *value, GError **error);

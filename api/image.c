@@ -11,7 +11,6 @@ static const char *const image_keys[] = {
     "size", "sha256", "error",  "created_at", "updated_at", NULL,
 };
 static const char *const create_keys[] = {"name", "kind", "format", NULL};
-static const char *const list_keys[] = {"images", NULL};
 static const ApiEnumName kind_names[] = {
     {API_IMAGE_KIND_KERNEL, "kernel"},
     {API_IMAGE_KIND_INITRD, "initrd"},
@@ -245,39 +244,21 @@ ApiImage *api_image_from_json(json_object *value, GError **error)
     return g_steal_pointer(&image);
 }
 
-json_object *api_image_list_to_json(const GPtrArray *images)
+json_object *api_image_list_to_json(const GPtrArray *images, const char *next)
 {
     json_object *list = json_object_new_array();
     for (guint i = 0; images && i < images->len; i++)
         json_object_array_add(list, api_image_to_json(g_ptr_array_index(images, i)));
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "images", list);
-    return root;
+    return api_json_page_new("images", list, next);
 }
 
-GPtrArray *api_image_list_from_json(json_object *value, GError **error)
+static gpointer image_item(json_object *item, GError **error)
 {
-    json_object *list = NULL;
+    return api_image_from_json(item, error);
+}
 
-    if (!api_json_check_object(value, "", list_keys, error) ||
-        !api_json_get_array(value, "", "images", API_JSON_REQUIRED, &list, error))
-        return NULL;
-
-    g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func((GDestroyNotify)api_image_free);
-    for (size_t i = 0; i < json_object_array_length(list); i++) {
-        json_object *item = json_object_array_get_idx(list, i);
-        g_autofree char *path = api_json_path_index("images", i);
-        /* The item decoder names fields from its own top: say where it sits. */
-        if (!json_object_is_type(item, json_type_object)) {
-            api_json_set_invalid(error, path, "must be an object");
-            return NULL;
-        }
-        ApiImage *image = api_image_from_json(item, error);
-        if (!image) {
-            g_prefix_error(error, "%s.", path);
-            return NULL;
-        }
-        g_ptr_array_add(images, image);
-    }
-    return g_steal_pointer(&images);
+GPtrArray *api_image_list_from_json(json_object *value, char **next, GError **error)
+{
+    return api_json_page_decode(value, "images", image_item, (GDestroyNotify)api_image_free, next,
+                                error);
 }

@@ -69,6 +69,6 @@ ApiImage *api_image_create_from_json(json_object *value, GError **error);
 json_object *api_image_to_json(const ApiImage *image);
 ApiImage *api_image_from_json(json_object *value, GError **error);
 
-/* {"images":[...]} and back (of ApiImage). */
-json_object *api_image_list_to_json(const GPtrArray *images);
-GPtrArray *api_image_list_from_json(json_object *value, GError **error);
+/* {"images":[...],"next":CURSOR|null} and back (of ApiImage). */
+json_object *api_image_list_to_json(const GPtrArray *images, const char *next);
+GPtrArray *api_image_list_from_json(json_object *value, char **next, GError **error);

@@ -458,3 +458,50 @@ gboolean api_json_check_time(const char *path, const char *value, GError **error
     }
     return TRUE;
 }
+
+/* ---- pages of lists ------------------------------------------------------------ */
+
+json_object *api_json_page_new(const char *member, json_object *items, const char *next)
+{
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, member, items);
+    json_object_object_add(root, "next", api_json_new_string_or_null(next));
+    return root;
+}
+
+GPtrArray *api_json_page_decode(json_object *value, const char *member, ApiJsonItemDecode decode,
+                                GDestroyNotify free_func, char **next, GError **error)
+{
+    g_return_val_if_fail(next != NULL, NULL);
+    const char *const keys[] = {member, "next", NULL};
+    json_object *list = NULL;
+    g_autofree char *cursor = NULL;
+
+    if (!api_json_check_object(value, "", keys, error) ||
+        !api_json_get_array(value, "", member, API_JSON_REQUIRED, &list, error) ||
+        !api_json_get_string(value, "", "next", API_JSON_REQUIRED | API_JSON_NULLABLE, &cursor,
+                             error))
+        return NULL;
+    if (cursor != NULL && cursor[0] == '\0') {
+        api_json_set_invalid(error, "next", "must not be empty");
+        return NULL;
+    }
+    g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(free_func);
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *item = json_object_array_get_idx(list, i);
+        g_autofree char *path = api_json_path_index(member, i);
+        /* The item decoder names fields from its own top: say where it sits. */
+        if (!json_object_is_type(item, json_type_object)) {
+            api_json_set_invalid(error, path, "must be an object");
+            return NULL;
+        }
+        gpointer decoded = decode(item, error);
+        if (decoded == NULL) {
+            g_prefix_error(error, "%s.", path);
+            return NULL;
+        }
+        g_ptr_array_add(items, decoded);
+    }
+    *next = g_steal_pointer(&cursor);
+    return g_steal_pointer(&items);
+}

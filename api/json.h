@@ -110,3 +110,22 @@ gboolean api_json_get_tristate(json_object *object, const char *path, const char
 json_object *api_json_new_tristate(int value);
 json_object *api_json_new_int_or_null(gint64 value);
 json_object *api_json_new_string_or_null(const char *value);
+
+/* ---- pages of lists -----------------------------------------------------
+ *
+ * Every list answers {"<member>": [...], "next": CURSOR|null}: next is the
+ * opaque cursor of the following page, null on the last. */
+
+/* The body of a page: @items (an array, stolen) under @member, and @next. */
+json_object *api_json_page_new(const char *member, json_object *items, const char *next);
+
+/* Decodes one item of a page (the item is an object; errors name fields
+ * from the item's own top). */
+typedef gpointer (*ApiJsonItemDecode)(json_object *item, GError **error);
+
+/* Reads a page strictly (only @member and "next"; next a non-empty string
+ * or null): its items by @decode, in an array that frees them with
+ * @free_func, errors naming "<member>[i].<field>"; *@next gets the cursor
+ * (NULL on the last page). */
+GPtrArray *api_json_page_decode(json_object *value, const char *member, ApiJsonItemDecode decode,
+                                GDestroyNotify free_func, char **next, GError **error);

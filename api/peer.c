@@ -7,7 +7,6 @@
 
 static const char *const peer_keys[] = {"name", "libvirt_uri", "migrate_uri", "created_at", NULL};
 static const char *const create_keys[] = {"name", "libvirt_uri", "migrate_uri", NULL};
-static const char *const list_keys[] = {"peers", NULL};
 /* Stacks are QEMU domains; test:///default is the test backend's. */
 static const char *const drivers[] = {"qemu", "test", NULL};
 /* libvirt's remote transports (libvirt.org/uri.html). */
@@ -204,39 +203,21 @@ ApiPeer *api_peer_from_json(json_object *value, GError **error)
     return g_steal_pointer(&peer);
 }
 
-json_object *api_peer_list_to_json(const GPtrArray *peers)
+json_object *api_peer_list_to_json(const GPtrArray *peers, const char *next)
 {
     json_object *list = json_object_new_array();
     for (guint i = 0; peers && i < peers->len; i++)
         json_object_array_add(list, api_peer_to_json(g_ptr_array_index(peers, i)));
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "peers", list);
-    return root;
+    return api_json_page_new("peers", list, next);
 }
 
-GPtrArray *api_peer_list_from_json(json_object *value, GError **error)
+static gpointer peer_item(json_object *item, GError **error)
 {
-    json_object *list = NULL;
+    return api_peer_from_json(item, error);
+}
 
-    if (!api_json_check_object(value, "", list_keys, error) ||
-        !api_json_get_array(value, "", "peers", API_JSON_REQUIRED, &list, error))
-        return NULL;
-
-    g_autoptr(GPtrArray) peers = g_ptr_array_new_with_free_func((GDestroyNotify)api_peer_free);
-    for (size_t i = 0; i < json_object_array_length(list); i++) {
-        json_object *item = json_object_array_get_idx(list, i);
-        g_autofree char *path = api_json_path_index("peers", i);
-        /* The item decoder names fields from its own top: say where it sits. */
-        if (!json_object_is_type(item, json_type_object)) {
-            api_json_set_invalid(error, path, "must be an object");
-            return NULL;
-        }
-        ApiPeer *peer = api_peer_from_json(item, error);
-        if (!peer) {
-            g_prefix_error(error, "%s.", path);
-            return NULL;
-        }
-        g_ptr_array_add(peers, peer);
-    }
-    return g_steal_pointer(&peers);
+GPtrArray *api_peer_list_from_json(json_object *value, char **next, GError **error)
+{
+    return api_json_page_decode(value, "peers", peer_item, (GDestroyNotify)api_peer_free, next,
+                                error);
 }

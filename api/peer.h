@@ -36,6 +36,6 @@ ApiPeer *api_peer_create_from_json(json_object *value, GError **error);
 json_object *api_peer_to_json(const ApiPeer *peer);
 ApiPeer *api_peer_from_json(json_object *value, GError **error);
 
-/* {"peers":[...]} and back (of ApiPeer). */
-json_object *api_peer_list_to_json(const GPtrArray *peers);
-GPtrArray *api_peer_list_from_json(json_object *value, GError **error);
+/* {"peers":[...],"next":CURSOR|null} and back (of ApiPeer). */
+json_object *api_peer_list_to_json(const GPtrArray *peers, const char *next);
+GPtrArray *api_peer_list_from_json(json_object *value, char **next, GError **error);

@@ -225,3 +225,51 @@ ApiToken *api_token_from_json(json_object *value, GError **error)
         return NULL;
     return g_steal_pointer(&token);
 }
+
+/* ---- lists ------------------------------------------------------------------------- */
+
+json_object *api_tenant_list_to_json(const GPtrArray *tenants, const char *next)
+{
+    json_object *list = json_object_new_array();
+    for (guint i = 0; tenants && i < tenants->len; i++)
+        json_object_array_add(list, api_tenant_to_json(g_ptr_array_index(tenants, i)));
+    return api_json_page_new("tenants", list, next);
+}
+
+static gpointer tenant_item(json_object *item, GError **error)
+{
+    return api_tenant_from_json(item, error);
+}
+
+GPtrArray *api_tenant_list_from_json(json_object *value, char **next, GError **error)
+{
+    return api_json_page_decode(value, "tenants", tenant_item, (GDestroyNotify)api_tenant_free,
+                                next, error);
+}
+
+json_object *api_token_list_to_json(const GPtrArray *tokens, const char *next)
+{
+    json_object *list = json_object_new_array();
+    for (guint i = 0; tokens && i < tokens->len; i++) {
+        const ApiToken *token = g_ptr_array_index(tokens, i);
+        g_return_val_if_fail(token->secret == NULL, NULL);
+        json_object_array_add(list, api_token_to_json(token));
+    }
+    return api_json_page_new("tokens", list, next);
+}
+
+static gpointer listed_token(json_object *item, GError **error)
+{
+    g_autoptr(ApiToken) token = api_token_from_json(item, error);
+    if (token != NULL && token->secret != NULL) {
+        api_json_set_invalid(error, "secret", "must not be in a list");
+        return NULL;
+    }
+    return g_steal_pointer(&token);
+}
+
+GPtrArray *api_token_list_from_json(json_object *value, char **next, GError **error)
+{
+    return api_json_page_decode(value, "tokens", listed_token, (GDestroyNotify)api_token_free, next,
+                                error);
+}

@@ -49,6 +49,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(ApiTenant, api_tenant_free)
  */
 json_object *api_tenant_to_json(const ApiTenant *tenant);
 ApiTenant *api_tenant_from_json(json_object *value, GError **error);
+/* {"tenants":[...],"next":CURSOR|null} and back (of ApiTenant). */
+json_object *api_tenant_list_to_json(const GPtrArray *tenants, const char *next);
+GPtrArray *api_tenant_list_from_json(json_object *value, char **next, GError **error);
 
 /* POST /v1/tenants body {"name", "quota": {...}}: name required, quota and each
  * of its keys optional (defaults above).  Fills name and quota only. */
@@ -71,3 +74,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(ApiToken, api_token_free)
 /* {"id","secret"?,"tenant","created_at"} (secret omitted when NULL) */
 json_object *api_token_to_json(const ApiToken *token);
 ApiToken *api_token_from_json(json_object *value, GError **error);
+/* {"tokens":[...],"next":CURSOR|null} and back (of ApiToken): a list never
+ * carries a secret, and refuses one. */
+json_object *api_token_list_to_json(const GPtrArray *tokens, const char *next);
+GPtrArray *api_token_list_from_json(json_object *value, char **next, GError **error);

@@ -36,6 +36,7 @@ typedef struct {
     gboolean streaming; /* a 200 answer: chunks go to on_data */
     gboolean checked;
     gboolean stopped; /* on_data asked to stop */
+    char *etag;       /* the answer's ETag, when asked for */
 } Exchange;
 
 G_DEFINE_QUARK(turtlectl - client - error - quark, client_error)
@@ -112,6 +113,21 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *user_data)
     return len;
 }
 
+/* Keeps the ETag header; a new status line (after "100 Continue") forgets
+ * the one before. */
+static size_t on_header(char *data, size_t size, size_t nitems, void *user_data)
+{
+    Exchange *exchange = user_data;
+    size_t len = size * nitems;
+    g_autofree char *line = g_strndup(data, len);
+
+    if (g_str_has_prefix(line, "HTTP/"))
+        g_clear_pointer(&exchange->etag, g_free);
+    else if (g_ascii_strncasecmp(line, "etag:", 5) == 0)
+        exchange->etag = g_strdup(g_strstrip(line + 5));
+    return len;
+}
+
 /* Resets the handle for one exchange; the connection cache survives. */
 static struct curl_slist *prepare(Client *client, Exchange *exchange, const char *method,
                                   const char *path, const char *accept, gboolean expect_continue)
@@ -183,7 +199,8 @@ static void set_answer_error(Client *client, long status, const GString *body, G
     g_autofree char *message = NULL;
 
     if (value != NULL && api_error_body_from_json(value, NULL, NULL, &message, NULL)) {
-        g_set_error_literal(error, CLIENT_ERROR, CLIENT_ERROR_API, message);
+        g_set_error_literal(error, CLIENT_ERROR,
+                            status == 412 ? CLIENT_ERROR_CHANGED : CLIENT_ERROR_API, message);
         return;
     }
     g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
@@ -236,15 +253,26 @@ static gboolean finish_json(Client *client, CURLcode code, const Exchange *excha
     return TRUE;
 }
 
-gboolean client_request(Client *client, const char *method, const char *path, json_object *request,
-                        guint timeout_s, json_object **body, GError **error)
+/* client_request and client_request_tagged. */
+static gboolean request_json(Client *client, const char *method, const char *path,
+                             json_object *request, guint timeout_s, const char *if_match,
+                             char **etag, json_object **body, GError **error)
 {
     g_autoptr(GString) answer = g_string_new(NULL);
     Exchange exchange = {.client = client, .body = answer};
     g_autofree char *payload = NULL;
+    g_autofree char *if_match_header = NULL;
 
     struct curl_slist *headers =
         prepare(client, &exchange, method, path, "application/json", FALSE);
+    if (if_match != NULL) {
+        if_match_header = g_strdup_printf("If-Match: %s", if_match);
+        headers = curl_slist_append(headers, if_match_header);
+    }
+    if (etag != NULL) {
+        curl_easy_setopt(client->curl, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(client->curl, CURLOPT_HEADERDATA, &exchange);
+    }
     if (request != NULL) {
         payload = api_json_to_string(request);
         headers = curl_slist_append(headers, "Content-Type: application/json");
@@ -256,7 +284,24 @@ gboolean client_request(Client *client, const char *method, const char *path, js
                      (long)(timeout_s > 0 ? timeout_s : CLIENT_DEFAULT_TIMEOUT_S));
     CURLcode code = curl_easy_perform(client->curl);
     curl_slist_free_all(headers);
-    return finish_json(client, code, &exchange, body, error);
+    gboolean ok = finish_json(client, code, &exchange, body, error);
+    if (ok && etag != NULL)
+        *etag = g_steal_pointer(&exchange.etag);
+    g_free(exchange.etag);
+    return ok;
+}
+
+gboolean client_request(Client *client, const char *method, const char *path, json_object *request,
+                        guint timeout_s, json_object **body, GError **error)
+{
+    return request_json(client, method, path, request, timeout_s, NULL, NULL, body, error);
+}
+
+gboolean client_request_tagged(Client *client, const char *method, const char *path,
+                               json_object *request, const char *if_match, char **etag,
+                               json_object **body, GError **error)
+{
+    return request_json(client, method, path, request, 0, if_match, etag, body, error);
 }
 
 typedef struct {

@@ -13,6 +13,7 @@ typedef enum {
     CLIENT_ERROR_API,         /* an error answer: the message is the API's, as is */
     CLIENT_ERROR_PROTOCOL,    /* an answer that breaks the contract */
     CLIENT_ERROR_LOCAL,       /* our side failed: reading the file to upload */
+    CLIENT_ERROR_CHANGED,     /* 412: If-Match named a version that is no longer current */
 } ClientErrorCode;
 
 GQuark client_error_quark(void);
@@ -32,6 +33,12 @@ const char *client_target(const Client *client);
  * empty).  @timeout_s bounds the exchange (0: a default for quick calls). */
 gboolean client_request(Client *client, const char *method, const char *path, json_object *request,
                         guint timeout_s, json_object **body, GError **error);
+/* The same for a read-modify-write: @if_match (may be NULL) goes as
+ * If-Match, and *@etag (may be NULL) gets the answer's ETag (NULL without
+ * one).  An answer 412 is CLIENT_ERROR_CHANGED. */
+gboolean client_request_tagged(Client *client, const char *method, const char *path,
+                               json_object *request, const char *if_match, char **etag,
+                               json_object **body, GError **error);
 
 /* PUT @size bytes read from @fd to @path as application/octet-stream,
  * streamed (never whole in memory), with "Expect: 100-continue" so that a

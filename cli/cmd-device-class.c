@@ -14,18 +14,22 @@ void cmd_device_class_usage(FILE *out)
           "                    [--description TEXT]\n"
           "       turtlectl device-class create NAME --kind vfio --address PCI [--address PCI]...\n"
           "                    [--force] [--description TEXT]\n"
-          "       turtlectl device-class list\n"
+          "       turtlectl device-class list [--limit N [--after CURSOR] [--all]]\n"
           "       turtlectl device-class show NAME\n"
           "       turtlectl device-class set NAME [--capacity N] [--description TEXT]\n"
+          "       turtlectl device-class edit NAME\n"
           "       turtlectl device-class delete NAME\n"
           "\n"
           "  create  a class of devices that stacks ask for by name (stack create --device,\n"
           "          stack device attach): emulated devices, QEMU models behind L1's vIOMMU,\n"
           "          or host PCI functions passed through with VFIO\n"
-          "  list    every class with its capacity and how many of its devices are in use\n"
+          "  list    every class with its capacity and how many of its devices are in\n"
+          "          use, every page (--limit N: one page of N, --all: every page of N)\n"
           "  show    one class, with its PCI addresses (vfio)\n"
           "  set     change an emulated class's capacity (not below the devices in use) or\n"
           "          any class's description (the options given; the others stay)\n"
+          "  edit    capacity and description in $VISUAL or $EDITOR; refused, with\n"
+          "          nothing written, if someone changed the class meanwhile\n"
           "  delete  a class (refused while a stack holds one of its devices)\n"
           "\n"
           "Options:\n"
@@ -36,6 +40,9 @@ void cmd_device_class_usage(FILE *out)
           "                      (up to 64).  Its whole IOMMU group must be assignable\n"
           "  --force             vfio: take functions bound to a host driver too\n"
           "  --description TEXT  what the class is, for people (up to 256 bytes)\n"
+          "  --limit N           classes per page (1-1000)\n"
+          "  --after CURSOR      the page after CURSOR (the \"next\" of the previous one)\n"
+          "  --all               with --limit: every page, N at a time\n"
           "\n"
           "Operator only but list and show.  Global options: turtlectl --help.\n",
           out);
@@ -239,41 +246,37 @@ static int class_create(Ctl *ctl, int argc, char **argv)
     return print_class(ctl, body);
 }
 
+static gpointer class_item(json_object *item, GError **error)
+{
+    return device_class_from_json(item, "", error);
+}
+
+static GPtrArray *class_page(json_object *body, char **next, GError **error)
+{
+    return api_json_page_decode(body, "device_classes", class_item,
+                                (GDestroyNotify)device_class_free, next, error);
+}
+
+static void class_row(OutputTable *table, gpointer item)
+{
+    const DeviceClass *dc = item;
+    g_autofree char *capacity = count_text(dc->capacity);
+    g_autofree char *in_use = count_text(dc->in_use);
+    g_autofree char *available = count_text(dc->available);
+    output_table_add(table, dc->name, dc->kind, dc->model, capacity, in_use, available,
+                     dc->description);
+}
+
 static int class_list(Ctl *ctl, int argc, char **argv)
 {
     static const char *const headers[] = {"NAME",   "KIND",      "MODEL",       "CAPACITY",
                                           "IN-USE", "AVAILABLE", "DESCRIPTION", NULL};
-    g_autoptr(json_object) body = NULL;
-    g_autoptr(GError) error = NULL;
-    int status = CTL_EXIT_OK;
-
-    if (!cmd_parse(ctl, "list", argc, argv, NULL, NULL, NULL, &status) ||
-        !cmd_call(ctl, "GET", "/v1/device-classes", NULL, &body, &status))
-        return status;
-    json_object *list = ctl_member(body, "device_classes", &error);
-    if (list == NULL)
-        return ctl_fail(ctl, error);
-    if (!json_object_is_type(list, json_type_array)) {
-        g_set_error_literal(&error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
-                            "unexpected answer from turtled: device_classes: must be an array");
-        return ctl_fail(ctl, error);
-    }
-    g_autoptr(OutputTable) table = output_table_new(headers, 0);
-    for (size_t i = 0; i < json_object_array_length(list); i++) {
-        g_autofree char *where = g_strdup_printf("device_classes[%zu]", i);
-        g_autoptr(DeviceClass) dc =
-            device_class_from_json(json_object_array_get_idx(list, i), where, &error);
-        if (dc == NULL)
-            return ctl_fail_answer(ctl, NULL, error);
-        g_autofree char *capacity = count_text(dc->capacity);
-        g_autofree char *in_use = count_text(dc->in_use);
-        g_autofree char *available = count_text(dc->available);
-        output_table_add(table, dc->name, dc->kind, dc->model, capacity, in_use, available,
-                         dc->description);
-    }
-    if (!ctl_emit(ctl, body))
-        output_table_print(table, stdout);
-    return CTL_EXIT_OK;
+    static const CmdList list = {.path = "/v1/device-classes",
+                                 .member = "device_classes",
+                                 .decode = class_page,
+                                 .headers = headers,
+                                 .row = class_row};
+    return cmd_list(ctl, &list, argc, argv);
 }
 
 static int class_show(Ctl *ctl, int argc, char **argv)
@@ -320,6 +323,22 @@ static int class_set(Ctl *ctl, int argc, char **argv)
     return print_class(ctl, body);
 }
 
+/* Capacity and description in an editor; written back only if nobody
+ * changed the class meanwhile (If-Match). */
+static int class_edit(Ctl *ctl, int argc, char **argv)
+{
+    static const char *const fields[] = {"capacity", "description", NULL};
+    g_autoptr(GPtrArray) args = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_parse(ctl, "edit", argc, argv, NULL, name_names, &args, &status))
+        return status;
+    const char *name = g_ptr_array_index(args, 0);
+    g_autofree char *path = ctl_path("/v1/device-classes", name, NULL);
+    g_autofree char *what = g_strdup_printf("device class %s", name);
+    return cmd_edit(ctl, what, path, "device_class", fields, print_class);
+}
+
 static int class_delete(Ctl *ctl, int argc, char **argv)
 {
     g_autoptr(GPtrArray) args = NULL;
@@ -340,8 +359,13 @@ static int class_delete(Ctl *ctl, int argc, char **argv)
 int cmd_device_class(Ctl *ctl, int argc, char **argv)
 {
     static const CmdVerb verbs[] = {
-        {"create", class_create}, {"list", class_list},     {"show", class_show},
-        {"set", class_set},       {"delete", class_delete}, {NULL, NULL},
+        {"create", class_create},
+        {"list", class_list},
+        {"show", class_show},
+        {"set", class_set},
+        {"edit", class_edit},
+        {"delete", class_delete},
+        {NULL, NULL},
     };
     return cmd_dispatch(ctl, "device-class", verbs, argc, argv);
 }

@@ -4,14 +4,18 @@
 
 void cmd_device_usage(FILE *out)
 {
-    fputs("usage: turtlectl device list [--class NAME]\n"
+    fputs("usage: turtlectl device list [--class NAME] [--limit N [--after CURSOR] [--all]]\n"
           "\n"
           "  list  the devices of every device class (or of --class NAME only) and the\n"
           "        stack that holds each (TENANT/STACK, or - when it is free); a tenant\n"
-          "        sees only the devices its stacks hold\n"
+          "        sees only the devices its stacks hold.  Every page (--limit N: one\n"
+          "        page of N, --all: every page of N)\n"
           "\n"
           "Options:\n"
-          "  --class NAME  one device class only\n"
+          "  --class NAME       one device class only\n"
+          "  --limit N          devices per page (1-1000)\n"
+          "  --after CURSOR     the page after CURSOR (the \"next\" of the previous one)\n"
+          "  --all              with --limit: every page, N at a time\n"
           "\n"
           "Device classes: turtlectl device-class --help.  Global options: turtlectl --help.\n",
           out);
@@ -68,52 +72,37 @@ static Device *device_from_json(json_object *value, const char *path, GError **e
     return g_steal_pointer(&device);
 }
 
+static gpointer device_item(json_object *item, GError **error)
+{
+    return device_from_json(item, "", error);
+}
+
+static GPtrArray *device_page(json_object *body, char **next, GError **error)
+{
+    return api_json_page_decode(body, "devices", device_item, (GDestroyNotify)device_free, next,
+                                error);
+}
+
+static void device_row(OutputTable *table, gpointer item)
+{
+    const Device *device = item;
+    g_autofree char *holder =
+        device->stack_name != NULL
+            ? g_strdup_printf("%s/%s", device->stack_tenant, device->stack_name)
+            : NULL;
+    output_table_add(table, device->id, device->class_name, device->model, device->address, holder);
+}
+
 static int device_list(Ctl *ctl, int argc, char **argv)
 {
     static const char *const headers[] = {"ID", "CLASS", "MODEL", "ADDRESS", "STACK", NULL};
-    const char *class_name = NULL;
-    const ArgSpec specs[] = {
-        {"--class", ARG_STRING, 0, 0, &class_name, NULL},
-        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
-    };
-    g_autoptr(json_object) body = NULL;
-    g_autoptr(GError) error = NULL;
-    int status = CTL_EXIT_OK;
-
-    if (!cmd_parse(ctl, "list", argc, argv, specs, NULL, NULL, &status))
-        return status;
-    g_autoptr(GString) path = g_string_new("/v1/devices");
-    if (class_name != NULL) {
-        g_string_append(path, "?class=");
-        g_string_append_uri_escaped(path, class_name, NULL, FALSE);
-    }
-    if (!cmd_call(ctl, "GET", path->str, NULL, &body, &status))
-        return status;
-    json_object *list = ctl_member(body, "devices", &error);
-    if (list == NULL)
-        return ctl_fail(ctl, error);
-    if (!json_object_is_type(list, json_type_array)) {
-        g_set_error_literal(&error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
-                            "unexpected answer from turtled: devices: must be an array");
-        return ctl_fail(ctl, error);
-    }
-    g_autoptr(OutputTable) table = output_table_new(headers, 0);
-    for (size_t i = 0; i < json_object_array_length(list); i++) {
-        g_autofree char *where = g_strdup_printf("devices[%zu]", i);
-        g_autoptr(Device) device =
-            device_from_json(json_object_array_get_idx(list, i), where, &error);
-        if (device == NULL)
-            return ctl_fail_answer(ctl, NULL, error);
-        g_autofree char *holder =
-            device->stack_name != NULL
-                ? g_strdup_printf("%s/%s", device->stack_tenant, device->stack_name)
-                : NULL;
-        output_table_add(table, device->id, device->class_name, device->model, device->address,
-                         holder);
-    }
-    if (!ctl_emit(ctl, body))
-        output_table_print(table, stdout);
-    return CTL_EXIT_OK;
+    static const CmdList list = {.path = "/v1/devices",
+                                 .member = "devices",
+                                 .decode = device_page,
+                                 .headers = headers,
+                                 .row = device_row,
+                                 .filter = "class"};
+    return cmd_list(ctl, &list, argc, argv);
 }
 
 int cmd_device(Ctl *ctl, int argc, char **argv)

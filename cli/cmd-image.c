@@ -12,7 +12,7 @@ void cmd_image_usage(FILE *out)
 {
     fputs("usage: turtlectl image create NAME --kind KIND [--format FORMAT] [--file FILE]\n"
           "       turtlectl image upload NAME FILE\n"
-          "       turtlectl image list\n"
+          "       turtlectl image list [--limit N [--after CURSOR] [--all]]\n"
           "       turtlectl image show NAME\n"
           "       turtlectl image delete NAME\n"
           "\n"
@@ -20,7 +20,8 @@ void cmd_image_usage(FILE *out)
           "          at once (if the upload fails, the image is deleted again)\n"
           "  upload  send FILE as the image's data; turtled checks it (format, kernel)\n"
           "          and the image becomes ready, or the upload is refused\n"
-          "  list    the images: name, kind, format, state, size\n"
+          "  list    the images: name, kind, format, state, size; every page (--limit N:\n"
+          "          one page of N, --all: every page of N)\n"
           "  show    one image, with its SHA-256\n"
           "  delete  an image (refused while a stack uses it)\n"
           "\n"
@@ -28,9 +29,14 @@ void cmd_image_usage(FILE *out)
           "  --kind KIND      kernel, initrd or disk\n"
           "  --format FORMAT  raw (default) or qcow2; kernels and initrds are raw\n"
           "  --file FILE      upload FILE right after creating the image\n"
+          "  --limit N        images per page (1-1000)\n"
+          "  --after CURSOR   the page after CURSOR (the \"next\" of the previous one)\n"
+          "  --all            with --limit: every page, N at a time\n"
           "\n"
           "Uploads show their progress on stderr: a bar on a terminal, else a line at\n"
-          "every tenth.  Tenants only.  Global options: turtlectl --help.\n",
+          "every tenth.  A tenant may have a few images that are not ready yet (8 unless\n"
+          "the operator set pending_images): upload or delete them to create more.\n"
+          "Tenants only.  Global options: turtlectl --help.\n",
           out);
 }
 
@@ -228,32 +234,25 @@ static int image_upload(Ctl *ctl, int argc, char **argv)
     return print_image(ctl, body);
 }
 
+static void image_row(OutputTable *table, gpointer item)
+{
+    const ApiImage *image = item;
+    g_autofree char *size = image->size >= 0 ? progress_size(image->size) : NULL;
+    output_table_add(table, image->name, api_image_kind_to_string(image->kind),
+                     api_image_format_to_string(image->format),
+                     api_image_state_to_string(image->state), size, image->created_at);
+}
+
 static int image_list(Ctl *ctl, int argc, char **argv)
 {
     static const char *const headers[] = {"NAME", "KIND",    "FORMAT", "STATE",
                                           "SIZE", "CREATED", NULL};
-    g_autoptr(json_object) body = NULL;
-    g_autoptr(GError) error = NULL;
-    int status = CTL_EXIT_OK;
-
-    if (!cmd_parse(ctl, "list", argc, argv, NULL, NULL, NULL, &status) ||
-        !cmd_call(ctl, "GET", "/v1/images", NULL, &body, &status))
-        return status;
-    g_autoptr(GPtrArray) images = api_image_list_from_json(body, &error);
-    if (images == NULL)
-        return ctl_fail_answer(ctl, NULL, error);
-    if (ctl_emit(ctl, body))
-        return CTL_EXIT_OK;
-    g_autoptr(OutputTable) table = output_table_new(headers, 0);
-    for (guint i = 0; i < images->len; i++) {
-        const ApiImage *image = g_ptr_array_index(images, i);
-        g_autofree char *size = image->size >= 0 ? progress_size(image->size) : NULL;
-        output_table_add(table, image->name, api_image_kind_to_string(image->kind),
-                         api_image_format_to_string(image->format),
-                         api_image_state_to_string(image->state), size, image->created_at);
-    }
-    output_table_print(table, stdout);
-    return CTL_EXIT_OK;
+    static const CmdList list = {.path = "/v1/images",
+                                 .member = "images",
+                                 .decode = api_image_list_from_json,
+                                 .headers = headers,
+                                 .row = image_row};
+    return cmd_list(ctl, &list, argc, argv);
 }
 
 static int image_show(Ctl *ctl, int argc, char **argv)

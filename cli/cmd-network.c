@@ -168,8 +168,12 @@ static int network_list(Ctl *ctl, int argc, char **argv)
 {
     static const char *const headers[] = {"NAME",    "TENANT", "MODE", "CIDR",
                                           "GATEWAY", "BRIDGE", "NICS", NULL};
-    static const CmdList list = {"/v1/networks", "networks", api_network_list_from_json, headers,
-                                 network_row};
+    static const CmdList list = {.path = "/v1/networks",
+                                 .member = "networks",
+                                 .decode = api_network_list_from_json,
+                                 .headers = headers,
+                                 .row = network_row,
+                                 .filter = "tenant"};
     return cmd_list(ctl, &list, argc, argv);
 }
 

@@ -6,13 +6,14 @@
 void cmd_peer_usage(FILE *out)
 {
     fputs("usage: turtlectl peer add NAME --libvirt-uri URI [--migrate-uri URI]\n"
-          "       turtlectl peer list\n"
+          "       turtlectl peer list [--limit N [--after CURSOR] [--all]]\n"
           "       turtlectl peer show NAME\n"
           "       turtlectl peer remove NAME\n"
           "\n"
           "  add     record another host as a migration target (nothing is checked on\n"
           "          it now: a migration's preflight does that)\n"
-          "  list    every peer: name, libvirt URI, migration URI\n"
+          "  list    every peer: name, libvirt URI, migration URI; every page\n"
+          "          (--limit N: one page of N, --all: every page of N)\n"
           "  show    one peer\n"
           "  remove  forget a peer (nothing on the peer itself changes)\n"
           "\n"
@@ -22,6 +23,9 @@ void cmd_peer_usage(FILE *out)
           "                     qemu+tls://hostb/system\n"
           "  --migrate-uri URI  where QEMU sends the memory: tcp://HOST[:PORT] or\n"
           "                     rdma://HOST[:PORT] (default: libvirt picks)\n"
+          "  --limit N          peers per page (1-1000)\n"
+          "  --after CURSOR     the page after CURSOR (the \"next\" of the previous one)\n"
+          "  --all              with --limit: every page, N at a time\n"
           "\n"
           "Operator only.  Global options: turtlectl --help.\n",
           out);
@@ -78,28 +82,21 @@ static int peer_add(Ctl *ctl, int argc, char **argv)
     return print_peer(ctl, body);
 }
 
+static void peer_row(OutputTable *table, gpointer item)
+{
+    const ApiPeer *peer = item;
+    output_table_add(table, peer->name, peer->libvirt_uri, peer->migrate_uri, peer->created_at);
+}
+
 static int peer_list(Ctl *ctl, int argc, char **argv)
 {
     static const char *const headers[] = {"NAME", "LIBVIRT URI", "MIGRATE URI", "CREATED", NULL};
-    g_autoptr(json_object) body = NULL;
-    g_autoptr(GError) error = NULL;
-    int status = CTL_EXIT_OK;
-
-    if (!cmd_parse(ctl, "list", argc, argv, NULL, NULL, NULL, &status) ||
-        !cmd_call(ctl, "GET", "/v1/peers", NULL, &body, &status))
-        return status;
-    g_autoptr(GPtrArray) peers = api_peer_list_from_json(body, &error);
-    if (peers == NULL)
-        return ctl_fail_answer(ctl, NULL, error);
-    if (ctl_emit(ctl, body))
-        return CTL_EXIT_OK;
-    g_autoptr(OutputTable) table = output_table_new(headers, 0);
-    for (guint i = 0; i < peers->len; i++) {
-        const ApiPeer *peer = g_ptr_array_index(peers, i);
-        output_table_add(table, peer->name, peer->libvirt_uri, peer->migrate_uri, peer->created_at);
-    }
-    output_table_print(table, stdout);
-    return CTL_EXIT_OK;
+    static const CmdList list = {.path = "/v1/peers",
+                                 .member = "peers",
+                                 .decode = api_peer_list_from_json,
+                                 .headers = headers,
+                                 .row = peer_row};
+    return cmd_list(ctl, &list, argc, argv);
 }
 
 static int peer_show(Ctl *ctl, int argc, char **argv)

@@ -419,8 +419,12 @@ static int stack_list(Ctl *ctl, int argc, char **argv)
 {
     static const char *const headers[] = {"NAME",   "TENANT",  "STATE",   "VCPUS",
                                           "MEMORY", "BACKEND", "CREATED", NULL};
-    static const CmdList list = {"/v1/stacks", "stacks", api_stack_list_from_json, headers,
-                                 stack_row};
+    static const CmdList list = {.path = "/v1/stacks",
+                                 .member = "stacks",
+                                 .decode = api_stack_list_from_json,
+                                 .headers = headers,
+                                 .row = stack_row,
+                                 .filter = "tenant"};
     return cmd_list(ctl, &list, argc, argv);
 }
 

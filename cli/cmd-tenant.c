@@ -9,15 +9,19 @@
 void cmd_tenant_usage(FILE *out)
 {
     fputs("usage: turtlectl tenant create NAME [QUOTA OPTIONS]\n"
-          "       turtlectl tenant list\n"
+          "       turtlectl tenant list [--limit N [--after CURSOR] [--all]]\n"
           "       turtlectl tenant show NAME\n"
           "       turtlectl tenant set NAME QUOTA OPTIONS\n"
+          "       turtlectl tenant edit NAME\n"
           "       turtlectl tenant delete NAME\n"
           "\n"
           "  create  a tenant and its first token; the token's secret is shown only here\n"
-          "  list    every tenant with its quota\n"
+          "  list    every tenant with its quota, every page (--limit N: one page of N,\n"
+          "          --all: every page of N)\n"
           "  show    one tenant\n"
           "  set     change a tenant's quota (the options given; the others stay)\n"
+          "  edit    change a tenant's quota in $VISUAL or $EDITOR; refused, with nothing\n"
+          "          written, if someone changed the tenant meanwhile\n"
           "  delete  a tenant (refused while it owns stacks or images)\n"
           "\n"
           "Quota options (create defaults: 4 stacks, 8 vCPUs, 8192 MiB, 50 GiB, 4 devices,\n"
@@ -28,6 +32,11 @@ void cmd_tenant_usage(FILE *out)
           "  --disk-gib N     images and disks, GiB\n"
           "  --devices N      devices (of device classes) over all its stacks\n"
           "  --networks N     networks of its own (nat, isolated)\n"
+          "\n"
+          "List options:\n"
+          "  --limit N        tenants per page (1-1000)\n"
+          "  --after CURSOR   the page after CURSOR (the \"next\" of the previous one)\n"
+          "  --all            with --limit: every page, N at a time\n"
           "\n"
           "Operator only.  Global options: turtlectl --help.\n",
           out);
@@ -149,46 +158,29 @@ static int tenant_create(Ctl *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
+static void tenant_row(OutputTable *table, gpointer item)
+{
+    const ApiTenant *tenant = item;
+    g_autofree char *stacks = g_strdup_printf("%" G_GINT64_FORMAT, tenant->quota.stacks);
+    g_autofree char *vcpus = g_strdup_printf("%" G_GINT64_FORMAT, tenant->quota.vcpus);
+    g_autofree char *memory = g_strdup_printf("%" G_GINT64_FORMAT " MiB", tenant->quota.memory_mib);
+    g_autofree char *disk = g_strdup_printf("%" G_GINT64_FORMAT " GiB", tenant->quota.disk_gib);
+    g_autofree char *devices = g_strdup_printf("%" G_GINT64_FORMAT, tenant->quota.devices);
+    g_autofree char *networks = g_strdup_printf("%" G_GINT64_FORMAT, tenant->quota.networks);
+    output_table_add(table, tenant->name, stacks, vcpus, memory, disk, devices, networks,
+                     tenant->created_at);
+}
+
 static int tenant_list(Ctl *ctl, int argc, char **argv)
 {
     static const char *const headers[] = {"NAME",    "STACKS",   "VCPUS",   "MEMORY", "DISK",
                                           "DEVICES", "NETWORKS", "CREATED", NULL};
-    g_autoptr(json_object) body = NULL;
-    g_autoptr(GError) error = NULL;
-    int status = CTL_EXIT_OK;
-
-    if (!cmd_parse(ctl, "list", argc, argv, NULL, NULL, NULL, &status) ||
-        !cmd_call(ctl, "GET", "/v1/tenants", NULL, &body, &status))
-        return status;
-    json_object *list = ctl_member(body, "tenants", &error);
-    if (list == NULL)
-        return ctl_fail(ctl, error);
-    if (!json_object_is_type(list, json_type_array)) {
-        g_set_error_literal(&error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
-                            "unexpected answer from turtled: tenants: must be an array");
-        return ctl_fail(ctl, error);
-    }
-    g_autoptr(OutputTable) table = output_table_new(headers, 0);
-    for (size_t i = 0; i < json_object_array_length(list); i++) {
-        json_object *json = json_object_array_get_idx(list, i);
-        g_autoptr(ApiTenant) tenant = api_tenant_from_json(json, &error);
-        if (tenant == NULL) {
-            g_autofree char *where = g_strdup_printf("tenants[%zu]", i);
-            return ctl_fail_answer(ctl, where, error);
-        }
-        g_autofree char *stacks = g_strdup_printf("%" G_GINT64_FORMAT, tenant->quota.stacks);
-        g_autofree char *vcpus = g_strdup_printf("%" G_GINT64_FORMAT, tenant->quota.vcpus);
-        g_autofree char *memory =
-            g_strdup_printf("%" G_GINT64_FORMAT " MiB", tenant->quota.memory_mib);
-        g_autofree char *disk = g_strdup_printf("%" G_GINT64_FORMAT " GiB", tenant->quota.disk_gib);
-        g_autofree char *devices = g_strdup_printf("%" G_GINT64_FORMAT, tenant->quota.devices);
-        g_autofree char *networks = g_strdup_printf("%" G_GINT64_FORMAT, tenant->quota.networks);
-        output_table_add(table, tenant->name, stacks, vcpus, memory, disk, devices, networks,
-                         tenant->created_at);
-    }
-    if (!ctl_emit(ctl, body))
-        output_table_print(table, stdout);
-    return CTL_EXIT_OK;
+    static const CmdList list = {.path = "/v1/tenants",
+                                 .member = "tenants",
+                                 .decode = api_tenant_list_from_json,
+                                 .headers = headers,
+                                 .row = tenant_row};
+    return cmd_list(ctl, &list, argc, argv);
 }
 
 /* show and set answer the same way: {"tenant": {...}}. */
@@ -246,6 +238,22 @@ static int tenant_set(Ctl *ctl, int argc, char **argv)
     return print_tenant(ctl, body);
 }
 
+/* The quota in an editor; written back only if nobody changed the tenant
+ * meanwhile (If-Match). */
+static int tenant_edit(Ctl *ctl, int argc, char **argv)
+{
+    static const char *const fields[] = {"quota", NULL};
+    g_autoptr(GPtrArray) args = NULL;
+    int status = CTL_EXIT_OK;
+
+    const char *name = parse_name(ctl, "edit", argc, argv, NULL, &args, &status);
+    if (name == NULL)
+        return status;
+    g_autofree char *path = ctl_path("/v1/tenants", name, NULL);
+    g_autofree char *what = g_strdup_printf("tenant %s", name);
+    return cmd_edit(ctl, what, path, "tenant", fields, print_tenant);
+}
+
 static int tenant_delete(Ctl *ctl, int argc, char **argv)
 {
     g_autoptr(GPtrArray) args = NULL;
@@ -266,8 +274,13 @@ static int tenant_delete(Ctl *ctl, int argc, char **argv)
 int cmd_tenant(Ctl *ctl, int argc, char **argv)
 {
     static const CmdVerb verbs[] = {
-        {"create", tenant_create}, {"list", tenant_list},     {"show", tenant_show},
-        {"set", tenant_set},       {"delete", tenant_delete}, {NULL, NULL},
+        {"create", tenant_create},
+        {"list", tenant_list},
+        {"show", tenant_show},
+        {"set", tenant_set},
+        {"edit", tenant_edit},
+        {"delete", tenant_delete},
+        {NULL, NULL},
     };
     return cmd_dispatch(ctl, "tenant", verbs, argc, argv);
 }

@@ -1,4 +1,4 @@
-/* token create | revoke: /v1/tenants/{name}/tokens (operator). */
+/* token create | list | revoke: /v1/tenants/{name}/tokens (operator). */
 #include "cli/commands.h"
 
 #include "api/tenant.h"
@@ -6,11 +6,20 @@
 void cmd_token_usage(FILE *out)
 {
     fputs("usage: turtlectl token create TENANT\n"
+          "       turtlectl token list TENANT [--limit N [--after CURSOR] [--all]]\n"
           "       turtlectl token revoke TENANT ID\n"
           "\n"
           "  create  a new token for TENANT; its secret is shown only here\n"
+          "  list    TENANT's live tokens, oldest first: id and creation time (never\n"
+          "          the secret), every page (--limit N: one page of N, --all: every\n"
+          "          page of N)\n"
           "  revoke  the token ID of TENANT: its secret stops working at once, and its\n"
           "          event streams end\n"
+          "\n"
+          "Options:\n"
+          "  --limit N        tokens per page (1-1000)\n"
+          "  --after CURSOR   the page after CURSOR (the \"next\" of the previous one)\n"
+          "  --all            with --limit: every page, N at a time\n"
           "\n"
           "Operator only.  Global options: turtlectl --help.\n",
           out);
@@ -46,6 +55,25 @@ static int token_create(Ctl *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
+static void token_row(OutputTable *table, gpointer item)
+{
+    const ApiToken *token = item;
+    output_table_add(table, token->id, token->created_at);
+}
+
+static int token_list(Ctl *ctl, int argc, char **argv)
+{
+    static const char *const headers[] = {"ID", "CREATED", NULL};
+    static const CmdList list = {.path = "/v1/tenants",
+                                 .member = "tokens",
+                                 .decode = api_token_list_from_json,
+                                 .headers = headers,
+                                 .row = token_row,
+                                 .owner = "TENANT",
+                                 .suffix = "tokens"};
+    return cmd_list(ctl, &list, argc, argv);
+}
+
 static int token_revoke(Ctl *ctl, int argc, char **argv)
 {
     static const char *const names[] = {"TENANT", "ID", NULL};
@@ -69,6 +97,7 @@ int cmd_token(Ctl *ctl, int argc, char **argv)
 {
     static const CmdVerb verbs[] = {
         {"create", token_create},
+        {"list", token_list},
         {"revoke", token_revoke},
         {NULL, NULL},
     };

@@ -2,6 +2,9 @@
 #include "cli/commands.h"
 
 #include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
 
 int cmd_dispatch(Ctl *ctl, const char *noun, const CmdVerb *verbs, int argc, char **argv)
 {
@@ -82,22 +85,50 @@ void cmd_query_append(GString *path, const char *key, const char *value)
     g_string_append_uri_escaped(path, value, NULL, FALSE);
 }
 
+gboolean cmd_call_tagged(Ctl *ctl, const char *what, const char *method, const char *path,
+                         json_object *request, const char *if_match, char **etag,
+                         json_object **body, int *status)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (ctl->client == NULL && !ctl_connect(ctl, &error)) {
+        *status = ctl_fail(ctl, error);
+        return FALSE;
+    }
+    if (client_request_tagged(ctl->client, method, path, request, if_match, etag, body, &error))
+        return TRUE;
+    if (g_error_matches(error, CLIENT_ERROR, CLIENT_ERROR_CHANGED)) {
+        g_autoptr(GError) changed =
+            g_error_new(CLIENT_ERROR, CLIENT_ERROR_CHANGED,
+                        "%s was changed by someone else meanwhile; nothing was written: read it "
+                        "again and retry",
+                        what);
+        *status = ctl_fail(ctl, changed);
+        return FALSE;
+    }
+    *status = ctl_fail(ctl, error);
+    return FALSE;
+}
+
 /* The paging options of a list verb. */
 typedef struct {
     gint64 limit;
     gboolean limit_seen;
     gboolean all;
     const char *after;
-    const char *tenant;
+    const char *filter; /* the value of the list's --FILTER */
+    char *base;         /* the list's path, without the query */
+    const char *owner;  /* the value of OWNER */
 } ListFlags;
 
 static char *list_path(const CmdList *list, const ListFlags *flags, const char *after)
 {
-    GString *path = g_string_new(list->path);
+    GString *path = g_string_new(flags->base);
     if (flags->limit_seen)
         g_string_append_printf(path, "?limit=%" G_GINT64_FORMAT, flags->limit);
     cmd_query_append(path, "after", after);
-    cmd_query_append(path, "tenant", flags->tenant);
+    if (list->filter != NULL)
+        cmd_query_append(path, list->filter, flags->filter);
     return g_string_free(path, FALSE);
 }
 
@@ -162,26 +193,41 @@ static int list_pages(Ctl *ctl, const CmdList *list, const ListFlags *flags)
     }
     output_table_print(table, stdout);
     if (!follow && next != NULL)
-        fprintf(stderr, "more: turtlectl %s list --limit %" G_GINT64_FORMAT " --after %s\n",
-                ctl->noun, flags->limit, next);
+        fprintf(stderr, "more: turtlectl %s list%s%s --limit %" G_GINT64_FORMAT " --after %s\n",
+                ctl->noun, flags->owner != NULL ? " " : "",
+                flags->owner != NULL ? flags->owner : "", flags->limit, next);
     return CTL_EXIT_OK;
 }
 
 int cmd_list(Ctl *ctl, const CmdList *list, int argc, char **argv)
 {
     ListFlags flags = {0};
+    g_autofree char *filter_option =
+        list->filter != NULL ? g_strconcat("--", list->filter, NULL) : NULL;
     const ArgSpec specs[] = {
         {"--limit", ARG_INT, 1, CMD_LIST_LIMIT_MAX, &flags.limit, &flags.limit_seen},
         {"--after", ARG_STRING, 0, 0, &flags.after, NULL},
         {"--all", ARG_FLAG, 0, 0, &flags.all, NULL},
-        {"--tenant", ARG_STRING, 0, 0, &flags.tenant, NULL},
+        /* Ends the table here when the list has no filter. */
+        {filter_option, ARG_STRING, 0, 0, &flags.filter, NULL},
         {NULL, ARG_FLAG, 0, 0, NULL, NULL},
     };
+    const char *const names[] = {list->owner, NULL};
+    g_autoptr(GPtrArray) args = NULL;
     int status = CTL_EXIT_OK;
 
-    if (!cmd_parse(ctl, "list", argc, argv, specs, NULL, NULL, &status))
+    if (!cmd_parse(ctl, "list", argc, argv, specs, list->owner != NULL ? names : NULL, &args,
+                   &status))
         return status;
-    return list_pages(ctl, list, &flags);
+    if (list->owner != NULL) {
+        flags.owner = g_ptr_array_index(args, 0);
+        flags.base = ctl_path(list->path, flags.owner, list->suffix, NULL);
+    } else {
+        flags.base = g_strdup(list->path);
+    }
+    status = list_pages(ctl, list, &flags);
+    g_free(flags.base);
+    return status;
 }
 
 int cmd_print_member(Ctl *ctl, json_object *body, const char *member,
@@ -200,4 +246,129 @@ int cmd_print_member(Ctl *ctl, json_object *body, const char *member,
     }
     free_func(item);
     return CTL_EXIT_OK;
+}
+
+/* ---- edit: a read-modify-write ------------------------------------------------------ */
+
+/* The members of @edited that differ from @original, recursing into objects
+ * both have: a PATCH of what the user changed, so that what they left alone
+ * is not written back. */
+static json_object *edit_changes(json_object *original, json_object *edited)
+{
+    json_object *changes = json_object_new_object();
+    json_object_object_foreach(edited, key, value)
+    {
+        json_object *before = NULL;
+        gboolean had = json_object_object_get_ex(original, key, &before);
+        if (had && json_object_is_type(before, json_type_object) &&
+            json_object_is_type(value, json_type_object)) {
+            json_object *inner = edit_changes(before, value);
+            if (json_object_object_length(inner) > 0)
+                json_object_object_add(changes, key, inner);
+            else
+                json_object_put(inner);
+        } else if (!had || !json_object_equal(before, value)) {
+            json_object_object_add(changes, key, json_object_get(value));
+        }
+    }
+    return changes;
+}
+
+/* Runs $VISUAL or $EDITOR (a command line: "code --wait" works) on @file. */
+static gboolean run_editor(const char *file, GError **error)
+{
+    const char *editor = g_getenv("VISUAL");
+    if (editor == NULL || *editor == '\0')
+        editor = g_getenv("EDITOR");
+    if (editor == NULL || *editor == '\0')
+        editor = "vi";
+    g_autofree char *script = g_strdup_printf("%s \"$1\"", editor);
+    const char *argv[] = {"/bin/sh", "-c", script, "sh", file, NULL};
+    int wait_status = 0;
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_CHILD_INHERITS_STDIN, NULL, NULL, NULL,
+                      NULL, &wait_status, error))
+        return FALSE;
+    if (!g_spawn_check_wait_status(wait_status, NULL)) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_LOCAL,
+                    "the editor (%s) failed; nothing was changed", editor);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The document to edit: the @fields of @member. */
+static json_object *edit_document(json_object *member, const char *const *fields)
+{
+    json_object *document = json_object_new_object();
+    for (guint i = 0; fields[i] != NULL; i++) {
+        json_object *value = NULL;
+        if (json_object_object_get_ex(member, fields[i], &value))
+            json_object_object_add(document, fields[i], json_object_get(value));
+    }
+    return document;
+}
+
+/* Writes @document to a new temporary file, lets the user edit it, and
+ * reads it back: NULL with the reason when that fails or it is not a JSON
+ * object. */
+static json_object *edit_in_editor(json_object *document, GError **error)
+{
+    g_autofree char *file = NULL;
+    int fd = g_file_open_tmp("turtlectl-edit-XXXXXX.json", &file, error);
+    if (fd < 0)
+        return NULL;
+    close(fd);
+    g_autofree char *text =
+        g_strconcat(json_object_to_json_string_ext(document, JSON_C_TO_STRING_PRETTY |
+                                                                 JSON_C_TO_STRING_NOSLASHESCAPE),
+                    "\n", NULL);
+    g_autofree char *edited = NULL;
+    gsize len = 0;
+    gboolean ok = g_file_set_contents(file, text, -1, error) && run_editor(file, error) &&
+                  g_file_get_contents(file, &edited, &len, error);
+    g_unlink(file);
+    if (!ok)
+        return NULL;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(json_object) value = api_json_parse(edited, len, API_JSON_MAX_DEPTH, &local);
+    if (value == NULL || !json_object_is_type(value, json_type_object)) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_LOCAL,
+                    "the edited text is not a JSON object%s%s; nothing was changed",
+                    local != NULL ? ": " : "", local != NULL ? local->message : "");
+        return NULL;
+    }
+    return g_steal_pointer(&value);
+}
+
+int cmd_edit(Ctl *ctl, const char *what, const char *path, const char *member,
+             const char *const *fields, int (*print)(Ctl *ctl, json_object *body))
+{
+    g_autoptr(json_object) body = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *etag = NULL;
+    int status = CTL_EXIT_OK;
+
+    if (!cmd_call_tagged(ctl, what, "GET", path, NULL, NULL, &etag, &body, &status))
+        return status;
+    json_object *current = ctl_member(body, member, &error);
+    if (current == NULL)
+        return ctl_fail(ctl, error);
+    if (etag == NULL) {
+        g_set_error(&error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
+                    "turtled sent %s without an ETag: it cannot be edited safely", what);
+        return ctl_fail(ctl, error);
+    }
+    g_autoptr(json_object) document = edit_document(current, fields);
+    g_autoptr(json_object) edited = edit_in_editor(document, &error);
+    if (edited == NULL)
+        return ctl_fail(ctl, error);
+    g_autoptr(json_object) changes = edit_changes(document, edited);
+    if (json_object_object_length(changes) == 0) {
+        ctl_note(ctl, "%s: nothing changed", what);
+        return CTL_EXIT_OK;
+    }
+    g_autoptr(json_object) answer = NULL;
+    if (!cmd_call_tagged(ctl, what, "PATCH", path, changes, etag, NULL, &answer, &status))
+        return status;
+    return print(ctl, answer);
 }

@@ -63,22 +63,45 @@ gboolean cmd_call(Ctl *ctl, const char *method, const char *path, json_object *r
  * escaped; nothing for a NULL @value. */
 void cmd_query_append(GString *path, const char *key, const char *value);
 
-/* ---- paged lists ("stacks", "networks": {"ITEMS":[...],"next":CURSOR|null}) ---- */
+/* Like cmd_call, for the write of a read-modify-write: @if_match (the ETag
+ * read; may be NULL) goes as If-Match, *@etag (may be NULL) gets the
+ * answer's.  A 412 prints "@what was changed by someone else meanwhile;
+ * nothing was written: read it again and retry". */
+gboolean cmd_call_tagged(Ctl *ctl, const char *what, const char *method, const char *path,
+                         json_object *request, const char *if_match, char **etag,
+                         json_object **body, int *status);
+
+/* `NOUN edit NAME`: reads @path, shows the @fields (NULL-terminated) of
+ * its @member in $VISUAL or $EDITOR (vi without either) as JSON, and sends
+ * what changed as a PATCH with If-Match: the ETag read, so that an edit
+ * never overwrites a change someone made meanwhile.  @print shows the
+ * answer.  @what names the resource in messages ("tenant acme"). */
+int cmd_edit(Ctl *ctl, const char *what, const char *path, const char *member,
+             const char *const *fields, int (*print)(Ctl *ctl, json_object *body));
+
+/* ---- paged lists ({"ITEMS":[...],"next":CURSOR|null}) ----------------------------- */
 
 /* Bound of --limit; the API's LIST_LIMIT_MAX. */
 #define CMD_LIST_LIMIT_MAX 1000
 
 typedef struct {
-    const char *path;   /* "/v1/stacks" */
+    const char *path;   /* "/v1/stacks"; with @owner the path before OWNER */
     const char *member; /* "stacks": the items' key in the answer */
     /* api_stack_list_from_json and the like: the items, and *next */
     GPtrArray *(*decode)(json_object *body, char **next, GError **error);
     const char *const *headers;                     /* the table's */
     void (*row)(OutputTable *table, gpointer item); /* one item's row */
+    /* The list's filter: --FILTER VALUE sent as ?FILTER=VALUE ("tenant",
+     * "class"); NULL: none. */
+    const char *filter;
+    /* A list under one resource: its positional argument ("TENANT"), and
+     * the path's segment after it ("tokens"): /v1/tenants/OWNER/tokens. */
+    const char *owner;
+    const char *suffix;
 } CmdList;
 
 /* A list verb (argv[0] is "list") with the options [--limit N [--after
- * CURSOR] [--all]] [--tenant TENANT]: without --limit (or with --all)
+ * CURSOR] [--all]] and the list's filter: without --limit (or with --all)
  * every page, merged into one answer {"ITEMS":[...],"next":null}; with
  * --limit one page, the API's answer as is (in a table, its next on
  * stderr).  Returns the exit status. */

@@ -28,6 +28,49 @@ typedef struct {
     gboolean test_hooks; /* --test-hooks: test-only routes, never in production */
 } App;
 
+/* ---- what handlers share (daemon/route_util.c) ---------------------------------- */
+
+/* ?limit=N of a paginated list, in [1, 1000], 100 when absent. */
+gboolean route_parse_limit(const char *text, int *limit, GError **error);
+/* ?limit (as route_parse_limit) and ?after (checked by the store, which
+ * alone knows its cursors) of a list request. */
+gboolean route_page_args(const HttpRequest *request, int *limit, const char **after,
+                         GError **error);
+
+/* Adds the ETag of @representation (borrowed: the JSON the answer shows of
+ * the resource) to @reply. */
+void route_add_etag(HttpReply *reply, json_object *representation);
+/* {"<member>": @representation} (stolen) with its ETag. */
+HttpReply *route_reply_tagged(unsigned status, const char *member, json_object *representation);
+
+/* The If-Match of a write (PATCH, DELETE), checked by the write inside its
+ * transaction against the resource as it is then. */
+typedef struct {
+    const char *header; /* as sent; NULL: the write is unconditional */
+    char *current;      /* the resource's ETag, once a check failed */
+} RouteIfMatch;
+
+void route_if_match_init(RouteIfMatch *if_match, const HttpRequest *request);
+void route_if_match_clear(RouteIfMatch *if_match);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RouteIfMatch, route_if_match_clear)
+/* TRUE when there is no If-Match or it names the tag of @representation
+ * (borrowed); else PRECONDITION_FAILED, the tag kept for the answer. */
+gboolean route_if_match_check(RouteIfMatch *if_match, json_object *representation, GError **error);
+/* http_reply_error, and on a failed If-Match the resource's current ETag. */
+HttpReply *route_reply_error(const RouteIfMatch *if_match, const GError *error);
+
+/* A condition a service's write checks inside its transaction, on the
+ * resource as it is then (ApiImage *, ApiStack *, StoreNetwork *; the check
+ * may fill what its representation needs): FALSE with an error refuses the
+ * write and nothing changes. */
+typedef struct {
+    gboolean (*holds)(gpointer resource, gpointer data, GError **error);
+    gpointer data;
+} Precondition;
+
+/* TRUE for a NULL @precondition. */
+gboolean precondition_holds(const Precondition *precondition, gpointer resource, GError **error);
+
 /* The route table (daemon/routes.c), and the test-only routes. */
 const HttpRoute *routes_table(gsize *n_routes);
 const HttpRoute *routes_test_table(gsize *n_routes);
@@ -44,6 +87,7 @@ HttpReply *handle_tenant_get(gpointer app, const HttpRequest *request);
 HttpReply *handle_tenant_patch(gpointer app, const HttpRequest *request);
 HttpReply *handle_tenant_delete(gpointer app, const HttpRequest *request);
 HttpReply *handle_token_create(gpointer app, const HttpRequest *request);
+HttpReply *handle_token_list(gpointer app, const HttpRequest *request);
 HttpReply *handle_token_revoke(gpointer app, const HttpRequest *request);
 
 HttpReply *handle_operation_get(gpointer app, const HttpRequest *request);
@@ -81,10 +125,6 @@ HttpReply *handle_network_create(gpointer app, const HttpRequest *request);
 HttpReply *handle_network_list(gpointer app, const HttpRequest *request);
 HttpReply *handle_network_get(gpointer app, const HttpRequest *request);
 HttpReply *handle_network_delete(gpointer app, const HttpRequest *request);
-
-/* ?limit=N of a paginated list, in [1, 1000], 100 when absent
- * (daemon/stack_routes.c). */
-gboolean route_parse_limit(const char *text, int *limit, GError **error);
 
 /* daemon/device_routes.c */
 HttpReply *handle_device_class_create(gpointer app, const HttpRequest *request);

@@ -35,9 +35,7 @@ static void hide_host_details(const HttpRequest *request, ApiDeviceClass *device
 
 static HttpReply *reply_class(unsigned status, const ApiDeviceClass *device_class)
 {
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "device_class", api_device_class_to_json(device_class));
-    return http_reply_json(status, body);
+    return route_reply_tagged(status, "device_class", api_device_class_to_json(device_class));
 }
 
 HttpReply *handle_device_class_create(gpointer data, const HttpRequest *request)
@@ -62,12 +60,17 @@ HttpReply *handle_device_class_list(gpointer data, const HttpRequest *request)
 {
     App *app = data;
     g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) classes = store_device_class_list(app->store, &error);
+    int limit = 0;
+    const char *after = NULL;
+    if (!route_page_args(request, &limit, &after, &error))
+        return http_reply_error(error);
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) classes = store_device_class_page(app->store, limit, after, &next, &error);
     if (classes == NULL)
         return http_reply_error(error);
     for (guint i = 0; i < classes->len; i++)
         hide_host_details(request, g_ptr_array_index(classes, i));
-    return http_reply_json(200, api_device_class_list_to_json(classes));
+    return http_reply_json(200, api_device_class_list_to_json(classes, next));
 }
 
 HttpReply *handle_device_class_get(gpointer data, const HttpRequest *request)
@@ -85,6 +88,55 @@ HttpReply *handle_device_class_get(gpointer data, const HttpRequest *request)
     return reply_class(200, device_class);
 }
 
+typedef struct {
+    const HttpRequest *request;
+    const char *name;
+    RouteIfMatch if_match;
+    /* PATCH only: what changes */
+    gboolean has_capacity, has_description;
+    gint64 capacity;
+    char *description;
+    ApiDeviceClass *device_class; /* out: as changed */
+} ClassWrite;
+
+/* If-Match on the class as the write's transaction sees it. */
+static gboolean class_matches(Store *store, ClassWrite *write, GError **error)
+{
+    g_autoptr(ApiDeviceClass) device_class = store_device_class_get(store, write->name, error);
+    if (device_class == NULL)
+        return FALSE;
+    hide_host_details(write->request, device_class);
+    g_autoptr(json_object) representation = api_device_class_to_json(device_class);
+    return route_if_match_check(&write->if_match, representation, error);
+}
+
+static gboolean patch_class(Store *store, gpointer data, GError **error)
+{
+    ClassWrite *write = data;
+    g_autofree char *now = clock_now_rfc3339();
+    if (!class_matches(store, write, error) ||
+        !store_device_class_update(store, write->name, write->has_capacity, write->capacity,
+                                   write->has_description, write->description, now, error))
+        return FALSE;
+    write->device_class = store_device_class_get(store, write->name, error);
+    return write->device_class != NULL;
+}
+
+static gboolean delete_class(Store *store, gpointer data, GError **error)
+{
+    ClassWrite *write = data;
+    return class_matches(store, write, error) &&
+           store_device_class_delete(store, write->name, error);
+}
+
+static void class_write_clear(ClassWrite *write)
+{
+    route_if_match_clear(&write->if_match);
+    g_free(write->description);
+    api_device_class_free(write->device_class);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ClassWrite, class_write_clear)
+
 HttpReply *handle_device_class_patch(gpointer data, const HttpRequest *request)
 {
     App *app = data;
@@ -93,18 +145,15 @@ HttpReply *handle_device_class_patch(gpointer data, const HttpRequest *request)
     if (name == NULL)
         return reply;
     g_autoptr(GError) error = NULL;
-    gboolean has_capacity = FALSE, has_description = FALSE;
-    gint64 capacity = 0;
-    g_autofree char *description = NULL;
-    if (!api_device_class_patch_from_json(request->body, &has_capacity, &capacity, &has_description,
-                                          &description, &error))
+    g_auto(ClassWrite) write = {.request = request, .name = name};
+    route_if_match_init(&write.if_match, request);
+    if (!api_device_class_patch_from_json(request->body, &write.has_capacity, &write.capacity,
+                                          &write.has_description, &write.description, &error))
         return http_reply_error(error);
-    g_autofree char *now = clock_now_rfc3339();
-    if (!store_device_class_update(app->store, name, has_capacity, capacity, has_description,
-                                   description, now, &error))
-        return http_reply_error(error);
-    g_autoptr(ApiDeviceClass) device_class = store_device_class_get(app->store, name, &error);
-    return device_class != NULL ? reply_class(200, device_class) : http_reply_error(error);
+    if (!store_transaction(app->store, patch_class, &write, &error))
+        return route_reply_error(&write.if_match, error);
+    hide_host_details(request, write.device_class);
+    return reply_class(200, write.device_class);
 }
 
 HttpReply *handle_device_class_delete(gpointer data, const HttpRequest *request)
@@ -115,8 +164,10 @@ HttpReply *handle_device_class_delete(gpointer data, const HttpRequest *request)
     if (name == NULL)
         return reply;
     g_autoptr(GError) error = NULL;
-    if (!store_device_class_delete(app->store, name, &error))
-        return http_reply_error(error);
+    g_auto(ClassWrite) write = {.request = request, .name = name};
+    route_if_match_init(&write.if_match, request);
+    if (!store_transaction(app->store, delete_class, &write, &error))
+        return route_reply_error(&write.if_match, error);
     return http_reply_empty(204);
 }
 
@@ -129,9 +180,14 @@ HttpReply *handle_device_list(gpointer data, const HttpRequest *request)
         return http_reply_errorf(TD_ERROR_BAD_REQUEST,
                                  "class: must be a device class name (a lower-case name)");
     g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) devices =
-        store_device_list(app->store, class_name, caller_tenant(request), &error);
+    int limit = 0;
+    const char *after = NULL;
+    if (!route_page_args(request, &limit, &after, &error))
+        return http_reply_error(error);
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) devices = store_device_page(app->store, class_name, caller_tenant(request),
+                                                     limit, after, &next, &error);
     if (devices == NULL)
         return http_reply_error(error);
-    return http_reply_json(200, api_device_list_to_json(devices));
+    return http_reply_json(200, api_device_list_to_json(devices, next));
 }

@@ -18,9 +18,7 @@ static const char *image_param(const HttpRequest *request, HttpReply **reply)
 
 static HttpReply *reply_image(unsigned status, const ApiImage *image)
 {
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "image", api_image_to_json(image));
-    return http_reply_json(status, body);
+    return route_reply_tagged(status, "image", api_image_to_json(image));
 }
 
 HttpReply *handle_image_create(gpointer data, const HttpRequest *request)
@@ -41,10 +39,16 @@ HttpReply *handle_image_list(gpointer data, const HttpRequest *request)
 {
     App *app = data;
     g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) images = store_image_list(app->store, request->caller->tenant, &error);
+    int limit = 0;
+    const char *after = NULL;
+    if (!route_page_args(request, &limit, &after, &error))
+        return http_reply_error(error);
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) images =
+        store_image_page(app->store, request->caller->tenant, limit, after, &next, &error);
     if (images == NULL)
         return http_reply_error(error);
-    return http_reply_json(200, api_image_list_to_json(images));
+    return http_reply_json(200, api_image_list_to_json(images, next));
 }
 
 HttpReply *handle_image_get(gpointer data, const HttpRequest *request)
@@ -59,6 +63,13 @@ HttpReply *handle_image_get(gpointer data, const HttpRequest *request)
     return image != NULL ? reply_image(200, image) : http_reply_error(error);
 }
 
+/* A Precondition: If-Match names the image as it is. */
+static gboolean image_matches(gpointer image, gpointer if_match, GError **error)
+{
+    g_autoptr(json_object) representation = api_image_to_json(image);
+    return route_if_match_check(if_match, representation, error);
+}
+
 HttpReply *handle_image_delete(gpointer data, const HttpRequest *request)
 {
     App *app = data;
@@ -67,8 +78,11 @@ HttpReply *handle_image_delete(gpointer data, const HttpRequest *request)
     if (name == NULL)
         return reply;
     g_autoptr(GError) error = NULL;
-    if (!images_delete(app, request->caller->tenant, name, &error))
-        return http_reply_error(error);
+    g_auto(RouteIfMatch) if_match;
+    route_if_match_init(&if_match, request);
+    const Precondition precondition = {image_matches, &if_match};
+    if (!images_delete(app, request->caller->tenant, name, &precondition, &error))
+        return route_reply_error(&if_match, error);
     return http_reply_empty(204);
 }
 

@@ -84,17 +84,37 @@ gboolean images_create(App *app, const char *tenant, ApiImage *image, GError **e
     image->created_at = clock_now_rfc3339();
     g_free(image->updated_at);
     image->updated_at = g_strdup(image->created_at);
-    return store_image_insert(app->store, image, error);
+    return store_image_insert_capped(app->store, image, app->config->pending_images, error);
 }
 
-gboolean images_delete(App *app, const char *tenant, const char *name, GError **error)
+typedef struct {
+    const char *tenant;
+    const char *name;
+    const Precondition *precondition;
+    ApiImage *image; /* out: the image deleted */
+} ImageRemoval;
+
+/* One transaction: the precondition holds for the row that goes. */
+static gboolean remove_row(Store *store, gpointer data, GError **error)
 {
-    g_autoptr(ApiImage) image = store_image_get(app->store, tenant, name, error);
-    if (image == NULL)
+    ImageRemoval *removal = data;
+    g_autoptr(ApiImage) image = store_image_get(store, removal->tenant, removal->name, error);
+    if (image == NULL || !precondition_holds(removal->precondition, image, error) ||
+        !store_image_delete(store, removal->tenant, removal->name, error))
         return FALSE;
+    removal->image = g_steal_pointer(&image);
+    return TRUE;
+}
+
+gboolean images_delete(App *app, const char *tenant, const char *name,
+                       const Precondition *precondition, GError **error)
+{
+    ImageRemoval removal = {tenant, name, precondition, NULL};
     /* Row first: a crash after it leaves an orphan volume, which reconcile
      * deletes; the other order would leave a ready image without data. */
-    if (!store_image_delete(app->store, tenant, name, error))
+    gboolean ok = store_transaction(app->store, remove_row, &removal, error);
+    g_autoptr(ApiImage) image = removal.image;
+    if (!ok)
         return FALSE;
 
     g_autoptr(GError) local = NULL;

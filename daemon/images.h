@@ -14,13 +14,17 @@
 #include "hvcore/conn.h"
 
 /* Inserts @image (name, kind, format set) for @tenant as pending, filling
- * id, tenant, state, volume and times.  CONFLICT when the name is taken. */
+ * id, tenant, state, volume and times.  CONFLICT when the name is taken,
+ * QUOTA_EXCEEDED when the tenant has config pending_images images not
+ * ready yet. */
 gboolean images_create(App *app, const char *tenant, ApiImage *image, GError **error);
 
-/* Removes the row (CONFLICT while a stack uses it), then the volume.  A
+/* Removes the row (CONFLICT while a stack uses it; nothing when
+ * @precondition, may be NULL, does not hold for it), then the volume.  A
  * volume that cannot be removed (libvirt away) is only logged: with its row
  * gone it is an orphan, which images_reconcile deletes. */
-gboolean images_delete(App *app, const char *tenant, const char *name, GError **error);
+gboolean images_delete(App *app, const char *tenant, const char *name,
+                       const Precondition *precondition, GError **error);
 
 /* An upload of an image's data, from the first byte to ready. */
 typedef struct ImagesUpload ImagesUpload;

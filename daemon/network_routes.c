@@ -15,9 +15,16 @@ static const char *caller_tenant(const HttpRequest *request)
 static HttpReply *reply_network(unsigned status, ApiNetwork *network)
 {
     networks_fill(network);
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "network", api_network_to_json(network));
-    return http_reply_json(status, body);
+    return route_reply_tagged(status, "network", api_network_to_json(network));
+}
+
+/* A Precondition: If-Match names the network (a StoreNetwork) as GET shows it. */
+static gboolean network_matches(gpointer row, gpointer if_match, GError **error)
+{
+    ApiNetwork *network = ((StoreNetwork *)row)->network;
+    networks_fill(network);
+    g_autoptr(json_object) representation = api_network_to_json(network);
+    return route_if_match_check(if_match, representation, error);
 }
 
 /* The network {name} the caller means: a tenant's own or one shared with
@@ -83,12 +90,12 @@ HttpReply *handle_network_list(gpointer data, const HttpRequest *request)
     if (filter != NULL && !api_name_is_valid(filter))
         return http_reply_errorf(TD_ERROR_BAD_REQUEST, "tenant: not a valid tenant name");
     int limit = 0;
-    if (!route_parse_limit(http_request_query(request, "limit"), &limit, &error))
+    const char *after = NULL;
+    if (!route_page_args(request, &limit, &after, &error))
         return http_reply_error(error);
     g_autofree char *next = NULL;
     g_autoptr(GPtrArray) rows =
-        store_network_list(app->store, tenant ? tenant : filter, limit,
-                           http_request_query(request, "after"), &next, &error);
+        store_network_list(app->store, tenant ? tenant : filter, limit, after, &next, &error);
     if (rows == NULL)
         return http_reply_error(error);
     g_autoptr(GPtrArray) networks = g_ptr_array_new();
@@ -123,7 +130,10 @@ HttpReply *handle_network_delete(gpointer data, const HttpRequest *request)
                                  "network '%s' is the operator's: only the operator deletes it",
                                  row->network->name);
     g_autoptr(GError) error = NULL;
-    if (!networks_delete(app, row, &error))
-        return http_reply_error(error);
+    g_auto(RouteIfMatch) if_match;
+    route_if_match_init(&if_match, request);
+    const Precondition precondition = {network_matches, &if_match};
+    if (!networks_delete(app, row, &precondition, &error))
+        return route_reply_error(&if_match, error);
     return http_reply_empty(204);
 }

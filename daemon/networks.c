@@ -268,12 +268,29 @@ ApiNetwork *networks_create(App *app, const char *tenant, ApiNetwork *request, G
 
 /* ---- delete -------------------------------------------------------------------- */
 
-gboolean networks_delete(App *app, const StoreNetwork *row, GError **error)
+typedef struct {
+    const char *id;
+    const Precondition *precondition;
+} DeleteMark;
+
+/* One transaction: the precondition holds for the network as it turns
+ * deleting. */
+static gboolean mark_deleting(Store *store, gpointer data, GError **error)
+{
+    DeleteMark *mark = data;
+    g_autoptr(StoreNetwork) current = store_network_get_by_id(store, mark->id, error);
+    g_autofree char *now = clock_now_rfc3339();
+    return current != NULL && precondition_holds(mark->precondition, current, error) &&
+           store_network_begin_delete(store, mark->id, now, error);
+}
+
+gboolean networks_delete(App *app, const StoreNetwork *row, const Precondition *precondition,
+                         GError **error)
 {
     const ApiNetwork *network = row->network;
-    g_autofree char *now = clock_now_rfc3339();
+    DeleteMark mark = {network->id, precondition};
     g_autoptr(HvConn) conn = connection_get(app, error);
-    if (conn == NULL || !store_network_begin_delete(app->store, network->id, now, error))
+    if (conn == NULL || !store_transaction(app->store, mark_deleting, &mark, error))
         return FALSE;
     g_autoptr(GError) local = NULL;
     if (!hv_network_remove(conn, network->id, &local)) {

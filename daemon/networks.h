@@ -14,8 +14,11 @@
  * defines and starts it; a failure there removes the row again.  Returns
  * the network as GET shows it. */
 ApiNetwork *networks_create(App *app, const char *tenant, ApiNetwork *request, GError **error);
-/* DELETE: CONFLICT while a stack has a NIC on it. */
-gboolean networks_delete(App *app, const StoreNetwork *row, GError **error);
+/* DELETE: CONFLICT while a stack has a NIC on it; nothing changes when
+ * @precondition (may be NULL) does not hold for the network as the
+ * transaction that marks it deleting sees it. */
+gboolean networks_delete(App *app, const StoreNetwork *row, const Precondition *precondition,
+                         GError **error);
 /* Fills what GET shows beyond the row (the gateway). */
 void networks_fill(ApiNetwork *network);
 

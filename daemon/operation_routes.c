@@ -49,7 +49,12 @@ HttpReply *handle_operation_get(gpointer data, const HttpRequest *request)
     g_autoptr(GError) error = NULL;
     g_autoptr(ApiOperation) operation =
         operations_get(app->operations, id, caller_tenant(request), &error);
-    return reply_operation(200, operation, error);
+    reply = reply_operation(200, operation, error);
+    if (operation != NULL) {
+        g_autoptr(json_object) representation = api_operation_to_json(operation);
+        route_add_etag(reply, representation);
+    }
+    return reply;
 }
 
 /* ?timeout=S, whole seconds in [0, WAIT_MAX_S]. */

@@ -19,9 +19,7 @@ static const char *peer_param(const HttpRequest *request, HttpReply **reply)
 
 static HttpReply *reply_peer(unsigned status, const ApiPeer *peer)
 {
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "peer", api_peer_to_json(peer));
-    return http_reply_json(status, body);
+    return route_reply_tagged(status, "peer", api_peer_to_json(peer));
 }
 
 HttpReply *handle_peer_create(gpointer data, const HttpRequest *request)
@@ -45,12 +43,16 @@ HttpReply *handle_peer_create(gpointer data, const HttpRequest *request)
 HttpReply *handle_peer_list(gpointer data, const HttpRequest *request)
 {
     App *app = data;
-    (void)request;
     g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) peers = store_peer_list(app->store, &error);
+    int limit = 0;
+    const char *after = NULL;
+    if (!route_page_args(request, &limit, &after, &error))
+        return http_reply_error(error);
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) peers = store_peer_page(app->store, limit, after, &next, &error);
     if (peers == NULL)
         return http_reply_error(error);
-    return http_reply_json(200, api_peer_list_to_json(peers));
+    return http_reply_json(200, api_peer_list_to_json(peers, next));
 }
 
 HttpReply *handle_peer_get(gpointer data, const HttpRequest *request)
@@ -65,6 +67,23 @@ HttpReply *handle_peer_get(gpointer data, const HttpRequest *request)
     return peer != NULL ? reply_peer(200, peer) : http_reply_error(error);
 }
 
+typedef struct {
+    const char *name;
+    RouteIfMatch if_match;
+} PeerRemoval;
+
+/* One transaction: If-Match holds for the row that goes. */
+static gboolean remove_peer(Store *store, gpointer data, GError **error)
+{
+    PeerRemoval *removal = data;
+    g_autoptr(ApiPeer) peer = store_peer_get(store, removal->name, error);
+    if (peer == NULL)
+        return FALSE;
+    g_autoptr(json_object) representation = api_peer_to_json(peer);
+    return route_if_match_check(&removal->if_match, representation, error) &&
+           store_peer_delete(store, removal->name, error);
+}
+
 HttpReply *handle_peer_delete(gpointer data, const HttpRequest *request)
 {
     App *app = data;
@@ -73,7 +92,11 @@ HttpReply *handle_peer_delete(gpointer data, const HttpRequest *request)
     if (name == NULL)
         return reply;
     g_autoptr(GError) error = NULL;
-    if (!store_peer_delete(app->store, name, &error))
-        return http_reply_error(error);
-    return http_reply_empty(204);
+    PeerRemoval removal = {.name = name};
+    route_if_match_init(&removal.if_match, request);
+    reply = store_transaction(app->store, remove_peer, &removal, &error)
+                ? http_reply_empty(204)
+                : route_reply_error(&removal.if_match, error);
+    route_if_match_clear(&removal.if_match);
+    return reply;
 }

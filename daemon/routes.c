@@ -19,12 +19,13 @@
     }
 
 /* Query parameters, by route. */
+static const char *const page_query[] = {"limit", "after", NULL};
 static const char *const tenant_page_query[] = {"limit", "after", "tenant", NULL};
 static const char *const tenant_query[] = {"tenant", NULL};
 static const char *const events_query[] = {"after", NULL};
 static const char *const console_query[] = {"tail", "follow", NULL};
 static const char *const wait_query[] = {"timeout", NULL};
-static const char *const device_query[] = {"class", NULL};
+static const char *const device_page_query[] = {"limit", "after", "class", NULL};
 
 static const HttpRoute routes[] = {
     ROUTE("GET", "/v1", ANYONE, FALSE, handle_version),
@@ -33,16 +34,17 @@ static const HttpRoute routes[] = {
     ROUTE_Q("GET", "/v1/events", CALLER, FALSE, handle_events, events_query),
 
     ROUTE("POST", "/v1/tenants", OPERATOR, TRUE, handle_tenant_create),
-    ROUTE("GET", "/v1/tenants", OPERATOR, FALSE, handle_tenant_list),
+    ROUTE_Q("GET", "/v1/tenants", OPERATOR, FALSE, handle_tenant_list, page_query),
     ROUTE("GET", "/v1/tenants/{name}", OPERATOR, FALSE, handle_tenant_get),
     ROUTE("PATCH", "/v1/tenants/{name}", OPERATOR, TRUE, handle_tenant_patch),
     ROUTE("DELETE", "/v1/tenants/{name}", OPERATOR, FALSE, handle_tenant_delete),
     ROUTE("POST", "/v1/tenants/{name}/tokens", OPERATOR, FALSE, handle_token_create),
+    ROUTE_Q("GET", "/v1/tenants/{name}/tokens", OPERATOR, FALSE, handle_token_list, page_query),
     ROUTE("DELETE", "/v1/tenants/{name}/tokens/{id}", OPERATOR, FALSE, handle_token_revoke),
 
     /* images */
     ROUTE("POST", "/v1/images", TENANT, TRUE, handle_image_create),
-    ROUTE("GET", "/v1/images", TENANT, FALSE, handle_image_list),
+    ROUTE_Q("GET", "/v1/images", TENANT, FALSE, handle_image_list, page_query),
     ROUTE("GET", "/v1/images/{name}", TENANT, FALSE, handle_image_get),
     ROUTE("DELETE", "/v1/images/{name}", TENANT, FALSE, handle_image_delete),
     {.method = "PUT",
@@ -70,15 +72,15 @@ static const HttpRoute routes[] = {
 
     /* the device pool */
     ROUTE("POST", "/v1/device-classes", OPERATOR, TRUE, handle_device_class_create),
-    ROUTE("GET", "/v1/device-classes", CALLER, FALSE, handle_device_class_list),
+    ROUTE_Q("GET", "/v1/device-classes", CALLER, FALSE, handle_device_class_list, page_query),
     ROUTE("GET", "/v1/device-classes/{name}", CALLER, FALSE, handle_device_class_get),
     ROUTE("PATCH", "/v1/device-classes/{name}", OPERATOR, TRUE, handle_device_class_patch),
     ROUTE("DELETE", "/v1/device-classes/{name}", OPERATOR, FALSE, handle_device_class_delete),
-    ROUTE_Q("GET", "/v1/devices", CALLER, FALSE, handle_device_list, device_query),
+    ROUTE_Q("GET", "/v1/devices", CALLER, FALSE, handle_device_list, device_page_query),
 
     /* peers */
     ROUTE("POST", "/v1/peers", OPERATOR, TRUE, handle_peer_create),
-    ROUTE("GET", "/v1/peers", OPERATOR, FALSE, handle_peer_list),
+    ROUTE_Q("GET", "/v1/peers", OPERATOR, FALSE, handle_peer_list, page_query),
     ROUTE("GET", "/v1/peers/{name}", OPERATOR, FALSE, handle_peer_get),
     ROUTE("DELETE", "/v1/peers/{name}", OPERATOR, FALSE, handle_peer_delete),
 

@@ -11,9 +11,7 @@
 #include "daemon/tokens.h"
 #include "hvcore/machine.h"
 
-#define LIST_LIMIT_DEFAULT 100
-#define LIST_LIMIT_MAX     1000
-#define CONSOLE_TAIL_MAX   10000
+#define CONSOLE_TAIL_MAX 10000
 
 static const char *caller_tenant(const HttpRequest *request)
 {
@@ -44,6 +42,11 @@ static HttpReply *reply_accepted(ApiOperation *operation, const ApiStack *stack,
     if (stack != NULL)
         json_object_object_add(body, "stack", api_stack_to_json(stack));
     HttpReply *reply = http_reply_json(202, body);
+    /* The stack's tag, as its GET would show it now. */
+    if (stack != NULL) {
+        g_autoptr(json_object) representation = api_stack_to_json(stack);
+        route_add_etag(reply, representation);
+    }
     g_autofree char *location = g_strdup_printf("/v1/operations/%s", operation->id);
     http_reply_add_header(reply, "Location", location);
     api_operation_free(operation);
@@ -62,19 +65,6 @@ HttpReply *handle_stack_create(gpointer data, const HttpRequest *request)
     return reply_accepted(operation, stack, error);
 }
 
-/* ?limit=N in [1, LIST_LIMIT_MAX] */
-gboolean route_parse_limit(const char *text, int *limit, GError **error)
-{
-    guint64 value = LIST_LIMIT_DEFAULT;
-    if (text != NULL && !g_ascii_string_to_unsigned(text, 10, 1, LIST_LIMIT_MAX, &value, NULL)) {
-        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
-                    "limit: must be a whole number between 1 and %d", LIST_LIMIT_MAX);
-        return FALSE;
-    }
-    *limit = (int)value;
-    return TRUE;
-}
-
 HttpReply *handle_stack_list(gpointer data, const HttpRequest *request)
 {
     App *app = data;
@@ -82,18 +72,18 @@ HttpReply *handle_stack_list(gpointer data, const HttpRequest *request)
     const char *tenant = caller_tenant(request);
     const char *filter = http_request_query(request, "tenant");
     int limit = 0;
+    const char *after = NULL;
 
     if (filter != NULL && tenant != NULL)
         return http_reply_errorf(TD_ERROR_BAD_REQUEST,
                                  "tenant: only the operator may list another tenant's stacks");
     if (filter != NULL && !api_name_is_valid(filter))
         return http_reply_errorf(TD_ERROR_BAD_REQUEST, "tenant: '%s' is not a valid name", filter);
-    if (!route_parse_limit(http_request_query(request, "limit"), &limit, &error))
+    if (!route_page_args(request, &limit, &after, &error))
         return http_reply_error(error);
     g_autofree char *next = NULL;
     g_autoptr(GPtrArray) stacks =
-        store_stack_list(app->store, tenant != NULL ? tenant : filter, limit,
-                         http_request_query(request, "after"), &next, &error);
+        store_stack_list(app->store, tenant != NULL ? tenant : filter, limit, after, &next, &error);
     if (stacks == NULL)
         return http_reply_error(error);
     return http_reply_json(200, api_stack_list_to_json(stacks, next));
@@ -105,9 +95,14 @@ HttpReply *handle_stack_get(gpointer data, const HttpRequest *request)
     g_autoptr(ApiStack) stack = stack_param(data, request, &reply);
     if (stack == NULL)
         return reply;
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "stack", api_stack_to_json(stack));
-    return http_reply_json(200, body);
+    return route_reply_tagged(200, "stack", api_stack_to_json(stack));
+}
+
+/* A Precondition: If-Match names the stack as it is. */
+static gboolean stack_matches(gpointer stack, gpointer if_match, GError **error)
+{
+    g_autoptr(json_object) representation = api_stack_to_json(stack);
+    return route_if_match_check(if_match, representation, error);
 }
 
 HttpReply *handle_stack_delete(gpointer data, const HttpRequest *request)
@@ -118,7 +113,13 @@ HttpReply *handle_stack_delete(gpointer data, const HttpRequest *request)
     if (stack == NULL)
         return reply;
     g_autoptr(GError) error = NULL;
-    ApiOperation *operation = stacks_delete(app, stack->tenant, stack->spec->name, &error);
+    g_auto(RouteIfMatch) if_match;
+    route_if_match_init(&if_match, request);
+    const Precondition precondition = {stack_matches, &if_match};
+    ApiOperation *operation =
+        stacks_delete(app, stack->tenant, stack->spec->name, &precondition, &error);
+    if (operation == NULL)
+        return route_reply_error(&if_match, error);
     return reply_accepted(operation, NULL, error);
 }
 

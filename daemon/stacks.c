@@ -479,7 +479,30 @@ ApiStack *stacks_claim(App *app, const char *tenant, const char *name, GError **
     return g_steal_pointer(&stack);
 }
 
-ApiOperation *stacks_delete(App *app, const char *tenant, const char *name, GError **error)
+typedef struct {
+    const char *id;
+    const Precondition *precondition;
+    ApiStackState previous; /* out: the state it leaves */
+} DeleteMark;
+
+/* One transaction: the precondition holds for the stack as it turns
+ * deleting (a lifecycle event between a check and the update would change
+ * what the caller agreed to delete). */
+static gboolean mark_deleting(Store *store, gpointer data, GError **error)
+{
+    DeleteMark *mark = data;
+    g_autoptr(ApiStack) stack = store_stack_get_by_id(store, mark->id, error);
+    g_autofree char *now = clock_now_rfc3339();
+    if (stack == NULL || !precondition_holds(mark->precondition, stack, error))
+        return FALSE;
+    mark->previous = stack->state;
+    return store_stack_set_state(store, mark->id,
+                                 STACKS_SETTLED | STORE_STATE(API_STACK_STATE_DELETING),
+                                 API_STACK_STATE_DELETING, NULL, now, error);
+}
+
+ApiOperation *stacks_delete(App *app, const char *tenant, const char *name,
+                            const Precondition *precondition, GError **error)
 {
     g_autoptr(ApiStack) stack = stacks_claim(app, tenant, name, error);
     if (stack == NULL)
@@ -490,10 +513,11 @@ ApiOperation *stacks_delete(App *app, const char *tenant, const char *name, GErr
         return NULL;
     }
     StackJob *job = job_new(app, stack->id, NULL);
-    job->previous = stack->state;
     g_autofree char *target = g_strdup_printf("stacks/%s", name);
-    if (!stacks_set_state(app, stack->id, STACKS_SETTLED | STORE_STATE(API_STACK_STATE_DELETING),
-                          API_STACK_STATE_DELETING, NULL, error)) {
+    DeleteMark mark = {stack->id, precondition, stack->state};
+    gboolean marked = store_transaction(app->store, mark_deleting, &mark, error);
+    job->previous = mark.previous;
+    if (!marked) {
         job_free(job);
         release(app->stacks, stack->id);
         return NULL;

@@ -22,8 +22,11 @@ void stacks_free(Stacks *stacks);
  * the stack as persisted. */
 ApiOperation *stacks_create(App *app, const char *tenant, ApiStackSpec *spec, ApiStack **stack_out,
                             GError **error);
-/* DELETE /v1/stacks/{name}: marks it deleting and submits stack.delete. */
-ApiOperation *stacks_delete(App *app, const char *tenant, const char *name, GError **error);
+/* DELETE /v1/stacks/{name}: marks it deleting and submits stack.delete.
+ * @precondition (may be NULL) is checked on the stack in the transaction
+ * that marks it; when it fails nothing changes. */
+ApiOperation *stacks_delete(App *app, const char *tenant, const char *name,
+                            const Precondition *precondition, GError **error);
 /* POST /v1/stacks/{name}/actions: CONFLICT when the state forbids @action
  * or another operation works on the stack. */
 ApiOperation *stacks_action(App *app, const char *tenant, const char *name, const char *action,

@@ -48,6 +48,13 @@ gboolean store_transaction(Store *store, StoreTransactionFunc body, gpointer dat
 gboolean store_tenant_insert(Store *store, const ApiTenant *tenant, GError **error);
 ApiTenant *store_tenant_get(Store *store, const char *name, GError **error);
 GPtrArray *store_tenant_list(Store *store, GError **error); /* of ApiTenant, by name */
+/* Pages, for the API's lists: at most @limit (0: no limit) after the
+ * opaque @after cursor (NULL: from the start); *@next is the cursor of the
+ * next page, NULL on the last.  A cursor that is not one this listing made
+ * (another listing's, another tenant's, forged) is BAD_REQUEST "after:
+ * invalid cursor"; a negative limit too.  Tenants by name. */
+GPtrArray *store_tenant_page(Store *store, int limit, const char *after, char **next,
+                             GError **error);
 gboolean store_tenant_set_quota(Store *store, const char *name, const ApiQuota *quota,
                                 const char *updated_at, GError **error);
 /* CONFLICT while the tenant owns anything (stacks, images, operations in
@@ -60,6 +67,10 @@ gboolean store_token_insert(Store *store, const char *id, const char *tenant,
                             GError **error);
 /* NOT_FOUND when the token does not exist or belongs to another tenant. */
 gboolean store_token_revoke(Store *store, const char *tenant, const char *id, GError **error);
+/* A page (of ApiToken, without secrets) of @tenant's live tokens, oldest
+ * first; NOT_FOUND for an unknown tenant. */
+GPtrArray *store_token_page(Store *store, const char *tenant, int limit, const char *after,
+                            char **next, GError **error);
 /* The name of the tenant whose live token has this hash, or NULL. */
 char *store_token_lookup(Store *store, const guint8 hash[STORE_TOKEN_HASH_LEN]);
 
@@ -76,8 +87,16 @@ GHashTable *store_operation_counts(Store *store, GError **error);
 
 /* Images.  Names are unique per tenant; @tenant is the owner's name. */
 gboolean store_image_insert(Store *store, const ApiImage *image, GError **error);
+/* The same, unless the tenant has @max_not_ready images (or more) that are
+ * not ready yet (pending, uploading, error): QUOTA_EXCEEDED, checked in the
+ * insert's transaction.  0: no cap. */
+gboolean store_image_insert_capped(Store *store, const ApiImage *image, gint64 max_not_ready,
+                                   GError **error);
 ApiImage *store_image_get(Store *store, const char *tenant, const char *name, GError **error);
 GPtrArray *store_image_list(Store *store, const char *tenant, GError **error); /* by name */
+/* A page of them, as store_tenant_page. */
+GPtrArray *store_image_page(Store *store, const char *tenant, int limit, const char *after,
+                            char **next, GError **error);
 /* Replaces state, size (negative: unknown), sha256, error and updated_at,
  * if the image is in one of the states of @from (STORE_STATE bits):
  * CONFLICT "image 'x' is ..." when it is not, NOT_FOUND when it is gone. */
@@ -121,6 +140,7 @@ gboolean store_tenant_usage(Store *store, const char *tenant, gint64 *stacks, gi
 gboolean store_peer_insert(Store *store, const ApiPeer *peer, GError **error);
 ApiPeer *store_peer_get(Store *store, const char *name, GError **error);
 GPtrArray *store_peer_list(Store *store, GError **error); /* of ApiPeer, by name */
+GPtrArray *store_peer_page(Store *store, int limit, const char *after, char **next, GError **error);
 gboolean store_peer_delete(Store *store, const char *name, GError **error);
 
 /* Device classes and their devices (store_devices.c).  Insert adds the
@@ -131,6 +151,8 @@ gboolean store_device_class_insert(Store *store, const ApiDeviceClass *device_cl
                                    GError **error);
 ApiDeviceClass *store_device_class_get(Store *store, const char *name, GError **error);
 GPtrArray *store_device_class_list(Store *store, GError **error); /* by name */
+GPtrArray *store_device_class_page(Store *store, int limit, const char *after, char **next,
+                                   GError **error);
 /* Capacity (emulated classes: BAD_REQUEST for vfio) grows with free
  * devices or shrinks by the highest ones, CONFLICT when one of those is
  * held; description NULL clears it. */
@@ -143,6 +165,10 @@ gboolean store_device_class_delete(Store *store, const char *name, GError **erro
  * its stacks hold) filter when not NULL. */
 GPtrArray *store_device_list(Store *store, const char *class_name, const char *tenant,
                              GError **error);
+/* A page of them (cursors as store_tenant_page; one made for another
+ * @class_name is refused). */
+GPtrArray *store_device_page(Store *store, const char *class_name, const char *tenant, int limit,
+                             const char *after, char **next, GError **error);
 GPtrArray *store_device_list_of_stack(Store *store, const char *stack_id, GError **error);
 /* Gives stack @stack_id the first free device of @class_name: NOT_FOUND for
  * an unknown class, NO_CAPACITY when none is free.  Joins the caller's

@@ -3,6 +3,8 @@
  * pool with its stack's row (devices.stack_id ON DELETE SET NULL). */
 #include "daemon/store.h"
 
+#include <string.h>
+
 #include "daemon/error.h"
 #include "daemon/store-private.h"
 
@@ -101,13 +103,44 @@ ApiDeviceClass *store_device_class_get(Store *store, const char *name, GError **
 
 GPtrArray *store_device_class_list(Store *store, GError **error)
 {
+    g_autofree char *next = NULL;
+    return store_device_class_page(store, 0, NULL, &next, error);
+}
+
+/* Classes have no owner: their cursors' first part names the listing. */
+#define CLASS_CURSOR_OWNER "device-classes"
+
+GPtrArray *store_device_class_page(Store *store, int limit, const char *after, char **next,
+                                   GError **error)
+{
+    g_return_val_if_fail(next != NULL, NULL);
     g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
-    g_autoptr(GPtrArray) classes = store_query_list(
-        store, "SELECT " CLASS_COLUMNS " FROM device_classes c ORDER BY c.name", STORE_NO_PARAMS,
-        class_from_row, (GDestroyNotify)api_device_class_free, "listing device classes", error);
+    g_autofree char *after_owner = NULL;
+    g_autofree char *after_name = NULL;
+
+    *next = NULL;
+    if (!store_page_args(limit, after, &after_owner, &after_name, error))
+        return NULL;
+    if (after_owner != NULL && strcmp(after_owner, CLASS_CURSOR_OWNER) != 0) {
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
+        return NULL;
+    }
+    gboolean more = FALSE;
+    g_autoptr(GPtrArray) classes = store_query_page(
+        store,
+        "SELECT " CLASS_COLUMNS " FROM device_classes c WHERE (?1 IS NULL OR c.name > ?1) "
+        "ORDER BY c.name LIMIT ?2",
+        /* One more than asked tells whether there is a next page; -1 is no limit. */
+        STORE_PARAMS(STORE_TEXT(after_name), STORE_INT64(limit > 0 ? (gint64)limit + 1 : -1)),
+        class_from_row, (GDestroyNotify)api_device_class_free, (guint)limit, &more,
+        "listing device classes", error);
     for (guint i = 0; classes != NULL && i < classes->len; i++) {
         if (!class_add_addresses(store, g_ptr_array_index(classes, i), error))
             return NULL;
+    }
+    if (classes != NULL && more) {
+        const ApiDeviceClass *last = g_ptr_array_index(classes, classes->len - 1);
+        *next = store_cursor_encode(CLASS_CURSOR_OWNER, last->name);
     }
     return g_steal_pointer(&classes);
 }
@@ -212,14 +245,67 @@ static gpointer device_from_row(sqlite3_stmt *stmt, GError **error)
 GPtrArray *store_device_list(Store *store, const char *class_name, const char *tenant,
                              GError **error)
 {
+    g_autofree char *next = NULL;
+    return store_device_page(store, class_name, tenant, 0, NULL, &next, error);
+}
+
+/* A device's place in the pool's order: its class, and its number there
+ * (the digits after the last '-' of its id). */
+static gboolean device_seq(const char *id, gint64 *seq)
+{
+    const char *dash = strrchr(id, '-');
+    guint64 value = 0;
+    if (dash == NULL || !g_ascii_string_to_unsigned(dash + 1, 10, 0, G_MAXINT64, &value, NULL))
+        return FALSE;
+    *seq = (gint64)value;
+    return TRUE;
+}
+
+GPtrArray *store_device_page(Store *store, const char *class_name, const char *tenant, int limit,
+                             const char *after, char **next, GError **error)
+{
+    g_return_val_if_fail(next != NULL, NULL);
     g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
-    return store_query_list(store,
-                            "SELECT " DEVICE_COLUMNS DEVICE_FROM
-                            " WHERE (?1 IS NULL OR d.class = ?1) AND (?2 IS NULL OR t.name = ?2)"
-                            " ORDER BY d.class, d.seq",
-                            STORE_PARAMS(STORE_TEXT(class_name), STORE_TEXT(tenant)),
-                            device_from_row, (GDestroyNotify)api_device_free, "listing devices",
-                            error);
+    g_autofree char *after_class = NULL;
+    g_autofree char *after_seq_text = NULL;
+    guint64 after_seq = 0;
+
+    *next = NULL;
+    if (!store_page_args(limit, after, &after_class, &after_seq_text, error))
+        return NULL;
+    /* The cursor is (class, number); one of another class's listing is not
+     * this one's. */
+    if (after_class != NULL &&
+        (!g_ascii_string_to_unsigned(after_seq_text, 10, 0, G_MAXINT64, &after_seq, NULL) ||
+         (class_name != NULL && strcmp(after_class, class_name) != 0))) {
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
+        return NULL;
+    }
+    gboolean more = FALSE;
+    g_autoptr(GPtrArray) devices = store_query_page(
+        store,
+        "SELECT " DEVICE_COLUMNS DEVICE_FROM
+        " WHERE (?1 IS NULL OR d.class = ?1) AND (?2 IS NULL OR t.name = ?2)"
+        " AND (?3 IS NULL OR (d.class, d.seq) > (?3, ?4)) ORDER BY d.class, d.seq LIMIT ?5",
+        STORE_PARAMS(STORE_TEXT(class_name), STORE_TEXT(tenant), STORE_TEXT(after_class),
+                     STORE_INT64((gint64)after_seq),
+                     STORE_INT64(limit > 0 ? (gint64)limit + 1 : -1)),
+        device_from_row, (GDestroyNotify)api_device_free, (guint)limit, &more, "listing devices",
+        error);
+    if (devices == NULL)
+        return NULL;
+    gint64 seq = 0;
+    if (more) {
+        const ApiDevice *last = g_ptr_array_index(devices, devices->len - 1);
+        if (!device_seq(last->id, &seq)) {
+            g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "store: device '%s' has a bad id",
+                        last->id);
+            return NULL;
+        }
+        g_autofree char *seq_text = g_strdup_printf("%" G_GINT64_FORMAT, seq);
+        *next = store_cursor_encode(last->class_name, seq_text);
+    }
+    return g_steal_pointer(&devices);
 }
 
 GPtrArray *store_device_list_of_stack(Store *store, const char *stack_id, GError **error)

@@ -1,6 +1,8 @@
 /* The store's images. */
 #include "daemon/store.h"
 
+#include <string.h>
+
 #include "daemon/error.h"
 #include "daemon/store-private.h"
 
@@ -43,29 +45,61 @@ char *store_image_id(Store *store, const char *tenant, const char *name, GError 
                            "looking up an image", error, "image '%s' not found", name);
 }
 
-gboolean store_image_insert(Store *store, const ApiImage *image, GError **error)
+/* @tenant's images not ready: pending, uploading, or failed. */
+static gboolean count_not_ready(Store *store, const char *owner, gint64 *count, GError **error)
+{
+    g_autoptr(sqlite3_stmt) row = NULL;
+    if (!store_query_row(store, &row,
+                         "SELECT count(*) FROM images WHERE tenant_id = ?1 AND state != ?2",
+                         STORE_PARAMS(STORE_TEXT(owner),
+                                      STORE_TEXT(api_image_state_to_string(API_IMAGE_STATE_READY))),
+                         "counting images not ready", error))
+        return FALSE;
+    *count = row != NULL ? sqlite3_column_int64(row, 0) : 0;
+    return TRUE;
+}
+
+gboolean store_image_insert_capped(Store *store, const ApiImage *image, gint64 max_not_ready,
+                                   GError **error)
 {
     g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
 
+    /* One transaction: two creates cannot both take the last place. */
     if (!store_begin(store, error))
         return FALSE;
     g_autofree char *owner = store_tenant_id(store, image->tenant, error);
-    gboolean ok =
-        owner != NULL &&
-        store_exec_insert(
-            store,
-            "INSERT INTO images (id, tenant_id, name, kind, format, state, size, sha256, "
-            "error, volume, created_at, updated_at) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            STORE_PARAMS(STORE_TEXT(image->id), STORE_TEXT(owner), STORE_TEXT(image->name),
-                         STORE_TEXT(api_image_kind_to_string(image->kind)),
-                         STORE_TEXT(api_image_format_to_string(image->format)),
-                         STORE_TEXT(api_image_state_to_string(image->state)),
-                         STORE_INT64_OR_NULL(image->size), STORE_TEXT(image->sha256),
-                         STORE_TEXT(image->error), STORE_TEXT(image->volume),
-                         STORE_TEXT(image->created_at), STORE_TEXT(image->updated_at)),
-            "inserting an image", error, "image '%s' already exists", image->name);
+    gboolean ok = owner != NULL;
+    gint64 not_ready = 0;
+    if (ok && max_not_ready > 0) {
+        ok = count_not_ready(store, owner, &not_ready, error);
+        if (ok && not_ready >= max_not_ready) {
+            g_set_error(error, TD_ERROR, TD_ERROR_QUOTA_EXCEEDED,
+                        "tenant '%s' has %" G_GINT64_FORMAT " images that are not ready (pending, "
+                        "uploading or failed), the most it may have: upload their data or delete "
+                        "them before creating another",
+                        image->tenant, not_ready);
+            ok = FALSE;
+        }
+    }
+    ok = ok && store_exec_insert(
+                   store,
+                   "INSERT INTO images (id, tenant_id, name, kind, format, state, size, sha256, "
+                   "error, volume, created_at, updated_at) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                   STORE_PARAMS(STORE_TEXT(image->id), STORE_TEXT(owner), STORE_TEXT(image->name),
+                                STORE_TEXT(api_image_kind_to_string(image->kind)),
+                                STORE_TEXT(api_image_format_to_string(image->format)),
+                                STORE_TEXT(api_image_state_to_string(image->state)),
+                                STORE_INT64_OR_NULL(image->size), STORE_TEXT(image->sha256),
+                                STORE_TEXT(image->error), STORE_TEXT(image->volume),
+                                STORE_TEXT(image->created_at), STORE_TEXT(image->updated_at)),
+                   "inserting an image", error, "image '%s' already exists", image->name);
     return store_end(store, ok, error);
+}
+
+gboolean store_image_insert(Store *store, const ApiImage *image, GError **error)
+{
+    return store_image_insert_capped(store, image, 0, error);
 }
 
 ApiImage *store_image_get(Store *store, const char *tenant, const char *name, GError **error)
@@ -87,6 +121,43 @@ GPtrArray *store_image_list(Store *store, const char *tenant, GError **error)
         store, "SELECT " IMAGE_COLUMNS IMAGE_FROM "WHERE i.tenant_id = ?1 ORDER BY i.name",
         STORE_PARAMS(STORE_TEXT(owner)), image_from_row, (GDestroyNotify)api_image_free,
         "listing images", error);
+}
+
+GPtrArray *store_image_page(Store *store, const char *tenant, int limit, const char *after,
+                            char **next, GError **error)
+{
+    g_return_val_if_fail(next != NULL, NULL);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    g_autofree char *after_tenant = NULL;
+    g_autofree char *after_name = NULL;
+
+    *next = NULL;
+    if (!store_page_args(limit, after, &after_tenant, &after_name, error))
+        return NULL;
+    /* Another tenant's cursor is not this listing's. */
+    if (after_tenant != NULL && strcmp(after_tenant, tenant) != 0) {
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
+        return NULL;
+    }
+    g_autofree char *owner = store_tenant_id(store, tenant, error);
+    if (owner == NULL)
+        return NULL;
+    gboolean more = FALSE;
+    g_autoptr(GPtrArray) images = store_query_page(
+        store,
+        "SELECT " IMAGE_COLUMNS IMAGE_FROM "WHERE i.tenant_id = ?1 AND (?2 IS NULL OR i.name > ?2) "
+        "ORDER BY i.name LIMIT ?3",
+        STORE_PARAMS(STORE_TEXT(owner), STORE_TEXT(after_name),
+                     STORE_INT64(limit > 0 ? (gint64)limit + 1 : -1)),
+        image_from_row, (GDestroyNotify)api_image_free, (guint)limit, &more, "listing images",
+        error);
+    if (images == NULL)
+        return NULL;
+    if (more) {
+        const ApiImage *last = g_ptr_array_index(images, images->len - 1);
+        *next = store_cursor_encode(tenant, last->name);
+    }
+    return g_steal_pointer(&images);
 }
 
 gboolean store_image_set_state(Store *store, const char *id, guint from, ApiImageState state,

@@ -1,6 +1,8 @@
 /* The store's peers: the hosts stacks may migrate to. */
 #include "daemon/store.h"
 
+#include <string.h>
+
 #include "daemon/error.h"
 #include "daemon/store-private.h"
 
@@ -42,6 +44,39 @@ GPtrArray *store_peer_list(Store *store, GError **error)
     return store_query_list(store, "SELECT " PEER_COLUMNS " FROM peers ORDER BY name",
                             STORE_NO_PARAMS, peer_from_row, (GDestroyNotify)api_peer_free,
                             "listing peers", error);
+}
+
+/* Peers have no owner: their cursors' first part names the listing. */
+#define PEER_CURSOR_OWNER "peers"
+
+GPtrArray *store_peer_page(Store *store, int limit, const char *after, char **next, GError **error)
+{
+    g_return_val_if_fail(next != NULL, NULL);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    g_autofree char *after_owner = NULL;
+    g_autofree char *after_name = NULL;
+
+    *next = NULL;
+    if (!store_page_args(limit, after, &after_owner, &after_name, error))
+        return NULL;
+    if (after_owner != NULL && strcmp(after_owner, PEER_CURSOR_OWNER) != 0) {
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
+        return NULL;
+    }
+    gboolean more = FALSE;
+    g_autoptr(GPtrArray) peers = store_query_page(
+        store,
+        "SELECT " PEER_COLUMNS " FROM peers WHERE (?1 IS NULL OR name > ?1) "
+        "ORDER BY name LIMIT ?2",
+        STORE_PARAMS(STORE_TEXT(after_name), STORE_INT64(limit > 0 ? (gint64)limit + 1 : -1)),
+        peer_from_row, (GDestroyNotify)api_peer_free, (guint)limit, &more, "listing peers", error);
+    if (peers == NULL)
+        return NULL;
+    if (more) {
+        const ApiPeer *last = g_ptr_array_index(peers, peers->len - 1);
+        *next = store_cursor_encode(PEER_CURSOR_OWNER, last->name);
+    }
+    return g_steal_pointer(&peers);
 }
 
 gboolean store_peer_delete(Store *store, const char *name, GError **error)

@@ -1,6 +1,8 @@
 /* The store's tenants and their tokens. */
 #include "daemon/store.h"
 
+#include <string.h>
+
 #include "daemon/clock.h"
 #include "daemon/error.h"
 #include "daemon/store-private.h"
@@ -97,6 +99,42 @@ GPtrArray *store_tenant_list(Store *store, GError **error)
     return store_query_list(store, "SELECT " TENANT_COLUMNS " FROM tenants ORDER BY name",
                             STORE_NO_PARAMS, tenant_from_row, (GDestroyNotify)api_tenant_free,
                             "listing tenants", error);
+}
+
+/* Tenants have no owner: their cursors' first part names the listing. */
+#define TENANT_CURSOR_OWNER "tenants"
+
+GPtrArray *store_tenant_page(Store *store, int limit, const char *after, char **next,
+                             GError **error)
+{
+    g_return_val_if_fail(next != NULL, NULL);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    g_autofree char *after_owner = NULL;
+    g_autofree char *after_name = NULL;
+
+    *next = NULL;
+    if (!store_page_args(limit, after, &after_owner, &after_name, error))
+        return NULL;
+    if (after_owner != NULL && strcmp(after_owner, TENANT_CURSOR_OWNER) != 0) {
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
+        return NULL;
+    }
+    gboolean more = FALSE;
+    g_autoptr(GPtrArray) tenants = store_query_page(
+        store,
+        "SELECT " TENANT_COLUMNS " FROM tenants WHERE (?1 IS NULL OR name > ?1) "
+        "ORDER BY name LIMIT ?2",
+        /* One more than asked tells whether there is a next page; -1 is no limit. */
+        STORE_PARAMS(STORE_TEXT(after_name), STORE_INT64(limit > 0 ? (gint64)limit + 1 : -1)),
+        tenant_from_row, (GDestroyNotify)api_tenant_free, (guint)limit, &more, "listing tenants",
+        error);
+    if (tenants == NULL)
+        return NULL;
+    if (more) {
+        const ApiTenant *last = g_ptr_array_index(tenants, tenants->len - 1);
+        *next = store_cursor_encode(TENANT_CURSOR_OWNER, last->name);
+    }
+    return g_steal_pointer(&tenants);
 }
 
 gboolean store_tenant_set_quota(Store *store, const char *name, const ApiQuota *quota,
@@ -220,4 +258,65 @@ char *store_token_lookup(Store *store, const guint8 hash[STORE_TOKEN_HASH_LEN])
         !hash_equal(stored, hash))
         return NULL;
     return store_column_text(row, 1);
+}
+
+static gpointer token_from_row(sqlite3_stmt *stmt, GError **error)
+{
+    ApiToken *token = api_token_new();
+
+    (void)error;
+    token->id = store_column_text(stmt, 0);
+    token->tenant = store_column_text(stmt, 1);
+    token->created_at = store_column_text(stmt, 2);
+    return token;
+}
+
+GPtrArray *store_token_page(Store *store, const char *tenant, int limit, const char *after,
+                            char **next, GError **error)
+{
+    g_return_val_if_fail(next != NULL, NULL);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    g_autofree char *after_tenant = NULL;
+    g_autofree char *after_id = NULL;
+
+    *next = NULL;
+    if (!store_page_args(limit, after, &after_tenant, &after_id, error))
+        return NULL;
+    g_autofree char *owner = store_tenant_id(store, tenant, error);
+    if (owner == NULL)
+        return NULL;
+    /* The keyset is (created_at, id): the cursor names the last token, whose
+     * row stays (revoked or not) as long as its tenant. */
+    g_autofree char *after_created = NULL;
+    if (after_id != NULL) {
+        g_autoptr(sqlite3_stmt) row = NULL;
+        if (!store_query_row(store, &row,
+                             "SELECT created_at FROM tokens WHERE id = ?1 AND tenant_id = ?2",
+                             STORE_PARAMS(STORE_TEXT(after_id), STORE_TEXT(owner)),
+                             "reading a cursor's token", error))
+            return NULL;
+        if (row == NULL || strcmp(after_tenant, tenant) != 0) {
+            g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
+            return NULL;
+        }
+        after_created = store_column_text(row, 0);
+    }
+    gboolean more = FALSE;
+    g_autoptr(GPtrArray) tokens = store_query_page(
+        store,
+        "SELECT k.id, t.name, k.created_at FROM tokens k JOIN tenants t ON t.id = k.tenant_id "
+        "WHERE k.tenant_id = ?1 AND k.revoked_at IS NULL "
+        "AND (?2 IS NULL OR (k.created_at, k.id) > (?2, ?3)) "
+        "ORDER BY k.created_at, k.id LIMIT ?4",
+        STORE_PARAMS(STORE_TEXT(owner), STORE_TEXT(after_created), STORE_TEXT(after_id),
+                     STORE_INT64(limit > 0 ? (gint64)limit + 1 : -1)),
+        token_from_row, (GDestroyNotify)api_token_free, (guint)limit, &more, "listing tokens",
+        error);
+    if (tokens == NULL)
+        return NULL;
+    if (more) {
+        const ApiToken *last = g_ptr_array_index(tokens, tokens->len - 1);
+        *next = store_cursor_encode(tenant, last->id);
+    }
+    return g_steal_pointer(&tokens);
 }

@@ -19,9 +19,7 @@ static const char *tenant_param(const HttpRequest *request, HttpReply **reply)
 
 static HttpReply *reply_tenant(unsigned status, const ApiTenant *tenant)
 {
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "tenant", api_tenant_to_json(tenant));
-    return http_reply_json(status, body);
+    return route_reply_tagged(status, "tenant", api_tenant_to_json(tenant));
 }
 
 static json_object *token_json(const char *id, const char *secret, const char *tenant)
@@ -75,6 +73,8 @@ HttpReply *handle_tenant_create(gpointer data, const HttpRequest *request)
     json_object_object_add(body, "tenant", api_tenant_to_json(tenant));
     json_object_object_add(body, "token", token_json(token_id, secret, tenant->name));
     HttpReply *reply = http_reply_json(201, body);
+    g_autoptr(json_object) representation = api_tenant_to_json(tenant);
+    route_add_etag(reply, representation);
     g_autofree char *location = g_strdup_printf("/v1/tenants/%s", tenant->name);
     http_reply_add_header(reply, "Location", location);
     return reply;
@@ -83,18 +83,16 @@ HttpReply *handle_tenant_create(gpointer data, const HttpRequest *request)
 HttpReply *handle_tenant_list(gpointer data, const HttpRequest *request)
 {
     App *app = data;
-    (void)request;
     g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) tenants = store_tenant_list(app->store, &error);
+    int limit = 0;
+    const char *after = NULL;
+    if (!route_page_args(request, &limit, &after, &error))
+        return http_reply_error(error);
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) tenants = store_tenant_page(app->store, limit, after, &next, &error);
     if (tenants == NULL)
         return http_reply_error(error);
-
-    json_object *list = json_object_new_array();
-    for (guint i = 0; i < tenants->len; i++)
-        json_object_array_add(list, api_tenant_to_json(g_ptr_array_index(tenants, i)));
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "tenants", list);
-    return http_reply_json(200, body);
+    return http_reply_json(200, api_tenant_list_to_json(tenants, next));
 }
 
 HttpReply *handle_tenant_get(gpointer data, const HttpRequest *request)
@@ -109,36 +107,79 @@ HttpReply *handle_tenant_get(gpointer data, const HttpRequest *request)
     return tenant != NULL ? reply_tenant(200, tenant) : http_reply_error(error);
 }
 
-HttpReply *handle_tenant_patch(gpointer data, const HttpRequest *request)
+/* The tenant @name as a write's transaction sees it, if If-Match names it. */
+static ApiTenant *tenant_if_match(Store *store, const char *name, RouteIfMatch *if_match,
+                                  GError **error)
 {
-    App *app = data;
+    g_autoptr(ApiTenant) tenant = store_tenant_get(store, name, error);
+    if (tenant == NULL)
+        return NULL;
+    g_autoptr(json_object) representation = api_tenant_to_json(tenant);
+    if (!route_if_match_check(if_match, representation, error))
+        return NULL;
+    return g_steal_pointer(&tenant);
+}
+
+typedef struct {
+    const char *name;
+    json_object *body;
+    RouteIfMatch if_match;
+    ApiTenant *tenant; /* out: as changed */
+} TenantWrite;
+
+/* One transaction: the quota read, If-Match, the patch and the write, so
+ * that of two operators who read the same tenant only one gets through. */
+static gboolean patch_tenant(Store *store, gpointer data, GError **error)
+{
+    TenantWrite *write = data;
+    g_autoptr(ApiTenant) tenant = tenant_if_match(store, write->name, &write->if_match, error);
+    if (tenant == NULL || !api_tenant_patch_from_json(write->body, &tenant->quota, error))
+        return FALSE;
+    g_free(tenant->updated_at);
+    tenant->updated_at = clock_now_rfc3339();
+    if (!store_tenant_set_quota(store, write->name, &tenant->quota, tenant->updated_at, error))
+        return FALSE;
+    write->tenant = g_steal_pointer(&tenant);
+    return TRUE;
+}
+
+static gboolean delete_tenant(Store *store, gpointer data, GError **error)
+{
+    TenantWrite *write = data;
+    g_autoptr(ApiTenant) tenant = tenant_if_match(store, write->name, &write->if_match, error);
+    return tenant != NULL && store_tenant_delete(store, write->name, error);
+}
+
+/* Runs @body for the tenant of the path; the answer to a failure. */
+static HttpReply *tenant_write(App *app, const HttpRequest *request, StoreTransactionFunc body,
+                               ApiTenant **tenant)
+{
     HttpReply *reply = NULL;
     const char *name = tenant_param(request, &reply);
     if (name == NULL)
         return reply;
     g_autoptr(GError) error = NULL;
-    g_autoptr(ApiTenant) tenant = store_tenant_get(app->store, name, &error);
-    if (tenant == NULL || !api_tenant_patch_from_json(request->body, &tenant->quota, &error))
-        return http_reply_error(error);
+    TenantWrite write = {.name = name, .body = request->body};
+    route_if_match_init(&write.if_match, request);
+    if (!store_transaction(app->store, body, &write, &error))
+        reply = route_reply_error(&write.if_match, error);
+    route_if_match_clear(&write.if_match);
+    *tenant = write.tenant;
+    return reply;
+}
 
-    g_free(tenant->updated_at);
-    tenant->updated_at = clock_now_rfc3339();
-    if (!store_tenant_set_quota(app->store, name, &tenant->quota, tenant->updated_at, &error))
-        return http_reply_error(error);
-    return reply_tenant(200, tenant);
+HttpReply *handle_tenant_patch(gpointer data, const HttpRequest *request)
+{
+    g_autoptr(ApiTenant) tenant = NULL;
+    HttpReply *reply = tenant_write(data, request, patch_tenant, &tenant);
+    return reply != NULL ? reply : reply_tenant(200, tenant);
 }
 
 HttpReply *handle_tenant_delete(gpointer data, const HttpRequest *request)
 {
-    App *app = data;
-    HttpReply *reply = NULL;
-    const char *name = tenant_param(request, &reply);
-    if (name == NULL)
-        return reply;
-    g_autoptr(GError) error = NULL;
-    if (!store_tenant_delete(app->store, name, &error))
-        return http_reply_error(error);
-    return http_reply_empty(204);
+    g_autoptr(ApiTenant) tenant = NULL;
+    HttpReply *reply = tenant_write(data, request, delete_tenant, &tenant);
+    return reply != NULL ? reply : http_reply_empty(204);
 }
 
 HttpReply *handle_token_create(gpointer data, const HttpRequest *request)
@@ -160,6 +201,26 @@ HttpReply *handle_token_create(gpointer data, const HttpRequest *request)
     json_object *body = json_object_new_object();
     json_object_object_add(body, "token", token_json(token_id, secret, name));
     return http_reply_json(201, body);
+}
+
+/* Ids and creation times only: a secret is shown once, when issued. */
+HttpReply *handle_token_list(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    HttpReply *reply = NULL;
+    const char *name = tenant_param(request, &reply);
+    if (name == NULL)
+        return reply;
+    g_autoptr(GError) error = NULL;
+    int limit = 0;
+    const char *after = NULL;
+    if (!route_page_args(request, &limit, &after, &error))
+        return http_reply_error(error);
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) tokens = store_token_page(app->store, name, limit, after, &next, &error);
+    if (tokens == NULL)
+        return http_reply_error(error);
+    return http_reply_json(200, api_token_list_to_json(tokens, next));
 }
 
 HttpReply *handle_token_revoke(gpointer data, const HttpRequest *request)

@@ -47,7 +47,7 @@ conflict_before=$(metric 'turtled_http_requests_total{route="/v1/tenants",status
 
 # ---- tenants -------------------------------------------------------------------------
 api_op GET /v1/tenants
-is "$STATUS $BODY" '200 {"tenants":[]}' "GET /v1/tenants on a new state dir: an empty list"
+is "$STATUS $BODY" '200 {"tenants":[],"next":null}' "GET /v1/tenants on a new state dir: an empty list"
 
 api_op POST /v1/tenants --json '{"name":"acme"}'
 is "$STATUS" 201 "POST /v1/tenants {name} answers 201"

@@ -20,7 +20,7 @@ acme=$TOKEN
 
 # ---- classes -------------------------------------------------------------------------
 api_op GET /v1/device-classes
-is "$STATUS $BODY" '200 {"device_classes":[]}' "no device class at first"
+is "$STATUS $BODY" '200 {"device_classes":[],"next":null}' "no device class at first"
 api_op POST /v1/device-classes --json '{"name":"test-edu","kind":"emulated","model":"edu","capacity":1,"description":"QEMU edu test device"}'
 is "$STATUS" 201 "the operator creates an emulated edu class: 201"
 is "$(hdr Location)" /v1/device-classes/test-edu "... Location names it"

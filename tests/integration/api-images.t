@@ -33,7 +33,7 @@ put() {
 
 # ---- create ------------------------------------------------------------------------
 api_tn "$acme" GET /v1/images
-is "$STATUS $BODY" '200 {"images":[]}' "GET /v1/images of a new tenant: an empty list"
+is "$STATUS $BODY" '200 {"images":[],"next":null}' "GET /v1/images of a new tenant: an empty list"
 
 api_tn "$acme" POST /v1/images --json '{"name":"vmlinuz","kind":"kernel","format":"raw"}'
 is "$STATUS" 201 "POST /v1/images {vmlinuz, kernel, raw}: 201"
@@ -174,7 +174,7 @@ for name in root vmlinuz initrd; do
     [ "$STATUS" = 204 ] || diag "DELETE $name: $STATUS $BODY"
 done
 api_tn "$acme" GET /v1/images
-is "$BODY" '{"images":[]}' "after deleting all of them acme's list is empty"
+is "$BODY" '{"images":[],"next":null}' "after deleting all of them acme's list is empty"
 api_op DELETE /v1/tenants/acme
 is "$STATUS" 204 "and tenant acme can be deleted"
 is "$(td_sql "SELECT count(*) FROM images")" 1 "only beta's image is left in the store"

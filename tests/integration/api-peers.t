@@ -19,7 +19,7 @@ acme=$TOKEN
 
 # ---- create -------------------------------------------------------------------------
 api_op GET /v1/peers
-is "$STATUS $BODY" '200 {"peers":[]}' "GET /v1/peers at first: an empty list"
+is "$STATUS $BODY" '200 {"peers":[],"next":null}' "GET /v1/peers at first: an empty list"
 
 api_op POST /v1/peers --json \
     '{"name":"hostb","libvirt_uri":"qemu+tcp://10.0.0.2/system","migrate_uri":"tcp://10.0.0.2:49152"}'

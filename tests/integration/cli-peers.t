@@ -126,7 +126,7 @@ is "$RC $ERR" "1 turtlectl: peer 'hosta' not found" "removing it again: exit 1, 
 op peer list --format table
 is "$RC $OUT" "0 NAME  LIBVIRT URI  MIGRATE URI  CREATED" "peer list with no peers (table): the header only"
 op peer list
-is "$RC $(jq -c . <<<"$OUT")" '0 {"peers":[]}' "... and in json an empty list"
+is "$RC $(jq -c . <<<"$OUT")" '0 {"peers":[],"next":null}' "... and in json an empty list"
 
 cli_done
 td_done

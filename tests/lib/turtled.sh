@@ -70,7 +70,7 @@ TD_BATCH_PID=""
 # as "METHOD TEMPLATE".
 TD_DOCUMENTED="GET /v1|GET /v1/host|GET /metrics|GET /v1/events|POST /v1/tenants|GET /v1/tenants|\
 GET /v1/tenants/{name}|PATCH /v1/tenants/{name}|DELETE /v1/tenants/{name}|\
-POST /v1/tenants/{name}/tokens|DELETE /v1/tenants/{name}/tokens/{id}|\
+POST /v1/tenants/{name}/tokens|GET /v1/tenants/{name}/tokens|DELETE /v1/tenants/{name}/tokens/{id}|\
 POST /v1/images|GET /v1/images|GET /v1/images/{name}|DELETE /v1/images/{name}|\
 PUT /v1/images/{name}/data|\
 POST /v1/stacks|GET /v1/stacks|GET /v1/stacks/{name}|DELETE /v1/stacks/{name}|\

@@ -469,18 +469,19 @@ static void test_class_to_json(void)
     g_autoptr(GPtrArray) classes = g_ptr_array_new();
     g_ptr_array_add(classes, gpu);
     g_ptr_array_add(classes, rng);
-    g_autoptr(json_object) list = api_device_class_list_to_json(classes);
+    g_autoptr(json_object) list = api_device_class_list_to_json(classes, "cursor");
     json_object *array = NULL;
     g_assert_true(json_object_object_get_ex(list, "device_classes", &array));
-    g_assert_cmpint(json_object_object_length(list), ==, 1);
+    g_assert_cmpint(json_object_object_length(list), ==, 2);
+    g_assert_cmpstr(json_object_get_string(json_object_object_get(list, "next")), ==, "cursor");
     g_assert_cmpuint(json_object_array_length(array), ==, 2);
     g_assert_true(json_object_equal(json_object_array_get_idx(array, 0), gpu_value));
     g_assert_true(json_object_equal(json_object_array_get_idx(array, 1), value));
 
     g_autoptr(GPtrArray) none = g_ptr_array_new();
-    g_autoptr(json_object) empty = api_device_class_list_to_json(none);
+    g_autoptr(json_object) empty = api_device_class_list_to_json(none, NULL);
     g_autofree char *empty_text = to_text(empty);
-    g_assert_cmpstr(empty_text, ==, "{\"device_classes\":[]}");
+    g_assert_cmpstr(empty_text, ==, "{\"device_classes\":[],\"next\":null}");
     api_device_class_free(NULL);
 }
 
@@ -515,12 +516,13 @@ static void test_device_to_json(void)
     g_autoptr(GPtrArray) devices = g_ptr_array_new();
     g_ptr_array_add(devices, held);
     g_ptr_array_add(devices, free_device);
-    g_autoptr(json_object) list = api_device_list_to_json(devices);
+    g_autoptr(json_object) list = api_device_list_to_json(devices, NULL);
     json_object *array = NULL;
     g_assert_true(json_object_object_get_ex(list, "devices", &array));
     g_assert_cmpuint(json_object_array_length(array), ==, 2);
     g_assert_true(json_object_equal(json_object_array_get_idx(array, 0), held_value));
     g_assert_true(json_object_equal(json_object_array_get_idx(array, 1), free_value));
+    g_assert_true(json_object_is_type(json_object_object_get(list, "next"), json_type_null));
     api_device_free(NULL);
 }
 

@@ -362,9 +362,9 @@ static void test_create_bad(void)
 static void test_list(void)
 {
     g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func((GDestroyNotify)api_image_free);
-    g_autoptr(json_object) empty = api_image_list_to_json(images);
+    g_autoptr(json_object) empty = api_image_list_to_json(images, NULL);
     g_autofree char *empty_text = api_json_to_string(empty);
-    g_assert_cmpstr(empty_text, ==, "{\"images\":[]}");
+    g_assert_cmpstr(empty_text, ==, "{\"images\":[],\"next\":null}");
 
     g_ptr_array_add(images, image_fixture());
     ApiImage *second = image_fixture();
@@ -374,12 +374,15 @@ static void test_list(void)
     second->format = API_IMAGE_FORMAT_RAW;
     g_ptr_array_add(images, second);
 
-    g_autoptr(json_object) value = api_image_list_to_json(images);
+    /* A page with more after it carries the cursor of the next. */
+    g_autoptr(json_object) value = api_image_list_to_json(images, "YWNtZQB2bWxpbnV6");
     g_autofree char *text = api_json_to_string(value);
     g_autoptr(json_object) parsed = parse(text);
     g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) decoded = api_image_list_from_json(parsed, &error);
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) decoded = api_image_list_from_json(parsed, &next, &error);
     g_assert_no_error(error);
+    g_assert_cmpstr(next, ==, "YWNtZQB2bWxpbnV6");
     g_assert_cmpuint(decoded->len, ==, 2);
     for (guint i = 0; i < decoded->len; i++)
         assert_wire_equal(g_ptr_array_index(decoded, i), g_ptr_array_index(images, i));
@@ -391,14 +394,19 @@ static void test_list(void)
     } bad[] = {
         {"{}", "images: is required"},
         {"{\"images\":{}}", "images: must be an array"},
-        {"{\"images\":[],\"next\":null}", "next: unknown field"},
-        {"{\"images\":[" VALID_IMAGE ",7]}", "images[1]: must be an object"},
-        {"{\"images\":[" VALID_IMAGE ",{\"id\":\"x\"}]}", "images[1].name: is required"},
+        {"{\"images\":[]}", "next: is required"},
+        {"{\"images\":[],\"next\":\"\"}", "next: must not be empty"},
+        {"{\"images\":[],\"next\":7}", "next: must be a string or null"},
+        {"{\"images\":[],\"next\":null,\"more\":1}", "more: unknown field"},
+        {"{\"next\":null,\"images\":[" VALID_IMAGE ",7]}", "images[1]: must be an object"},
+        {"{\"next\":null,\"images\":[" VALID_IMAGE ",{\"id\":\"x\"}]}",
+         "images[1].name: is required"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(json_object) body = parse(bad[i].body);
         g_autoptr(GError) local = NULL;
-        g_assert_null(api_image_list_from_json(body, &local));
+        g_autofree char *cursor = NULL;
+        g_assert_null(api_image_list_from_json(body, &cursor, &local));
         g_assert_error(local, API_ERROR, API_ERROR_INVALID);
         g_assert_cmpstr(local->message, ==, bad[i].message);
     }

@@ -343,9 +343,9 @@ static void test_create_bad(void)
 static void test_list(void)
 {
     g_autoptr(GPtrArray) peers = g_ptr_array_new_with_free_func((GDestroyNotify)api_peer_free);
-    g_autoptr(json_object) empty = api_peer_list_to_json(peers);
+    g_autoptr(json_object) empty = api_peer_list_to_json(peers, NULL);
     g_autofree char *empty_text = api_json_to_string(empty);
-    g_assert_cmpstr(empty_text, ==, "{\"peers\":[]}");
+    g_assert_cmpstr(empty_text, ==, "{\"peers\":[],\"next\":null}");
 
     g_ptr_array_add(peers, peer_fixture());
     ApiPeer *second = peer_fixture();
@@ -354,12 +354,15 @@ static void test_list(void)
     g_clear_pointer(&second->migrate_uri, g_free);
     g_ptr_array_add(peers, second);
 
-    g_autoptr(json_object) value = api_peer_list_to_json(peers);
+    /* A page with more after it carries the cursor of the next. */
+    g_autoptr(json_object) value = api_peer_list_to_json(peers, "YWNtZQB2bWxpbnV6");
     g_autofree char *text = api_json_to_string(value);
     g_autoptr(json_object) parsed = parse(text);
     g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) decoded = api_peer_list_from_json(parsed, &error);
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) decoded = api_peer_list_from_json(parsed, &next, &error);
     g_assert_no_error(error);
+    g_assert_cmpstr(next, ==, "YWNtZQB2bWxpbnV6");
     g_assert_cmpuint(decoded->len, ==, 2);
     for (guint i = 0; i < decoded->len; i++)
         assert_peer_equal(g_ptr_array_index(decoded, i), g_ptr_array_index(peers, i));
@@ -370,14 +373,19 @@ static void test_list(void)
     } bad[] = {
         {"{}", "peers: is required"},
         {"{\"peers\":{}}", "peers: must be an array"},
-        {"{\"peers\":[],\"next\":null}", "next: unknown field"},
-        {"{\"peers\":[" VALID_PEER ",7]}", "peers[1]: must be an object"},
-        {"{\"peers\":[" VALID_PEER ",{\"name\":\"x\"}]}", "peers[1].libvirt_uri: is required"},
+        {"{\"peers\":[]}", "next: is required"},
+        {"{\"peers\":[],\"next\":\"\"}", "next: must not be empty"},
+        {"{\"peers\":[],\"next\":7}", "next: must be a string or null"},
+        {"{\"peers\":[],\"next\":null,\"more\":1}", "more: unknown field"},
+        {"{\"next\":null,\"peers\":[" VALID_PEER ",7]}", "peers[1]: must be an object"},
+        {"{\"next\":null,\"peers\":[" VALID_PEER ",{\"name\":\"x\"}]}",
+         "peers[1].libvirt_uri: is required"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(json_object) body = parse(bad[i].body);
         g_autoptr(GError) local = NULL;
-        g_assert_null(api_peer_list_from_json(body, &local));
+        g_autofree char *cursor = NULL;
+        g_assert_null(api_peer_list_from_json(body, &cursor, &local));
         g_assert_error(local, API_ERROR, API_ERROR_INVALID);
         g_assert_cmpstr(local->message, ==, bad[i].message);
     }

@@ -452,6 +452,60 @@ static void test_token_from_json_bad(void)
     }
 }
 
+/* A token list shows ids and times; a secret in one is an answer to refuse. */
+static void test_token_list(void)
+{
+    g_autoptr(GPtrArray) tokens = g_ptr_array_new_with_free_func((GDestroyNotify)api_token_free);
+    ApiToken *token = api_token_new();
+    token->id = g_strdup("0b7c5f0e-6a36-4e52-9d1e-6c1a4f3b2a10");
+    token->tenant = g_strdup("acme");
+    token->created_at = g_strdup("2024-05-01T12:00:00Z");
+    g_ptr_array_add(tokens, token);
+    g_autoptr(json_object) value = api_token_list_to_json(tokens, "YWNtZQB4");
+    g_autofree char *text = api_json_to_string(value);
+    g_assert_cmpstr(text, ==,
+                    "{\"tokens\":[{\"id\":\"0b7c5f0e-6a36-4e52-9d1e-6c1a4f3b2a10\","
+                    "\"tenant\":\"acme\",\"created_at\":\"2024-05-01T12:00:00Z\"}],"
+                    "\"next\":\"YWNtZQB4\"}");
+    g_autoptr(GError) error = NULL;
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) back = api_token_list_from_json(value, &next, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(back->len, ==, 1);
+    g_assert_cmpstr(((ApiToken *)g_ptr_array_index(back, 0))->id, ==, token->id);
+    g_assert_cmpstr(next, ==, "YWNtZQB4");
+
+    g_autoptr(json_object) leaky = parse("{\"tokens\":[{\"id\":\"0b7c5f0e-6a36-4e52-9d1e-"
+                                         "6c1a4f3b2a10\",\"secret\":\"tt_x\",\"tenant\":"
+                                         "\"acme\",\"created_at\":\"2024-05-01T12:00:00Z\"}],"
+                                         "\"next\":null}");
+    g_autofree char *cursor = NULL;
+    g_assert_null(api_token_list_from_json(leaky, &cursor, &error));
+    g_assert_error(error, API_ERROR, API_ERROR_INVALID);
+    g_assert_cmpstr(error->message, ==, "tokens[0].secret: must not be in a list");
+}
+
+/* Tenants page like every list. */
+static void test_tenant_list(void)
+{
+    g_autoptr(GPtrArray) tenants = g_ptr_array_new_with_free_func((GDestroyNotify)api_tenant_free);
+    ApiTenant *tenant = api_tenant_new();
+    tenant->id = g_strdup("6a1a7c52-0c1e-4d36-9d1b-2f1d0e7b9a11");
+    tenant->name = g_strdup("acme");
+    tenant->created_at = g_strdup("2024-05-01T12:00:00Z");
+    tenant->updated_at = g_strdup("2024-05-01T12:00:00Z");
+    g_ptr_array_add(tenants, tenant);
+    g_autoptr(json_object) value = api_tenant_list_to_json(tenants, NULL);
+    g_assert_true(json_object_is_type(json_object_object_get(value, "next"), json_type_null));
+    g_autoptr(GError) error = NULL;
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) back = api_tenant_list_from_json(value, &next, &error);
+    g_assert_no_error(error);
+    g_assert_null(next);
+    g_assert_cmpuint(back->len, ==, 1);
+    g_assert_cmpstr(((ApiTenant *)g_ptr_array_index(back, 0))->name, ==, "acme");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -471,5 +525,7 @@ int main(int argc, char **argv)
     g_test_add_func("/api/token/round-trip", test_token_round_trip);
     g_test_add_func("/api/token/secret-omitted", test_token_secret_omitted);
     g_test_add_func("/api/token/from-json-bad", test_token_from_json_bad);
+    g_test_add_func("/api/token/list", test_token_list);
+    g_test_add_func("/api/tenant/list", test_tenant_list);
     return g_test_run();
 }

@@ -192,10 +192,15 @@ static int list_pages(Ctl *ctl, const CmdList *list, const ListFlags *flags)
             list->row(table, g_ptr_array_index(batch, i));
     }
     output_table_print(table, stdout);
-    if (!follow && next != NULL)
-        fprintf(stderr, "more: turtlectl %s list%s%s --limit %" G_GINT64_FORMAT " --after %s\n",
-                ctl->noun, flags->owner != NULL ? " " : "",
-                flags->owner != NULL ? flags->owner : "", flags->limit, next);
+    if (!follow && next != NULL) {
+        g_autoptr(GString) again = g_string_new(NULL);
+        if (flags->owner != NULL)
+            g_string_append_printf(again, " %s", flags->owner);
+        if (flags->filter != NULL)
+            g_string_append_printf(again, " --%s %s", list->filter, flags->filter);
+        fprintf(stderr, "more: turtlectl %s list%s --limit %" G_GINT64_FORMAT " --after %s\n",
+                ctl->noun, again->str, flags->limit, next);
+    }
     return CTL_EXIT_OK;
 }
 
@@ -318,10 +323,10 @@ static json_object *edit_in_editor(json_object *document, GError **error)
     if (fd < 0)
         return NULL;
     close(fd);
-    g_autofree char *text =
-        g_strconcat(json_object_to_json_string_ext(document, JSON_C_TO_STRING_PRETTY |
-                                                                 JSON_C_TO_STRING_NOSLASHESCAPE),
-                    "\n", NULL);
+    g_autofree char *text = g_strconcat(
+        json_object_to_json_string_ext(document, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                     JSON_C_TO_STRING_NOSLASHESCAPE),
+        "\n", NULL);
     g_autofree char *edited = NULL;
     gsize len = 0;
     gboolean ok = g_file_set_contents(file, text, -1, error) && run_editor(file, error) &&

@@ -121,6 +121,16 @@ static gsize line_length(const char *p, const char *eol)
     return len > 0 && p[len - 1] == '\r' ? len - 1 : len;
 }
 
+/* Bytes no request line or header field may hold (RFC 9110 5.5: CTLs but
+ * tab; libmicrohttpd would answer them with its own HTML). */
+static gboolean has_control(const char *p, gsize len)
+{
+    for (gsize i = 0; i < len; i++)
+        if (((guchar)p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
+            return TRUE;
+    return FALSE;
+}
+
 HttpScan http_head_scan(const char *buf, gsize len, GError **error)
 {
     const char *end = buf + len;
@@ -139,12 +149,18 @@ HttpScan http_head_scan(const char *buf, gsize len, GError **error)
         }
         return HTTP_SCAN_INCOMPLETE;
     }
-    g_autofree char *line = g_strndup(p, line_length(p, eol));
+    gsize line_len = line_length(p, eol);
+    g_autofree char *line = g_strndup(p, line_len);
     g_auto(GStrv) parts = g_strsplit(line, " ", -1);
-    if (g_strv_length(parts) != 3 || parts[0][0] == '\0' || parts[1][0] == '\0' ||
-        !g_str_has_prefix(parts[2], "HTTP/")) {
+    if (has_control(p, line_len) || g_strv_length(parts) != 3 || parts[0][0] == '\0' ||
+        parts[1][0] == '\0' || !g_str_has_prefix(parts[2], "HTTP/")) {
         g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
                     "malformed request line: expected METHOD TARGET HTTP/1.1");
+        return HTTP_SCAN_BAD;
+    }
+    if (!g_str_equal(parts[2], "HTTP/1.1") && !g_str_equal(parts[2], "HTTP/1.0")) {
+        g_set_error(error, TD_ERROR, TD_ERROR_HTTP_VERSION,
+                    "only HTTP/1.1 and HTTP/1.0 are served");
         return HTTP_SCAN_BAD;
     }
     http_head_init(&head, parts[1], parts[2]);
@@ -159,7 +175,10 @@ HttpScan http_head_scan(const char *buf, gsize len, GError **error)
             break;
         }
         const char *colon = memchr(p, ':', n);
-        if (colon == NULL || colon == p) {
+        /* A line starting with a blank folds onto the previous one (obsolete,
+         * RFC 9112 5.2): refused, like a name with blanks in it. */
+        if (colon == NULL || colon == p || has_control(p, n) || g_ascii_isspace(*p) ||
+            memchr(p, ' ', (gsize)(colon - p)) != NULL || memchr(p, '\t', (gsize)(colon - p))) {
             http_head_clear(&head);
             g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "malformed header line");
             return HTTP_SCAN_BAD;

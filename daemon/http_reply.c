@@ -271,6 +271,7 @@ static const struct {
     [TD_ERROR_URI_TOO_LONG] = {414, "uri_too_long"},
     [TD_ERROR_HEADERS_TOO_LARGE] = {431, "headers_too_large"},
     [TD_ERROR_NOT_IMPLEMENTED] = {501, "not_implemented"},
+    [TD_ERROR_HTTP_VERSION] = {505, "http_version_not_supported"},
     [TD_ERROR_LENGTH_REQUIRED] = {411, "length_required"},
     [TD_ERROR_PAYLOAD_TOO_LARGE] = {413, "payload_too_large"},
     [TD_ERROR_UNSUPPORTED_MEDIA_TYPE] = {415, "unsupported_media_type"},

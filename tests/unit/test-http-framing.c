@@ -71,12 +71,23 @@ static void test_scan_bad(void)
          "\r\n",
          TD_ERROR_NOT_IMPLEMENTED},
         {"GARBAGE\r\n\r\n", TD_ERROR_BAD_REQUEST},
+        {"GET /v1 HTTP/2.0\r\nHost: x\r\n\r\n", TD_ERROR_HTTP_VERSION},
+        {"GET /v1 HTTP/1.1\x1b[0m\r\nHost: x\r\n\r\n", TD_ERROR_BAD_REQUEST},
+        {"GET /v1 HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", TD_ERROR_BAD_REQUEST},
+        {"GET /v1 HTTP/1.1\r\nHost : x\r\n\r\n", TD_ERROR_BAD_REQUEST},
+        {"GET /v1 HTTP/1.1\r\nHost: x\ry\r\n\r\n", TD_ERROR_BAD_REQUEST},
         {"GET /v1 HTTP/1.1\r\nno colon here\r\n\r\n", TD_ERROR_BAD_REQUEST},
         {long_line, TD_ERROR_URI_TOO_LONG},
         {args->str, TD_ERROR_URI_TOO_LONG},
         {big_header, TD_ERROR_HEADERS_TOO_LARGE},
         {fields->str, TD_ERROR_HEADERS_TOO_LARGE},
     };
+    /* A NUL in the request line (found by fuzz-http). */
+    static const char nul[] = "GET\0\0 /v1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    g_autoptr(GError) nul_error = NULL;
+    g_assert_cmpint(http_head_scan(nul, sizeof(nul) - 1, &nul_error), ==, HTTP_SCAN_BAD);
+    g_assert_error(nul_error, TD_ERROR, TD_ERROR_BAD_REQUEST);
+
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(GError) error = NULL;
         g_test_message("case %zu", i);

@@ -178,7 +178,7 @@ static gboolean open_state(App *app, GError **error)
         return FALSE;
     if (interrupted > 0)
         g_message("%d operation(s) interrupted by the last stop are now failed", interrupted);
-    app->events = event_bus_new();
+    app->events = event_bus_new(app->store, (guint)app->config->event_ring);
     app->operations = operations_new(app->store, app->events, (guint)app->config->workers);
     return TRUE;
 }

@@ -205,7 +205,7 @@ static App *app_start(void)
 
     a->store = store_open(state_dir, &error);
     must(a->store != NULL, "store", error);
-    a->events = event_bus_new();
+    a->events = event_bus_new(a->store, (guint)a->config->event_ring);
     a->operations = operations_new(a->store, a->events, 1);
     add_tenant(a);
 

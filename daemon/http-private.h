@@ -1,11 +1,13 @@
-/* Inside turtled's HTTP layer: what its four files share.
+/* Inside turtled's HTTP layer: what its files share.
  *
  *   http_reply.c      replies, error bodies, entity tags, wakers
  *   http_transport.c  sockets: listeners, accept, connection accounting and
- *                     limits, deadlines (the reaper), raw answers
+ *                     limits, first-request screening, deadlines (the
+ *                     reaper), raw answers
  *   http_server.c     libmicrohttpd: event loops, requests, streams and
  *                     deferred replies parked while they wait
  *   http_dispatch.c   one request: HTTP rules, route table, caller, body
+ *   http_framing.c    the HTTP/1.1 framing rules both of the above apply
  *
  * Like libvirt's virnetserver/virnetserverclient/virnetdaemon split: the
  * transport knows sockets and limits, not routes; the dispatcher knows routes
@@ -139,7 +141,7 @@ gboolean http_transport_enter(HttpServer *server, HttpConn *conn, HttpPhase phas
 gboolean http_transport_stream_acquire(HttpServer *server, const HttpCaller *caller,
                                        HttpReply **reply);
 void http_transport_stream_release(HttpServer *server, const HttpCaller *caller);
-/* A refusal of @kind as a reply (JSON, Retry-After, Connection: close). */
+/* A refusal (ADDRESS or RESERVE) as a reply: JSON, Retry-After, Connection: close. */
 HttpReply *http_transport_refusal(HttpServer *server, HttpRefusal kind);
 /* Writes a whole JSON error answer on @fd, bypassing libmicrohttpd: for
  * answers it cannot give (before it has parsed a request, or where it has

@@ -453,6 +453,14 @@ static size_t raw_unescape(void *cls, struct MHD_Connection *connection, char *s
 
 /* ---- listeners ---------------------------------------------------------- */
 
+static Listener *listener_new(HttpServer *server)
+{
+    Listener *listener = g_new0(Listener, 1);
+    listener->server = server;
+    listener->fd = listener->epoll_fd = listener->stop_fd = -1;
+    return listener;
+}
+
 static void listener_free(Listener *listener)
 {
     struct stat st;
@@ -516,8 +524,7 @@ gboolean http_server_listen_unix(HttpServer *server, const char *path, GError **
     if (fd < 0)
         return FALSE;
 
-    Listener *listener = g_new0(Listener, 1);
-    listener->server = server;
+    Listener *listener = listener_new(server);
     listener->fd = fd;
     listener->is_unix = TRUE;
     listener->unix_path = g_strdup(path);
@@ -572,8 +579,7 @@ gboolean http_server_listen_tcp(HttpServer *server, const char *address, const c
     if (tls && !tls_files_read(cert_file, key_file, &cert, &key, error))
         return FALSE;
 
-    Listener *listener = g_new0(Listener, 1);
-    listener->server = server;
+    Listener *listener = listener_new(server);
     listener->fd = http_transport_bind_tcp(address, &parsed, &listener->port, error);
     gboolean ok = listener->fd >= 0 && listener_start(listener, cert, key, error);
     if (key != NULL)

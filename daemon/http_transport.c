@@ -484,9 +484,9 @@ void http_transport_stop(Listener *listener)
             g_warning("cannot stop the HTTP acceptor: %s", g_strerror(errno));
         g_thread_join(g_steal_pointer(&listener->acceptor));
     }
-    if (listener->epoll_fd > 0)
+    if (listener->epoll_fd >= 0)
         close(listener->epoll_fd);
-    if (listener->stop_fd > 0)
+    if (listener->stop_fd >= 0)
         close(listener->stop_fd);
     listener->epoll_fd = listener->stop_fd = -1;
 }
@@ -624,28 +624,22 @@ HttpReply *http_transport_refusal(HttpServer *server, HttpRefusal kind)
     const HttpLimits *limits = &server->limits;
     HttpReply *reply;
 
+    g_return_val_if_fail(kind == HTTP_REFUSED_ADDRESS || kind == HTTP_REFUSED_RESERVE, NULL);
     g_mutex_lock(&server->lock);
     server->transport.refused[kind]++;
     g_mutex_unlock(&server->lock);
-    switch (kind) {
-    case HTTP_REFUSED_ADDRESS:
+    if (kind == HTTP_REFUSED_ADDRESS) {
         reply = http_reply_errorf(TD_ERROR_TOO_MANY_REQUESTS,
                                   "too many connections from this address (more than %u); "
                                   "only authenticated requests are served on the others",
                                   limits->connections_per_address);
         http_reply_add_header(reply, "Retry-After", RETRY_AFTER_ADDRESS);
-        break;
-    case HTTP_REFUSED_STREAMS:
-        g_assert_not_reached();
-    case HTTP_REFUSED_RESERVE:
-    case HTTP_REFUSED_CAPACITY:
-    default:
+    } else {
         reply = http_reply_errorf(TD_ERROR_UNAVAILABLE,
                                   "the server is near its connection limit (%u); only "
                                   "authenticated requests are served now",
                                   limits->max_connections);
         http_reply_add_header(reply, "Retry-After", RETRY_AFTER_CAPACITY);
-        break;
     }
     http_reply_add_header(reply, MHD_HTTP_HEADER_CONNECTION, "close");
     return reply;

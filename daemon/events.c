@@ -29,7 +29,7 @@ typedef struct {
 static void bus_unref(EventBus *bus);
 
 struct EventSubscription {
-    grefcount refs;
+    gint refs;          /* g_atomic_int_*: inline atomics ThreadSanitizer sees */
     EventBus *bus;      /* a reference */
     char *tenant;       /* NULL: the operator */
     GAsyncQueue *queue; /* of QueuedEvent */
@@ -47,7 +47,7 @@ struct EventSubscription {
 
 static void subscription_unref(EventSubscription *subscription)
 {
-    if (!g_ref_count_dec(&subscription->refs))
+    if (!g_atomic_int_dec_and_test(&subscription->refs))
         return;
     if (subscription->notify_free != NULL)
         subscription->notify_free(subscription->notify_data);
@@ -75,7 +75,7 @@ static void notify_later(GPtrArray *pending, EventSubscription *subscription)
 {
     if (subscription->notify == NULL)
         return;
-    g_ref_count_inc(&subscription->refs);
+    g_atomic_int_inc(&subscription->refs);
     g_ptr_array_add(pending, subscription);
 }
 
@@ -173,7 +173,7 @@ EventSubscription *event_bus_subscribe(EventBus *bus, const char *tenant, GFunc 
 {
     EventSubscription *subscription = g_new0(EventSubscription, 1);
 
-    g_ref_count_init(&subscription->refs);
+    g_atomic_int_set(&subscription->refs, 1);
     subscription->notify = notify;
     subscription->notify_data = notify_data;
     subscription->notify_free = notify_free;

@@ -12,7 +12,8 @@
 /* ---- wakers ------------------------------------------------------------- */
 
 struct HttpWaker {
-    grefcount refs;
+    gint
+        refs; /* g_atomic_int_*: inline atomics ThreadSanitizer sees (grefcount's are in libglib) */
     GMutex lock;
     HttpServer *server;
     struct MHD_Connection *connection; /* while attached */
@@ -23,20 +24,20 @@ struct HttpWaker {
 static HttpWaker *waker_new(void)
 {
     HttpWaker *waker = g_new0(HttpWaker, 1);
-    g_atomic_ref_count_init(&waker->refs);
+    g_atomic_int_set(&waker->refs, 1);
     g_mutex_init(&waker->lock);
     return waker;
 }
 
 HttpWaker *http_waker_ref(HttpWaker *waker)
 {
-    g_atomic_ref_count_inc(&waker->refs);
+    g_atomic_int_inc(&waker->refs);
     return waker;
 }
 
 void http_waker_unref(HttpWaker *waker)
 {
-    if (waker == NULL || !g_atomic_ref_count_dec(&waker->refs))
+    if (waker == NULL || !g_atomic_int_dec_and_test(&waker->refs))
         return;
     g_mutex_clear(&waker->lock);
     g_free(waker);

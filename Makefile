@@ -168,7 +168,7 @@ check: format-check check-layers test-bins $(if $(filter system,$(TIERS)),l1-ima
 # the kvm backend, two host VMs as source and peer).  migrate-kvm.long is
 # run by hand for now: the host VM's own kernel panics during it in 3 of 5
 # runs (QEMU 7.2's emulated SVM, below turtled; docs/testing.md).
-LONG_TESTS = tests/system/crash-storm tests/system/cancel-storm \
+LONG_TESTS = tests/system/crash-storm tests/system/cancel-storm $(sort $(wildcard tests/system/*.long)) \
   $(sort $(filter-out tests/hostvm/migrate-kvm.long,$(wildcard tests/hostvm/*.long)))
 
 check-long: test-bins l1-image hostvm-image

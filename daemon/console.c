@@ -15,8 +15,6 @@
 #define CONSOLE_READ_CHUNK   (64 * 1024)
 /* How often a follow looks at the file, and how long one read may wait for
  * new bytes before it lets the HTTP layer check on the client. */
-#define CONSOLE_POLL_USEC  (100 * G_TIME_SPAN_MILLISECOND)
-#define CONSOLE_WAIT_USEC  (500 * G_TIME_SPAN_MILLISECOND)
 #define CONSOLE_CHECK_USEC G_TIME_SPAN_SECOND
 #define REPLACEMENT_CHAR   "\xEF\xBF\xBD"
 
@@ -273,23 +271,15 @@ static gssize follow_read(gpointer data, char *buf, gsize max)
         return follow_hand_out(follow, buf, max);
     if (follow->failed)
         return -1;
-    gint64 deadline = now + CONSOLE_WAIT_USEC;
-    for (;;) {
-        if (now >= follow->next_check) {
-            if (follow->still_allowed != NULL && !follow->still_allowed(follow->data))
-                return -1;
-            follow->next_check = now + CONSOLE_CHECK_USEC;
-        }
-        if (follow_poll(follow))
-            return follow_hand_out(follow, buf, max);
-        if (follow->failed)
+    /* One look per call: the HTTP layer parks the stream in between. */
+    if (now >= follow->next_check) {
+        if (follow->still_allowed != NULL && !follow->still_allowed(follow->data))
             return -1;
-        now = g_get_monotonic_time();
-        if (now >= deadline)
-            return 0;
-        g_usleep((gulong)MIN(CONSOLE_POLL_USEC, deadline - now));
-        now = g_get_monotonic_time();
+        follow->next_check = now + CONSOLE_CHECK_USEC;
     }
+    if (follow_poll(follow))
+        return follow_hand_out(follow, buf, max);
+    return follow->failed ? -1 : 0;
 }
 
 HttpReply *console_follow(const char *path, guint lines, gboolean (*still_allowed)(gpointer data),

@@ -28,6 +28,7 @@ typedef enum {
     TD_ERROR_URI_TOO_LONG,        /* 414 uri_too_long */
     TD_ERROR_HEADERS_TOO_LARGE,   /* 431 headers_too_large */
     TD_ERROR_NOT_IMPLEMENTED,     /* 501 not_implemented: an unknown transfer coding */
+    TD_ERROR_HTTP_VERSION,        /* 505 http_version_not_supported */
 } TdErrorCode;
 
 GQuark td_error_quark(void);

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "daemon/app.h"
+#include "daemon/error.h"
 #include "daemon/events.h"
 #include "daemon/tokens.h"
 
@@ -69,9 +70,57 @@ static void wake_stream(gpointer unused, gpointer waker)
     http_waker_wake(waker);
 }
 
+/* An event id as a client sends it back: decimal digits only. */
+static gboolean parse_cursor(const char *name, const char *text, gint64 *cursor, GError **error)
+{
+    gsize len = strlen(text);
+    gboolean ok = len > 0 && len <= 19; /* G_MAXINT64 has 19 digits */
+
+    for (gsize i = 0; ok && i < len; i++)
+        ok = g_ascii_isdigit(text[i]);
+    guint64 value = ok ? g_ascii_strtoull(text, NULL, 10) : 0;
+    if (!ok || value > G_MAXINT64) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                    "%s: must be the id of an event (a non-negative integer)", name);
+        return FALSE;
+    }
+    *cursor = (gint64)value;
+    return TRUE;
+}
+
+/* Where the stream resumes: *@name is NULL without a cursor.  Both are
+ * checked when both are given, and the header wins: a browser's EventSource
+ * reconnects to the URL it was given, ?after= and all, and says in
+ * Last-Event-ID where it really is. */
+static gboolean events_cursor(const HttpRequest *request, const char **name, gint64 *cursor,
+                              GError **error)
+{
+    const char *header = http_request_header(request, "Last-Event-ID");
+    const char *after = http_request_query(request, "after");
+
+    *name = NULL;
+    if (after != NULL) {
+        if (!parse_cursor("after", after, cursor, error))
+            return FALSE;
+        *name = "after";
+    }
+    if (header != NULL) {
+        if (!parse_cursor("Last-Event-ID", header, cursor, error))
+            return FALSE;
+        *name = "Last-Event-ID";
+    }
+    return TRUE;
+}
+
 HttpReply *handle_events(gpointer data, const HttpRequest *request)
 {
     App *app = data;
+    g_autoptr(GError) error = NULL;
+    const char *cursor_name = NULL;
+    gint64 cursor = 0;
+    if (!events_cursor(request, &cursor_name, &cursor, &error))
+        return http_reply_error(error);
+
     EventStream *stream = g_new0(EventStream, 1);
     const char *tenant =
         request->caller->role == HTTP_CALLER_TENANT ? request->caller->tenant : NULL;
@@ -88,6 +137,13 @@ HttpReply *handle_events(gpointer data, const HttpRequest *request)
     stream->subscription =
         event_bus_subscribe(app->events, tenant, (GFunc)wake_stream, http_reply_waker(reply),
                             (GDestroyNotify)http_waker_unref);
+    /* Refused before the stream starts: once it has, only a status line
+     * could say "resync", and there is none left to send. */
+    if (cursor_name != NULL && !event_subscription_resume(stream->subscription, cursor, &error)) {
+        http_reply_free(reply);
+        g_prefix_error(&error, "%s: ", cursor_name);
+        return http_reply_error(error);
+    }
     http_reply_add_header(reply, "Cache-Control", "no-cache");
     return reply;
 }

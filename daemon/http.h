@@ -82,22 +82,30 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HttpReply, http_reply_free)
 
 /* A streamed reply (chunked).  @read is called from an HTTP thread whenever the
  * client can take more: it fills up to @max bytes into @buf and returns the
- * count, 0 to be called again later (it may block up to about a second waiting
- * for data), or -1 to end the stream.  @free_data runs once when the client
- * leaves or the stream ends.  Streams have no idle timeout: a client that
- * leaves is noticed at the next write or, while @read has nothing, within a
- * fraction of a second.  When the server stops, a stream ends at its next
- * read.  @read runs on the connection's own thread, never concurrently. */
+ * count, 0 when it has nothing now (it must not wait: the connection is
+ * parked until its waker is woken or the next tick), or -1 to end the stream.
+ * @free_data runs once when the client leaves or the stream ends.  Streams
+ * have no idle timeout, but count against streams_per_tenant/_token: a client
+ * that leaves is noticed at the next write or tick.  When the server stops, a
+ * stream ends at its next read.  @read never runs concurrently with itself. */
 typedef gssize (*HttpStreamRead)(gpointer data, char *buf, gsize max);
 HttpReply *http_reply_stream(unsigned status, const char *content_type, HttpStreamRead read,
                              gpointer data, GDestroyNotify free_data);
+
+/* A deferred reply (a long-poll): the connection is parked until woken, then
+ * @poll runs on an HTTP thread and returns the reply, or NULL to keep
+ * waiting.  With @final TRUE (the server stops) it must return a reply.
+ * Wake it through http_reply_waker; the layer also polls it on a short tick,
+ * so a deadline of its own needs no timer. */
+typedef HttpReply *(*HttpDeferredPoll)(gpointer data, gboolean final);
+HttpReply *http_reply_deferred(HttpDeferredPoll poll, gpointer data, GDestroyNotify free_data);
 
 /* A stream's reader should not wait for data: it returns 0 and the layer
  * calls it again when woken, or at the latest after a short tick.  The data
  * source wakes it through the stream's waker (thread-safe, refcounted; a wake
  * after the stream ended does nothing). */
 typedef struct HttpWaker HttpWaker;
-/* A new reference to @reply's waker (streams only). */
+/* A new reference to @reply's waker (streams and deferred replies). */
 HttpWaker *http_reply_waker(HttpReply *reply);
 void http_waker_wake(HttpWaker *waker);
 HttpWaker *http_waker_ref(HttpWaker *waker);
@@ -153,12 +161,30 @@ typedef char *(*HttpTokenLookup)(gpointer app, const char *token);
 
 typedef struct HttpServer HttpServer;
 
+/* The front end's limits (the config file's keys of the same names). */
+typedef struct {
+    guint threads;                 /* event loops of each TCP listener */
+    guint max_connections;         /* TCP connections at once; past it 503 at accept */
+    guint connection_reserve;      /* the last slots serve authenticated callers only (503) */
+    guint connections_per_address; /* past it, authenticated callers only (429) */
+    guint streams_per_tenant;      /* streams open at once (429) */
+    guint streams_per_token;
+    guint header_timeout; /* seconds for a request's headers, from accept or the last answer */
+    guint body_timeout;   /* seconds for a JSON body */
+    guint idle_timeout;   /* seconds with no bytes moving during a request */
+} HttpLimits;
+
+void http_limits_init(HttpLimits *limits);
+
 /* @routes (usually a static table) must outlive the server. */
 HttpServer *http_server_new(const HttpRoute *routes, gsize n_routes, HttpTokenLookup lookup,
                             gpointer app);
+/* Before the first listen call; http_server_new starts from http_limits_init. */
+void http_server_set_limits(HttpServer *server, const HttpLimits *limits);
 /* Creates the socket (mode 0660, replacing a stale one) and serves on it.
  * Refuses (TD_ERROR_CONFLICT) when a server answers on @path or @path is not
- * a socket.  Handlers run on HTTP threads (one per connection). */
+ * a socket.  Handlers run on HTTP threads: a few event loops per listener,
+ * so a handler must not wait long (streams and long-polls park instead). */
 gboolean http_server_listen_unix(HttpServer *server, const char *path, GError **error);
 /* "ADDR:PORT" (port 0 picks a free one; http_server_tcp_port tells which).
  * Without @cert_file/@key_file only loopback addresses are accepted
@@ -169,6 +195,24 @@ guint16 http_server_tcp_port(HttpServer *server);
 /* Stops accepting, lets in-flight requests finish (streams are ended), frees. */
 void http_server_free(HttpServer *server);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HttpServer, http_server_free)
+
+/* Why connections or requests were refused by the limits. */
+typedef enum {
+    HTTP_REFUSED_CAPACITY, /* 503 at accept: max_connections reached */
+    HTTP_REFUSED_ADDRESS,  /* 429: past connections_per_address, not authenticated */
+    HTTP_REFUSED_RESERVE,  /* 503: in the reserve, not authenticated */
+    HTTP_REFUSED_STREAMS,  /* 429: past streams_per_tenant or _token */
+    HTTP_REFUSED_COUNT
+} HttpRefusal;
+
+typedef struct {
+    guint connections;     /* open, all listeners */
+    guint tcp_connections; /* open on TCP listeners */
+    guint streams;
+    guint64 refused[HTTP_REFUSED_COUNT]; /* since start */
+} HttpServerStats;
+
+void http_server_stats(HttpServer *server, HttpServerStats *stats);
 
 /* Requests served so far, by route metric name and status: "route\tstatus" ->
  * GUINT_TO_POINTER(count); a path no route matches counts as "unmatched".

@@ -1,4 +1,5 @@
 /* turtled: the Turtles host daemon. */
+#include <sys/resource.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -89,6 +90,22 @@ static char *lookup_token(gpointer data, const char *token)
     return token_lookup(app->store, token);
 }
 
+/* Each connection is a descriptor: the soft limit (often 1024) would refuse
+ * connections long before max_connections.  The hard limit is the operator's. */
+static void raise_file_limit(guint connections)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max)
+        return;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+        g_warning("cannot raise the open file limit: %s", g_strerror(errno));
+    else if (limit.rlim_cur < (rlim_t)connections + 256)
+        g_warning("the open file limit (%llu) is below max_connections (%u) plus what turtled "
+                  "needs besides; raise LimitNOFILE",
+                  (unsigned long long)limit.rlim_cur, connections);
+}
+
 static gboolean make_socket_dir(const char *socket, GError **error)
 {
     g_autofree char *dir = g_path_get_dirname(socket);
@@ -113,6 +130,19 @@ static gboolean start_server(App *app, gboolean test_hooks, GError **error)
     /* The server keeps a pointer to the table: the App owns it. */
     app->routes = g_array_steal(routes, &n_main);
     app->server = http_server_new(app->routes, n_main, lookup_token, app);
+    HttpLimits limits = {
+        .threads = (guint)app->config->http_threads,
+        .max_connections = (guint)app->config->max_connections,
+        .connection_reserve = (guint)app->config->connection_reserve,
+        .connections_per_address = (guint)app->config->connections_per_address,
+        .streams_per_tenant = (guint)app->config->streams_per_tenant,
+        .streams_per_token = (guint)app->config->streams_per_token,
+        .header_timeout = (guint)app->config->header_timeout,
+        .body_timeout = (guint)app->config->body_timeout,
+        .idle_timeout = (guint)app->config->idle_timeout,
+    };
+    http_server_set_limits(app->server, &limits);
+    raise_file_limit((guint)app->config->max_connections);
     if (!make_socket_dir(app->config->socket, error) ||
         !http_server_listen_unix(app->server, app->config->socket, error))
         return FALSE;
@@ -148,7 +178,7 @@ static gboolean open_state(App *app, GError **error)
         return FALSE;
     if (interrupted > 0)
         g_message("%d operation(s) interrupted by the last stop are now failed", interrupted);
-    app->events = event_bus_new();
+    app->events = event_bus_new(app->store, (guint)app->config->event_ring);
     app->operations = operations_new(app->store, app->events, (guint)app->config->workers);
     return TRUE;
 }

@@ -4,6 +4,7 @@
 #include "api/json.h"
 #include "daemon/app.h"
 #include "daemon/error.h"
+#include "daemon/events.h"
 
 #define WAIT_DEFAULT_S 30
 #define WAIT_MAX_S     300
@@ -70,6 +71,44 @@ static gboolean parse_timeout(const char *text, guint *timeout, GError **error)
     return TRUE;
 }
 
+/* A long-poll parked in the HTTP layer: woken by any event its caller sees
+ * (operations publish every change), answered once the operation is final,
+ * the timeout passed or turtled stops.  No thread waits meanwhile. */
+typedef struct {
+    App *app;
+    char *id;
+    char *tenant;
+    gint64 deadline; /* monotonic µs */
+    EventSubscription *subscription;
+} OperationWait;
+
+static void operation_wait_free(gpointer data)
+{
+    OperationWait *wait = data;
+    event_subscription_free(wait->subscription);
+    g_free(wait->id);
+    g_free(wait->tenant);
+    g_free(wait);
+}
+
+static HttpReply *operation_wait_poll(gpointer data, gboolean final)
+{
+    OperationWait *wait = data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiOperation) operation =
+        operations_get(wait->app->operations, wait->id, wait->tenant, &error);
+    if (operation != NULL && !final && !api_operation_status_is_final(operation->status) &&
+        g_get_monotonic_time() < wait->deadline)
+        return NULL;
+    return reply_operation(200, operation, error);
+}
+
+static void operation_wait_wake(gpointer unused, gpointer waker)
+{
+    (void)unused;
+    http_waker_wake(waker);
+}
+
 HttpReply *handle_operation_wait(gpointer data, const HttpRequest *request)
 {
     App *app = data;
@@ -82,8 +121,22 @@ HttpReply *handle_operation_wait(gpointer data, const HttpRequest *request)
     if (!parse_timeout(http_request_query(request, "timeout"), &timeout, &error))
         return http_reply_error(error);
     g_autoptr(ApiOperation) operation =
-        operations_wait(app->operations, id, caller_tenant(request), timeout, &error);
-    return reply_operation(200, operation, error);
+        operations_get(app->operations, id, caller_tenant(request), &error);
+    if (operation == NULL || timeout == 0 || api_operation_status_is_final(operation->status))
+        return reply_operation(200, operation, error);
+
+    OperationWait *wait = g_new0(OperationWait, 1);
+    wait->app = app;
+    wait->id = g_strdup(id);
+    wait->tenant = g_strdup(caller_tenant(request));
+    wait->deadline = g_get_monotonic_time() + (gint64)timeout * G_USEC_PER_SEC;
+    reply = http_reply_deferred(operation_wait_poll, wait, operation_wait_free);
+    /* Subscribed after the first look: a change in between is caught by the
+     * first poll, which runs right after this returns. */
+    wait->subscription =
+        event_bus_subscribe(app->events, wait->tenant, operation_wait_wake, http_reply_waker(reply),
+                            (GDestroyNotify)http_waker_unref);
+    return reply;
 }
 
 HttpReply *handle_operation_cancel(gpointer data, const HttpRequest *request)

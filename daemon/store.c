@@ -181,6 +181,20 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (stack_id, seq)"
     ");"
     "CREATE INDEX stack_nics_network ON stack_nics (network_id);",
+    /* v7: the event ring behind resumable GET /v1/events (store_events.c).
+     * id is the SSE id: AUTOINCREMENT so that it never goes back, not even
+     * when every row is gone (a client's cursor must not name a new event).  tenant_id as in
+     * operations: a tenant deleted and created again under the same name must not replay the old
+     * one's events, which become the operator's (NULL).  The index serves a tenant's replay and the
+     * SET NULL of a tenant's delete. */
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  type TEXT NOT NULL,"
+    "  tenant_id TEXT REFERENCES tenants (id) ON DELETE SET NULL,"
+    "  data TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL"
+    ");"
+    "CREATE INDEX events_tenant ON events (tenant_id, id);",
 };
 
 /* ---- errors ------------------------------------------------------------ */

@@ -95,6 +95,32 @@ static void append_process(GString *out, const App *app)
         (double)(g_get_monotonic_time() - app->started_at) / G_USEC_PER_SEC, TURTLES_VERSION);
 }
 
+/* The front end's connections and what its limits refused. */
+static void append_http(GString *out, HttpServer *server)
+{
+    static const char *const reasons[HTTP_REFUSED_COUNT] = {
+        [HTTP_REFUSED_CAPACITY] = "capacity",
+        [HTTP_REFUSED_ADDRESS] = "address",
+        [HTTP_REFUSED_RESERVE] = "reserve",
+        [HTTP_REFUSED_STREAMS] = "streams",
+    };
+    HttpServerStats stats;
+    http_server_stats(server, &stats);
+    g_string_append_printf(out,
+                           "# HELP turtled_http_connections Open HTTP connections.\n"
+                           "# TYPE turtled_http_connections gauge\nturtled_http_connections %u\n"
+                           "# HELP turtled_http_streams Open event and console streams.\n"
+                           "# TYPE turtled_http_streams gauge\nturtled_http_streams %u\n"
+                           "# HELP turtled_http_refused_total Connections and requests refused "
+                           "by the limits, by reason.\n"
+                           "# TYPE turtled_http_refused_total counter\n",
+                           stats.connections, stats.streams);
+    for (guint i = 0; i < HTTP_REFUSED_COUNT; i++)
+        g_string_append_printf(out,
+                               "turtled_http_refused_total{reason=\"%s\"} %" G_GUINT64_FORMAT "\n",
+                               reasons[i], stats.refused[i]);
+}
+
 HttpReply *handle_metrics(gpointer data, const HttpRequest *request)
 {
     App *app = data;
@@ -111,6 +137,7 @@ HttpReply *handle_metrics(gpointer data, const HttpRequest *request)
     /* A gauge: an operation moves from one status to the next. */
     append_family(out, "turtled_operations", "gauge", "Operations, by kind and current status.",
                   "kind", "status", operations);
+    append_http(out, app->server);
     append_process(out, app);
     return http_reply_text(200, "text/plain; version=0.0.4; charset=utf-8", out->str);
 }

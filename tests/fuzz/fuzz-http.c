@@ -9,9 +9,13 @@
  * our JSON error body.
  *
  * libmicrohttpd 0.9.75 answers some malformed requests itself, with HTML
- * bodies we cannot replace (and, for a bad Content-Length, its status line
- * and headers twice).  Those are recognised and let through, unless
- * TURTLES_FUZZ_HTTP_STRICT=1.  TURTLES_FUZZ_HTTP_VERBOSE=1 prints every answer.
+ * bodies (and, for a bad Content-Length, its status line and headers twice);
+ * turtled's transport screens a connection's first request before
+ * libmicrohttpd sees it (daemon/http_framing.c), so every input here must get
+ * our JSON error, but for a malformed chunked body (libmicrohttpd parses it
+ * long after the head).  TURTLES_FUZZ_HTTP_STRICT=0 lets all of
+ * libmicrohttpd's own answers through (recognised, not failed);
+ * TURTLES_FUZZ_HTTP_VERBOSE=1 prints every answer.
  *
  * Bounds: every answer is waited for at most ANSWER_TIMEOUT_MS; a stream
  * (chunked answer) is read for STREAM_READ_MS once its headers are in; the
@@ -201,7 +205,7 @@ static App *app_start(void)
 
     a->store = store_open(state_dir, &error);
     must(a->store != NULL, "store", error);
-    a->events = event_bus_new();
+    a->events = event_bus_new(a->store, (guint)a->config->event_ring);
     a->operations = operations_new(a->store, a->events, 1);
     add_tenant(a);
 
@@ -267,7 +271,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     g_autoptr(GError) error = NULL;
-    strict = g_strcmp0(g_getenv("TURTLES_FUZZ_HTTP_STRICT"), "1") == 0;
+    strict = g_strcmp0(g_getenv("TURTLES_FUZZ_HTTP_STRICT"), "0") != 0;
     verbose = g_strcmp0(g_getenv("TURTLES_FUZZ_HTTP_VERBOSE"), "1") == 0;
     /* The daemon's routine messages would drown the fuzzer's output. */
     g_log_set_writer_func(quiet_writer, NULL, NULL);
@@ -428,6 +432,15 @@ static gboolean is_library_answer(const Answer *answer)
     return g_str_has_prefix(body, "<html><head><title>");
 }
 
+static gboolean mentions_transfer_encoding(const uint8_t *request, size_t size)
+{
+    static const char name[] = "transfer-encoding";
+    for (size_t i = 0; i + sizeof(name) - 1 <= size; i++)
+        if (g_ascii_strncasecmp((const char *)request + i, name, sizeof(name) - 1) == 0)
+            return TRUE;
+    return FALSE;
+}
+
 static void check_error_body(const Answer *answer)
 {
     g_autoptr(GError) error = NULL;
@@ -480,7 +493,10 @@ static void check_answer(const uint8_t *request, size_t size, const GByteArray *
     gboolean head = size >= 5 && memcmp(request, "HEAD ", 5) == 0;
 
     if (is_library_answer(&answer)) {
-        FUZZ_CHECK(!strict, "libmicrohttpd's own answer, not our JSON error: %.*s",
+        /* The one left (tests/fuzz/pending/README.md): a malformed chunked
+         * body, which libmicrohttpd parses long after the head we screen. */
+        gboolean chunk_error = answer.status == 400 && mentions_transfer_encoding(request, size);
+        FUZZ_CHECK(!strict || chunk_error, "libmicrohttpd's own answer, not our JSON error: %.*s",
                    (int)MIN(len, 2048), text);
         return;
     }

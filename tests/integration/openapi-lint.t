@@ -42,7 +42,7 @@ function table(source, name) {
     if (start < 0)
         return null;
     const body = source.slice(start, source.indexOf('};', start));
-    const re = /(?:\{|ROUTE\()\s*(?:\.method\s*=\s*)?"([A-Z]+)"\s*,\s*(?:\.pattern\s*=\s*)?"([^"]+)"\s*,\s*(?:\.access\s*=\s*)?([A-Z_]+)\s*,/g;
+    const re = /(?:\{|ROUTE(?:_Q)?\()\s*(?:\.method\s*=\s*)?"([A-Z]+)"\s*,\s*(?:\.pattern\s*=\s*)?"([^"]+)"\s*,\s*(?:\.access\s*=\s*)?([A-Z_]+)\s*,/g;
     return [...body.matchAll(re)].map((m) => ({ method: m[1], path: m[2], access: m[3] }));
 }
 

@@ -1,5 +1,5 @@
 /* migrate: drives hvcore/migrate between two libvirt URIs, for
- * tests/system/migrate-hvcore.t and benches.
+ * tests/system/migrate-hvcore.long and benches.
  *
  *   migrate [OPTIONS] preflight SRC_URI DST_URI DOMAIN
  *   migrate [OPTIONS] volumes SRC_URI DOMAIN

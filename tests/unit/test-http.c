@@ -574,13 +574,13 @@ static void test_method_not_allowed(Fixture *fixture, gconstpointer data)
     call_run(&call, &response);
     /* 405 comes before authentication too. */
     assert_error(&response, 405, "method_not_allowed");
-    g_assert_cmpstr(response_header(&response, "Allow"), ==, "GET, DELETE");
+    g_assert_cmpstr(response_header(&response, "Allow"), ==, "GET, DELETE, HEAD");
 
     g_auto(Response) post = {0};
     Call post_call = {.method = "DELETE", .path = "/v1", .socket = fixture->socket_path};
     call_run(&post_call, &post);
     assert_error(&post, 405, "method_not_allowed");
-    g_assert_cmpstr(response_header(&post, "Allow"), ==, "GET");
+    g_assert_cmpstr(response_header(&post, "Allow"), ==, "GET, HEAD");
     g_assert_cmpint(app_get(&fixture->app, &fixture->app.handler_calls), ==, 0);
 }
 
@@ -1000,6 +1000,153 @@ static GString *raw_read_all(int fd)
     return reply;
 }
 
+/* Reads until the server closes; FALSE when it did not within the timeout. */
+static gboolean raw_read_to_close(int fd, GString *reply)
+{
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        g_string_append_len(reply, buf, n);
+    return n == 0;
+}
+
+/* Answers follow each other on a kept-alive connection, a status line right
+ * after the last body ("HTTP/1.1 NNN"; a message may say "HTTP/1.1"). */
+static guint count_status_lines(const char *reply)
+{
+    guint count = 0;
+    for (const char *p = reply; (p = strstr(p, "HTTP/1.1 ")) != NULL; p++)
+        if (g_ascii_isdigit(p[9]) && g_ascii_isdigit(p[10]) && g_ascii_isdigit(p[11]))
+            count++;
+    return count;
+}
+
+/* The HTTP corner cases of issue 15, as raw bytes: one status line, our JSON
+ * error body, and the connection closed where what follows cannot be trusted. */
+static void test_conformance(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    g_autofree char *many_args = NULL;
+    g_autofree char *long_path = NULL;
+    g_autofree char *big_header = NULL;
+    g_autoptr(GString) args = g_string_new("GET /v1?a=0");
+    for (int i = 1; i < 4000; i++)
+        g_string_append_printf(args, "&a%d=%d", i, i);
+    g_string_append(args, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    many_args = g_string_free(g_steal_pointer(&args), FALSE);
+    g_autofree char *path = g_strnfill(200 * 1024, 'p');
+    long_path = g_strdup_printf("GET /v1/%s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    g_autofree char *filler = g_strnfill(20 * 1024, 'f');
+    big_header = g_strdup_printf("GET /v1 HTTP/1.1\r\nHost: x\r\nX-Filler: %s\r\n\r\n", filler);
+
+    const struct {
+        const char *what;
+        const char *request;
+        unsigned status;
+        const char *code;
+    } cases[] = {
+        {"malformed Content-Length",
+         "POST /v1/things HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400, "bad_request"},
+        {"negative Content-Length",
+         "POST /v1/things HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400, "bad_request"},
+        {"two different Content-Lengths",
+         "POST /v1/things HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+         "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+         400, "bad_request"},
+        {"Content-Length with chunked (smuggling)",
+         "POST /v1/things HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+         "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+         "GET /v1 HTTP/1.1\r\nHost: x\r\n\r\n",
+         400, "bad_request"},
+        {"Transfer-Encoding identity",
+         "POST /v1/things HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n", 501,
+         "not_implemented"},
+        {"Transfer-Encoding gzip, chunked",
+         "POST /v1/things HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+         "0\r\n\r\n",
+         501, "not_implemented"},
+        {"HTTP/1.1 without Host", "GET /v1 HTTP/1.1\r\n\r\n", 400, "bad_request"},
+        {"4000 query arguments", many_args, 414, "uri_too_long"},
+        {"a 200 KB path", long_path, 414, "uri_too_long"},
+        {"20 KB of headers", big_header, 431, "headers_too_large"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_test_message("%s", cases[i].what);
+        int fd = raw_connect(fixture);
+        raw_send(fd, cases[i].request, strlen(cases[i].request));
+        g_autoptr(GString) reply = g_string_new(NULL);
+        g_assert_true(raw_read_to_close(fd, reply));
+        close(fd);
+        g_autofree char *status_line = g_strdup_printf("HTTP/1.1 %u ", cases[i].status);
+        g_assert_true(g_str_has_prefix(reply->str, status_line));
+        g_assert_cmpuint(count_status_lines(reply->str), ==, 1);
+        const char *body = strstr(reply->str, "\r\n\r\n");
+        g_assert_nonnull(body);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(json_object) json =
+            api_json_parse(body + 4, strlen(body + 4), API_JSON_MAX_DEPTH, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(json_string(json, "error.code"), ==, cases[i].code);
+        g_assert_cmpuint(strlen(json_string(json, "error.message")), <=, API_ERROR_MESSAGE_MAX + 3);
+    }
+}
+
+/* A later request on a kept-alive connection is checked too (from
+ * libmicrohttpd's parse): the smuggled request after it is never served. */
+static void test_conformance_keep_alive(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    static const char requests[] =
+        "GET /v1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        "POST /v1/things HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        "GET /v1/host HTTP/1.1\r\nHost: x\r\n\r\n";
+    int fd = raw_connect(fixture);
+    raw_send(fd, requests, strlen(requests));
+    g_autoptr(GString) reply = g_string_new(NULL);
+    g_assert_true(raw_read_to_close(fd, reply));
+    close(fd);
+    g_assert_true(g_str_has_prefix(reply->str, "HTTP/1.1 200 "));
+    g_assert_cmpuint(count_status_lines(reply->str), ==, 2);
+    g_assert_nonnull(strstr(reply->str, "HTTP/1.1 400 "));
+    g_assert_nonnull(strstr(reply->str, "\"bad_request\""));
+}
+
+/* HEAD is answered on every GET route: GET's status and headers, no body. */
+static void test_head(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    static const char request[] = "HEAD /v1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    int fd = raw_connect(fixture);
+    raw_send(fd, request, strlen(request));
+    g_autoptr(GString) reply = g_string_new(NULL);
+    g_assert_true(raw_read_to_close(fd, reply));
+    close(fd);
+    g_assert_true(g_str_has_prefix(reply->str, "HTTP/1.1 200 "));
+    g_assert_true(g_str_has_suffix(reply->str, "\r\n\r\n"));
+    g_assert_nonnull(strstr(reply->str, "application/json"));
+}
+
+/* Quoted input is escaped and cut: the body stays valid JSON. */
+static void test_error_echo(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    static const char request[] =
+        "GET /v1/nothing/%ff%fe%1b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    int fd = raw_connect(fixture);
+    raw_send(fd, request, strlen(request));
+    g_autoptr(GString) reply = g_string_new(NULL);
+    g_assert_true(raw_read_to_close(fd, reply));
+    close(fd);
+    g_assert_true(g_str_has_prefix(reply->str, "HTTP/1.1 404 "));
+    const char *body = strstr(reply->str, "\r\n\r\n") + 4;
+    g_assert_true(g_utf8_validate(body, -1, NULL));
+    g_autoptr(GError) error = NULL;
+    g_autoptr(json_object) json = api_json_parse(body, strlen(body), API_JSON_MAX_DEPTH, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(strstr(json_string(json, "error.message"), "%ff%fe%1b"));
+}
+
 static void test_upload_streamed(Fixture *fixture, gconstpointer data)
 {
     (void)data;
@@ -1077,25 +1224,32 @@ static void test_upload_length_required(Fixture *fixture, gconstpointer data)
     call_run(&call, &chunked);
     assert_error(&chunked, 411, "length_required");
 
-    /* Raw: chunked with a Content-Length too, and no length at all. */
-    static const char *const requests[] = {
-        "PUT /v1/uploads/ok HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token\r\n"
-        "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n"
-        "Content-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-        "PUT /v1/uploads/ok HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token\r\n"
-        "Content-Type: application/octet-stream\r\n\r\n",
+    /* Raw: chunked with a Content-Length too (ambiguous framing, refused
+     * before the route is looked at), and no length at all. */
+    static const struct {
+        const char *request;
+        const char *status_line;
+        const char *code;
+    } requests[] = {
+        {"PUT /v1/uploads/ok HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token\r\n"
+         "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n"
+         "Content-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+         "HTTP/1.1 400", "\"bad_request\""},
+        {"PUT /v1/uploads/ok HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good-token\r\n"
+         "Content-Type: application/octet-stream\r\n\r\n",
+         "HTTP/1.1 411", "\"length_required\""},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(requests); i++) {
         int fd = raw_connect(fixture);
-        raw_send(fd, requests[i], strlen(requests[i]));
+        raw_send(fd, requests[i].request, strlen(requests[i].request));
         g_autoptr(GString) reply = raw_read_all(fd);
         close(fd);
-        g_assert_true(g_str_has_prefix(reply->str, "HTTP/1.1 411"));
-        g_assert_nonnull(strstr(reply->str, "\"length_required\""));
+        g_assert_true(g_str_has_prefix(reply->str, requests[i].status_line));
+        g_assert_nonnull(strstr(reply->str, requests[i].code));
     }
     g_assert_cmpint(app_get(&fixture->app, &fixture->app.upload_begins), ==, 0);
     g_autoptr(GHashTable) counts = http_server_request_counts(fixture->server);
-    g_assert_cmpuint(count_of(counts, "/v1/uploads/{mode}\t411"), ==, 3);
+    g_assert_cmpuint(count_of(counts, "/v1/uploads/{mode}\t411"), ==, 2);
 }
 
 static void test_upload_refused_by_begin(Fixture *fixture, gconstpointer data)
@@ -1659,6 +1813,10 @@ int main(int argc, char **argv)
     ADD("upload/server-stops", test_upload_server_stops);
     ADD("upload/needs-token", test_upload_needs_token);
     ADD("replies/errors", test_error_replies);
+    ADD("conformance/raw-cases", test_conformance);
+    ADD("conformance/keep-alive", test_conformance_keep_alive);
+    ADD("conformance/head", test_head);
+    ADD("conformance/error-echo", test_error_echo);
     g_test_add_func("/http/replies/free-unsent-stream", test_reply_free_stream);
     ADD("replies/stream-three-chunks", test_stream_three_chunks);
     ADD("replies/stream-client-leaves", test_stream_client_leaves);

@@ -3,7 +3,7 @@
  * both source and peer: its free memory is a few MiB, it starts a domain
  * with a PCI <hostdev> without any device behind it, and it cannot compare
  * CPUs).  Streams, the destination XML on real pools and the migration
- * itself need two libvirtd: tests/system/migrate-hvcore.t. */
+ * itself need two libvirtd: tests/system/migrate-hvcore.long. */
 #include <string.h>
 
 #include "hvcore/error.h"

@@ -3,6 +3,7 @@
 #include "api/json.h"
 #include "daemon/error.h"
 #include "daemon/store.h"
+#include "daemon/store_events.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -16,7 +17,7 @@
 #define T2 "2024-05-01T12:00:00Z"
 
 /* What this turtled writes; a new migration changes it and the table list. */
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 #define THREADS        8
 #define OPS_PER_THREAD 200
@@ -217,8 +218,9 @@ static void test_open_creates(Fixture *fixture, gconstpointer data)
         raw_text(db, "SELECT group_concat(name, ',') FROM "
                      "(SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)");
     g_assert_cmpstr(tables, ==,
-                    "device_classes,devices,images,network_tenants,networks,operations,peers,"
-                    "stack_images,stack_migrations,stack_nics,stacks,tenants,tokens");
+                    "device_classes,devices,events,images,network_tenants,networks,operations,"
+                    "peers,sqlite_sequence,stack_images,stack_migrations,stack_nics,stacks,"
+                    "tenants,tokens");
     sqlite3_close(db);
 }
 
@@ -2779,6 +2781,180 @@ static void test_stack_set_spec(Fixture *fixture, gconstpointer data)
     g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
 }
 
+/* ---- the event ring ---------------------------------------------------------- */
+
+static gint64 append_event(Store *store, const char *tenant, const char *data, guint ring)
+{
+    g_autoptr(GError) error = NULL;
+    gint64 id = store_event_append(store, "operation", tenant, data, T0, ring, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(id, >, 0);
+    return id;
+}
+
+/* "id:data,..." of a page, for whole-sequence comparisons. */
+static char *page_text(Store *store, const char *tenant, gint64 after, gint64 until, guint limit)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) page = store_event_page(store, tenant, after, until, limit, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(page);
+    g_autoptr(GString) text = g_string_new(NULL);
+    for (guint i = 0; i < page->len; i++) {
+        const StoreEvent *event = page->pdata[i];
+        g_assert_cmpstr(event->type, ==, "operation");
+        g_string_append_printf(text, "%s%" G_GINT64_FORMAT ":%s", i > 0 ? "," : "", event->id,
+                               event->data);
+    }
+    return g_string_free(g_steal_pointer(&text), FALSE);
+}
+
+static gint64 raw_count(Fixture *fixture, const char *sql)
+{
+    sqlite3 *db = raw_open(fixture);
+    g_autofree char *text = raw_text(db, sql);
+    sqlite3_close(db);
+    return g_ascii_strtoll(text, NULL, 10);
+}
+
+static void test_event_ring_trims(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    for (gint64 i = 1; i <= 12; i++) {
+        g_autofree char *json = g_strdup_printf("%" G_GINT64_FORMAT, i);
+        /* Ids increase one by one from 1: they are the SSE ids. */
+        g_assert_cmpint(append_event(fixture->store, NULL, json, 5), ==, i);
+    }
+    /* The five newest, and only those, are kept. */
+    g_assert_cmpint(raw_count(fixture, "SELECT count(*) FROM events"), ==, 5);
+    g_autofree char *all = page_text(fixture->store, NULL, 7, 12, 100);
+    g_assert_cmpstr(all, ==, "8:8,9:9,10:10,11:11,12:12");
+    g_assert_cmpint(raw_count(fixture, "SELECT min(id) FROM events"), ==, 8);
+
+    /* A larger ring after a restart keeps more from then on; a smaller one
+     * trims at the next event. */
+    reopen(fixture);
+    g_assert_cmpint(append_event(fixture->store, NULL, "13", 100), ==, 13);
+    g_assert_cmpint(raw_count(fixture, "SELECT count(*) FROM events"), ==, 6);
+    g_assert_cmpint(append_event(fixture->store, NULL, "14", 2), ==, 14);
+    g_autofree char *two = page_text(fixture->store, NULL, 12, 14, 100);
+    g_assert_cmpstr(two, ==, "13:13,14:14");
+}
+
+static void test_event_ids_never_go_back(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    for (int i = 0; i < 3; i++)
+        append_event(fixture->store, NULL, "{}", 10);
+    /* Even with every row gone (AUTOINCREMENT, not max(id) + 1), and
+     * across a restart: a client's old cursor must not name a new event. */
+    sqlite3 *db = raw_open(fixture);
+    raw_exec(db, "DELETE FROM events");
+    sqlite3_close(db);
+    reopen(fixture);
+    g_assert_cmpint(append_event(fixture->store, NULL, "{}", 10), ==, 4);
+}
+
+static void test_event_cursor(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    gint64 newest = -1;
+
+    (void)data;
+    /* Before any event, 0 is the only cursor there is. */
+    g_assert_true(store_event_check_cursor(fixture->store, 0, &newest, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(newest, ==, 0);
+    g_assert_false(store_event_check_cursor(fixture->store, 1, NULL, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST);
+    g_assert_nonnull(strstr(error->message, "the newest is 0"));
+    g_clear_error(&error);
+
+    for (int i = 0; i < 10; i++)
+        append_event(fixture->store, NULL, "{}", 4); /* keeps 7..10 */
+    g_assert_true(store_event_check_cursor(fixture->store, 10, &newest, &error));
+    g_assert_cmpint(newest, ==, 10);
+    /* The oldest kept is 7: a client that saw 6 missed nothing. */
+    g_assert_true(store_event_check_cursor(fixture->store, 6, NULL, &error));
+    g_assert_no_error(error);
+    g_assert_false(store_event_check_cursor(fixture->store, 5, NULL, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_GONE);
+    g_assert_nonnull(strstr(error->message, "resync"));
+    g_clear_error(&error);
+    g_assert_false(store_event_check_cursor(fixture->store, 0, NULL, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_GONE);
+    g_clear_error(&error);
+    g_assert_false(store_event_check_cursor(fixture->store, 11, NULL, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST);
+    g_clear_error(&error);
+    /* A page is refused the same way: a replay the ring overtook must not
+     * quietly skip what was trimmed. */
+    g_autoptr(GPtrArray) page = store_event_page(fixture->store, NULL, 5, 10, 100, &error);
+    g_assert_null(page);
+    g_assert_error(error, TD_ERROR, TD_ERROR_GONE);
+}
+
+static void test_event_page_filters(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiTenant) beta = add_tenant(fixture->store, "beta");
+    append_event(fixture->store, "acme", "a1", 100);      /* 1 */
+    append_event(fixture->store, "beta", "b1", 100);      /* 2 */
+    append_event(fixture->store, NULL, "o1", 100);        /* 3 */
+    append_event(fixture->store, "acme", "a2", 100);      /* 4 */
+    append_event(fixture->store, "nobody", "n1", 100);    /* 5: no such tenant: the operator's */
+    append_event(fixture->store, "acme", "a3", 100);      /* 6 */
+    append_event(fixture->store, UNICODE_NAME, "u", 100); /* 7 */
+
+    g_autofree char *a = page_text(fixture->store, "acme", 0, 7, 100);
+    g_assert_cmpstr(a, ==, "1:a1,4:a2,6:a3");
+    g_autofree char *b = page_text(fixture->store, "beta", 0, 7, 100);
+    g_assert_cmpstr(b, ==, "2:b1");
+    g_autofree char *nobody = page_text(fixture->store, "nobody", 0, 7, 100);
+    g_assert_cmpstr(nobody, ==, "");
+    g_autofree char *all = page_text(fixture->store, NULL, 0, 7, 100);
+    g_assert_cmpstr(all, ==, "1:a1,2:b1,3:o1,4:a2,5:n1,6:a3,7:u");
+    /* (after, until], oldest first, at most limit. */
+    g_autofree char *window = page_text(fixture->store, NULL, 2, 5, 100);
+    g_assert_cmpstr(window, ==, "3:o1,4:a2,5:n1");
+    g_autofree char *limited = page_text(fixture->store, "acme", 1, 7, 1);
+    g_assert_cmpstr(limited, ==, "4:a2");
+
+    /* A tenant deleted and created again under its name does not replay the
+     * old one's events; they stay the operator's. */
+    g_assert_true(store_tenant_delete(fixture->store, "acme", &error));
+    g_assert_no_error(error);
+    g_autoptr(ApiTenant) again = add_tenant(fixture->store, "acme");
+    append_event(fixture->store, "acme", "new", 100); /* 8 */
+    g_autofree char *namesake = page_text(fixture->store, "acme", 0, 8, 100);
+    g_assert_cmpstr(namesake, ==, "8:new");
+    g_autofree char *operator= page_text(fixture->store, NULL, 0, 8, 100);
+    g_assert_cmpstr(operator, ==, "1:a1,2:b1,3:o1,4:a2,5:n1,6:a3,7:u,8:new");
+}
+
+static gboolean append_inside(Store *store, gpointer data, GError **error)
+{
+    (void)data;
+    return store_event_append(store, "operation", NULL, "{}", T0, 10, error) > 0;
+}
+
+static void test_event_not_in_transaction(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    /* Its id goes out live at once: a transaction that rolled it back
+     * would hand the same id to the next event. */
+    g_assert_false(store_transaction(fixture->store, append_inside, NULL, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_INTERNAL);
+    g_assert_nonnull(strstr(error->message, "open transaction"));
+    g_assert_cmpint(raw_count(fixture, "SELECT count(*) FROM events"), ==, 0);
+    g_assert_cmpint(append_event(fixture->store, NULL, "{}", 10), ==, 1);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -2827,6 +3003,11 @@ int main(int argc, char **argv)
     ADD("/store/device/class-delete", test_device_class_delete);
     ADD("/store/device/list", test_device_list);
     ADD("/store/stack/set-spec", test_stack_set_spec);
+    ADD("/store/event/ring-trims", test_event_ring_trims);
+    ADD("/store/event/ids-never-go-back", test_event_ids_never_go_back);
+    ADD("/store/event/cursor", test_event_cursor);
+    ADD("/store/event/page-filters", test_event_page_filters);
+    ADD("/store/event/not-in-transaction", test_event_not_in_transaction);
 #undef ADD
 
     return g_test_run();

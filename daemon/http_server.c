@@ -1,0 +1,680 @@
+/* The HTTP layer on libmicrohttpd: each listener has an acceptor (see
+ * http_transport.c) and a few event loops, each an MHD daemon with its own
+ * epoll thread and no listening socket of its own.
+ *
+ * Why not a thread per connection (as before): a thread per idle client let
+ * ~260 idle connections lock every TCP client out, and each costs a stack.
+ * Here a connection costs a descriptor and libmicrohttpd's buffer; a stream
+ * or long-poll with nothing to send is suspended in libmicrohttpd (parked)
+ * and costs no thread at all until its data source, the tick or shutdown
+ * wakes it.  Handlers run on the loop threads, so they must not wait long:
+ * the slow work of the API runs as operations on the worker pool already. */
+#include "daemon/http-private.h"
+
+#include "api/error_body.h"
+#include "api/json.h"
+#include "daemon/error.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define UNIX_LOOPS        2
+#define UNIX_CONNECTIONS  1024
+#define STREAM_BLOCK_SIZE (16 * 1024)
+#define STOP_GRACE_USEC   (2 * G_TIME_SPAN_SECOND)
+#define DRAIN_USEC        (10 * G_TIME_SPAN_SECOND)
+/* Per connection; it bounds the read buffer (hence the request line and
+ * headers libmicrohttpd can hold, and the pieces an upload arrives in). */
+#define CONNECTION_MEMORY_LIMIT ((size_t)256 * 1024)
+
+void http_limits_init(HttpLimits *limits)
+{
+    *limits = (HttpLimits){
+        .threads = 4,
+        .max_connections = 4096,
+        .connection_reserve = 256,
+        .connections_per_address = 64,
+        .streams_per_tenant = 64,
+        .streams_per_token = 32,
+        .header_timeout = 30,
+        .body_timeout = 60,
+        .idle_timeout = 120,
+    };
+}
+
+HttpServer *http_server_new(const HttpRoute *routes, gsize n_routes, HttpTokenLookup lookup,
+                            gpointer app)
+{
+    g_return_val_if_fail(routes != NULL || n_routes == 0, NULL);
+    HttpServer *server = g_new0(HttpServer, 1);
+    server->routes = g_new0(CompiledRoute, n_routes);
+    server->n_routes = n_routes;
+    for (gsize i = 0; i < n_routes; i++) {
+        server->routes[i].route = &routes[i];
+        server->routes[i].segments = g_strsplit(routes[i].pattern, "/", -1);
+    }
+    server->lookup = lookup;
+    server->app = app;
+    http_limits_init(&server->limits);
+    server->listeners = g_ptr_array_new();
+    g_mutex_init(&server->lock);
+    g_cond_init(&server->stop_cond);
+    server->counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    server->upload_fds = g_hash_table_new(g_direct_hash, g_direct_equal);
+    server->wakers = g_hash_table_new(g_direct_hash, g_direct_equal);
+    http_transport_init(server);
+    return server;
+}
+
+void http_server_set_limits(HttpServer *server, const HttpLimits *limits)
+{
+    g_return_if_fail(server != NULL && limits != NULL && server->listeners->len == 0);
+    g_mutex_lock(&server->lock);
+    server->limits = *limits;
+    g_mutex_unlock(&server->lock);
+}
+
+gboolean http_server_stopping(HttpServer *server)
+{
+    g_mutex_lock(&server->lock);
+    gboolean stopping = server->stopping;
+    g_mutex_unlock(&server->lock);
+    return stopping;
+}
+
+void http_server_count(HttpServer *server, const char *metric, unsigned status)
+{
+    char *key = g_strdup_printf("%s\t%u", metric, status);
+    g_mutex_lock(&server->lock);
+    guint count = GPOINTER_TO_UINT(g_hash_table_lookup(server->counts, key));
+    g_hash_table_replace(server->counts, key, GUINT_TO_POINTER(count + 1));
+    g_mutex_unlock(&server->lock);
+}
+
+GHashTable *http_server_request_counts(HttpServer *server)
+{
+    GHashTable *copy = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    GHashTableIter iter;
+    gpointer key, value;
+
+    g_mutex_lock(&server->lock);
+    g_hash_table_iter_init(&iter, server->counts);
+    while (g_hash_table_iter_next(&iter, &key, &value))
+        g_hash_table_insert(copy, g_strdup(key), value);
+    g_mutex_unlock(&server->lock);
+    return copy;
+}
+
+void http_server_wake_all(HttpServer *server)
+{
+    GHashTableIter iter;
+    gpointer waker;
+
+    /* Woken outside the server lock: a wake-up takes the waker's lock and
+     * libmicrohttpd's. */
+    g_autoptr(GPtrArray) wakers = g_ptr_array_new_with_free_func((GDestroyNotify)http_waker_unref);
+    g_mutex_lock(&server->lock);
+    g_hash_table_iter_init(&iter, server->wakers);
+    while (g_hash_table_iter_next(&iter, &waker, NULL))
+        g_ptr_array_add(wakers, http_waker_ref(waker));
+    g_mutex_unlock(&server->lock);
+    for (guint i = 0; i < wakers->len; i++)
+        http_waker_wake(wakers->pdata[i]);
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+typedef struct {
+    HttpServer *server;
+    int fd; /* the client's socket, watched for a hang-up while idle */
+    HttpStreamRead read;
+    gpointer data;
+    GDestroyNotify free_data;
+    HttpWaker *waker;
+    HttpCaller caller; /* whose stream slot this is (tenant and token copied) */
+    gboolean slot;
+} Stream;
+
+/* libmicrohttpd notices a client that left only when a write fails, and not
+ * at all while the connection is suspended; a peer that closed shows here.
+ * A client that only half-closes loses its stream too: HTTP clients don't. */
+static gboolean stream_client_gone(const Stream *stream)
+{
+    struct pollfd pfd = {.fd = stream->fd, .events = POLLRDHUP};
+    if (stream->fd < 0 || poll(&pfd, 1, 0) <= 0)
+        return FALSE;
+    return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    Stream *stream = cls;
+    (void)pos;
+
+    if (http_server_stopping(stream->server))
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    gssize n = stream->read(stream->data, buf, max);
+    if (n < 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n > 0)
+        return (ssize_t)MIN((gsize)n, max);
+    if (stream_client_gone(stream))
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    /* Nothing now: parked until the source, the tick or shutdown wakes it. */
+    http_waker_park(stream->waker);
+    return 0;
+}
+
+static void stream_free(void *cls)
+{
+    Stream *stream = cls;
+    HttpServer *server = stream->server;
+    http_waker_detach(stream->waker);
+    http_waker_unref(stream->waker);
+    if (stream->free_data != NULL)
+        stream->free_data(stream->data);
+    if (stream->slot)
+        http_transport_stream_release(server, &stream->caller);
+    g_free(stream->caller.tenant);
+    g_free(stream->caller.token);
+    g_free(stream);
+    g_mutex_lock(&server->lock);
+    server->streams--;
+    g_cond_broadcast(&server->stop_cond);
+    g_mutex_unlock(&server->lock);
+}
+
+static struct MHD_Response *response_from_stream(Request *request, HttpReply *reply,
+                                                 struct MHD_Connection *connection)
+{
+    HttpServer *server = request->listener->server;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    Stream *stream = g_new0(Stream, 1);
+    stream->server = server;
+    stream->fd = info != NULL ? info->connect_fd : -1;
+    stream->read = reply->read;
+    stream->data = reply->data;
+    stream->free_data = reply->free_data;
+    stream->waker = g_steal_pointer(&reply->waker);
+    /* The slot taken at dispatch now belongs to the stream. */
+    stream->slot = request->stream_slot;
+    request->stream_slot = FALSE;
+    stream->caller.role = request->caller.role;
+    stream->caller.tenant = g_strdup(request->caller.tenant);
+    stream->caller.token = g_strdup(request->caller.token);
+    /* From here the stream owns the data, whatever MHD does with it. */
+    reply->free_data = NULL;
+    http_waker_attach(stream->waker, server, connection);
+    g_mutex_lock(&server->lock);
+    server->streams++;
+    g_mutex_unlock(&server->lock);
+    struct MHD_Response *response = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, STREAM_BLOCK_SIZE, stream_read, stream, stream_free);
+    if (response == NULL) {
+        stream_free(stream);
+        return NULL;
+    }
+    /* The connection had its idle timeout lifted for the stream: it must not
+     * linger as a keep-alive connection without one afterwards. */
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+    return response;
+}
+
+static struct MHD_Response *response_from_reply(Request *request, HttpReply *reply,
+                                                struct MHD_Connection *connection)
+{
+    struct MHD_Response *response;
+    if (reply->read != NULL) {
+        response = response_from_stream(request, reply, connection);
+    } else {
+        gsize len = 0;
+        const void *data = reply->body ? g_bytes_get_data(reply->body, &len) : NULL;
+        response = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    }
+    if (response == NULL)
+        return NULL;
+    if (reply->content_type != NULL)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
+    for (guint i = 0; i + 1 < reply->headers->len; i += 2)
+        MHD_add_response_header(response, reply->headers->pdata[i], reply->headers->pdata[i + 1]);
+    return response;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static Request *request_new(Listener *listener, struct MHD_Connection *connection)
+{
+    HttpServer *server = listener->server;
+    Request *request = g_new0(Request, 1);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    request->listener = listener;
+    request->conn = info != NULL ? info->socket_context : NULL;
+    request->upload_fd = -1;
+    g_mutex_lock(&server->lock);
+    server->in_flight++;
+    g_mutex_unlock(&server->lock);
+    return request;
+}
+
+/* Answers outside libmicrohttpd and closes: for a request libmicrohttpd has
+ * already answered itself (with HTML), or cannot answer at all.  On TLS we
+ * cannot write, and the connection just closes. */
+static enum MHD_Result request_answer_raw(Request *request, struct MHD_Connection *connection,
+                                          HttpReply *reply)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    g_autoptr(json_object) body = NULL;
+    g_autofree char *code = NULL;
+    g_autofree char *message = NULL;
+
+    request->answered = TRUE;
+    if (info != NULL && !request->listener->tls && reply->body != NULL) {
+        gsize len = 0;
+        const char *text = g_bytes_get_data(reply->body, &len);
+        body = api_json_parse(text, len, API_JSON_MAX_DEPTH, NULL);
+        if (body != NULL && api_error_body_from_json(body, NULL, &code, &message, NULL))
+            http_transport_write_raw(info->connect_fd, reply->status, code, message,
+                                     http_reply_header(reply, "Retry-After"));
+        shutdown(info->connect_fd, SHUT_WR);
+    }
+    http_server_count(request->listener->server, request->metric, reply->status);
+    http_reply_free(reply);
+    return MHD_NO;
+}
+
+static enum MHD_Result request_answer(Request *request, struct MHD_Connection *connection,
+                                      HttpReply *reply)
+{
+    HttpServer *server = request->listener->server;
+    unsigned status = reply->status;
+    gboolean streaming = reply->read != NULL;
+
+    request->answered = TRUE;
+    struct MHD_Response *response = response_from_reply(request, reply, connection);
+    if (response == NULL) {
+        http_reply_free(reply);
+        return MHD_NO;
+    }
+    /* A quiet stream is not an idle connection: it ends with the client. */
+    if (streaming)
+        MHD_set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    enum MHD_Result queued = MHD_queue_response(connection, status, response);
+    MHD_destroy_response(response);
+    if (queued != MHD_YES && !streaming) {
+        /* libmicrohttpd answered this request itself (a malformed header it
+         * caught before us): replace its HTML with ours, once. */
+        request->answered = FALSE;
+        return request_answer_raw(request, connection, reply);
+    }
+    http_reply_free(reply);
+    http_server_count(server, request->metric, status);
+    return queued;
+}
+
+/* Runs a parked deferred reply's poll; NULL while it keeps waiting. */
+static HttpReply *request_poll_deferred(Request *request)
+{
+    HttpServer *server = request->listener->server;
+    HttpReply *deferred = request->deferred;
+    HttpReply *reply = deferred->poll(deferred->data, http_server_stopping(server));
+    if (reply == NULL) {
+        http_waker_park(deferred->waker);
+        return NULL;
+    }
+    http_waker_detach(deferred->waker);
+    g_clear_pointer(&request->deferred, http_reply_free);
+    return reply;
+}
+
+/* Parks a fresh deferred reply (or answers a HEAD request at once). */
+static HttpReply *request_defer(Request *request, struct MHD_Connection *connection,
+                                HttpReply *deferred)
+{
+    HttpServer *server = request->listener->server;
+    if (request->is_head) {
+        HttpReply *reply = deferred->poll(deferred->data, TRUE);
+        http_reply_free(deferred);
+        return reply;
+    }
+    request->deferred = deferred;
+    http_waker_attach(deferred->waker, server, connection);
+    return request_poll_deferred(request);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    Listener *listener = cls;
+    HttpServer *server = listener->server;
+    Request *request = *con_cls;
+
+    if (request == NULL || !request->begun) {
+        if (request == NULL)
+            *con_cls = request = request_new(listener, connection);
+        if (!http_transport_enter(server, request->conn, HTTP_PHASE_BUSY))
+            return MHD_NO; /* the reaper answered 408 already */
+        http_dispatch_begin(request, connection, method, url, version);
+        /* Refuse before reading the body: a client that sent "Expect:
+         * 100-continue" never has to upload it. */
+        if (request->refusal != NULL)
+            return request_answer(request, connection, g_steal_pointer(&request->refusal));
+        if (request->body != NULL && !http_transport_enter(server, request->conn, HTTP_PHASE_BODY))
+            return MHD_NO;
+        return MHD_YES;
+    }
+    gboolean upload = request->route != NULL && request->route->route->upload != NULL;
+    if (*upload_data_size > 0) {
+        gboolean keep = upload ? http_dispatch_take_upload(request, upload_data, *upload_data_size)
+                               : http_dispatch_take_body(request, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return keep ? MHD_YES : MHD_NO;
+    }
+    if (request->answered)
+        return MHD_YES;
+    if (!http_transport_enter(server, request->conn, HTTP_PHASE_BUSY))
+        return MHD_NO; /* the body was too slow: answered 408 already */
+
+    HttpReply *reply;
+    if (request->deferred != NULL)
+        reply = request_poll_deferred(request);
+    else if (request->refusal != NULL)
+        reply = g_steal_pointer(&request->refusal);
+    else if (upload)
+        reply = http_dispatch_upload_finish(request);
+    else
+        reply = http_dispatch_run(request, url);
+    if (reply != NULL && reply->poll != NULL)
+        reply = request_defer(request, connection, reply);
+    if (reply == NULL)
+        return MHD_YES; /* parked; libmicrohttpd calls again once woken */
+    return request_answer(request, connection, reply);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    Listener *listener = cls;
+    HttpServer *server = listener->server;
+    Request *request = *con_cls;
+    (void)connection;
+    if (request == NULL)
+        return;
+    if (request->upload != NULL)
+        g_debug("upload to %s ended before its body did (termination code %d)",
+                request->route->route->pattern, (int)toe);
+    if (request->deferred != NULL)
+        http_waker_detach(request->deferred->waker);
+    /* A kept-alive connection waits for its next request's headers. */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        http_transport_enter(server, request->conn, HTTP_PHASE_HEADERS);
+    http_dispatch_free(request);
+    *con_cls = NULL;
+    g_mutex_lock(&server->lock);
+    server->in_flight--;
+    g_cond_broadcast(&server->stop_cond);
+    g_mutex_unlock(&server->lock);
+}
+
+/* Sees the request target before libmicrohttpd parses it: its length and
+ * argument count decide 414 before anything is stored. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *connection)
+{
+    Listener *listener = cls;
+    Request *request = request_new(listener, connection);
+    http_head_init(&request->head, uri, NULL);
+    return request;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    Listener *listener = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        http_transport_connection_started(listener, connection, socket_context);
+    else
+        http_transport_connection_closed(listener, socket_context);
+}
+
+/* Keeps the URL and query arguments as they came: path captures must tell an
+ * encoded '/' from a real one, so the dispatcher decodes them itself. */
+static size_t raw_unescape(void *cls, struct MHD_Connection *connection, char *s)
+{
+    (void)cls;
+    (void)connection;
+    return strlen(s);
+}
+
+/* ---- listeners ---------------------------------------------------------- */
+
+static Listener *listener_new(HttpServer *server)
+{
+    Listener *listener = g_new0(Listener, 1);
+    listener->server = server;
+    listener->fd = listener->epoll_fd = listener->stop_fd = -1;
+    return listener;
+}
+
+static void listener_free(Listener *listener)
+{
+    struct stat st;
+
+    if (listener == NULL)
+        return;
+    http_transport_stop(listener);
+    for (guint i = 0; i < listener->n_loops; i++)
+        if (listener->loops[i] != NULL)
+            MHD_stop_daemon(listener->loops[i]);
+    g_free(listener->loops);
+    if (listener->fd >= 0)
+        close(listener->fd);
+    /* Only our own socket file: another server may have taken the path since. */
+    if (listener->unix_path != NULL && lstat(listener->unix_path, &st) == 0 &&
+        st.st_dev == listener->unix_dev && st.st_ino == listener->unix_ino)
+        unlink(listener->unix_path);
+    g_free(listener->unix_path);
+    g_free(listener);
+}
+
+/* Starts the loops and the acceptor; TLS when @cert and @key (PEM) are given. */
+static gboolean listener_start(Listener *listener, const char *cert, const char *key,
+                               GError **error)
+{
+    const HttpLimits *limits = &listener->server->limits;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
+                     MHD_ALLOW_SUSPEND_RESUME;
+    /* The acceptor enforces the TCP limits; a loop never refuses on its own. */
+    unsigned connection_limit = listener->is_unix ? UNIX_CONNECTIONS : limits->max_connections;
+
+    if (cert != NULL)
+        flags |= MHD_USE_TLS;
+    listener->tls = cert != NULL;
+    listener->n_loops = listener->is_unix ? UNIX_LOOPS : limits->threads;
+    listener->loops = g_new0(struct MHD_Daemon *, listener->n_loops);
+    for (guint i = 0; i < listener->n_loops; i++) {
+        listener->loops[i] = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, listener, MHD_OPTION_CONNECTION_LIMIT,
+            connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, limits->idle_timeout,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, listener, MHD_OPTION_NOTIFY_CONNECTION,
+            on_connection, listener, MHD_OPTION_URI_LOG_CALLBACK, on_uri, listener,
+            MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, NULL,
+            cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
+            MHD_OPTION_END);
+        if (listener->loops[i] == NULL) {
+            g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "cannot start the HTTP server%s",
+                        cert ? " (is the TLS certificate and key pair valid?)" : "");
+            return FALSE;
+        }
+    }
+    return http_transport_start(listener, error);
+}
+
+gboolean http_server_listen_unix(HttpServer *server, const char *path, GError **error)
+{
+    g_return_val_if_fail(server != NULL && path != NULL, FALSE);
+    struct stat st;
+    int fd = http_transport_bind_unix(path, &st, error);
+    if (fd < 0)
+        return FALSE;
+
+    Listener *listener = listener_new(server);
+    listener->fd = fd;
+    listener->is_unix = TRUE;
+    listener->unix_path = g_strdup(path);
+    listener->unix_dev = st.st_dev;
+    listener->unix_ino = st.st_ino;
+    if (!listener_start(listener, NULL, NULL, error)) {
+        listener_free(listener);
+        return FALSE;
+    }
+    g_ptr_array_add(server->listeners, listener);
+    return TRUE;
+}
+
+/* Reads the PEM files; FALSE with an error naming the file. */
+static gboolean tls_files_read(const char *cert_file, const char *key_file, char **cert, char **key,
+                               GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    if (!g_file_get_contents(cert_file, cert, NULL, &local) ||
+        !g_file_get_contents(key_file, key, NULL, &local)) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "cannot read TLS files: %s",
+                    local->message);
+        g_clear_pointer(cert, g_free);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean http_server_listen_tcp(HttpServer *server, const char *address, const char *cert_file,
+                                const char *key_file, GError **error)
+{
+    g_return_val_if_fail(server != NULL && address != NULL, FALSE);
+    TcpAddress parsed;
+    g_autofree char *cert = NULL;
+    g_autofree char *key = NULL;
+    gboolean tls = cert_file != NULL || key_file != NULL;
+
+    if (!http_transport_parse_tcp(address, &parsed, error))
+        return FALSE;
+    if (tls && (cert_file == NULL || key_file == NULL)) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                    "TLS needs both a certificate and a key file");
+        return FALSE;
+    }
+    if (!tls && !parsed.loopback) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                    "refusing plain HTTP on non-loopback address %s: tokens would travel in "
+                    "clear text; configure a TLS certificate and key",
+                    address);
+        return FALSE;
+    }
+    if (tls && !tls_files_read(cert_file, key_file, &cert, &key, error))
+        return FALSE;
+
+    Listener *listener = listener_new(server);
+    listener->fd = http_transport_bind_tcp(address, &parsed, &listener->port, error);
+    gboolean ok = listener->fd >= 0 && listener_start(listener, cert, key, error);
+    if (key != NULL)
+        explicit_bzero(key, strlen(key)); /* GnuTLS has its own copy now */
+    if (!ok) {
+        listener_free(listener);
+        return FALSE;
+    }
+    g_ptr_array_add(server->listeners, listener);
+    return TRUE;
+}
+
+guint16 http_server_tcp_port(HttpServer *server)
+{
+    g_return_val_if_fail(server != NULL, 0);
+    for (guint i = 0; i < server->listeners->len; i++) {
+        Listener *listener = server->listeners->pdata[i];
+        if (!listener->is_unix)
+            return listener->port;
+    }
+    return 0;
+}
+
+/* ---- stopping ------------------------------------------------------------ */
+
+/* Tells streams and long-polls to end and gives them until STOP_GRACE_USEC
+ * to send their last bytes: stopping a loop cuts its connections, and a cut
+ * stream looks truncated to its client rather than ended. */
+static void server_end_streams(HttpServer *server)
+{
+    gint64 deadline = g_get_monotonic_time() + STOP_GRACE_USEC;
+    GHashTableIter iter;
+    gpointer fd;
+
+    g_mutex_lock(&server->lock);
+    server->stopping = TRUE;
+    /* An upload would hold the drain until its client finished or went idle:
+     * cutting its socket (MHD still owns and closes it) makes MHD's next read
+     * fail, and the upload is aborted at once. */
+    g_hash_table_iter_init(&iter, server->upload_fds);
+    while (g_hash_table_iter_next(&iter, &fd, NULL))
+        shutdown(GPOINTER_TO_INT(fd), SHUT_RDWR);
+    g_mutex_unlock(&server->lock);
+    http_server_wake_all(server);
+    g_mutex_lock(&server->lock);
+    while (server->streams > 0 && g_get_monotonic_time() < deadline)
+        g_cond_wait_until(&server->stop_cond, &server->lock, deadline);
+    g_mutex_unlock(&server->lock);
+}
+
+/* Lets requests in flight finish and send their answers (SIGTERM drains),
+ * for at most DRAIN_USEC: a handler that never returns must not hang us. */
+static void server_drain(HttpServer *server)
+{
+    gint64 deadline = g_get_monotonic_time() + DRAIN_USEC;
+    g_mutex_lock(&server->lock);
+    while (server->in_flight > 0 && g_get_monotonic_time() < deadline) {
+        g_mutex_unlock(&server->lock);
+        /* Anything parked answers now (it sees the server stopping). */
+        http_server_wake_all(server);
+        g_mutex_lock(&server->lock);
+        g_cond_wait_until(&server->stop_cond, &server->lock,
+                          MIN(deadline, g_get_monotonic_time() + 100 * G_TIME_SPAN_MILLISECOND));
+    }
+    if (server->in_flight > 0)
+        g_warning("stopping with %u request(s) still in flight", server->in_flight);
+    g_mutex_unlock(&server->lock);
+}
+
+void http_server_free(HttpServer *server)
+{
+    if (server == NULL)
+        return;
+    /* No new connections anywhere first, so nothing starts while we stop. */
+    g_mutex_lock(&server->lock);
+    server->stopping = TRUE;
+    g_mutex_unlock(&server->lock);
+    for (guint i = 0; i < server->listeners->len; i++)
+        http_transport_stop(server->listeners->pdata[i]);
+    server_end_streams(server);
+    server_drain(server);
+    /* Stopping a loop with a suspended connection is not allowed: nothing
+     * parks any more (the server is stopping), so one last wake-up empties. */
+    http_server_wake_all(server);
+    for (guint i = 0; i < server->listeners->len; i++)
+        listener_free(server->listeners->pdata[i]);
+    g_ptr_array_unref(server->listeners);
+    http_transport_clear(server);
+    for (gsize i = 0; i < server->n_routes; i++)
+        g_strfreev(server->routes[i].segments);
+    g_free(server->routes);
+    g_hash_table_unref(server->counts);
+    g_hash_table_unref(server->upload_fds);
+    g_hash_table_unref(server->wakers);
+    g_cond_clear(&server->stop_cond);
+    g_mutex_clear(&server->lock);
+    g_free(server);
+}

@@ -187,13 +187,14 @@ skip "DELETE /v1/tenants/{name} answering 409 while the tenant owns stacks or im
 # ---- unknown paths and methods ----------------------------------------------------------
 api_op GET /v1/nothing-here
 is_error 404 not_found "GET /v1/nothing-here: 404"
-api_op GET /v1/tenants/acme/tokens
-is_error 405 method_not_allowed "GET /v1/tenants/acme/tokens (only POST there): 405"
-is "$(hdr Allow)" POST "... with Allow: POST"
+api_op PATCH /v1/tenants/acme/tokens --json '{}'
+is_error 405 method_not_allowed "PATCH /v1/tenants/acme/tokens (only GET and POST there): 405"
+is "$(hdr Allow | tr -d ' ' | tr ',' '\n' | sort | paste -sd,)" GET,HEAD,POST \
+    "... with Allow: GET, HEAD, POST (HEAD with every GET)"
 api_op PUT /v1/tenants/acme
 is_error 405 method_not_allowed "PUT /v1/tenants/acme: 405"
-is "$(hdr Allow | tr -d ' ' | tr ',' '\n' | sort | paste -sd,)" DELETE,GET,PATCH \
-    "... with Allow: GET, PATCH, DELETE"
+is "$(hdr Allow | tr -d ' ' | tr ',' '\n' | sort | paste -sd,)" DELETE,GET,HEAD,PATCH \
+    "... with Allow: GET, HEAD, PATCH, DELETE"
 api_tn "" DELETE /v1
 is_error 405 method_not_allowed "DELETE /v1 over TCP without a token: 405 (route before credentials)"
 

@@ -56,7 +56,7 @@ walk() {
         ask "$who" "$path${sep}limit=2${after:+&after=$after}"
         [ "$STATUS" = 200 ] || break
         pages=$((pages + 1))
-        all=$(jq -c --argjson page "$(jb -c "[.$member[] | $key]")" '. + $page' <<<"$all")
+        all=$(jq -c --argjson page "$(jb -c "[.${member}[] | $key]")" '. + $page' <<<"$all")
         next=$(jb .next)
         if [ "$next" = null ]; then
             break
@@ -70,7 +70,7 @@ walk() {
         "$path: $want_pages page(s) of at most 2, next null on the last: $want"
     is "$(jq -c 'group_by(.) | map(select(length > 1))' <<<"$all")" "[]" "... no item twice"
     ask "$who" "$path"
-    is "$(jb -c "[.$member[] | $key]") $(jb .next)" "$want null" "... the same as one page without a limit"
+    is "$(jb -c "[.${member}[] | $key]") $(jb .next)" "$want null" "... the same as one page without a limit"
 }
 
 walk "" /v1/tenants tenants .name '["acme","beta","gamma"]'

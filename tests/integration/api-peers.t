@@ -107,7 +107,7 @@ is_error 404 not_found "GET of a name that cannot be one: 404"
 is "$ERR_MESSAGE" "peer 'Bad_Name' not found" "... naming it too"
 api_op PUT /v1/peers/hosta --json '{}'
 is_error 405 method_not_allowed "PUT /v1/peers/hosta: 405"
-is "$(hdr Allow)" "GET, DELETE" "... Allow: GET, DELETE"
+is "$(hdr Allow)" "GET, DELETE, HEAD" "... Allow: GET, DELETE, HEAD (HEAD with every GET)"
 
 # ---- who may call ------------------------------------------------------------------------
 api_tn "$acme" GET /v1/peers

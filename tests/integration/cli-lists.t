@@ -36,13 +36,13 @@ lists() {
     local noun=$1 member=$2 key=$3 want=$4
     shift 4
     op "$noun" list "$@" --format json
-    is "$RC $(jq -c "[.$member[] | $key], .next" <<<"$OUT" | paste -sd ' ')" "0 $want null" \
+    is "$RC $(jq -c "[.${member}[] | $key], .next" <<<"$OUT" | paste -sd ' ')" "0 $want null" \
         "$noun list: every item, next null"
     op "$noun" list "$@" --limit 1 --all --format json
-    is "$RC $(jq -c "[.$member[] | $key]" <<<"$OUT")" "0 $want" \
+    is "$RC $(jq -c "[.${member}[] | $key]" <<<"$OUT")" "0 $want" \
         "$noun list --limit 1 --all: the same, a page of one at a time"
     op "$noun" list "$@" --limit 1 --format json
-    is "$RC $(jq -c "[.$member[] | $key] | length" <<<"$OUT") $(jq -r '.next | type' <<<"$OUT")" \
+    is "$RC $(jq -c "[.${member}[] | $key] | length" <<<"$OUT") $(jq -r '.next | type' <<<"$OUT")" \
         "0 1 string" "$noun list --limit 1: one item and the API's next"
     op "$noun" list "$@" --limit 1 --format table
     like "$(tail -n1 <<<"$ERR")" "^more: turtlectl $noun list ${*:+$* }--limit 1 --after [A-Za-z0-9_-]+\$" \

@@ -8,11 +8,15 @@
 
 void cmd_event_usage(FILE *out)
 {
-    fputs("usage: turtlectl event monitor\n"
+    fputs("usage: turtlectl event monitor [--after ID]\n"
           "\n"
           "  monitor  print the events turtled sends until interrupted (Ctrl-C), one per\n"
           "           line: with --format table the time, type and a summary; with json\n"
-          "           each event's data as one JSON line; with yaml a document per event\n"
+          "           each event's data as one JSON line; with yaml a document per event.\n"
+          "           --after ID first replays the events after event ID that turtled\n"
+          "           still keeps.  When the stream drops (turtled restarts), monitor\n"
+          "           reconnects and resumes after the last event it printed, so none is\n"
+          "           lost or shown twice; if they are no longer kept it says so and exits\n"
           "\n"
           "Events are \"operation\" (any change of an operation) and \"lifecycle\"\n"
           "(a stack's state changed).  A tenant sees its own, the operator all.\n"
@@ -22,11 +26,17 @@ void cmd_event_usage(FILE *out)
 
 /* The daemon sends a keepalive every 15 s: this much silence is a dead stream. */
 #define EVENT_SILENCE_S 60
+/* A dropped stream is resumed this often, this long apart, before giving up
+ * (the count starts again once an event came through). */
+#define EVENT_RECONNECTS     10
+#define EVENT_RECONNECT_WAIT 3
 
 typedef struct {
     Ctl *ctl;
     SseParser *parser;
     gboolean too_long;
+    char *last_id; /* of the last event printed: where a reconnect resumes */
+    gboolean got_event;
 } Monitor;
 
 static char *now_rfc3339(void)
@@ -57,7 +67,12 @@ static void on_event(const char *type, const char *id, const char *data, gpointe
 {
     Monitor *monitor = user_data;
     g_autoptr(json_object) value = api_json_parse(data, strlen(data), API_JSON_MAX_DEPTH, NULL);
-    (void)id;
+
+    if (id != NULL && *id != '\0') {
+        g_free(monitor->last_id);
+        monitor->last_id = g_strdup(id);
+    }
+    monitor->got_event = TRUE;
 
     switch (monitor->ctl->format) {
     case OUTPUT_JSON:
@@ -100,33 +115,69 @@ static gboolean on_data(const char *data, gsize len, gpointer user_data)
     return TRUE;
 }
 
+/* One connection: the stream from after @monitor->last_id (or live). */
+static gboolean monitor_stream(Monitor *monitor, GError **error)
+{
+    g_autoptr(GString) path = g_string_new("/v1/events");
+    cmd_query_append(path, "after", monitor->last_id);
+    monitor->parser = sse_parser_new(on_event, monitor);
+    gboolean ok = client_stream(monitor->ctl->client, path->str, "text/event-stream",
+                                EVENT_SILENCE_S, on_data, monitor, error);
+    g_clear_pointer(&monitor->parser, sse_parser_free);
+    return ok;
+}
+
 static int event_monitor(Ctl *ctl, int argc, char **argv)
 {
+    const char *after = NULL;
+    const ArgSpec specs[] = {
+        {"--after", ARG_STRING, 0, 0, &after, NULL},
+        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
+    };
     g_autoptr(GError) error = NULL;
     int status = CTL_EXIT_OK;
 
-    if (!cmd_parse(ctl, "monitor", argc, argv, NULL, NULL, NULL, &status))
+    if (!cmd_parse(ctl, "monitor", argc, argv, specs, NULL, NULL, &status))
         return status;
     if (!ctl_connect(ctl, &error))
         return ctl_fail(ctl, error);
 
-    Monitor monitor = {.ctl = ctl};
-    monitor.parser = sse_parser_new(on_event, &monitor);
+    Monitor monitor = {.ctl = ctl, .last_id = g_strdup(after)};
     if (ctl->format == OUTPUT_TABLE) {
         printf("%-27s  %-9s  %s\n", "TIME", "TYPE", "SUMMARY");
         fflush(stdout);
     }
-    gboolean ok = client_stream(ctl->client, "/v1/events", "text/event-stream", EVENT_SILENCE_S,
-                                on_data, &monitor, &error);
-    sse_parser_free(monitor.parser);
-    if (!ok)
-        return ctl_fail(ctl, error);
-    if (monitor.too_long)
-        fprintf(stderr, "turtlectl: the event stream sent a line longer than %d bytes\n",
-                SSE_MAX_LINE);
-    else
-        fprintf(stderr, "turtlectl: turtled at %s ended the event stream\n",
-                client_target(ctl->client));
+    for (guint tries = 0;; tries++) {
+        monitor.got_event = FALSE;
+        g_clear_error(&error);
+        gboolean ended = monitor_stream(&monitor, &error);
+        if (monitor.too_long) {
+            fprintf(stderr, "turtlectl: the event stream sent a line longer than %d bytes\n",
+                    SSE_MAX_LINE);
+            break;
+        }
+        /* An answer (410: the events after ours are gone; 401: the token
+         * was revoked) is final; a stream that ends or a turtled that cannot
+         * be reached (it restarts) is resumed. */
+        if (!ended && !g_error_matches(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE)) {
+            g_free(monitor.last_id);
+            return ctl_fail(ctl, error);
+        }
+        if (monitor.got_event)
+            tries = 0;
+        if (tries >= EVENT_RECONNECTS) {
+            fprintf(stderr, "turtlectl: gave up on the event stream from %s after %d tries%s%s\n",
+                    client_target(ctl->client), EVENT_RECONNECTS, error ? ": " : "",
+                    error ? error->message : "");
+            break;
+        }
+        fprintf(stderr, "turtlectl: the event stream from %s %s; resuming %s%s in %d s\n",
+                client_target(ctl->client), ended ? "ended" : "dropped",
+                monitor.last_id ? "after event " : "live", monitor.last_id ? monitor.last_id : "",
+                EVENT_RECONNECT_WAIT);
+        g_usleep(EVENT_RECONNECT_WAIT * G_USEC_PER_SEC);
+    }
+    g_free(monitor.last_id);
     return CTL_EXIT_ERROR;
 }
 

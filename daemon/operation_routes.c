@@ -15,14 +15,13 @@ static const char *caller_tenant(const HttpRequest *request)
     return request->caller->role == HTTP_CALLER_TENANT ? request->caller->tenant : NULL;
 }
 
-/* 200 {"operation": ...}, or the error; 202 for answers to async requests. */
+/* 200 {"operation": ...} with its ETag, or the error; 202 for answers to
+ * async requests. */
 static HttpReply *reply_operation(unsigned status, ApiOperation *operation, const GError *error)
 {
     if (operation == NULL)
         return http_reply_error(error);
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "operation", api_operation_to_json(operation));
-    HttpReply *reply = http_reply_json(status, body);
+    HttpReply *reply = route_reply_tagged(status, "operation", api_operation_to_json(operation));
     if (status == 202) {
         g_autofree char *location = g_strdup_printf("/v1/operations/%s", operation->id);
         http_reply_add_header(reply, "Location", location);
@@ -50,12 +49,7 @@ HttpReply *handle_operation_get(gpointer data, const HttpRequest *request)
     g_autoptr(GError) error = NULL;
     g_autoptr(ApiOperation) operation =
         operations_get(app->operations, id, caller_tenant(request), &error);
-    reply = reply_operation(200, operation, error);
-    if (operation != NULL) {
-        g_autoptr(json_object) representation = api_operation_to_json(operation);
-        route_add_etag(reply, representation);
-    }
-    return reply;
+    return reply_operation(200, operation, error);
 }
 
 /* ?timeout=S, whole seconds in [0, WAIT_MAX_S]. */
@@ -139,6 +133,13 @@ HttpReply *handle_operation_wait(gpointer data, const HttpRequest *request)
     return reply;
 }
 
+/* If-Match names the operation as it is when the cancel takes effect. */
+static gboolean operation_matches(const ApiOperation *operation, gpointer if_match, GError **error)
+{
+    g_autoptr(json_object) representation = api_operation_to_json(operation);
+    return route_if_match_check(if_match, representation, error);
+}
+
 HttpReply *handle_operation_cancel(gpointer data, const HttpRequest *request)
 {
     App *app = data;
@@ -147,9 +148,13 @@ HttpReply *handle_operation_cancel(gpointer data, const HttpRequest *request)
     if (id == NULL)
         return reply;
     g_autoptr(GError) error = NULL;
-    g_autoptr(ApiOperation) operation =
-        operations_cancel(app->operations, id, caller_tenant(request), &error);
-    return reply_operation(202, operation, error);
+    g_auto(RouteIfMatch) if_match;
+    route_if_match_init(&if_match, request);
+    g_autoptr(ApiOperation) operation = operations_cancel(
+        app->operations, id, caller_tenant(request), operation_matches, &if_match, &error);
+    if (operation == NULL)
+        return route_reply_error(&if_match, error);
+    return reply_operation(202, operation, NULL);
 }
 
 /* ---- test hooks ------------------------------------------------------------ */

@@ -220,7 +220,7 @@ ApiOperation *operations_wait(Operations *operations, const char *id, const char
 }
 
 ApiOperation *operations_cancel(Operations *operations, const char *id, const char *tenant,
-                                GError **error)
+                                OperationCheck check, gpointer check_data, GError **error)
 {
     g_autoptr(ApiOperation) operation = operations_get(operations, id, tenant, error);
     if (operation == NULL)
@@ -228,6 +228,11 @@ ApiOperation *operations_cancel(Operations *operations, const char *id, const ch
 
     g_mutex_lock(&operations->lock);
     OperationContext *context = g_hash_table_lookup(operations->live, id);
+    if (check != NULL &&
+        !check(context != NULL ? context->operation : operation, check_data, error)) {
+        g_mutex_unlock(&operations->lock);
+        return NULL;
+    }
     if (context == NULL) {
         g_mutex_unlock(&operations->lock);
         g_set_error(error, TD_ERROR, TD_ERROR_CONFLICT, "operation '%s' is already %s", id,

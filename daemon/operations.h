@@ -41,8 +41,11 @@ ApiOperation *operations_wait(Operations *operations, const char *id, const char
  * running: its free_data runs now, so what the request made (a stack row,
  * its name and quota) goes at once.  CONFLICT when it is already final, and
  * "too late to cancel: ..." once the body passed its point of no return. */
+/* A condition cancel checks on the operation as it is, under the lock the
+ * cancel takes (If-Match): FALSE with an error refuses and nothing changes. */
+typedef gboolean (*OperationCheck)(const ApiOperation *operation, gpointer data, GError **error);
 ApiOperation *operations_cancel(Operations *operations, const char *id, const char *tenant,
-                                GError **error);
+                                OperationCheck check, gpointer check_data, GError **error);
 
 /* Makes every operations_wait return at once with what it has: turtled is
  * stopping and its long-polls must answer before the server drains. */

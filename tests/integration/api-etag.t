@@ -160,4 +160,29 @@ like "$tag" "$etag_re" "GET /v1/operations/{id}: an ETag"
 api_tn "$acme" GET "/v1/operations/$OP_ID" -H "If-None-Match: $tag"
 is "$STATUS ${#BODY}" "304 0" "... If-None-Match on a finished operation: 304"
 
+# Cancel with If-Match: the operation as it is when the cancel takes effect
+# (a running sleep changes every second, as its progress moves).
+td_sleep_op "$acme" 600 || bail "no long operation"
+long=$OP_ID
+td_wait_status "$long" running || bail "the long sleep did not start"
+api_tn "$acme" GET "/v1/operations/$long"
+stale=$(hdr ETag)
+poll_until 10 eval 'api_tn "$acme" GET "/v1/operations/$long"; [ "$(hdr ETag)" != "$stale" ]'
+ok $? "a running operation's ETag moves with its progress"
+api_tn "$acme" DELETE "/v1/operations/$long" -H "If-Match: $stale"
+is "$STATUS $(jb .error.code)" "412 precondition_failed" "DELETE (cancel) with a stale If-Match: 412"
+like "$(hdr ETag)" "$etag_re" "... naming the current ETag"
+api_tn "$acme" GET "/v1/operations/$long"
+is "$(jb .operation.status)" running "... and the operation runs on"
+# The tag read and the cancel race the next progress step: a few tries.
+cancelled=""
+for _ in 1 2 3 4 5; do
+    api_tn "$acme" GET "/v1/operations/$long"
+    api_tn "$acme" DELETE "/v1/operations/$long" -H "If-Match: $(hdr ETag)"
+    [ "$STATUS" = 202 ] && cancelled=1 && break
+done
+ok "$([ -n "$cancelled" ] && echo 0 || echo 1)" "... with the current ETag: 202"
+td_wait_status "$long" cancelled
+ok $? "... and it ends cancelled"
+
 td_done

@@ -219,16 +219,28 @@ is "$(cat "$TD_DIR/ev.json.err" "$TD_DIR/ev.yaml.err" "$TD_DIR/ev.table.err" "$T
     "... and the monitors printed nothing on stderr"
 cat "$TD_DIR"/ev.*.err >>"$TD_DIR/ctl-all.err"
 
-# A monitor open when turtled stops ends with exit 1 and says so.
-td_bg_start last ctl_bg "$TD_DIR/ev.last" "$TD_DIR/ev.last.err" --socket "$TD_SOCK" event monitor
+# A monitor open when turtled stops says so, waits, and once turtled is back
+# resumes after the last event it printed (Last-Event-ID as ?after=): the
+# events made meanwhile come, none twice.
+td_bg_start last ctl_bg "$TD_DIR/ev.last" "$TD_DIR/ev.last.err" --socket "$TD_SOCK" --format json \
+    event monitor
 sleep 0.3
-td_sleep_op "" 1 || bail "cannot start an operation"
-until_true 5 has_line "$TD_DIR/ev.last" "$OP_ID"
+td_sleep_op "" 0 || bail "cannot start an operation"
+FIRST=$OP_ID
+until_true 5 has_line "$TD_DIR/ev.last" "\"id\":\"$FIRST\".*\"status\":\"succeeded\""
 td_stop TERM
 is "$TD_EXIT" 0 "turtled stops (exit 0) with a monitor open"
-td_bg_stop last wait 5
-is "$BG_RC" 1 "... the monitor exits 1"
-is "$(cat "$TD_DIR/ev.last.err")" "turtlectl: turtled at $TD_SOCK ended the event stream" "... and says the stream ended"
+until_true 10 has_line "$TD_DIR/ev.last.err" "ended; resuming after event [0-9]* in 3 s"
+ok $? "... the monitor says the stream ended and that it resumes after its last event"
+td_start || bail "turtled did not start again"
+td_sleep_op "" 0 || bail "cannot start an operation"
+SECOND=$OP_ID
+until_true 20 has_line "$TD_DIR/ev.last" "\"id\":\"$SECOND\".*\"status\":\"succeeded\""
+ok $? "... and once turtled is back it shows what happened since"
+td_bg_stop last
+is "$BG_RC" 143 "... running until it is stopped"
+is "$(grep -c "\"id\":\"$FIRST\".*\"status\":\"succeeded\"" "$TD_DIR/ev.last")" 1 \
+    "... and no event twice"
 cat "$TD_DIR/ev.last.err" >>"$TD_DIR/ctl-all.err"
 
 cli_done

@@ -145,3 +145,7 @@ gboolean store_cursor_decode(const char *cursor, char **owner, char **name, GErr
 /* The arguments of a page: BAD_REQUEST for a negative @limit; @after (may
  * be NULL) decoded into *@owner and *@name. */
 gboolean store_page_args(int limit, const char *after, char **owner, char **name, GError **error);
+/* store_page_args for a listing whose cursors all carry @listing as their
+ * owner: another's is BAD_REQUEST "after: invalid cursor". */
+gboolean store_page_start(int limit, const char *after, const char *listing, char **name,
+                          GError **error);

@@ -689,3 +689,18 @@ gboolean store_page_args(int limit, const char *after, char **owner, char **name
     }
     return after == NULL || store_cursor_decode(after, owner, name, error);
 }
+
+gboolean store_page_start(int limit, const char *after, const char *listing, char **name,
+                          GError **error)
+{
+    g_autofree char *owner = NULL;
+    if (!store_page_args(limit, after, &owner, name, error))
+        return FALSE;
+    /* A cursor is tied to the listing that made it. */
+    if (owner != NULL && strcmp(owner, listing) != 0) {
+        g_clear_pointer(name, g_free);
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
+        return FALSE;
+    }
+    return TRUE;
+}

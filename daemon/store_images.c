@@ -128,17 +128,12 @@ GPtrArray *store_image_page(Store *store, const char *tenant, int limit, const c
 {
     g_return_val_if_fail(next != NULL, NULL);
     g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
-    g_autofree char *after_tenant = NULL;
     g_autofree char *after_name = NULL;
 
     *next = NULL;
-    if (!store_page_args(limit, after, &after_tenant, &after_name, error))
-        return NULL;
     /* Another tenant's cursor is not this listing's. */
-    if (after_tenant != NULL && strcmp(after_tenant, tenant) != 0) {
-        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
+    if (!store_page_start(limit, after, tenant, &after_name, error))
         return NULL;
-    }
     g_autofree char *owner = store_tenant_id(store, tenant, error);
     if (owner == NULL)
         return NULL;

@@ -53,16 +53,11 @@ GPtrArray *store_peer_page(Store *store, int limit, const char *after, char **ne
 {
     g_return_val_if_fail(next != NULL, NULL);
     g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
-    g_autofree char *after_owner = NULL;
     g_autofree char *after_name = NULL;
 
     *next = NULL;
-    if (!store_page_args(limit, after, &after_owner, &after_name, error))
+    if (!store_page_start(limit, after, PEER_CURSOR_OWNER, &after_name, error))
         return NULL;
-    if (after_owner != NULL && strcmp(after_owner, PEER_CURSOR_OWNER) != 0) {
-        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
-        return NULL;
-    }
     gboolean more = FALSE;
     g_autoptr(GPtrArray) peers = store_query_page(
         store,

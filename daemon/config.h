@@ -42,7 +42,7 @@ typedef struct {
     char *network_pool; /* "10.200.0.0/16": where tenant subnets come from */
     int network_prefix; /* the size of the subnet a network gets from the pool */
     /* HTTP front end */
-    int http_threads;            /* event-loop threads of the TCP listener */
+    int http_threads;            /* event-loop threads of each listener */
     int max_connections;         /* TCP connections at once; past it, 503 at accept */
     int connection_reserve;      /* the last slots serve only authenticated requests */
     int connections_per_address; /* past it, only authenticated requests (else 429) */

@@ -163,11 +163,11 @@ struct HttpServer {
     gpointer app;
     HttpLimits limits;
     GPtrArray *listeners;
-    GMutex lock;     /* guards everything below and the transport */
-    GCond stop_cond; /* wakes shutdown when a stream or request ends */
-    gboolean stopping;
+    GMutex lock;            /* guards everything below and the transport */
+    GCond stop_cond;        /* wakes shutdown when a stream or request ends */
+    gint stopping;          /* g_atomic_int_get to read; set under the lock */
     guint streams;          /* streams handed to MHD and not freed yet */
-    guint in_flight;        /* requests begun and not completed (answer sent) yet */
+    gint in_flight;         /* requests begun and not completed yet; g_atomic_int_* */
     GHashTable *upload_fds; /* sockets of uploads under way, cut when stopping */
     GHashTable *counts;     /* "metric\tstatus" -> GUINT_TO_POINTER(count) */
     GHashTable *wakers;     /* parked-or-parkable wakers, for the tick and shutdown */

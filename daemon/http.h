@@ -163,7 +163,7 @@ typedef struct HttpServer HttpServer;
 
 /* The front end's limits (the config file's keys of the same names). */
 typedef struct {
-    guint threads;                 /* event loops of each TCP listener */
+    guint threads;                 /* event loops of each listener */
     guint max_connections;         /* TCP connections at once; past it 503 at accept */
     guint connection_reserve;      /* the last slots serve authenticated callers only (503) */
     guint connections_per_address; /* past it, authenticated callers only (429) */

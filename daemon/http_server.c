@@ -21,7 +21,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define UNIX_LOOPS        2
 #define UNIX_CONNECTIONS  1024
 #define STREAM_BLOCK_SIZE (16 * 1024)
 #define STOP_GRACE_USEC   (2 * G_TIME_SPAN_SECOND)
@@ -79,10 +78,7 @@ void http_server_set_limits(HttpServer *server, const HttpLimits *limits)
 
 gboolean http_server_stopping(HttpServer *server)
 {
-    g_mutex_lock(&server->lock);
-    gboolean stopping = server->stopping;
-    g_mutex_unlock(&server->lock);
-    return stopping;
+    return g_atomic_int_get(&server->stopping);
 }
 
 void http_server_count(HttpServer *server, const char *metric, unsigned status)
@@ -255,9 +251,7 @@ static Request *request_new(Listener *listener, struct MHD_Connection *connectio
     request->listener = listener;
     request->conn = info != NULL ? info->socket_context : NULL;
     request->upload_fd = -1;
-    g_mutex_lock(&server->lock);
-    server->in_flight++;
-    g_mutex_unlock(&server->lock);
+    g_atomic_int_inc(&server->in_flight);
     return request;
 }
 
@@ -416,10 +410,13 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
         http_transport_enter(server, request->conn, HTTP_PHASE_HEADERS);
     http_dispatch_free(request);
     *con_cls = NULL;
-    g_mutex_lock(&server->lock);
-    server->in_flight--;
-    g_cond_broadcast(&server->stop_cond);
-    g_mutex_unlock(&server->lock);
+    g_atomic_int_add(&server->in_flight, -1);
+    /* Only a stopping server waits for it (and wakes up on its own too). */
+    if (http_server_stopping(server)) {
+        g_mutex_lock(&server->lock);
+        g_cond_broadcast(&server->stop_cond);
+        g_mutex_unlock(&server->lock);
+    }
 }
 
 /* Sees the request target before libmicrohttpd parses it: its length and
@@ -495,7 +492,7 @@ static gboolean listener_start(Listener *listener, const char *cert, const char 
     if (cert != NULL)
         flags |= MHD_USE_TLS;
     listener->tls = cert != NULL;
-    listener->n_loops = listener->is_unix ? UNIX_LOOPS : limits->threads;
+    listener->n_loops = limits->threads;
     listener->loops = g_new0(struct MHD_Daemon *, listener->n_loops);
     for (guint i = 0; i < listener->n_loops; i++) {
         listener->loops[i] = MHD_start_daemon(
@@ -615,7 +612,7 @@ static void server_end_streams(HttpServer *server)
     gpointer fd;
 
     g_mutex_lock(&server->lock);
-    server->stopping = TRUE;
+    g_atomic_int_set(&server->stopping, TRUE);
     /* An upload would hold the drain until its client finished or went idle:
      * cutting its socket (MHD still owns and closes it) makes MHD's next read
      * fail, and the upload is aborted at once. */
@@ -636,7 +633,7 @@ static void server_drain(HttpServer *server)
 {
     gint64 deadline = g_get_monotonic_time() + DRAIN_USEC;
     g_mutex_lock(&server->lock);
-    while (server->in_flight > 0 && g_get_monotonic_time() < deadline) {
+    while (g_atomic_int_get(&server->in_flight) > 0 && g_get_monotonic_time() < deadline) {
         g_mutex_unlock(&server->lock);
         /* Anything parked answers now (it sees the server stopping). */
         http_server_wake_all(server);
@@ -644,8 +641,9 @@ static void server_drain(HttpServer *server)
         g_cond_wait_until(&server->stop_cond, &server->lock,
                           MIN(deadline, g_get_monotonic_time() + 100 * G_TIME_SPAN_MILLISECOND));
     }
-    if (server->in_flight > 0)
-        g_warning("stopping with %u request(s) still in flight", server->in_flight);
+    if (g_atomic_int_get(&server->in_flight) > 0)
+        g_warning("stopping with %d request(s) still in flight",
+                  g_atomic_int_get(&server->in_flight));
     g_mutex_unlock(&server->lock);
 }
 
@@ -655,7 +653,7 @@ void http_server_free(HttpServer *server)
         return;
     /* No new connections anywhere first, so nothing starts while we stop. */
     g_mutex_lock(&server->lock);
-    server->stopping = TRUE;
+    g_atomic_int_set(&server->stopping, TRUE);
     g_mutex_unlock(&server->lock);
     for (guint i = 0; i < server->listeners->len; i++)
         http_transport_stop(server->listeners->pdata[i]);

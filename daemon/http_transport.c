@@ -264,7 +264,7 @@ static void pending_close(Listener *listener, HttpConn *conn, const GError *erro
     epoll_ctl(listener->epoll_fd, EPOLL_CTL_DEL, conn->fd, NULL);
     g_mutex_lock(&server->lock);
     conn_forget(server, conn);
-    gboolean answered = conn->phase == HTTP_PHASE_TIMED_OUT; /* by the reaper */
+    gboolean answered = g_atomic_int_get(&conn->phase) == HTTP_PHASE_TIMED_OUT; /* by the reaper */
     g_mutex_unlock(&server->lock);
     if (error != NULL && !answered) {
         unsigned status = 500;
@@ -529,15 +529,20 @@ gboolean http_transport_enter(HttpServer *server, HttpConn *conn, HttpPhase phas
     const HttpLimits *limits = &server->limits;
     if (conn == NULL)
         return TRUE;
-    g_mutex_lock(&server->lock);
-    gboolean alive = conn->phase != HTTP_PHASE_TIMED_OUT;
-    if (alive) {
-        conn->phase = phase;
+    /* No lock: this runs several times per request on every loop.  The
+     * deadline goes first; the reaper reads it only after the phase. */
+    if (phase == HTTP_PHASE_HEADERS || phase == HTTP_PHASE_BODY) {
         guint seconds = phase == HTTP_PHASE_BODY ? limits->body_timeout : limits->header_timeout;
-        conn->deadline = g_get_monotonic_time() + (gint64)seconds * G_USEC_PER_SEC;
+        __atomic_store_n(&conn->deadline, g_get_monotonic_time() + (gint64)seconds * G_USEC_PER_SEC,
+                         __ATOMIC_RELEASE);
     }
-    g_mutex_unlock(&server->lock);
-    return alive;
+    for (;;) {
+        gint old = g_atomic_int_get(&conn->phase);
+        if (old == HTTP_PHASE_TIMED_OUT)
+            return FALSE;
+        if (g_atomic_int_compare_and_exchange(&conn->phase, old, (gint)phase))
+            return TRUE;
+    }
 }
 
 /* ---- the reaper: deadlines and the tick ---------------------------------- */
@@ -552,11 +557,12 @@ static void reap(HttpServer *server, gint64 now)
     g_hash_table_iter_init(&iter, server->transport.conns);
     while (g_hash_table_iter_next(&iter, NULL, &value)) {
         HttpConn *conn = value;
-        if ((conn->phase != HTTP_PHASE_HEADERS && conn->phase != HTTP_PHASE_BODY) ||
-            now < conn->deadline)
+        gint phase = g_atomic_int_get(&conn->phase);
+        if ((phase != HTTP_PHASE_HEADERS && phase != HTTP_PHASE_BODY) ||
+            now < __atomic_load_n(&conn->deadline, __ATOMIC_ACQUIRE) ||
+            !g_atomic_int_compare_and_exchange(&conn->phase, phase, HTTP_PHASE_TIMED_OUT))
             continue;
-        const char *what = conn->phase == HTTP_PHASE_HEADERS ? "headers" : "body";
-        conn->phase = HTTP_PHASE_TIMED_OUT;
+        const char *what = phase == HTTP_PHASE_HEADERS ? "headers" : "body";
         if (!conn->listener->tls) {
             g_autofree char *message =
                 g_strdup_printf("the request %s did not arrive within %u seconds", what,

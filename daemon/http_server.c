@@ -484,8 +484,12 @@ static gboolean listener_start(Listener *listener, const char *cert, const char 
                                GError **error)
 {
     const HttpLimits *limits = &listener->server->limits;
+    /* TURBO: libmicrohttpd reads a connection it is handed before epoll says
+     * so.  Without it, a client whose bytes and FIN (a request cut short,
+     * then shutdown) were all in when the acceptor handed it over is never
+     * read to its end: the edge was spent before the hand-over. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
-                     MHD_ALLOW_SUSPEND_RESUME;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
     /* The acceptor enforces the TCP limits; a loop never refuses on its own. */
     unsigned connection_limit = listener->is_unix ? UNIX_CONNECTIONS : limits->max_connections;
 

@@ -305,8 +305,9 @@ static void pending_hand_over(Listener *listener, HttpConn *conn)
 }
 
 /* Looks at what a waiting connection sent so far (without taking it from
- * the socket, so that libmicrohttpd reads it all again). */
-static void pending_screen(Listener *listener, HttpConn *conn)
+ * the socket, so that libmicrohttpd reads it all again); @events are
+ * epoll's for it (0: none yet). */
+static void pending_screen(Listener *listener, HttpConn *conn, guint32 events)
 {
     g_autofree char *buf = g_malloc(HTTP_MAX_HEAD);
     g_autoptr(GError) error = NULL;
@@ -320,7 +321,11 @@ static void pending_screen(Listener *listener, HttpConn *conn)
     }
     switch (http_head_scan(buf, (gsize)n, &error)) {
     case HTTP_SCAN_INCOMPLETE:
-        return; /* the next bytes bring another edge */
+        /* A client that shut its side can never finish the head: closed
+         * without an answer, as libmicrohttpd does. */
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            pending_close(listener, conn, NULL);
+        return; /* else the next bytes bring another edge */
     case HTTP_SCAN_BAD:
         pending_close(listener, conn, error);
         return;
@@ -382,7 +387,7 @@ static void accept_one(Listener *listener, int fd, const struct sockaddr_storage
         pending_close(listener, conn, NULL);
         return;
     }
-    pending_screen(listener, conn); /* bytes may have come with the connection */
+    pending_screen(listener, conn, 0); /* bytes may have come with the connection */
 }
 
 /* Accepts until the backlog is empty; FALSE when the listener is done. */
@@ -433,7 +438,7 @@ static gpointer acceptor_run(gpointer data)
             else if (events[i].data.ptr == listener)
                 running = accept_all(listener);
             else
-                pending_screen(listener, events[i].data.ptr);
+                pending_screen(listener, events[i].data.ptr, events[i].events);
         }
     }
     /* What never reached libmicrohttpd is closed here. */

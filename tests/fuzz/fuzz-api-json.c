@@ -190,31 +190,46 @@ static void check_error_body(json_object *input)
     if (!api_error_body_from_json(input, &status, &code, &message, NULL))
         return;
     g_autoptr(json_object) encoded = api_error_body_to_json(status, code, message);
-    fuzz_check_json_equal("error body", input, encoded);
+    /* The encoder shows control bytes as \xNN and cuts long messages
+     * (api_error_message_clean); any other message comes back as it was. */
+    g_autofree char *clean = api_error_message_clean(message);
+    if (g_str_equal(clean, message)) {
+        fuzz_check_json_equal("error body", input, encoded);
+        return;
+    }
+    g_autofree char *message_out = NULL;
+    FUZZ_CHECK(api_error_body_from_json(encoded, NULL, NULL, &message_out, NULL) &&
+                   g_str_equal(message_out, clean),
+               "error body: the message %s was not cleaned", fuzz_json_text(input));
+}
+
+typedef GPtrArray *(*ListDecode)(json_object *value, char **next, GError **error);
+typedef json_object *(*ListEncode)(const GPtrArray *items, const char *next);
+
+/* A page ({"ITEMS": [...], "next": CURSOR|null}) the decoder accepts encodes
+ * to one it accepts again, which encodes the same. */
+static void check_list(const char *what, json_object *input, ListDecode decode, ListEncode encode)
+{
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) items = decode(input, &next, NULL);
+    if (items == NULL)
+        return;
+    g_autoptr(json_object) once = encode(items, next);
+    g_autofree char *next2 = NULL;
+    g_autoptr(GPtrArray) again = decode(once, &next2, NULL);
+    FUZZ_CHECK(again != NULL, "%s refuses %s", what, fuzz_json_text(once));
+    g_autoptr(json_object) twice = encode(again, next2);
+    fuzz_check_json_equal(what, once, twice);
 }
 
 static void check_lists(json_object *input)
 {
-    g_autoptr(GPtrArray) images = api_image_list_from_json(input, NULL);
-    if (images != NULL) {
-        g_autoptr(json_object) encoded = api_image_list_to_json(images);
-        fuzz_check_json_equal("image list", input, encoded);
-    }
-    g_autoptr(GPtrArray) peers = api_peer_list_from_json(input, NULL);
-    if (peers != NULL) {
-        g_autoptr(json_object) encoded = api_peer_list_to_json(peers);
-        fuzz_check_json_equal("peer list", input, encoded);
-    }
-    g_autofree char *next = NULL;
-    g_autoptr(GPtrArray) stacks = api_stack_list_from_json(input, &next, NULL);
-    if (stacks != NULL) {
-        g_autoptr(json_object) once = api_stack_list_to_json(stacks, next);
-        g_autofree char *next2 = NULL;
-        g_autoptr(GPtrArray) again = api_stack_list_from_json(once, &next2, NULL);
-        FUZZ_CHECK(again != NULL, "stack list refuses %s", fuzz_json_text(once));
-        g_autoptr(json_object) twice = api_stack_list_to_json(again, next2);
-        fuzz_check_json_equal("stack list twice", once, twice);
-    }
+    check_list("image list", input, api_image_list_from_json, api_image_list_to_json);
+    check_list("peer list", input, api_peer_list_from_json, api_peer_list_to_json);
+    check_list("stack list", input, api_stack_list_from_json, api_stack_list_to_json);
+    check_list("tenant list", input, api_tenant_list_from_json, api_tenant_list_to_json);
+    check_list("token list", input, api_token_list_from_json, api_token_list_to_json);
+    check_list("network list", input, api_network_list_from_json, api_network_list_to_json);
 }
 
 /* What the create decoder accepts, written back as a client would, is

@@ -75,9 +75,11 @@ typedef struct {
     gboolean over_capacity; /* in the reserve when accepted */
     struct sockaddr_storage peer;
     socklen_t peer_len;
-    gboolean started; /* libmicrohttpd reported it (and will report its end) */
-    HttpPhase phase;  /* under server->lock */
-    gint64 deadline;  /* monotonic µs, for HEADERS and BODY */
+    gboolean started;    /* libmicrohttpd reported it (and will report its end) */
+    gboolean lingering;  /* answered by the acceptor, its rest read and dropped */
+    gint64 linger_until; /* monotonic µs; under server->lock */
+    HttpPhase phase;     /* under server->lock */
+    gint64 deadline;     /* monotonic µs, for HEADERS and BODY */
 } HttpConn;
 
 struct Listener {
@@ -104,6 +106,7 @@ typedef struct {
     GHashTable *by_address; /* address -> GUINT count */
     guint tcp_open;         /* TCP connections open */
     GHashTable *streams_by; /* "tenant:NAME" / "token:HASH" -> GUINT count */
+    GHashTable *lingering;  /* HttpConn set: answered, being drained (acceptor-owned) */
     guint64 refused[HTTP_REFUSED_COUNT];
     GThread *reaper;
     GCond reaper_cond;

@@ -23,6 +23,7 @@
 #define LISTEN_BACKLOG       511
 #define ACCEPT_RETRY_USEC    (100 * G_TIME_SPAN_MILLISECOND)
 #define ACCEPT_EVENTS        64
+#define LINGER_USEC          (2 * G_USEC_PER_SEC) /* a refused client's rest is read this long */
 #define REAPER_PERIOD_USEC   (250 * G_TIME_SPAN_MILLISECOND)
 #define TICK_EVERY           2 /* reaper periods: parked streams are polled twice a second */
 #define RETRY_AFTER_CAPACITY "5"
@@ -256,29 +257,55 @@ static void conn_forget(HttpServer *server, HttpConn *conn)
 
 /* Closes a connection the acceptor still holds; with @error, answers it
  * first (plain sockets). */
-static void pending_close(Listener *listener, HttpConn *conn, const GError *error)
+/* Reads and drops what a lingering connection sends; closes it at its end
+ * (or when the reaper cut it, past LINGER_USEC). */
+static void linger_drain(Listener *listener, HttpConn *conn)
 {
     HttpServer *server = listener->server;
     char drain[4096];
+    ssize_t n;
 
+    while ((n = recv(conn->fd, drain, sizeof(drain), MSG_DONTWAIT)) > 0)
+        ;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
     epoll_ctl(listener->epoll_fd, EPOLL_CTL_DEL, conn->fd, NULL);
+    g_mutex_lock(&server->lock);
+    g_hash_table_remove(server->transport.lingering, conn);
+    g_mutex_unlock(&server->lock);
+    close(conn->fd);
+    conn_free(conn);
+}
+
+/* Closes a connection the acceptor still holds; with @error, answers it
+ * first (plain sockets) and lingers: the client may still be sending what we
+ * refused (a 200 KB request line), and closing with unread bytes resets the
+ * connection, which can destroy the answer before the client reads it. */
+static void pending_close(Listener *listener, HttpConn *conn, const GError *error)
+{
+    HttpServer *server = listener->server;
+
     g_mutex_lock(&server->lock);
     conn_forget(server, conn);
     gboolean answered = g_atomic_int_get(&conn->phase) == HTTP_PHASE_TIMED_OUT; /* by the reaper */
-    g_mutex_unlock(&server->lock);
     if (error != NULL && !answered) {
-        unsigned status = 500;
-        const char *code = "internal";
-        http_error_wire(error->code, &status, &code);
-        http_transport_write_raw(conn->fd, status, code, error->message, NULL);
-        shutdown(conn->fd, SHUT_WR);
-        /* Unread bytes would turn the close into a reset that can destroy
-         * the answer before the client reads it. */
-        while (recv(conn->fd, drain, sizeof(drain), MSG_DONTWAIT) > 0)
-            ;
+        conn->linger_until = g_get_monotonic_time() + LINGER_USEC;
+        g_hash_table_add(server->transport.lingering, conn);
     }
-    close(conn->fd);
-    conn_free(conn);
+    g_mutex_unlock(&server->lock);
+    if (error == NULL || answered) {
+        epoll_ctl(listener->epoll_fd, EPOLL_CTL_DEL, conn->fd, NULL);
+        close(conn->fd);
+        conn_free(conn);
+        return;
+    }
+    unsigned status = 500;
+    const char *code = "internal";
+    http_error_wire(error->code, &status, &code);
+    http_transport_write_raw(conn->fd, status, code, error->message, NULL);
+    shutdown(conn->fd, SHUT_WR);
+    conn->lingering = TRUE;
+    linger_drain(listener, conn);
 }
 
 /* Hands a connection whose first request head passed to an event loop. */
@@ -309,6 +336,10 @@ static void pending_hand_over(Listener *listener, HttpConn *conn)
  * epoll's for it (0: none yet). */
 static void pending_screen(Listener *listener, HttpConn *conn, guint32 events)
 {
+    if (conn->lingering) {
+        linger_drain(listener, conn);
+        return;
+    }
     g_autofree char *buf = g_malloc(HTTP_MAX_HEAD);
     g_autoptr(GError) error = NULL;
 
@@ -455,6 +486,20 @@ static gpointer acceptor_run(gpointer data)
     g_mutex_unlock(&server->lock);
     for (guint i = 0; i < pending->len; i++)
         pending_close(listener, pending->pdata[i], NULL);
+    g_autoptr(GPtrArray) lingering = g_ptr_array_new();
+    g_mutex_lock(&server->lock);
+    g_hash_table_iter_init(&iter, server->transport.lingering);
+    while (g_hash_table_iter_next(&iter, &value, NULL))
+        if (((HttpConn *)value)->listener == listener) {
+            g_ptr_array_add(lingering, value);
+            g_hash_table_iter_remove(&iter);
+        }
+    g_mutex_unlock(&server->lock);
+    for (guint i = 0; i < lingering->len; i++) {
+        HttpConn *conn = lingering->pdata[i];
+        close(conn->fd);
+        conn_free(conn);
+    }
     return NULL;
 }
 
@@ -559,6 +604,15 @@ static void reap(HttpServer *server, gint64 now)
     GHashTableIter iter;
     gpointer value;
 
+    /* Lingering answers that the client keeps feeding end here: the
+     * acceptor sees the shutdown and closes. */
+    g_hash_table_iter_init(&iter, server->transport.lingering);
+    while (g_hash_table_iter_next(&iter, &value, NULL)) {
+        HttpConn *conn = value;
+        if (now >= conn->linger_until)
+            shutdown(conn->fd, SHUT_RDWR);
+    }
+
     g_hash_table_iter_init(&iter, server->transport.conns);
     while (g_hash_table_iter_next(&iter, NULL, &value)) {
         HttpConn *conn = value;
@@ -609,6 +663,7 @@ void http_transport_init(HttpServer *server)
     transport->conns = g_hash_table_new(g_direct_hash, g_direct_equal);
     transport->by_address = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     transport->streams_by = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    transport->lingering = g_hash_table_new(g_direct_hash, g_direct_equal);
     g_cond_init(&transport->reaper_cond);
     transport->reaper = g_thread_new("http-reaper", reaper_run, server);
 }
@@ -626,6 +681,7 @@ void http_transport_clear(HttpServer *server)
     g_hash_table_unref(transport->conns);
     g_hash_table_unref(transport->by_address);
     g_hash_table_unref(transport->streams_by);
+    g_hash_table_unref(transport->lingering);
 }
 
 /* ---- refusals and stream slots --------------------------------------------- */

@@ -1000,6 +1000,20 @@ static GString *raw_read_all(int fd)
     return reply;
 }
 
+/* Sends what the server takes: it may answer and stop reading before a
+ * refused request (a 200 KB line) is all sent. */
+static void raw_send_refused(int fd, const char *data, gsize len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+            return;
+        g_assert_cmpint(n, >, 0);
+        data += n;
+        len -= (gsize)n;
+    }
+}
+
 /* Reads until the server closes; FALSE when it did not within the timeout. */
 static gboolean raw_read_to_close(int fd, GString *reply)
 {
@@ -1073,7 +1087,7 @@ static void test_conformance(Fixture *fixture, gconstpointer data)
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_test_message("%s", cases[i].what);
         int fd = raw_connect(fixture);
-        raw_send(fd, cases[i].request, strlen(cases[i].request));
+        raw_send_refused(fd, cases[i].request, strlen(cases[i].request));
         g_autoptr(GString) reply = g_string_new(NULL);
         g_assert_true(raw_read_to_close(fd, reply));
         close(fd);

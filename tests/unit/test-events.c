@@ -2,6 +2,7 @@
  * per test): what each subscriber gets live, the notify hook, and replays
  * after a cursor, filtered as the live events are, with nothing lost or
  * repeated between the two. */
+#include "tests/unit/tree-util.h"
 #include "daemon/error.h"
 #include "daemon/events.h"
 #include "daemon/store_events.h"
@@ -15,23 +16,6 @@ typedef struct {
     Store *store;
     EventBus *bus;
 } Fixture;
-
-static void remove_tree(const char *path)
-{
-    GDir *dir = g_dir_open(path, 0, NULL);
-
-    if (dir != NULL) {
-        const char *name;
-        while ((name = g_dir_read_name(dir)) != NULL) {
-            g_autofree char *child = g_build_filename(path, name, NULL);
-            remove_tree(child);
-        }
-        g_dir_close(dir);
-        g_assert_cmpint(g_rmdir(path), ==, 0);
-    } else {
-        g_assert_cmpint(g_unlink(path), ==, 0);
-    }
-}
 
 static void add_tenant(Store *store, const char *name)
 {

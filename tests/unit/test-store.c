@@ -1,5 +1,6 @@
 /* daemon/store against real SQLite databases, each in a fresh temporary
  * state directory. */
+#include "tests/unit/tree-util.h"
 #include "api/json.h"
 #include "daemon/error.h"
 #include "daemon/store.h"
@@ -29,23 +30,6 @@ typedef struct {
     char *state; /* dir/state: store_open must create it */
     Store *store;
 } Fixture;
-
-static void remove_tree(const char *path)
-{
-    GDir *dir = g_dir_open(path, 0, NULL);
-
-    if (dir != NULL) {
-        const char *name;
-        while ((name = g_dir_read_name(dir)) != NULL) {
-            g_autofree char *child = g_build_filename(path, name, NULL);
-            remove_tree(child);
-        }
-        g_dir_close(dir);
-        g_assert_cmpint(g_rmdir(path), ==, 0);
-    } else {
-        g_assert_cmpint(g_unlink(path), ==, 0);
-    }
-}
 
 static void fixture_set_up(Fixture *fixture, gconstpointer data)
 {

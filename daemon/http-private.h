@@ -195,6 +195,7 @@ typedef struct {
     GHashTable *query;
     GHashTable *headers;
     HttpCaller caller;
+    char *request_id;   /* set by request_new, see HttpRequest */
     HttpReply *refusal; /* decided before the body is complete */
     gboolean answered;
     gboolean stream_slot; /* holds a stream slot of caller */

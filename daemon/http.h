@@ -23,6 +23,8 @@ typedef struct {
     char *tenant; /* HTTP_CALLER_TENANT: the tenant's name */
     char *token;  /* HTTP_CALLER_TENANT: the token presented, so that long-lived
                    * streams can notice its revocation */
+    char *token_id; /* the id of the token presented (tenant or operator), or NULL */
+    gint64 uid;     /* the UNIX-socket peer's uid (SO_PEERCRED), -1 on TCP */
 } HttpCaller;
 
 /* Who may call a route.  Checked before the handler runs: a tenant on an
@@ -42,6 +44,7 @@ typedef struct {
     GHashTable *headers; /* request headers, names lower-cased; a repeated one joined by ", " */
     json_object *body;   /* the parsed JSON body, or NULL when there was none */
     const HttpCaller *caller;
+    const char *request_id; /* a UUID per request, sent back as X-Request-Id */
 } HttpRequest;
 
 /* The request header @name (any case), or NULL. */

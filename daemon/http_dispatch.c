@@ -51,6 +51,8 @@ void http_dispatch_free(Request *request)
     if (request->caller.token != NULL)
         explicit_bzero(request->caller.token, strlen(request->caller.token));
     g_free(request->caller.token);
+    g_free(request->caller.token_id);
+    g_free(request->request_id);
     http_reply_free(request->refusal);
     if (request->body != NULL)
         g_byte_array_unref(request->body);
@@ -213,8 +215,9 @@ static void request_authenticate(Request *request, struct MHD_Connection *connec
     const char *authorization = header(connection, MHD_HTTP_HEADER_AUTHORIZATION);
 
     request->caller.role = HTTP_CALLER_ANONYMOUS;
+    request->caller.uid = request->listener->is_unix ? peer_uid(connection) : -1;
     if (authorization == NULL) {
-        if (request->listener->is_unix && peer_uid(connection) == 0)
+        if (request->caller.uid == 0)
             request->caller.role = HTTP_CALLER_OPERATOR;
         return;
     }
@@ -426,6 +429,7 @@ static void request_upload_begin(Request *request, struct MHD_Connection *connec
         .query = request->query,
         .headers = request->headers,
         .caller = &request->caller,
+        .request_id = request->request_id,
     };
     HttpReply *reply = NULL;
 
@@ -620,6 +624,7 @@ HttpReply *http_dispatch_run(Request *request, const char *url)
         .headers = request->headers,
         .body = body,
         .caller = &request->caller,
+        .request_id = request->request_id,
     };
     HttpReply *reply = request->route->route->handler(server->app, &http_request);
     if (reply == NULL) {

@@ -251,6 +251,8 @@ static Request *request_new(Listener *listener, struct MHD_Connection *connectio
     request->listener = listener;
     request->conn = info != NULL ? info->socket_context : NULL;
     request->upload_fd = -1;
+    request->request_id = g_uuid_string_random();
+    request->caller.uid = -1;
     g_atomic_int_inc(&server->in_flight);
     return request;
 }

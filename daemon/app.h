@@ -90,6 +90,11 @@ HttpReply *handle_token_create(gpointer app, const HttpRequest *request);
 HttpReply *handle_token_list(gpointer app, const HttpRequest *request);
 HttpReply *handle_token_revoke(gpointer app, const HttpRequest *request);
 
+/* daemon/operator_token_routes.c */
+HttpReply *handle_operator_token_create(gpointer app, const HttpRequest *request);
+HttpReply *handle_operator_token_list(gpointer app, const HttpRequest *request);
+HttpReply *handle_operator_token_revoke(gpointer app, const HttpRequest *request);
+
 HttpReply *handle_operation_get(gpointer app, const HttpRequest *request);
 HttpReply *handle_operation_wait(gpointer app, const HttpRequest *request);
 HttpReply *handle_operation_cancel(gpointer app, const HttpRequest *request);

@@ -1,14 +1,18 @@
 #include "daemon/config.h"
 
+#include <errno.h>
+#include <grp.h>
+#include <unistd.h>
+
 #include "api/network.h"
 #include "daemon/error.h"
 #include "hvcore/network.h"
 
 #define GROUP "turtled"
 
-static const char *const string_keys[] = {"state_dir", "socket",       "listen",
-                                          "tls_cert",  "tls_key",      "libvirt_uri",
-                                          "backend",   "network_pool", NULL};
+static const char *const string_keys[] = {"state_dir",   "socket",      "listen",  "tls_cert",
+                                          "tls_key",     "libvirt_uri", "backend", "network_pool",
+                                          "admin_group", NULL};
 
 Config *config_new_defaults(void)
 {
@@ -20,6 +24,7 @@ Config *config_new_defaults(void)
     config->workers = CONFIG_DEFAULT_WORKERS;
     config->stop_timeout = CONFIG_DEFAULT_STOP_TIMEOUT;
     config->network_pool = g_strdup(CONFIG_DEFAULT_NETWORK_POOL);
+    config->admin_group = g_strdup(CONFIG_DEFAULT_ADMIN_GROUP);
     config->network_prefix = CONFIG_DEFAULT_NETWORK_PREFIX;
     config->http_threads = CONFIG_DEFAULT_HTTP_THREADS;
     config->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
@@ -47,6 +52,7 @@ void config_free(Config *config)
     g_free(config->libvirt_uri);
     g_free(config->backend);
     g_free(config->network_pool);
+    g_free(config->admin_group);
     g_free(config);
 }
 
@@ -83,9 +89,9 @@ static gboolean is_int_key(const char *key)
 
 static char **string_field(Config *config, const char *key)
 {
-    char **fields[] = {&config->state_dir, &config->socket,      &config->listen,
-                       &config->tls_cert,  &config->tls_key,     &config->libvirt_uri,
-                       &config->backend,   &config->network_pool};
+    char **fields[] = {&config->state_dir, &config->socket,       &config->listen,
+                       &config->tls_cert,  &config->tls_key,      &config->libvirt_uri,
+                       &config->backend,   &config->network_pool, &config->admin_group};
     for (gsize i = 0; string_keys[i] != NULL; i++)
         if (g_str_equal(key, string_keys[i]))
             return fields[i];
@@ -153,6 +159,56 @@ gboolean config_load_file(Config *config, const char *path, gboolean required, G
     return TRUE;
 }
 
+/* A numeric gid, else a group name as useradd/groupadd accept it. */
+static gboolean parse_gid(const char *text, gid_t *gid)
+{
+    guint64 value = 0;
+    if (!g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT32 - 1, &value, NULL))
+        return FALSE;
+    *gid = (gid_t)value;
+    return TRUE;
+}
+
+static gboolean check_admin_group(const char *group, GError **error)
+{
+    gid_t gid;
+    if (group != NULL && parse_gid(group, &gid))
+        return TRUE;
+    if (group != NULL && g_regex_match_simple("^[A-Za-z_][A-Za-z0-9_.-]{0,30}[$]?$", group, 0, 0))
+        return TRUE;
+    g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                "admin_group: must be a group name (letters, digits, '_', '.', '-', at most "
+                "32 characters) or a numeric gid, not '%s'",
+                group != NULL ? group : "");
+    return FALSE;
+}
+
+gint64 config_admin_gid(const Config *config)
+{
+    gid_t gid;
+    if (parse_gid(config->admin_group, &gid))
+        return gid;
+
+    struct group entry, *found = NULL;
+    long size = sysconf(_SC_GETGR_R_SIZE_MAX);
+    g_autofree char *buf = NULL;
+    int rc;
+    /* A group with many members needs more than sysconf's guess. */
+    for (gsize len = size > 0 ? (gsize)size : 4096;; len *= 2) {
+        g_free(buf);
+        buf = g_malloc(len);
+        rc = getgrnam_r(config->admin_group, &entry, buf, len, &found);
+        if (rc != ERANGE || len > 16 * 1024 * 1024)
+            break;
+    }
+    if (found == NULL) {
+        g_message("admin group '%s' %s: only root is the operator on the socket",
+                  config->admin_group, rc == 0 ? "does not exist" : g_strerror(rc));
+        return -1;
+    }
+    return found->gr_gid;
+}
+
 gboolean config_validate(const Config *config, GError **error)
 {
     static const char *const backends[] = {"auto", "kvm", "tcg", "test", NULL};
@@ -207,6 +263,8 @@ gboolean config_validate(const Config *config, GError **error)
                     MAX(pool_prefix, API_NETWORK_PREFIX_MIN), API_NETWORK_PREFIX_MAX);
         return FALSE;
     }
+    if (!check_admin_group(config->admin_group, error))
+        return FALSE;
     if (config->libvirt_uri != NULL && config->libvirt_uri[0] == '\0') {
         g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "libvirt_uri: must not be empty");
         return FALSE;

@@ -15,6 +15,8 @@
 /* Tenant subnets are taken from this pool unless a request names one. */
 #define CONFIG_DEFAULT_NETWORK_POOL   "10.200.0.0/16"
 #define CONFIG_DEFAULT_NETWORK_PREFIX 24
+/* Members of this group are the operator on the UNIX socket, like root. */
+#define CONFIG_DEFAULT_ADMIN_GROUP "turtles-admin"
 
 /* The HTTP front end's limits (docs/operator-guide.md, "Limits"). */
 #define CONFIG_DEFAULT_HTTP_THREADS            4
@@ -41,6 +43,7 @@ typedef struct {
     int stop_timeout;   /* seconds */
     char *network_pool; /* "10.200.0.0/16": where tenant subnets come from */
     int network_prefix; /* the size of the subnet a network gets from the pool */
+    char *admin_group;  /* a group name or a numeric gid */
     /* HTTP front end */
     int http_threads;            /* event-loop threads of each listener */
     int max_connections;         /* TCP connections at once; past it, 503 at accept */
@@ -65,6 +68,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Config, config_free)
 gboolean config_load_file(Config *config, const char *path, gboolean required, GError **error);
 /* Final checks after flags were applied. */
 gboolean config_validate(const Config *config, GError **error);
+/* The admin group's gid: admin_group as a number, or the group of that
+ * name; -1 (and a notice in the log) when there is no such group. */
+gint64 config_admin_gid(const Config *config);
 /* The libvirt URI to use: the configured one, else test:///default for the
  * test backend and qemu:///system otherwise. */
 const char *config_libvirt_uri(const Config *config);

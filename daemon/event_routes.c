@@ -33,8 +33,7 @@ static gboolean event_stream_authorized(const EventStream *stream)
 {
     if (stream->token == NULL)
         return TRUE;
-    g_autofree char *tenant = token_lookup(stream->store, stream->token);
-    return g_strcmp0(tenant, stream->tenant) == 0;
+    return token_still_valid(stream->store, stream->token, stream->tenant);
 }
 
 static gssize event_stream_read(gpointer data, char *buf, gsize max)

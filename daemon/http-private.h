@@ -175,6 +175,10 @@ struct HttpServer {
     GHashTable *counts;     /* "metric\tstatus" -> GUINT_TO_POINTER(count) */
     GHashTable *wakers;     /* parked-or-parkable wakers, for the tick and shutdown */
     HttpTransport transport;
+    /* The admin group (http_server_set_admin_group); read-only once serving. */
+    const char *admin_group; /* interned, so nothing frees it; NULL: unset */
+    gboolean has_admin_gid;
+    gid_t admin_gid;
 };
 
 gboolean http_server_stopping(HttpServer *server);

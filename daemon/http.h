@@ -1,8 +1,9 @@
 /* turtled's HTTP layer on libmicrohttpd: listeners (UNIX socket, optional TCP
  * with TLS), a route table instead of if-chains, request bodies (JSON with a
  * 1 MiB cap and a depth-limited parse, or raw uploads handed over piece by
- * piece), callers (operator by SO_PEERCRED uid 0 on the UNIX socket, tenant by
- * bearer token), and replies: JSON, empty, plain text, streams (Server-Sent
+ * piece), callers (the operator by SO_PEERCRED on the UNIX socket: uid 0 or a
+ * member of the admin group; the operator or a tenant by bearer token), and
+ * replies: JSON, empty, plain text, streams (Server-Sent
  * Events, console follow).  Handlers never touch libmicrohttpd; only this
  * layer turns a GError into a status and error body. */
 #pragma once
@@ -13,27 +14,41 @@
 #define HTTP_MAX_JSON_BODY (1024 * 1024)
 
 typedef enum {
-    HTTP_CALLER_ANONYMOUS, /* no token (only GET /v1 allows it) */
-    HTTP_CALLER_OPERATOR,  /* uid 0 on the UNIX socket, no token */
-    HTTP_CALLER_TENANT,    /* a valid bearer token */
+    HTTP_CALLER_ANONYMOUS, /* no credentials (only GET /v1 allows it) */
+    HTTP_CALLER_OPERATOR,  /* root or the admin group on the UNIX socket without a
+                            * token, or an operator token */
+    HTTP_CALLER_TENANT,    /* a tenant's bearer token */
 } HttpCallerRole;
+
+/* What an operator may do: all of it, or read /metrics only (a scrape
+ * token).  Without a token the operator's scope is admin. */
+typedef enum {
+    HTTP_SCOPE_ADMIN,
+    HTTP_SCOPE_METRICS,
+} HttpScope;
 
 typedef struct {
     HttpCallerRole role;
-    char *tenant; /* HTTP_CALLER_TENANT: the tenant's name */
-    char *token;  /* HTTP_CALLER_TENANT: the token presented, so that long-lived
-                   * streams can notice its revocation */
-    char *token_id; /* the id of the token presented (tenant or operator), or NULL */
-    gint64 uid;     /* the UNIX-socket peer's uid (SO_PEERCRED), -1 on TCP */
+    HttpScope scope; /* HTTP_CALLER_OPERATOR: its token's scope (admin without one) */
+    char *tenant;    /* HTTP_CALLER_TENANT: the tenant's name */
+    char *token;     /* the token presented (tenant or operator), so that long-lived
+                      * streams can notice its revocation */
+    char *token_id;  /* the id of the token presented (tenant or operator), or NULL */
+    gint64 uid;      /* the UNIX-socket peer's uid (SO_PEERCRED), -1 on TCP */
 } HttpCaller;
 
 /* Who may call a route.  Checked before the handler runs: a tenant on an
- * operator route gets 403, no credentials 401. */
+ * operator route gets 403, no credentials 401 (403 on the UNIX socket for
+ * a peer that is not the operator, saying why). */
 typedef enum {
     HTTP_ACCESS_ANYONE,
-    HTTP_ACCESS_OPERATOR,
-    HTTP_ACCESS_TENANT, /* tenants only */
-    HTTP_ACCESS_CALLER, /* tenant or operator */
+    HTTP_ACCESS_OPERATOR,       /* the operator, with an admin token or none */
+    HTTP_ACCESS_TENANT,         /* tenants only */
+    HTTP_ACCESS_CALLER,         /* tenant or operator (admin) */
+    HTTP_ACCESS_METRICS,        /* the operator, a metrics token too (GET /metrics) */
+    HTTP_ACCESS_LOCAL_OPERATOR, /* the operator on the UNIX socket by its
+                                 * credentials, no token: what mints tokens
+                                 * must not be reachable with one */
 } HttpAccess;
 
 typedef struct {
@@ -158,9 +173,10 @@ typedef struct {
     const char *const *query;
 } HttpRoute;
 
-/* Resolves a bearer token to its tenant's name (NULL when unknown or revoked);
- * the result is freed with g_free.  Called from HTTP threads concurrently. */
-typedef char *(*HttpTokenLookup)(gpointer app, const char *token);
+/* Resolves a bearer token: fills @caller's role, token_id, and tenant (a
+ * tenant's token, g_malloc'd) or scope (an operator token); FALSE when the
+ * token is unknown or revoked.  Called from HTTP threads concurrently. */
+typedef gboolean (*HttpTokenLookup)(gpointer app, const char *token, HttpCaller *caller);
 
 typedef struct HttpServer HttpServer;
 
@@ -184,6 +200,10 @@ HttpServer *http_server_new(const HttpRoute *routes, gsize n_routes, HttpTokenLo
                             gpointer app);
 /* Before the first listen call; http_server_new starts from http_limits_init. */
 void http_server_set_limits(HttpServer *server, const HttpLimits *limits);
+/* The admin group: a UNIX-socket peer whose primary or supplementary group
+ * is @gid is the operator, like root.  @name is for messages; @gid < 0: the
+ * group does not exist, only root is.  Before the first listen call. */
+void http_server_set_admin_group(HttpServer *server, const char *name, gint64 gid);
 /* Creates the socket (mode 0660, replacing a stale one) and serves on it.
  * Refuses (TD_ERROR_CONFLICT) when a server answers on @path or @path is not
  * a socket.  Handlers run on HTTP threads: a few event loops per listener,

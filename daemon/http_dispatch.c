@@ -1,12 +1,14 @@
 /* One HTTP request, from its headers to its answer: HTTP's framing rules,
  * the connection limits that depend on who calls, the route table, the
- * caller (operator by SO_PEERCRED uid 0 on the UNIX socket, tenant by bearer
- * token), query and body.  Sockets and loops are http_server.c's. */
+ * caller (the operator by SO_PEERCRED on the UNIX socket: uid 0 or the admin
+ * group; the operator or a tenant by bearer token), query and body.  Sockets
+ * and loops are http_server.c's. */
 #include "daemon/http-private.h"
 
 #include "api/json.h"
 #include "daemon/error.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -176,17 +178,66 @@ static void request_route(Request *request, const char *method, const char *url)
         request_refuse(request, http_reply_errorf(TD_ERROR_NOT_FOUND, "no such path: %s", url));
 }
 
-/* The uid of the peer of a UNIX-socket connection, or -1. */
-static gint64 peer_uid(struct MHD_Connection *connection)
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59 /* Linux >= 4.13; older headers lack the name */
+#endif
+
+void http_server_set_admin_group(HttpServer *server, const char *name, gint64 gid)
+{
+    server->admin_group = name != NULL ? g_intern_string(name) : NULL;
+    server->has_admin_gid = gid >= 0;
+    server->admin_gid = gid >= 0 ? (gid_t)gid : 0;
+}
+
+/* The socket of @connection, or -1. */
+static int connection_fd(struct MHD_Connection *connection)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
+    return info != NULL ? info->connect_fd : -1;
+}
 
-    if (info == NULL || getsockopt(info->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-        return -1;
-    return cred.uid;
+/* The credentials the peer of a UNIX-socket connection had when it
+ * connected; FALSE when the kernel does not say. */
+static gboolean peer_cred(int fd, struct ucred *cred)
+{
+    socklen_t len = sizeof(*cred);
+    return fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) == 0;
+}
+
+/* Whether one of the peer's supplementary groups (as at connect time) is
+ * @gid.  A kernel without SO_PEERGROUPS answers FALSE: the primary group
+ * still counts. */
+static gboolean peer_in_group(int fd, gid_t gid)
+{
+    gid_t small[32];
+    g_autofree gid_t *large = NULL;
+    gid_t *groups = small;
+    socklen_t len = sizeof small;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, small, &len) != 0) {
+        /* ERANGE: len now says how much the list needs. */
+        if (errno != ERANGE || len == 0)
+            return FALSE;
+        large = g_malloc(len);
+        groups = large;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, large, &len) != 0)
+            return FALSE;
+    }
+    for (gsize i = 0; i < len / sizeof(gid_t); i++)
+        if (groups[i] == gid)
+            return TRUE;
+    return FALSE;
+}
+
+/* Root, or a member of the admin group by its primary or a supplementary group. */
+static gboolean peer_is_operator(HttpServer *server, int fd, const struct ucred *cred)
+{
+    if (cred->uid == 0)
+        return TRUE;
+    if (!server->has_admin_gid)
+        return FALSE;
+    return cred->gid == server->admin_gid || peer_in_group(fd, server->admin_gid);
 }
 
 /* The token of "Bearer <token68>", or NULL when malformed. */
@@ -207,17 +258,21 @@ static const char *bearer_token(const char *authorization)
 }
 
 /* Sets request->caller; a presented token must be valid wherever it is
- * presented, so that a revoked token never quietly falls back to uid-based
- * operator rights. */
+ * presented, and wins over the peer's credentials, so that a revoked token
+ * never quietly falls back to uid-based operator rights. */
 static void request_authenticate(Request *request, struct MHD_Connection *connection)
 {
     HttpServer *server = request->listener->server;
     const char *authorization = header(connection, MHD_HTTP_HEADER_AUTHORIZATION);
+    int fd = request->listener->is_unix ? connection_fd(connection) : -1;
+    struct ucred cred;
+    gboolean have_cred = request->listener->is_unix && peer_cred(fd, &cred);
 
     request->caller.role = HTTP_CALLER_ANONYMOUS;
-    request->caller.uid = request->listener->is_unix ? peer_uid(connection) : -1;
+    request->caller.scope = HTTP_SCOPE_ADMIN;
+    request->caller.uid = have_cred ? (gint64)cred.uid : -1;
     if (authorization == NULL) {
-        if (request->caller.uid == 0)
+        if (have_cred && peer_is_operator(server, fd, &cred))
             request->caller.role = HTTP_CALLER_OPERATOR;
         return;
     }
@@ -228,31 +283,63 @@ static void request_authenticate(Request *request, struct MHD_Connection *connec
                                                                 "expected 'Bearer <token>'"));
         return;
     }
-    char *tenant = server->lookup != NULL ? server->lookup(server->app, token) : NULL;
-    if (tenant == NULL) {
+    if (server->lookup == NULL || !server->lookup(server->app, token, &request->caller)) {
         request_refuse(request,
                        http_reply_errorf(TD_ERROR_UNAUTHORIZED, "invalid or revoked token"));
         return;
     }
-    request->caller.role = HTTP_CALLER_TENANT;
-    request->caller.tenant = tenant;
     request->caller.token = g_strdup(token);
+}
+
+/* A UNIX-socket peer without a token that is not the operator, on a route
+ * only the operator may call: 403, and why (401 would send it looking for
+ * a token when what it lacks is a group). */
+static HttpReply *not_the_operator(const Request *request)
+{
+    const char *group = request->listener->server->admin_group;
+    if (group == NULL)
+        return http_reply_errorf(TD_ERROR_FORBIDDEN,
+                                 "operator only: uid %" G_GINT64_FORMAT " is not root",
+                                 request->caller.uid);
+    return http_reply_errorf(TD_ERROR_FORBIDDEN,
+                             "operator only: uid %" G_GINT64_FORMAT
+                             " is neither root nor in group %s",
+                             request->caller.uid, group);
+}
+
+static HttpReply *authorization_refusal(const Request *request)
+{
+    HttpAccess access = request->route->route->access;
+    const HttpCaller *caller = &request->caller;
+    gboolean operator_only = access == HTTP_ACCESS_OPERATOR || access == HTTP_ACCESS_METRICS ||
+                             access == HTTP_ACCESS_LOCAL_OPERATOR;
+
+    if (access == HTTP_ACCESS_ANYONE)
+        return NULL;
+    if (caller->role == HTTP_CALLER_ANONYMOUS) {
+        if (operator_only && caller->uid >= 0)
+            return not_the_operator(request);
+        return http_reply_errorf(TD_ERROR_UNAUTHORIZED, "authentication required");
+    }
+    if (caller->role == HTTP_CALLER_OPERATOR && caller->scope == HTTP_SCOPE_METRICS &&
+        access != HTTP_ACCESS_METRICS)
+        return http_reply_errorf(TD_ERROR_FORBIDDEN, "this token may only read /metrics");
+    if (operator_only && caller->role != HTTP_CALLER_OPERATOR)
+        return http_reply_errorf(TD_ERROR_FORBIDDEN, "operator only");
+    if (access == HTTP_ACCESS_LOCAL_OPERATOR && caller->token_id != NULL)
+        return http_reply_errorf(TD_ERROR_FORBIDDEN,
+                                 "operator only, on the UNIX socket without a token: "
+                                 "a token may not manage operator tokens");
+    if (access == HTTP_ACCESS_TENANT && caller->role != HTTP_CALLER_TENANT)
+        return http_reply_errorf(TD_ERROR_FORBIDDEN, "tenants only");
+    return NULL;
 }
 
 static void request_authorize(Request *request)
 {
-    HttpAccess access = request->route->route->access;
-    HttpCallerRole role = request->caller.role;
-
-    if (access == HTTP_ACCESS_ANYONE)
-        return;
-    if (role == HTTP_CALLER_ANONYMOUS)
-        request_refuse(request,
-                       http_reply_errorf(TD_ERROR_UNAUTHORIZED, "authentication required"));
-    else if (access == HTTP_ACCESS_OPERATOR && role != HTTP_CALLER_OPERATOR)
-        request_refuse(request, http_reply_errorf(TD_ERROR_FORBIDDEN, "operator only"));
-    else if (access == HTTP_ACCESS_TENANT && role != HTTP_CALLER_TENANT)
-        request_refuse(request, http_reply_errorf(TD_ERROR_FORBIDDEN, "tenants only"));
+    HttpReply *refusal = authorization_refusal(request);
+    if (refusal != NULL)
+        request_refuse(request, refusal);
 }
 
 /* Query arguments arrive raw (see raw_unescape): '+' is a space, then

@@ -712,12 +712,14 @@ HttpReply *http_transport_refusal(HttpServer *server, HttpRefusal kind)
     return reply;
 }
 
-/* The keys a tenant's streams are counted under: its name and its token
- * (hashed: the table outlives requests and need not hold secrets). */
+/* The keys a caller's streams are counted under: a tenant's name (none for
+ * an operator token) and the token (hashed: the table outlives requests and
+ * need not hold secrets). */
 static void stream_keys(const HttpCaller *caller, char **tenant_key, char **token_key)
 {
     g_autofree char *hash = g_compute_checksum_for_string(G_CHECKSUM_SHA256, caller->token, -1);
-    *tenant_key = g_strconcat("tenant:", caller->tenant, NULL);
+    *tenant_key =
+        caller->role == HTTP_CALLER_TENANT ? g_strconcat("tenant:", caller->tenant, NULL) : NULL;
     *token_key = g_strconcat("token:", hash, NULL);
 }
 
@@ -739,17 +741,21 @@ gboolean http_transport_stream_acquire(HttpServer *server, const HttpCaller *cal
     g_autofree char *tenant_key = NULL;
     g_autofree char *token_key = NULL;
 
-    /* The operator's streams are not limited: it is one trusted caller. */
-    if (caller->role != HTTP_CALLER_TENANT || caller->token == NULL)
+    /* The operator on the socket is one trusted caller, not limited; a
+     * token (an operator's too: it may leak into a runaway script) is. */
+    if (caller->token == NULL)
         return TRUE;
     stream_keys(caller, &tenant_key, &token_key);
     g_mutex_lock(&server->lock);
     GHashTable *table = server->transport.streams_by;
-    guint by_tenant = GPOINTER_TO_UINT(g_hash_table_lookup(table, tenant_key));
+    guint by_tenant =
+        tenant_key != NULL ? GPOINTER_TO_UINT(g_hash_table_lookup(table, tenant_key)) : 0;
     guint by_token = GPOINTER_TO_UINT(g_hash_table_lookup(table, token_key));
-    gboolean ok = by_tenant < limits->streams_per_tenant && by_token < limits->streams_per_token;
+    gboolean ok = (tenant_key == NULL || by_tenant < limits->streams_per_tenant) &&
+                  by_token < limits->streams_per_token;
     if (ok) {
-        counter_add(table, tenant_key, 1);
+        if (tenant_key != NULL)
+            counter_add(table, tenant_key, 1);
         counter_add(table, token_key, 1);
     } else {
         server->transport.refused[HTTP_REFUSED_STREAMS]++;
@@ -757,7 +763,7 @@ gboolean http_transport_stream_acquire(HttpServer *server, const HttpCaller *cal
     g_mutex_unlock(&server->lock);
     if (ok)
         return TRUE;
-    *reply = by_tenant >= limits->streams_per_tenant
+    *reply = tenant_key != NULL && by_tenant >= limits->streams_per_tenant
                  ? http_reply_errorf(TD_ERROR_TOO_MANY_REQUESTS,
                                      "too many streams open for tenant '%s' (%u); close one first",
                                      caller->tenant, limits->streams_per_tenant)
@@ -773,11 +779,12 @@ void http_transport_stream_release(HttpServer *server, const HttpCaller *caller)
     g_autofree char *tenant_key = NULL;
     g_autofree char *token_key = NULL;
 
-    if (caller->role != HTTP_CALLER_TENANT || caller->token == NULL)
+    if (caller->token == NULL)
         return;
     stream_keys(caller, &tenant_key, &token_key);
     g_mutex_lock(&server->lock);
-    counter_add(server->transport.streams_by, tenant_key, -1);
+    if (tenant_key != NULL)
+        counter_add(server->transport.streams_by, tenant_key, -1);
     counter_add(server->transport.streams_by, token_key, -1);
     g_mutex_unlock(&server->lock);
 }

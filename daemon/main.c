@@ -84,10 +84,10 @@ static Config *load_config(const Options *options, GError **error)
     return g_steal_pointer(&config);
 }
 
-static char *lookup_token(gpointer data, const char *token)
+static gboolean lookup_token(gpointer data, const char *token, HttpCaller *caller)
 {
     App *app = data;
-    return token_lookup(app->store, token);
+    return token_authenticate(app->store, token, caller);
 }
 
 /* Each connection is a descriptor: the soft limit (often 1024) would refuse
@@ -142,6 +142,8 @@ static gboolean start_server(App *app, gboolean test_hooks, GError **error)
         .idle_timeout = (guint)app->config->idle_timeout,
     };
     http_server_set_limits(app->server, &limits);
+    http_server_set_admin_group(app->server, app->config->admin_group,
+                                config_admin_gid(app->config));
     raise_file_limit((guint)app->config->max_connections);
     if (!make_socket_dir(app->config->socket, error) ||
         !http_server_listen_unix(app->server, app->config->socket, error))

@@ -5,6 +5,8 @@
 #define OPERATOR HTTP_ACCESS_OPERATOR
 #define TENANT   HTTP_ACCESS_TENANT
 #define CALLER   HTTP_ACCESS_CALLER
+#define METRICS  HTTP_ACCESS_METRICS
+#define LOCAL    HTTP_ACCESS_LOCAL_OPERATOR
 
 /* Designated initializers, so that a field added to HttpRoute needs no edit here. */
 #define ROUTE(m, p, a, j, h)                                                                       \
@@ -30,7 +32,7 @@ static const char *const device_page_query[] = {"limit", "after", "class", NULL}
 static const HttpRoute routes[] = {
     ROUTE("GET", "/v1", ANYONE, FALSE, handle_version),
     ROUTE("GET", "/v1/host", OPERATOR, FALSE, handle_host),
-    ROUTE("GET", "/metrics", OPERATOR, FALSE, handle_metrics),
+    ROUTE("GET", "/metrics", METRICS, FALSE, handle_metrics),
     ROUTE_Q("GET", "/v1/events", CALLER, FALSE, handle_events, events_query),
 
     ROUTE("POST", "/v1/tenants", OPERATOR, TRUE, handle_tenant_create),
@@ -41,6 +43,11 @@ static const HttpRoute routes[] = {
     ROUTE("POST", "/v1/tenants/{name}/tokens", OPERATOR, FALSE, handle_token_create),
     ROUTE_Q("GET", "/v1/tenants/{name}/tokens", OPERATOR, FALSE, handle_token_list, page_query),
     ROUTE("DELETE", "/v1/tenants/{name}/tokens/{id}", OPERATOR, FALSE, handle_token_revoke),
+
+    /* operator tokens: managed on the socket only, never with a token */
+    ROUTE("POST", "/v1/operator/tokens", LOCAL, TRUE, handle_operator_token_create),
+    ROUTE_Q("GET", "/v1/operator/tokens", LOCAL, FALSE, handle_operator_token_list, page_query),
+    ROUTE("DELETE", "/v1/operator/tokens/{id}", LOCAL, FALSE, handle_operator_token_revoke),
 
     /* images */
     ROUTE("POST", "/v1/images", TENANT, TRUE, handle_image_create),

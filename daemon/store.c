@@ -195,6 +195,27 @@ static const char *const migrations[] = {
     "  created_at TEXT NOT NULL"
     ");"
     "CREATE INDEX events_tenant ON events (tenant_id, id);",
+    /* v8: operator tokens.  A token is a tenant's (tenant_id set, no scope)
+     * or the operator's (no tenant_id, a scope), so that one lookup by hash
+     * says whose it is; SQLite cannot drop NOT NULL in place, so the table is
+     * copied.  A tenant's delete still takes its own tokens (CASCADE) and
+     * cannot reach the operator's (their tenant_id is NULL). */
+    "CREATE TABLE tokens_v8 ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  tenant_id TEXT REFERENCES tenants (id) ON DELETE CASCADE,"
+    "  scope TEXT CHECK (scope IN ('admin', 'metrics')),"
+    "  description TEXT,"
+    "  hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+    "  created_at TEXT NOT NULL,"
+    "  revoked_at TEXT,"
+    "  CHECK ((tenant_id IS NULL) = (scope IS NOT NULL))"
+    ");"
+    "INSERT INTO tokens_v8 (id, tenant_id, hash, created_at, revoked_at)"
+    "  SELECT id, tenant_id, hash, created_at, revoked_at FROM tokens;"
+    "DROP TABLE tokens;"
+    "ALTER TABLE tokens_v8 RENAME TO tokens;"
+    "CREATE INDEX tokens_tenant ON tokens (tenant_id);"
+    "CREATE INDEX tokens_operator ON tokens (created_at, id) WHERE tenant_id IS NULL;",
 };
 
 /* ---- errors ------------------------------------------------------------ */

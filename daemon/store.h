@@ -10,6 +10,7 @@
 #include "api/image.h"
 #include "api/network.h"
 #include "api/operation.h"
+#include "api/operator_token.h"
 #include "api/peer.h"
 #include "api/stack.h"
 #include "api/stats.h"
@@ -71,8 +72,34 @@ gboolean store_token_revoke(Store *store, const char *tenant, const char *id, GE
  * first; NOT_FOUND for an unknown tenant. */
 GPtrArray *store_token_page(Store *store, const char *tenant, int limit, const char *after,
                             char **next, GError **error);
-/* The name of the tenant whose live token has this hash, or NULL. */
+/* The name of the tenant whose live token has this hash, or NULL (an
+ * operator's token included). */
 char *store_token_lookup(Store *store, const guint8 hash[STORE_TOKEN_HASH_LEN]);
+
+/* Whose a live token is, from one lookup by hash (daemon/store_tokens.c). */
+typedef struct {
+    char *id;
+    char *tenant; /* the tenant's name; NULL for an operator token */
+    char *scope;  /* an operator token's: "admin" or "metrics"; NULL for a tenant's */
+} StoreToken;
+
+void store_token_free(StoreToken *token);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreToken, store_token_free)
+/* The live token with this hash, or NULL (unknown, revoked, or the store
+ * failed: a failure is logged at debug and denies). */
+StoreToken *store_token_find(Store *store, const guint8 hash[STORE_TOKEN_HASH_LEN]);
+
+/* Operator tokens: bound to no tenant, with a scope; only the hash is kept.
+ * @token gives id, scope, description and created_at (its secret is not
+ * looked at).  CONFLICT when the id or the hash is taken. */
+gboolean store_operator_token_insert(Store *store, const ApiOperatorToken *token,
+                                     const guint8 hash[STORE_TOKEN_HASH_LEN], GError **error);
+/* NOT_FOUND when no live operator token has @id (a tenant's token neither). */
+gboolean store_operator_token_revoke(Store *store, const char *id, GError **error);
+/* A page (of ApiOperatorToken, without secrets) of the live operator
+ * tokens, oldest first, as store_tenant_page. */
+GPtrArray *store_operator_token_page(Store *store, int limit, const char *after, char **next,
+                                     GError **error);
 
 /* Operations. */
 gboolean store_operation_insert(Store *store, const ApiOperation *operation, GError **error);

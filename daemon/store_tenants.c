@@ -220,39 +220,10 @@ gboolean store_token_revoke(Store *store, const char *tenant, const char *id, GE
     return store_end(store, ok, error);
 }
 
-/* Compares every byte whatever the first difference: the time taken says
- * nothing about how much of a guess was right. */
-static gboolean hash_equal(const guint8 *a, const guint8 *b)
-{
-    volatile guint8 diff = 0;
-
-    for (gsize i = 0; i < STORE_TOKEN_HASH_LEN; i++)
-        diff |= a[i] ^ b[i];
-    return diff == 0;
-}
-
 char *store_token_lookup(Store *store, const guint8 hash[STORE_TOKEN_HASH_LEN])
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(sqlite3_stmt) row = NULL;
-
-    if (!store_query_row(store, &row,
-                         "SELECT tokens.hash, tenants.name FROM tokens "
-                         "JOIN tenants ON tenants.id = tokens.tenant_id "
-                         "WHERE tokens.hash = ?1 AND tokens.revoked_at IS NULL",
-                         STORE_PARAMS(STORE_HASH(hash)), "looking up a token", &error)) {
-        g_debug("%s", error->message);
-        return NULL;
-    }
-    if (row == NULL)
-        return NULL;
-    /* The index found the row; this check is what the answer rests on. */
-    const guint8 *stored = sqlite3_column_blob(row, 0);
-    if (stored == NULL || sqlite3_column_bytes(row, 0) != STORE_TOKEN_HASH_LEN ||
-        !hash_equal(stored, hash))
-        return NULL;
-    return store_column_text(row, 1);
+    g_autoptr(StoreToken) token = store_token_find(store, hash);
+    return token != NULL ? g_steal_pointer(&token->tenant) : NULL;
 }
 
 static gpointer token_from_row(sqlite3_stmt *stmt, GError **error)

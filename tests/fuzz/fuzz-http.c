@@ -64,10 +64,10 @@ static gpointer run_loop(gpointer data)
     return NULL;
 }
 
-static char *lookup_token(gpointer data, const char *token)
+static gboolean lookup_token(gpointer data, const char *token, HttpCaller *caller)
 {
     App *a = data;
-    return token_lookup(a->store, token);
+    return token_authenticate(a->store, token, caller);
 }
 
 static void on_lifecycle(const HvLifecycleEvent *event, gpointer data)

@@ -77,14 +77,20 @@ static gboolean app_wait(App *app, const int *field, int value)
     return TRUE;
 }
 
-static char *toy_lookup(gpointer data, const char *token)
+static gboolean toy_lookup(gpointer data, const char *token, HttpCaller *caller)
 {
+    const char *tenant = NULL;
     (void)data;
     if (strcmp(token, "good-token") == 0)
-        return g_strdup("acme");
-    if (strcmp(token, "other+token/with=") == 0)
-        return g_strdup("globex");
-    return NULL; /* unknown, or "revoked-token" after its revocation */
+        tenant = "acme";
+    else if (strcmp(token, "other+token/with=") == 0)
+        tenant = "globex";
+    if (tenant == NULL)
+        return FALSE; /* unknown, or "revoked-token" after its revocation */
+    caller->role = HTTP_CALLER_TENANT;
+    caller->tenant = g_strdup(tenant);
+    caller->token_id = g_strdup(token);
+    return TRUE;
 }
 
 static json_object *table_to_json(GHashTable *table)
@@ -697,8 +703,9 @@ static void test_non_root_is_anonymous(Fixture *fixture, gconstpointer data)
     /* Let uid NOBODY_UID reach the socket at all. */
     g_assert_cmpint(chmod(fixture->dir, 0711), ==, 0);
     g_assert_cmpint(chmod(fixture->socket_path, 0666), ==, 0);
+    /* Not the operator, and told so: 403, not a 401 that asks for a token. */
     g_assert_cmpint(child_request_as_nobody(fixture->socket_path, "GET /v1/host HTTP/1.0\r\n\r\n",
-                                            "HTTP/1.1 401"),
+                                            "HTTP/1.1 403"),
                     ==, 0);
     g_assert_cmpint(
         child_request_as_nobody(fixture->socket_path, "GET /v1 HTTP/1.0\r\n\r\n", "HTTP/1.1 200"),

@@ -18,7 +18,7 @@
 #define T2 "2024-05-01T12:00:00Z"
 
 /* What this turtled writes; a new migration changes it and the table list. */
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 #define THREADS        8
 #define OPS_PER_THREAD 200
@@ -999,6 +999,198 @@ static void test_migrate_from_v2(Fixture *fixture, gconstpointer data)
     g_autoptr(ApiPeer) back = store_peer_get(fixture->store, "hostb", &error);
     g_assert_no_error(error);
     g_assert_cmpstr(back->created_at, ==, T2);
+}
+
+/* v8 rebuilt only the tokens table: a current database with v7's tokens
+ * table and version is what a v7 turtled left behind. */
+static void test_migrate_from_v7(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    guint8 live[STORE_TOKEN_HASH_LEN], revoked[STORE_TOKEN_HASH_LEN];
+
+    (void)data;
+    fill_hash(live, 1);
+    fill_hash(revoked, 2);
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_clear_pointer(&fixture->store, store_free);
+    sqlite3 *db = raw_open(fixture);
+    raw_exec(db, "BEGIN");
+    raw_exec(db, "DROP TABLE tokens");
+    raw_exec(db, "CREATE TABLE tokens ("
+                 "  id TEXT PRIMARY KEY NOT NULL,"
+                 "  tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,"
+                 "  hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+                 "  created_at TEXT NOT NULL,"
+                 "  revoked_at TEXT"
+                 ");"
+                 "CREATE INDEX tokens_tenant ON tokens (tenant_id);");
+    sqlite3_stmt *stmt = NULL;
+    g_assert_cmpint(sqlite3_prepare_v2(db, "INSERT INTO tokens VALUES (?1, ?2, ?3, '" T0 "', ?4)",
+                                       -1, &stmt, NULL),
+                    ==, SQLITE_OK);
+    const struct {
+        const char *id;
+        const guint8 *hash;
+        const char *revoked_at;
+    } rows[] = {{"tok-live", live, NULL}, {"tok-revoked", revoked, T1}};
+    for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
+        sqlite3_bind_text(stmt, 1, rows[i].id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, acme->id, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(stmt, 3, rows[i].hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 4, rows[i].revoked_at, -1, SQLITE_STATIC);
+        g_assert_cmpint(sqlite3_step(stmt), ==, SQLITE_DONE);
+        sqlite3_reset(stmt);
+    }
+    sqlite3_finalize(stmt);
+    raw_exec(db, "PRAGMA user_version = 7");
+    raw_exec(db, "COMMIT");
+    sqlite3_close(db);
+
+    reopen(fixture);
+    g_assert_cmpint(store_schema_version(fixture->store), ==, SCHEMA_VERSION);
+
+    /* The tenant's tokens are still its own, revoked ones still revoked. */
+    g_autoptr(StoreToken) found = store_token_find(fixture->store, live);
+    g_assert_nonnull(found);
+    g_assert_cmpstr(found->id, ==, "tok-live");
+    g_assert_cmpstr(found->tenant, ==, "acme");
+    g_assert_null(found->scope);
+    g_assert_null(store_token_find(fixture->store, revoked));
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) page = store_token_page(fixture->store, "acme", 0, NULL, &next, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(page->len, ==, 1);
+
+    /* The new columns work at once, and the old cascade still does. */
+    g_autoptr(ApiOperatorToken) token = api_operator_token_new();
+    token->id = g_strdup("op-tok");
+    token->scope = g_strdup("metrics");
+    token->created_at = g_strdup(T2);
+    guint8 operator_hash[STORE_TOKEN_HASH_LEN];
+    fill_hash(operator_hash, 3);
+    g_assert_true(store_operator_token_insert(fixture->store, token, operator_hash, &error));
+    g_assert_no_error(error);
+    g_assert_true(store_tenant_delete(fixture->store, "acme", &error));
+    g_assert_no_error(error);
+    db = raw_open(fixture);
+    g_autofree char *left = raw_text(db, "SELECT group_concat(id) FROM tokens");
+    /* Exactly one of each: a token can no longer be both, or neither. */
+    g_assert_cmpint(sqlite3_exec(db,
+                                 "INSERT INTO tokens (id, hash, created_at) VALUES ('x', "
+                                 "zeroblob(32), '" T0 "')",
+                                 NULL, NULL, NULL),
+                    ==, SQLITE_CONSTRAINT);
+    sqlite3_close(db);
+    g_assert_cmpstr(left, ==, "op-tok");
+
+    /* Once only. */
+    g_autofree char *schema = schema_text(fixture);
+    reopen(fixture);
+    g_autofree char *again = schema_text(fixture);
+    g_assert_cmpstr(again, ==, schema);
+}
+
+static ApiOperatorToken *add_operator_token(Store *store, const char *id, const char *scope,
+                                            const char *created_at, guint8 seed)
+{
+    g_autoptr(GError) error = NULL;
+    guint8 hash[STORE_TOKEN_HASH_LEN];
+    ApiOperatorToken *token = api_operator_token_new();
+
+    token->id = g_strdup(id);
+    token->scope = g_strdup(scope);
+    token->description = g_strdup_printf("for %s", id);
+    token->created_at = g_strdup(created_at);
+    fill_hash(hash, seed);
+    g_assert_true(store_operator_token_insert(store, token, hash, &error));
+    g_assert_no_error(error);
+    return token;
+}
+
+static void test_operator_tokens(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    guint8 hash[STORE_TOKEN_HASH_LEN];
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    fill_hash(hash, 9);
+    g_assert_true(store_token_insert(fixture->store, "tenant-tok", "acme", hash, T0, &error));
+    g_autoptr(ApiOperatorToken) admin = add_operator_token(fixture->store, "a", "admin", T1, 1);
+    g_autoptr(ApiOperatorToken) metrics = add_operator_token(fixture->store, "b", "metrics", T1, 2);
+    g_autoptr(ApiOperatorToken) late = add_operator_token(fixture->store, "c", "admin", T2, 3);
+
+    /* One lookup says whose a token is. */
+    fill_hash(hash, 2);
+    g_autoptr(StoreToken) found = store_token_find(fixture->store, hash);
+    g_assert_nonnull(found);
+    g_assert_cmpstr(found->id, ==, "b");
+    g_assert_null(found->tenant);
+    g_assert_cmpstr(found->scope, ==, "metrics");
+    g_assert_null(store_token_lookup(fixture->store, hash)); /* not a tenant's */
+
+    /* Reused id or hash: CONFLICT, nothing stored. */
+    g_autoptr(ApiOperatorToken) clash = api_operator_token_new();
+    clash->id = g_strdup("a");
+    clash->scope = g_strdup("admin");
+    clash->created_at = g_strdup(T0);
+    fill_hash(hash, 4);
+    g_assert_false(store_operator_token_insert(fixture->store, clash, hash, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+    g_clear_error(&error);
+    g_assert_null(store_token_find(fixture->store, hash));
+
+    /* Pages, oldest first, never a tenant's token. */
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) first = store_operator_token_page(fixture->store, 2, NULL, &next, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(first->len, ==, 2);
+    g_assert_cmpstr(((ApiOperatorToken *)first->pdata[0])->id, ==, "a");
+    g_assert_cmpstr(((ApiOperatorToken *)first->pdata[0])->description, ==, "for a");
+    g_assert_null(((ApiOperatorToken *)first->pdata[0])->secret);
+    g_assert_cmpstr(((ApiOperatorToken *)first->pdata[1])->scope, ==, "metrics");
+    g_assert_nonnull(next);
+    g_autofree char *last_next = NULL;
+    g_autoptr(GPtrArray) second =
+        store_operator_token_page(fixture->store, 2, next, &last_next, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(second->len, ==, 1);
+    g_assert_cmpstr(((ApiOperatorToken *)second->pdata[0])->id, ==, "c");
+    g_assert_null(last_next);
+    /* Another listing's cursor is refused. */
+    g_autofree char *tenant_next = NULL;
+    g_autoptr(GPtrArray) none =
+        store_operator_token_page(fixture->store, 1, "dGVuYW50cwBhY21l", &tenant_next, &error);
+    g_assert_null(none);
+    g_assert_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST);
+    g_clear_error(&error);
+
+    /* Revoking: a tenant's token is not an operator token, nor the reverse. */
+    g_assert_false(store_operator_token_revoke(fixture->store, "tenant-tok", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    g_assert_false(store_token_revoke(fixture->store, "acme", "a", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    g_assert_true(store_operator_token_revoke(fixture->store, "a", &error));
+    g_assert_no_error(error);
+    fill_hash(hash, 1);
+    g_assert_null(store_token_find(fixture->store, hash));
+    g_assert_false(store_operator_token_revoke(fixture->store, "a", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+
+    /* A tenant's delete takes its tokens, never the operator's. */
+    g_assert_true(store_tenant_delete(fixture->store, "acme", &error));
+    g_assert_no_error(error);
+    fill_hash(hash, 2);
+    g_autoptr(StoreToken) still = store_token_find(fixture->store, hash);
+    g_assert_nonnull(still);
+    g_clear_pointer(&next, g_free);
+    g_autoptr(GPtrArray) after_delete =
+        store_operator_token_page(fixture->store, 0, NULL, &next, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(after_delete->len, ==, 2);
 }
 
 /* ---- peers -------------------------------------------------------------------- */
@@ -2961,6 +3153,8 @@ int main(int argc, char **argv)
     ADD("/store/operation/counts", test_operation_counts);
     ADD("/store/migrate/from-v1", test_migrate_from_v1);
     ADD("/store/migrate/from-v2", test_migrate_from_v2);
+    ADD("/store/migrate/from-v7", test_migrate_from_v7);
+    ADD("/store/token/operator", test_operator_tokens);
     ADD("/store/peer/crud", test_peer_crud);
     ADD("/store/peer/names-verbatim", test_peer_names_verbatim);
     ADD("/store/peer/internal-errors", test_peer_internal_errors);

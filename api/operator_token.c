@@ -5,8 +5,8 @@
 #include "api/error.h"
 #include "api/json.h"
 
-static const char *const token_keys[] = {"id", "secret", "scope", "description", "created_at",
-                                         NULL};
+static const char *const token_keys[] = {"id",          "secret",     "scope",
+                                         "description", "created_at", NULL};
 static const char *const create_keys[] = {"scope", "description", NULL};
 static const char *const scopes[] = {API_OPERATOR_SCOPE_ADMIN, API_OPERATOR_SCOPE_METRICS, NULL};
 
@@ -39,8 +39,8 @@ static gboolean check_description(const char *path, const char *text, GError **e
 {
     if (!text)
         return TRUE;
-    gboolean ok = strlen(text) <= API_OPERATOR_TOKEN_DESCRIPTION_MAX &&
-                  g_utf8_validate(text, -1, NULL);
+    gboolean ok =
+        strlen(text) <= API_OPERATOR_TOKEN_DESCRIPTION_MAX && g_utf8_validate(text, -1, NULL);
     for (const char *p = text; ok && *p; p = g_utf8_next_char(p)) {
         gunichar c = g_utf8_get_char(p);
         ok = !g_unichar_iscntrl(c);
@@ -89,8 +89,8 @@ ApiOperatorToken *api_operator_token_from_json(json_object *value, GError **erro
         !api_json_get_string(value, "", "id", req, &token->id, error) ||
         !api_json_get_string(value, "", "secret", API_JSON_OPTIONAL, &token->secret, error) ||
         !api_json_get_string(value, "", "scope", req, &token->scope, error) ||
-        !api_json_get_string(value, "", "description", req | API_JSON_NULLABLE,
-                             &token->description, error) ||
+        !api_json_get_string(value, "", "description", req | API_JSON_NULLABLE, &token->description,
+                             error) ||
         !api_json_get_string(value, "", "created_at", req, &token->created_at, error))
         return NULL;
     if (!api_json_check_uuid("id", token->id, error))

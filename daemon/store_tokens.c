@@ -125,8 +125,7 @@ GPtrArray *store_operator_token_page(Store *store, int limit, const char *after,
         g_autoptr(sqlite3_stmt) row = NULL;
         if (!store_query_row(store, &row,
                              "SELECT created_at FROM tokens WHERE id = ?1 AND tenant_id IS NULL",
-                             STORE_PARAMS(STORE_TEXT(after_id)), "reading a cursor's token",
-                             error))
+                             STORE_PARAMS(STORE_TEXT(after_id)), "reading a cursor's token", error))
             return NULL;
         if (row == NULL) {
             g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
@@ -135,16 +134,16 @@ GPtrArray *store_operator_token_page(Store *store, int limit, const char *after,
         after_created = store_column_text(row, 0);
     }
     gboolean more = FALSE;
-    g_autoptr(GPtrArray) tokens = store_query_page(
-        store,
-        "SELECT id, scope, description, created_at FROM tokens "
-        "WHERE tenant_id IS NULL AND revoked_at IS NULL "
-        "AND (?1 IS NULL OR (created_at, id) > (?1, ?2)) "
-        "ORDER BY created_at, id LIMIT ?3",
-        STORE_PARAMS(STORE_TEXT(after_created), STORE_TEXT(after_id),
-                     STORE_INT64(limit > 0 ? (gint64)limit + 1 : -1)),
-        operator_token_from_row, (GDestroyNotify)api_operator_token_free, (guint)limit, &more,
-        "listing operator tokens", error);
+    g_autoptr(GPtrArray) tokens =
+        store_query_page(store,
+                         "SELECT id, scope, description, created_at FROM tokens "
+                         "WHERE tenant_id IS NULL AND revoked_at IS NULL "
+                         "AND (?1 IS NULL OR (created_at, id) > (?1, ?2)) "
+                         "ORDER BY created_at, id LIMIT ?3",
+                         STORE_PARAMS(STORE_TEXT(after_created), STORE_TEXT(after_id),
+                                      STORE_INT64(limit > 0 ? (gint64)limit + 1 : -1)),
+                         operator_token_from_row, (GDestroyNotify)api_operator_token_free,
+                         (guint)limit, &more, "listing operator tokens", error);
     if (tokens == NULL)
         return NULL;
     if (more) {

@@ -50,7 +50,8 @@ const source = fs.readFileSync('daemon/routes.c', 'utf8');
 const routes = table(source, 'routes');
 const testRoutes = table(source, 'test_routes') || [];
 const doc = YAML.parse(fs.readFileSync('api/openapi.yaml', 'utf8'));
-const access = { ANYONE: 'anyone', OPERATOR: 'operator', TENANT: 'tenant', CALLER: 'caller' };
+const access = { ANYONE: 'anyone', OPERATOR: 'operator', TENANT: 'tenant', CALLER: 'caller',
+                 METRICS: 'metrics', LOCAL: 'local-operator' };
 const verbs = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
 const problems = [];
 

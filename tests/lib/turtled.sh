@@ -71,6 +71,7 @@ TD_BATCH_PID=""
 TD_DOCUMENTED="GET /v1|GET /v1/host|GET /metrics|GET /v1/events|POST /v1/tenants|GET /v1/tenants|\
 GET /v1/tenants/{name}|PATCH /v1/tenants/{name}|DELETE /v1/tenants/{name}|\
 POST /v1/tenants/{name}/tokens|GET /v1/tenants/{name}/tokens|DELETE /v1/tenants/{name}/tokens/{id}|\
+POST /v1/operator/tokens|GET /v1/operator/tokens|DELETE /v1/operator/tokens/{id}|\
 POST /v1/images|GET /v1/images|GET /v1/images/{name}|DELETE /v1/images/{name}|\
 PUT /v1/images/{name}/data|\
 POST /v1/stacks|GET /v1/stacks|GET /v1/stacks/{name}|DELETE /v1/stacks/{name}|\
@@ -274,6 +275,7 @@ td_template() {
     4:v1/images) TD_TEMPLATE="/v1/images/{name}" ;;
     5:v1/images) [ "${seg[4]}" = data ] && TD_TEMPLATE="/v1/images/{name}/data" ;;
     4:v1/peers) TD_TEMPLATE="/v1/peers/{name}" ;;
+    5:v1/operator) [ "${seg[3]}" = tokens ] && TD_TEMPLATE="/v1/operator/tokens/{id}" ;;
     4:v1/stacks) TD_TEMPLATE="/v1/stacks/{name}" ;;
     5:v1/stacks) case ${seg[4]} in actions | console | stats | migrate | devices) TD_TEMPLATE="/v1/stacks/{name}/${seg[4]}" ;; esac ;;
     6:v1/stacks) [ "${seg[4]}" = devices ] && TD_TEMPLATE="/v1/stacks/{name}/devices/{id}" ;;

@@ -19,13 +19,21 @@
 #       --nested 0|1              kvm_amd's nested parameter inside (1)
 #       --edu                     an Intel vIOMMU and QEMU's edu device, which
 #                                 the VM's libvirt can assign through VFIO
+#       --systemd                 systemd (this machine's) as PID 1, booted to
+#                                 multi-user.target, the agent as its service
+#                                 hostvm-agent.service; ready once the boot
+#                                 has finished (see hostvm-init)
 #       --link listen|connect PORT --ip ADDR/PREFIX
 #                                 a point-to-point link to another host VM
 #                                 (QEMU socket netdev on 127.0.0.1:PORT): eth0
 #                                 inside gets ADDR
 #   hostvm_fact NAME KEY          what the agent found at boot: kernel, cpus,
 #                                 mem_mib, kvm, nested, npt, iommu,
-#                                 iommu_groups, problems
+#                                 iommu_groups, problems, uptime (seconds
+#                                 since the VM's kernel started, at ready),
+#                                 init (agent or systemd) and with --systemd:
+#                                 systemd (is-system-running: running or
+#                                 degraded), failed_units
 #   hostvm_run NAME TIMEOUT CMD   run the shell command CMD inside (in the caller's
 #                                 working directory, with the caller's TURTLES_*,
 #                                 TESTHOST_* and HOSTVM_* variables, and
@@ -149,13 +157,14 @@ _hostvm_qemu_pid() {
 hostvm_start() {
     local name=$1
     shift
-    local cpu=EPYC,+svm,+npt memory=5120 nested=1 edu=0 link="" port="" ip=""
+    local cpu=EPYC,+svm,+npt memory=5120 nested=1 edu=0 link="" port="" ip="" systemd=0
     while [ $# -gt 0 ]; do
         case $1 in
         --cpu) cpu=$2 && shift ;;
         --memory) memory=$2 && shift ;;
         --nested) nested=$2 && shift ;;
         --edu) edu=1 ;;
+        --systemd) systemd=1 ;;
         --link) link=$2 && port=$3 && shift 2 ;;
         --ip) ip=$2 && shift ;;
         *)
@@ -189,6 +198,9 @@ hostvm_start() {
     local append="console=ttyS0 panic=-1 hostvm.name=$name hostvm.nested=$nested"
     append="$append hostvm.agent=$(realpath "${BASH_SOURCE[0]%/*}")/hostvm-agent"
     append="$append hostvm.share=$dir/share hostvm.modules=$modules"
+    if [ "$systemd" = 1 ]; then
+        append="$append hostvm.init=systemd systemd.unit=multi-user.target"
+    fi
     # shellcheck disable=SC2054 # commas inside QEMU's own option values
     local args=(-name "turtles-hostvm-$name" -machine q35 -accel "tcg,thread=${HOSTVM_TCG_THREAD:-multi}" -smp 2
         -cpu "$cpu" -m "$memory" -nodefaults -no-reboot -display none -vga none

@@ -52,10 +52,17 @@ static void append_labels(GString *out, const char *const *labels, const char *l
         g_string_append_c(out, '}');
 }
 
+/* 15 significant digits: counts stay exact up to 10^15, times read well
+ * (0.000507, not 0.00050699999999999996); the C locale's decimal point. */
+static const char *format_value(char *text, gsize size, double value)
+{
+    return g_ascii_formatd(text, (gint)size, "%.15g", value);
+}
+
 static void append_value(GString *out, double value)
 {
     char text[G_ASCII_DTOSTR_BUF_SIZE];
-    g_string_append_printf(out, " %s\n", g_ascii_dtostr(text, sizeof(text), value));
+    g_string_append_printf(out, " %s\n", format_value(text, sizeof(text), value));
 }
 
 void metrics_sample(GString *out, const char *name, const char *const *labels, double value)
@@ -77,7 +84,7 @@ void metrics_histogram(GString *out, const char *name, const char *const *labels
     for (guint i = 0; i < METRICS_DURATION_BUCKETS; i++) {
         cumulated += histogram->buckets[i];
         g_string_append(out, bucket);
-        append_labels(out, labels, g_ascii_dtostr(le, sizeof(le), metrics_duration_bounds[i]));
+        append_labels(out, labels, format_value(le, sizeof(le), metrics_duration_bounds[i]));
         append_value(out, (double)cumulated);
     }
     g_string_append(out, bucket);

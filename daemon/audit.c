@@ -66,7 +66,7 @@ char *audit_actor(const AuditRecord *record)
                                record->token_id != NULL ? record->token_id : "unknown");
     if (record->token_id != NULL)
         return g_strdup_printf("token:%s", record->token_id);
-    if (record->uid >= 0 && g_strcmp0(record->role, "anonymous") != 0)
+    if (record->uid >= 0)
         return g_strdup_printf("uid:%" G_GINT64_FORMAT, record->uid);
     return g_strdup("anonymous");
 }

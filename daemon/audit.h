@@ -39,8 +39,9 @@ gboolean audit_wanted(const char *method);
 /* Thread-safe. */
 void audit_record(Audit *audit, const AuditRecord *record);
 
-/* "uid:0", "token:ID" (an operator token), "tenant:NAME/token:ID" or
- * "anonymous": who, in one string. */
+/* "tenant:NAME/token:ID", "token:ID" (an operator token), "uid:N" (the
+ * UNIX-socket peer, authenticated or not: the role tells) or "anonymous":
+ * who, in one string. */
 char *audit_actor(const AuditRecord *record);
 /* The record as audit.log has it (no newline), stamped @time (RFC 3339). */
 char *audit_record_to_json(const AuditRecord *record, const char *time);

@@ -296,6 +296,18 @@ static Request *request_new(Listener *listener, struct MHD_Connection *connectio
     return request;
 }
 
+/* The UNIX-socket peer's uid, for a request refused before its caller was
+ * looked at (-1 on TCP, or when unknown). */
+static gint64 request_peer_uid(Request *request)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (request->caller.uid >= 0 || !request->listener->is_unix || request->conn == NULL ||
+        getsockopt(request->conn->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return request->caller.uid;
+    return cred.uid;
+}
+
 /* The audit record of a request (mutating ones only) with its answer's
  * @status (0: none was given). */
 static void request_audit(Request *request, unsigned status)
@@ -312,7 +324,7 @@ static void request_audit(Request *request, unsigned status)
     AuditRecord record = {
         .request_id = request->request_id,
         .role = (guint)caller->role < G_N_ELEMENTS(roles) ? roles[caller->role] : "unknown",
-        .uid = caller->uid,
+        .uid = request_peer_uid(request),
         .tenant = caller->role == HTTP_CALLER_TENANT ? caller->tenant : NULL,
         .token_id = caller->token_id,
         .method = request->method,

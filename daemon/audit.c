@@ -141,7 +141,7 @@ static void record_to_log(const AuditRecord *record)
         .extra = extra,
         .n_extra = G_N_ELEMENTS(extra),
     };
-    log_structured(G_LOG_LEVEL_INFO, &fields, "audit: %s %s %s -> %u", actor, record->method,
+    log_structured(G_LOG_LEVEL_MESSAGE, &fields, "audit: %s %s %s -> %u", actor, record->method,
                    record->path, record->status);
 }
 

@@ -4,10 +4,12 @@
 #include "tests/unit/tree-util.h"
 #include "api/json.h"
 #include "daemon/audit.h"
+#include "daemon/log.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define THREADS 8
 #define RECORDS 200
@@ -159,9 +161,52 @@ static void test_file(void)
     remove_tree(dir);
 }
 
+/* The journal's records, as the log writer shows them on stderr (the test
+ * is not under journald): every field there, at a level never dropped. */
+static void test_journal_fields(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = NULL;
+    int fd = g_file_open_tmp("test-audit-XXXXXX", &path, &error);
+    g_assert_no_error(error);
+    g_autoptr(GHashTable) params = g_hash_table_new(g_str_hash, g_str_equal);
+    g_hash_table_insert(params, "name", "web");
+    AuditRecord record = {.request_id = "r-7",
+                          .role = "operator",
+                          .uid = 0,
+                          .method = "DELETE",
+                          .route = "/v1/stacks/{name}",
+                          .path = "/v1/stacks/web",
+                          .params = params,
+                          .status = 403};
+    Audit *audit = audit_open("/nonexistent", TRUE);
+    int saved = dup(2);
+    g_assert_cmpint(dup2(fd, 2), ==, 2);
+    audit_record(audit, &record);
+    g_assert_cmpint(dup2(saved, 2), ==, 2);
+    close(saved);
+    close(fd);
+    audit_free(audit);
+    g_assert_false(g_file_test("/nonexistent/audit.log", G_FILE_TEST_EXISTS));
+
+    g_autofree char *text = NULL;
+    g_assert_true(g_file_get_contents(path, &text, NULL, &error));
+    g_unlink(path);
+    g_assert_nonnull(
+        strstr(text, "audit: uid:0 DELETE /v1/stacks/web -> 403 [message_id=" LOG_MESSAGE_AUDIT
+                     " request_id=r-7 audit=1 audit_actor=uid:0 audit_role=operator"
+                     " audit_uid=0 audit_method=DELETE audit_route=/v1/stacks/{name}"
+                     " audit_path=/v1/stacks/web audit_target=\"{\\\"name\\\":\\\"web\\\"}\""
+                     " audit_status=403]\n"));
+}
+
 int main(int argc, char **argv)
 {
+    g_unsetenv("G_MESSAGES_DEBUG");
+    g_unsetenv("JOURNAL_STREAM");
+    log_install();
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/audit/journal-fields", test_journal_fields);
     g_test_add_func("/audit/wanted", test_wanted);
     g_test_add_func("/audit/actor", test_actor);
     g_test_add_func("/audit/json", test_json);

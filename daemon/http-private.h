@@ -14,8 +14,10 @@
  * and callers, not sockets. */
 #pragma once
 
+#include "daemon/audit.h"
 #include "daemon/http.h"
 #include "daemon/http_framing.h"
+#include "daemon/metrics.h"
 
 #include <microhttpd.h>
 #include <sys/socket.h>
@@ -148,9 +150,10 @@ void http_transport_stream_release(HttpServer *server, const HttpCaller *caller)
 HttpReply *http_transport_refusal(HttpServer *server, HttpRefusal kind);
 /* Writes a whole JSON error answer on @fd, bypassing libmicrohttpd: for
  * answers it cannot give (before it has parsed a request, or where it has
- * already queued its own HTML one).  Plain sockets only. */
+ * already queued its own HTML one).  Plain sockets only.  @request_id is the
+ * X-Request-Id (NULL: a fresh one, for an answer before any request). */
 void http_transport_write_raw(int fd, unsigned status, const char *code, const char *message,
-                              const char *retry_after);
+                              const char *retry_after, const char *request_id);
 
 /* ---- server (http_server.c) ----------------------------------------------- */
 
@@ -173,6 +176,8 @@ struct HttpServer {
     gint in_flight;         /* requests begun and not completed yet; g_atomic_int_* */
     GHashTable *upload_fds; /* sockets of uploads under way, cut when stopping */
     GHashTable *counts;     /* "metric\tstatus" -> GUINT_TO_POINTER(count) */
+    GHashTable *durations;  /* "metric\tmethod" -> MetricsHistogram */
+    Audit *audit;           /* owned; NULL: no audit records */
     GHashTable *wakers;     /* parked-or-parkable wakers, for the tick and shutdown */
     HttpTransport transport;
     /* The admin group (http_server_set_admin_group); read-only once serving. */
@@ -200,6 +205,8 @@ typedef struct {
     GHashTable *headers;
     HttpCaller caller;
     char *request_id;   /* set by request_new, see HttpRequest */
+    gint64 started_at;  /* monotonic µs: the request line arrived */
+    char *path;         /* as sent, without the query (for the audit record) */
     HttpReply *refusal; /* decided before the body is complete */
     gboolean answered;
     gboolean stream_slot; /* holds a stream slot of caller */

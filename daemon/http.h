@@ -241,3 +241,14 @@ void http_server_stats(HttpServer *server, HttpServerStats *stats);
  * GUINT_TO_POINTER(count); a path no route matches counts as "unmatched".
  * A new table (free with g_hash_table_unref); callable from any thread. */
 GHashTable *http_server_request_counts(HttpServer *server);
+
+/* Request latencies, by route metric name and method: "route\tmethod" ->
+ * MetricsHistogram (daemon/metrics.h), from the request line to the answer
+ * queued: a stream's to its headers (its first byte), a long-poll's with its
+ * wait.  A new table (free with g_hash_table_unref). */
+GHashTable *http_server_request_durations(HttpServer *server);
+
+typedef struct Audit Audit;
+/* Every mutating request gets an audit record (daemon/audit.h); the server
+ * takes @audit and frees it last.  Before the first listen call. */
+void http_server_set_audit(HttpServer *server, Audit *audit);

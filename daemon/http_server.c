@@ -14,6 +14,7 @@
 #include "api/error_body.h"
 #include "api/json.h"
 #include "daemon/error.h"
+#include "daemon/log.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -62,6 +63,7 @@ HttpServer *http_server_new(const HttpRoute *routes, gsize n_routes, HttpTokenLo
     g_mutex_init(&server->lock);
     g_cond_init(&server->stop_cond);
     server->counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    server->durations = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     server->upload_fds = g_hash_table_new(g_direct_hash, g_direct_equal);
     server->wakers = g_hash_table_new(g_direct_hash, g_direct_equal);
     http_transport_init(server);
@@ -81,6 +83,13 @@ gboolean http_server_stopping(HttpServer *server)
     return g_atomic_int_get(&server->stopping);
 }
 
+void http_server_set_audit(HttpServer *server, Audit *audit)
+{
+    g_return_if_fail(server != NULL && server->listeners->len == 0);
+    audit_free(server->audit);
+    server->audit = audit;
+}
+
 void http_server_count(HttpServer *server, const char *metric, unsigned status)
 {
     char *key = g_strdup_printf("%s\t%u", metric, status);
@@ -88,6 +97,34 @@ void http_server_count(HttpServer *server, const char *metric, unsigned status)
     guint count = GPOINTER_TO_UINT(g_hash_table_lookup(server->counts, key));
     g_hash_table_replace(server->counts, key, GUINT_TO_POINTER(count + 1));
     g_mutex_unlock(&server->lock);
+}
+
+static void server_observe(HttpServer *server, const char *metric, const char *method,
+                           double seconds)
+{
+    g_autofree char *key = g_strdup_printf("%s\t%s", metric, method);
+    g_mutex_lock(&server->lock);
+    MetricsHistogram *histogram = g_hash_table_lookup(server->durations, key);
+    if (histogram == NULL) {
+        histogram = g_new0(MetricsHistogram, 1);
+        g_hash_table_insert(server->durations, g_steal_pointer(&key), histogram);
+    }
+    metrics_histogram_observe(histogram, seconds);
+    g_mutex_unlock(&server->lock);
+}
+
+GHashTable *http_server_request_durations(HttpServer *server)
+{
+    GHashTable *copy = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    GHashTableIter iter;
+    gpointer key, value;
+
+    g_mutex_lock(&server->lock);
+    g_hash_table_iter_init(&iter, server->durations);
+    while (g_hash_table_iter_next(&iter, &key, &value))
+        g_hash_table_insert(copy, g_strdup(key), g_memdup2(value, sizeof(MetricsHistogram)));
+    g_mutex_unlock(&server->lock);
+    return copy;
 }
 
 GHashTable *http_server_request_counts(HttpServer *server)
@@ -237,6 +274,7 @@ static struct MHD_Response *response_from_reply(Request *request, HttpReply *rep
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
     for (guint i = 0; i + 1 < reply->headers->len; i += 2)
         MHD_add_response_header(response, reply->headers->pdata[i], reply->headers->pdata[i + 1]);
+    MHD_add_response_header(response, "X-Request-Id", request->request_id);
     return response;
 }
 
@@ -252,9 +290,61 @@ static Request *request_new(Listener *listener, struct MHD_Connection *connectio
     request->conn = info != NULL ? info->socket_context : NULL;
     request->upload_fd = -1;
     request->request_id = g_uuid_string_random();
+    request->started_at = g_get_monotonic_time();
     request->caller.uid = -1;
     g_atomic_int_inc(&server->in_flight);
     return request;
+}
+
+/* The UNIX-socket peer's uid, for a request refused before its caller was
+ * looked at (-1 on TCP, or when unknown). */
+static gint64 request_peer_uid(Request *request)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (request->caller.uid >= 0 || !request->listener->is_unix || request->conn == NULL ||
+        getsockopt(request->conn->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return request->caller.uid;
+    return cred.uid;
+}
+
+/* The audit record of a request (mutating ones only) with its answer's
+ * @status (0: none was given). */
+static void request_audit(Request *request, unsigned status)
+{
+    HttpServer *server = request->listener->server;
+    static const char *const roles[] = {
+        [HTTP_CALLER_ANONYMOUS] = "anonymous",
+        [HTTP_CALLER_OPERATOR] = "operator",
+        [HTTP_CALLER_TENANT] = "tenant",
+    };
+    const HttpCaller *caller = &request->caller;
+    if (server->audit == NULL || !audit_wanted(request->method))
+        return;
+    AuditRecord record = {
+        .request_id = request->request_id,
+        .role = (guint)caller->role < G_N_ELEMENTS(roles) ? roles[caller->role] : "unknown",
+        .uid = request_peer_uid(request),
+        .tenant = caller->role == HTTP_CALLER_TENANT ? caller->tenant : NULL,
+        .token_id = caller->token_id,
+        .method = request->method,
+        .route = request->route != NULL ? request->route->route->pattern : NULL,
+        .path = request->path,
+        .params = request->params,
+        .status = status,
+    };
+    audit_record(server->audit, &record);
+}
+
+/* The answer is on its way: counted, timed and audited. */
+static void request_done(Request *request, unsigned status)
+{
+    HttpServer *server = request->listener->server;
+    const char *metric = request->metric != NULL ? request->metric : HTTP_METRIC_UNMATCHED;
+    http_server_count(server, metric, status);
+    server_observe(server, metric, request->method != NULL ? request->method : "unknown",
+                   (double)(g_get_monotonic_time() - request->started_at) / G_USEC_PER_SEC);
+    request_audit(request, status);
 }
 
 /* Answers outside libmicrohttpd and closes: for a request libmicrohttpd has
@@ -276,10 +366,10 @@ static enum MHD_Result request_answer_raw(Request *request, struct MHD_Connectio
         body = api_json_parse(text, len, API_JSON_MAX_DEPTH, NULL);
         if (body != NULL && api_error_body_from_json(body, NULL, &code, &message, NULL))
             http_transport_write_raw(info->connect_fd, reply->status, code, message,
-                                     http_reply_header(reply, "Retry-After"));
+                                     http_reply_header(reply, "Retry-After"), request->request_id);
         shutdown(info->connect_fd, SHUT_WR);
     }
-    http_server_count(request->listener->server, request->metric, reply->status);
+    request_done(request, reply->status);
     http_reply_free(reply);
     return MHD_NO;
 }
@@ -287,13 +377,13 @@ static enum MHD_Result request_answer_raw(Request *request, struct MHD_Connectio
 static enum MHD_Result request_answer(Request *request, struct MHD_Connection *connection,
                                       HttpReply *reply)
 {
-    HttpServer *server = request->listener->server;
     unsigned status = reply->status;
     gboolean streaming = reply->read != NULL;
 
     request->answered = TRUE;
     struct MHD_Response *response = response_from_reply(request, reply, connection);
     if (response == NULL) {
+        request->answered = FALSE; /* audited as never answered */
         http_reply_free(reply);
         return MHD_NO;
     }
@@ -309,7 +399,7 @@ static enum MHD_Result request_answer(Request *request, struct MHD_Connection *c
         return request_answer_raw(request, connection, reply);
     }
     http_reply_free(reply);
-    http_server_count(server, request->metric, status);
+    request_done(request, status);
     return queued;
 }
 
@@ -343,17 +433,14 @@ static HttpReply *request_defer(Request *request, struct MHD_Connection *connect
     return request_poll_deferred(request);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
+static enum MHD_Result request_step(Listener *listener, Request *request,
+                                    struct MHD_Connection *connection, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_data_size)
 {
-    Listener *listener = cls;
     HttpServer *server = listener->server;
-    Request *request = *con_cls;
 
-    if (request == NULL || !request->begun) {
-        if (request == NULL)
-            *con_cls = request = request_new(listener, connection);
+    if (!request->begun) {
         if (!http_transport_enter(server, request->conn, HTTP_PHASE_BUSY))
             return MHD_NO; /* the reaper answered 408 already */
         http_dispatch_begin(request, connection, method, url, version);
@@ -393,6 +480,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
     return request_answer(request, connection, reply);
 }
 
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    Listener *listener = cls;
+    Request *request = *con_cls;
+
+    if (request == NULL)
+        *con_cls = request = request_new(listener, connection);
+    if (request->path == NULL)
+        request->path = g_strdup(url);
+    /* Whatever is logged while this thread works on the request names it. */
+    log_context_set(request->request_id, NULL);
+    enum MHD_Result result = request_step(listener, request, connection, url, method, version,
+                                          upload_data, upload_data_size);
+    log_context_set(NULL, NULL);
+    return result;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -407,6 +513,18 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
                 request->route->route->pattern, (int)toe);
     if (request->deferred != NULL)
         http_waker_detach(request->deferred->waker);
+    /* A mutating request that got no answer of ours is audited all the same:
+     * the reaper answered 408, or the client left first. */
+    if (!request->answered && request->begun) {
+        gboolean timed_out = FALSE;
+        if (request->conn != NULL) {
+            g_mutex_lock(&server->lock);
+            timed_out = request->conn->phase == HTTP_PHASE_TIMED_OUT;
+            g_mutex_unlock(&server->lock);
+        }
+        request_audit(request, timed_out ? 408 : 0);
+    }
+    g_free(request->path);
     /* A kept-alive connection waits for its next request's headers. */
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         http_transport_enter(server, request->conn, HTTP_PHASE_HEADERS);
@@ -676,6 +794,8 @@ void http_server_free(HttpServer *server)
         g_strfreev(server->routes[i].segments);
     g_free(server->routes);
     g_hash_table_unref(server->counts);
+    g_hash_table_unref(server->durations);
+    audit_free(server->audit);
     g_hash_table_unref(server->upload_fds);
     g_hash_table_unref(server->wakers);
     g_cond_clear(&server->stop_cond);

@@ -214,15 +214,17 @@ static char *address_text(const struct sockaddr_storage *addr)
 }
 
 void http_transport_write_raw(int fd, unsigned status, const char *code, const char *message,
-                              const char *retry_after)
+                              const char *retry_after, const char *request_id)
 {
     g_autoptr(json_object) body = api_error_body_to_json((int)status, code, message);
     g_autofree char *json = api_json_to_string(body);
+    g_autofree char *fresh_id = request_id == NULL ? g_uuid_string_random() : NULL;
     g_autofree char *answer = g_strdup_printf(
         "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-        "Connection: close\r\n%s%s%s\r\n%s",
-        status, http_reason_phrase(status), strlen(json), retry_after ? "Retry-After: " : "",
-        retry_after ? retry_after : "", retry_after ? "\r\n" : "", json);
+        "Connection: close\r\nX-Request-Id: %s\r\n%s%s%s\r\n%s",
+        status, http_reason_phrase(status), strlen(json), request_id ? request_id : fresh_id,
+        retry_after ? "Retry-After: " : "", retry_after ? retry_after : "",
+        retry_after ? "\r\n" : "", json);
     /* Small enough for any socket buffer; a client that does not read loses it. */
     if (send(fd, answer, strlen(answer), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         g_debug("raw %u answer not sent: %s", status, g_strerror(errno));
@@ -237,7 +239,7 @@ static void refuse_at_accept(Listener *listener, int fd)
     if (!listener->tls) {
         http_transport_write_raw(fd, 503, "unavailable",
                                  "the server is at its connection limit; try again later",
-                                 RETRY_AFTER_CAPACITY);
+                                 RETRY_AFTER_CAPACITY, NULL);
         shutdown(fd, SHUT_WR);
         /* What the client already sent would turn our close into a reset,
          * which can destroy the answer before it is read. */
@@ -302,7 +304,7 @@ static void pending_close(Listener *listener, HttpConn *conn, const GError *erro
     unsigned status = 500;
     const char *code = "internal";
     http_error_wire(error->code, &status, &code);
-    http_transport_write_raw(conn->fd, status, code, error->message, NULL);
+    http_transport_write_raw(conn->fd, status, code, error->message, NULL, NULL);
     shutdown(conn->fd, SHUT_WR);
     conn->lingering = TRUE;
     linger_drain(listener, conn);
@@ -627,7 +629,7 @@ static void reap(HttpServer *server, gint64 now)
                 g_strdup_printf("the request %s did not arrive within %u seconds", what,
                                 g_str_equal(what, "body") ? server->limits.body_timeout
                                                           : server->limits.header_timeout);
-            http_transport_write_raw(conn->fd, 408, "request_timeout", message, NULL);
+            http_transport_write_raw(conn->fd, 408, "request_timeout", message, NULL, NULL);
         }
         /* libmicrohttpd sees the end at its next read and closes. */
         shutdown(conn->fd, SHUT_RDWR);

@@ -11,9 +11,11 @@
 
 #include "api/json.h"
 #include "daemon/app.h"
+#include "daemon/audit.h"
 #include "daemon/clock.h"
 #include "daemon/convert.h"
 #include "daemon/images.h"
+#include "daemon/log.h"
 #include "daemon/networks.h"
 #include "daemon/stacks.h"
 #include "daemon/tokens.h"
@@ -144,6 +146,7 @@ static gboolean start_server(App *app, gboolean test_hooks, GError **error)
     http_server_set_limits(app->server, &limits);
     http_server_set_admin_group(app->server, app->config->admin_group,
                                 config_admin_gid(app->config));
+    http_server_set_audit(app->server, audit_open(app->config->state_dir, log_to_journal()));
     raise_file_limit((guint)app->config->max_connections);
     if (!make_socket_dir(app->config->socket, error) ||
         !http_server_listen_unix(app->server, app->config->socket, error))
@@ -356,6 +359,7 @@ int main(int argc, char **argv)
         g_option_context_new("- Turtles nested-hypervisor host daemon");
     g_autoptr(GError) error = NULL;
 
+    log_install(); /* before any thread, and before the first line */
     g_option_context_add_main_entries(context, entries, NULL);
     if (!g_option_context_parse(context, &argc, &argv, &error)) {
         fprintf(stderr, "turtled: %s (see turtled --help)\n", error->message);

@@ -2,6 +2,7 @@
 
 #include "daemon/clock.h"
 #include "daemon/error.h"
+#include "daemon/log.h"
 
 /* One reference for the pool's queue (dropped by run_job), one for the live
  * table (dropped when the operation ends). */
@@ -15,6 +16,7 @@ struct OperationContext {
     GCancellable *cancellable;
     gboolean abandoned;  /* cancelled while pending: the worker skips it */
     char *no_return_why; /* past the point of no return: why a cancel is too late */
+    char *request_id;    /* of the request that submitted it, for its log lines */
 };
 
 struct Operations {
@@ -36,6 +38,7 @@ static void context_unref(OperationContext *context)
     g_object_unref(context->cancellable);
     api_operation_free(context->operation);
     g_free(context->no_return_why);
+    g_free(context->request_id);
     g_free(context);
 }
 
@@ -77,6 +80,9 @@ static void finish(OperationContext *context, const GError *error)
     } else {
         operation->status = API_OP_FAILED;
         operation->error = g_strdup(error->message);
+        LogFields fields = {.tenant = operation->tenant};
+        log_structured(G_LOG_LEVEL_MESSAGE, &fields, "operation %s (%s %s) failed: %s",
+                       operation->id, operation->kind, operation->target, error->message);
     }
     persist_and_publish(operations, operation);
     g_hash_table_remove(operations->live, operation->id);
@@ -106,11 +112,14 @@ static void run_job(gpointer job, gpointer user_data)
     }
     g_mutex_unlock(&operations->lock);
 
+    /* Every line the body logs names the operation and its request. */
+    log_context_set(context->request_id, context->operation->id);
     if (cancelled)
         g_set_error(&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
     else if (!context->body(context, context->data, &error) && error == NULL)
         g_set_error(&error, G_IO_ERROR, G_IO_ERROR_FAILED, "failed for an unknown reason");
     finish(context, error);
+    log_context_set(NULL, NULL);
     context_unref(context);
 }
 
@@ -176,6 +185,7 @@ ApiOperation *operations_submit(Operations *operations, const char *kind, const 
     context->data = data;
     context->free_data = free_data;
     context->cancellable = g_cancellable_new();
+    context->request_id = g_strdup(log_context_request_id());
 
     g_mutex_lock(&operations->lock);
     g_hash_table_insert(operations->live, context->operation->id, context);

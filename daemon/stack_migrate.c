@@ -14,6 +14,7 @@
 #include "daemon/connection.h"
 #include "daemon/devices.h"
 #include "daemon/error.h"
+#include "daemon/log.h"
 #include "daemon/networks.h"
 #include "daemon/stacks.h"
 #include "hvcore/domain.h"
@@ -213,6 +214,18 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
             job->peer->name, (double)result.total_ms / 1000.0, result.downtime_ms,
             (double)result.bytes / (1024.0 * 1024.0));
         operation_progress(context, 100, stage, (gint64)result.bytes, (gint64)result.bytes);
+        g_autofree char *downtime = g_strdup_printf("%" G_GUINT64_FORMAT, result.downtime_ms);
+        const LogExtra figures[] = {
+            {"TURTLES_PEER", job->peer->name},
+            {"TURTLES_DOWNTIME_MS", downtime},
+        };
+        LogFields fields = {.message_id = LOG_MESSAGE_STACK_MIGRATED,
+                            .tenant = stack->tenant,
+                            .stack = stack->spec->name,
+                            .extra = figures,
+                            .n_extra = G_N_ELEMENTS(figures)};
+        log_structured(G_LOG_LEVEL_MESSAGE, &fields, "stack %s/%s %s", stack->tenant,
+                       stack->spec->name, stage);
         stack->state = API_STACK_STATE_MIGRATING;
         stacks_publish_lifecycle(app, stack, "migrated-out");
     } else {
@@ -232,6 +245,9 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
     g_ptr_array_unref(made.images);
     g_ptr_array_unref(made.overlays);
     g_ptr_array_unref(made.networks);
+    stacks_count_migration(app, ok,
+                           !ok && g_error_matches(*error, G_IO_ERROR, G_IO_ERROR_CANCELLED),
+                           result.downtime_ms);
     stacks_release(app, job->stack_id);
     return ok;
 }

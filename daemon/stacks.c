@@ -12,6 +12,7 @@
 #include "daemon/devices.h"
 #include "daemon/error.h"
 #include "daemon/images.h"
+#include "daemon/log.h"
 #include "daemon/networks.h"
 #include "hvcore/domain.h"
 #include "hvcore/error.h"
@@ -20,8 +21,9 @@
 
 struct Stacks {
     GMutex lock;
-    GHashTable *outgoing; /* stack id -> TRUE while a migration out is watched */
-    GHashTable *busy;     /* stack id -> TRUE while an operation works on it */
+    GHashTable *outgoing;        /* stack id -> TRUE while a migration out is watched */
+    GHashTable *busy;            /* stack id -> TRUE while an operation works on it */
+    StacksMigrations migrations; /* since start, for /metrics */
 };
 
 Stacks *stacks_new(App *app)
@@ -65,6 +67,29 @@ static void release(Stacks *stacks, const char *id)
 void stacks_release(App *app, const char *id)
 {
     release(app->stacks, id);
+}
+
+void stacks_count_migration(App *app, gboolean ok, gboolean cancelled, guint64 downtime_ms)
+{
+    StacksMigrations *migrations = &app->stacks->migrations;
+    g_mutex_lock(&app->stacks->lock);
+    if (ok) {
+        migrations->succeeded++;
+        migrations->downtime_known = TRUE;
+        migrations->last_downtime_seconds = (double)downtime_ms / 1000.0;
+    } else if (cancelled) {
+        migrations->cancelled++;
+    } else {
+        migrations->failed++;
+    }
+    g_mutex_unlock(&app->stacks->lock);
+}
+
+void stacks_migrations(App *app, StacksMigrations *migrations)
+{
+    g_mutex_lock(&app->stacks->lock);
+    *migrations = app->stacks->migrations;
+    g_mutex_unlock(&app->stacks->lock);
 }
 
 char *stacks_console_path(App *app, const char *stack_id)
@@ -278,6 +303,14 @@ static gboolean create_body(OperationContext *context, gpointer data, GError **e
             g_warning("stack %s (%s/%s): its row stays provisioning until the next reconcile: %s",
                       stack->id, stack->tenant, stack->spec->name, cleanup->message);
     }
+    if (ok) {
+        LogFields fields = {.message_id = LOG_MESSAGE_STACK_CREATED,
+                            .tenant = stack->tenant,
+                            .stack = stack->spec->name};
+        log_structured(G_LOG_LEVEL_MESSAGE, &fields, "stack %s/%s created (%s, %s)", stack->tenant,
+                       stack->spec->name, stack->id,
+                       stack->spec->start ? "running" : "not started");
+    }
     release(app->stacks, job->stack_id);
     return ok;
 }
@@ -440,8 +473,14 @@ static gboolean delete_body(OperationContext *context, gpointer data, GError **e
     if (conn != NULL) {
         operation_progress(context, 30, "removing the domain, disk and console log", 0, 0);
         ok = stacks_remove_everything(app, conn, stack, error);
-        if (ok)
+        if (ok) {
             operation_progress(context, 100, "removed", 0, 0);
+            LogFields fields = {.message_id = LOG_MESSAGE_STACK_DELETED,
+                                .tenant = stack->tenant,
+                                .stack = stack->spec->name};
+            log_structured(G_LOG_LEVEL_MESSAGE, &fields, "stack %s/%s deleted (%s)", stack->tenant,
+                           stack->spec->name, stack->id);
+        }
         if (!ok && (*error)->domain == HV_ERROR)
             connection_failed(app, conn, error);
     }
@@ -1013,8 +1052,10 @@ static ApiStack *adopt(App *app, HvConn *conn, const char *domain, HvMachineStat
                       error->message);
             return NULL;
         }
-        g_message("created tenant %s (no token yet) for the stack of domain %s", stack->tenant,
-                  domain);
+        LogFields fields = {.message_id = LOG_MESSAGE_TENANT_CREATED, .tenant = stack->tenant};
+        log_structured(G_LOG_LEVEL_MESSAGE, &fields,
+                       "tenant %s created (no token yet) for the stack of domain %s", stack->tenant,
+                       domain);
     }
     g_autofree char *domain_xml = hv_machine_get_xml(conn, domain, &error);
     if (domain_xml == NULL || !networks_adopt_for_domain(app, conn, domain_xml, &error)) {

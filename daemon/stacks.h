@@ -52,6 +52,17 @@ gboolean stacks_reconcile(App *app, HvConn *conn, GError **error);
 ApiOperation *stacks_migrate(App *app, const char *tenant, const char *name, const char *peer,
                              GError **error);
 
+/* Live migrations out of this host since turtled started, for /metrics. */
+typedef struct {
+    guint64 succeeded, failed, cancelled;
+    gboolean downtime_known;
+    double last_downtime_seconds; /* the guest's pause in the last one that succeeded */
+} StacksMigrations;
+void stacks_migrations(App *app, StacksMigrations *migrations);
+/* A stack.migrate body ended: @ok (the guest paused @downtime_ms at the
+ * switch-over), or failed, or @cancelled. */
+void stacks_count_migration(App *app, gboolean ok, gboolean cancelled, guint64 downtime_ms);
+
 /* For the stack modules (stacks.c, stack_migrate.c). */
 /* The stack, claimed for one operation (CONFLICT when busy, UNAVAILABLE
  * while libvirt is away). */

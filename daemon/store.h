@@ -111,6 +111,10 @@ ApiOperation *store_operation_get(Store *store, const char *id, GError **error);
 int store_operation_fail_interrupted(Store *store, const char *now, GError **error);
 /* Counts by kind and status, for /metrics: GHashTable "kind\tstatus" -> count. */
 GHashTable *store_operation_counts(Store *store, GError **error);
+/* For /metrics: state -> GINT_TO_POINTER(count) of all stacks; of all
+ * images, with the bytes of those with a size in *@bytes. */
+GHashTable *store_stack_counts(Store *store, GError **error);
+GHashTable *store_image_counts(Store *store, gint64 *bytes, GError **error);
 
 /* Images.  Names are unique per tenant; @tenant is the owner's name. */
 gboolean store_image_insert(Store *store, const ApiImage *image, GError **error);

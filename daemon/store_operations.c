@@ -99,24 +99,54 @@ int store_operation_fail_interrupted(Store *store, const char *now, GError **err
     return sqlite3_changes(store->db);
 }
 
-GHashTable *store_operation_counts(Store *store, GError **error)
+/* "value\tvalue ... -> count" of a GROUP BY query whose last column is the
+ * count and whose others are text; @sum (may be NULL) adds up a second
+ * number column after the count. */
+static GHashTable *count_groups(Store *store, const char *sql, guint keys, gint64 *sum,
+                                const char *what, GError **error)
 {
     g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
-    g_autoptr(sqlite3_stmt) stmt = store_prepare(
-        store, "SELECT kind, status, count(*) FROM operations GROUP BY kind, status", error);
+    g_autoptr(sqlite3_stmt) stmt = store_prepare(store, sql, error);
     if (stmt == NULL)
         return NULL;
 
     g_autoptr(GHashTable) counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     int rc;
+    if (sum != NULL)
+        *sum = 0;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        char *key = g_strdup_printf("%s\t%s", (const char *)sqlite3_column_text(stmt, 0),
-                                    (const char *)sqlite3_column_text(stmt, 1));
-        g_hash_table_insert(counts, key, GINT_TO_POINTER(sqlite3_column_int(stmt, 2)));
+        g_autoptr(GString) key = g_string_new(NULL);
+        for (guint i = 0; i < keys; i++)
+            g_string_append_printf(key, "%s%s", i ? "\t" : "",
+                                   (const char *)sqlite3_column_text(stmt, (int)i));
+        g_hash_table_insert(counts, g_string_free(g_steal_pointer(&key), FALSE),
+                            GINT_TO_POINTER(sqlite3_column_int(stmt, (int)keys)));
+        if (sum != NULL)
+            *sum += sqlite3_column_int64(stmt, (int)keys + 1);
     }
     if (rc != SQLITE_DONE) {
-        store_set_internal(store, error, "counting operations");
+        store_set_internal(store, error, what);
         return NULL;
     }
     return g_steal_pointer(&counts);
+}
+
+GHashTable *store_stack_counts(Store *store, GError **error)
+{
+    return count_groups(store, "SELECT state, count(*) FROM stacks GROUP BY state", 1, NULL,
+                        "counting stacks", error);
+}
+
+GHashTable *store_image_counts(Store *store, gint64 *bytes, GError **error)
+{
+    return count_groups(store,
+                        "SELECT state, count(*), coalesce(sum(size), 0) FROM images GROUP BY state",
+                        1, bytes, "counting images", error);
+}
+
+GHashTable *store_operation_counts(Store *store, GError **error)
+{
+    return count_groups(store,
+                        "SELECT kind, status, count(*) FROM operations GROUP BY kind, status", 2,
+                        NULL, "counting operations", error);
 }

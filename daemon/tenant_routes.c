@@ -4,6 +4,7 @@
 #include "daemon/app.h"
 #include "daemon/clock.h"
 #include "daemon/error.h"
+#include "daemon/log.h"
 #include "daemon/tokens.h"
 
 /* The {name} of the path, or an error reply when it cannot name a tenant. */
@@ -68,6 +69,8 @@ HttpReply *handle_tenant_create(gpointer data, const HttpRequest *request)
     secret = new.secret;
     if (!ok)
         return http_reply_error(error);
+    LogFields fields = {.message_id = LOG_MESSAGE_TENANT_CREATED, .tenant = tenant->name};
+    log_structured(G_LOG_LEVEL_MESSAGE, &fields, "tenant %s created", tenant->name);
 
     json_object *body = json_object_new_object();
     json_object_object_add(body, "tenant", api_tenant_to_json(tenant));
@@ -179,7 +182,12 @@ HttpReply *handle_tenant_delete(gpointer data, const HttpRequest *request)
 {
     g_autoptr(ApiTenant) tenant = NULL;
     HttpReply *reply = tenant_write(data, request, delete_tenant, &tenant);
-    return reply != NULL ? reply : http_reply_empty(204);
+    if (reply != NULL)
+        return reply;
+    const char *name = http_request_param(request, "name");
+    LogFields fields = {.message_id = LOG_MESSAGE_TENANT_DELETED, .tenant = name};
+    log_structured(G_LOG_LEVEL_MESSAGE, &fields, "tenant %s deleted", name);
+    return http_reply_empty(204);
 }
 
 HttpReply *handle_token_create(gpointer data, const HttpRequest *request)
@@ -236,5 +244,9 @@ HttpReply *handle_token_revoke(gpointer data, const HttpRequest *request)
     g_autoptr(GError) error = NULL;
     if (!store_token_revoke(app->store, name, id, &error))
         return http_reply_error(error);
+    const LogExtra token[] = {{"TURTLES_TOKEN_ID", id}};
+    LogFields fields = {
+        .message_id = LOG_MESSAGE_TOKEN_REVOKED, .tenant = name, .extra = token, .n_extra = 1};
+    log_structured(G_LOG_LEVEL_MESSAGE, &fields, "token %s of tenant %s revoked", id, name);
     return http_reply_empty(204);
 }

@@ -204,7 +204,9 @@ is "$STATUS" 200 "GET /metrics as the operator: 200"
 is "$(hdr Content-Type)" "text/plain; version=0.0.4; charset=utf-8" "... Prometheus text format 0.0.4"
 bad_lines=$(grep -vE '^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$|^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9.e+-]+$' <<<"$BODY")
 is "$bad_lines" "" "every line is a HELP/TYPE comment or a sample"
-undeclared=$(awk '/^# TYPE/ { t[$3] = 1; next } /^#/ { next } { n = $1; sub(/\{.*/, "", n); if (!(n in t)) print n }' <<<"$BODY" | sort -u)
+# (A histogram's samples are its name with _bucket, _sum and _count.)
+undeclared=$(awk '/^# TYPE/ { t[$3] = $4; next } /^#/ { next } { n = $1; sub(/\{.*/, "", n); h = n
+    sub(/_(bucket|sum|count)$/, "", h); if (!(n in t) && t[h] != "histogram") print n }' <<<"$BODY" | sort -u)
 is "$undeclared" "" "every sample's family has a # TYPE line before it"
 is "$(metric 'turtled_http_requests_total{route="/v1/tenants",status="201"}')" "$((created_before + 5))" \
     "turtled_http_requests_total{route=/v1/tenants,status=201} moved by the 5 tenants created"

@@ -13,6 +13,7 @@ clang libclang-rt-14-dev
 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
 dnsmasq-base iptables ebtables iproute2
 busybox-static cpio xz-utils zstd kmod curl jq sqlite3 wrk
+debhelper dpkg-dev fakeroot lintian systemd prometheus
 "
 
 missing=""

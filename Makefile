@@ -244,8 +244,10 @@ install: all
 # what is new and not ignored) under build/deb/src, so that dpkg-buildpackage
 # writes its .deb, .changes and .buildinfo into build/deb/ instead of the
 # checkout's parent, and never touches this checkout's build/.
+# Only the Debian packages of make deps: the package build needs no npm.
 DEB_DIR = build/deb
-deb: deps
+deb:
+	@packaging/deps.sh
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
 	git ls-files -z --cached --others --exclude-standard | \
 	  tar --null -T - --no-recursion --ignore-failed-read -cf - | tar -xf - -C $(DEB_DIR)/src

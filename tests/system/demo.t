@@ -48,7 +48,7 @@ describe() {
 qemu_of() {
     local p
     for p in $(marked "$1"); do
-        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q '^[^ ]*qemu-system.* -name guest=' && echo "$p"
+        { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q '^[^ ]*qemu-system.* -name guest=' && echo "$p"
     done
 }
 
@@ -69,9 +69,11 @@ check_clean() {
     rm -rf -- "$work"
 }
 
+# exec: started with &, the pid is the demo's own, not a subshell's that a
+# SIGTERM would end while the demo ran on.
 run_demo() {
     TMPDIR=$1 TESTHOST_TMPDIR=$1 TURTLES_SRCDIR=$src TURTLES_BUILD=$build DEMO_HEARTBEATS=2 \
-        "$src/tests/demo/demo"
+        exec "$src/tests/demo/demo"
 }
 
 child=""
@@ -83,7 +85,7 @@ trap 'exit 143' TERM
 # ---- to the end --------------------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/turtles-demo-test.XXXXXX")
 out=$work.out
-run_demo "$work" >"$out" 2>&1
+(run_demo "$work") >"$out" 2>&1
 status=$?
 is "$status" 0 "the demo finishes" || diag "demo output (last 40 lines):" "$(tail -n 40 "$out")"
 grep -q 'TURTLES-L2 HB' "$out" && grep -q '^Demo finished' "$out"

@@ -2,16 +2,25 @@
 #
 #   make            build build/turtled, build/turtlectl, build/libhvcore.a, build/libapi.a
 #   make deps       install every Debian package needed to build, test and run
-#   make check      build and run every test tier (TAP through prove)
+#   make check      install what is missing (make deps), build and run every test tier
 #   make check SANITIZE=1   the same with ASan+UBSan (objects under build/sanitize)
 #   make check TSAN=1       unit and integration tiers under ThreadSanitizer (build/tsan)
 #   make check-long         the long tests (LONG_TESTS: crash storm, host-VM suites), not run by CI
 #   make check-layers       the include arrows and "libvirt only in hvcore" (part of check)
+#   make deb        the Debian packages turtled and turtlectl, in build/deb/
 #   make format | format-check | install | clean | l1-image | demo
 
 VERSION  = 0.1.0
 PREFIX  ?= /usr/local
 DESTDIR ?=
+# turtled reads /etc/turtles/turtled.conf whatever PREFIX is; systemd looks
+# for units, sysusers.d and tmpfiles.d where its pkg-config file says
+# (Debian 12: /lib/systemd/system, /usr/lib/sysusers.d, /usr/lib/tmpfiles.d).
+# Deferred, like pkg_cflags below: make deps may install pkg-config first.
+SYSCONFDIR     ?= /etc
+SYSTEMDUNITDIR ?= $(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
+SYSUSERSDIR    ?= $(or $(shell pkg-config --variable=sysusersdir systemd 2>/dev/null),/usr/lib/sysusers.d)
+TMPFILESDIR    ?= $(or $(shell pkg-config --variable=tmpfilesdir systemd 2>/dev/null),/usr/lib/tmpfiles.d)
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 SANITIZE ?= 0
@@ -60,7 +69,9 @@ PKG_CLI    = glib-2.0 json-c libcurl
 pkg_cflags = $(shell pkg-config --cflags $(1))
 pkg_libs   = $(shell pkg-config --libs $(1))
 
-BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DTURTLES_VERSION='"$(VERSION)"' -I. $(WARN) $(CFLAGS) $(SANFLAGS)
+# CPPFLAGS, CFLAGS and LDFLAGS come from the environment too (dpkg-buildflags:
+# -D_FORTIFY_SOURCE=2, -fstack-protector-strong, -Wl,-z,relro ...).
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DTURTLES_VERSION='"$(VERSION)"' -I. $(CPPFLAGS) $(WARN) $(CFLAGS) $(SANFLAGS)
 BASE_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
 HVCORE_SRC = $(wildcard hvcore/*.c)
@@ -81,7 +92,8 @@ TURTLECTL  = $(BUILD)/turtlectl
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 TOOL_BINS  = $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps check check-long check-layers test-bins format format-check install clean l1-image hostvm-image demo
+.PHONY: all deps check check-tiers check-long check-long-tests check-layers test-bins unit-bins format format-check \
+  install deb clean l1-image hostvm-image demo
 .DEFAULT_GOAL := all
 # Keep objects: they are intermediates of the pattern rules.
 .SECONDARY:
@@ -149,13 +161,21 @@ include tests/fuzz/fuzz.mk
 # ---- tests ---------------------------------------------------------------
 
 test-bins: all $(UNIT_BINS) $(TOOL_BINS)
+# The unit tier alone (the package build runs it).
+unit-bins: $(UNIT_BINS)
 
 UNIT_TESTS        = $(UNIT_BINS)
 INTEGRATION_TESTS = $(sort $(wildcard tests/integration/*.t))
 SYSTEM_TESTS      = $(sort $(wildcard tests/system/*.t))
 HOSTVM_TESTS      = $(sort $(wildcard tests/hostvm/*.t))
 
-check: format-check check-layers test-bins $(if $(filter system,$(TIERS)),l1-image) \
+# check installs what is missing first.  deps must finish before anything
+# is built, even under -j, so the tiers run in a make of their own (the
+# command line's variables, SANITIZE=1 TIERS=..., reach it through MAKEFLAGS).
+check: deps
+	$(MAKE) check-tiers
+
+check-tiers: format-check check-layers test-bins $(if $(filter system,$(TIERS)),l1-image) \
   $(if $(filter hostvm,$(TIERS)),hostvm-image)
 	TURTLES_BUILD=$(BUILD) $(TSAN_ENV) prove --exec tests/lib/run-test --timer \
 	  $(if $(filter unit,$(TIERS)),$(UNIT_TESTS)) \
@@ -171,7 +191,10 @@ check: format-check check-layers test-bins $(if $(filter system,$(TIERS)),l1-ima
 LONG_TESTS = tests/system/crash-storm tests/system/cancel-storm $(sort $(wildcard tests/system/*.long)) \
   $(sort $(filter-out tests/hostvm/migrate-kvm.long,$(wildcard tests/hostvm/*.long)))
 
-check-long: test-bins l1-image hostvm-image
+check-long: deps
+	$(MAKE) check-long-tests
+
+check-long-tests: test-bins l1-image hostvm-image
 	TURTLES_BUILD=$(BUILD) prove --exec tests/lib/run-test --timer $(LONG_TESTS)
 
 # ---- housekeeping ----------------------------------------------------------
@@ -191,18 +214,45 @@ deps:
 	@packaging/deps.sh
 	@packaging/deps-npm.sh
 
+# Debian's paths with PREFIX=/usr (debian/rules does that).  The unit's
+# ExecStart follows PREFIX.  The config file is installed only where none is
+# (make install never overwrites an operator's configuration; the package
+# ships it as a conffile, so dpkg asks on upgrades instead).
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/turtles \
+	  $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/turtles
 	install -m 0755 $(TURTLED) $(DESTDIR)$(PREFIX)/sbin/turtled
 	install -m 0755 $(TURTLECTL) $(DESTDIR)$(PREFIX)/bin/turtlectl
 	install -m 0644 docs/turtled.8 $(DESTDIR)$(PREFIX)/share/man/man8/turtled.8
-	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0644 docs/turtlectl.1 $(DESTDIR)$(PREFIX)/share/man/man1/turtlectl.1
 	install -m 0644 packaging/turtlectl.bash-completion \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/turtlectl
-	install -d $(DESTDIR)$(PREFIX)/share/turtles
-	install -m 0644 packaging/turtled.service packaging/turtled.conf.example \
-	  api/openapi.yaml $(DESTDIR)$(PREFIX)/share/turtles/
+	install -m 0644 api/openapi.yaml $(DESTDIR)$(PREFIX)/share/turtles/openapi.yaml
+	sed 's|/usr/sbin/turtled|$(PREFIX)/sbin/turtled|' packaging/turtled.service \
+	  >$(DESTDIR)$(SYSTEMDUNITDIR)/turtled.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/turtled.service
+	install -m 0644 packaging/turtled.socket $(DESTDIR)$(SYSTEMDUNITDIR)/turtled.socket
+	install -m 0644 packaging/turtled.sysusers $(DESTDIR)$(SYSUSERSDIR)/turtled.conf
+	install -m 0644 packaging/turtled.tmpfiles $(DESTDIR)$(TMPFILESDIR)/turtled.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/turtles/turtled.conf ] || \
+	  install -m 0644 packaging/turtled.conf.example $(DESTDIR)$(SYSCONFDIR)/turtles/turtled.conf
+
+# The Debian packages, built in a copy of the sources (what git tracks plus
+# what is new and not ignored) under build/deb/src, so that dpkg-buildpackage
+# writes its .deb, .changes and .buildinfo into build/deb/ instead of the
+# checkout's parent, and never touches this checkout's build/.
+# Only the Debian packages of make deps: the package build needs no npm.
+DEB_DIR = build/deb
+deb:
+	@packaging/deps.sh
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	git ls-files -z --cached --others --exclude-standard | \
+	  tar --null -T - --no-recursion --ignore-failed-read -cf - | tar -xf - -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc
+	@ls $(DEB_DIR)/*.deb
 
 # The main job end to end (tests/demo/demo): a private libvirt host, turtled,
 # a tenant, the reference L1 uploaded, a stack, READY and L2 heartbeats on

@@ -3,6 +3,8 @@
 # Silent and fast when everything is present; needs root otherwise.
 set -eu
 
+# The last line: make deb and lintian; systemd-analyze and
+# systemd-socket-activate (tests, without systemd as init); promtool.
 PACKAGES="
 build-essential pkg-config git clang-format
 libglib2.0-dev libvirt-dev libvirt-glib-1.0-dev libxml2-dev libxml2-utils
@@ -13,6 +15,7 @@ clang libclang-rt-14-dev
 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
 dnsmasq-base iptables ebtables iproute2
 busybox-static cpio xz-utils zstd kmod curl jq sqlite3 wrk
+debhelper dpkg-dev lintian systemd prometheus
 "
 
 missing=""

@@ -8,9 +8,9 @@
 #include <glib.h>
 
 typedef struct {
-    int unix_fd;        /* -1: none passed */
-    char *unix_text;    /* for messages: "api (/run/turtles/turtled.sock)" */
-    GArray *tcp_fds;    /* of int */
+    int unix_fd;          /* -1: none passed */
+    char *unix_text;      /* for messages: "api (/run/turtles/turtled.sock)" */
+    GArray *tcp_fds;      /* of int */
     GPtrArray *tcp_texts; /* for messages, one per tcp_fds entry */
 } Activation;
 

@@ -122,9 +122,11 @@ static gboolean make_socket_dir(const char *socket, GError **error)
 /* Passed sockets win for the kinds they cover: a passed UNIX socket is the
  * API socket (the `socket` setting is not used), passed TCP sockets are the
  * TCP listeners (`listen` is not used).  A kind none was passed for is
- * created from the configuration, as without systemd.  @where gets what is
- * served, for the log. */
-static gboolean start_listeners(App *app, Activation *activation, GString *where, GError **error)
+ * created from the configuration, as without systemd.  @where gets the API
+ * socket, then " and " each TCP listener, for the log; its first
+ * @api_len bytes name the API socket alone (STATUS=). */
+static gboolean start_listeners(App *app, Activation *activation, GString *where, gsize *api_len,
+                                GError **error)
 {
     const Config *config = app->config;
 
@@ -143,6 +145,7 @@ static gboolean start_listeners(App *app, Activation *activation, GString *where
             !http_server_listen_unix(app->server, config->socket, error))
             return FALSE;
     }
+    *api_len = where->len;
 
     GArray *tcp = activation->tcp_fds;
     if (tcp->len > 0 && config->listen != NULL)
@@ -166,7 +169,7 @@ static gboolean start_listeners(App *app, Activation *activation, GString *where
 }
 
 static gboolean start_server(App *app, gboolean test_hooks, Activation *activation, GString *where,
-                             GError **error)
+                             gsize *api_len, GError **error)
 {
     gsize n_main = 0, n_test = 0;
     const HttpRoute *main_routes = routes_table(&n_main);
@@ -192,7 +195,7 @@ static gboolean start_server(App *app, gboolean test_hooks, Activation *activati
     };
     http_server_set_limits(app->server, &limits);
     raise_file_limit((guint)app->config->max_connections);
-    return start_listeners(app, activation, where, error);
+    return start_listeners(app, activation, where, api_len, error);
 }
 
 static gboolean choose_backend(App *app, GError **error)
@@ -334,6 +337,7 @@ static int serve(const Options *options)
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
     g_auto(Activation) activation = {.unix_fd = -1};
     g_autoptr(GString) where = g_string_new(NULL);
+    gsize api_len = 0;
     int status = 1;
 
     /* Both read and clear the environment: before any thread starts. */
@@ -349,7 +353,7 @@ static int serve(const Options *options)
         goto out;
     }
     if (!choose_backend(&app, &error) || !open_state(&app, &error) || !open_libvirt(&app, &error) ||
-        !start_server(&app, options->test_hooks, &activation, where, &error))
+        !start_server(&app, options->test_hooks, &activation, where, &api_len, &error))
         goto out;
 
     networks_watch_addresses(&app);
@@ -357,7 +361,7 @@ static int serve(const Options *options)
     g_unix_signal_add(SIGINT, on_stop_signal, loop);
     g_message("turtled %s serving on %s (backend %s, state %s)", TURTLES_VERSION, where->str,
               hv_backend_to_string(app.backend), app.config->state_dir);
-    sd_notifyf(0, "READY=1\nSTATUS=serving on %s, backend %s", where->str,
+    sd_notifyf(0, "READY=1\nSTATUS=serving on %.*s, backend %s", (int)api_len, where->str,
                hv_backend_to_string(app.backend));
     Watchdog *watchdog = watchdog_start(watchdog_usec, app.store, app.operations);
     g_main_loop_run(loop);

@@ -75,8 +75,8 @@ assert_silent() {
 # ---- a healthy turtled pings -----------------------------------------------------------
 start_watched
 ok $? "READY=1, then WATCHDOG=1 repeatedly"
-like "$(grep -m1 '^READY=1' "$notify_log")" "READY=1 STATUS=serving on $TD_SOCK and 127.0.0.1:0" \
-    "READY=1 comes with STATUS naming the listeners"
+is "$(grep -m1 '^READY=1' "$notify_log")" "READY=1 STATUS=serving on $TD_SOCK, backend test" \
+    "READY=1 comes with STATUS naming the API socket"
 
 # ---- a pool busy with long operations is not hung ------------------------------------
 # One worker, a queue behind it: no job moves for longer than the period.

@@ -99,6 +99,8 @@ HttpReply *handle_operation_get(gpointer app, const HttpRequest *request);
 HttpReply *handle_operation_wait(gpointer app, const HttpRequest *request);
 HttpReply *handle_operation_cancel(gpointer app, const HttpRequest *request);
 HttpReply *handle_test_sleep(gpointer app, const HttpRequest *request);
+/* daemon/hang_routes.c: the watchdog's test hook. */
+HttpReply *handle_test_hang(gpointer app, const HttpRequest *request);
 
 /* daemon/image_routes.c; the data upload is a streamed route. */
 HttpReply *handle_image_create(gpointer app, const HttpRequest *request);

@@ -89,8 +89,8 @@ struct Listener {
     int fd;           /* the listening socket */
     gboolean is_unix; /* callers may be the operator only here */
     gboolean tls;
-    char *unix_path;
-    dev_t unix_dev; /* to unlink only the socket file we made */
+    char *unix_path; /* NULL for a passed socket: its file is not ours to remove */
+    dev_t unix_dev;  /* to unlink only the socket file we made */
     ino_t unix_ino;
     guint16 port;
     GThread *acceptor;
@@ -128,6 +128,10 @@ int http_transport_bind_unix(const char *path, struct stat *st, GError **error);
 gboolean http_transport_parse_tcp(const char *text, TcpAddress *out, GError **error);
 int http_transport_bind_tcp(const char *text, const TcpAddress *address, guint16 *port,
                             GError **error);
+/* The address, port and "ADDR:PORT" text of a listening TCP socket made
+ * elsewhere (socket activation). */
+gboolean http_transport_bound_tcp(int fd, TcpAddress *address, guint16 *port, char **text,
+                                  GError **error);
 
 void http_transport_init(HttpServer *server);
 /* Stops the reaper; the connections are gone by then. */

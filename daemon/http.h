@@ -214,6 +214,15 @@ gboolean http_server_listen_unix(HttpServer *server, const char *path, GError **
  * (TD_ERROR_BAD_REQUEST); with them the listener speaks only TLS. */
 gboolean http_server_listen_tcp(HttpServer *server, const char *address, const char *cert_file,
                                 const char *key_file, GError **error);
+/* Serve on listening sockets made by someone else (systemd's socket
+ * activation): an AF_UNIX stream socket (the operator's and tenants' socket,
+ * as http_server_listen_unix's) or a TCP one (the rules of
+ * http_server_listen_tcp apply).  @fd is the server's from the call on, even
+ * when it fails; it is never bound or listened again, and a UNIX socket's
+ * file is never removed. */
+gboolean http_server_adopt_unix(HttpServer *server, int fd, GError **error);
+gboolean http_server_adopt_tcp(HttpServer *server, int fd, const char *cert_file,
+                               const char *key_file, GError **error);
 guint16 http_server_tcp_port(HttpServer *server);
 /* Stops accepting, lets in-flight requests finish (streams are ended), frees. */
 void http_server_free(HttpServer *server);

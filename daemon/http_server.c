@@ -637,6 +637,25 @@ static gboolean listener_start(Listener *listener, const char *cert, const char 
     return http_transport_start(listener, error);
 }
 
+static gboolean listener_add_unix(HttpServer *server, int fd, const char *path,
+                                  const struct stat *st, GError **error)
+{
+    Listener *listener = listener_new(server);
+    listener->fd = fd;
+    listener->is_unix = TRUE;
+    if (path != NULL) {
+        listener->unix_path = g_strdup(path);
+        listener->unix_dev = st->st_dev;
+        listener->unix_ino = st->st_ino;
+    }
+    if (!listener_start(listener, NULL, NULL, error)) {
+        listener_free(listener);
+        return FALSE;
+    }
+    g_ptr_array_add(server->listeners, listener);
+    return TRUE;
+}
+
 gboolean http_server_listen_unix(HttpServer *server, const char *path, GError **error)
 {
     g_return_val_if_fail(server != NULL && path != NULL, FALSE);
@@ -644,19 +663,14 @@ gboolean http_server_listen_unix(HttpServer *server, const char *path, GError **
     int fd = http_transport_bind_unix(path, &st, error);
     if (fd < 0)
         return FALSE;
+    return listener_add_unix(server, fd, path, &st, error);
+}
 
-    Listener *listener = listener_new(server);
-    listener->fd = fd;
-    listener->is_unix = TRUE;
-    listener->unix_path = g_strdup(path);
-    listener->unix_dev = st.st_dev;
-    listener->unix_ino = st.st_ino;
-    if (!listener_start(listener, NULL, NULL, error)) {
-        listener_free(listener);
-        return FALSE;
-    }
-    g_ptr_array_add(server->listeners, listener);
-    return TRUE;
+gboolean http_server_adopt_unix(HttpServer *server, int fd, GError **error)
+{
+    g_return_val_if_fail(server != NULL && fd >= 0, FALSE);
+    /* No path: the socket file is its maker's, never removed here. */
+    return listener_add_unix(server, fd, NULL, NULL, error);
 }
 
 /* Reads the PEM files; FALSE with an error naming the file. */
@@ -674,35 +688,36 @@ static gboolean tls_files_read(const char *cert_file, const char *key_file, char
     return TRUE;
 }
 
-gboolean http_server_listen_tcp(HttpServer *server, const char *address, const char *cert_file,
-                                const char *key_file, GError **error)
+/* The rules of every TCP listener, bound here or passed to us: TLS with both
+ * files or neither, and plain HTTP only on loopback.  Reads the PEM files. */
+static gboolean tcp_security_check(const char *address, gboolean loopback, const char *cert_file,
+                                   const char *key_file, char **cert, char **key, GError **error)
 {
-    g_return_val_if_fail(server != NULL && address != NULL, FALSE);
-    TcpAddress parsed;
-    g_autofree char *cert = NULL;
-    g_autofree char *key = NULL;
     gboolean tls = cert_file != NULL || key_file != NULL;
 
-    if (!http_transport_parse_tcp(address, &parsed, error))
-        return FALSE;
     if (tls && (cert_file == NULL || key_file == NULL)) {
         g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
                     "TLS needs both a certificate and a key file");
         return FALSE;
     }
-    if (!tls && !parsed.loopback) {
+    if (!tls && !loopback) {
         g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
                     "refusing plain HTTP on non-loopback address %s: tokens would travel in "
                     "clear text; configure a TLS certificate and key",
                     address);
         return FALSE;
     }
-    if (tls && !tls_files_read(cert_file, key_file, &cert, &key, error))
-        return FALSE;
+    return !tls || tls_files_read(cert_file, key_file, cert, key, error);
+}
 
+/* Serves on the listening TCP socket @fd (taken, also on failure). */
+static gboolean listener_add_tcp(HttpServer *server, int fd, guint16 port, char *cert, char *key,
+                                 GError **error)
+{
     Listener *listener = listener_new(server);
-    listener->fd = http_transport_bind_tcp(address, &parsed, &listener->port, error);
-    gboolean ok = listener->fd >= 0 && listener_start(listener, cert, key, error);
+    listener->fd = fd;
+    listener->port = port;
+    gboolean ok = listener_start(listener, cert, key, error);
     if (key != NULL)
         explicit_bzero(key, strlen(key)); /* GnuTLS has its own copy now */
     if (!ok) {
@@ -711,6 +726,45 @@ gboolean http_server_listen_tcp(HttpServer *server, const char *address, const c
     }
     g_ptr_array_add(server->listeners, listener);
     return TRUE;
+}
+
+gboolean http_server_listen_tcp(HttpServer *server, const char *address, const char *cert_file,
+                                const char *key_file, GError **error)
+{
+    g_return_val_if_fail(server != NULL && address != NULL, FALSE);
+    TcpAddress parsed;
+    g_autofree char *cert = NULL;
+    g_autofree char *key = NULL;
+    guint16 port = 0;
+
+    if (!http_transport_parse_tcp(address, &parsed, error) ||
+        !tcp_security_check(address, parsed.loopback, cert_file, key_file, &cert, &key, error))
+        return FALSE;
+    int fd = http_transport_bind_tcp(address, &parsed, &port, error);
+    if (fd < 0) {
+        if (key != NULL)
+            explicit_bzero(key, strlen(key));
+        return FALSE;
+    }
+    return listener_add_tcp(server, fd, port, cert, key, error);
+}
+
+gboolean http_server_adopt_tcp(HttpServer *server, int fd, const char *cert_file,
+                               const char *key_file, GError **error)
+{
+    g_return_val_if_fail(server != NULL && fd >= 0, FALSE);
+    TcpAddress bound;
+    g_autofree char *cert = NULL;
+    g_autofree char *key = NULL;
+    g_autofree char *text = NULL;
+    guint16 port = 0;
+
+    if (!http_transport_bound_tcp(fd, &bound, &port, &text, error) ||
+        !tcp_security_check(text, bound.loopback, cert_file, key_file, &cert, &key, error)) {
+        close(fd);
+        return FALSE;
+    }
+    return listener_add_tcp(server, fd, port, cert, key, error);
 }
 
 guint16 http_server_tcp_port(HttpServer *server)

@@ -101,6 +101,13 @@ int http_transport_bind_unix(const char *path, struct stat *st, GError **error)
     return fd;
 }
 
+static gboolean is_loopback(const struct sockaddr_storage *addr)
+{
+    if (addr->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)addr)->sin_addr.s_addr) >> 24) == 127;
+    return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)addr)->sin6_addr);
+}
+
 /* "ADDR:PORT" with an IPv4 ADDR, "[IPv6]:PORT", or "localhost:PORT". */
 gboolean http_transport_parse_tcp(const char *text, TcpAddress *out, GError **error)
 {
@@ -135,14 +142,14 @@ gboolean http_transport_parse_tcp(const char *text, TcpAddress *out, GError **er
         in4->sin_family = AF_INET;
         in4->sin_port = htons((guint16)port);
         out->len = sizeof(*in4);
-        out->loopback = (ntohl(in4->sin_addr.s_addr) >> 24) == 127;
+        out->loopback = is_loopback(&out->addr);
         return TRUE;
     }
     if (text[0] == '[' && inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
         in6->sin6_family = AF_INET6;
         in6->sin6_port = htons((guint16)port);
         out->len = sizeof(*in6);
-        out->loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+        out->loopback = is_loopback(&out->addr);
         return TRUE;
     }
 bad:
@@ -178,6 +185,32 @@ int http_transport_bind_tcp(const char *text, const TcpAddress *address, guint16
     *port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                      : ((struct sockaddr_in *)&bound)->sin_port);
     return fd;
+}
+
+gboolean http_transport_bound_tcp(int fd, TcpAddress *address, guint16 *port, char **text,
+                                  GError **error)
+{
+    char host[INET6_ADDRSTRLEN] = "";
+
+    memset(address, 0, sizeof(*address));
+    address->len = sizeof(address->addr);
+    if (getsockname(fd, (struct sockaddr *)&address->addr, &address->len) != 0) {
+        g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "getsockname: %s", g_strerror(errno));
+        return FALSE;
+    }
+    gboolean v6 = address->addr.ss_family == AF_INET6;
+    const void *raw = v6 ? (const void *)&((struct sockaddr_in6 *)&address->addr)->sin6_addr
+                         : (const void *)&((struct sockaddr_in *)&address->addr)->sin_addr;
+    if ((!v6 && address->addr.ss_family != AF_INET) ||
+        inet_ntop(address->addr.ss_family, raw, host, sizeof(host)) == NULL) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "not an IPv4 or IPv6 socket");
+        return FALSE;
+    }
+    *port = ntohs(v6 ? ((struct sockaddr_in6 *)&address->addr)->sin6_port
+                     : ((struct sockaddr_in *)&address->addr)->sin_port);
+    address->loopback = is_loopback(&address->addr);
+    *text = v6 ? g_strdup_printf("[%s]:%u", host, *port) : g_strdup_printf("%s:%u", host, *port);
+    return TRUE;
 }
 
 /* ---- connections ----------------------------------------------------------- */

@@ -10,6 +10,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "api/json.h"
+#include "daemon/activation.h"
 #include "daemon/app.h"
 #include "daemon/audit.h"
 #include "daemon/clock.h"
@@ -19,6 +20,7 @@
 #include "daemon/networks.h"
 #include "daemon/stacks.h"
 #include "daemon/tokens.h"
+#include "daemon/watchdog.h"
 #include "hvcore/init.h"
 #include "hvcore/storage.h"
 
@@ -119,7 +121,57 @@ static gboolean make_socket_dir(const char *socket, GError **error)
     return TRUE;
 }
 
-static gboolean start_server(App *app, gboolean test_hooks, GError **error)
+/* Passed sockets win for the kinds they cover: a passed UNIX socket is the
+ * API socket (the `socket` setting is not used), passed TCP sockets are the
+ * TCP listeners (`listen` is not used).  A kind none was passed for is
+ * created from the configuration, as without systemd.  @where gets the API
+ * socket, then " and " each TCP listener, for the log; its first
+ * @api_len bytes name the API socket alone (STATUS=). */
+static gboolean start_listeners(App *app, Activation *activation, GString *where, gsize *api_len,
+                                GError **error)
+{
+    const Config *config = app->config;
+
+    if (activation->unix_fd >= 0) {
+        g_message("serving the API on the UNIX socket the service manager passed, %s; the "
+                  "socket setting (%s) is not used",
+                  activation->unix_text, config->socket);
+        g_string_append(where, activation->unix_text);
+        int fd = activation->unix_fd;
+        activation->unix_fd = -1; /* the server's now */
+        if (!http_server_adopt_unix(app->server, fd, error))
+            return FALSE;
+    } else {
+        g_string_append(where, config->socket);
+        if (!make_socket_dir(config->socket, error) ||
+            !http_server_listen_unix(app->server, config->socket, error))
+            return FALSE;
+    }
+    *api_len = where->len;
+
+    GArray *tcp = activation->tcp_fds;
+    if (tcp->len > 0 && config->listen != NULL)
+        g_message("serving TCP on the socket(s) the service manager passed; the listen setting "
+                  "(%s) is not used",
+                  config->listen);
+    for (guint i = 0; i < tcp->len; i++) {
+        int fd = g_array_index(tcp, int, i);
+        g_array_index(tcp, int, i) = -1;
+        g_string_append_printf(where, " and %s", (char *)activation->tcp_texts->pdata[i]);
+        if (!http_server_adopt_tcp(app->server, fd, config->tls_cert, config->tls_key, error))
+            return FALSE;
+    }
+    if (tcp->len == 0 && config->listen != NULL) {
+        g_string_append_printf(where, " and %s", config->listen);
+        if (!http_server_listen_tcp(app->server, config->listen, config->tls_cert, config->tls_key,
+                                    error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean start_server(App *app, gboolean test_hooks, Activation *activation, GString *where,
+                             gsize *api_len, GError **error)
 {
     gsize n_main = 0, n_test = 0;
     const HttpRoute *main_routes = routes_table(&n_main);
@@ -148,14 +200,7 @@ static gboolean start_server(App *app, gboolean test_hooks, GError **error)
                                 config_admin_gid(app->config));
     http_server_set_audit(app->server, audit_open(app->config->state_dir, log_to_journal()));
     raise_file_limit((guint)app->config->max_connections);
-    if (!make_socket_dir(app->config->socket, error) ||
-        !http_server_listen_unix(app->server, app->config->socket, error))
-        return FALSE;
-    if (app->config->listen != NULL &&
-        !http_server_listen_tcp(app->server, app->config->listen, app->config->tls_cert,
-                                app->config->tls_key, error))
-        return FALSE;
-    return TRUE;
+    return start_listeners(app, activation, where, api_len, error);
 }
 
 static gboolean choose_backend(App *app, GError **error)
@@ -295,8 +340,15 @@ static int serve(const Options *options)
     App app = {.started_at = g_get_monotonic_time(), .test_hooks = options->test_hooks};
     g_autoptr(GError) error = NULL;
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+    g_auto(Activation) activation = {.unix_fd = -1};
+    g_autoptr(GString) where = g_string_new(NULL);
+    gsize api_len = 0;
     int status = 1;
 
+    /* Both read and clear the environment: before any thread starts. */
+    guint64 watchdog_usec = watchdog_period_from_env();
+    if (!activation_take(&activation, &error))
+        goto out;
     app.config = load_config(options, &error);
     if (app.config == NULL)
         goto out;
@@ -306,22 +358,22 @@ static int serve(const Options *options)
         goto out;
     }
     if (!choose_backend(&app, &error) || !open_state(&app, &error) || !open_libvirt(&app, &error) ||
-        !start_server(&app, options->test_hooks, &error))
+        !start_server(&app, options->test_hooks, &activation, where, &api_len, &error))
         goto out;
 
     networks_watch_addresses(&app);
     g_unix_signal_add(SIGTERM, on_stop_signal, loop);
     g_unix_signal_add(SIGINT, on_stop_signal, loop);
-    g_message("turtled %s serving on %s%s%s (backend %s, state %s)", TURTLES_VERSION,
-              app.config->socket, app.config->listen ? " and " : "",
-              app.config->listen ? app.config->listen : "", hv_backend_to_string(app.backend),
-              app.config->state_dir);
-    sd_notifyf(0, "READY=1\nSTATUS=serving on %s, backend %s", app.config->socket,
+    g_message("turtled %s serving on %s (backend %s, state %s)", TURTLES_VERSION, where->str,
+              hv_backend_to_string(app.backend), app.config->state_dir);
+    sd_notifyf(0, "READY=1\nSTATUS=serving on %.*s, backend %s", (int)api_len, where->str,
                hv_backend_to_string(app.backend));
+    Watchdog *watchdog = watchdog_start(watchdog_usec, app.store, app.operations);
     g_main_loop_run(loop);
 
     sd_notify(0, "STOPPING=1\nSTATUS=draining requests");
     g_message("stopping: draining in-flight requests");
+    watchdog_free(watchdog);
     status = 0;
 out:
     if (error != NULL)

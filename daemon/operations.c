@@ -27,6 +27,8 @@ struct Operations {
     GCond changed;      /* broadcast whenever an operation ends */
     GHashTable *live;   /* id -> OperationContext, pending or running */
     gboolean releasing; /* operations_wait returns at once */
+    gint running;       /* jobs in run_job (atomic) */
+    gint taken;         /* jobs run_job has begun since start (atomic, wraps) */
 };
 
 static void context_unref(OperationContext *context)
@@ -91,10 +93,8 @@ static void finish(OperationContext *context, const GError *error)
     context_unref(context);
 }
 
-static void run_job(gpointer job, gpointer user_data)
+static void run_job_counted(OperationContext *context, Operations *operations)
 {
-    OperationContext *context = job;
-    Operations *operations = user_data;
     g_autoptr(GError) error = NULL;
 
     g_mutex_lock(&operations->lock);
@@ -121,6 +121,18 @@ static void run_job(gpointer job, gpointer user_data)
     finish(context, error);
     log_context_set(NULL, NULL);
     context_unref(context);
+}
+
+/* Counted for operations_health: the watchdog tells a busy pool from a
+ * wedged one by them. */
+static void run_job(gpointer job, gpointer user_data)
+{
+    Operations *operations = user_data;
+
+    g_atomic_int_inc(&operations->running);
+    g_atomic_int_inc(&operations->taken);
+    run_job_counted(job, operations);
+    g_atomic_int_add(&operations->running, -1);
 }
 
 Operations *operations_new(Store *store, EventBus *events, guint workers)
@@ -338,4 +350,14 @@ GCancellable *operation_cancellable(OperationContext *context)
 const char *operation_id(OperationContext *context)
 {
     return context->operation->id;
+}
+
+void operations_health(Operations *operations, OperationsHealth *health)
+{
+    g_mutex_lock(&operations->lock);
+    health->queued = g_thread_pool_unprocessed(operations->pool);
+    health->running = (guint)g_atomic_int_get(&operations->running);
+    health->workers = (guint)MAX(g_thread_pool_get_max_threads(operations->pool), 0);
+    health->taken = (guint)g_atomic_int_get(&operations->taken);
+    g_mutex_unlock(&operations->lock);
 }

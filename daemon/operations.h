@@ -51,6 +51,18 @@ ApiOperation *operations_cancel(Operations *operations, const char *id, const ch
  * stopping and its long-polls must answer before the server drains. */
 void operations_release_waiters(Operations *operations);
 
+/* How the worker pool is doing, for the watchdog. */
+typedef struct {
+    guint queued;  /* jobs no worker has taken yet */
+    guint running; /* jobs workers are running */
+    guint workers; /* the pool's size */
+    guint taken;   /* jobs workers have taken since start (wraps) */
+} OperationsHealth;
+
+/* Takes the pool's lock, so a lock held forever blocks the caller here (the
+ * watchdog's prober, which watches for exactly that). */
+void operations_health(Operations *operations, OperationsHealth *health);
+
 /* For bodies. */
 void operation_progress(OperationContext *context, int percent, const char *stage,
                         gint64 bytes_done, gint64 bytes_total);

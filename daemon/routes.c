@@ -97,9 +97,10 @@ static const HttpRoute routes[] = {
 };
 
 /* Only with --test-hooks: an operation that just sleeps, so tests can kill
- * turtled while one runs. */
+ * turtled while one runs; a hang of what the watchdog watches. */
 static const HttpRoute test_routes[] = {
     ROUTE("POST", "/v1/test/sleep", CALLER, TRUE, handle_test_sleep),
+    ROUTE("POST", "/v1/test/hang", OPERATOR, TRUE, handle_test_hang),
 };
 
 const HttpRoute *routes_table(gsize *n_routes)

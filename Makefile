@@ -7,7 +7,7 @@
 #   make check TSAN=1       unit and integration tiers under ThreadSanitizer (build/tsan)
 #   make check-long         the long tests (LONG_TESTS: crash storm, host-VM suites), not run by CI
 #   make check-layers       the include arrows and "libvirt only in hvcore" (part of check)
-#   make deb        the Debian packages turtled and turtlectl, in build/deb/
+#   make deb        the Debian packages turtled and turtlectl, in build/deb/ (lintian-clean)
 #   make format | format-check | install | clean | l1-image | demo
 
 VERSION  = 0.1.0
@@ -251,7 +251,9 @@ deb:
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
 	git ls-files -z --cached --others --exclude-standard | \
 	  tar --null -T - --no-recursion --ignore-failed-read -cf - | tar -xf - -C $(DEB_DIR)/src
-	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc -jauto
+	@# Any lintian error or warning fails the build (overrides carry their reason).
+	lintian --fail-on error,warning $(DEB_DIR)/*.changes
 	@ls $(DEB_DIR)/*.deb
 
 # The main job end to end (tests/demo/demo): a private libvirt host, turtled,

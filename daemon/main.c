@@ -133,9 +133,16 @@ static gboolean start_listeners(App *app, Activation *activation, GString *where
     const Config *config = app->config;
 
     if (activation->unix_fd >= 0) {
-        g_message("serving the API on the UNIX socket the service manager passed, %s; the "
-                  "socket setting (%s) is not used",
-                  activation->unix_text, config->socket);
+        /* The packaged units pass the configured path itself: only a
+         * different one is worth a word. */
+        g_autofree char *same = g_strdup_printf("(%s)", config->socket);
+        if (g_str_has_suffix(activation->unix_text, same))
+            g_message("serving the API on the UNIX socket the service manager passed, %s",
+                      activation->unix_text);
+        else
+            g_message("serving the API on the UNIX socket the service manager passed, %s; the "
+                      "socket setting (%s) is not used",
+                      activation->unix_text, config->socket);
         g_string_append(where, activation->unix_text);
         int fd = activation->unix_fd;
         activation->unix_fd = -1; /* the server's now */

@@ -13,9 +13,9 @@ cd "${TURTLES_SRCDIR:-$(dirname "$0")/../..}" || exit 1
 
 command -v python3 >/dev/null || skip_all "python3 is missing"
 
-PERIOD_S=2  # WATCHDOG_USEC: pings every second
-SETTLE_S=4  # after a hang began, a ping already decided may still go out
-WATCH_S=8   # then none may come for this long (four periods)
+PERIOD_S=1  # WATCHDOG_USEC: pings every half second
+SETTLE_S=2  # after a hang began, a ping already decided may still go out
+WATCH_S=4   # then none may come for this long (four periods)
 
 td_init
 

@@ -31,9 +31,10 @@ static void hang_now(Hang *hang)
 {
     g_mutex_lock(&hang->lock);
     hang->started = TRUE;
+    gint64 seconds = hang->seconds;
     g_cond_signal(&hang->cond);
     g_mutex_unlock(&hang->lock);
-    g_usleep((gulong)hang->seconds * G_USEC_PER_SEC);
+    g_usleep((gulong)seconds * G_USEC_PER_SEC);
 }
 
 static gboolean hang_main_loop(gpointer data)
@@ -127,10 +128,13 @@ HttpReply *handle_test_hang(gpointer data, const HttpRequest *request)
         return http_reply_error(error);
 
     Hang *hang = g_atomic_rc_box_new0(Hang);
-    hang->app = app;
-    hang->seconds = seconds;
     g_mutex_init(&hang->lock);
     g_cond_init(&hang->cond);
+    /* Under the lock: the hang reads them on another thread. */
+    g_mutex_lock(&hang->lock);
+    hang->app = app;
+    hang->seconds = seconds;
+    g_mutex_unlock(&hang->lock);
     if (g_str_equal(what, "main-loop")) {
         g_idle_add_full(G_PRIORITY_DEFAULT, hang_main_loop, g_atomic_rc_box_acquire(hang),
                         hang_unref);

@@ -51,6 +51,12 @@ activate() {
     TD_STARTS=$((TD_STARTS + 1))
     TD_LOG=$log
     : >"$TD_LOG"
+    # The activator hands its child only LISTEN_* and what --setenv names:
+    # the sanitizers' options (their suppressions) must be named to get through.
+    local var
+    for var in TSAN_OPTIONS ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+        [ -n "${!var+set}" ] && args+=("--setenv=$var")
+    done
     systemd-socket-activate "${args[@]}" "$TD_BIN" "$@" >>"$TD_LOG" 2>&1 &
     TD_PID=$!
 }

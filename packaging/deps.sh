@@ -3,6 +3,11 @@
 # Silent and fast when everything is present; needs root otherwise.
 set -eu
 
+# ovmf: UEFI firmware for stacks (libvirt picks it through its firmware
+# descriptors); libisofs-dev: turtled writes cloud-init seeds as ISO 9660.
+# systemd-boot-efi, dosfstools, mtools, fdisk: the UEFI-bootable L1 disk image
+# of the tests (GPT + EFI system partition, written without mounting);
+# xorriso reads seeds back in tests; tmux drives turtlectl's interactive console.
 # The last line: make deb and lintian; systemd-analyze and
 # systemd-socket-activate (tests, without systemd as init); promtool.
 PACKAGES="
@@ -15,6 +20,7 @@ clang libclang-rt-14-dev
 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
 dnsmasq-base iptables ebtables iproute2
 busybox-static cpio xz-utils zstd kmod curl jq sqlite3 wrk
+ovmf libisofs-dev systemd-boot-efi dosfstools mtools fdisk xorriso tmux
 debhelper dpkg-dev lintian systemd prometheus
 "
 

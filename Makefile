@@ -62,7 +62,7 @@ WARN = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-p
 
 # Deferred (=) on purpose: `make deps check` parses this file before deps
 # installs the libraries, so pkg-config must run when a recipe needs it.
-PKG_HVCORE = glib-2.0 gobject-2.0 gio-2.0 libvirt libvirt-glib-1.0 libvirt-gconfig-1.0 libxml-2.0 json-c
+PKG_HVCORE = glib-2.0 gobject-2.0 gio-2.0 libvirt libvirt-glib-1.0 libvirt-gconfig-1.0 libxml-2.0 json-c libisofs-1
 PKG_API    = glib-2.0 json-c
 PKG_DAEMON = $(PKG_HVCORE) json-c libmicrohttpd gnutls sqlite3 libsystemd
 PKG_CLI    = glib-2.0 json-c libcurl

@@ -212,6 +212,8 @@ gboolean api_json_check_choice(const char *path, const char *value, const char *
 
 static gboolean key_is_known(const char *key, const char *const *keys)
 {
+    if (!keys)
+        return TRUE; /* the caller checks the members itself */
     for (const char *const *known = keys; *known; known++) {
         if (strcmp(key, *known) == 0)
             return TRUE;

@@ -74,7 +74,8 @@ gboolean api_json_check_time(const char *path, const char *value, GError **error
 /* @choices is NULL-terminated; the message lists them. */
 gboolean api_json_check_choice(const char *path, const char *value, const char *const *choices,
                                GError **error);
-/* A NULL-terminated list of acceptable keys; anything else is "<path>.<key>: unknown field". */
+/* A NULL-terminated list of acceptable keys; anything else is "<path>.<key>: unknown field".
+ * NULL @keys checks the type only (the caller checks the members). */
 gboolean api_json_check_object(json_object *value, const char *path, const char *const *keys,
                                GError **error);
 

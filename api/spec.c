@@ -7,9 +7,11 @@
 
 #define CPU_NAMED "named:"
 
-static const char *const spec_keys[] = {"name",    "vcpus", "memory_mib", "boot", "nesting",
-                                        "devices", "nics",  "start",      NULL};
-static const char *const boot_keys[] = {"kernel", "initrd", "cmdline", "disk", NULL};
+static const char *const spec_keys[] = {"name",    "vcpus", "memory_mib", "boot",       "nesting",
+                                        "devices", "nics",  "start",      "cloud_init", NULL};
+static const char *const boot_keys[] = {"kernel",   "initrd",      "cmdline", "disk",
+                                        "firmware", "secure_boot", NULL};
+static const char *const firmware_choices[] = {"bios", "uefi", NULL};
 static const char *const nesting_keys[] = {"cpu", "iommu", NULL};
 static const char *const iommu_choices[] = {"none", "intel", "virtio", NULL};
 static const char *const device_keys[] = {"class", "id", "model", "address", NULL};
@@ -86,6 +88,7 @@ ApiStackSpec *api_stack_spec_new(void)
 {
     ApiStackSpec *spec = g_new0(ApiStackSpec, 1);
     spec->iommu = g_strdup("none");
+    spec->firmware = g_strdup("bios");
     spec->devices = g_ptr_array_new_with_free_func((GDestroyNotify)api_stack_device_free);
     spec->nics = g_ptr_array_new_with_free_func((GDestroyNotify)api_stack_nic_free);
     spec->start = TRUE;
@@ -101,6 +104,8 @@ void api_stack_spec_free(ApiStackSpec *spec)
     g_free(spec->boot_initrd);
     g_free(spec->boot_cmdline);
     g_free(spec->boot_disk);
+    g_free(spec->firmware);
+    api_cloud_init_free(spec->cloud_init);
     g_free(spec->cpu);
     g_free(spec->iommu);
     if (spec->devices)
@@ -114,6 +119,13 @@ void api_stack_spec_free(ApiStackSpec *spec)
 
 static gboolean check_boot(const ApiStackSpec *spec, GError **error)
 {
+    if (!api_json_check_choice("boot.firmware", spec->firmware, firmware_choices, error))
+        return FALSE;
+    if (spec->secure_boot && g_strcmp0(spec->firmware, "uefi") != 0) {
+        api_json_set_invalid(error, "boot.secure_boot",
+                             "needs boot.firmware \"uefi\" (BIOS has no secure boot)");
+        return FALSE;
+    }
     if (spec->boot_kernel && spec->boot_disk) {
         api_json_set_invalid(error, "boot.disk", "cannot be combined with boot.kernel");
         return FALSE;
@@ -234,7 +246,8 @@ gboolean api_stack_spec_validate(const ApiStackSpec *spec, GError **error)
                                 API_SPEC_MEMORY_MAX_MIB, error) &&
            check_boot(spec, error) && check_cpu(spec->cpu, error) &&
            api_json_check_choice("nesting.iommu", spec->iommu, iommu_choices, error) &&
-           check_devices(spec->devices, error) && check_nics(spec->nics, error);
+           check_devices(spec->devices, error) && check_nics(spec->nics, error) &&
+           (!spec->cloud_init || api_cloud_init_validate(spec->cloud_init, error));
 }
 
 /* ---- JSON -------------------------------------------------------------------- */
@@ -306,6 +319,7 @@ static ApiStackSpec *decode_spec(json_object *value, gboolean record, GError **e
     json_object *nesting = NULL;
     json_object *devices = NULL;
     json_object *nics = NULL;
+    json_object *cloud_init = NULL;
     gint64 vcpus = 0;
     gint64 memory = 0;
     g_autofree char *iommu = NULL;
@@ -322,6 +336,8 @@ static ApiStackSpec *decode_spec(json_object *value, gboolean record, GError **e
         !api_json_get_string(boot, "boot", "initrd", opt, &spec->boot_initrd, error) ||
         !api_json_get_string(boot, "boot", "cmdline", opt, &spec->boot_cmdline, error) ||
         !api_json_get_string(boot, "boot", "disk", opt, &spec->boot_disk, error) ||
+        !api_json_get_string(boot, "boot", "firmware", opt, &spec->firmware, error) ||
+        !api_json_get_bool(boot, "boot", "secure_boot", opt, &spec->secure_boot, error) ||
         !api_json_get_object(value, "", "nesting", opt, nesting_keys, &nesting, error) ||
         (nesting && !api_json_get_string(nesting, "nesting", "cpu", opt, &spec->cpu, error)) ||
         (nesting && !api_json_get_string(nesting, "nesting", "iommu", opt, &iommu, error)) ||
@@ -329,8 +345,14 @@ static ApiStackSpec *decode_spec(json_object *value, gboolean record, GError **e
         (devices && !decode_devices(devices, record, spec->devices, error)) ||
         !api_json_get_array(value, "", "nics", opt, &nics, error) ||
         (nics && !decode_nics(nics, record, spec->nics, error)) ||
-        !api_json_get_bool(value, "", "start", opt, &spec->start, error))
+        !api_json_get_bool(value, "", "start", opt, &spec->start, error) ||
+        !api_json_get_object(value, "", "cloud_init", opt, NULL, &cloud_init, error))
         return NULL;
+    if (cloud_init) {
+        spec->cloud_init = api_cloud_init_from_json(cloud_init, record, error);
+        if (!spec->cloud_init)
+            return NULL;
+    }
     spec->vcpus = (guint)vcpus;
     spec->memory_mib = (guint)memory;
     /* Devices are handed on to L2 through the vIOMMU: they bring one along. */
@@ -363,6 +385,10 @@ ApiStackSpec *api_stack_spec_copy(const ApiStackSpec *spec)
     copy->boot_initrd = g_strdup(spec->boot_initrd);
     copy->boot_cmdline = g_strdup(spec->boot_cmdline);
     copy->boot_disk = g_strdup(spec->boot_disk);
+    g_free(copy->firmware);
+    copy->firmware = g_strdup(spec->firmware);
+    copy->secure_boot = spec->secure_boot;
+    copy->cloud_init = spec->cloud_init ? api_cloud_init_copy(spec->cloud_init) : NULL;
     copy->cpu = g_strdup(spec->cpu);
     g_free(copy->iommu);
     copy->iommu = g_strdup(spec->iommu);
@@ -385,15 +411,16 @@ static void add_string(json_object *object, const char *key, const char *value)
         json_object_object_add(object, key, json_object_new_string(value));
 }
 
-json_object *api_stack_spec_to_json(const ApiStackSpec *spec)
+static json_object *encode(const ApiStackSpec *spec, gboolean with_user_data)
 {
-    g_return_val_if_fail(spec != NULL, NULL);
 
     json_object *boot = json_object_new_object();
     add_string(boot, "kernel", spec->boot_kernel);
     add_string(boot, "initrd", spec->boot_initrd);
     add_string(boot, "cmdline", spec->boot_cmdline);
     add_string(boot, "disk", spec->boot_disk);
+    add_string(boot, "firmware", spec->firmware ? spec->firmware : "bios");
+    json_object_object_add(boot, "secure_boot", json_object_new_boolean(spec->secure_boot));
 
     json_object *nesting = json_object_new_object();
     add_string(nesting, "cpu", spec->cpu);
@@ -429,5 +456,20 @@ json_object *api_stack_spec_to_json(const ApiStackSpec *spec)
     json_object_object_add(root, "devices", devices);
     json_object_object_add(root, "nics", nics);
     json_object_object_add(root, "start", json_object_new_boolean(spec->start));
+    if (spec->cloud_init)
+        json_object_object_add(root, "cloud_init",
+                               api_cloud_init_to_json(spec->cloud_init, with_user_data));
     return root;
+}
+
+json_object *api_stack_spec_to_json(const ApiStackSpec *spec)
+{
+    g_return_val_if_fail(spec != NULL, NULL);
+    return encode(spec, TRUE);
+}
+
+json_object *api_stack_spec_to_public_json(const ApiStackSpec *spec)
+{
+    g_return_val_if_fail(spec != NULL, NULL);
+    return encode(spec, FALSE);
 }

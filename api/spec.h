@@ -13,6 +13,8 @@
 #include <glib.h>
 #include <json-c/json.h>
 
+#include "api/cloud_init.h"
+
 /* The schema's bounds (openapi.yaml), for the decoder and the CLI's flags;
  * daemon/convert.c checks at compile time that hvcore's are the same. */
 #define API_SPEC_VCPUS_MAX      64
@@ -61,12 +63,15 @@ typedef struct {
     char *boot_initrd;
     char *boot_cmdline;
     char *boot_disk;
+    char *firmware;       /* "bios" (the default) or "uefi" */
+    gboolean secure_boot; /* uefi only; default FALSE */
     /* nesting */
     char *cpu;   /* NULL (backend default), "host-passthrough", "host-model", "named:<model>" */
     char *iommu; /* "none", "intel", "virtio"; decoders default to intel with devices, else none */
-    GPtrArray *devices; /* of ApiStackDevice *; never NULL */
-    GPtrArray *nics;    /* of ApiStackNic *; never NULL */
-    gboolean start;     /* default TRUE */
+    GPtrArray *devices;       /* of ApiStackDevice *; never NULL */
+    GPtrArray *nics;          /* of ApiStackNic *; never NULL */
+    gboolean start;           /* default TRUE */
+    ApiCloudInit *cloud_init; /* NULL: no seed */
 } ApiStackSpec;
 
 ApiStackSpec *api_stack_spec_new(void);
@@ -80,6 +85,11 @@ ApiStackSpec *api_stack_spec_from_json(json_object *value, GError **error);
 /* A stored record: devices may carry the id and model they hold. */
 ApiStackSpec *api_stack_spec_from_record_json(json_object *value, GError **error);
 ApiStackSpec *api_stack_spec_copy(const ApiStackSpec *spec);
+/* The whole spec: a request, and the store's record (cloud_init's user
+ * data included). */
 json_object *api_stack_spec_to_json(const ApiStackSpec *spec);
+/* As shown to clients and carried in a domain's <metadata>: cloud_init's
+ * user data only as its digest and size. */
+json_object *api_stack_spec_to_public_json(const ApiStackSpec *spec);
 /* Checks the shape of a spec built in C (the CLI builds them from flags). */
 gboolean api_stack_spec_validate(const ApiStackSpec *spec, GError **error);

@@ -102,7 +102,7 @@ json_object *api_stack_to_json(const ApiStack *stack)
 
     json_object *root = json_object_new_object();
     json_object_object_add(root, "id", api_json_new_string_or_null(stack->id));
-    g_autoptr(json_object) spec = api_stack_spec_to_json(stack->spec);
+    g_autoptr(json_object) spec = api_stack_spec_to_public_json(stack->spec);
     json_object_object_foreach(spec, key, member)
         json_object_object_add(root, key, json_object_get(member));
     json_object_object_add(root, "tenant", api_json_new_string_or_null(stack->tenant));

@@ -70,6 +70,16 @@ static HvIommu iommu_model(const char *iommu)
     return (HvIommu)(HV_IOMMU_VIRTIO + 1);
 }
 
+/* Past the enum for anything else, which hvcore refuses. */
+static HvFirmware firmware_kind(const char *firmware)
+{
+    if (firmware == NULL || g_str_equal(firmware, "bios"))
+        return HV_FIRMWARE_BIOS;
+    if (g_str_equal(firmware, "uefi"))
+        return HV_FIRMWARE_UEFI;
+    return (HvFirmware)(HV_FIRMWARE_UEFI + 1);
+}
+
 HvDevice *convert_stack_device(const ApiStackDevice *device, guint index)
 {
     HvDeviceModel model = HV_DEVICE_EDU;
@@ -102,6 +112,8 @@ static HvStackSpec *convert_spec_fields(const ApiStackSpec *spec)
     hv->cpu_mode = cpu_mode(spec->cpu, &model);
     hv->cpu_model = g_strdup(model);
     hv->iommu = iommu_model(spec->iommu);
+    hv->firmware = firmware_kind(spec->firmware);
+    hv->secure_boot = spec->secure_boot;
     for (guint i = 0; spec->devices && i < spec->devices->len; i++)
         g_ptr_array_add(hv->devices, convert_stack_device(g_ptr_array_index(spec->devices, i), i));
     return hv;

@@ -49,6 +49,7 @@ static void job_free(gpointer data)
 typedef struct {
     GPtrArray *images;   /* volume names copied into the peer's HV_POOL_IMAGES */
     GPtrArray *overlays; /* volume names created in the peer's HV_POOL_DISKS */
+    GPtrArray *wholes;   /* volume names copied whole into the peer's HV_POOL_DISKS */
     GPtrArray *networks; /* ids of the networks defined on the peer for the stack */
 } PeerLeftovers;
 
@@ -68,6 +69,8 @@ static void leftovers_remove(HvConn *dst, const char *peer, PeerLeftovers *made)
 {
     for (guint i = 0; i < made->overlays->len; i++)
         leftover_remove(dst, peer, HV_POOL_DISKS, g_ptr_array_index(made->overlays, i));
+    for (guint i = 0; i < made->wholes->len; i++)
+        leftover_remove(dst, peer, HV_POOL_DISKS, g_ptr_array_index(made->wholes, i));
     for (guint i = 0; i < made->images->len; i++)
         leftover_remove(dst, peer, HV_POOL_IMAGES, g_ptr_array_index(made->images, i));
     for (guint i = 0; i < made->networks->len; i++) {
@@ -98,7 +101,27 @@ static void on_migrate_progress(const HvMigrateProgress *progress, gpointer data
                        (gint64)progress->bytes_total);
 }
 
-/* Copies the boot images the peer lacks and makes the overlays there. */
+/* Copies @volumes of @pool the peer lacks; @made gets those it copied. */
+static gboolean copy_volumes(OperationContext *context, HvConn *src, HvConn *dst,
+                             const ApiPeer *peer, const char *pool, GPtrArray *volumes,
+                             GPtrArray *made, GError **error)
+{
+    for (guint i = 0; i < volumes->len; i++) {
+        const char *volume = g_ptr_array_index(volumes, i);
+        g_autofree char *what = g_strdup_printf("copying volume %s to %s", volume, peer->name);
+        CopyProgress copy = {context, what};
+        gboolean copied = FALSE;
+        if (!hv_volume_copy(src, dst, pool, volume, on_copy_progress, &copy,
+                            operation_cancellable(context), &copied, error))
+            return FALSE;
+        if (copied)
+            g_ptr_array_add(made, g_strdup(volume));
+    }
+    return TRUE;
+}
+
+/* Copies the boot images the peer lacks and the volumes the stack uses
+ * whole (UEFI variables, cloud-init seed), and makes the overlays there. */
 static gboolean prepare_peer(OperationContext *context, HvConn *src, HvConn *dst,
                              const ApiStack *stack, const ApiPeer *peer, PeerLeftovers *made,
                              GError **error)
@@ -107,18 +130,11 @@ static gboolean prepare_peer(OperationContext *context, HvConn *src, HvConn *dst
     g_autoptr(GPtrArray) overlays = NULL;
     if (!hv_migrate_list_volumes(src, stack->domain_name, &images, &overlays, error))
         return FALSE;
-    for (guint i = 0; i < images->len; i++) {
-        const char *volume = g_ptr_array_index(images, i);
-        g_autofree char *what =
-            g_strdup_printf("copying image volume %s to %s", volume, peer->name);
-        CopyProgress copy = {context, what};
-        gboolean copied = FALSE;
-        if (!hv_volume_copy(src, dst, HV_POOL_IMAGES, volume, on_copy_progress, &copy,
-                            operation_cancellable(context), &copied, error))
-            return FALSE;
-        if (copied)
-            g_ptr_array_add(made->images, g_strdup(volume));
-    }
+    g_autoptr(GPtrArray) wholes = hv_migrate_list_wholes(src, stack->domain_name, error);
+    if (wholes == NULL ||
+        !copy_volumes(context, src, dst, peer, HV_POOL_IMAGES, images, made->images, error) ||
+        !copy_volumes(context, src, dst, peer, HV_POOL_DISKS, wholes, made->wholes, error))
+        return FALSE;
     /* A disk boot: overlays are made on the peer over the copied images, and
      * libvirt copies their blocks during the migration. */
     return hv_migrate_create_overlays(src, dst, stack->domain_name, made->overlays, error);
@@ -193,9 +209,9 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
     g_autoptr(GError) unreachable = NULL;
     HvConn *dst = hv_conn_open(job->peer->libvirt_uri, &unreachable);
     gboolean ok = FALSE;
-    PeerLeftovers made = {g_ptr_array_new_with_free_func(g_free),
-                          g_ptr_array_new_with_free_func(g_free),
-                          g_ptr_array_new_with_free_func(g_free)};
+    PeerLeftovers made = {
+        g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
+        g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free)};
     HvMigrateResult result = {0};
     if (dst == NULL) {
         g_set_error(error, TD_ERROR, TD_ERROR_UNAVAILABLE, "peer '%s' is unreachable (%s): %s",
@@ -244,6 +260,7 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
     hv_conn_unref(dst);
     g_ptr_array_unref(made.images);
     g_ptr_array_unref(made.overlays);
+    g_ptr_array_unref(made.wholes);
     g_ptr_array_unref(made.networks);
     stacks_count_migration(app, ok,
                            !ok && g_error_matches(*error, G_IO_ERROR, G_IO_ERROR_CANCELLED),

@@ -14,7 +14,9 @@
 #include "daemon/images.h"
 #include "daemon/log.h"
 #include "daemon/networks.h"
+#include "daemon/seed.h"
 #include "hvcore/domain.h"
+#include "hvcore/firmware.h"
 #include "hvcore/error.h"
 #include "hvcore/machine.h"
 #include "hvcore/storage.h"
@@ -103,6 +105,25 @@ static char *overlay_name(const char *stack_id)
     return g_strdup_printf("%s.qcow2", stack_id);
 }
 
+/* The UEFI variables of a stack: libvirt copies the firmware's template
+ * there at its first start; a volume of the disks pool from then on. */
+static char *nvram_name(const char *stack_id)
+{
+    return g_strdup_printf("%s.nvram", stack_id);
+}
+
+static char *nvram_path(App *app, const char *stack_id)
+{
+    g_autofree char *dir = hv_storage_pool_dir(app->config->state_dir, HV_POOL_DISKS);
+    g_autofree char *name = nvram_name(stack_id);
+    return g_build_filename(dir, name, NULL);
+}
+
+static gboolean is_uefi(const ApiStackSpec *spec)
+{
+    return g_strcmp0(spec->firmware, "uefi") == 0;
+}
+
 gboolean stacks_set_state(App *app, const char *id, guint from, ApiStackState state,
                           const char *message, GError **error)
 {
@@ -131,20 +152,24 @@ void stacks_publish_lifecycle(App *app, const ApiStack *stack, const char *what)
 
 /* ---- removal: shared by delete, a failed create, and reconcile ------------------ */
 
-/* Removes the domain, the overlay and the console log of @stack, then its
- * row: each step is idempotent, so an interrupted removal can run again. */
+/* Removes the domain, the volumes (overlay, UEFI variables, seed) and the
+ * console log of @stack, then its row: each step is idempotent, so an
+ * interrupted removal can run again. */
 gboolean stacks_remove_everything(App *app, HvConn *conn, const ApiStack *stack, GError **error)
 {
-    g_autoptr(GError) local = NULL;
-    g_autofree char *overlay = overlay_name(stack->id);
     g_autofree char *console = stacks_console_path(app, stack->id);
+    char *(*const volume_of[])(const char *) = {overlay_name, nvram_name, seed_volume_name};
 
     if (!hv_machine_remove(conn, stack->domain_name, error))
         return FALSE;
-    if (!hv_volume_delete(conn, HV_POOL_DISKS, overlay, &local) &&
-        !g_error_matches(local, HV_ERROR, HV_ERROR_NOT_FOUND)) {
-        g_propagate_error(error, g_steal_pointer(&local));
-        return FALSE;
+    for (gsize i = 0; i < G_N_ELEMENTS(volume_of); i++) {
+        g_autofree char *volume = volume_of[i](stack->id);
+        g_autoptr(GError) local = NULL;
+        if (!hv_volume_delete(conn, HV_POOL_DISKS, volume, &local) &&
+            !g_error_matches(local, HV_ERROR, HV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
     }
     if (g_unlink(console) != 0 && errno != ENOENT) {
         g_set_error(error, TD_ERROR, TD_ERROR_INTERNAL, "cannot remove %s: %s", console,
@@ -189,8 +214,9 @@ static char *image_path(App *app, const ApiStack *stack, const char *name, ApiIm
 }
 
 /* The domain XML of @stack, its boot files resolved; @overlay is the disk
- * for a disk boot. */
-static char *domain_xml(App *app, const ApiStack *stack, const char *overlay, GError **error)
+ * for a disk boot, @seed the cloud-init seed's volume (or NULL). */
+static char *domain_xml(App *app, const ApiStack *stack, const char *overlay, const char *seed,
+                        GError **error)
 {
     const ApiStackSpec *spec = stack->spec;
     g_autoptr(HvStackSpec) hv = convert_stack_spec(stack);
@@ -214,6 +240,9 @@ static char *domain_xml(App *app, const ApiStack *stack, const char *overlay, GE
         return NULL;
     for (guint i = 0; i < nics->len; i++)
         g_ptr_array_add(hv->nics, g_steal_pointer(&g_ptr_array_index(nics, i)));
+    if (is_uefi(spec))
+        hv->nvram_path = nvram_path(app, stack->id);
+    hv->seed_path = g_strdup(seed);
     hv->console_log = stacks_console_path(app, stack->id);
     g_autoptr(json_object) record = api_stack_to_json(stack);
     hv->record_json = g_strdup(json_object_to_json_string_ext(record, JSON_C_TO_STRING_PLAIN));
@@ -248,10 +277,16 @@ static gboolean create_steps(OperationContext *context, App *app, HvConn *conn,
         if (overlay == NULL)
             return FALSE;
     }
+    g_autofree char *seed = NULL;
+    if (stack->spec->cloud_init != NULL) {
+        operation_progress(context, 25, "writing the cloud-init seed", 0, 0);
+        if (!check_cancelled(context, error) || !seed_create(conn, stack, &seed, error))
+            return FALSE;
+    }
     if (!check_cancelled(context, error))
         return FALSE;
     operation_progress(context, 40, "defining the domain", 0, 0);
-    g_autofree char *xml = domain_xml(app, stack, overlay, error);
+    g_autofree char *xml = domain_xml(app, stack, overlay, seed, error);
     if (xml == NULL || !hv_machine_define(conn, xml, error) || !check_cancelled(context, error))
         return FALSE;
     if (stack->spec->start) {
@@ -396,6 +431,20 @@ static gboolean check_images(App *app, const char *tenant, const ApiStackSpec *s
     return TRUE;
 }
 
+/* UEFI (and secure boot) only where this host's QEMU has the firmware. */
+static gboolean check_firmware(App *app, const ApiStackSpec *spec, GError **error)
+{
+    if (!is_uefi(spec))
+        return TRUE;
+    g_autoptr(HvConn) conn = connection_get(app, error);
+    if (conn == NULL)
+        return FALSE;
+    if (hv_firmware_check(conn, app->backend, HV_FIRMWARE_UEFI, spec->secure_boot, error))
+        return TRUE;
+    connection_failed(app, conn, error);
+    return FALSE;
+}
+
 typedef struct {
     ApiStack *stack;
     GPtrArray *images;
@@ -421,7 +470,8 @@ ApiOperation *stacks_create(App *app, const char *tenant, ApiStackSpec *spec, Ap
     networks_assign_macs(stack->spec);
     if (!devices_resolve_classes(app, stack->spec, error) ||
         !convert_validate_stack_spec(stack->spec, app->backend, app->host, error) ||
-        !networks_check_nics(app, tenant, stack->spec, error))
+        !networks_check_nics(app, tenant, stack->spec, error) ||
+        !check_firmware(app, stack->spec, error))
         return NULL;
     if (!check_images(app, tenant, stack->spec, images, error))
         return NULL;

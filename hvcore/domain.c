@@ -83,6 +83,8 @@ void hv_stack_spec_free(HvStackSpec *spec)
     g_free(spec->cmdline);
     g_free(spec->disk_path);
     g_free(spec->disk_format);
+    g_free(spec->nvram_path);
+    g_free(spec->seed_path);
     g_free(spec->cpu_model);
     if (spec->devices)
         g_ptr_array_unref(spec->devices);
@@ -470,6 +472,10 @@ static gboolean check_tenant_fields(const HvStackSpec *spec, HvBackend backend, 
     if (spec->iommu != HV_IOMMU_NONE && spec->iommu != HV_IOMMU_INTEL &&
         spec->iommu != HV_IOMMU_VIRTIO)
         return set_invalid(error, "nesting.iommu", "must be one of none, intel, virtio");
+    if (spec->firmware != HV_FIRMWARE_BIOS && spec->firmware != HV_FIRMWARE_UEFI)
+        return set_invalid(error, "boot.firmware", "must be bios or uefi");
+    if (spec->secure_boot && spec->firmware != HV_FIRMWARE_UEFI)
+        return set_invalid(error, "boot.secure_boot", "needs UEFI firmware");
     return check_devices(spec->devices, spec->iommu, error) && check_nics(spec, error);
 }
 
@@ -503,6 +509,12 @@ static gboolean check_host_fields(const HvStackSpec *spec, GError **error)
     } else if (spec->disk_format) {
         return set_invalid(error, "disk_format", "is only valid with disk boot (disk_path)");
     }
+
+    if ((spec->firmware == HV_FIRMWARE_UEFI) != (spec->nvram_path != NULL))
+        return set_invalid(error, "nvram_path", "must be set exactly for UEFI firmware");
+    if (!check_path("nvram_path", spec->nvram_path, error) ||
+        !check_path("seed_path", spec->seed_path, error))
+        return FALSE;
 
     if (!spec->console_log)
         return set_invalid(error, "console_log", "is required");
@@ -885,6 +897,24 @@ static void add_nic(xmlNodePtr devices, const HvNic *nic, guint index, HvIommu i
     add_alias(interface, id);
 }
 
+/* A virtio disk, not a CD-ROM: cloud-init finds its "cidata" label on any
+ * block device, and virtio needs no SATA controller in the L1.  The bytes
+ * never change after create: read-only. */
+static void add_seed_disk(xmlNodePtr devices, const char *path)
+{
+    xmlNodePtr disk = add_element(devices, NULL, "disk", NULL);
+    set_attr(disk, "type", "file");
+    set_attr(disk, "device", "disk");
+    xmlNodePtr driver = add_element(disk, NULL, "driver", NULL);
+    set_attr(driver, "name", "qemu");
+    set_attr(driver, "type", "raw");
+    set_attr(add_element(disk, NULL, "source", NULL), "file", path);
+    xmlNodePtr target = add_element(disk, NULL, "target", NULL);
+    set_attr(target, "dev", "vdb");
+    set_attr(target, "bus", "virtio");
+    add_element(disk, NULL, "readonly", NULL);
+}
+
 static gboolean has_model(const HvStackSpec *spec, HvDeviceModel model)
 {
     for (guint i = 0; spec->devices && i < spec->devices->len; i++) {
@@ -911,6 +941,8 @@ static void add_devices(xmlNodePtr domain, const HvStackSpec *spec)
         set_attr(target, "dev", "vda");
         set_attr(target, "bus", "virtio");
     }
+    if (spec->seed_path)
+        add_seed_disk(devices, spec->seed_path);
 
     for (guint i = 0; spec->nics && i < spec->nics->len; i++)
         add_nic(devices, g_ptr_array_index(spec->nics, i), i, spec->iommu);
@@ -982,6 +1014,23 @@ static void add_qemu_commandline(xmlNodePtr domain, const HvStackSpec *spec)
         set_attr(xmlNewChild(commandline, ns, BAD_CAST "arg", NULL), "value", "-device");
         set_attr(xmlNewChild(commandline, ns, BAD_CAST "arg", NULL), "value", value);
     }
+}
+
+/* libvirt picks the firmware from QEMU's descriptors (Debian's ovmf
+ * package): by the features asked for, never a path of ours. */
+static void add_uefi(xmlNodePtr os, const HvStackSpec *spec)
+{
+    const char *secure = spec->secure_boot ? "yes" : "no";
+
+    set_attr(os, "firmware", "efi");
+    xmlNodePtr firmware = add_element(os, NULL, "firmware", NULL);
+    xmlNodePtr feature = add_element(firmware, NULL, "feature", NULL);
+    set_attr(feature, "enabled", secure);
+    set_attr(feature, "name", "secure-boot");
+    feature = add_element(firmware, NULL, "feature", NULL);
+    set_attr(feature, "enabled", secure);
+    set_attr(feature, "name", "enrolled-keys");
+    add_element(os, NULL, "nvram", spec->nvram_path);
 }
 
 static void add_metadata(xmlNodePtr domain, const HvStackSpec *spec)
@@ -1081,10 +1130,15 @@ char *hv_domain_build_xml(const HvStackSpec *spec, HvBackend backend, const HvHo
     } else {
         set_attr(add_element(os, NULL, "boot", NULL), "dev", "hd");
     }
+    if (spec->firmware == HV_FIRMWARE_UEFI)
+        add_uefi(os, spec);
 
     xmlNodePtr features = add_element(domain, NULL, "features", NULL);
     add_element(features, NULL, "acpi", NULL);
     add_element(features, NULL, "apic", NULL);
+    /* Secure-boot OVMF keeps its variables safe from the OS in SMM. */
+    if (spec->secure_boot)
+        set_attr(add_element(features, NULL, "smm", NULL), "state", "on");
     /* Intel's interrupt remapping needs the split irqchip. */
     if (spec->iommu == HV_IOMMU_INTEL)
         set_attr(add_element(features, NULL, "ioapic", NULL), "driver", "qemu");

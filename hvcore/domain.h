@@ -35,6 +35,11 @@ typedef enum {
 } HvCpuMode;
 
 typedef enum {
+    HV_FIRMWARE_BIOS, /* SeaBIOS, QEMU's default */
+    HV_FIRMWARE_UEFI, /* OVMF, picked by libvirt from the firmware descriptors */
+} HvFirmware;
+
+typedef enum {
     HV_IOMMU_NONE,
     HV_IOMMU_INTEL,
     HV_IOMMU_VIRTIO,
@@ -93,6 +98,12 @@ typedef struct {
     char *cmdline;     /* optional, kernel boot only */
     char *disk_path;
     char *disk_format; /* "qcow2" or "raw" */
+
+    HvFirmware firmware;
+    gboolean secure_boot; /* HV_FIRMWARE_UEFI only: a secure-boot firmware with keys enrolled */
+    char *nvram_path;     /* HV_FIRMWARE_UEFI: the stack's UEFI variables (libvirt fills it
+                           * from the firmware's template at first start) */
+    char *seed_path;      /* optional: the cloud-init seed, attached read-only */
 
     HvCpuMode cpu_mode;
     char *cpu_model; /* HV_CPU_NAMED only */

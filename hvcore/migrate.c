@@ -529,14 +529,27 @@ static gboolean overlay_backing(virConnectPtr conn, const char *name, char **pat
 }
 
 /* Every path of the domain in our pools: @refs (path -> VolRef) and the
- * volume names by pool.  @images and @overlays may be NULL. */
+ * volume names by kind: @images (HV_POOL_IMAGES), @overlays (HV_POOL_DISKS,
+ * over a backing image) and @wholes (HV_POOL_DISKS, standing alone: the
+ * UEFI variables, the cloud-init seed).  The lists may be NULL. */
 static gboolean collect_volumes(virConnectPtr src, xmlDocPtr doc, GPtrArray *images,
-                                GPtrArray *overlays, GHashTable *refs, GError **error)
+                                GPtrArray *overlays, GPtrArray *wholes, GHashTable *refs,
+                                GError **error)
 {
-    g_autoptr(GPtrArray) paths = xpath_strings(
-        doc, "/domain/os/kernel | /domain/os/initrd | /domain/devices/disk/source/@file");
+    g_autoptr(GPtrArray) paths =
+        xpath_strings(doc, "/domain/os/kernel | /domain/os/initrd | /domain/os/nvram"
+                           " | /domain/devices/disk/source/@file");
     guint i;
 
+    /* libvirt writes the UEFI variables behind the pool's back: a refresh
+     * makes them a volume the path resolves to. */
+    g_autofree char *nvram = xpath_string(doc, "/domain/os/nvram");
+    if (nvram) {
+        g_autoptr(virStoragePool) p = virStoragePoolLookupByName(src, HV_POOL_DISKS);
+
+        if (!p || virStoragePoolRefresh(p, 0) < 0)
+            g_debug("cannot refresh pool %s: %s", HV_POOL_DISKS, virGetLastErrorMessage());
+    }
     for (i = 0; i < paths->len; i++) {
         const char *path = g_ptr_array_index(paths, i);
         g_autofree char *backing = NULL;
@@ -551,12 +564,15 @@ static gboolean collect_volumes(virConnectPtr src, xmlDocPtr doc, GPtrArray *ima
                 add_unique(images, ref->name);
             continue;
         }
-        if (overlays)
-            add_unique(overlays, ref->name);
         if (!overlay_backing(src, ref->name, &backing, NULL, error))
             return FALSE;
-        if (!backing)
+        if (!backing) {
+            if (wholes)
+                add_unique(wholes, ref->name);
             continue;
+        }
+        if (overlays)
+            add_unique(overlays, ref->name);
         if (!resolve_path(src, backing, &backing_ref, error))
             return FALSE;
         if (g_strcmp0(backing_ref->pool, HV_POOL_IMAGES) != 0) {
@@ -613,13 +629,29 @@ gboolean hv_migrate_list_volumes(HvConn *src_handle, const char *domain, GPtrArr
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
     doc = domain_doc(src, domain, 0, NULL, error);
-    if (!doc || !collect_volumes(src, doc, image_names, overlay_names, refs, error))
+    if (!doc || !collect_volumes(src, doc, image_names, overlay_names, NULL, refs, error))
         return FALSE;
     if (images)
         *images = g_steal_pointer(&image_names);
     if (overlays)
         *overlays = g_steal_pointer(&overlay_names);
     return TRUE;
+}
+
+GPtrArray *hv_migrate_list_wholes(HvConn *src_handle, const char *domain, GError **error)
+{
+    virConnectPtr src = hv_conn_get_libvirt(src_handle);
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(GHashTable) refs = new_ref_table();
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+
+    g_return_val_if_fail(src != NULL, NULL);
+    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+    doc = domain_doc(src, domain, 0, NULL, error);
+    if (!doc || !collect_volumes(src, doc, NULL, NULL, names, refs, error))
+        return NULL;
+    return g_steal_pointer(&names);
 }
 
 gboolean hv_migrate_create_overlays(HvConn *src_handle, HvConn *dst_handle, const char *domain,
@@ -894,7 +926,7 @@ char *hv_migrate_destination_xml(HvConn *src_handle, HvConn *dst_handle, const c
 
     /* What libvirt itself would send: no runtime-only elements. */
     doc = domain_doc(src, domain, VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE, &xml, error);
-    if (!doc || !collect_volumes(src, doc, NULL, NULL, refs, error))
+    if (!doc || !collect_volumes(src, doc, NULL, NULL, NULL, refs, error))
         return NULL;
     g_hash_table_iter_init(&iter, refs);
     while (g_hash_table_iter_next(&iter, &key, &value)) {

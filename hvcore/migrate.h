@@ -82,6 +82,14 @@ gboolean hv_volume_copy(HvConn *src, HvConn *dst, const char *pool, const char *
 gboolean hv_migrate_list_volumes(HvConn *src, const char *domain, GPtrArray **images,
                                  GPtrArray **overlays, GError **error);
 
+/* The volumes of HV_POOL_DISKS the domain uses whole, with no backing
+ * image: its UEFI variables and its cloud-init seed (char *, the array
+ * owns them).  libvirt's storage copy leaves them alone (the seed is
+ * read-only, the variables are no disk): hv_volume_copy brings them to the
+ * peer before the memory moves, and QEMU writes the variables' migrated
+ * contents over the copy once the domain runs there.  Empty when none. */
+GPtrArray *hv_migrate_list_wholes(HvConn *src, const char *domain, GError **error);
+
 /* Disk boot with copy-storage: libvirt cannot pre-create the destination
  * of an incremental (top layer only) copy, so this creates on @dst, for
  * each of the domain's overlays, an empty qcow2 overlay of the same name

@@ -511,7 +511,8 @@ static void test_decode_defaults(void)
     g_autofree char *text = api_json_to_string(json);
     g_assert_cmpstr(text, ==,
                     "{\"name\":\"db\",\"vcpus\":1,\"memory_mib\":128,"
-                    "\"boot\":{\"disk\":\"debian\"},\"nesting\":{\"iommu\":\"none\"},"
+                    "\"boot\":{\"disk\":\"debian\",\"firmware\":\"bios\",\"secure_boot\":false},"
+                    "\"nesting\":{\"iommu\":\"none\"},"
                     "\"devices\":[],\"nics\":[],\"start\":true}");
     assert_round_trip(spec);
 
@@ -544,7 +545,8 @@ static void test_encode_canonical(void)
     g_assert_cmpstr(
         text, ==,
         "{\"name\":\"web\",\"vcpus\":4,\"memory_mib\":2048,"
-        "\"boot\":{\"kernel\":\"vmlinuz\",\"cmdline\":\"console=ttyS0 \\\"quoted\\\"\"},"
+        "\"boot\":{\"kernel\":\"vmlinuz\",\"cmdline\":\"console=ttyS0 \\\"quoted\\\"\","
+        "\"firmware\":\"bios\",\"secure_boot\":false},"
         "\"nesting\":{\"cpu\":\"named:EPYC-v4\",\"iommu\":\"virtio\"},"
         "\"devices\":[{\"class\":\"rng\"},{\"class\":\"edu\"}],\"nics\":[],\"start\":true}");
     assert_round_trip(spec);

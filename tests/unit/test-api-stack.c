@@ -12,7 +12,8 @@
 /* Test JSON is written with ' for " to stay readable. */
 #define VALID_STACK                                                                                \
     "{'id':'" STACK_ID "','name':'web','vcpus':2,'memory_mib':1024,"                               \
-    "'boot':{'kernel':'vmlinuz','initrd':'initrd','cmdline':'console=ttyS0'},"                     \
+    "'boot':{'kernel':'vmlinuz','initrd':'initrd','cmdline':'console=ttyS0','firmware':'bios',"    \
+    "'secure_boot':false},"                                                                        \
     "'nesting':{'cpu':'host-model','iommu':'intel'},"                                              \
     "'devices':[{'class':'gpu','id':'gpu-0','model':'vfio','address':'0000:3b:00.0'},"             \
     "{'class':'rng','id':'rng-3','model':'virtio-rng'}],'nics':[],'start':true,"                   \
@@ -248,7 +249,8 @@ static void test_to_json_shape(void)
     g_assert_cmpstr(
         min_text, ==,
         "{\"id\":null,\"name\":\"web\",\"vcpus\":1,\"memory_mib\":128,"
-        "\"boot\":{\"disk\":\"d\"},\"nesting\":{\"iommu\":\"none\"},\"devices\":[],"
+        "\"boot\":{\"disk\":\"d\",\"firmware\":\"bios\",\"secure_boot\":false},\"nesting\":{"
+        "\"iommu\":\"none\"},\"devices\":[],"
         "\"nics\":[],\"start\":true,\"tenant\":null,\"state\":\"provisioning\",\"host\":null,"
         "\"backend\":null,\"error\":null,\"created_at\":null,\"updated_at\":null}");
 

@@ -1099,6 +1099,52 @@ static gboolean schema_accepts(const char *dir, const char *xml)
     return g_spawn_check_wait_status(status, NULL);
 }
 
+/* UEFI by libvirt's firmware auto-selection, the stack's own variables
+ * file, SMM for secure boot, and the seed as a read-only second disk. */
+static void test_uefi_and_seed(void)
+{
+    g_autoptr(HvStackSpec) spec = sample_spec("7d4f2b1a-2222-4e2e-8a8a-0123456789ab");
+    to_disk_boot(spec, "qcow2");
+    spec->firmware = HV_FIRMWARE_UEFI;
+    spec->nvram_path = g_strdup("/var/lib/turtles/pools/disks/x.nvram");
+    spec->seed_path = g_strdup("/var/lib/turtles/pools/disks/x.seed.iso");
+    g_autoptr(xmlDoc) doc = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_count(doc, "/domain/os[@firmware='efi']", 1);
+    assert_xp_count(doc, "/domain/os/firmware/feature[@name='secure-boot' and @enabled='no']", 1);
+    assert_xp_count(doc, "/domain/os/firmware/feature[@name='enrolled-keys' and @enabled='no']", 1);
+    assert_xp_count(doc, "/domain/os/loader", 0); /* libvirt picks it */
+    assert_xp_string(doc, "/domain/os/nvram", spec->nvram_path);
+    assert_xp_count(doc, "/domain/features/smm", 0);
+    assert_xp_count(doc, "/domain/devices/disk", 2);
+    assert_xp_string(doc, "/domain/devices/disk[target/@dev='vdb']/source/@file", spec->seed_path);
+    assert_xp_count(doc, "/domain/devices/disk[target/@dev='vdb']/readonly", 1);
+    assert_xp_count(doc, "/domain/devices/disk[target/@dev='vdb']/driver[@type='raw']", 1);
+
+    spec->secure_boot = TRUE;
+    g_autoptr(xmlDoc) secure = build_doc(spec, HV_BACKEND_TCG, NULL);
+    assert_xp_count(secure, "/domain/os/firmware/feature[@enabled='yes']", 2);
+    assert_xp_count(secure, "/domain/features/smm[@state='on']", 1);
+
+    /* BIOS: none of it. */
+    g_autoptr(HvStackSpec) bios = sample_spec(SAMPLE_ID);
+    g_autoptr(xmlDoc) plain = build_doc(bios, HV_BACKEND_TCG, NULL);
+    assert_xp_count(plain, "/domain/os/@firmware | /domain/os/nvram | /domain/os/firmware", 0);
+
+    /* Secure boot without UEFI, UEFI without its variables file, a
+     * variables file for BIOS: refused. */
+    bios->secure_boot = TRUE;
+    assert_build_fails(bios, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "boot.secure_boot: ");
+    bios->secure_boot = FALSE;
+    bios->nvram_path = g_strdup("/x.nvram");
+    assert_build_fails(bios, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "nvram_path: ");
+    g_clear_pointer(&spec->nvram_path, g_free);
+    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "nvram_path: ");
+    spec->nvram_path = g_strdup("relative.nvram");
+    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "nvram_path: ");
+    spec->firmware = (HvFirmware)7;
+    assert_build_fails(spec, HV_BACKEND_TCG, NULL, HV_ERROR_INVALID, "boot.firmware: ");
+}
+
 static void test_schema(void)
 {
     g_autofree char *tool = g_find_program_in_path(XML_SCHEMA);
@@ -1142,6 +1188,15 @@ static void test_schema(void)
     g_autofree char *devs_xml = hv_domain_build_xml(devs, HV_BACKEND_TCG, NULL, &error);
     g_assert_no_error(error);
     g_assert_true(schema_accepts(dir, devs_xml));
+
+    g_autoptr(HvStackSpec) uefi = sample_spec(SAMPLE_ID);
+    uefi->firmware = HV_FIRMWARE_UEFI;
+    uefi->secure_boot = TRUE;
+    uefi->nvram_path = g_strdup("/var/lib/turtles/pools/disks/x.nvram");
+    uefi->seed_path = g_strdup("/var/lib/turtles/pools/disks/x.seed.iso");
+    g_autofree char *uefi_xml = hv_domain_build_xml(uefi, HV_BACKEND_TCG, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_true(schema_accepts(dir, uefi_xml));
 
     g_autofree char *file = g_build_filename(dir, "domain.xml", NULL);
     g_assert_cmpint(g_remove(file), ==, 0);
@@ -1723,6 +1778,7 @@ int main(int argc, char **argv)
 
     g_test_add_func("/domain/spec-lifecycle", test_spec_lifecycle);
     g_test_add_func("/domain/parse-boot-files", test_parse_boot_files);
+    g_test_add_func("/domain/uefi-and-seed", test_uefi_and_seed);
     g_test_add_func("/domain/tcg/sample", test_tcg_sample);
     g_test_add_func("/domain/tcg/cpu-modes", test_tcg_named_and_refused_modes);
     g_test_add_func("/domain/test-backend/runs", test_test_backend_runs);

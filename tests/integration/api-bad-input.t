@@ -286,6 +286,35 @@ bad_tn "a device id chosen by the tenant" 400 bad_request "devices[0].id: is ass
 bad_tn "nesting.cpu host-model on a host without hardware virtualization" 400 bad_request "nesting.cpu" \
     "${S[@]}" --json "$(spec '"c"' ',"nesting":{"cpu":"host-model"}')"
 
+# ---- firmware and the cloud-init seed: each names its field, and nothing is made --------------------
+fw() { # fw BOOT-EXTRA [SPEC-EXTRA]
+    printf '{"name":"s","vcpus":1,"memory_mib":256,"boot":{"kernel":"k"%s}%s}' "$1" "${2:-}"
+}
+bad_tn "an unknown firmware" 400 bad_request "boot.firmware: must be one of bios, uefi" \
+    "${S[@]}" --json "$(fw ',"firmware":"coreboot"')"
+bad_tn "secure boot with BIOS" 400 bad_request "boot.secure_boot: needs boot.firmware \"uefi\"" \
+    "${S[@]}" --json "$(fw ',"firmware":"bios","secure_boot":true')"
+bad_tn "secure boot without a firmware" 400 bad_request "boot.secure_boot:" \
+    "${S[@]}" --json "$(fw ',"secure_boot":true')"
+printf '{"name":"s","vcpus":1,"memory_mib":256,"boot":{"kernel":"k"},"cloud_init":{"user_data":"%s"}}' \
+    "$(head -c 65537 /dev/zero | tr '\0' x)" >"$TD_DIR/big-user-data.json"
+bad_tn "user data over 64 KiB" 400 bad_request "cloud_init.user_data: must be at most 65536 bytes" \
+    "${S[@]}" -H 'Content-Type: application/json' --data-binary @"$TD_DIR/big-user-data.json"
+bad_tn "a key that is not an SSH public key" 400 bad_request \
+    "cloud_init.ssh_authorized_keys[1]: must be an SSH public key" "${S[@]}" --json \
+    "$(fw '' ',"cloud_init":{"ssh_authorized_keys":["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIlsmFOhNgnE+yHsXbnOyBTgBOrlJEbrtGTzZbHXxTYt a@b","-----BEGIN OPENSSH PRIVATE KEY-----"]}')"
+bad_tn "a key pasted under another type" 400 bad_request \
+    "cloud_init.ssh_authorized_keys[0]: must be an SSH public key: the base64 data is not a ssh-rsa key" \
+    "${S[@]}" --json "$(fw '' ',"cloud_init":{"ssh_authorized_keys":["ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIIlsmFOhNgnE+yHsXbnOyBTgBOrlJEbrtGTzZbHXxTYt"]}')"
+bad_tn "an instance-id of the tenant's" 400 bad_request "cloud_init.meta_data.instance-id: is set by the server" \
+    "${S[@]}" --json "$(fw '' ',"cloud_init":{"meta_data":{"instance-id":"i-1"}}')"
+bad_tn "a local-hostname that is no host name" 400 bad_request "cloud_init.meta_data.local-hostname:" \
+    "${S[@]}" --json "$(fw '' ',"cloud_init":{"meta_data":{"local-hostname":"a b"}}')"
+bad_tn "a user data digest in a request" 400 bad_request "cloud_init.user_data_sha256: unknown field" \
+    "${S[@]}" --json "$(fw '' ',"cloud_init":{"user_data_sha256":"00"}')"
+api_tn "$A" GET /v1/stacks
+is "$STATUS $(jb -c .stacks)" "200 []" "none of the refused specs made a stack"
+
 # ---- and good input right at the edges does work --------------------------------------------------
 sized_body $((1024 * 1024)) edge >"$TD_DIR/edge.json"
 api_op POST /v1/tenants -H 'Content-Type: application/json' --data-binary @"$TD_DIR/edge.json"

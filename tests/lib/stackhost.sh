@@ -10,7 +10,7 @@
 #   sh_init                      td_init, test host "a", one cleanup trap for
 #                                both (turtled stopped first, then the host)
 #   sh_start [ARGS...]           td_start on host a with the settings above
-#   sh_upload TOKEN NAME KIND FILE   create image NAME (raw) and upload FILE;
+#   sh_upload TOKEN NAME KIND FILE [FORMAT]   create image NAME (raw, or FORMAT) and upload FILE;
 #                                1 unless it ends ready
 #   sh_upload_reference TOKEN    the reference L1: images l1-kernel, l1-initrd
 #   sh_spec NAME [MEMORY_MIB]    the JSON spec of a stack booting the reference L1
@@ -81,8 +81,8 @@ sh_start() {
 }
 
 sh_upload() {
-    local token=$1 name=$2 kind=$3 file=$4
-    api_tn "$token" POST /v1/images --json "{\"name\":\"$name\",\"kind\":\"$kind\",\"format\":\"raw\"}"
+    local token=$1 name=$2 kind=$3 file=$4 format=${5:-raw}
+    api_tn "$token" POST /v1/images --json "{\"name\":\"$name\",\"kind\":\"$kind\",\"format\":\"$format\"}"
     [ "$STATUS" = 201 ] || {
         diag "creating image $name: $STATUS $BODY"
         return 1

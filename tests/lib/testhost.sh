@@ -57,6 +57,10 @@
 #                            caller's, with libvirtd on TCP
 #   TESTHOST_START_TIMEOUT   seconds to wait for a daemon to answer (30)
 #   TESTHOST_LOG_LEVEL       libvirtd log level, 1 (debug) .. 4 (error) (3)
+#   TESTHOST_QEMU_FIRMWARE   a directory of QEMU firmware descriptors the
+#                            hosts started meanwhile see in place of the
+#                            machine's /usr/share/qemu/firmware (a host
+#                            without secure-boot or without any UEFI firmware)
 #   TESTHOST_LISTEN_ADDR     the address libvirtd listens on in the caller's
 #                            network namespace (implies TESTHOST_NETNS=0); a
 #                            host VM's link address makes it reachable from
@@ -99,6 +103,11 @@ done
 # then lists the namespace'"'"'s interfaces, as libvirt'"'"'s interface driver expects
 # of a host (an external network'"'"'s bridge, the network bridges).
 [ -n "$2" ] || mount -t sysfs sysfs /sys
+# The firmware this host offers QEMU (TESTHOST_QEMU_FIRMWARE).
+if [ -d "$dir/qemu-firmware" ]; then
+    mkdir -p /usr/share/qemu/firmware
+    mount --bind "$dir/qemu-firmware" /usr/share/qemu/firmware
+fi
 echo $$ >"$dir/libvirtd.pid"
 exec libvirtd ${2:+"$2"} --config /etc/libvirt/libvirtd.conf --pid-file "$dir/libvirtd.pid"
 '
@@ -599,6 +608,9 @@ testhost_start() {
         return 1
     fi
     mkdir -p "$dir"/{run,state,config,log,cache,console} || return 1
+    if [ -n "${TESTHOST_QEMU_FIRMWARE:-}" ]; then
+        cp -r "$TESTHOST_QEMU_FIRMWARE" "$dir/qemu-firmware" || return 1
+    fi
     uuid=$(cat /proc/sys/kernel/random/uuid)
     if _testhost_want_netns; then
         # sun_path holds 108 bytes.

@@ -7,16 +7,19 @@
 #define PATH "cloud_init"
 
 static const char *const request_keys[] = {"user_data", "meta_data", "ssh_authorized_keys", NULL};
-static const char *const record_keys[] = {"user_data",        "meta_data",
-                                          "ssh_authorized_keys", "user_data_sha256",
-                                          "user_data_bytes",  NULL};
+static const char *const record_keys[] = {
+    "user_data", "meta_data", "ssh_authorized_keys", "user_data_sha256", "user_data_bytes", NULL};
 
 /* The key types OpenSSH's sshd accepts in authorized_keys. */
 static const char *const key_types[] = {
-    "ssh-ed25519",         "ssh-rsa",
-    "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com",
-    "sk-ecdsa-sha2-nistp256@openssh.com", "ssh-dss",
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "ssh-dss",
     NULL,
 };
 
@@ -133,8 +136,9 @@ gboolean api_cloud_init_check_ssh_key(const char *path, const char *key, GError 
     const char *blob = space ? space + 1 : "";
     size_t blob_len = strcspn(blob, " ");
     if (!is_base64(blob, blob_len)) {
-        api_json_set_invalid(error, path, "must be an SSH public key: the key after '%s' is not "
-                                          "base64",
+        api_json_set_invalid(error, path,
+                             "must be an SSH public key: the key after '%s' is not "
+                             "base64",
                              type);
         return FALSE;
     }
@@ -192,8 +196,7 @@ static gboolean check_meta_data(json_object *meta_data, GError **error)
 
 gboolean api_cloud_init_validate(const ApiCloudInit *cloud_init, GError **error)
 {
-    if (cloud_init->user_data &&
-        strlen(cloud_init->user_data) > API_CLOUD_INIT_USER_DATA_MAX) {
+    if (cloud_init->user_data && strlen(cloud_init->user_data) > API_CLOUD_INIT_USER_DATA_MAX) {
         api_json_set_invalid(error, PATH ".user_data", "must be at most %d bytes (it has %zu)",
                              API_CLOUD_INIT_USER_DATA_MAX, strlen(cloud_init->user_data));
         return FALSE;
@@ -239,8 +242,8 @@ ApiCloudInit *api_cloud_init_from_json(json_object *value, gboolean record, GErr
     if (!api_json_check_object(value, PATH, record ? record_keys : request_keys, error) ||
         !api_json_get_string(value, PATH, "user_data", API_JSON_OPTIONAL, &user_data, error) ||
         !api_json_get_array(value, PATH, "ssh_authorized_keys", API_JSON_OPTIONAL, &keys, error) ||
-        (record && !api_json_get_string(value, PATH, "user_data_sha256", API_JSON_OPTIONAL,
-                                        &sha256, error)) ||
+        (record && !api_json_get_string(value, PATH, "user_data_sha256", API_JSON_OPTIONAL, &sha256,
+                                        error)) ||
         (record && !api_json_get_int(value, PATH, "user_data_bytes", API_JSON_OPTIONAL, 0,
                                      API_CLOUD_INIT_USER_DATA_MAX, &bytes, error)))
         return NULL;

@@ -26,7 +26,7 @@ typedef struct {
     char *user_data;        /* NULL when the request had none, or the record only its digest */
     char *user_data_sha256; /* lower-case hex of user_data's bytes ("" hashes to e3b0...) */
     gint64 user_data_bytes;
-    json_object *meta_data;      /* an object, owned; never NULL */
+    json_object *meta_data;         /* an object, owned; never NULL */
     GPtrArray *ssh_authorized_keys; /* of char *; never NULL */
 } ApiCloudInit;
 

@@ -150,6 +150,16 @@ static void stack_rows(OutputTable *table, const ApiStack *stack)
     output_table_add(table, "boot:", boot);
     if (spec->boot_cmdline != NULL)
         output_table_add(table, "cmdline:", spec->boot_cmdline);
+    output_table_add(table, "firmware:",
+                     spec->secure_boot ? "uefi (secure boot)"
+                                       : (spec->firmware != NULL ? spec->firmware : "bios"));
+    if (spec->cloud_init != NULL) {
+        g_autofree char *seed =
+            g_strdup_printf("user data %" G_GINT64_FORMAT " bytes (sha256 %s), %u ssh keys",
+                            spec->cloud_init->user_data_bytes, spec->cloud_init->user_data_sha256,
+                            spec->cloud_init->ssh_authorized_keys->len);
+        output_table_add(table, "cloud-init:", seed);
+    }
     output_table_add(table, "cpu:", spec->cpu);
     output_table_add(table, "iommu:", spec->iommu != NULL ? spec->iommu : "none");
     output_table_add(table, "devices:", devices);
@@ -190,9 +200,78 @@ typedef struct {
     GPtrArray *devices; /* borrowed strings */
     GPtrArray *nics;    /* borrowed strings: NETWORK[,mac=MAC] */
     const char *file;
+    const char *firmware;
+    gboolean secure_boot;
+    const char *user_data; /* a file */
+    const char *meta_data; /* a file: a JSON object */
+    const char *hostname;  /* meta data local-hostname */
+    GPtrArray *ssh_keys;   /* borrowed: files of authorized_keys lines */
     gboolean no_start;
     gboolean wait;
 } CreateFlags;
+
+static gboolean read_flag_file(const char *flag, const char *path, char **text, int *status)
+{
+    g_autoptr(GError) error = NULL;
+    if (!g_file_get_contents(path, text, NULL, &error)) {
+        fprintf(stderr, "turtlectl: stack create: %s: %s\n", flag, error->message);
+        *status = CTL_EXIT_ERROR;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The cloud-init seed of --user-data, --meta-data, --hostname and --ssh-key
+ * (each file: one key per line; blank lines and # comments skipped, as
+ * sshd reads authorized_keys).  NULL in *out when none was given; FALSE on a
+ * file that cannot be read.  Whether the contents are good is the API's to
+ * say. */
+static gboolean cloud_init_from_flags(const CreateFlags *f, ApiCloudInit **out, int *status)
+{
+    *out = NULL;
+    if (f->user_data == NULL && f->meta_data == NULL && f->hostname == NULL &&
+        f->ssh_keys->len == 0)
+        return TRUE;
+    g_autoptr(ApiCloudInit) ci = api_cloud_init_new();
+    g_autofree char *user_data = NULL;
+    if (f->user_data != NULL) {
+        if (!read_flag_file("--user-data", f->user_data, &user_data, status))
+            return FALSE;
+        api_cloud_init_set_user_data(ci, user_data);
+    }
+    if (f->meta_data != NULL) {
+        g_autofree char *text = NULL;
+        g_autoptr(GError) error = NULL;
+        if (!read_flag_file("--meta-data", f->meta_data, &text, status))
+            return FALSE;
+        json_object *meta = api_json_parse(text, strlen(text), API_JSON_MAX_DEPTH, &error);
+        if (meta == NULL || !json_object_is_type(meta, json_type_object)) {
+            fprintf(stderr, "turtlectl: stack create: --meta-data: %s is not a JSON object%s%s\n",
+                    f->meta_data, error ? ": " : "", error ? error->message : "");
+            json_object_put(meta);
+            *status = CTL_EXIT_ERROR;
+            return FALSE;
+        }
+        json_object_put(ci->meta_data);
+        ci->meta_data = meta;
+    }
+    if (f->hostname != NULL)
+        json_object_object_add(ci->meta_data, API_CLOUD_INIT_HOSTNAME,
+                               json_object_new_string(f->hostname));
+    for (guint i = 0; i < f->ssh_keys->len; i++) {
+        g_autofree char *text = NULL;
+        if (!read_flag_file("--ssh-key", g_ptr_array_index(f->ssh_keys, i), &text, status))
+            return FALSE;
+        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+        for (guint j = 0; lines[j] != NULL; j++) {
+            char *line = g_strstrip(lines[j]);
+            if (*line != '\0' && *line != '#')
+                g_ptr_array_add(ci->ssh_authorized_keys, g_strdup(line));
+        }
+    }
+    *out = g_steal_pointer(&ci);
+    return TRUE;
+}
 
 /* --nic NETWORK[,mac=MAC] as a NIC (its MAC in lower case); NULL when it
  * is not of that form. */
@@ -295,6 +374,12 @@ static json_object *spec_from_flags(Ctl *ctl, const char *name, const CreateFlag
         g_ptr_array_add(spec->nics, nic);
     }
     spec->start = !f->no_start;
+    g_free(spec->firmware);
+    spec->firmware =
+        g_strdup(f->firmware != NULL ? f->firmware : (f->secure_boot ? "uefi" : "bios"));
+    spec->secure_boot = f->secure_boot;
+    if (!cloud_init_from_flags(f, &spec->cloud_init, status))
+        return NULL;
     /* Names and the like are the API's to judge: its message, as is, says
      * what is wrong. */
     json_object *json = api_stack_spec_to_json(spec);
@@ -315,7 +400,9 @@ static json_object *spec_from_file(Ctl *ctl, const char *name, const CreateFlags
 
     if (f->vcpus_seen || f->memory_seen || f->kernel != NULL || f->initrd != NULL ||
         f->cmdline != NULL || f->disk != NULL || f->cpu != NULL || f->iommu != NULL ||
-        f->devices->len > 0 || f->nics->len > 0) {
+        f->devices->len > 0 || f->nics->len > 0 || f->firmware != NULL || f->secure_boot ||
+        f->user_data != NULL || f->meta_data != NULL || f->hostname != NULL ||
+        f->ssh_keys->len > 0) {
         *status = ctl_usage_error(ctl, "stack create: --file excludes the spec options "
                                        "(--vcpus, --memory, --kernel, ...)");
         return NULL;
@@ -353,7 +440,8 @@ static int stack_create(Ctl *ctl, int argc, char **argv)
     static const char *const names[] = {"[NAME]", NULL};
     g_autoptr(GPtrArray) devices = g_ptr_array_new();
     g_autoptr(GPtrArray) nics = g_ptr_array_new();
-    CreateFlags f = {.devices = devices, .nics = nics};
+    g_autoptr(GPtrArray) ssh_keys = g_ptr_array_new();
+    CreateFlags f = {.devices = devices, .nics = nics, .ssh_keys = ssh_keys};
     const ArgSpec specs[] = {
         {"--vcpus", ARG_INT, 1, API_SPEC_VCPUS_MAX, &f.vcpus, &f.vcpus_seen},
         {"--memory", ARG_INT, API_SPEC_MEMORY_MIN_MIB, API_SPEC_MEMORY_MAX_MIB, &f.memory,
@@ -366,6 +454,12 @@ static int stack_create(Ctl *ctl, int argc, char **argv)
         {"--iommu", ARG_STRING, 0, 0, &f.iommu, NULL},
         {"--device", ARG_STRINGS, 0, 0, devices, NULL},
         {"--nic", ARG_STRINGS, 0, 0, nics, NULL},
+        {"--firmware", ARG_STRING, 0, 0, &f.firmware, NULL},
+        {"--secure-boot", ARG_FLAG, 0, 0, &f.secure_boot, NULL},
+        {"--user-data", ARG_STRING, 0, 0, &f.user_data, NULL},
+        {"--meta-data", ARG_STRING, 0, 0, &f.meta_data, NULL},
+        {"--hostname", ARG_STRING, 0, 0, &f.hostname, NULL},
+        {"--ssh-key", ARG_STRINGS, 0, 0, ssh_keys, NULL},
         {"--file", ARG_STRING, 0, 0, &f.file, NULL},
         {"--no-start", ARG_FLAG, 0, 0, &f.no_start, NULL},
         {"--wait", ARG_FLAG, 0, 0, &f.wait, NULL},

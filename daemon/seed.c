@@ -35,9 +35,9 @@ char *seed_meta_data(const ApiStack *stack)
         json_object_array_add(
             keys, json_object_new_string(g_ptr_array_index(cloud_init->ssh_authorized_keys, i)));
     json_object_object_add(meta, API_CLOUD_INIT_PUBLIC_KEYS, keys);
-    return g_strconcat(json_object_to_json_string_ext(
-                           meta, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                     JSON_C_TO_STRING_NOSLASHESCAPE),
+    return g_strconcat(json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PRETTY |
+                                                                JSON_C_TO_STRING_SPACED |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE),
                        "\n", NULL);
 }
 

@@ -12,9 +12,9 @@ gboolean hv_firmware_support_parse(const char *domcaps_xml, HvFirmwareSupport *s
     if (!doc)
         return FALSE;
     g_autoptr(xmlXPathContext) ctx = xmlXPathNewContext(doc);
-    g_autofree char *efi = hv_xml_string(
-        ctx, "string(/domainCapabilities/os[@supported='yes']/enum[@name='firmware']"
-             "/value[.='efi'])");
+    g_autofree char *efi =
+        hv_xml_string(ctx, "string(/domainCapabilities/os[@supported='yes']/enum[@name='firmware']"
+                           "/value[.='efi'])");
     g_autofree char *secure =
         hv_xml_string(ctx, "string(/domainCapabilities/os[@supported='yes']"
                            "/loader[@supported='yes']/enum[@name='secure']/value[.='yes'])");
@@ -34,7 +34,8 @@ gboolean hv_firmware_check(HvConn *conn_handle, HvBackend backend, HvFirmware fi
     g_return_val_if_fail(conn != NULL, FALSE);
 
     const char *virttype = backend == HV_BACKEND_KVM ? "kvm" : "qemu";
-    g_autofree char *xml = virConnectGetDomainCapabilities(conn, NULL, "x86_64", "q35", virttype, 0);
+    g_autofree char *xml =
+        virConnectGetDomainCapabilities(conn, NULL, "x86_64", "q35", virttype, 0);
     if (!xml) {
         hv_libvirt_set_error(error, "cannot read QEMU's capabilities (machine q35, %s)", virttype);
         return FALSE;

@@ -61,14 +61,21 @@ static void test_ssh_keys(void)
     g_autofree char *options = g_strconcat("no-pty ", good, NULL);
     g_autofree char *two_lines = g_strconcat(good, "\n", good, NULL);
     const char *bad[] = {
-        wrong_type, options, two_lines, "", "ssh-ed25519", "ssh-ed25519 ", "ssh-ed25519 AAAA$$$$",
+        wrong_type,
+        options,
+        two_lines,
+        "",
+        "ssh-ed25519",
+        "ssh-ed25519 ",
+        "ssh-ed25519 AAAA$$$$",
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", /* only the type, no key */
-        "-----BEGIN OPENSSH PRIVATE KEY-----", "hello world",
+        "-----BEGIN OPENSSH PRIVATE KEY-----",
+        "hello world",
     };
     for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(GError) error = NULL;
-        g_assert_false(api_cloud_init_check_ssh_key("cloud_init.ssh_authorized_keys[0]", bad[i],
-                                                    &error));
+        g_assert_false(
+            api_cloud_init_check_ssh_key("cloud_init.ssh_authorized_keys[0]", bad[i], &error));
         g_assert_error(error, API_ERROR, API_ERROR_INVALID);
         g_assert_true(g_str_has_prefix(error->message, "cloud_init.ssh_authorized_keys[0]: "));
     }

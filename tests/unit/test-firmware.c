@@ -6,7 +6,7 @@
 #include "hvcore/firmware.h"
 
 #define CAPS(os)                                                                                   \
-    "<domainCapabilities><path>/usr/bin/qemu-system-x86_64</path><domain>qemu</domain>"           \
+    "<domainCapabilities><path>/usr/bin/qemu-system-x86_64</path><domain>qemu</domain>"            \
     "<machine>pc-q35-7.2</machine><arch>x86_64</arch>" os "</domainCapabilities>"
 
 static void test_parse(void)

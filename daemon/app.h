@@ -10,6 +10,7 @@
 #include "hvcore/virt.h"
 
 typedef struct Stacks Stacks;
+typedef struct ConsoleSessions ConsoleSessions;
 
 typedef struct {
     Config *config;
@@ -21,6 +22,7 @@ typedef struct {
     HvVirt *virt;       /* the libvirt connection (daemon/connection.h to use it) */
     Stacks *stacks;     /* daemon/stacks.h */
     char *console_dir;  /* <state>/consoles: one serial log per stack */
+    ConsoleSessions *consoles; /* interactive console sessions (daemon/console_session.h) */
     guint stop_timeout; /* seconds a graceful stop waits before forcing off */
     HttpServer *server;
     HttpRoute *routes;   /* the table the server serves */

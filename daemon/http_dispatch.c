@@ -680,7 +680,7 @@ static HttpReply *reply_not_modified(HttpReply *reply, const HttpRequest *reques
  * no stream or long-poll started for nothing). */
 static HttpReply *reply_for_head(HttpReply *reply)
 {
-    if (reply->read == NULL)
+    if (reply->read == NULL && reply->upgrade_start == NULL)
         return reply; /* libmicrohttpd leaves the body out itself */
     HttpReply *head = http_reply_empty(reply->status);
     if (reply->content_type != NULL)
@@ -721,7 +721,7 @@ HttpReply *http_dispatch_run(Request *request, const char *url)
     }
     if (request->is_head)
         reply = reply_for_head(reply);
-    if (reply->read != NULL) {
+    if (reply->read != NULL || reply->upgrade_start != NULL) {
         HttpReply *refusal = NULL;
         if (!http_transport_stream_acquire(server, &request->caller, &refusal)) {
             http_reply_free(reply);

@@ -60,7 +60,21 @@ ws_wait() {
 counts() {
     echo "fds=$(find "/proc/$TD_PID/fd" -mindepth 1 -maxdepth 1 | wc -l) threads=$(find "/proc/$TD_PID/task" -mindepth 1 -maxdepth 1 | wc -l)"
 }
-baseline=$(counts)
+# settled: (10 s at most) turtled has no more fds and threads than at the
+# baseline.  No more, rather than as many: idle worker-pool threads of the
+# create operation may exit meanwhile (GLib ends them after 15 s).
+settled() {
+    local fds threads
+    for _ in $(seq 1 100); do
+        read -r fds threads <<<"$(counts | tr -dc '0-9 \n')"
+        [ "$fds" -le "$base_fds" ] && [ "$threads" -le "$base_threads" ] && return 0
+        sleep 0.1
+    done
+    diag "baseline fds=$base_fds threads=$base_threads, now $(counts)"
+    diag "$(ls -l "/proc/$TD_PID/fd")"
+    return 1
+}
+read -r base_fds base_threads <<<"$(counts | tr -dc '0-9 \n')"
 
 # ---- type into the L1's shell -------------------------------------------------------------
 out=$(WS_TIMEOUT=60 node "$WS_CLIENT" "$WS_URL?tail=5" "$alice" type 'echo TURTLES-$((6*7))' 'TURTLES-42')
@@ -88,17 +102,15 @@ like "$(grep '^CLOSE' "$TD_DIR/first.out")" '^CLOSE 4409 taken over by another c
 # ---- a client that vanishes ------------------------------------------------------------------
 kill -9 "${TD_BG_PIDS[second]}"
 wait "${TD_BG_PIDS[second]}" 2>/dev/null
-for _ in $(seq 1 100); do
-    [ "$(counts)" = "$baseline" ] && break
-    sleep 0.1
-done
-is "$(counts)" "$baseline" "after kill -9 of a client turtled has the fds and threads it had before"
+settled
+ok $? "after kill -9 of a client turtled has no more fds and threads than before the sessions"
 # The session is gone: a new one opens (not 409).
 ws_bg third "$WS_URL" "$alice" hold
 ws_wait third '^OPEN'
 ok $? "... and its session is gone: a new client opens without force"
 td_bg_stop third
-for _ in $(seq 1 100); do [ "$(counts)" = "$baseline" ] && break; sleep 0.1; done
+settled
+ok $? "a client that is stopped (SIGTERM) leaves none behind either"
 
 # ---- turtlectl in a terminal ---------------------------------------------------------------------
 TMUX_SOCK=turtles-console-$$
@@ -129,10 +141,19 @@ tmux_ kill-server 2>/dev/null
 api_tn "$alice" GET "/v1/stacks/web/console"
 grep -q 'TURTLES-42' <<<"$BODY"
 ok $? "the console log keeps what was typed and printed (scrollback)"
-for _ in $(seq 1 100); do [ "$(counts)" = "$baseline" ] && break; sleep 0.1; done
-is "$(counts)" "$baseline" "in the end turtled has the fds and threads it had before the sessions"
+settled
+ok $? "after turtlectl detached turtled has no more fds and threads than before the sessions"
 
+# ---- the stack goes away under a session ----------------------------------------------------
+ws_bg last "$WS_URL" "$alice" hold
+ws_wait last '^OPEN'
+ok $? "a client holds the console while the stack is deleted"
 api_tn "$alice" DELETE /v1/stacks/web
 sh_wait_op "$alice" "$(jb .operation.id)" 60
 is "$OP_STATUS" succeeded "stack web is deleted"
+ws_wait last '^CLOSE'
+like "$(grep '^CLOSE' "$TD_DIR/last.out")" '^CLOSE 10(01|08) ' \
+    "... and the session ends with a close frame ($(grep '^CLOSE' "$TD_DIR/last.out"))"
+settled
+ok $? "... leaving no fd or thread behind"
 td_done

@@ -139,11 +139,11 @@ void api_ws_message_free(ApiWsMessage *message)
 struct ApiWsDecoder {
     gboolean server;
     gsize max_message;
-    GByteArray *in;      /* bytes of the frame being read, header first */
-    GByteArray *message; /* the fragments of a data message so far */
+    GByteArray *in;       /* bytes of the frame being read, header first */
+    GByteArray *message;  /* the fragments of a data message so far */
     guint message_opcode; /* TEXT or BINARY while a message is open, else 0 */
-    GQueue ready;        /* ApiWsMessage */
-    guint16 close_code;  /* the failure's, 0 while there is none */
+    GQueue ready;         /* ApiWsMessage */
+    guint16 close_code;   /* the failure's, 0 while there is none */
     char *failure;
 };
 
@@ -289,23 +289,23 @@ static int take_frame(ApiWsDecoder *decoder, gsize *used, GError **error)
 
     if (rsv != 0)
         return refuse(decoder, API_WS_CLOSE_PROTOCOL_ERROR, error,
-                    "reserved bits set without a negotiated extension");
+                      "reserved bits set without a negotiated extension");
     if ((opcode >= 0x3 && opcode <= 0x7) || opcode >= 0xB)
         return refuse(decoder, API_WS_CLOSE_PROTOCOL_ERROR, error, "reserved opcode 0x%x", opcode);
     if (masked != decoder->server)
         return refuse(decoder, API_WS_CLOSE_PROTOCOL_ERROR, error,
-                    decoder->server ? "a client's frame is not masked"
-                                    : "a server's frame is masked");
+                      decoder->server ? "a client's frame is not masked"
+                                      : "a server's frame is masked");
     if (opcode_is_control(opcode) && (!fin || len > API_WS_CONTROL_MAX))
         return refuse(decoder, API_WS_CLOSE_PROTOCOL_ERROR, error,
-                    !fin ? "a control frame is fragmented"
-                         : "a control frame carries more than 125 bytes");
+                      !fin ? "a control frame is fragmented"
+                           : "a control frame carries more than 125 bytes");
     if (opcode == API_WS_CONTINUATION && decoder->message_opcode == 0)
         return refuse(decoder, API_WS_CLOSE_PROTOCOL_ERROR, error,
-                    "a continuation frame without a message to continue");
+                      "a continuation frame without a message to continue");
     if ((opcode == API_WS_TEXT || opcode == API_WS_BINARY) && decoder->message_opcode != 0)
         return refuse(decoder, API_WS_CLOSE_PROTOCOL_ERROR, error,
-                    "a new message before the last one was finished");
+                      "a new message before the last one was finished");
     if (len == 126) {
         if (avail < 4)
             return 0;
@@ -313,7 +313,7 @@ static int take_frame(ApiWsDecoder *decoder, gsize *used, GError **error)
         header = 4;
         if (len < 126)
             return refuse(decoder, API_WS_CLOSE_PROTOCOL_ERROR, error,
-                        "a 16-bit length that fits in 7 bits");
+                          "a 16-bit length that fits in 7 bits");
     } else if (len == 127) {
         if (avail < 10)
             return 0;
@@ -323,14 +323,14 @@ static int take_frame(ApiWsDecoder *decoder, gsize *used, GError **error)
         header = 10;
         if (len >> 63)
             return refuse(decoder, API_WS_CLOSE_PROTOCOL_ERROR, error,
-                        "a 64-bit length with its top bit set");
+                          "a 64-bit length with its top bit set");
         if (len <= 0xffff)
             return refuse(decoder, API_WS_CLOSE_PROTOCOL_ERROR, error,
-                        "a 64-bit length that fits in 16 bits");
+                          "a 64-bit length that fits in 16 bits");
     }
     if (!opcode_is_control(opcode) && len > decoder->max_message - decoder->message->len)
         return refuse(decoder, API_WS_CLOSE_TOO_BIG, error,
-                    "a message of more than %" G_GSIZE_FORMAT " bytes", decoder->max_message);
+                      "a message of more than %" G_GSIZE_FORMAT " bytes", decoder->max_message);
     if (masked)
         header += 4;
     if (avail < header + len)

@@ -55,8 +55,8 @@ void api_ws_close_encode(GByteArray *out, guint16 code, const char *reason, gboo
 typedef struct {
     ApiWsOpcode opcode; /* TEXT, BINARY (a whole message), CLOSE, PING or PONG */
     GBytes *payload;
-    guint16 close_code;  /* CLOSE: the code sent, 1005 (none) when it had none */
-    char *close_reason;  /* CLOSE: the reason sent (valid UTF-8), "" when none */
+    guint16 close_code; /* CLOSE: the code sent, 1005 (none) when it had none */
+    char *close_reason; /* CLOSE: the reason sent (valid UTF-8), "" when none */
 } ApiWsMessage;
 
 void api_ws_message_free(ApiWsMessage *message);

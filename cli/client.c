@@ -507,8 +507,7 @@ gssize client_socket_recv(ClientSocket *socket, void *buf, gsize len, GError **e
         return -2;
     if (code != CURLE_OK) {
         g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
-                    "cannot read from turtled at %s: %s", socket->target,
-                    curl_easy_strerror(code));
+                    "cannot read from turtled at %s: %s", socket->target, curl_easy_strerror(code));
         return -1;
     }
     return (gssize)got;
@@ -523,8 +522,7 @@ static gboolean read_until(ClientSocket *socket, GString *answer, gsize want, GE
     while (answer->len < want || (want == 0 && strstr(answer->str, "\r\n\r\n") == NULL)) {
         if (answer->len > HANDSHAKE_HEAD_MAX + CLIENT_MAX_BODY / 64) {
             g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
-                        "turtled at %s sent an oversized answer to the handshake",
-                        socket->target);
+                        "turtled at %s sent an oversized answer to the handshake", socket->target);
             return FALSE;
         }
         gssize n = client_socket_recv(socket, buf, sizeof(buf), error);
@@ -561,8 +559,10 @@ ClientSocket *client_websocket(Client *client, const char *path, GError **error)
     g_autofree char *url = g_strconcat(client->base_url, path, NULL);
     g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_ENCODED, NULL);
     if (uri == NULL) {
-        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE, "cannot reach turtled at %s: "
-                    "not a URL", client->target);
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
+                    "cannot reach turtled at %s: "
+                    "not a URL",
+                    client->target);
         return NULL;
     }
     g_autoptr(ClientSocket) socket = g_new0(ClientSocket, 1);
@@ -603,12 +603,12 @@ ClientSocket *client_websocket(Client *client, const char *path, GError **error)
         host_header = g_strdup_printf(strchr(host, ':') ? "[%s]" : "%s", host);
     const char *query = g_uri_get_query(uri);
     g_autoptr(GString) request = g_string_new(NULL);
-    g_string_append_printf(request,
-                           "GET %s%s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: turtlectl/"
-                           TURTLES_VERSION "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                           "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n",
-                           g_uri_get_path(uri), query ? "?" : "", query ? query : "",
-                           host_header, key);
+    g_string_append_printf(
+        request,
+        "GET %s%s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: turtlectl/" TURTLES_VERSION
+        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n",
+        g_uri_get_path(uri), query ? "?" : "", query ? query : "", host_header, key);
     if (client->authorization != NULL)
         g_string_append_printf(request, "%s\r\n", client->authorization);
     g_string_append(request, "\r\n");
@@ -636,8 +636,8 @@ ClientSocket *client_websocket(Client *client, const char *path, GError **error)
             g_ascii_string_to_unsigned(length_text, 10, 0, CLIENT_MAX_BODY / 64, &length, NULL);
         if (length > 0 && !read_until(socket, answer, head_len + length, error))
             return NULL;
-        g_autoptr(GString) body = g_string_new_len(answer->str + head_len,
-                                                   (gssize)(answer->len - head_len));
+        g_autoptr(GString) body =
+            g_string_new_len(answer->str + head_len, (gssize)(answer->len - head_len));
         set_answer_error(client, status, body, error);
         return NULL;
     }

@@ -96,8 +96,8 @@ static gboolean take_messages(Session *session, GError **error)
             session->close_reason = g_strdup(message->close_reason);
             session->done = TRUE;
             /* Answer with its code; the server closes the connection. */
-            return send_close(session, message->close_code == 1005 ? 0 : message->close_code,
-                              "", error);
+            return send_close(session, message->close_code == 1005 ? 0 : message->close_code, "",
+                              error);
         default:
             break;
         }
@@ -173,8 +173,7 @@ static gboolean run(Session *session, gboolean *detached, GError **error)
         if (poll(fds, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_LOCAL, "poll: %s",
-                        g_strerror(errno));
+            g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_LOCAL, "poll: %s", g_strerror(errno));
             return FALSE;
         }
         if (fds[2].revents != 0) {
@@ -204,8 +203,7 @@ gboolean console_interactive(ClientSocket *socket, const char *stack, GError **e
         return FALSE;
     }
     if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_LOCAL, "pipe: %s",
-                    g_strerror(errno));
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_LOCAL, "pipe: %s", g_strerror(errno));
         return FALSE;
     }
     static const int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};

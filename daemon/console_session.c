@@ -18,7 +18,7 @@
 #define TO_GUEST_MAX (64 * 1024)
 /* How often a session asks still_allowed, and how long a close handshake
  * may wait for a client that does not read. */
-#define CHECK_SECONDS        1
+#define CHECK_SECONDS       1
 #define CLOSE_DEADLINE_USEC (5 * G_TIME_SPAN_SECOND)
 
 struct ConsoleSessions {
@@ -116,8 +116,7 @@ static void session_unref(gpointer data)
  * queued to it.  The session is referenced until @func ran. */
 static void on_main(ConsoleSession *session, GSourceFunc func)
 {
-    g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, func, session_ref(session),
-                               session_unref);
+    g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, func, session_ref(session), session_unref);
 }
 
 static void session_unregister(ConsoleSession *session)
@@ -513,8 +512,8 @@ HttpReply *console_session_check_handshake(const HttpRequest *request, char **ac
         return http_reply_errorf(TD_ERROR_BAD_REQUEST,
                                  "Connection: must list 'Upgrade' to open a WebSocket");
     if (version == NULL || strcmp(version, "13") != 0) {
-        HttpReply *reply = http_reply_errorf(TD_ERROR_BAD_REQUEST,
-                                             "Sec-WebSocket-Version: must be 13 (RFC 6455)");
+        HttpReply *reply =
+            http_reply_errorf(TD_ERROR_BAD_REQUEST, "Sec-WebSocket-Version: must be 13 (RFC 6455)");
         http_reply_add_header(reply, "Sec-WebSocket-Version", "13");
         return reply;
     }
@@ -583,7 +582,8 @@ HttpReply *console_session_open(ConsoleSessions *sessions, HvConn *conn,
     }
 
     g_autoptr(GError) error = NULL;
-    session->console = hv_console_open(conn, spec->domain, spec->force, on_console, session, &error);
+    session->console =
+        hv_console_open(conn, spec->domain, spec->force, on_console, session, &error);
     if (session->console == NULL) {
         session_unregister(session);
         session_unref(session);

@@ -36,7 +36,7 @@ struct HttpReply {
     HttpDeferredPoll poll;
     gpointer data;
     GDestroyNotify free_data;
-    HttpWaker *waker; /* streams and deferred replies */
+    HttpWaker *waker;               /* streams and deferred replies */
     HttpUpgradeStart upgrade_start; /* protocol upgrades */
     HttpUpgradeStop upgrade_stop;
 };
@@ -223,9 +223,9 @@ typedef struct {
     gpointer upload;        /* upload routes: the handler's state from begin to finish/abort */
     int upload_fd;          /* the socket, registered in server->upload_fds, or -1 */
     HttpReply *deferred;    /* a parked deferred reply */
-    HttpUpgrade *upgrade;   /* a 101 queued: its state, until its handler ran or the request ended */
-    gboolean begun;         /* http_dispatch_begin ran */
-    HttpHead head;          /* for the framing rules: target (from the URI logger), headers */
+    HttpUpgrade *upgrade; /* a 101 queued: its state, until its handler ran or the request ended */
+    gboolean begun;       /* http_dispatch_begin ran */
+    HttpHead head;        /* for the framing rules: target (from the URI logger), headers */
 } Request;
 
 /* Everything decided from the request line and headers; @request may exist

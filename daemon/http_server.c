@@ -259,7 +259,6 @@ static struct MHD_Response *response_from_stream(Request *request, HttpReply *re
     return response;
 }
 
-
 /* ---- upgrades ------------------------------------------------------------ */
 
 struct HttpUpgrade {

@@ -216,8 +216,7 @@ static gboolean console_still_allowed(gpointer data)
     return g_strcmp0(tenant, watch->tenant) == 0;
 }
 
-static ConsoleWatch *console_watch_new(App *app, const ApiStack *stack,
-                                       const HttpRequest *request)
+static ConsoleWatch *console_watch_new(App *app, const ApiStack *stack, const HttpRequest *request)
 {
     ConsoleWatch *watch = g_new0(ConsoleWatch, 1);
     watch->app = app;

@@ -66,21 +66,20 @@ static void test_rfc_examples(void)
     for (gsize step = 1; step <= 64; step += 63) {
         g_autoptr(GError) error = NULL;
         gboolean ok;
-        g_autoptr(ApiWsDecoder) client =
-            decode_in_steps(FALSE, 1 << 20, hello_unmasked, sizeof(hello_unmasked), step, &error,
-                            &ok);
+        g_autoptr(ApiWsDecoder) client = decode_in_steps(FALSE, 1 << 20, hello_unmasked,
+                                                         sizeof(hello_unmasked), step, &error, &ok);
         g_assert_no_error(error);
         assert_message(client, API_WS_TEXT, "Hello", 5);
         g_assert_null(api_ws_decoder_pop(client));
 
-        g_autoptr(ApiWsDecoder) server = decode_in_steps(TRUE, 1 << 20, hello_masked,
-                                                         sizeof(hello_masked), step, &error, &ok);
+        g_autoptr(ApiWsDecoder) server =
+            decode_in_steps(TRUE, 1 << 20, hello_masked, sizeof(hello_masked), step, &error, &ok);
         g_assert_no_error(error);
         assert_message(server, API_WS_TEXT, "Hello", 5);
 
         /* A fragmented unmasked text message, then a ping. */
-        static const guint8 fragments[] = {0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f,
-                                           0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f};
+        static const guint8 fragments[] = {0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c,
+                                           0x6f, 0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f};
         g_autoptr(ApiWsDecoder) frag =
             decode_in_steps(FALSE, 1 << 20, fragments, sizeof(fragments), step, &error, &ok);
         g_assert_no_error(error);
@@ -109,8 +108,8 @@ static void test_rfc_examples(void)
             for (gsize i = 0; i < size; i++)
                 payload[i] = (guint8)(i * 7);
             g_byte_array_append(frame, payload, (guint)size);
-            g_autoptr(ApiWsDecoder) big = decode_in_steps(FALSE, 1 << 20, frame->data, frame->len,
-                                                          step * 997, &error, &ok);
+            g_autoptr(ApiWsDecoder) big =
+                decode_in_steps(FALSE, 1 << 20, frame->data, frame->len, step * 997, &error, &ok);
             g_assert_no_error(error);
             assert_message(big, API_WS_BINARY, payload, size);
 

@@ -680,7 +680,12 @@ static HttpReply *reply_not_modified(HttpReply *reply, const HttpRequest *reques
  * no stream or long-poll started for nothing). */
 static HttpReply *reply_for_head(HttpReply *reply)
 {
-    if (reply->read == NULL && reply->upgrade_start == NULL)
+    if (reply->upgrade_start != NULL) {
+        /* A 101 with no upgrade after it would leave the client hanging. */
+        http_reply_free(reply);
+        return http_reply_errorf(TD_ERROR_BAD_REQUEST, "a protocol upgrade needs GET, not HEAD");
+    }
+    if (reply->read == NULL)
         return reply; /* libmicrohttpd leaves the body out itself */
     HttpReply *head = http_reply_empty(reply->status);
     if (reply->content_type != NULL)

@@ -144,6 +144,19 @@ ok $? "the console log keeps what was typed and printed (scrollback)"
 settled
 ok $? "after turtlectl detached turtled has no more fds and threads than before the sessions"
 
+# ---- turtled stops under a session -------------------------------------------------------------
+ws_bg stopper "$WS_URL" "$alice" hold
+ws_wait stopper '^OPEN'
+ok $? "a client holds the console when turtled gets SIGTERM"
+td_stop TERM
+is "$TD_EXIT" 0 "turtled stops with a session open and exits 0"
+ws_wait stopper '^CLOSE' 10000
+like "$(grep '^CLOSE' "$TD_DIR/stopper.out")" '^CLOSE 1001 turtled is stopping' \
+    "... and the client gets a close frame: 1001 turtled is stopping"
+sh_start || bail "turtled did not start again"
+WS_URL=ws://127.0.0.1:$TD_PORT/v1/stacks/web/console
+read -r base_fds base_threads <<<"$(counts | tr -dc '0-9 \n')"
+
 # ---- the stack goes away under a session ----------------------------------------------------
 ws_bg last "$WS_URL" "$alice" hold
 ws_wait last '^OPEN'

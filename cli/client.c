@@ -1,6 +1,8 @@
 #include "cli/client.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -8,6 +10,7 @@
 
 #include "api/error_body.h"
 #include "api/json.h"
+#include "api/websocket.h"
 
 #define CLIENT_DEFAULT_TIMEOUT_S 60
 #define CLIENT_CONNECT_TIMEOUT_S 10
@@ -424,4 +427,229 @@ gboolean client_stream(Client *client, const char *path, const char *accept, gui
         return FALSE;
     }
     return TRUE;
+}
+
+/* ---- WebSocket --------------------------------------------------------------- */
+
+#define HANDSHAKE_HEAD_MAX  (16 * 1024)
+#define HANDSHAKE_TIMEOUT_S 30
+
+struct ClientSocket {
+    CURL *curl; /* its own handle: the connection is no HTTP connection any more */
+    int fd;
+    char *target;
+    GBytes *early;
+};
+
+void client_socket_free(ClientSocket *socket)
+{
+    if (socket == NULL)
+        return;
+    if (socket->curl != NULL)
+        curl_easy_cleanup(socket->curl);
+    g_clear_pointer(&socket->early, g_bytes_unref);
+    g_free(socket->target);
+    g_free(socket);
+}
+
+int client_socket_fd(const ClientSocket *socket)
+{
+    return socket->fd;
+}
+
+GBytes *client_socket_take_early(ClientSocket *socket)
+{
+    return g_steal_pointer(&socket->early);
+}
+
+/* Waits up to @timeout_ms for @fd to be readable (@out FALSE) or writable. */
+static gboolean wait_fd(int fd, gboolean out, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = out ? POLLOUT : POLLIN};
+    int n;
+    do
+        n = poll(&pfd, 1, timeout_ms);
+    while (n < 0 && errno == EINTR);
+    return n > 0;
+}
+
+gboolean client_socket_send(ClientSocket *socket, const void *data, gsize len, GError **error)
+{
+    const char *p = data;
+    while (len > 0) {
+        size_t sent = 0;
+        CURLcode code = curl_easy_send(socket->curl, p, len, &sent);
+        if (code == CURLE_AGAIN) {
+            if (!wait_fd(socket->fd, TRUE, HANDSHAKE_TIMEOUT_S * 1000)) {
+                g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
+                            "turtled at %s takes no more bytes", socket->target);
+                return FALSE;
+            }
+            continue;
+        }
+        if (code != CURLE_OK) {
+            g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
+                        "cannot send to turtled at %s: %s", socket->target,
+                        curl_easy_strerror(code));
+            return FALSE;
+        }
+        p += sent;
+        len -= sent;
+    }
+    return TRUE;
+}
+
+gssize client_socket_recv(ClientSocket *socket, void *buf, gsize len, GError **error)
+{
+    size_t got = 0;
+    CURLcode code = curl_easy_recv(socket->curl, buf, len, &got);
+    if (code == CURLE_AGAIN)
+        return -2;
+    if (code != CURLE_OK) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
+                    "cannot read from turtled at %s: %s", socket->target, curl_easy_strerror(code));
+        return -1;
+    }
+    return (gssize)got;
+}
+
+/* Reads until @answer holds a whole head (and, with @body_len set, that many
+ * bytes after it, or the connection's end). */
+static gboolean read_until(ClientSocket *socket, GString *answer, gsize want, GError **error)
+{
+    gint64 deadline = g_get_monotonic_time() + HANDSHAKE_TIMEOUT_S * G_USEC_PER_SEC;
+    char buf[4096];
+    while (answer->len < want || (want == 0 && strstr(answer->str, "\r\n\r\n") == NULL)) {
+        if (answer->len > HANDSHAKE_HEAD_MAX + CLIENT_MAX_BODY / 64) {
+            g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
+                        "turtled at %s sent an oversized answer to the handshake", socket->target);
+            return FALSE;
+        }
+        gssize n = client_socket_recv(socket, buf, sizeof(buf), error);
+        if (n == 0)
+            return want > 0; /* a body may end with the connection */
+        if (n == -1)
+            return FALSE;
+        if (n == -2) {
+            gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+            if (left <= 0 || !wait_fd(socket->fd, FALSE, (int)left)) {
+                g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
+                            "turtled at %s did not answer the handshake", socket->target);
+                return FALSE;
+            }
+            continue;
+        }
+        g_string_append_len(answer, buf, n);
+    }
+    return TRUE;
+}
+
+/* The value of header @name in @head (lines after the status line), or NULL. */
+static char *head_header(char **lines, const char *name)
+{
+    gsize len = strlen(name);
+    for (guint i = 1; lines[i] != NULL; i++)
+        if (g_ascii_strncasecmp(lines[i], name, len) == 0 && lines[i][len] == ':')
+            return g_strstrip(g_strdup(lines[i] + len + 1));
+    return NULL;
+}
+
+ClientSocket *client_websocket(Client *client, const char *path, GError **error)
+{
+    g_autofree char *url = g_strconcat(client->base_url, path, NULL);
+    g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_ENCODED, NULL);
+    if (uri == NULL) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
+                    "cannot reach turtled at %s: "
+                    "not a URL",
+                    client->target);
+        return NULL;
+    }
+    g_autoptr(ClientSocket) socket = g_new0(ClientSocket, 1);
+    socket->target = g_strdup(client->target);
+    socket->fd = -1;
+    socket->curl = curl_easy_init();
+    CURL *curl = socket->curl;
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    if (client->socket_path != NULL)
+        curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, client->socket_path);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, client->errbuf);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)CLIENT_CONNECT_TIMEOUT_S);
+    curl_easy_setopt(curl, CURLOPT_CONNECT_ONLY, 1L);
+    client->errbuf[0] = '\0';
+    CURLcode code = curl_easy_perform(curl);
+    if (code != CURLE_OK) {
+        CURL *saved = client->curl;
+        client->curl = curl; /* set_transport_error reads the failed handle */
+        set_transport_error(client, code, error);
+        client->curl = saved;
+        return NULL;
+    }
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    curl_easy_getinfo(curl, CURLINFO_ACTIVESOCKET, &fd);
+    socket->fd = (int)fd;
+
+    g_autofree char *key = api_ws_key_new();
+    const char *host = g_uri_get_host(uri);
+    int port = g_uri_get_port(uri);
+    g_autofree char *host_header = NULL;
+    if (host == NULL || client->socket_path != NULL)
+        host_header = g_strdup("localhost");
+    else if (port > 0)
+        host_header = g_strdup_printf(strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    else
+        host_header = g_strdup_printf(strchr(host, ':') ? "[%s]" : "%s", host);
+    const char *query = g_uri_get_query(uri);
+    g_autoptr(GString) request = g_string_new(NULL);
+    g_string_append_printf(
+        request,
+        "GET %s%s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: turtlectl/" TURTLES_VERSION
+        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n",
+        g_uri_get_path(uri), query ? "?" : "", query ? query : "", host_header, key);
+    if (client->authorization != NULL)
+        g_string_append_printf(request, "%s\r\n", client->authorization);
+    g_string_append(request, "\r\n");
+    gboolean sent = client_socket_send(socket, request->str, request->len, error);
+    explicit_bzero(request->str, request->len);
+    if (!sent)
+        return NULL;
+
+    g_autoptr(GString) answer = g_string_new(NULL);
+    if (!read_until(socket, answer, 0, error))
+        return NULL;
+    gsize head_len = (gsize)(strstr(answer->str, "\r\n\r\n") - answer->str) + 4;
+    g_autofree char *head = g_strndup(answer->str, head_len - 4);
+    g_auto(GStrv) lines = g_strsplit(head, "\r\n", -1);
+    guint status = 0;
+    if (sscanf(lines[0], "HTTP/1.%*d %u", &status) != 1) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
+                    "turtled at %s answered the handshake with '%s'", client->target, lines[0]);
+        return NULL;
+    }
+    if (status != 101) {
+        g_autofree char *length_text = head_header(lines, "Content-Length");
+        guint64 length = 0;
+        if (length_text != NULL)
+            g_ascii_string_to_unsigned(length_text, 10, 0, CLIENT_MAX_BODY / 64, &length, NULL);
+        if (length > 0 && !read_until(socket, answer, head_len + length, error))
+            return NULL;
+        g_autoptr(GString) body =
+            g_string_new_len(answer->str + head_len, (gssize)(answer->len - head_len));
+        set_answer_error(client, status, body, error);
+        return NULL;
+    }
+    g_autofree char *accept = head_header(lines, "Sec-WebSocket-Accept");
+    g_autofree char *expected = api_ws_accept(key, NULL);
+    if (g_strcmp0(accept, expected) != 0) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_PROTOCOL,
+                    "turtled at %s answered the handshake with a wrong Sec-WebSocket-Accept",
+                    client->target);
+        return NULL;
+    }
+    if (answer->len > head_len)
+        socket->early = g_bytes_new(answer->str + head_len, answer->len - head_len);
+    return g_steal_pointer(&socket);
 }

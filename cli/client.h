@@ -58,3 +58,22 @@ gboolean client_upload(Client *client, const char *path, int fd, gint64 size,
 typedef gboolean (*ClientDataFunc)(const char *data, gsize len, gpointer user_data);
 gboolean client_stream(Client *client, const char *path, const char *accept, guint silence_s,
                        ClientDataFunc on_data, gpointer user_data, GError **error);
+
+/* A WebSocket (RFC 6455) on @path: the opening handshake on a connection of
+ * the client's own (CURLOPT_CONNECT_ONLY: the UNIX socket, http or https;
+ * Debian 12's libcurl has no WebSocket support of its own), then raw bytes
+ * both ways through curl_easy_send/_recv, framed by api/websocket.h.  An
+ * answer other than 101 is an error with the API's message. */
+typedef struct ClientSocket ClientSocket;
+ClientSocket *client_websocket(Client *client, const char *path, GError **error);
+/* The descriptor to poll for reading. */
+int client_socket_fd(const ClientSocket *socket);
+/* Bytes that arrived with the 101's head (frames already), taken once. */
+GBytes *client_socket_take_early(ClientSocket *socket);
+/* Sends all of @len bytes (waiting for the socket as needed). */
+gboolean client_socket_send(ClientSocket *socket, const void *data, gsize len, GError **error);
+/* Up to @len bytes: the count, 0 at the end of the connection, -2 when
+ * nothing is there now, -1 with an error. */
+gssize client_socket_recv(ClientSocket *socket, void *buf, gsize len, GError **error);
+void client_socket_free(ClientSocket *socket);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ClientSocket, client_socket_free)

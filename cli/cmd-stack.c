@@ -2,9 +2,11 @@
  * resume | delete | console | stats | migrate | device attach | device
  * detach: /v1/stacks (tenants). */
 #include "cli/commands.h"
+#include "cli/console.h"
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/spec.h"
 #include "api/stack.h"
@@ -24,7 +26,7 @@ void cmd_stack_usage(FILE *out)
           "       turtlectl stack show NAME\n"
           "       turtlectl stack start|stop|force-stop|reboot|pause|resume NAME [--wait]\n"
           "       turtlectl stack delete NAME [--wait]\n"
-          "       turtlectl stack console NAME [--tail N] [--follow]\n"
+          "       turtlectl stack console NAME [--tail N] [--follow | --force]\n"
           "       turtlectl stack stats NAME\n"
           "       turtlectl stack migrate NAME --to PEER [--wait]\n"
           "       turtlectl stack device attach NAME CLASS [--wait]\n"
@@ -40,8 +42,9 @@ void cmd_stack_usage(FILE *out)
           "              stop: running or paused; force-stop: also provisioning or error;\n"
           "              reboot, pause: running; resume: paused)\n"
           "  delete      a stack with its domain, disks and console log\n"
-          "  console     the serial console's output, raw, on stdout; --follow goes on\n"
-          "              with new output until interrupted (Ctrl-C)\n"
+          "  console     on a terminal: the interactive serial console (Ctrl-] detaches);\n"
+          "              otherwise the console's output, raw, on stdout; --follow goes\n"
+          "              on, read-only, with new output until interrupted (Ctrl-C)\n"
           "  stats       CPU time, memory, block I/O and the last migration\n"
           "  migrate     move a running or paused stack, live, to a peer host (one the\n"
           "              operator added); its L1 and L2 go on running there (not while\n"
@@ -79,7 +82,8 @@ void cmd_stack_usage(FILE *out)
           "  --all              with --limit: every page, N at a time\n"
           "  --tenant TENANT    the operator: that tenant's stacks only\n"
           "  --tail N           the last N lines of the console only\n"
-          "  --follow           keep the console open for new output\n"
+          "  --follow           keep the console open for new output (read-only)\n"
+          "  --force            take the interactive console over from another client\n"
           "  --to PEER          the peer to migrate to\n"
           "\n"
           "Global options: turtlectl --help.\n",
@@ -610,9 +614,11 @@ static int stack_console(Ctl *ctl, int argc, char **argv)
     gint64 tail = 0;
     gboolean tail_seen = FALSE;
     gboolean follow = FALSE;
+    gboolean force = FALSE;
     const ArgSpec specs[] = {
         {"--tail", ARG_INT, 0, STACK_TAIL_MAX, &tail, &tail_seen},
         {"--follow", ARG_FLAG, 0, 0, &follow, NULL},
+        {"--force", ARG_FLAG, 0, 0, &force, NULL},
         {NULL, ARG_FLAG, 0, 0, NULL, NULL},
     };
     g_autoptr(GPtrArray) args = NULL;
@@ -621,15 +627,35 @@ static int stack_console(Ctl *ctl, int argc, char **argv)
 
     if (!cmd_parse(ctl, "console", argc, argv, specs, name_names, &args, &status))
         return status;
+    /* Interactive only where someone types and reads: a script or a pipe
+     * gets the output as before. */
+    gboolean interactive = !follow && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    if (force && follow)
+        return ctl_usage_error(ctl, "stack console: --force and --follow exclude each other");
+    if (force && !interactive)
+        return ctl_usage_error(ctl, "stack console: --force needs a terminal on stdin and stdout");
     if (!ctl_connect(ctl, &error))
         return ctl_fail(ctl, error);
-    g_autofree char *base = ctl_path("/v1/stacks", g_ptr_array_index(args, 0), "console", NULL);
+    const char *name = g_ptr_array_index(args, 0);
+    g_autofree char *base = ctl_path("/v1/stacks", name, "console", NULL);
     GString *query = g_string_new(base);
-    if (tail_seen)
-        g_string_append_printf(query, "?tail=%" G_GINT64_FORMAT, tail);
+    char sep = '?';
+    if (tail_seen) {
+        g_string_append_printf(query, "%ctail=%" G_GINT64_FORMAT, sep, tail);
+        sep = '&';
+    }
     if (follow)
-        g_string_append(query, tail_seen ? "&follow=1" : "?follow=1");
+        g_string_append_printf(query, "%cfollow=1", sep);
+    if (force)
+        g_string_append_printf(query, "%cforce=1", sep);
     g_autofree char *path = g_string_free(query, FALSE);
+
+    if (interactive) {
+        g_autoptr(ClientSocket) socket = client_websocket(ctl->client, path, &error);
+        if (socket == NULL || !console_interactive(socket, name, &error))
+            return ctl_fail(ctl, error);
+        return CTL_EXIT_OK;
+    }
 
     Console console = {0};
     /* A quiet L1 prints nothing for hours: no silence limit. */

@@ -10,6 +10,7 @@
 #include "hvcore/virt.h"
 
 typedef struct Stacks Stacks;
+typedef struct ConsoleSessions ConsoleSessions;
 
 typedef struct {
     Config *config;
@@ -18,10 +19,11 @@ typedef struct {
     Operations *operations;
     HvHostReport *host; /* probed once at start: the host does not change under us */
     HvBackend backend;
-    HvVirt *virt;       /* the libvirt connection (daemon/connection.h to use it) */
-    Stacks *stacks;     /* daemon/stacks.h */
-    char *console_dir;  /* <state>/consoles: one serial log per stack */
-    guint stop_timeout; /* seconds a graceful stop waits before forcing off */
+    HvVirt *virt;              /* the libvirt connection (daemon/connection.h to use it) */
+    Stacks *stacks;            /* daemon/stacks.h */
+    char *console_dir;         /* <state>/consoles: one serial log per stack */
+    ConsoleSessions *consoles; /* interactive console sessions (daemon/console_session.h) */
+    guint stop_timeout;        /* seconds a graceful stop waits before forcing off */
     HttpServer *server;
     HttpRoute *routes;   /* the table the server serves */
     gint64 started_at;   /* monotonic, µs */

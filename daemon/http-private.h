@@ -36,7 +36,9 @@ struct HttpReply {
     HttpDeferredPoll poll;
     gpointer data;
     GDestroyNotify free_data;
-    HttpWaker *waker; /* streams and deferred replies */
+    HttpWaker *waker;               /* streams and deferred replies */
+    HttpUpgradeStart upgrade_start; /* protocol upgrades */
+    HttpUpgradeStop upgrade_stop;
 };
 
 /* A JSON error body without logging or mapping: @status and wire @code. */
@@ -183,6 +185,7 @@ struct HttpServer {
     GHashTable *durations;  /* "metric\tmethod" -> MetricsHistogram */
     Audit *audit;           /* owned; NULL: no audit records */
     GHashTable *wakers;     /* parked-or-parkable wakers, for the tick and shutdown */
+    GHashTable *upgrades;   /* HttpUpgrade set: started and not closed, for shutdown */
     HttpTransport transport;
     /* The admin group (http_server_set_admin_group); read-only once serving. */
     const char *admin_group; /* interned, so nothing frees it; NULL: unset */
@@ -220,8 +223,9 @@ typedef struct {
     gpointer upload;        /* upload routes: the handler's state from begin to finish/abort */
     int upload_fd;          /* the socket, registered in server->upload_fds, or -1 */
     HttpReply *deferred;    /* a parked deferred reply */
-    gboolean begun;         /* http_dispatch_begin ran */
-    HttpHead head;          /* for the framing rules: target (from the URI logger), headers */
+    HttpUpgrade *upgrade; /* a 101 queued: its state, until its handler ran or the request ended */
+    gboolean begun;       /* http_dispatch_begin ran */
+    HttpHead head;        /* for the framing rules: target (from the URI logger), headers */
 } Request;
 
 /* Everything decided from the request line and headers; @request may exist

@@ -130,6 +130,30 @@ HttpWaker *http_waker_ref(HttpWaker *waker);
 void http_waker_unref(HttpWaker *waker);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HttpWaker, http_waker_unref)
 
+/* A protocol upgrade (101 Switching Protocols: a WebSocket).  The handler
+ * checks the request and adds the 101's headers (Upgrade,
+ * Sec-WebSocket-Accept) to the reply; the layer adds "Connection: Upgrade".
+ * Once the 101 is sent, @start runs on an HTTP thread (it must not wait)
+ * with the connection's socket @fd (non-blocking; on TLS a socket pair
+ * libmicrohttpd relays through) and the bytes the client sent after its
+ * headers; from then on the owner does the socket's I/O, without a thread of
+ * the layer's, and calls http_upgrade_close exactly once when it is done
+ * (never close(@fd) itself).  @stop (may be NULL) runs when the server
+ * stops, on the thread that frees it: the owner must close soon after (the
+ * layer waits a short grace).  @free_data runs once, after http_upgrade_close
+ * or, when the 101 never went out (the client left first), when the request
+ * ends.  An upgraded connection holds a stream slot (streams_per_tenant /
+ * _token) until it is closed. */
+typedef struct HttpUpgrade HttpUpgrade;
+typedef void (*HttpUpgradeStart)(gpointer data, HttpUpgrade *upgrade, int fd, const char *extra,
+                                 gsize extra_len);
+typedef void (*HttpUpgradeStop)(gpointer data);
+HttpReply *http_reply_upgrade(HttpUpgradeStart start, HttpUpgradeStop stop, gpointer data,
+                              GDestroyNotify free_data);
+/* Ends an upgraded connection: libmicrohttpd closes its socket, its stream
+ * slot is released, and @free_data runs.  Any thread. */
+void http_upgrade_close(HttpUpgrade *upgrade);
+
 typedef HttpReply *(*HttpHandler)(gpointer app, const HttpRequest *request);
 
 /* A route that takes a raw body (PUT /v1/images/{name}/data): the bytes are

@@ -680,6 +680,11 @@ static HttpReply *reply_not_modified(HttpReply *reply, const HttpRequest *reques
  * no stream or long-poll started for nothing). */
 static HttpReply *reply_for_head(HttpReply *reply)
 {
+    if (reply->upgrade_start != NULL) {
+        /* A 101 with no upgrade after it would leave the client hanging. */
+        http_reply_free(reply);
+        return http_reply_errorf(TD_ERROR_BAD_REQUEST, "a protocol upgrade needs GET, not HEAD");
+    }
     if (reply->read == NULL)
         return reply; /* libmicrohttpd leaves the body out itself */
     HttpReply *head = http_reply_empty(reply->status);
@@ -721,7 +726,7 @@ HttpReply *http_dispatch_run(Request *request, const char *url)
     }
     if (request->is_head)
         reply = reply_for_head(reply);
-    if (reply->read != NULL) {
+    if (reply->read != NULL || reply->upgrade_start != NULL) {
         HttpReply *refusal = NULL;
         if (!http_transport_stream_acquire(server, &request->caller, &refusal)) {
             http_reply_free(reply);

@@ -162,6 +162,18 @@ HttpReply *http_reply_stream(unsigned status, const char *content_type, HttpStre
     return reply;
 }
 
+HttpReply *http_reply_upgrade(HttpUpgradeStart start, HttpUpgradeStop stop, gpointer data,
+                              GDestroyNotify free_data)
+{
+    g_return_val_if_fail(start != NULL, NULL);
+    HttpReply *reply = reply_new(101, NULL);
+    reply->upgrade_start = start;
+    reply->upgrade_stop = stop;
+    reply->data = data;
+    reply->free_data = free_data;
+    return reply;
+}
+
 HttpReply *http_reply_deferred(HttpDeferredPoll poll, gpointer data, GDestroyNotify free_data)
 {
     g_return_val_if_fail(poll != NULL, NULL);

@@ -17,6 +17,7 @@
 #include "daemon/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/un.h>
@@ -66,6 +67,7 @@ HttpServer *http_server_new(const HttpRoute *routes, gsize n_routes, HttpTokenLo
     server->durations = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     server->upload_fds = g_hash_table_new(g_direct_hash, g_direct_equal);
     server->wakers = g_hash_table_new(g_direct_hash, g_direct_equal);
+    server->upgrades = g_hash_table_new(g_direct_hash, g_direct_equal);
     http_transport_init(server);
     return server;
 }
@@ -257,11 +259,165 @@ static struct MHD_Response *response_from_stream(Request *request, HttpReply *re
     return response;
 }
 
+/* ---- upgrades ------------------------------------------------------------ */
+
+struct HttpUpgrade {
+    gatomicrefcount refs; /* the request's or the owner's, and a shutdown's */
+    HttpServer *server;
+    HttpUpgradeStart start;
+    HttpUpgradeStop stop;
+    gpointer data;
+    GDestroyNotify free_data;
+    HttpCaller caller; /* whose stream slot this is (tenant and token copied) */
+    gboolean slot;
+    struct MHD_UpgradeResponseHandle *urh;
+    enum { UPGRADE_QUEUED, UPGRADE_STARTED, UPGRADE_ENDED } state; /* under server->lock */
+};
+
+static HttpUpgrade *upgrade_ref(HttpUpgrade *upgrade)
+{
+    g_atomic_ref_count_inc(&upgrade->refs);
+    return upgrade;
+}
+
+static void upgrade_unref(HttpUpgrade *upgrade)
+{
+    if (upgrade == NULL || !g_atomic_ref_count_dec(&upgrade->refs))
+        return;
+    g_free(upgrade->caller.tenant);
+    if (upgrade->caller.token != NULL)
+        explicit_bzero(upgrade->caller.token, strlen(upgrade->caller.token));
+    g_free(upgrade->caller.token);
+    g_free(upgrade);
+}
+
+/* What an upgrade holds goes: its data, its stream slot, its count. */
+static void upgrade_end(HttpUpgrade *upgrade)
+{
+    HttpServer *server = upgrade->server;
+    if (upgrade->free_data != NULL)
+        upgrade->free_data(upgrade->data);
+    upgrade->free_data = NULL;
+    if (upgrade->slot)
+        http_transport_stream_release(server, &upgrade->caller);
+    upgrade->slot = FALSE;
+    g_mutex_lock(&server->lock);
+    server->streams--;
+    g_cond_broadcast(&server->stop_cond);
+    g_mutex_unlock(&server->lock);
+}
+
+/* libmicrohttpd sent the 101: the socket is the owner's from here. */
+static void on_upgrade(void *cls, struct MHD_Connection *connection, void *con_cls,
+                       const char *extra_in, size_t extra_in_size, MHD_socket sock,
+                       struct MHD_UpgradeResponseHandle *urh)
+{
+    HttpUpgrade *upgrade = cls;
+    HttpServer *server = upgrade->server;
+    Request *request = con_cls;
+    (void)connection;
+
+    g_mutex_lock(&server->lock);
+    upgrade->urh = urh;
+    upgrade->state = UPGRADE_STARTED;
+    /* The set's reference is the one the request held. */
+    g_hash_table_add(server->upgrades, upgrade);
+    if (request != NULL && request->upgrade == upgrade)
+        request->upgrade = NULL;
+    g_mutex_unlock(&server->lock);
+    int flags = fcntl(sock, F_GETFL);
+    if (flags >= 0)
+        fcntl(sock, F_SETFL, flags | O_NONBLOCK);
+    upgrade->start(upgrade->data, upgrade, sock, extra_in, extra_in_size);
+}
+
+void http_upgrade_close(HttpUpgrade *upgrade)
+{
+    g_return_if_fail(upgrade != NULL);
+    HttpServer *server = upgrade->server;
+    g_mutex_lock(&server->lock);
+    gboolean started = upgrade->state == UPGRADE_STARTED;
+    if (started) {
+        upgrade->state = UPGRADE_ENDED;
+        g_hash_table_remove(server->upgrades, upgrade);
+    }
+    g_mutex_unlock(&server->lock);
+    g_return_if_fail(started);
+    MHD_upgrade_action(upgrade->urh, MHD_UPGRADE_ACTION_CLOSE);
+    upgrade_end(upgrade);
+    upgrade_unref(upgrade);
+}
+
+/* A request whose 101 never went out (the client left first). */
+static void upgrade_abandon(Request *request)
+{
+    HttpServer *server = request->listener->server;
+    g_mutex_lock(&server->lock);
+    HttpUpgrade *upgrade = g_steal_pointer(&request->upgrade);
+    gboolean queued = upgrade != NULL && upgrade->state == UPGRADE_QUEUED;
+    if (queued)
+        upgrade->state = UPGRADE_ENDED;
+    g_mutex_unlock(&server->lock);
+    if (queued) {
+        upgrade_end(upgrade);
+        upgrade_unref(upgrade);
+    }
+}
+
+/* Tells every upgraded connection's owner to end (the server stops). */
+static void upgrades_stop(HttpServer *server)
+{
+    GHashTableIter iter;
+    gpointer upgrade;
+    g_autoptr(GPtrArray) live = g_ptr_array_new_with_free_func((GDestroyNotify)upgrade_unref);
+    g_mutex_lock(&server->lock);
+    g_hash_table_iter_init(&iter, server->upgrades);
+    while (g_hash_table_iter_next(&iter, &upgrade, NULL))
+        g_ptr_array_add(live, upgrade_ref(upgrade));
+    g_mutex_unlock(&server->lock);
+    for (guint i = 0; i < live->len; i++) {
+        HttpUpgrade *one = live->pdata[i];
+        if (one->stop != NULL)
+            one->stop(one->data);
+    }
+}
+
+static struct MHD_Response *response_from_upgrade(Request *request, HttpReply *reply)
+{
+    HttpServer *server = request->listener->server;
+    HttpUpgrade *upgrade = g_new0(HttpUpgrade, 1);
+    g_atomic_ref_count_init(&upgrade->refs);
+    upgrade->server = server;
+    upgrade->start = reply->upgrade_start;
+    upgrade->stop = reply->upgrade_stop;
+    upgrade->data = reply->data;
+    upgrade->free_data = reply->free_data;
+    reply->free_data = NULL;
+    upgrade->slot = request->stream_slot;
+    request->stream_slot = FALSE;
+    upgrade->caller.role = request->caller.role;
+    upgrade->caller.tenant = g_strdup(request->caller.tenant);
+    upgrade->caller.token = g_strdup(request->caller.token);
+    g_mutex_lock(&server->lock);
+    server->streams++;
+    g_mutex_unlock(&server->lock);
+    request->upgrade = upgrade;
+    struct MHD_Response *response = MHD_create_response_for_upgrade(on_upgrade, upgrade);
+    if (response == NULL) {
+        upgrade_abandon(request);
+        return NULL;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
+    return response;
+}
+
 static struct MHD_Response *response_from_reply(Request *request, HttpReply *reply,
                                                 struct MHD_Connection *connection)
 {
     struct MHD_Response *response;
-    if (reply->read != NULL) {
+    if (reply->upgrade_start != NULL) {
+        response = response_from_upgrade(request, reply);
+    } else if (reply->read != NULL) {
         response = response_from_stream(request, reply, connection);
     } else {
         gsize len = 0;
@@ -378,7 +534,7 @@ static enum MHD_Result request_answer(Request *request, struct MHD_Connection *c
                                       HttpReply *reply)
 {
     unsigned status = reply->status;
-    gboolean streaming = reply->read != NULL;
+    gboolean streaming = reply->read != NULL || reply->upgrade_start != NULL;
 
     request->answered = TRUE;
     struct MHD_Response *response = response_from_reply(request, reply, connection);
@@ -513,6 +669,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
                 request->route->route->pattern, (int)toe);
     if (request->deferred != NULL)
         http_waker_detach(request->deferred->waker);
+    upgrade_abandon(request);
     /* A mutating request that got no answer of ours is audited all the same:
      * the reaper answered 408, or the client left first. */
     if (!request->answered && request->begun) {
@@ -609,7 +766,7 @@ static gboolean listener_start(Listener *listener, const char *cert, const char 
      * then shutdown) were all in when the acceptor handed it over is never
      * read to its end: the edge was spent before the hand-over. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
-                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_ALLOW_UPGRADE;
     /* The acceptor enforces the TCP limits; a loop never refuses on its own. */
     unsigned connection_limit = listener->is_unix ? UNIX_CONNECTIONS : limits->max_connections;
 
@@ -799,6 +956,7 @@ static void server_end_streams(HttpServer *server)
         shutdown(GPOINTER_TO_INT(fd), SHUT_RDWR);
     g_mutex_unlock(&server->lock);
     http_server_wake_all(server);
+    upgrades_stop(server);
     g_mutex_lock(&server->lock);
     while (server->streams > 0 && g_get_monotonic_time() < deadline)
         g_cond_wait_until(&server->stop_cond, &server->lock, deadline);
@@ -852,6 +1010,7 @@ void http_server_free(HttpServer *server)
     audit_free(server->audit);
     g_hash_table_unref(server->upload_fds);
     g_hash_table_unref(server->wakers);
+    g_hash_table_unref(server->upgrades);
     g_cond_clear(&server->stop_cond);
     g_mutex_clear(&server->lock);
     g_free(server);

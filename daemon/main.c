@@ -14,6 +14,7 @@
 #include "daemon/app.h"
 #include "daemon/audit.h"
 #include "daemon/clock.h"
+#include "daemon/console_session.h"
 #include "daemon/convert.h"
 #include "daemon/images.h"
 #include "daemon/log.h"
@@ -190,6 +191,7 @@ static gboolean start_server(App *app, gboolean test_hooks, Activation *activati
         g_array_append_vals(routes, test_routes, (guint)n_test);
     /* The server keeps a pointer to the table: the App owns it. */
     app->routes = g_array_steal(routes, &n_main);
+    app->consoles = console_sessions_new();
     app->server = http_server_new(app->routes, n_main, lookup_token, app);
     HttpLimits limits = {
         .threads = (guint)app->config->http_threads,
@@ -331,6 +333,8 @@ static void app_clear(App *app)
     if (app->operations != NULL)
         operations_release_waiters(app->operations);
     http_server_free(app->server);
+    /* After the server: it ended every session. */
+    console_sessions_free(app->consoles);
     g_free(app->routes);
     operations_free(app->operations);
     hv_virt_free(app->virt);

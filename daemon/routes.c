@@ -25,7 +25,7 @@ static const char *const page_query[] = {"limit", "after", NULL};
 static const char *const tenant_page_query[] = {"limit", "after", "tenant", NULL};
 static const char *const tenant_query[] = {"tenant", NULL};
 static const char *const events_query[] = {"after", NULL};
-static const char *const console_query[] = {"tail", "follow", NULL};
+static const char *const console_query[] = {"tail", "follow", "force", NULL};
 static const char *const wait_query[] = {"timeout", NULL};
 static const char *const device_page_query[] = {"limit", "after", "class", NULL};
 

@@ -5,6 +5,7 @@
 #include "daemon/clock.h"
 #include "daemon/connection.h"
 #include "daemon/console.h"
+#include "daemon/console_session.h"
 #include "daemon/devices.h"
 #include "daemon/error.h"
 #include "daemon/stacks.h"
@@ -215,13 +216,70 @@ static gboolean console_still_allowed(gpointer data)
     return g_strcmp0(tenant, watch->tenant) == 0;
 }
 
+static ConsoleWatch *console_watch_new(App *app, const ApiStack *stack, const HttpRequest *request)
+{
+    ConsoleWatch *watch = g_new0(ConsoleWatch, 1);
+    watch->app = app;
+    watch->stack_id = g_strdup(stack->id);
+    watch->tenant = g_strdup(stack->tenant);
+    if (request->caller->role == HTTP_CALLER_TENANT)
+        watch->token = g_strdup(request->caller->token);
+    return watch;
+}
+
+/* The request asks for a WebSocket: it names the protocol in Upgrade. */
+static gboolean console_wants_upgrade(const HttpRequest *request)
+{
+    return http_request_header(request, "upgrade") != NULL;
+}
+
+/* GET .../console with Upgrade: websocket: the interactive console. */
+static HttpReply *console_interactive(App *app, const HttpRequest *request, ApiStack *stack,
+                                      guint tail, gboolean force, const char *accept)
+{
+    if (stack->state != API_STACK_STATE_RUNNING && stack->state != API_STACK_STATE_PAUSED)
+        return http_reply_errorf(TD_ERROR_CONFLICT,
+                                 "stack '%s' is %s: only a running stack has an interactive "
+                                 "console",
+                                 stack->spec->name, api_stack_state_to_string(stack->state));
+    /* libvirt's test driver has no console streams (hvcore says so too, but
+     * its domains are not the store's stacks, so it would answer "not
+     * found" first). */
+    if (app->backend == HV_BACKEND_TEST)
+        return http_reply_errorf(TD_ERROR_NOT_IMPLEMENTED,
+                                 "stack '%s': the test backend has no interactive console "
+                                 "(the read-only console works: omit the Upgrade headers)",
+                                 stack->spec->name);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(HvConn) conn = connection_get(app, &error);
+    if (conn == NULL)
+        return http_reply_error(error);
+    g_autofree char *path = stacks_console_path(app, stack->id);
+    ConsoleSessionSpec spec = {
+        .stack_id = stack->id,
+        .stack_name = stack->spec->name,
+        .domain = stack->domain_name,
+        .log_path = path,
+        .tail = tail,
+        .force = force,
+        .accept = accept,
+        .still_allowed = console_still_allowed,
+        .data = console_watch_new(app, stack, request),
+        .free_data = console_watch_free,
+    };
+    return console_session_open(app->consoles, conn, &spec);
+}
+
 HttpReply *handle_stack_console(gpointer data, const HttpRequest *request)
 {
     App *app = data;
     HttpReply *reply = NULL;
     const char *tail_text = http_request_query(request, "tail");
     const char *follow_text = http_request_query(request, "follow");
+    const char *force_text = http_request_query(request, "force");
+    gboolean upgrade = console_wants_upgrade(request);
     guint64 tail = 0;
+    g_autofree char *accept = NULL;
 
     if (tail_text != NULL &&
         !g_ascii_string_to_unsigned(tail_text, 10, 0, CONSOLE_TAIL_MAX, &tail, NULL))
@@ -229,20 +287,27 @@ HttpReply *handle_stack_console(gpointer data, const HttpRequest *request)
                                  "tail: must be a whole number between 0 and %d", CONSOLE_TAIL_MAX);
     if (follow_text != NULL && !g_str_equal(follow_text, "0") && !g_str_equal(follow_text, "1"))
         return http_reply_errorf(TD_ERROR_BAD_REQUEST, "follow: must be 0 or 1");
+    if (force_text != NULL && !g_str_equal(force_text, "0") && !g_str_equal(force_text, "1"))
+        return http_reply_errorf(TD_ERROR_BAD_REQUEST, "force: must be 0 or 1");
+    if (force_text != NULL && !upgrade)
+        return http_reply_errorf(TD_ERROR_BAD_REQUEST,
+                                 "force: only for the interactive console (a WebSocket upgrade)");
+    if (upgrade && follow_text != NULL)
+        return http_reply_errorf(TD_ERROR_BAD_REQUEST,
+                                 "follow: not with a WebSocket upgrade, which follows already");
+    if (upgrade && (reply = console_session_check_handshake(request, &accept)) != NULL)
+        return reply;
     g_autoptr(ApiStack) stack = stack_param(app, request, &reply);
     if (stack == NULL)
         return reply;
+    if (upgrade)
+        return console_interactive(app, request, stack, (guint)tail,
+                                   force_text != NULL && g_str_equal(force_text, "1"), accept);
 
     g_autofree char *path = stacks_console_path(app, stack->id);
-    if (follow_text != NULL && g_str_equal(follow_text, "1")) {
-        ConsoleWatch *watch = g_new0(ConsoleWatch, 1);
-        watch->app = app;
-        watch->stack_id = g_strdup(stack->id);
-        watch->tenant = g_strdup(stack->tenant);
-        if (request->caller->role == HTTP_CALLER_TENANT)
-            watch->token = g_strdup(request->caller->token);
-        return console_follow(path, (guint)tail, console_still_allowed, watch, console_watch_free);
-    }
+    if (follow_text != NULL && g_str_equal(follow_text, "1"))
+        return console_follow(path, (guint)tail, console_still_allowed,
+                              console_watch_new(app, stack, request), console_watch_free);
     g_autoptr(GError) error = NULL;
     g_autofree char *text = console_tail(path, (guint)tail, &error);
     if (text == NULL)

@@ -751,12 +751,16 @@ static void add_chardev_file(xmlNodePtr devices, const char *kind, const char *p
 {
     xmlNodePtr dev = add_element(devices, NULL, kind, NULL);
 
-    set_attr(dev, "type", "file");
-    xmlNodePtr source = add_element(dev, NULL, "source", NULL);
-    set_attr(source, "path", path);
-    /* QEMU truncates a file chardev each time it starts: appending keeps a
+    /* A pty, so that the console can be interactive (virDomainOpenConsole
+     * streams it); its <log> keeps writing everything the guest prints to
+     * the file the read-only console reads.  The console is the serial port
+     * itself, described the same way, as libvirt wants them to match. */
+    set_attr(dev, "type", "pty");
+    xmlNodePtr log = add_element(dev, NULL, "log", NULL);
+    set_attr(log, "file", path);
+    /* QEMU truncates a chardev log each time it starts: appending keeps a
      * stack's console history across stop/start and host-side restarts. */
-    set_attr(source, "append", "on");
+    set_attr(log, "append", "on");
     xmlNodePtr target = add_element(dev, NULL, "target", NULL);
     if (g_str_equal(kind, "console"))
         set_attr(target, "type", "serial");

@@ -203,14 +203,17 @@ static void assert_tcg_shape(xmlDoc *doc, const HvStackSpec *spec)
                     1);
 
     assert_xp_count(doc, "/domain/devices/serial", 1);
-    assert_xp_string(doc, "/domain/devices/serial[@type='file']/source/@path", CONSOLE);
+    /* A pty (interactive through virDomainOpenConsole) that logs to the
+     * file the read-only console reads. */
+    assert_xp_string(doc, "/domain/devices/serial[@type='pty']/log/@file", CONSOLE);
+    assert_xp_count(doc, "/domain/devices/serial/source", 0);
     assert_xp_string(doc, "/domain/devices/serial/target/@port", "0");
     assert_xp_count(doc, "/domain/devices/console", 1);
-    assert_xp_string(doc, "/domain/devices/console[@type='file']/source/@path", CONSOLE);
+    assert_xp_string(doc, "/domain/devices/console[@type='pty']/log/@file", CONSOLE);
     assert_xp_count(doc, "/domain/devices/console/target[@type='serial' and @port='0']", 1);
     /* The console log survives QEMU restarts (stop/start, reboot by restart). */
-    assert_xp_count(doc, "/domain/devices/serial/source[@append='on']", 1);
-    assert_xp_count(doc, "/domain/devices/console/source[@append='on']", 1);
+    assert_xp_count(doc, "/domain/devices/serial/log[@append='on']", 1);
+    assert_xp_count(doc, "/domain/devices/console/log[@append='on']", 1);
     assert_xp_count(doc, "/domain/devices/graphics", 0);
     assert_xp_count(doc, "/domain/devices/emulator", 0);
     assert_xp_count(doc, "/domain/devices/disk", 0);
@@ -348,8 +351,8 @@ static void test_test_backend_runs(void)
     assert_xp_count(kept, "/domain/devices/iommu[@model='intel']/driver[@caching_mode='on']", 1);
     assert_xp_count(kept, "/domain/features/ioapic[@driver='qemu']", 1);
     assert_xp_count(kept, "/domain/cpu/feature[@name='svm' and @policy='require']", 1);
-    assert_xp_string(kept, "/domain/devices/serial[@type='file']/source/@path", CONSOLE);
-    assert_xp_string(kept, "/domain/devices/serial/source/@append", "on");
+    assert_xp_string(kept, "/domain/devices/serial[@type='pty']/log/@file", CONSOLE);
+    assert_xp_string(kept, "/domain/devices/serial/log/@append", "on");
     assert_xp_string(kept, "/domain/os/kernel", KERNEL);
     assert_xp_string(kept, "/domain/os/cmdline", CMDLINE " intel_iommu=on");
 }

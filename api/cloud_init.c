@@ -28,7 +28,8 @@ ApiCloudInit *api_cloud_init_new(void)
     ApiCloudInit *cloud_init = g_new0(ApiCloudInit, 1);
     cloud_init->meta_data = json_object_new_object();
     cloud_init->ssh_authorized_keys = g_ptr_array_new_with_free_func(g_free);
-    api_cloud_init_set_user_data(cloud_init, NULL);
+    /* No user data is an empty user-data file. */
+    api_cloud_init_set_user_data(cloud_init, "");
     return cloud_init;
 }
 
@@ -47,6 +48,7 @@ ApiCloudInit *api_cloud_init_copy(const ApiCloudInit *cloud_init)
 {
     ApiCloudInit *copy = api_cloud_init_new();
     g_free(copy->user_data_sha256);
+    g_free(copy->user_data);
     copy->user_data = g_strdup(cloud_init->user_data);
     copy->user_data_sha256 = g_strdup(cloud_init->user_data_sha256);
     copy->user_data_bytes = cloud_init->user_data_bytes;
@@ -64,7 +66,7 @@ void api_cloud_init_set_user_data(ApiCloudInit *cloud_init, const char *user_dat
     const char *bytes = user_data ? user_data : "";
     g_free(cloud_init->user_data);
     g_free(cloud_init->user_data_sha256);
-    cloud_init->user_data = g_strdup(user_data);
+    cloud_init->user_data = g_strdup(bytes);
     cloud_init->user_data_bytes = (gint64)strlen(bytes);
     cloud_init->user_data_sha256 = g_compute_checksum_for_string(G_CHECKSUM_SHA256, bytes, -1);
 }
@@ -279,6 +281,7 @@ ApiCloudInit *api_cloud_init_from_json(json_object *value, gboolean record, GErr
                                  "when user_data is absent");
             return NULL;
         }
+        g_clear_pointer(&cloud_init->user_data, g_free);
         g_free(cloud_init->user_data_sha256);
         cloud_init->user_data_sha256 = g_steal_pointer(&sha256);
         cloud_init->user_data_bytes = bytes;

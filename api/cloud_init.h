@@ -23,7 +23,7 @@
 #define API_CLOUD_INIT_PUBLIC_KEYS "public-keys"
 
 typedef struct {
-    char *user_data;        /* NULL when the request had none, or the record only its digest */
+    char *user_data; /* "" when the request had none; NULL when a record has only its digest */
     char *user_data_sha256; /* lower-case hex of user_data's bytes ("" hashes to e3b0...) */
     gint64 user_data_bytes;
     json_object *meta_data;         /* an object, owned; never NULL */
@@ -35,7 +35,7 @@ void api_cloud_init_free(ApiCloudInit *cloud_init);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ApiCloudInit, api_cloud_init_free)
 ApiCloudInit *api_cloud_init_copy(const ApiCloudInit *cloud_init);
 
-/* Sets the user data and its digest and size. */
+/* Sets the user data (NULL: none, "") and its digest and size. */
 void api_cloud_init_set_user_data(ApiCloudInit *cloud_init, const char *user_data);
 
 /* "cloud_init" of a request (@record FALSE: user_data, meta_data,

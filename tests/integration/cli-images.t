@@ -33,6 +33,7 @@ for verb in create list show start stop force-stop reboot pause resume delete co
     grep -Eq "turtlectl stack .*\\b$verb\\b" <<<"$OUT" || r=1
 done
 for opt in --vcpus --memory --kernel --initrd --cmdline --disk --cpu --iommu --device --file \
+    --firmware --secure-boot --user-data --meta-data --hostname --ssh-key \
     --no-start --wait --limit --after --all --tenant --tail --follow --to; do
     grep -q -- "^  $opt " <<<"$OUT" || r=1
 done
@@ -269,6 +270,19 @@ api_tn "$A" GET /v1/images/vmlinuz
 is "$STATUS" 200 "... and acme's image is still there"
 
 # ---- stacks without an L1 ------------------------------------------------------------------------
+# The seed and firmware flags reach the API, which judges them (exit 1, its message).
+printf '# mine\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIlsmFOhNgnE+yHsXbnOyBTgBOrlJEbrtGTzZbHXxTYt a@b\n\nnot-a-key\n' \
+    >"$TD_DIR/keys"
+ta stack create web --vcpus 1 --memory 512 --kernel k --ssh-key "$TD_DIR/keys"
+is "$RC $ERR" "1 turtlectl: cloud_init.ssh_authorized_keys[1]: must be an SSH public key (\"ssh-ed25519 AAAA... comment\"): 'not-a-key' is not a key type (options before the key are not allowed)" \
+    "--ssh-key: the file's keys go to the API (blank lines and comments skipped), which names the bad one"
+ta stack create web --vcpus 1 --memory 512 --kernel k --firmware coreboot
+like "$RC $ERR" "^1 turtlectl: boot.firmware: must be one of bios, uefi" "--firmware coreboot: the API's refusal, exit 1"
+ta stack create web --vcpus 1 --memory 512 --kernel k --user-data "$TD_DIR/no-such-file"
+like "$RC $ERR" "^1 turtlectl: stack create: --user-data: .*no-such-file" "--user-data of a missing file: exit 1, naming it"
+ta stack create web --vcpus 1 --memory 512 --kernel k --secure-boot --hostname "bad name" --user-data "$TD_DIR/keys"
+like "$RC $ERR" "^1 turtlectl: cloud_init.meta_data.local-hostname: must be a host name" \
+    "--hostname that is no host name: the API's refusal"
 ta stack list
 api_tn "$A" GET /v1/stacks
 is "$RC" 0 "stack list (none): exit 0"

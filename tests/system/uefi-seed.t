@@ -5,7 +5,8 @@
 # HTTP only: the console shows the firmware boot, then the SEED line (the
 # seed's host name, key count and the SHA-256 of the user data sent), READY
 # with nested=1 and L2 heartbeats; the stack shows the user data only as
-# its digest; the stack's NVRAM and seed are volumes of the disks pool.
+# its digest; the stack's NVRAM and seed are volumes of the disks pool; over
+# the interactive console the L1's shell answers with the seed's host name.
 # Secure boot: taken where the host's firmware can do it (A: Debian's ovmf),
 # a 400 naming boot.secure_boot where it cannot (B offers only the plain
 # OVMF descriptor).  Migration A -> B: NVRAM and seed arrive (the seed
@@ -96,6 +97,12 @@ is "$(grep -o 'TURTLES-L1 SEED .*' <<<"$CONSOLE" | head -n 1)" \
 like "$CONSOLE" 'TURTLES-L1 READY virt=svm nested=1 ' "READY with nested=1"
 api_tn "$bob" GET /v1/stacks/hv
 is "$STATUS" 404 "another tenant does not see it"
+# The tenant logs in to its own L1: the shell on the serial console, over
+# the interactive console (WebSocket, the ws package's client).
+sh_wait_console "$alice" hv 'TURTLES-L1 SHELL ready' 60
+out=$(WS_TIMEOUT=60 node "$here/../tools/ws-console.mjs" "ws://127.0.0.1:$TD_PORT/v1/stacks/hv/console?tail=1" \
+    "$alice" type 'echo "name=$(hostname)"' 'name=hv\.l1\.example')
+like "$out" 'MATCH' "over the interactive console the L1's shell says the host name the seed gave it"
 
 # ---- secure boot: where the firmware can (A) and where it cannot (B) -----------------------
 api_tn "$alice" POST /v1/stacks --json "$(spec sb true)"

@@ -29,10 +29,14 @@ static char *error_message(HttpReply *reply)
 static void test_handshake(void)
 {
     g_autofree char *accept = NULL;
-    const char *const good[] = {"upgrade",          "websocket",
-                                "connection",       "keep-alive, Upgrade",
-                                "sec-websocket-version", "13",
-                                "sec-websocket-key",     "dGhlIHNhbXBsZSBub25jZQ==",
+    const char *const good[] = {"upgrade",
+                                "websocket",
+                                "connection",
+                                "keep-alive, Upgrade",
+                                "sec-websocket-version",
+                                "13",
+                                "sec-websocket-key",
+                                "dGhlIHNhbXBsZSBub25jZQ==",
                                 NULL};
     g_assert_null(check(good, &accept));
     g_assert_cmpstr(accept, ==, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
@@ -60,8 +64,8 @@ static void test_handshake(void)
         g_assert_null(none);
     }
     /* No key at all. */
-    const char *const keyless[] = {"upgrade", "websocket", "connection", "Upgrade",
-                                   "sec-websocket-version", "13", NULL};
+    const char *const keyless[] = {
+        "upgrade", "websocket", "connection", "Upgrade", "sec-websocket-version", "13", NULL};
     g_autofree char *none = NULL;
     g_autoptr(HttpReply) reply = check(keyless, &none);
     g_assert_cmpuint(reply->status, ==, 400);

@@ -132,6 +132,19 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *user_data)
 }
 
 /* Resets the handle for one exchange; the connection cache survives. */
+/* Where and how @curl connects: @url over the client's UNIX socket or
+ * TCP, HTTP(S) only, no signals, errors into the client's buffer. */
+static void set_connection(Client *client, CURL *curl, const char *url)
+{
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    if (client->socket_path != NULL)
+        curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, client->socket_path);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, client->errbuf);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)CLIENT_CONNECT_TIMEOUT_S);
+}
+
 static struct curl_slist *prepare(Client *client, Exchange *exchange, const char *method,
                                   const char *path, const char *accept, gboolean expect_continue)
 {
@@ -142,13 +155,7 @@ static struct curl_slist *prepare(Client *client, Exchange *exchange, const char
 
     curl_easy_reset(curl);
     client->errbuf[0] = '\0';
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    if (client->socket_path != NULL)
-        curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, client->socket_path);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, client->errbuf);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)CLIENT_CONNECT_TIMEOUT_S);
+    set_connection(client, curl, url);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "turtlectl/" TURTLES_VERSION);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, exchange);
@@ -570,13 +577,7 @@ ClientSocket *client_websocket(Client *client, const char *path, GError **error)
     socket->fd = -1;
     socket->curl = curl_easy_init();
     CURL *curl = socket->curl;
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    if (client->socket_path != NULL)
-        curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, client->socket_path);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, client->errbuf);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)CLIENT_CONNECT_TIMEOUT_S);
+    set_connection(client, curl, url);
     curl_easy_setopt(curl, CURLOPT_CONNECT_ONLY, 1L);
     client->errbuf[0] = '\0';
     CURLcode code = curl_easy_perform(curl);

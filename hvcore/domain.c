@@ -901,22 +901,22 @@ static void add_nic(xmlNodePtr devices, const HvNic *nic, guint index, HvIommu i
     add_alias(interface, id);
 }
 
-/* A virtio disk, not a CD-ROM: cloud-init finds its "cidata" label on any
- * block device, and virtio needs no SATA controller in the L1.  The bytes
- * never change after create: read-only. */
-static void add_seed_disk(xmlNodePtr devices, const char *path)
+/* A file-backed virtio disk, vda for the boot disk, vdb for the seed. */
+static void add_disk(xmlNodePtr devices, const char *path, const char *format, const char *dev,
+                     gboolean readonly)
 {
     xmlNodePtr disk = add_element(devices, NULL, "disk", NULL);
     set_attr(disk, "type", "file");
     set_attr(disk, "device", "disk");
     xmlNodePtr driver = add_element(disk, NULL, "driver", NULL);
     set_attr(driver, "name", "qemu");
-    set_attr(driver, "type", "raw");
+    set_attr(driver, "type", format);
     set_attr(add_element(disk, NULL, "source", NULL), "file", path);
     xmlNodePtr target = add_element(disk, NULL, "target", NULL);
-    set_attr(target, "dev", "vdb");
+    set_attr(target, "dev", dev);
     set_attr(target, "bus", "virtio");
-    add_element(disk, NULL, "readonly", NULL);
+    if (readonly)
+        add_element(disk, NULL, "readonly", NULL);
 }
 
 static gboolean has_model(const HvStackSpec *spec, HvDeviceModel model)
@@ -933,20 +933,13 @@ static void add_devices(xmlNodePtr domain, const HvStackSpec *spec)
 {
     xmlNodePtr devices = add_element(domain, NULL, "devices", NULL);
 
-    if (spec->disk_path) {
-        xmlNodePtr disk = add_element(devices, NULL, "disk", NULL);
-        set_attr(disk, "type", "file");
-        set_attr(disk, "device", "disk");
-        xmlNodePtr driver = add_element(disk, NULL, "driver", NULL);
-        set_attr(driver, "name", "qemu");
-        set_attr(driver, "type", spec->disk_format);
-        set_attr(add_element(disk, NULL, "source", NULL), "file", spec->disk_path);
-        xmlNodePtr target = add_element(disk, NULL, "target", NULL);
-        set_attr(target, "dev", "vda");
-        set_attr(target, "bus", "virtio");
-    }
+    if (spec->disk_path)
+        add_disk(devices, spec->disk_path, spec->disk_format, "vda", FALSE);
+    /* The seed: a virtio disk, not a CD-ROM (cloud-init finds its "cidata"
+     * label on any block device, and virtio needs no SATA controller in the
+     * L1); its bytes never change after create. */
     if (spec->seed_path)
-        add_seed_disk(devices, spec->seed_path);
+        add_disk(devices, spec->seed_path, "raw", "vdb", TRUE);
 
     for (guint i = 0; spec->nics && i < spec->nics->len; i++)
         add_nic(devices, g_ptr_array_index(spec->nics, i), i, spec->iommu);

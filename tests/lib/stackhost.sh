@@ -18,6 +18,9 @@
 #                                (and OP_ERROR); 1 on timeout
 #   sh_wait_console TOKEN STACK REGEX [SECONDS]   polls the console API until
 #                                a line matches; sets CONSOLE; 1 on timeout
+#   sh_last_beat TOKEN STACK     the last L2 heartbeat number on STACK's console
+#   sh_beats_past TOKEN STACK N [SECONDS]   waits (60 s) until a heartbeat
+#                                greater than N shows; 1 on timeout
 #   sh_heartbeats                the L2 heartbeat counters after the last
 #                                READY in $CONSOLE, one per line
 #   sh_domains                   names of the domains host a has
@@ -114,6 +117,21 @@ sh_wait_op() {
         OP_ERROR=$(jb '.operation.error // empty')
         case $OP_STATUS in succeeded | failed | cancelled) return 0 ;; esac
         [ "$(now_ms)" -lt "$deadline" ] || return 1
+    done
+}
+
+sh_last_beat() {
+    api_tn "$1" GET "/v1/stacks/$2/console?tail=50"
+    tr -d '\r' <<<"$BODY" | grep -o 'TURTLES-L2 HB [0-9]*' | tail -n 1 | awk '{ print $3 }'
+}
+
+sh_beats_past() {
+    local n deadline=$(($(now_ms) + ${4:-60} * 1000))
+    while :; do
+        n=$(sh_last_beat "$1" "$2")
+        [ -n "$n" ] && [ "$n" -gt "$3" ] && return 0
+        [ "$(now_ms)" -lt "$deadline" ] || return 1
+        sleep 1
     done
 }
 

@@ -7,7 +7,7 @@
 # byte the ones make l1-image built, with the serial console on the command
 # line.  And the initrd's seed reader: the script, its one call from /init
 # before READY, and the modules it loads (virtio-blk, isofs, vfat).
-# tests/system/l1-seed-boot.t boots it.
+# tests/system/uefi-seed.t boots it through the API (and l1-seed-boot.long with QEMU directly).
 #
 #   TURTLES_BUILD=build tests/system/l1-disk-image.t
 set -u

@@ -51,21 +51,9 @@ api_tn "$alice_a" GET /v1/stacks/web
 id=$(jb .stack.id)
 domain=turtles-$id
 
-# last_beat TOKEN: the last L2 heartbeat number on the current instance's console.
-last_beat() {
-    api_tn "$1" GET "/v1/stacks/web/console?tail=50"
-    tr -d '\r' <<<"$BODY" | grep -o 'TURTLES-L2 HB [0-9]*' | tail -n 1 | awk '{ print $3 }'
-}
-# beats_past TOKEN N: waits until a heartbeat greater than N shows; 1 on timeout.
-beats_past() {
-    local n deadline=$(($(now_ms) + 60000))
-    while :; do
-        n=$(last_beat "$1")
-        [ -n "$n" ] && [ "$n" -gt "$2" ] && return 0
-        [ "$(now_ms)" -lt "$deadline" ] || return 1
-        sleep 1
-    done
-}
+# last_beat TOKEN, beats_past TOKEN N: the stack's heartbeats (stackhost.sh).
+last_beat() { sh_last_beat "$1" web; }
+beats_past() { sh_beats_past "$1" web "$2"; }
 sh_wait_console "$alice_a" web 'TURTLES-L2 HB 3 ' 180
 ok $? "L2 beats on A" || diag "$(tail -n 15 <<<"$CONSOLE")"
 

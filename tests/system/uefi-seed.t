@@ -129,11 +129,7 @@ is "$STATUS $(jb '.stacks | length')" "200 0" "... and nothing is created"
 # ---- migration: NVRAM and seed arrive, L2 keeps beating --------------------------------------
 sh_use a
 seed_sum=$(sha256sum <"$disks_a/$id.seed.iso")
-last_beat() {
-    api_tn "$1" GET "/v1/stacks/hv/console?tail=50"
-    tr -d '\r' <<<"$BODY" | grep -o 'TURTLES-L2 HB [0-9]*' | tail -n 1 | awk '{ print $3 }'
-}
-before=$(last_beat "$alice")
+before=$(sh_last_beat "$alice" hv)
 api_tn "$alice" POST /v1/stacks/hv/migrate --json '{"peer":"hostb"}'
 is "$STATUS" 202 "migrating the UEFI stack to hostb is accepted"
 sh_wait_op "$alice" "$(jb .operation.id)" 600
@@ -148,16 +144,7 @@ tenant_on_b() { api_op GET /v1/tenants/alice && [ "$STATUS" = 200 ]; }
 poll_until 60 tenant_on_b || bail "B did not adopt alice"
 api_op POST /v1/tenants/alice/tokens
 alice_b=$(jb .token.secret)
-beats_past() { # beats_past TOKEN N
-    local n deadline=$(($(now_ms) + 120000))
-    while :; do
-        n=$(last_beat "$1")
-        [ -n "$n" ] && [ "$n" -gt "$2" ] && return 0
-        [ "$(now_ms)" -lt "$deadline" ] || return 1
-        sleep 1
-    done
-}
-beats_past "$alice_b" "${before:-0}"
+sh_beats_past "$alice_b" hv "${before:-0}" 120
 ok $? "L2 keeps beating on B (past $before, the last beat seen on A before the move)"
 is "$(testhost_virsh b dumpxml "turtles-$id" | grep -c "<nvram[^>]*>$disks_b/$id.nvram</nvram>")" 1 \
     "on B the domain keeps its variables in B's pool"

@@ -162,6 +162,12 @@ gboolean stacks_remove_everything(App *app, HvConn *conn, const ApiStack *stack,
 
     if (!hv_machine_remove(conn, stack->domain_name, error))
         return FALSE;
+    /* libvirt writes the UEFI variables behind the pool's back (and keeps
+     * them when a migration undefines the domain here): a refresh makes
+     * them a volume that can be deleted. */
+    g_autoptr(GError) refresh = NULL;
+    if (is_uefi(stack->spec) && !hv_pool_refresh(conn, HV_POOL_DISKS, &refresh))
+        g_debug("cannot refresh pool %s: %s", HV_POOL_DISKS, refresh->message);
     for (gsize i = 0; i < G_N_ELEMENTS(volume_of); i++) {
         g_autofree char *volume = volume_of[i](stack->id);
         g_autoptr(GError) local = NULL;

@@ -413,19 +413,9 @@ gboolean hv_volume_delete(HvConn *conn_handle, const char *pool, const char *nam
     g_return_val_if_fail(conn != NULL, FALSE);
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
-    g_autoptr(GError) miss = NULL;
-    vol = lookup_volume(conn, pool, name, &miss);
-    /* libvirt itself writes some files into a pool without telling it (a
-     * domain's UEFI variables): a refresh finds them. */
-    if (!vol && g_error_matches(miss, HV_ERROR, HV_ERROR_NOT_FOUND) &&
-        hv_pool_refresh(conn_handle, pool, NULL)) {
-        g_clear_error(&miss);
-        vol = lookup_volume(conn, pool, name, &miss);
-    }
-    if (!vol) {
-        g_propagate_error(error, g_steal_pointer(&miss));
+    vol = lookup_volume(conn, pool, name, error);
+    if (!vol)
         return FALSE;
-    }
     if (virStorageVolDelete(vol, 0) < 0) {
         set_libvirt_error(error, "cannot delete volume '%s' from storage pool '%s'", name, pool);
         return FALSE;

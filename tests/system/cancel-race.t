@@ -10,7 +10,7 @@
 # the delete are still pending when their cancel comes; in the other rounds
 # the cancel lands while they run.  At the end the quota is whole again.
 #
-#   TURTLES_BUILD=build tests/system/cancel-race.t      (CANCEL_ROUNDS=N, default 30;
+#   TURTLES_BUILD=build tests/system/cancel-race.t      (CANCEL_ROUNDS=N, default 15;
 #   tests/system/cancel-storm runs 400 in make check-long)
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib/stackhost.sh
 . "$here/../lib/stackhost.sh"
 
-ROUNDS=${CANCEL_ROUNDS:-30}
+ROUNDS=${CANCEL_ROUNDS:-15}
 QUOTA=4
 
 sh_init

@@ -20,9 +20,13 @@
  * may wait for a client that does not read. */
 #define CHECK_SECONDS       1
 #define CLOSE_DEADLINE_USEC (5 * G_TIME_SPAN_SECOND)
+/* How long a takeover waits for the main loop to let the old stream go; a
+ * main loop that busy means trouble, and the open then fails cleanly. */
+#define RELEASE_WAIT_USEC (10 * G_TIME_SPAN_SECOND)
 
 struct ConsoleSessions {
     GMutex lock;
+    GCond released;       /* a taken-over session let its console stream go */
     GHashTable *by_stack; /* stack id -> ConsoleSession (borrowed; removed when it ends) */
 };
 
@@ -39,6 +43,7 @@ typedef struct {
     HvConsole *console;
     gint taken_over;   /* atomic: another session took the stack */
     gint early_hangup; /* atomic: the console ended before the session began */
+    gboolean released; /* under sessions->lock: taken over, its stream closed */
     /* Set by the upgrade handler, before the session begins. */
     HttpUpgrade *upgrade;
     int fd;
@@ -66,6 +71,7 @@ ConsoleSessions *console_sessions_new(void)
 {
     ConsoleSessions *sessions = g_new0(ConsoleSessions, 1);
     g_mutex_init(&sessions->lock);
+    g_cond_init(&sessions->released);
     sessions->by_stack = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     return sessions;
 }
@@ -75,6 +81,7 @@ void console_sessions_free(ConsoleSessions *sessions)
     if (sessions == NULL)
         return;
     g_hash_table_unref(sessions->by_stack);
+    g_cond_clear(&sessions->released);
     g_mutex_clear(&sessions->lock);
     g_free(sessions);
 }
@@ -436,9 +443,16 @@ static gboolean session_end_on_main(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+/* The stream goes first, and the taker waits for it (wait_for_release):
+ * libvirt lets one stream hold a console. */
 static gboolean session_taken_over(gpointer data)
 {
     ConsoleSession *session = data;
+    g_clear_pointer(&session->console, hv_console_close);
+    g_mutex_lock(&session->sessions->lock);
+    session->released = TRUE;
+    g_cond_broadcast(&session->sessions->released);
+    g_mutex_unlock(&session->sessions->lock);
     if (session->begun)
         session_close_console_gone(session);
     return G_SOURCE_REMOVE;
@@ -486,6 +500,17 @@ static void session_release(gpointer data)
 }
 
 /* ---- opening --------------------------------------------------------------------- */
+
+/* Until @previous, taken over, has closed its console stream on the main
+ * loop (at once when this thread runs the main loop). */
+static void wait_for_release(ConsoleSessions *sessions, ConsoleSession *previous)
+{
+    gint64 deadline = g_get_monotonic_time() + RELEASE_WAIT_USEC;
+    g_mutex_lock(&sessions->lock);
+    while (!previous->released && g_cond_wait_until(&sessions->released, &sessions->lock, deadline))
+        ;
+    g_mutex_unlock(&sessions->lock);
+}
 
 /* Whether the comma-separated @list holds @token (any case). */
 static gboolean header_has_token(const char *list, const char *token)
@@ -578,12 +603,12 @@ HttpReply *console_session_open(ConsoleSessions *sessions, HvConn *conn,
     g_mutex_unlock(&sessions->lock);
     if (previous != NULL) {
         on_main(previous, session_taken_over);
+        wait_for_release(sessions, previous);
         session_unref(previous);
     }
 
     g_autoptr(GError) error = NULL;
-    session->console =
-        hv_console_open(conn, spec->domain, spec->force, on_console, session, &error);
+    session->console = hv_console_open(conn, spec->domain, on_console, session, &error);
     if (session->console == NULL) {
         session_unregister(session);
         session_unref(session);

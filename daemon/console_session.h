@@ -12,7 +12,10 @@
  *
  * One writer per stack: a second session is refused (409) unless it takes
  * over (force), which ends the first with close code
- * CONSOLE_CLOSE_TAKEN_OVER.
+ * CONSOLE_CLOSE_TAKEN_OVER: the first's console stream is closed before the
+ * second's is opened.  A console held outside turtled (an operator's virsh
+ * console) is not taken: the open answers 409 (see hvcore/console.h for why
+ * libvirt's forced open is never used).
  *
  * Threads: a session has none of its own.  Its socket and its console stream
  * are watched by turtled's main loop (where libvirt's events run), non-blocking
@@ -52,7 +55,7 @@ typedef struct {
     const char *domain;   /* the libvirt domain */
     const char *log_path; /* the console log, for the scrollback */
     guint tail;           /* lines of scrollback (0: all, bounded as console_tail) */
-    gboolean force;       /* take over from another session or console client */
+    gboolean force;       /* take over from another session */
     const char *accept;   /* Sec-WebSocket-Accept */
     gboolean (*still_allowed)(gpointer data);
     gpointer data;

@@ -39,8 +39,8 @@ static int to_libvirt_events(guint events)
     return mask;
 }
 
-HvConsole *hv_console_open(HvConn *conn, const char *name, gboolean force, HvConsoleNotify notify,
-                           gpointer data, GError **error)
+HvConsole *hv_console_open(HvConn *conn, const char *name, HvConsoleNotify notify, gpointer data,
+                           GError **error)
 {
     g_return_val_if_fail(conn != NULL && name != NULL && notify != NULL, NULL);
     virConnectPtr ptr = hv_conn_get_libvirt(conn);
@@ -55,8 +55,8 @@ HvConsole *hv_console_open(HvConn *conn, const char *name, gboolean force, HvCon
         return NULL;
     }
     /* NULL: the domain's first console, which targets the serial port. */
-    if (virDomainOpenConsole(domain, NULL, stream,
-                             force ? VIR_DOMAIN_CONSOLE_FORCE : VIR_DOMAIN_CONSOLE_SAFE) != 0) {
+    /* SAFE, never FORCE: see console.h. */
+    if (virDomainOpenConsole(domain, NULL, stream, VIR_DOMAIN_CONSOLE_SAFE) != 0) {
         hv_libvirt_set_error(error, "cannot open the console of '%s'", name);
         return NULL;
     }

@@ -9,10 +9,15 @@
  * close safe against a notification in flight.  A session therefore needs
  * no thread of its own.
  *
- * One console stream per domain: libvirt refuses a second one unless it is
- * opened with @force, which ends the first (its reader sees an end of
- * stream).  Backends without console streams (libvirt's test driver) fail
- * the open with HV_ERROR_UNSUPPORTED. */
+ * One console stream per domain: libvirt refuses a second one.  A caller
+ * that hands a console over closes the old stream first (hv_console_close
+ * returns once libvirtd has let it go) and then opens the new one.  libvirt's
+ * VIR_DOMAIN_CONSOLE_FORCE is never used: in libvirt 9.0 a forced open that
+ * meets an abort of the same stream deadlocks libvirtd (virChrdevOpen holds
+ * the console table's lock and waits for the stream's, while the daemon's
+ * event loop aborting that stream holds the stream's and waits for the
+ * table's), which froze a whole test host.  Backends without console streams
+ * (libvirt's test driver) fail the open with HV_ERROR_UNSUPPORTED. */
 #pragma once
 
 #include <glib.h>
@@ -33,14 +38,13 @@ typedef enum {
 
 typedef void (*HvConsoleNotify)(HvConsole *console, guint events, gpointer data);
 
-/* Opens the serial console of the running domain @name.  @force takes it
- * over from whoever holds it (another client, a virsh console).  @notify
- * starts with no events watched (hv_console_watch).  Errors: NOT_FOUND for
- * no such domain, UNSUPPORTED for a backend without console streams,
- * LIBVIRT with libvirt's message otherwise (a domain that is not running,
- * the console held by another client without @force). */
-HvConsole *hv_console_open(HvConn *conn, const char *name, gboolean force, HvConsoleNotify notify,
-                           gpointer data, GError **error);
+/* Opens the serial console of the running domain @name.  @notify starts
+ * with no events watched (hv_console_watch).  Errors: NOT_FOUND for no such
+ * domain, UNSUPPORTED for a backend without console streams, LIBVIRT with
+ * libvirt's message otherwise (a domain that is not running, the console
+ * held by another client). */
+HvConsole *hv_console_open(HvConn *conn, const char *name, HvConsoleNotify notify, gpointer data,
+                           GError **error);
 /* The events (HvConsoleEvents; HANGUP and ERROR always) to be told about. */
 void hv_console_watch(HvConsole *console, guint events);
 /* Up to @len bytes of the guest's output: the count, 0 at the end of the

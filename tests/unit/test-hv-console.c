@@ -21,15 +21,11 @@ static void test_unsupported(void)
     g_autoptr(GError) error = NULL;
     g_autoptr(HvConn) conn = hv_conn_open("test:///default", &error);
     g_assert_no_error(error);
-    for (int force = 0; force <= 1; force++) {
-        g_autoptr(GError) open_error = NULL;
-        /* "test" is the driver's own running domain. */
-        g_autoptr(HvConsole) console =
-            hv_console_open(conn, "test", force, on_event, NULL, &open_error);
-        g_assert_null(console);
-        g_assert_error(open_error, HV_ERROR, HV_ERROR_UNSUPPORTED);
-        g_assert_nonnull(strstr(open_error->message, "console"));
-    }
+    /* "test" is the driver's own running domain. */
+    g_autoptr(HvConsole) console = hv_console_open(conn, "test", on_event, NULL, &error);
+    g_assert_null(console);
+    g_assert_error(error, HV_ERROR, HV_ERROR_UNSUPPORTED);
+    g_assert_nonnull(strstr(error->message, "console"));
 }
 
 static void test_missing(void)
@@ -37,7 +33,7 @@ static void test_missing(void)
     g_autoptr(GError) error = NULL;
     g_autoptr(HvConn) conn = hv_conn_open("test:///default", &error);
     g_assert_no_error(error);
-    g_autoptr(HvConsole) console = hv_console_open(conn, "nosuch", FALSE, on_event, NULL, &error);
+    g_autoptr(HvConsole) console = hv_console_open(conn, "nosuch", on_event, NULL, &error);
     g_assert_null(console);
     g_assert_error(error, HV_ERROR, HV_ERROR_NOT_FOUND);
     hv_console_close(NULL); /* NULL is fine */

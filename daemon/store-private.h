@@ -1,26 +1,84 @@
-/* What the store's files share, and nothing else includes: the connection,
+/* What the store's files share, and nothing else includes: the connections,
  * the transaction steps, and the statement helpers every entity's file
  * (store_tenants.c, store_operations.c, store_images.c, store_stacks.c,
  * store_peers.c) runs its SQL through.  The daemon uses daemon/store.h only.
  *
- * Every public store function takes store->lock for its whole duration; the
- * helpers here neither take it nor check it. */
+ * Two kinds of public store function:
+ *   - a write takes store->lock for its whole duration and uses the one
+ *     read-write connection (SQLite has one writer at a time anyway);
+ *   - a read starts with STORE_READ(store), which points @store at a
+ *     read-only connection of a pool for the function's duration: WAL lets
+ *     readers run beside each other and beside the writer, each on the last
+ *     committed state.  A read made by a thread inside its own transaction
+ *     uses the writer instead, so that it sees what the transaction wrote.
+ * The helpers here take no lock and work on whichever connection they get. */
 #pragma once
 
 #include <sqlite3.h>
 
 #include "daemon/store.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, sqlite3_finalize)
+/* A statement of store_prepare is given back with store_statement_done,
+ * which keeps it for the next store_prepare of the same SQL. */
+void store_statement_done(sqlite3_stmt *stmt);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, store_statement_done)
+
+typedef struct StoreTokenCache StoreTokenCache;
 
 struct Store {
-    /* Held by every public function for its whole duration, and by
+    /* Held by every public write for its whole duration, and by
      * store_transaction for the transaction's: recursive, so that store
      * functions called inside a transaction join it. */
     GRecMutex lock;
     sqlite3 *db;
     guint depth; /* open begin()s: BEGIN IMMEDIATE at 0, savepoints inside */
+    /* Prepared statements not in use, by SQL text: preparing costs more than
+     * running most of our queries.  Used by the connection's one user. */
+    GHashTable *statements;
+    /* A reader connection points at the store it reads for; the writer's
+     * is NULL, and only the writer has the fields below. */
+    Store *owner;
+    char *path;
+    GThread *in_transaction; /* atomic: the thread whose transaction is open */
+    gboolean tokens_changed; /* under lock: this transaction wrote tokens */
+    GMutex readers_lock;
+    GCond reader_returned;
+    GPtrArray *idle_readers; /* of Store */
+    guint readers;           /* opened, idle or not */
+    StoreTokenCache *token_cache;
 };
+
+/* ---- reading ----------------------------------------------------------- */
+
+typedef struct {
+    Store *store;  /* the writer, whose pool @conn goes back to */
+    Store *conn;   /* the connection to read with */
+    gboolean pool; /* @conn came from the pool (else: the writer, locked, or nothing to undo) */
+} StoreRead;
+
+StoreRead store_read_begin(Store *store);
+void store_read_end(StoreRead *read);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(StoreRead, store_read_end)
+/* The first line of a public read: from here to the end of the function
+ * @store is a connection to read with (see the top of this file). */
+#define STORE_READ(store)                                                                          \
+    g_auto(StoreRead) store##_read = store_read_begin(store);                                      \
+    (store) = store##_read.conn
+
+/* Whether this thread is inside a transaction of @store (or of the store
+ * @store reads for). */
+gboolean store_in_own_transaction(Store *store);
+
+/* ---- the token cache (store_tokens.c) ------------------------------------ */
+
+StoreTokenCache *store_token_cache_new(void);
+void store_token_cache_free(StoreTokenCache *cache);
+/* Called once a transaction that wrote tokens (a revocation, a tenant's
+ * delete) has committed: nothing cached before survives it. */
+void store_token_cache_invalidate(StoreTokenCache *cache);
+/* A write that changes which tokens are live calls this inside its
+ * transaction; the cache is emptied when the transaction commits. */
+void store_tokens_changed(Store *store);
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -57,6 +115,8 @@ typedef struct {
 
 /* ---- statements -------------------------------------------------------- */
 
+/* A statement for @sql: a kept one when there is one not in use, else a
+ * new one.  Freed (given back) with g_autoptr(sqlite3_stmt). */
 sqlite3_stmt *store_prepare(Store *store, const char *sql, GError **error);
 /* Binds @params (NULL: none) to ?1, ?2, ...: SQLITE_OK, or the code of the
  * first bind that failed, for store_step to report. */

@@ -13,6 +13,9 @@
 #include "daemon/store-private.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
+/* Read connections, at most: more than the threads that read at once (HTTP
+ * loops, workers, the main loop) gains nothing; each costs a page cache. */
+#define STORE_READERS_MAX 8
 
 /* Schema migrations, applied in order: migrations[i] takes user_version from
  * i to i + 1.  Never edit one that has shipped; append a new one.  A table
@@ -234,15 +237,76 @@ gboolean store_is_unique_violation(Store *store)
 
 /* ---- statements -------------------------------------------------------- */
 
+/* Which Store each open connection is, for store_statement_done (SQLite 3.40
+ * has no client data on a connection). */
+G_LOCK_DEFINE_STATIC(connections);
+static GHashTable *connections; /* sqlite3 * -> Store * */
+
+static void statement_finalize(gpointer stmt)
+{
+    sqlite3_finalize(stmt);
+}
+
+static void connection_register(Store *store)
+{
+    store->statements = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, statement_finalize);
+    G_LOCK(connections);
+    if (connections == NULL)
+        connections = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_hash_table_insert(connections, store->db, store);
+    G_UNLOCK(connections);
+}
+
+/* Finalizes the kept statements and closes the connection. */
+static void connection_close(Store *store)
+{
+    if (store->statements != NULL) {
+        G_LOCK(connections);
+        g_hash_table_remove(connections, store->db);
+        G_UNLOCK(connections);
+        g_clear_pointer(&store->statements, g_hash_table_unref);
+    }
+    /* close_v2 cannot fail with BUSY: every statement is finalized by now, and
+     * one that was not would close the handle when it is. */
+    sqlite3_close_v2(store->db);
+}
+
 sqlite3_stmt *store_prepare(Store *store, const char *sql, GError **error)
 {
     sqlite3_stmt *stmt = NULL;
+    gpointer kept_sql = NULL;
 
-    if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+    /* Out of the table while in use: a nested use of the same SQL prepares
+     * another. */
+    if (g_hash_table_steal_extended(store->statements, sql, &kept_sql, (gpointer *)&stmt)) {
+        g_free(kept_sql);
+        return stmt;
+    }
+    if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) !=
+        SQLITE_OK) {
         store_set_internal(store, error, "prepare");
         return NULL;
     }
     return stmt;
+}
+
+void store_statement_done(sqlite3_stmt *stmt)
+{
+    if (stmt == NULL)
+        return;
+    G_LOCK(connections);
+    Store *store = connections != NULL
+                       ? g_hash_table_lookup(connections, sqlite3_db_handle(stmt))
+                       : NULL;
+    G_UNLOCK(connections);
+    const char *sql = sqlite3_sql(stmt);
+    if (store == NULL || sql == NULL || g_hash_table_contains(store->statements, sql)) {
+        sqlite3_finalize(stmt);
+        return;
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    g_hash_table_insert(store->statements, g_strdup(sql), stmt);
 }
 
 /* Binders skip once one has failed and keep its code in *@bound, so that a
@@ -325,10 +389,22 @@ static gboolean exec_sql(Store *store, const char *sql, GError **error)
 
 gboolean store_begin(Store *store, GError **error)
 {
+    g_return_val_if_fail(store->owner == NULL, FALSE);
     if (!exec_sql(store, store->depth == 0 ? "BEGIN IMMEDIATE" : "SAVEPOINT nested", error))
         return FALSE;
+    if (store->depth == 0)
+        g_atomic_pointer_set(&store->in_transaction, g_thread_self());
     store->depth++;
     return TRUE;
+}
+
+/* The outermost transaction is over, committed or not. */
+static void transaction_ended(Store *store, gboolean committed)
+{
+    g_atomic_pointer_set(&store->in_transaction, NULL);
+    if (committed && store->tokens_changed)
+        store_token_cache_invalidate(store->token_cache);
+    store->tokens_changed = FALSE;
 }
 
 gboolean store_commit(Store *store, GError **error)
@@ -337,13 +413,25 @@ gboolean store_commit(Store *store, GError **error)
     if (!exec_sql(store, store->depth == 1 ? "COMMIT" : "RELEASE nested", error))
         return FALSE;
     store->depth--;
+    if (store->depth == 0)
+        transaction_ended(store, TRUE);
     return TRUE;
+}
+
+void store_tokens_changed(Store *store)
+{
+    if (store->depth > 0)
+        store->tokens_changed = TRUE;
+    else /* a statement of its own: already committed */
+        store_token_cache_invalidate(store->token_cache);
 }
 
 void store_rollback(Store *store)
 {
     g_return_if_fail(store->depth > 0);
     store->depth--;
+    if (store->depth == 0)
+        transaction_ended(store, FALSE);
     /* Some errors roll back the whole transaction by themselves; then there
      * is nothing left to undo, at any level. */
     if (sqlite3_get_autocommit(store->db))
@@ -368,6 +456,103 @@ gboolean store_transaction(Store *store, StoreTransactionFunc body, gpointer dat
     if (!store_begin(store, error))
         return FALSE;
     return store_end(store, body(store, data, error), error);
+}
+
+/* ---- read connections -------------------------------------------------- */
+
+static gboolean configure_connection(Store *store, GError **error);
+
+/* A new read-only connection to the writer's file, or NULL (logged): the
+ * writer then serves the read, as it would without a pool. */
+static Store *reader_open(Store *store)
+{
+    Store *reader = g_new0(Store, 1);
+    reader->owner = store;
+    /* NOMUTEX: a reader is used by one thread at a time, the pool sees to it. */
+    int rc = sqlite3_open_v2(store->path, &reader->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    g_autoptr(GError) error = NULL;
+    if (rc != SQLITE_OK || !configure_connection(reader, &error)) {
+        g_warning("store: cannot open a read connection to %s: %s", store->path,
+                  error != NULL        ? error->message
+                  : reader->db != NULL ? sqlite3_errmsg(reader->db)
+                                       : sqlite3_errstr(rc));
+        sqlite3_close_v2(reader->db);
+        g_free(reader);
+        return NULL;
+    }
+    connection_register(reader);
+    return reader;
+}
+
+static void reader_close(gpointer data)
+{
+    Store *reader = data;
+    connection_close(reader);
+    g_free(reader);
+}
+
+/* An idle reader, a new one while there are fewer than STORE_READERS_MAX,
+ * or the next one given back. */
+static Store *reader_take(Store *store)
+{
+    g_mutex_lock(&store->readers_lock);
+    while (store->idle_readers->len == 0 && store->readers >= STORE_READERS_MAX)
+        g_cond_wait(&store->reader_returned, &store->readers_lock);
+    Store *reader = NULL;
+    if (store->idle_readers->len > 0) {
+        reader = g_ptr_array_steal_index_fast(store->idle_readers, store->idle_readers->len - 1);
+    } else {
+        store->readers++;
+        g_mutex_unlock(&store->readers_lock);
+        reader = reader_open(store);
+        g_mutex_lock(&store->readers_lock);
+        if (reader == NULL) {
+            store->readers--;
+            g_cond_signal(&store->reader_returned);
+        }
+    }
+    g_mutex_unlock(&store->readers_lock);
+    return reader;
+}
+
+static void reader_give_back(Store *store, Store *reader)
+{
+    g_mutex_lock(&store->readers_lock);
+    g_ptr_array_add(store->idle_readers, reader);
+    g_cond_signal(&store->reader_returned);
+    g_mutex_unlock(&store->readers_lock);
+}
+
+StoreRead store_read_begin(Store *store)
+{
+    /* A read inside a read: the same connection. */
+    if (store->owner != NULL)
+        return (StoreRead){.conn = store};
+    /* Inside this thread's own transaction: what it wrote must be seen. */
+    if (!store_in_own_transaction(store)) {
+        Store *reader = reader_take(store);
+        if (reader != NULL)
+            return (StoreRead){.store = store, .conn = reader, .pool = TRUE};
+    }
+    g_rec_mutex_lock(&store->lock);
+    return (StoreRead){.store = store, .conn = store};
+}
+
+void store_read_end(StoreRead *read)
+{
+    if (read->store == NULL)
+        return;
+    if (read->pool)
+        reader_give_back(read->store, read->conn);
+    else
+        g_rec_mutex_unlock(&read->store->lock);
+}
+
+gboolean store_in_own_transaction(Store *store)
+{
+    Store *writer = store->owner != NULL ? store->owner : store;
+    return g_atomic_pointer_get(&writer->in_transaction) == g_thread_self();
 }
 
 /* ---- queries ----------------------------------------------------------- */
@@ -607,6 +792,11 @@ Store *store_open(const char *state_dir, GError **error)
 
     g_autoptr(Store) store = g_new0(Store, 1);
     g_rec_mutex_init(&store->lock);
+    g_mutex_init(&store->readers_lock);
+    g_cond_init(&store->reader_returned);
+    store->idle_readers = g_ptr_array_new_with_free_func(reader_close);
+    store->token_cache = store_token_cache_new();
+    store->path = g_strdup(path);
     int rc = sqlite3_open_v2(
         path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -614,29 +804,42 @@ Store *store_open(const char *state_dir, GError **error)
                     store->db != NULL ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc));
         return NULL;
     }
-    sqlite3_busy_timeout(store->db, STORE_BUSY_TIMEOUT_MS);
-    /* Connection settings first: foreign_keys is a no-op inside a transaction. */
+    connection_register(store);
+    /* WAL before anything else: it is what lets the readers run beside the
+     * writer, and the file keeps it for every later connection. */
     if (!exec_sql(store, "PRAGMA journal_mode = WAL", error) ||
-        !exec_sql(store, "PRAGMA foreign_keys = ON", error) ||
-        !exec_sql(store, "PRAGMA synchronous = NORMAL", error) || !migrate(store, error))
+        !configure_connection(store, error) || !migrate(store, error))
         return NULL;
     return g_steal_pointer(&store);
+}
+
+/* What every connection sets; foreign_keys must come before any transaction
+ * (it is a no-op inside one). */
+static gboolean configure_connection(Store *store, GError **error)
+{
+    sqlite3_busy_timeout(store->db, STORE_BUSY_TIMEOUT_MS);
+    return exec_sql(store, "PRAGMA foreign_keys = ON", error) &&
+           exec_sql(store, "PRAGMA synchronous = NORMAL", error);
 }
 
 void store_free(Store *store)
 {
     if (store == NULL)
         return;
-    /* close_v2 cannot fail with BUSY: every statement is finalized by now, and
-     * one that was not would close the handle when it is. */
-    sqlite3_close_v2(store->db);
+    g_warn_if_fail(store->idle_readers == NULL || store->idle_readers->len == store->readers);
+    g_clear_pointer(&store->idle_readers, g_ptr_array_unref);
+    connection_close(store);
+    store_token_cache_free(store->token_cache);
+    g_cond_clear(&store->reader_returned);
+    g_mutex_clear(&store->readers_lock);
     g_rec_mutex_clear(&store->lock);
+    g_free(store->path);
     g_free(store);
 }
 
 int store_schema_version(Store *store)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return user_version(store, NULL);
 }
 

@@ -1,7 +1,11 @@
 /* turtled's state: SQLite (WAL) in the state directory, with versioned schema
- * migrations.  One connection guarded by a mutex: HTTP threads, workers and the
- * main loop all call in.  Errors use TD_ERROR (CONFLICT, NOT_FOUND, INTERNAL).
- * No secret is stored in clear: tokens are kept as SHA-256 hashes. */
+ * migrations.  HTTP threads, workers and the main loop all call in: writes
+ * go one at a time through the one read-write connection, reads run side by
+ * side on a small pool of read-only ones, each on the last committed state
+ * (store-private.h).  Token lookups are cached until a revocation or a
+ * tenant's delete commits.  Errors use TD_ERROR (CONFLICT, NOT_FOUND,
+ * INTERNAL).  No secret is stored in clear: tokens are kept as SHA-256
+ * hashes. */
 #pragma once
 
 #include <glib.h>

@@ -91,7 +91,7 @@ gboolean store_device_class_insert(Store *store, const ApiDeviceClass *device_cl
 
 ApiDeviceClass *store_device_class_get(Store *store, const char *name, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autoptr(ApiDeviceClass) device_class =
         store_query_one(store, "SELECT " CLASS_COLUMNS " FROM device_classes c WHERE c.name = ?1",
                         STORE_PARAMS(STORE_TEXT(name)), class_from_row, "reading a device class",
@@ -114,7 +114,7 @@ GPtrArray *store_device_class_page(Store *store, int limit, const char *after, c
                                    GError **error)
 {
     g_return_val_if_fail(next != NULL, NULL);
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autofree char *after_name = NULL;
 
     *next = NULL;
@@ -260,7 +260,7 @@ GPtrArray *store_device_page(Store *store, const char *class_name, const char *t
                              const char *after, char **next, GError **error)
 {
     g_return_val_if_fail(next != NULL, NULL);
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autofree char *after_class = NULL;
     g_autofree char *after_seq_text = NULL;
     guint64 after_seq = 0;
@@ -305,7 +305,7 @@ GPtrArray *store_device_page(Store *store, const char *class_name, const char *t
 
 GPtrArray *store_device_list_of_stack(Store *store, const char *stack_id, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return store_query_list(store,
                             "SELECT " DEVICE_COLUMNS DEVICE_FROM
                             " WHERE d.stack_id = ?1 ORDER BY d.class, d.seq",
@@ -372,7 +372,7 @@ gboolean store_device_release(Store *store, const char *device_id, const char *s
 
 gint64 store_tenant_devices_in_use(Store *store, const char *tenant, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autoptr(sqlite3_stmt) row = NULL;
     if (!store_query_row(store, &row,
                          "SELECT count(*) FROM devices d JOIN stacks s ON s.id = d.stack_id "

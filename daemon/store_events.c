@@ -87,7 +87,7 @@ static gboolean check_cursor(Store *store, gint64 after, gint64 *newest, GError 
 
 gboolean store_event_check_cursor(Store *store, gint64 after, gint64 *newest, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return check_cursor(store, after, newest, error);
 }
 
@@ -105,7 +105,7 @@ static gpointer event_from_row(sqlite3_stmt *stmt, GError **error)
 GPtrArray *store_event_page(Store *store, const char *tenant, gint64 after, gint64 until,
                             guint limit, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
 
     if (!check_cursor(store, after, NULL, error))
         return NULL;

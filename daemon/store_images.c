@@ -104,7 +104,7 @@ gboolean store_image_insert(Store *store, const ApiImage *image, GError **error)
 
 ApiImage *store_image_get(Store *store, const char *tenant, const char *name, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return store_query_one(store,
                            "SELECT " IMAGE_COLUMNS IMAGE_FROM "WHERE t.name = ?1 AND i.name = ?2",
                            STORE_PARAMS(STORE_TEXT(tenant), STORE_TEXT(name)), image_from_row,
@@ -113,7 +113,7 @@ ApiImage *store_image_get(Store *store, const char *tenant, const char *name, GE
 
 GPtrArray *store_image_list(Store *store, const char *tenant, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autofree char *owner = store_tenant_id(store, tenant, error);
     if (owner == NULL)
         return NULL;
@@ -127,7 +127,7 @@ GPtrArray *store_image_page(Store *store, const char *tenant, int limit, const c
                             char **next, GError **error)
 {
     g_return_val_if_fail(next != NULL, NULL);
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autofree char *after_name = NULL;
 
     *next = NULL;

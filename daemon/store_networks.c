@@ -111,7 +111,7 @@ gboolean store_network_insert(Store *store, const ApiNetwork *network, StoreNetw
 
 StoreNetwork *store_network_get(Store *store, const char *tenant, const char *name, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return store_query_one(store,
                            "SELECT " NETWORK_COLUMNS NETWORK_FROM
                            "WHERE ifnull(t.name, '') = ifnull(?1, '') AND n.name = ?2",
@@ -122,7 +122,7 @@ StoreNetwork *store_network_get(Store *store, const char *tenant, const char *na
 StoreNetwork *store_network_get_visible(Store *store, const char *tenant, const char *name,
                                         GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     /* Its own first: a name is never both (networks_create keeps them apart). */
     return store_query_one(store,
                            "SELECT " NETWORK_COLUMNS NETWORK_FROM "WHERE " NETWORK_VISIBLE
@@ -133,7 +133,7 @@ StoreNetwork *store_network_get_visible(Store *store, const char *tenant, const 
 
 StoreNetwork *store_network_get_by_id(Store *store, const char *id, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return store_query_one(store, "SELECT " NETWORK_COLUMNS NETWORK_FROM "WHERE n.id = ?1",
                            STORE_PARAMS(STORE_TEXT(id)), network_from_row, "reading a network",
                            error, "network '%s' not found", id);
@@ -143,7 +143,7 @@ GPtrArray *store_network_list(Store *store, const char *tenant, int limit, const
                               char **next, GError **error)
 {
     g_return_val_if_fail(next != NULL, NULL);
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autofree char *after_owner = NULL;
     g_autofree char *after_name = NULL;
 
@@ -175,7 +175,7 @@ GPtrArray *store_network_list(Store *store, const char *tenant, int limit, const
 
 GPtrArray *store_network_list_all(Store *store, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return store_query_list(store, "SELECT " NETWORK_COLUMNS NETWORK_FROM "ORDER BY n.id",
                             STORE_NO_PARAMS, network_from_row, (GDestroyNotify)store_network_free,
                             "listing networks", error);
@@ -233,7 +233,7 @@ gboolean store_network_delete(Store *store, const char *id, GError **error)
 
 gint64 store_tenant_network_count(Store *store, const char *tenant, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autoptr(sqlite3_stmt) row = NULL;
     if (!store_query_row(store, &row,
                          "SELECT count(*) FROM networks n JOIN tenants t ON t.id = n.tenant_id "
@@ -246,7 +246,7 @@ gint64 store_tenant_network_count(Store *store, const char *tenant, GError **err
 gboolean store_network_name_taken(Store *store, const char *tenant, const char *name,
                                   gboolean *taken, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autoptr(sqlite3_stmt) row = NULL;
     /* A tenant's name clashes with its own and with an external one it
      * may use; an external one (@tenant NULL) with any network of that
@@ -293,7 +293,7 @@ gboolean store_stack_nics_insert(Store *store, const ApiStack *stack, GError **e
 
 GPtrArray *store_stack_nic_networks(Store *store, const char *stack_id, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return store_query_list(store,
                             "SELECT " NETWORK_COLUMNS NETWORK_FROM
                             "JOIN stack_nics c ON c.network_id = n.id WHERE c.stack_id = ?1 "
@@ -320,7 +320,7 @@ gboolean store_stack_nic_set_ip(Store *store, const char *stack_id, const char *
 
 GPtrArray *store_stacks_with_nics(Store *store, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return store_query_list(store,
                             "SELECT DISTINCT s.id FROM stacks s JOIN stack_nics c "
                             "ON c.stack_id = s.id WHERE s.state IN ('running', 'paused', "

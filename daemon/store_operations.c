@@ -77,7 +77,7 @@ static gpointer operation_from_row(sqlite3_stmt *stmt, GError **error)
 
 ApiOperation *store_operation_get(Store *store, const char *id, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return store_query_one(
         store,
         "SELECT o.id, o.kind, o.target, t.name, o.status, o.percent, o.stage, "
@@ -105,7 +105,7 @@ int store_operation_fail_interrupted(Store *store, const char *now, GError **err
 static GHashTable *count_groups(Store *store, const char *sql, guint keys, gint64 *sum,
                                 const char *what, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autoptr(sqlite3_stmt) stmt = store_prepare(store, sql, error);
     if (stmt == NULL)
         return NULL;

@@ -32,7 +32,7 @@ gboolean store_peer_insert(Store *store, const ApiPeer *peer, GError **error)
 
 ApiPeer *store_peer_get(Store *store, const char *name, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return store_query_one(store, "SELECT " PEER_COLUMNS " FROM peers WHERE name = ?1",
                            STORE_PARAMS(STORE_TEXT(name)), peer_from_row, "reading a peer", error,
                            "peer '%s' not found", name);
@@ -40,7 +40,7 @@ ApiPeer *store_peer_get(Store *store, const char *name, GError **error)
 
 GPtrArray *store_peer_list(Store *store, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return store_query_list(store, "SELECT " PEER_COLUMNS " FROM peers ORDER BY name",
                             STORE_NO_PARAMS, peer_from_row, (GDestroyNotify)api_peer_free,
                             "listing peers", error);
@@ -52,7 +52,7 @@ GPtrArray *store_peer_list(Store *store, GError **error)
 GPtrArray *store_peer_page(Store *store, int limit, const char *after, char **next, GError **error)
 {
     g_return_val_if_fail(next != NULL, NULL);
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autofree char *after_name = NULL;
 
     *next = NULL;

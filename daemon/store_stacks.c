@@ -126,7 +126,7 @@ gboolean store_stack_insert(Store *store, const ApiStack *stack, const char *con
 
 ApiStack *store_stack_get(Store *store, const char *tenant, const char *name, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return store_query_one(store,
                            "SELECT " STACK_COLUMNS STACK_FROM "WHERE t.name = ?1 AND s.name = ?2",
                            STORE_PARAMS(STORE_TEXT(tenant), STORE_TEXT(name)), stack_from_row,
@@ -143,7 +143,7 @@ static ApiStack *stack_find_by_id(Store *store, const char *id, GError **error)
 
 ApiStack *store_stack_get_by_id(Store *store, const char *id, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return stack_find_by_id(store, id, error);
 }
 
@@ -151,7 +151,7 @@ GPtrArray *store_stack_list(Store *store, const char *tenant, int limit, const c
                             char **next, GError **error)
 {
     g_return_val_if_fail(next != NULL, NULL);
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autofree char *after_tenant = NULL;
     g_autofree char *after_name = NULL;
 
@@ -259,7 +259,7 @@ gboolean store_stack_set_spec(Store *store, const char *id, const ApiStackSpec *
 gboolean store_tenant_usage(Store *store, const char *tenant, gint64 *stacks, gint64 *vcpus,
                             gint64 *memory_mib, gint64 *disk_bytes, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autofree char *owner = store_tenant_id(store, tenant, error);
     if (owner == NULL)
         return FALSE;
@@ -307,7 +307,7 @@ gboolean store_stack_get_last_migration(Store *store, const char *stack_id,
                                         ApiStatsMigration *migration, gboolean *found,
                                         GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autoptr(sqlite3_stmt) row = NULL;
 
     *found = FALSE;

@@ -87,7 +87,7 @@ gboolean store_tenant_insert(Store *store, const ApiTenant *tenant, GError **err
 
 ApiTenant *store_tenant_get(Store *store, const char *name, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return store_query_one(store, "SELECT " TENANT_COLUMNS " FROM tenants WHERE name = ?1",
                            STORE_PARAMS(STORE_TEXT(name)), tenant_from_row, "reading a tenant",
                            error, "tenant '%s' not found", name);
@@ -95,7 +95,7 @@ ApiTenant *store_tenant_get(Store *store, const char *name, GError **error)
 
 GPtrArray *store_tenant_list(Store *store, GError **error)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     return store_query_list(store, "SELECT " TENANT_COLUMNS " FROM tenants ORDER BY name",
                             STORE_NO_PARAMS, tenant_from_row, (GDestroyNotify)api_tenant_free,
                             "listing tenants", error);
@@ -108,7 +108,7 @@ GPtrArray *store_tenant_page(Store *store, int limit, const char *after, char **
                              GError **error)
 {
     g_return_val_if_fail(next != NULL, NULL);
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autofree char *after_name = NULL;
 
     *next = NULL;
@@ -176,6 +176,9 @@ gboolean store_tenant_delete(Store *store, const char *name, GError **error)
     gboolean ok = id != NULL && tenant_owns_nothing(store, name, id, error) &&
                   store_exec(store, "DELETE FROM tenants WHERE id = ?1",
                              STORE_PARAMS(STORE_TEXT(id)), "deleting a tenant", error);
+    /* Its tokens went with it (ON DELETE CASCADE). */
+    if (ok)
+        store_tokens_changed(store);
     return store_end(store, ok, error);
 }
 
@@ -217,6 +220,8 @@ gboolean store_token_revoke(Store *store, const char *tenant, const char *id, GE
                            "WHERE id = ?1 AND tenant_id = ?2 AND revoked_at IS NULL",
                            STORE_PARAMS(STORE_TEXT(id), STORE_TEXT(owner), STORE_TEXT(now)),
                            "revoking a token", error, "token '%s' not found", id);
+    if (ok)
+        store_tokens_changed(store);
     return store_end(store, ok, error);
 }
 
@@ -241,7 +246,7 @@ GPtrArray *store_token_page(Store *store, const char *tenant, int limit, const c
                             char **next, GError **error)
 {
     g_return_val_if_fail(next != NULL, NULL);
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autofree char *after_tenant = NULL;
     g_autofree char *after_id = NULL;
 

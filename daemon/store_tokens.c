@@ -1,6 +1,7 @@
 /* The store's token lookup (tenant and operator tokens share the table, so
- * that one lookup by hash answers whose a token is) and the operator's own
- * tokens.  A tenant's tokens are listed and revoked in store_tenants.c. */
+ * that one lookup by hash answers whose a token is), its cache, and the
+ * operator's own tokens.  A tenant's tokens are listed and revoked in
+ * store_tenants.c. */
 #include "daemon/store.h"
 
 #include <string.h>
@@ -30,9 +31,101 @@ static gboolean hash_equal(const guint8 *a, const guint8 *b)
     return diff == 0;
 }
 
-StoreToken *store_token_find(Store *store, const guint8 hash[STORE_TOKEN_HASH_LEN])
+static StoreToken *token_copy(const StoreToken *token)
 {
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    StoreToken *copy = g_new0(StoreToken, 1);
+    copy->id = g_strdup(token->id);
+    copy->tenant = g_strdup(token->tenant);
+    copy->scope = g_strdup(token->scope);
+    return copy;
+}
+
+/* ---- the cache ------------------------------------------------------------ */
+
+/* Every authenticated request looks its token up; the answer changes only
+ * when a token is revoked or its tenant deleted, and those writes empty the
+ * cache when they commit (store_tokens_changed).  Only live tokens are kept,
+ * so guessing secrets cannot fill it; when it is full it starts again. */
+#define TOKEN_CACHE_MAX 4096
+
+struct StoreTokenCache {
+    GMutex lock;
+    /* Bumped by every invalidation: a lookup that read the table before
+     * one must not put what it read into the cache after it. */
+    guint64 generation;
+    GHashTable *live; /* hash (STORE_TOKEN_HASH_LEN bytes) -> StoreToken */
+};
+
+/* The key is a SHA-256 digest already: any 4 of its bytes are a good hash. */
+static guint digest_hash(gconstpointer key)
+{
+    guint value;
+    memcpy(&value, key, sizeof value);
+    return value;
+}
+
+static gboolean digest_equal(gconstpointer a, gconstpointer b)
+{
+    return memcmp(a, b, STORE_TOKEN_HASH_LEN) == 0;
+}
+
+StoreTokenCache *store_token_cache_new(void)
+{
+    StoreTokenCache *cache = g_new0(StoreTokenCache, 1);
+    g_mutex_init(&cache->lock);
+    cache->live = g_hash_table_new_full(digest_hash, digest_equal, g_free,
+                                        (GDestroyNotify)store_token_free);
+    return cache;
+}
+
+void store_token_cache_free(StoreTokenCache *cache)
+{
+    if (cache == NULL)
+        return;
+    g_hash_table_unref(cache->live);
+    g_mutex_clear(&cache->lock);
+    g_free(cache);
+}
+
+void store_token_cache_invalidate(StoreTokenCache *cache)
+{
+    g_mutex_lock(&cache->lock);
+    cache->generation++;
+    g_hash_table_remove_all(cache->live);
+    g_mutex_unlock(&cache->lock);
+}
+
+/* A copy of the cached token, or NULL; *@generation is the cache's
+ * generation, for cache_put. */
+static StoreToken *cache_get(StoreTokenCache *cache, const guint8 *hash, guint64 *generation)
+{
+    g_mutex_lock(&cache->lock);
+    const StoreToken *cached = g_hash_table_lookup(cache->live, hash);
+    StoreToken *token = cached != NULL ? token_copy(cached) : NULL;
+    *generation = cache->generation;
+    g_mutex_unlock(&cache->lock);
+    return token;
+}
+
+/* Keeps @token unless the cache was invalidated since @generation. */
+static void cache_put(StoreTokenCache *cache, const guint8 *hash, const StoreToken *token,
+                      guint64 generation)
+{
+    g_mutex_lock(&cache->lock);
+    if (cache->generation == generation) {
+        if (g_hash_table_size(cache->live) >= TOKEN_CACHE_MAX)
+            g_hash_table_remove_all(cache->live);
+        g_hash_table_replace(cache->live, g_memdup2(hash, STORE_TOKEN_HASH_LEN),
+                             token_copy(token));
+    }
+    g_mutex_unlock(&cache->lock);
+}
+
+/* ---- lookup ------------------------------------------------------------- */
+
+/* The live token with @hash, from the table. */
+static StoreToken *token_read(Store *store, const guint8 hash[STORE_TOKEN_HASH_LEN])
+{
     g_autoptr(GError) error = NULL;
     g_autoptr(sqlite3_stmt) row = NULL;
 
@@ -63,6 +156,23 @@ StoreToken *store_token_find(Store *store, const guint8 hash[STORE_TOKEN_HASH_LE
     return token;
 }
 
+StoreToken *store_token_find(Store *store, const guint8 hash[STORE_TOKEN_HASH_LEN])
+{
+    StoreTokenCache *cache = (store->owner != NULL ? store->owner : store)->token_cache;
+    /* A transaction of this thread reads its own writes, not the cache, and
+     * what it reads is not cached: it may yet roll back. */
+    gboolean cacheable = !store_in_own_transaction(store);
+    guint64 generation = 0;
+    StoreToken *token = cacheable ? cache_get(cache, hash, &generation) : NULL;
+    if (token != NULL)
+        return token;
+    STORE_READ(store);
+    token = token_read(store, hash);
+    if (token != NULL && cacheable)
+        cache_put(cache, hash, token, generation);
+    return token;
+}
+
 /* ---- operator tokens ------------------------------------------------------ */
 
 gboolean store_operator_token_insert(Store *store, const ApiOperatorToken *token,
@@ -86,11 +196,14 @@ gboolean store_operator_token_revoke(Store *store, const char *id, GError **erro
     g_autofree char *now = clock_now_rfc3339();
 
     /* A tenant's token, or one already revoked, is simply not found. */
-    return store_exec_changes(store,
-                              "UPDATE tokens SET revoked_at = ?2 "
-                              "WHERE id = ?1 AND tenant_id IS NULL AND revoked_at IS NULL",
-                              STORE_PARAMS(STORE_TEXT(id), STORE_TEXT(now)),
-                              "revoking an operator token", error, "token '%s' not found", id);
+    if (!store_exec_changes(store,
+                            "UPDATE tokens SET revoked_at = ?2 "
+                            "WHERE id = ?1 AND tenant_id IS NULL AND revoked_at IS NULL",
+                            STORE_PARAMS(STORE_TEXT(id), STORE_TEXT(now)),
+                            "revoking an operator token", error, "token '%s' not found", id))
+        return FALSE;
+    store_tokens_changed(store);
+    return TRUE;
 }
 
 static gpointer operator_token_from_row(sqlite3_stmt *stmt, GError **error)
@@ -112,7 +225,7 @@ GPtrArray *store_operator_token_page(Store *store, int limit, const char *after,
                                      GError **error)
 {
     g_return_val_if_fail(next != NULL, NULL);
-    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
+    STORE_READ(store);
     g_autofree char *after_id = NULL;
 
     *next = NULL;

@@ -196,6 +196,52 @@ api_op GET /v1/tenants
 is "$(jb -c '[.tenants[] | .name + ":" + (.quota.vcpus|tostring)]')" '["acme:8","beta:8"]' \
     "acme and beta exist with their quotas, no intruder"
 
+# ---- 6. token lookups are cached: a revocation or a tenant's delete still ends a token at once ----
+# Each token is first used many times over both transports (its lookup is
+# then cached in every thread that serves it); the very next request after
+# the revocation, on either transport, is 401.
+warm() { # warm TOKEN PATH: 20 requests over TCP and 20 over the socket, all 200 or 404
+    local i bad=0
+    for i in $(seq 1 20); do
+        api_tn "$1" GET "$2"
+        case $STATUS in 200 | 404) ;; *) bad=$((bad + 1)) ;; esac
+        api_sock "$1" GET "$2"
+        case $STATUS in 200 | 404) ;; *) bad=$((bad + 1)) ;; esac
+    done
+    [ "$bad" = 0 ]
+}
+ends_at_once() { # ends_at_once TOKEN PATH WHAT
+    api_tn "$1" GET "$2"
+    is "$STATUS $(jb .error.code)" "401 unauthorized" "$3: the next request over TCP is 401"
+    api_sock "$1" GET "$2"
+    is "$STATUS $(jb .error.code)" "401 unauthorized" "$3: ... and over the socket"
+}
+api_op POST /v1/tenants/acme/tokens
+WARM=$(jb .token.secret)
+WARM_ID=$(jb .token.id)
+warm "$WARM" "/v1/operations/$A_OP"
+ok $? "a new token of acme answers 40 reads in a row"
+api_op DELETE "/v1/tenants/acme/tokens/$WARM_ID"
+is "$STATUS" 204 "... and is revoked"
+ends_at_once "$WARM" "/v1/operations/$A_OP" "acme's revoked token, used just before"
+
+td_tenant short || bail "cannot create tenant short"
+SHORT=$TOKEN
+warm "$SHORT" "/v1/operations/$MISSING"
+ok $? "tenant short's token answers 40 reads in a row"
+api_op DELETE /v1/tenants/short
+is "$STATUS" 204 "tenant short is deleted"
+ends_at_once "$SHORT" "/v1/operations/$MISSING" "deleted tenant short's token, used just before"
+
+api_op POST /v1/operator/tokens --json '{"scope":"admin","description":"cache test"}'
+ADMIN=$(jb .token.secret)
+ADMIN_ID=$(jb .token.id)
+warm "$ADMIN" /v1/tenants
+ok $? "an operator token answers 40 reads in a row"
+api_op DELETE "/v1/operator/tokens/$ADMIN_ID"
+is "$STATUS" 204 "... and is revoked"
+ends_at_once "$ADMIN" /v1/tenants "the revoked operator token, used just before"
+
 # acme cancels its own operation, so that the stop below is quick.
 api_tn "$A" DELETE "/v1/operations/$A_OP"
 is "$STATUS" 202 "acme may cancel its own operation"

@@ -2195,6 +2195,145 @@ static void test_transaction_nested(Fixture *fixture, gconstpointer data)
     g_assert_nonnull(kept);
 }
 
+/* ---- reads beside the writer, and the token cache ----------------------------------------- */
+
+typedef struct {
+    Store *store;
+    const char *tenant;
+    const guint8 *hash;
+    gboolean found;
+} ReadAside;
+
+static gpointer read_aside(gpointer data)
+{
+    ReadAside *read = data;
+    if (read->hash != NULL) {
+        g_autoptr(StoreToken) token = store_token_find(read->store, read->hash);
+        read->found = token != NULL;
+    } else {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(ApiTenant) tenant = store_tenant_get(read->store, read->tenant, &error);
+        read->found = tenant != NULL;
+    }
+    return NULL;
+}
+
+/* Another thread's read, for a thread that may be in a transaction. */
+static gboolean tenant_seen_elsewhere(Store *store, const char *tenant)
+{
+    ReadAside read = {.store = store, .tenant = tenant};
+    g_thread_join(g_thread_new("store-reader", read_aside, &read));
+    return read.found;
+}
+
+static gboolean token_seen_elsewhere(Store *store, const guint8 *hash)
+{
+    ReadAside read = {.store = store, .hash = hash};
+    g_thread_join(g_thread_new("store-reader", read_aside, &read));
+    return read.found;
+}
+
+static gboolean insert_and_look(Store *store, gpointer data, GError **error)
+{
+    (void)data;
+    g_autoptr(ApiTenant) fresh = make_tenant("fresh");
+    if (!store_tenant_insert(store, fresh, error))
+        return FALSE;
+    /* This thread reads what its transaction wrote... */
+    g_autoptr(ApiTenant) mine = store_tenant_get(store, "fresh", error);
+    g_assert_nonnull(mine);
+    /* ...another thread is not held up by the open transaction (the join
+     * would hang if reads took the writer's lock) and reads the last
+     * committed state: no "fresh" yet, "old" still there. */
+    g_assert_false(tenant_seen_elsewhere(store, "fresh"));
+    g_assert_true(tenant_seen_elsewhere(store, "old"));
+    return TRUE;
+}
+
+static void test_reads_beside_transaction(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ApiTenant) old = add_tenant(fixture->store, "old");
+    g_assert_true(store_transaction(fixture->store, insert_and_look, NULL, &error));
+    g_assert_no_error(error);
+    /* Committed: every reader sees it at once. */
+    g_assert_true(tenant_seen_elsewhere(fixture->store, "fresh"));
+}
+
+typedef struct {
+    const guint8 *hash;
+    gboolean fail;
+} RevokeInside;
+
+static gboolean revoke_inside(Store *store, gpointer data, GError **error)
+{
+    RevokeInside *revoke = data;
+    if (!store_token_revoke(store, "acme", "tok", error))
+        return FALSE;
+    /* Not committed yet: this thread sees the token gone; another still
+     * finds it live, and may cache it, which must not outlive the commit. */
+    g_autoptr(StoreToken) mine = store_token_find(store, revoke->hash);
+    g_assert_null(mine);
+    g_assert_true(token_seen_elsewhere(store, revoke->hash));
+    if (revoke->fail) {
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_INTERNAL, "rolled back on purpose");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Lookups are cached; a revocation, an operator token's revocation and a
+ * tenant's delete end a cached token at once, a rolled-back one does not. */
+static void test_token_cache(Fixture *fixture, gconstpointer data)
+{
+    (void)data;
+    g_autoptr(GError) error = NULL;
+    guint8 hash[STORE_TOKEN_HASH_LEN], other[STORE_TOKEN_HASH_LEN], admin[STORE_TOKEN_HASH_LEN];
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiTenant) gone = add_tenant(fixture->store, "gone");
+    fill_hash(hash, 1);
+    fill_hash(other, 2);
+    g_assert_true(store_token_insert(fixture->store, "tok", "acme", hash, T0, &error));
+    g_assert_true(store_token_insert(fixture->store, "tok-gone", "gone", other, T0, &error));
+    g_autoptr(ApiOperatorToken) op = add_operator_token(fixture->store, "op", "admin", T0, 3);
+    fill_hash(admin, 3);
+    g_assert_no_error(error);
+
+    /* Warm: found twice, from this thread and another. */
+    for (int i = 0; i < 2; i++) {
+        g_assert_true(token_seen_elsewhere(fixture->store, hash));
+        g_assert_true(token_seen_elsewhere(fixture->store, other));
+        g_assert_true(token_seen_elsewhere(fixture->store, admin));
+    }
+
+    /* A revocation rolled back changes nothing. */
+    RevokeInside failing = {.hash = hash, .fail = TRUE};
+    g_assert_false(store_transaction(fixture->store, revoke_inside, &failing, &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_INTERNAL);
+    g_clear_error(&error);
+    g_assert_true(token_seen_elsewhere(fixture->store, hash));
+
+    /* Committed (inside a transaction, as a route would), with the token
+     * re-cached by another thread meanwhile: gone for every thread. */
+    RevokeInside committing = {.hash = hash};
+    g_assert_true(store_transaction(fixture->store, revoke_inside, &committing, &error));
+    g_assert_no_error(error);
+    g_assert_false(token_seen_elsewhere(fixture->store, hash));
+    g_autoptr(StoreToken) revoked = store_token_find(fixture->store, hash);
+    g_assert_null(revoked);
+
+    /* On its own, an operator token's revocation. */
+    g_assert_true(store_operator_token_revoke(fixture->store, "op", &error));
+    g_assert_no_error(error);
+    g_assert_false(token_seen_elsewhere(fixture->store, admin));
+
+    /* A tenant's delete takes its tokens, cached ones included. */
+    g_assert_true(store_tenant_delete(fixture->store, "gone", &error));
+    g_assert_no_error(error);
+    g_assert_false(token_seen_elsewhere(fixture->store, other));
+}
+
 /* A writer that read a state another has changed since fails visibly. */
 static void test_stack_conditional_state(Fixture *fixture, gconstpointer data)
 {
@@ -3169,6 +3308,8 @@ int main(int argc, char **argv)
     ADD("/store/threads", test_threads);
     ADD("/store/transaction/all-or-nothing", test_transaction);
     ADD("/store/transaction/nested", test_transaction_nested);
+    ADD("/store/transaction/reads-beside", test_reads_beside_transaction);
+    ADD("/store/tokens/cache", test_token_cache);
     ADD("/store/transaction/quota-race", test_transaction_quota_race);
     ADD("/store/stack/conditional-state", test_stack_conditional_state);
     ADD("/store/image/conditional-state", test_image_conditional_state);

@@ -295,9 +295,8 @@ void store_statement_done(sqlite3_stmt *stmt)
     if (stmt == NULL)
         return;
     G_LOCK(connections);
-    Store *store = connections != NULL
-                       ? g_hash_table_lookup(connections, sqlite3_db_handle(stmt))
-                       : NULL;
+    Store *store =
+        connections != NULL ? g_hash_table_lookup(connections, sqlite3_db_handle(stmt)) : NULL;
     G_UNLOCK(connections);
     const char *sql = sqlite3_sql(stmt);
     if (store == NULL || sql == NULL || g_hash_table_contains(store->statements, sql)) {
@@ -469,8 +468,8 @@ static Store *reader_open(Store *store)
     Store *reader = g_new0(Store, 1);
     reader->owner = store;
     /* NOMUTEX: a reader is used by one thread at a time, the pool sees to it. */
-    int rc = sqlite3_open_v2(store->path, &reader->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc =
+        sqlite3_open_v2(store->path, &reader->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
     g_autoptr(GError) error = NULL;
     if (rc != SQLITE_OK || !configure_connection(reader, &error)) {
         g_warning("store: cannot open a read connection to %s: %s", store->path,

@@ -73,8 +73,8 @@ StoreTokenCache *store_token_cache_new(void)
 {
     StoreTokenCache *cache = g_new0(StoreTokenCache, 1);
     g_mutex_init(&cache->lock);
-    cache->live = g_hash_table_new_full(digest_hash, digest_equal, g_free,
-                                        (GDestroyNotify)store_token_free);
+    cache->live =
+        g_hash_table_new_full(digest_hash, digest_equal, g_free, (GDestroyNotify)store_token_free);
     return cache;
 }
 
@@ -115,8 +115,7 @@ static void cache_put(StoreTokenCache *cache, const guint8 *hash, const StoreTok
     if (cache->generation == generation) {
         if (g_hash_table_size(cache->live) >= TOKEN_CACHE_MAX)
             g_hash_table_remove_all(cache->live);
-        g_hash_table_replace(cache->live, g_memdup2(hash, STORE_TOKEN_HASH_LEN),
-                             token_copy(token));
+        g_hash_table_replace(cache->live, g_memdup2(hash, STORE_TOKEN_HASH_LEN), token_copy(token));
     }
     g_mutex_unlock(&cache->lock);
 }

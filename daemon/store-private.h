@@ -46,6 +46,7 @@ struct Store {
     GPtrArray *idle_readers; /* of Store */
     guint readers;           /* opened, idle or not */
     StoreTokenCache *token_cache;
+    struct StoreCheckpointer *checkpointer;
 };
 
 /* ---- reading ----------------------------------------------------------- */

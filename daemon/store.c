@@ -457,6 +457,120 @@ gboolean store_transaction(Store *store, StoreTransactionFunc body, gpointer dat
     return store_end(store, body(store, data, error), error);
 }
 
+/* ---- checkpoints ------------------------------------------------------------ */
+
+/* SQLite's automatic checkpoint runs inside the commit that crosses its
+ * threshold: copying the log into the database and syncing both, on
+ * whichever request or worker thread committed.  Here a thread of its own
+ * does it, on its own connection (PASSIVE: it never waits for a reader or
+ * the writer); a commit only wakes it.  What is synced and when stays as
+ * SQLite's (synchronous = NORMAL): only the thread differs. */
+#define CHECKPOINT_PAGES 1000 /* SQLite's own default threshold */
+/* A PASSIVE checkpoint copies the log but cannot rewind it while readers
+ * keep using it, which a busy pool of readers always does: past this, the
+ * thread's checkpoint is a RESTART, which waits (briefly: reads are short)
+ * for the readers to move on and holds new writes meanwhile, so that the
+ * next commit starts the log again. */
+#define CHECKPOINT_PAGES_RESTART (4 * CHECKPOINT_PAGES)
+/* Far behind (the thread failed or cannot keep up): the commit checkpoints
+ * itself, so that the log never grows without bound. */
+#define CHECKPOINT_PAGES_INLINE (64 * CHECKPOINT_PAGES)
+/* A rewound log's file is cut back to this. */
+#define WAL_SIZE_LIMIT "16777216"
+
+typedef struct StoreCheckpointer {
+    GThread *thread;
+    sqlite3 *db;
+    GMutex lock;
+    GCond wake;
+    int pages; /* the log's size at the last commit that woke the thread */
+    gboolean stopping;
+} StoreCheckpointer;
+
+static gpointer checkpointer_run(gpointer data)
+{
+    StoreCheckpointer *checkpointer = data;
+    g_mutex_lock(&checkpointer->lock);
+    for (;;) {
+        while (checkpointer->pages == 0 && !checkpointer->stopping)
+            g_cond_wait(&checkpointer->wake, &checkpointer->lock);
+        if (checkpointer->stopping)
+            break;
+        int mode = checkpointer->pages >= CHECKPOINT_PAGES_RESTART ? SQLITE_CHECKPOINT_RESTART
+                                                                   : SQLITE_CHECKPOINT_PASSIVE;
+        checkpointer->pages = 0;
+        g_mutex_unlock(&checkpointer->lock);
+        /* BUSY only says that a RESTART could not rewind this time. */
+        int rc = sqlite3_wal_checkpoint_v2(checkpointer->db, NULL, mode, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            g_debug("store: checkpoint: %s", sqlite3_errmsg(checkpointer->db));
+        g_mutex_lock(&checkpointer->lock);
+    }
+    g_mutex_unlock(&checkpointer->lock);
+    return NULL;
+}
+
+/* sqlite3_wal_hook: after each commit of the writer, with the log's size. */
+static int on_wal_commit(void *data, sqlite3 *db, const char *name, int pages)
+{
+    Store *store = data;
+    StoreCheckpointer *checkpointer = store->checkpointer;
+    if (checkpointer == NULL || pages >= CHECKPOINT_PAGES_INLINE) {
+        if (pages >= CHECKPOINT_PAGES)
+            sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+    }
+    if (pages >= CHECKPOINT_PAGES) {
+        g_mutex_lock(&checkpointer->lock);
+        checkpointer->pages = pages;
+        g_cond_signal(&checkpointer->wake);
+        g_mutex_unlock(&checkpointer->lock);
+    }
+    return SQLITE_OK;
+}
+
+/* Without a thread (its connection would not open) commits checkpoint as
+ * SQLite's automatic checkpoint does; that is logged. */
+static void checkpointer_start(Store *store)
+{
+    sqlite3_wal_hook(store->db, on_wal_commit, store);
+    if (sqlite3_exec(store->db, "PRAGMA journal_size_limit = " WAL_SIZE_LIMIT, NULL, NULL, NULL) !=
+        SQLITE_OK)
+        g_debug("store: journal_size_limit: %s", sqlite3_errmsg(store->db));
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(store->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        g_warning("store: no checkpoint thread (commits checkpoint themselves): %s",
+                  db != NULL ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close_v2(db);
+        return;
+    }
+    /* A RESTART waits for readers this long at most, holding writes. */
+    sqlite3_busy_timeout(db, 100);
+    StoreCheckpointer *checkpointer = g_new0(StoreCheckpointer, 1);
+    checkpointer->db = db;
+    g_mutex_init(&checkpointer->lock);
+    g_cond_init(&checkpointer->wake);
+    checkpointer->thread = g_thread_new("store-ckpt", checkpointer_run, checkpointer);
+    store->checkpointer = checkpointer;
+}
+
+static void checkpointer_stop(Store *store)
+{
+    StoreCheckpointer *checkpointer = g_steal_pointer(&store->checkpointer);
+    if (checkpointer == NULL)
+        return;
+    g_mutex_lock(&checkpointer->lock);
+    checkpointer->stopping = TRUE;
+    g_cond_signal(&checkpointer->wake);
+    g_mutex_unlock(&checkpointer->lock);
+    g_thread_join(checkpointer->thread);
+    sqlite3_close_v2(checkpointer->db);
+    g_cond_clear(&checkpointer->wake);
+    g_mutex_clear(&checkpointer->lock);
+    g_free(checkpointer);
+}
+
 /* ---- read connections -------------------------------------------------- */
 
 static gboolean configure_connection(Store *store, GError **error);
@@ -809,6 +923,7 @@ Store *store_open(const char *state_dir, GError **error)
     if (!exec_sql(store, "PRAGMA journal_mode = WAL", error) ||
         !configure_connection(store, error) || !migrate(store, error))
         return NULL;
+    checkpointer_start(store);
     return g_steal_pointer(&store);
 }
 
@@ -827,6 +942,7 @@ void store_free(Store *store)
         return;
     g_warn_if_fail(store->idle_readers == NULL || store->idle_readers->len == store->readers);
     g_clear_pointer(&store->idle_readers, g_ptr_array_unref);
+    checkpointer_stop(store);
     connection_close(store);
     store_token_cache_free(store->token_cache);
     g_cond_clear(&store->reader_returned);

@@ -19,7 +19,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathContext, xmlXPathFreeContext)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlXPathObject, xmlXPathFreeObject)
 
 /* libvirt's remote driver sends a stream in messages of at most 256 KiB;
- * larger writes are cut to this size so that no call queues more. */
+ * larger writes are cut to this size so that no call queues more, and
+ * smaller ones (libmicrohttpd hands over 64 KiB at a time) are gathered up
+ * to it: each message costs libvirt a round of event-loop wakeups on both
+ * ends, so four times fewer messages is measurably faster (tests/bench/upload). */
 #define UPLOAD_PIECE (256 * 1024)
 
 /* ---- errors ------------------------------------------------------------- */
@@ -577,6 +580,20 @@ char *hv_volume_create_overlay(HvConn *conn_handle, const char *pool, const char
 
 /* ---- uploads ------------------------------------------------------------ */
 
+/* The SHA-256 of an upload, computed on a thread of its own while the
+ * piece it hashes is being sent: GLib's SHA-256 runs at ~260 MiB/s here and
+ * took half of the upload thread's time when done in line (perf, during
+ * tests/bench/upload). */
+typedef struct {
+    GThread *thread;
+    GMutex lock;
+    GCond cond;
+    GChecksum *sum;
+    const guchar *piece; /* being hashed; NULL when idle */
+    gsize len;
+    gboolean quit;
+} Hasher;
+
 struct HvUpload {
     virConnectPtr conn; /* our reference */
     virStorageVolPtr vol;
@@ -584,11 +601,77 @@ struct HvUpload {
     char *pool;
     char *name;
     char *path;
-    GChecksum *sha256;
-    guint64 bytes;
-    gboolean failed; /* a write failed: only abort is left */
-    gboolean done;   /* finished or aborted */
+    Hasher *hasher;
+    guchar *pending; /* bytes taken but not sent yet, at most UPLOAD_PIECE */
+    gsize pending_len;
+    guint64 bytes;    /* taken, sent or pending */
+    guint64 streamed; /* taken by libvirt */
+    gboolean failed;  /* a write failed: only abort is left */
+    gboolean done;    /* finished or aborted */
 };
+
+static gpointer hasher_run(gpointer data)
+{
+    Hasher *hasher = data;
+    g_mutex_lock(&hasher->lock);
+    for (;;) {
+        while (hasher->piece == NULL && !hasher->quit)
+            g_cond_wait(&hasher->cond, &hasher->lock);
+        if (hasher->piece == NULL)
+            break;
+        /* The piece is the caller's until we say we are done with it. */
+        g_mutex_unlock(&hasher->lock);
+        g_checksum_update(hasher->sum, hasher->piece, (gssize)hasher->len);
+        g_mutex_lock(&hasher->lock);
+        hasher->piece = NULL;
+        g_cond_broadcast(&hasher->cond);
+    }
+    g_mutex_unlock(&hasher->lock);
+    return NULL;
+}
+
+static Hasher *hasher_new(void)
+{
+    Hasher *hasher = g_new0(Hasher, 1);
+    g_mutex_init(&hasher->lock);
+    g_cond_init(&hasher->cond);
+    hasher->sum = g_checksum_new(G_CHECKSUM_SHA256);
+    hasher->thread = g_thread_new("upload-sha256", hasher_run, hasher);
+    return hasher;
+}
+
+/* Starts hashing @piece, which must stay as it is until hasher_wait. */
+static void hasher_start(Hasher *hasher, const guchar *piece, gsize len)
+{
+    g_mutex_lock(&hasher->lock);
+    hasher->piece = piece;
+    hasher->len = len;
+    g_cond_broadcast(&hasher->cond);
+    g_mutex_unlock(&hasher->lock);
+}
+
+static void hasher_wait(Hasher *hasher)
+{
+    g_mutex_lock(&hasher->lock);
+    while (hasher->piece != NULL)
+        g_cond_wait(&hasher->cond, &hasher->lock);
+    g_mutex_unlock(&hasher->lock);
+}
+
+static void hasher_free(Hasher *hasher)
+{
+    if (hasher == NULL)
+        return;
+    g_mutex_lock(&hasher->lock);
+    hasher->quit = TRUE;
+    g_cond_broadcast(&hasher->cond);
+    g_mutex_unlock(&hasher->lock);
+    g_thread_join(hasher->thread);
+    g_checksum_free(hasher->sum);
+    g_mutex_clear(&hasher->lock);
+    g_cond_clear(&hasher->cond);
+    g_free(hasher);
+}
 
 static char *raw_volume_xml(const char *name, GError **error)
 {
@@ -668,7 +751,6 @@ HvUpload *hv_volume_upload_begin(HvConn *conn_handle, const char *pool, const ch
     upload = g_new0(HvUpload, 1);
     upload->pool = g_strdup(pool);
     upload->name = g_strdup(vol_name);
-    upload->sha256 = g_checksum_new(G_CHECKSUM_SHA256);
     upload->vol = virStorageVolCreateXML(p, xml, 0);
     if (!upload->vol) {
         set_libvirt_error(error, "cannot create volume '%s' in storage pool '%s'", vol_name, pool);
@@ -695,6 +777,8 @@ HvUpload *hv_volume_upload_begin(HvConn *conn_handle, const char *pool, const ch
         upload->stream = NULL;
         return NULL;
     }
+    upload->pending = g_malloc(UPLOAD_PIECE);
+    upload->hasher = hasher_new();
     g_debug("uploading into %s/%s (%s)", pool, vol_name, upload->path);
     return g_steal_pointer(&upload);
 }
@@ -709,10 +793,47 @@ static gboolean check_writable(HvUpload *upload, GError **error)
     return TRUE;
 }
 
+/* Sends @len bytes (at most UPLOAD_PIECE) as one stream message, hashing
+ * them meanwhile. */
+static gboolean send_piece(HvUpload *upload, const char *data, gsize len, GError **error)
+{
+    gsize sent = 0;
+
+    hasher_start(upload->hasher, (const guchar *)data, len);
+    while (sent < len) {
+        int n = virStreamSend(upload->stream, data + sent, len - sent);
+
+        /* A blocking stream never answers -2 (would block); 0 is no
+         * progress, which must not spin. */
+        if (n <= 0) {
+            hasher_wait(upload->hasher);
+            upload->failed = TRUE;
+            set_libvirt_error(error,
+                              "cannot stream into volume '%s' after %" G_GUINT64_FORMAT " bytes",
+                              upload->name, upload->streamed + sent);
+            return FALSE;
+        }
+        sent += (gsize)n;
+    }
+    upload->streamed += len;
+    hasher_wait(upload->hasher);
+    return TRUE;
+}
+
+/* Sends what is pending. */
+static gboolean flush_pending(HvUpload *upload, GError **error)
+{
+    gsize len = upload->pending_len;
+
+    if (len == 0)
+        return TRUE;
+    upload->pending_len = 0;
+    return send_piece(upload, (const char *)upload->pending, len, error);
+}
+
 gboolean hv_volume_upload_write(HvUpload *upload, const void *buf, gsize len, GError **error)
 {
     const char *data = buf;
-    gsize sent = 0;
 
     g_return_val_if_fail(upload != NULL, FALSE);
     g_return_val_if_fail(buf != NULL || len == 0, FALSE);
@@ -720,22 +841,23 @@ gboolean hv_volume_upload_write(HvUpload *upload, const void *buf, gsize len, GE
 
     if (!check_writable(upload, error))
         return FALSE;
-    while (sent < len) {
-        size_t piece = MIN(len - sent, (gsize)UPLOAD_PIECE);
-        int n = virStreamSend(upload->stream, data + sent, piece);
-
-        /* A blocking stream never answers -2 (would block); 0 is no
-         * progress, which must not spin. */
-        if (n <= 0) {
-            upload->failed = TRUE;
-            set_libvirt_error(error,
-                              "cannot stream into volume '%s' after %" G_GUINT64_FORMAT " bytes",
-                              upload->name, upload->bytes);
-            return FALSE;
+    upload->bytes += len;
+    while (len > 0) {
+        /* Whole pieces go out as they are; the rest waits for more. */
+        if (upload->pending_len == 0 && len >= UPLOAD_PIECE) {
+            if (!send_piece(upload, data, UPLOAD_PIECE, error))
+                return FALSE;
+            data += UPLOAD_PIECE;
+            len -= UPLOAD_PIECE;
+            continue;
         }
-        g_checksum_update(upload->sha256, (const guchar *)data + sent, (gssize)n);
-        upload->bytes += (guint64)n;
-        sent += (gsize)n;
+        gsize take = MIN(len, UPLOAD_PIECE - upload->pending_len);
+        memcpy(upload->pending + upload->pending_len, data, take);
+        upload->pending_len += take;
+        data += take;
+        len -= take;
+        if (upload->pending_len == UPLOAD_PIECE && !flush_pending(upload, error))
+            return FALSE;
     }
     return TRUE;
 }
@@ -759,6 +881,10 @@ gboolean hv_volume_upload_finish(HvUpload *upload, char **sha256_hex, guint64 *s
 
     if (!check_writable(upload, error))
         return FALSE;
+    if (!flush_pending(upload, error)) {
+        hv_volume_upload_abort(upload, NULL);
+        return FALSE;
+    }
     /* Returns once libvirt's helper has written and closed the file, so the
      * volume is complete when we say so. */
     if (virStreamFinish(upload->stream) < 0) {
@@ -770,7 +896,7 @@ gboolean hv_volume_upload_finish(HvUpload *upload, char **sha256_hex, guint64 *s
     drop_stream(upload, FALSE);
     upload->done = TRUE;
     if (sha256_hex)
-        *sha256_hex = g_strdup(g_checksum_get_string(upload->sha256));
+        *sha256_hex = g_strdup(g_checksum_get_string(upload->hasher->sum));
     if (size)
         *size = upload->bytes;
     g_debug("uploaded %" G_GUINT64_FORMAT " bytes into %s/%s", upload->bytes, upload->pool,
@@ -803,8 +929,8 @@ void hv_upload_free(HvUpload *upload)
         virStorageVolFree(upload->vol);
     if (upload->conn)
         virConnectClose(upload->conn);
-    if (upload->sha256)
-        g_checksum_free(upload->sha256);
+    hasher_free(upload->hasher);
+    g_free(upload->pending);
     g_free(upload->pool);
     g_free(upload->name);
     g_free(upload->path);

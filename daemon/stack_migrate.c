@@ -23,12 +23,45 @@
 #include "hvcore/migrate.h"
 #include "hvcore/storage.h"
 
+/* Where a migration's wall time goes, phase by phase, for one log line
+ * (see log_phases): what the breakdown of tests/bench/migrate reads. */
+typedef enum {
+    PHASE_QUEUED,    /* accepted, waiting for an operation thread */
+    PHASE_CONNECT,   /* this host's and the peer's libvirt connections */
+    PHASE_PREFLIGHT, /* state, devices, the peer's memory and CPU, networks checked */
+    PHASE_PREPARE,   /* volumes listed, copied to the peer, overlays made there */
+    PHASE_NETWORKS,  /* the stack's networks created on the peer */
+    PHASE_XML,       /* the destination XML, the record, the NIC addresses */
+    PHASE_LIBVIRT,   /* libvirt's migration call, from start to return */
+    PHASE_RESULT,    /* the rest of hv_migrate_run: the completed job's figures */
+    PHASE_FINISH,    /* this host's copies removed, the result recorded and announced */
+    N_PHASES
+} MigratePhase;
+
+static const char *const phase_names[N_PHASES] = {
+    "queued", "connect", "preflight", "prepare", "networks", "xml", "libvirt", "result", "finish",
+};
+
+typedef struct {
+    gint64 mark;         /* monotonic µs: the end of the last phase */
+    gint64 us[N_PHASES]; /* each phase's time */
+} PhaseClock;
+
+/* @phase ends now: it gets the time since the last mark. */
+static void phase_end(PhaseClock *clock, MigratePhase phase)
+{
+    gint64 now = g_get_monotonic_time();
+    clock->us[phase] += now - clock->mark;
+    clock->mark = now;
+}
+
 typedef struct {
     App *app;
     char *stack_id;
     ApiPeer *peer;
     ApiStackState previous;
     gboolean started;
+    PhaseClock clock; /* from the request's acceptance */
 } MigrateJob;
 
 static void job_free(gpointer data)
@@ -128,16 +161,14 @@ static gboolean prepare_peer(OperationContext *context, HvConn *src, HvConn *dst
 {
     g_autoptr(GPtrArray) images = NULL;
     g_autoptr(GPtrArray) overlays = NULL;
-    if (!hv_migrate_list_volumes(src, stack->domain_name, &images, &overlays, error))
-        return FALSE;
-    g_autoptr(GPtrArray) wholes = hv_migrate_list_wholes(src, stack->domain_name, error);
-    if (wholes == NULL ||
+    g_autoptr(GPtrArray) wholes = NULL;
+    if (!hv_migrate_list_volumes(src, stack->domain_name, &images, &overlays, &wholes, error) ||
         !copy_volumes(context, src, dst, peer, HV_POOL_IMAGES, images, made->images, error) ||
         !copy_volumes(context, src, dst, peer, HV_POOL_DISKS, wholes, made->wholes, error))
         return FALSE;
     /* A disk boot: overlays are made on the peer over the copied images, and
      * libvirt copies their blocks during the migration. */
-    return hv_migrate_create_overlays(src, dst, stack->domain_name, made->overlays, error);
+    return hv_migrate_create_overlays(src, dst, overlays, made->overlays, error);
 }
 
 /* After success: this host's copies of the stack go, the row last. */
@@ -150,18 +181,22 @@ static void forget_here(App *app, HvConn *src, const ApiStack *stack)
 
 static gboolean migrate_steps(OperationContext *context, App *app, HvConn *src, HvConn *dst,
                               const ApiStack *stack, const ApiPeer *peer, PeerLeftovers *made,
-                              HvMigrateResult *result, GError **error)
+                              PhaseClock *clock, HvMigrateResult *result, GError **error)
 {
     operation_progress(context, 5, "preflight", 0, 0);
     gboolean nested_state = app->host != NULL && app->host->nested_state_size > 0;
     if (!hv_migrate_preflight(src, dst, stack->domain_name, app->backend, nested_state, error) ||
-        !networks_prepare_peer(app, dst, stack, FALSE, NULL, error) ||
-        !prepare_peer(context, src, dst, stack, peer, made, error))
+        !networks_prepare_peer(app, dst, stack, FALSE, NULL, error))
         return FALSE;
+    phase_end(clock, PHASE_PREFLIGHT);
+    if (!prepare_peer(context, src, dst, stack, peer, made, error))
+        return FALSE;
+    phase_end(clock, PHASE_PREPARE);
     /* Its networks (same name, subnet, bridge) wait for it on the peer. */
     operation_progress(context, 22, "creating the stack's networks on the peer", 0, 0);
     if (!networks_prepare_peer(app, dst, stack, TRUE, made->networks, error))
         return FALSE;
+    phase_end(clock, PHASE_NETWORKS);
     operation_progress(context, 25, "rewriting the domain for the peer", 0, 0);
     g_autofree char *console = NULL;
     g_autofree char *migratable =
@@ -186,9 +221,36 @@ static gboolean migrate_steps(OperationContext *context, App *app, HvConn *src, 
     if (xml == NULL)
         return FALSE;
     operation_progress(context, 30, "migrating", 0, 0);
-    return hv_migrate_run(src, stack->domain_name, peer->libvirt_uri, peer->migrate_uri, xml,
-                          made->overlays->len > 0, on_migrate_progress, context,
-                          operation_cancellable(context), result, error);
+    phase_end(clock, PHASE_XML);
+    if (!hv_migrate_run(src, dst, stack->domain_name, peer->libvirt_uri, peer->migrate_uri, xml,
+                        made->overlays->len > 0, on_migrate_progress, context,
+                        operation_cancellable(context), result, error))
+        return FALSE;
+    /* Split by libvirt's call as hv_migrate_run measured it. */
+    gint64 call_us = MIN((gint64)result->call_ms * 1000, g_get_monotonic_time() - clock->mark);
+    clock->us[PHASE_LIBVIRT] += call_us;
+    clock->mark += call_us;
+    phase_end(clock, PHASE_RESULT);
+    return TRUE;
+}
+
+/* One line at info level (G_MESSAGES_DEBUG=turtled-migrate shows it): each
+ * phase's milliseconds and their sum, from the request's acceptance to the
+ * end of the operation's work. */
+#define PHASES_LOG_DOMAIN "turtled-migrate"
+
+static void log_phases(const PhaseClock *clock, const ApiStack *stack, const char *peer,
+                       gboolean ok)
+{
+    g_autoptr(GString) line = g_string_new(NULL);
+    gint64 total = 0;
+    for (int i = 0; i < N_PHASES; i++) {
+        g_string_append_printf(line, " %s=%.1f", phase_names[i], (double)clock->us[i] / 1000.0);
+        total += clock->us[i];
+    }
+    g_log(PHASES_LOG_DOMAIN, G_LOG_LEVEL_INFO,
+          "stack %s/%s migration to %s %s, phases (ms):%s total=%.1f", stack->tenant,
+          stack->spec->name, peer, ok ? "succeeded" : "failed", line->str, (double)total / 1000.0);
 }
 
 static gboolean migrate_body(OperationContext *context, gpointer data, GError **error)
@@ -196,6 +258,7 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
     MigrateJob *job = data;
     App *app = job->app;
     job->started = TRUE;
+    phase_end(&job->clock, PHASE_QUEUED);
 
     g_autoptr(ApiStack) stack = store_stack_get_by_id(app->store, job->stack_id, error);
     g_autoptr(HvConn) src = stack != NULL ? connection_get(app, error) : NULL;
@@ -213,11 +276,13 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
         g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free),
         g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free)};
     HvMigrateResult result = {0};
+    phase_end(&job->clock, PHASE_CONNECT);
     if (dst == NULL) {
         g_set_error(error, TD_ERROR, TD_ERROR_UNAVAILABLE, "peer '%s' is unreachable (%s): %s",
                     job->peer->name, job->peer->libvirt_uri, unreachable->message);
     } else {
-        ok = migrate_steps(context, app, src, dst, stack, job->peer, &made, &result, error);
+        ok = migrate_steps(context, app, src, dst, stack, job->peer, &made, &job->clock, &result,
+                           error);
     }
 
     if (ok) {
@@ -266,6 +331,8 @@ static gboolean migrate_body(OperationContext *context, gpointer data, GError **
                            !ok && g_error_matches(*error, G_IO_ERROR, G_IO_ERROR_CANCELLED),
                            result.downtime_ms);
     stacks_release(app, job->stack_id);
+    phase_end(&job->clock, PHASE_FINISH);
+    log_phases(&job->clock, stack, job->peer->name, ok);
     return ok;
 }
 
@@ -294,6 +361,7 @@ ApiOperation *stacks_migrate(App *app, const char *tenant, const char *name, con
     job->stack_id = g_strdup(stack->id);
     job->peer = g_steal_pointer(&peer);
     job->previous = stack->state;
+    job->clock.mark = g_get_monotonic_time();
     if (!stacks_set_state(app, stack->id,
                           STORE_STATE(API_STACK_STATE_RUNNING) |
                               STORE_STATE(API_STACK_STATE_PAUSED),

@@ -528,6 +528,33 @@ static gboolean overlay_backing(virConnectPtr conn, const char *name, char **pat
     return TRUE;
 }
 
+/* resolve_path, but a path of a file the pool has not seen yet (libvirt
+ * writes the UEFI variables behind the pool's back) gets one refresh of
+ * HV_POOL_DISKS and another look; *@refreshed says that refresh was done,
+ * so that a domain costs one refresh at most, and none when every file is
+ * a known volume. */
+static gboolean resolve_path_refreshing(virConnectPtr conn, const char *path, gboolean *refreshed,
+                                        VolRef **ref, GError **error)
+{
+    GError *local = NULL;
+
+    if (resolve_path(conn, path, ref, &local))
+        return TRUE;
+    if (*refreshed || !g_error_matches(local, HV_ERROR, HV_ERROR_UNSUPPORTED)) {
+        g_propagate_error(error, local);
+        return FALSE;
+    }
+    g_clear_error(&local);
+    *refreshed = TRUE;
+    {
+        g_autoptr(virStoragePool) pool = virStoragePoolLookupByName(conn, HV_POOL_DISKS);
+
+        if (!pool || virStoragePoolRefresh(pool, 0) < 0)
+            g_debug("cannot refresh pool %s: %s", HV_POOL_DISKS, virGetLastErrorMessage());
+    }
+    return resolve_path(conn, path, ref, error);
+}
+
 /* Every path of the domain in our pools: @refs (path -> VolRef) and the
  * volume names by kind: @images (HV_POOL_IMAGES), @overlays (HV_POOL_DISKS,
  * over a backing image) and @wholes (HV_POOL_DISKS, standing alone: the
@@ -539,24 +566,16 @@ static gboolean collect_volumes(virConnectPtr src, xmlDocPtr doc, GPtrArray *ima
     g_autoptr(GPtrArray) paths =
         xpath_strings(doc, "/domain/os/kernel | /domain/os/initrd | /domain/os/nvram"
                            " | /domain/devices/disk/source/@file");
+    gboolean refreshed = FALSE;
     guint i;
 
-    /* libvirt writes the UEFI variables behind the pool's back: a refresh
-     * makes them a volume the path resolves to. */
-    g_autofree char *nvram = xpath_string(doc, "/domain/os/nvram");
-    if (nvram) {
-        g_autoptr(virStoragePool) p = virStoragePoolLookupByName(src, HV_POOL_DISKS);
-
-        if (!p || virStoragePoolRefresh(p, 0) < 0)
-            g_debug("cannot refresh pool %s: %s", HV_POOL_DISKS, virGetLastErrorMessage());
-    }
     for (i = 0; i < paths->len; i++) {
         const char *path = g_ptr_array_index(paths, i);
         g_autofree char *backing = NULL;
         VolRef *ref = NULL;
         VolRef *backing_ref = NULL;
 
-        if (!resolve_path(src, path, &ref, error))
+        if (!resolve_path_refreshing(src, path, &refreshed, &ref, error))
             return FALSE;
         g_hash_table_replace(refs, g_strdup(path), ref);
         if (g_strcmp0(ref->pool, HV_POOL_IMAGES) == 0) {
@@ -617,56 +636,40 @@ static xmlDocPtr domain_doc(virConnectPtr conn, const char *domain, unsigned int
 }
 
 gboolean hv_migrate_list_volumes(HvConn *src_handle, const char *domain, GPtrArray **images,
-                                 GPtrArray **overlays, GError **error)
+                                 GPtrArray **overlays, GPtrArray **wholes, GError **error)
 {
     virConnectPtr src = hv_conn_get_libvirt(src_handle);
     g_autoptr(xmlDoc) doc = NULL;
     g_autoptr(GHashTable) refs = new_ref_table();
     g_autoptr(GPtrArray) image_names = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) overlay_names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) whole_names = g_ptr_array_new_with_free_func(g_free);
 
     g_return_val_if_fail(src != NULL, FALSE);
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
     doc = domain_doc(src, domain, 0, NULL, error);
-    if (!doc || !collect_volumes(src, doc, image_names, overlay_names, NULL, refs, error))
+    if (!doc || !collect_volumes(src, doc, image_names, overlay_names, whole_names, refs, error))
         return FALSE;
     if (images)
         *images = g_steal_pointer(&image_names);
     if (overlays)
         *overlays = g_steal_pointer(&overlay_names);
+    if (wholes)
+        *wholes = g_steal_pointer(&whole_names);
     return TRUE;
 }
 
-GPtrArray *hv_migrate_list_wholes(HvConn *src_handle, const char *domain, GError **error)
-{
-    virConnectPtr src = hv_conn_get_libvirt(src_handle);
-    g_autoptr(xmlDoc) doc = NULL;
-    g_autoptr(GHashTable) refs = new_ref_table();
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-
-    g_return_val_if_fail(src != NULL, NULL);
-    g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-
-    doc = domain_doc(src, domain, 0, NULL, error);
-    if (!doc || !collect_volumes(src, doc, NULL, NULL, names, refs, error))
-        return NULL;
-    return g_steal_pointer(&names);
-}
-
-gboolean hv_migrate_create_overlays(HvConn *src_handle, HvConn *dst_handle, const char *domain,
+gboolean hv_migrate_create_overlays(HvConn *src_handle, HvConn *dst_handle, GPtrArray *overlays,
                                     GPtrArray *created, GError **error)
 {
     virConnectPtr src = hv_conn_get_libvirt(src_handle);
     virConnectPtr dst = hv_conn_get_libvirt(dst_handle);
-    g_autoptr(GPtrArray) overlays = NULL;
     guint i;
 
-    g_return_val_if_fail(src != NULL && dst != NULL && created != NULL, FALSE);
+    g_return_val_if_fail(src != NULL && dst != NULL && overlays != NULL && created != NULL, FALSE);
     g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
-    if (!hv_migrate_list_volumes(src_handle, domain, NULL, &overlays, error))
-        return FALSE;
     for (i = 0; i < overlays->len; i++) {
         const char *name = g_ptr_array_index(overlays, i);
         g_autofree char *backing = NULL, *format = NULL, *dst_backing = NULL, *path = NULL;
@@ -1060,9 +1063,13 @@ static gboolean poll_job(virDomainPtr dom, HvMigrateProgress *progress)
  * the domain (the source's domain object is gone after UNDEFINE_SOURCE).
  * KEEP_COMPLETED: the peer's turtled reads them too, for its stats, and
  * libvirt would otherwise drop them at the first read. */
-static gboolean completed_stats(const char *dst_uri, const char *domain, HvMigrateResult *result)
+static gboolean completed_stats(virConnectPtr dst, const char *dst_uri, const char *domain,
+                                HvMigrateResult *result)
 {
-    g_autoptr(virConnect) conn = virConnectOpen(dst_uri);
+    /* The caller's connection to the peer when it has one: opening another
+     * costs a round of handshakes after the guest already runs there. */
+    g_autoptr(virConnect) opened = dst ? NULL : virConnectOpen(dst_uri);
+    virConnectPtr conn = dst ? dst : opened;
     g_autoptr(virDomain) dom = NULL;
     virTypedParameterPtr params = NULL;
     int nparams = 0, type = VIR_DOMAIN_JOB_NONE;
@@ -1111,10 +1118,10 @@ static void keep_running(virDomainPtr dom, const char *name, int state_before)
         g_debug("resumed %s, left paused (reason %d) by the failed migration", name, reason);
 }
 
-static gboolean run_once(virConnectPtr src, const char *domain, const char *dst_uri,
-                         const char *migrate_uri, const char *dest_xml, gboolean copy_storage,
-                         HvMigrateProgressFunc progress, gpointer data, GCancellable *cancellable,
-                         HvMigrateResult *result, GError **error)
+static gboolean run_once(virConnectPtr src, virConnectPtr dst, const char *domain,
+                         const char *dst_uri, const char *migrate_uri, const char *dest_xml,
+                         gboolean copy_storage, HvMigrateProgressFunc progress, gpointer data,
+                         GCancellable *cancellable, HvMigrateResult *result, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
     virTypedParameterPtr params = NULL;
@@ -1125,6 +1132,7 @@ static gboolean run_once(virConnectPtr src, const char *domain, const char *dst_
     HvMigrateProgress last = {0, "setup", 0, 0, 0};
     gboolean aborted = FALSE, cancelled = FALSE;
     gint64 started = g_get_monotonic_time();
+    gint64 returned;
     HvMigrateResult figures = {0};
 
     g_return_val_if_fail(src != NULL && dst_uri != NULL && dest_xml != NULL, FALSE);
@@ -1190,6 +1198,7 @@ static gboolean run_once(virConnectPtr src, const char *domain, const char *dst_
         g_mutex_lock(&job.lock);
     }
     g_mutex_unlock(&job.lock);
+    returned = g_get_monotonic_time();
     g_thread_join(thread);
     g_mutex_clear(&job.lock);
     g_cond_clear(&job.cond);
@@ -1214,9 +1223,10 @@ static gboolean run_once(virConnectPtr src, const char *domain, const char *dst_
     if (cancelled)
         g_debug("the migration of %s completed before it could be aborted", domain);
 
-    if (!completed_stats(dst_uri, domain, &figures)) {
+    if (!completed_stats(dst, dst_uri, domain, &figures)) {
         figures.bytes = last.bytes_done;
     }
+    figures.call_ms = (guint64)((returned - started) / 1000);
     if (figures.total_ms == 0)
         figures.total_ms = (guint64)((g_get_monotonic_time() - started) / 1000);
     if (result)
@@ -1251,19 +1261,22 @@ static gboolean worth_another_attempt(const GError *error, const char *dst_uri)
     if (strstr(error->message, NESTED_GUEST_MODE_REFUSAL) == NULL &&
         strstr(error->message, JOB_FAILED) == NULL)
         return FALSE;
+    /* A connection of its own: the question is whether the peer answers
+     * now, after a failure that may have broken an older one. */
     g_autoptr(virConnect) peer = virConnectOpen(dst_uri);
     return peer != NULL && virConnectIsAlive(peer) == 1;
 }
 
-gboolean hv_migrate_run(HvConn *src_handle, const char *domain, const char *dst_uri,
-                        const char *migrate_uri, const char *dest_xml, gboolean copy_storage,
-                        HvMigrateProgressFunc progress, gpointer data, GCancellable *cancellable,
-                        HvMigrateResult *result, GError **error)
+gboolean hv_migrate_run(HvConn *src_handle, HvConn *dst_handle, const char *domain,
+                        const char *dst_uri, const char *migrate_uri, const char *dest_xml,
+                        gboolean copy_storage, HvMigrateProgressFunc progress, gpointer data,
+                        GCancellable *cancellable, HvMigrateResult *result, GError **error)
 {
     virConnectPtr src = hv_conn_get_libvirt(src_handle);
+    virConnectPtr dst = dst_handle ? hv_conn_get_libvirt(dst_handle) : NULL;
     for (int attempt = 1;; attempt++) {
         g_autoptr(GError) local = NULL;
-        if (run_once(src, domain, dst_uri, migrate_uri, dest_xml, copy_storage, progress, data,
+        if (run_once(src, dst, domain, dst_uri, migrate_uri, dest_xml, copy_storage, progress, data,
                      cancellable, result, &local))
             return TRUE;
         if (attempt == MIGRATE_ATTEMPTS || g_cancellable_is_cancelled(cancellable) ||

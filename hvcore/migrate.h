@@ -8,8 +8,8 @@
  * The usual order is
  *
  *   hv_migrate_preflight -> hv_migrate_list_volumes -> hv_volume_copy for
- *   each image -> hv_migrate_create_overlays (disk boot) ->
- *   hv_migrate_destination_xml -> hv_migrate_run
+ *   each image and each whole volume -> hv_migrate_create_overlays (disk
+ *   boot) -> hv_migrate_destination_xml -> hv_migrate_run
  *
  * and on failure the caller deletes on the peer what it copied or created
  * (each step says what it made), so nothing half-made is left there.
@@ -75,31 +75,32 @@ gboolean hv_volume_copy(HvConn *src, HvConn *dst, const char *pool, const char *
                         gboolean *copied, GError **error);
 
 /* What the domain boots from, as volume names (char *, the arrays own
- * them): @images in HV_POOL_IMAGES (kernel, initrd, and the backing image
- * of each overlay) and @overlays in HV_POOL_DISKS.  A kernel, initrd or
- * disk outside those two pools is HV_ERROR_UNSUPPORTED: it could not be
- * found on the peer.  Each name appears once. */
+ * them), from one read of its XML: @images in HV_POOL_IMAGES (kernel,
+ * initrd, and the backing image of each overlay), @overlays in
+ * HV_POOL_DISKS, and @wholes, the volumes of HV_POOL_DISKS it uses whole,
+ * with no backing image: its UEFI variables and its cloud-init seed.
+ * libvirt's storage copy leaves the wholes alone (the seed is read-only,
+ * the variables are no disk): hv_volume_copy brings them to the peer
+ * before the memory moves, and QEMU writes the variables' migrated
+ * contents over the copy once the domain runs there.  Each output may be
+ * NULL.  A kernel, initrd or disk outside those two pools is
+ * HV_ERROR_UNSUPPORTED: it could not be found on the peer.  A file the
+ * pool does not know yet (libvirt writes the UEFI variables behind its
+ * back) costs one refresh of HV_POOL_DISKS; none when all are known.
+ * Each name appears once. */
 gboolean hv_migrate_list_volumes(HvConn *src, const char *domain, GPtrArray **images,
-                                 GPtrArray **overlays, GError **error);
-
-/* The volumes of HV_POOL_DISKS the domain uses whole, with no backing
- * image: its UEFI variables and its cloud-init seed (char *, the array
- * owns them).  libvirt's storage copy leaves them alone (the seed is
- * read-only, the variables are no disk): hv_volume_copy brings them to the
- * peer before the memory moves, and QEMU writes the variables' migrated
- * contents over the copy once the domain runs there.  Empty when none. */
-GPtrArray *hv_migrate_list_wholes(HvConn *src, const char *domain, GError **error);
+                                 GPtrArray **overlays, GPtrArray **wholes, GError **error);
 
 /* Disk boot with copy-storage: libvirt cannot pre-create the destination
  * of an incremental (top layer only) copy, so this creates on @dst, for
- * each of the domain's overlays, an empty qcow2 overlay of the same name
- * on the peer's copy of the same backing image (which must be there:
- * hv_volume_copy first).  An overlay the peer has already is
+ * each of @overlays (the names hv_migrate_list_volumes gave), an empty
+ * qcow2 overlay of the same name on the peer's copy of the same backing
+ * image (which must be there: hv_volume_copy first).  An overlay the peer has already is
  * HV_ERROR_INVALID (it may be another stack's).  @created (an array
  * that frees its elements with g_free) gets the volume names made, also on
  * failure, for the caller to delete.
  * No overlays: TRUE, nothing made. */
-gboolean hv_migrate_create_overlays(HvConn *src, HvConn *dst, const char *domain,
+gboolean hv_migrate_create_overlays(HvConn *src, HvConn *dst, GPtrArray *overlays,
                                     GPtrArray *created, GError **error);
 
 /* The domain's XML as the peer must run it (libvirt's migratable XML):
@@ -108,7 +109,8 @@ gboolean hv_migrate_create_overlays(HvConn *src, HvConn *dst, const char *domain
  * exist there, HV_ERROR_NOT_FOUND otherwise), and the console log (serial
  * and console <source path>, <log file>) moved into the peer's console
  * dir with the same file name.  *@dst_console_log (may be NULL) gets that
- * path (NULL when the domain has no file console). */
+ * path (NULL when the domain has no file console).  Call it after
+ * hv_migrate_list_volumes, which makes new UEFI variables a volume. */
 char *hv_migrate_destination_xml(HvConn *src, HvConn *dst, const char *domain,
                                  char **dst_console_log, GError **error);
 
@@ -129,12 +131,12 @@ typedef struct {
     guint64 total_ms;    /* libvirt's time elapsed for the whole job */
     guint64 downtime_ms; /* the guest's pause at the switch-over */
     guint64 bytes;       /* data processed (memory, and disks with copy-storage) */
+    guint64 call_ms;     /* the wall time of libvirt's migration call (the last
+                            attempt), measured here: what surrounds it is ours */
 } HvMigrateResult;
 
 /* Live peer-to-peer migration of @domain to @dst_uri (the peer's libvirt
- * URI: the source libvirtd itself connects to it, and so does this
- * function once it succeeded, to read the completed job's statistics,
- * which libvirt hands to the destination), over @migrate_uri (NULL:
+ * URI: the source libvirtd itself connects to it), over @migrate_uri (NULL:
  * libvirt's default; on one machine pass "tcp://127.0.0.1": libvirt
  * refuses loopback as a configured migration address), with @dest_xml as
  * both the running and the persistent definition on the peer, the source
@@ -145,12 +147,15 @@ typedef struct {
  * watches @cancellable: cancelling aborts the libvirt job
  * (virDomainAbortJob) and fails with G_IO_ERROR_CANCELLED.  *@result (may
  * be NULL) from the completed job's stats; a figure libvirt does not give
- * is measured here (total) or left 0.  On failure the domain keeps
+ * is measured here (total) or left 0.  Those statistics are read on the
+ * peer after success (libvirt hands them to the destination): through
+ * @dst, the caller's connection to @dst_uri, or (@dst NULL) a connection
+ * opened for it.  On failure the domain keeps
  * running on the source (resumed if libvirt left it paused).  A migration
  * the peer's QEMU refuses because the switchover caught the vCPU in the
  * L2 under TCG (a QEMU limitation, see migrate.c), or whose job failed
  * while the peer still answers, is tried again, up to 4 attempts in all. */
-gboolean hv_migrate_run(HvConn *src, const char *domain, const char *dst_uri,
+gboolean hv_migrate_run(HvConn *src, HvConn *dst, const char *domain, const char *dst_uri,
                         const char *migrate_uri, const char *dest_xml, gboolean copy_storage,
                         HvMigrateProgressFunc progress, gpointer data, GCancellable *cancellable,
                         HvMigrateResult *result, GError **error);

@@ -17,7 +17,7 @@
  *
  * Output, one fact a line:
  *   preflight ok
- *   image NAME / overlay NAME           (volumes)
+ *   image NAME / overlay NAME / whole NAME   (volumes)
  *   copied NAME / present NAME          (copy, all)
  *   overlay-created NAME                (all --copy-storage)
  *   console PATH                        (dest-xml, all; the XML itself goes to
@@ -25,11 +25,11 @@
  *   progress STAGE PERCENT DONE TOTAL REMAINING   (run, all)
  *   result total_ms=N downtime_ms=N bytes=N       (run, all)
  *   cleanup deleted POOL/NAME           (all, after a failure)
- * `all` is the whole sequence turtled runs: preflight, copy the images the
- * peer lacks, create overlays (with --copy-storage), destination XML,
- * migration; on failure it deletes from the peer what it copied or made.
- * Errors go to stderr as "migrate: [CODE] message" (CODE is the GError
- * code, "cancelled" for a cancellation) with exit status 1; 2 for usage. */
+ * `all` is the whole sequence turtled runs: preflight, copy the images and
+ * the whole volumes (UEFI variables, seed) the peer lacks, create overlays (with --copy-storage),
+ * destination XML, migration; on failure it deletes from the peer what it copied or made. Errors go
+ * to stderr as "migrate: [CODE] message" (CODE is the GError code, "cancelled" for a cancellation)
+ * with exit status 1; 2 for usage. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,12 +132,12 @@ static gboolean preflight(HvConn *src, HvConn *dst, const char *domain, const Op
     return TRUE;
 }
 
-static gboolean run(HvConn *src, const char *dst_uri, const char *domain, const char *xml,
-                    const Options *opts, GCancellable *cancellable, GError **error)
+static gboolean run(HvConn *src, HvConn *dst, const char *dst_uri, const char *domain,
+                    const char *xml, const Options *opts, GCancellable *cancellable, GError **error)
 {
     HvMigrateResult result = {0};
 
-    if (!hv_migrate_run(src, domain, dst_uri, opts->migrate_uri, xml, opts->copy_storage,
+    if (!hv_migrate_run(src, dst, domain, dst_uri, opts->migrate_uri, xml, opts->copy_storage,
                         print_progress, opts->cancel_in_memory ? cancellable : NULL, cancellable,
                         &result, error))
         return FALSE;
@@ -168,14 +168,17 @@ static gboolean all(HvConn *src, HvConn *dst, const char *dst_uri, const char *d
                     const Options *opts, GCancellable *cancellable, GError **error)
 {
     g_autoptr(GPtrArray) images = NULL;
+    g_autoptr(GPtrArray) wholes = NULL;
+    g_autoptr(GPtrArray) sources = NULL;
     g_autoptr(GPtrArray) copied = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) copied_wholes = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) overlays = g_ptr_array_new_with_free_func(g_free);
     g_autofree char *xml = NULL;
     g_autofree char *console = NULL;
     guint i;
 
     if (!preflight(src, dst, domain, opts, error) ||
-        !hv_migrate_list_volumes(src, domain, &images, NULL, error))
+        !hv_migrate_list_volumes(src, domain, &images, &sources, &wholes, error))
         return FALSE;
     for (i = 0; i < images->len; i++) {
         const char *name = g_ptr_array_index(images, i);
@@ -187,7 +190,17 @@ static gboolean all(HvConn *src, HvConn *dst, const char *dst_uri, const char *d
             g_ptr_array_add(copied, g_strdup(name));
         printf("%s %s\n", did ? "copied" : "present", name);
     }
-    if (opts->copy_storage && !hv_migrate_create_overlays(src, dst, domain, overlays, error))
+    for (i = 0; i < wholes->len; i++) {
+        const char *name = g_ptr_array_index(wholes, i);
+        gboolean did = FALSE;
+
+        if (!hv_volume_copy(src, dst, HV_POOL_DISKS, name, NULL, NULL, cancellable, &did, error))
+            goto failed;
+        if (did)
+            g_ptr_array_add(copied_wholes, g_strdup(name));
+        printf("%s %s\n", did ? "copied" : "present", name);
+    }
+    if (opts->copy_storage && !hv_migrate_create_overlays(src, dst, sources, overlays, error))
         goto failed;
     for (i = 0; i < overlays->len; i++)
         printf("overlay-created %s\n", (const char *)g_ptr_array_index(overlays, i));
@@ -196,12 +209,13 @@ static gboolean all(HvConn *src, HvConn *dst, const char *dst_uri, const char *d
         goto failed;
     printf("console %s\n", console ? console : "");
     fflush(stdout);
-    if (!run(src, dst_uri, domain, xml, opts, cancellable, error))
+    if (!run(src, dst, dst_uri, domain, xml, opts, cancellable, error))
         goto failed;
     return TRUE;
 
 failed:
     cleanup(dst, HV_POOL_DISKS, overlays);
+    cleanup(dst, HV_POOL_DISKS, copied_wholes);
     cleanup(dst, HV_POOL_IMAGES, copied);
     return FALSE;
 }
@@ -254,20 +268,23 @@ int main(int argc, char **argv)
     if (g_str_equal(verb, "volumes") && argc == 4) {
         g_autoptr(GPtrArray) images = NULL;
         g_autoptr(GPtrArray) overlays = NULL;
+        g_autoptr(GPtrArray) wholes = NULL;
         guint i;
 
-        ok = hv_migrate_list_volumes(src, argv[3], &images, &overlays, &error);
+        ok = hv_migrate_list_volumes(src, argv[3], &images, &overlays, &wholes, &error);
         for (i = 0; ok && i < images->len; i++)
             printf("image %s\n", (const char *)g_ptr_array_index(images, i));
         for (i = 0; ok && i < overlays->len; i++)
             printf("overlay %s\n", (const char *)g_ptr_array_index(overlays, i));
+        for (i = 0; ok && i < wholes->len; i++)
+            printf("whole %s\n", (const char *)g_ptr_array_index(wholes, i));
     } else if (g_str_equal(verb, "run") && argc == 6) {
         /* No connection to the peer of our own: only the source's
          * libvirtd talks to it, as in hv_migrate_run. */
         g_autofree char *xml = NULL;
 
         ok = g_file_get_contents(argv[5], &xml, NULL, &error) &&
-             run(src, argv[3], argv[4], xml, &opts, cancellable, &error);
+             run(src, NULL, argv[3], argv[4], xml, &opts, cancellable, &error);
     } else if (argc >= 5) {
         dst = open_uri(argv[3], &error);
         if (!dst)

@@ -9,6 +9,7 @@
 #include "hvcore/error.h"
 #include "hvcore/migrate.h"
 #include "hvcore/libvirt-private.h"
+#include "hvcore/storage.h"
 
 #define TEST_URI "test:///default"
 
@@ -205,19 +206,110 @@ static void test_list_volumes_outside_pools(void)
     define(conn, plain, FALSE);
 
     /* A kernel in no pool of ours could never be found on the peer. */
-    g_assert_false(hv_migrate_list_volumes(conn, "ext", &images, &overlays, &error));
+    g_assert_false(hv_migrate_list_volumes(conn, "ext", &images, &overlays, NULL, &error));
     g_assert_error(error, HV_ERROR, HV_ERROR_UNSUPPORTED);
     g_assert_nonnull(strstr(error->message, "'/somewhere/vmlinuz' is no volume"));
     g_assert_null(images);
     g_clear_error(&error);
 
-    g_assert_true(hv_migrate_list_volumes(conn, "plain", &images, &overlays, &error));
+    g_assert_true(hv_migrate_list_volumes(conn, "plain", &images, &overlays, NULL, &error));
     g_assert_no_error(error);
     g_assert_cmpuint(images->len, ==, 0);
     g_assert_cmpuint(overlays->len, ==, 0);
 
-    g_assert_false(hv_migrate_list_volumes(conn, "nope", NULL, NULL, &error));
+    g_assert_false(hv_migrate_list_volumes(conn, "nope", NULL, NULL, NULL, &error));
     g_assert_error(error, HV_ERROR, HV_ERROR_NOT_FOUND);
+}
+
+static void create_volume(HvConn *conn, const char *pool_name, const char *xml)
+{
+    g_autoptr(virStoragePool) pool =
+        virStoragePoolLookupByName(hv_conn_get_libvirt(conn), pool_name);
+    g_autoptr(virStorageVol) vol = NULL;
+
+    g_assert_nonnull(pool);
+    vol = virStorageVolCreateXML(pool, xml, 0);
+    g_assert_nonnull(vol);
+}
+
+static char *names_of(GPtrArray *names)
+{
+    g_ptr_array_add(names, NULL);
+    char *joined = g_strjoinv(" ", (char **)names->pdata);
+    g_ptr_array_remove_index(names, names->len - 1);
+    return joined;
+}
+
+/* One read of the XML sorts every volume: the kernel and the overlay's
+ * backing image are images, the overlay an overlay, the seed (no backing)
+ * a whole volume; the lists that are not wanted may be NULL. */
+static void test_list_volumes_kinds(void)
+{
+    g_autoptr(HvConn) conn = hv_conn_open(TEST_URI, NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) images = NULL;
+    g_autoptr(GPtrArray) overlays = NULL;
+    g_autoptr(GPtrArray) wholes = NULL;
+    g_autofree char *image_names = NULL, *overlay_names = NULL, *whole_names = NULL;
+    static const char xml[] =
+        "<domain type='test'><name>kinds</name><memory unit='KiB'>1024</memory>"
+        "<os><type>hvm</type><kernel>/srv/mig/pools/images/vmlinuz</kernel></os><devices>"
+        "<disk type='file' device='disk'><source file='/srv/mig/pools/disks/ovl'/>"
+        "<target dev='vda'/></disk>"
+        "<disk type='file' device='cdrom'><source file='/srv/mig/pools/disks/seed'/>"
+        "<target dev='hdc'/><readonly/></disk></devices></domain>";
+
+    g_assert_nonnull(conn);
+    g_assert_true(hv_storage_ensure_pools(conn, "/srv/mig", &error));
+    g_assert_no_error(error);
+    create_volume(conn, HV_POOL_IMAGES,
+                  "<volume><name>vmlinuz</name><capacity>1024</capacity></volume>");
+    create_volume(conn, HV_POOL_IMAGES,
+                  "<volume><name>base</name><capacity>4096</capacity></volume>");
+    create_volume(conn, HV_POOL_DISKS,
+                  "<volume><name>seed</name><capacity>1024</capacity></volume>");
+    create_volume(conn, HV_POOL_DISKS,
+                  "<volume><name>ovl</name><capacity>4096</capacity>"
+                  "<target><format type='qcow2'/></target>"
+                  "<backingStore><path>/srv/mig/pools/images/base</path>"
+                  "<format type='raw'/></backingStore></volume>");
+    define(conn, xml, FALSE);
+
+    g_assert_true(hv_migrate_list_volumes(conn, "kinds", &images, &overlays, &wholes, &error));
+    g_assert_no_error(error);
+    image_names = names_of(images);
+    overlay_names = names_of(overlays);
+    whole_names = names_of(wholes);
+    g_assert_cmpstr(image_names, ==, "vmlinuz base");
+    g_assert_cmpstr(overlay_names, ==, "ovl");
+    g_assert_cmpstr(whole_names, ==, "seed");
+
+    g_clear_pointer(&wholes, g_ptr_array_unref);
+    g_assert_true(hv_migrate_list_volumes(conn, "kinds", NULL, NULL, &wholes, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(wholes->len, ==, 1);
+}
+
+/* A file no pool knows even after the one refresh is refused, naming it. */
+static void test_list_volumes_unknown_nvram(void)
+{
+    g_autoptr(HvConn) conn = hv_conn_open(TEST_URI, NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) wholes = NULL;
+    static const char xml[] =
+        "<domain type='test'><name>vars</name><memory unit='KiB'>1024</memory>"
+        "<os><type>hvm</type><loader readonly='yes' type='pflash'>/srv/code.fd</loader>"
+        "<nvram>/srv/mig/pools/disks/missing-vars</nvram></os>"
+        "</domain>";
+
+    g_assert_nonnull(conn);
+    g_assert_true(hv_storage_ensure_pools(conn, "/srv/mig", &error));
+    g_assert_no_error(error);
+    define(conn, xml, FALSE);
+    g_assert_false(hv_migrate_list_volumes(conn, "vars", NULL, NULL, &wholes, &error));
+    g_assert_error(error, HV_ERROR, HV_ERROR_UNSUPPORTED);
+    g_assert_nonnull(strstr(error->message, "'/srv/mig/pools/disks/missing-vars' is no volume"));
+    g_assert_null(wholes);
 }
 
 int main(int argc, char **argv)
@@ -229,5 +321,7 @@ int main(int argc, char **argv)
     g_test_add_func("/migrate/rewrite", test_rewrite);
     g_test_add_func("/migrate/preflight-refusals", test_preflight_refusals);
     g_test_add_func("/migrate/list-volumes/outside-pools", test_list_volumes_outside_pools);
+    g_test_add_func("/migrate/list-volumes/kinds", test_list_volumes_kinds);
+    g_test_add_func("/migrate/list-volumes/unknown-nvram", test_list_volumes_unknown_nvram);
     return g_test_run();
 }

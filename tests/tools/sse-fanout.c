@@ -15,6 +15,11 @@
  * completed the marker on that stream.  Prints one line:
  *
  *   streams=N connect_ms=C rounds=R samples=K missed=M p50_ms=X p99_ms=Y max_ms=Z
+ *   first_p50_ms=F spread_p50_ms=A spread_p99_ms=B
+ *
+ * first_* is the latency of the first stream of each round (the trigger's
+ * own cost: the request, and the event made and kept); spread_* is each
+ * stream's latency minus its round's first, what the fan-out itself adds.
  *
  * Exit status: 0 when every stream saw every round's event, 3 when some
  * missed one (the line is still printed), 1 when it could not run, 2 on bad
@@ -239,8 +244,9 @@ static gboolean trigger_accepted(int fd)
 /* One round: every stream's latency in ms goes to @latencies; the count of
  * streams that missed the marker is returned, -1 when a stream failed. */
 static int run_round(Stream *streams, guint count, int epoll_fd, const Options *options, int round,
-                     GArray *latencies)
+                     GArray *latencies, GArray *firsts, GArray *spreads)
 {
+    double first = -1;
     g_autoptr(GString) marker = g_string_new(options->marker);
     g_autofree char *number = g_strdup_printf("%d", round);
     g_string_replace(marker, "%d", number, 0);
@@ -268,7 +274,13 @@ static int run_round(Stream *streams, guint count, int epoll_fd, const Options *
             }
             if (!stream->matched && check_marker(stream, marker->str)) {
                 double ms = (now_ns() - start) / 1e6;
+                if (first < 0) {
+                    first = ms;
+                    g_array_append_val(firsts, first);
+                }
+                double spread = ms - first;
                 g_array_append_val(latencies, ms);
+                g_array_append_val(spreads, spread);
                 stream->matched = TRUE;
                 matched++;
             }
@@ -345,18 +357,24 @@ int main(int argc, char **argv)
     double connect_ms = (now_ns() - start) / 1e6;
 
     g_autoptr(GArray) latencies = g_array_new(FALSE, FALSE, sizeof(double));
+    g_autoptr(GArray) firsts = g_array_new(FALSE, FALSE, sizeof(double));
+    g_autoptr(GArray) spreads = g_array_new(FALSE, FALSE, sizeof(double));
     int missed = 0;
     for (int round = 1; round <= rounds; round++) {
-        int round_missed = run_round(streams, count, epoll_fd, &options, round, latencies);
+        int round_missed =
+            run_round(streams, count, epoll_fd, &options, round, latencies, firsts, spreads);
         if (round_missed < 0)
             return 1;
         missed += round_missed;
     }
     g_array_sort(latencies, compare_double);
+    g_array_sort(firsts, compare_double);
+    g_array_sort(spreads, compare_double);
     printf("streams=%u connect_ms=%.1f rounds=%d samples=%u missed=%d p50_ms=%.3f p99_ms=%.3f "
-           "max_ms=%.3f\n",
+           "max_ms=%.3f first_p50_ms=%.3f spread_p50_ms=%.3f spread_p99_ms=%.3f\n",
            count, connect_ms, rounds, latencies->len, missed, percentile(latencies, 0.50),
-           percentile(latencies, 0.99), percentile(latencies, 1.0));
+           percentile(latencies, 0.99), percentile(latencies, 1.0), percentile(firsts, 0.50),
+           percentile(spreads, 0.50), percentile(spreads, 0.99));
     for (guint i = 0; i < count; i++) {
         close(streams[i].fd);
         g_string_free(streams[i].pending, TRUE);

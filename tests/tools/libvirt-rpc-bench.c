@@ -1,15 +1,18 @@
 /* libvirt-rpc-bench: libvirt's own RPC under the same closed loop as http-load.
  *
- *   libvirt-rpc-bench --uri URI [--op lib-version|domain-info] [--domain NAME]
- *                     [--conns N] [--seconds S]
+ *   libvirt-rpc-bench --uri URI [--op lib-version|domain-info|list-all]
+ *                     [--domain NAME] [--conns N] [--seconds S]
  *
  * N threads, each with its own virConnectPtr to URI, call
- * virConnectGetLibVersion (lib-version) or virDomainGetInfo on domain NAME
- * (domain-info) one after another for S seconds, timing every call.  Both
- * are one round trip to the daemon that reads state it holds in memory, like
- * turtled's GET handlers.  Prints the line http-load prints:
+ * virConnectGetLibVersion (lib-version), virDomainGetInfo on domain NAME
+ * (domain-info) or virConnectListAllDomains (list-all: every domain, active
+ * or not, freed again) one after another for S seconds, timing every call.
+ * Each is one round trip to the daemon that reads state it holds in memory,
+ * like turtled's GET handlers.  Prints the line http-load prints:
  *
  *   requests=R errors=E reconnects=0 seconds=T rps=X p50_ms=Y p99_ms=Z
+ *
+ * list-all adds " domains=D", the count its last call returned.
  *
  * Exit status: 0, 3 when some calls failed (the line is still printed), 1
  * when it could not run, 2 on bad usage.  Never point it at qemu:///system
@@ -18,11 +21,13 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 typedef enum {
     OP_LIB_VERSION,
     OP_DOMAIN_INFO,
+    OP_LIST_ALL,
 } Op;
 
 typedef struct {
@@ -36,6 +41,7 @@ typedef struct {
     int failed;
     gboolean go;
     gint64 deadline_ns;
+    gint listed; /* domains the last list-all call returned */
 } Bench;
 
 typedef struct {
@@ -61,12 +67,29 @@ static void quiet_error(void *data, virErrorPtr error)
     (void)error;
 }
 
+/* The whole list goes over the wire and every handle is freed again, as a
+ * caller that looks at every domain would. */
+static gboolean list_all_once(Bench *bench, virConnectPtr conn)
+{
+    virDomainPtr *domains = NULL;
+    int count = virConnectListAllDomains(conn, &domains, 0);
+    if (count < 0)
+        return FALSE;
+    for (int i = 0; i < count; i++)
+        virDomainFree(domains[i]);
+    free(domains);
+    g_atomic_int_set(&bench->listed, count);
+    return TRUE;
+}
+
 static gboolean call_once(Worker *worker, virConnectPtr conn, virDomainPtr domain)
 {
     if (worker->bench->op == OP_LIB_VERSION) {
         unsigned long version = 0;
         return virConnectGetLibVersion(conn, &version) == 0 && version > 0;
     }
+    if (worker->bench->op == OP_LIST_ALL)
+        return list_all_once(worker->bench, conn);
     virDomainInfo info;
     return virDomainGetInfo(domain, &info) == 0;
 }
@@ -147,7 +170,8 @@ int main(int argc, char **argv)
     int seconds = 5;
     GOptionEntry entries[] = {
         {"uri", 0, 0, G_OPTION_ARG_STRING, &uri, "libvirt URI (a private daemon)", "URI"},
-        {"op", 0, 0, G_OPTION_ARG_STRING, &op_name, "lib-version (default) or domain-info", "OP"},
+        {"op", 0, 0, G_OPTION_ARG_STRING, &op_name,
+         "lib-version (default), domain-info or list-all", "OP"},
         {"domain", 0, 0, G_OPTION_ARG_STRING, &domain, "domain for domain-info", "NAME"},
         {"conns", 0, 0, G_OPTION_ARG_INT, &conns, "concurrent connections (default 1)", "N"},
         {"seconds", 0, 0, G_OPTION_ARG_INT, &seconds, "duration (default 5)", "S"},
@@ -166,12 +190,14 @@ int main(int argc, char **argv)
         bench.op = OP_LIB_VERSION;
     else if (g_str_equal(op_name, "domain-info"))
         bench.op = OP_DOMAIN_INFO;
+    else if (g_str_equal(op_name, "list-all"))
+        bench.op = OP_LIST_ALL;
     else
         known_op = FALSE;
     if (!uri || !known_op || argc != 1 || conns < 1 || conns > 1024 || seconds < 1 ||
         seconds > 3600 || (bench.op == OP_DOMAIN_INFO && !domain)) {
-        g_printerr("libvirt-rpc-bench: needs --uri, --op lib-version|domain-info (domain-info "
-                   "needs --domain), 1 <= --conns <= 1024, 1 <= --seconds <= 3600\n");
+        g_printerr("libvirt-rpc-bench: needs --uri, --op lib-version|domain-info|list-all "
+                   "(domain-info needs --domain), 1 <= --conns <= 1024, 1 <= --seconds <= 3600\n");
         return 2;
     }
 
@@ -228,9 +254,12 @@ int main(int argc, char **argv)
         g_array_sort(all, compare_gint64);
         double elapsed = (double)(end - start) / 1e9;
         printf("requests=%u errors=%" G_GUINT64_FORMAT " reconnects=0 seconds=%.3f rps=%.1f "
-               "p50_ms=%.3f p99_ms=%.3f\n",
+               "p50_ms=%.3f p99_ms=%.3f",
                all->len, errors, elapsed, elapsed > 0 ? all->len / elapsed : 0.0,
                percentile_ms(all, 50), percentile_ms(all, 99));
+        if (bench.op == OP_LIST_ALL)
+            printf(" domains=%d", g_atomic_int_get(&bench.listed));
+        printf("\n");
         rc = errors > 0 ? 3 : 0;
     }
     for (int i = 0; i < conns; i++) {

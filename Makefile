@@ -7,6 +7,8 @@
 #   make check TSAN=1       unit and integration tiers under ThreadSanitizer (build/tsan)
 #   make check-long         the long tests (LONG_TESTS: crash storm, host-VM suites), not run by CI
 #   make check-layers       the include arrows and "libvirt only in hvcore" (part of check)
+#   make bench      every benchmark in tests/bench/ (figures and ratios, no assertions;
+#                   docs/benchmarks.md); one or some: make bench BENCHES="upload scale"
 #   make deb        the Debian packages turtled and turtlectl, in build/deb/ (lintian-clean)
 #   make format | format-check | install | clean | l1-image | demo
 
@@ -92,7 +94,7 @@ TURTLECTL  = $(BUILD)/turtlectl
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 TOOL_BINS  = $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps check check-tiers check-long check-long-tests check-layers test-bins unit-bins format format-check \
+.PHONY: all deps check check-tiers check-long check-long-tests check-layers bench bench-run test-bins unit-bins format format-check \
   install deb clean l1-image hostvm-image demo
 .DEFAULT_GOAL := all
 # Keep objects: they are intermediates of the pattern rules.
@@ -196,6 +198,22 @@ check-long: deps
 
 check-long-tests: test-bins l1-image hostvm-image
 	TURTLES_BUILD=$(BUILD) prove --exec tests/lib/run-test --timer $(LONG_TESTS)
+
+# ---- benchmarks ------------------------------------------------------------
+
+# Each prints its figures and ratios and asserts nothing about speed; run on a
+# quiet machine.  Order: the quick API ones first, the VM ones last.
+BENCHES ?= api-throughput upload provision migrate scale nested-exits
+
+bench: deps
+	$(MAKE) bench-run
+
+bench-run: test-bins l1-image
+	@status=0; for b in $(BENCHES); do \
+	    [ -x tests/bench/$$b ] || { echo "bench: no tests/bench/$$b" >&2; status=1; continue; }; \
+	    echo "==== tests/bench/$$b"; \
+	    TURTLES_BUILD=$(BUILD) tests/bench/$$b || { echo "bench: $$b failed" >&2; status=1; }; \
+	done; exit $$status
 
 # ---- housekeeping ----------------------------------------------------------
 

@@ -462,19 +462,16 @@ gboolean store_transaction(Store *store, StoreTransactionFunc body, gpointer dat
 /* SQLite's automatic checkpoint runs inside the commit that crosses its
  * threshold: copying the log into the database and syncing both, on
  * whichever request or worker thread committed.  Here a thread of its own
- * does it, on its own connection (PASSIVE: it never waits for a reader or
+ * does that, on its own connection (PASSIVE: it never waits for a reader or
  * the writer); a commit only wakes it.  What is synced and when stays as
  * SQLite's (synchronous = NORMAL): only the thread differs. */
 #define CHECKPOINT_PAGES 1000 /* SQLite's own default threshold */
-/* A PASSIVE checkpoint copies the log but cannot rewind it while readers
- * keep using it, which a busy pool of readers always does: past this, the
- * thread's checkpoint is a RESTART, which waits (briefly: reads are short)
- * for the readers to move on and holds new writes meanwhile, so that the
- * next commit starts the log again. */
+/* A PASSIVE checkpoint cannot rewind the log while readers use it, which a
+ * busy pool of readers nearly always does, so the log would only grow.  Past
+ * this, the commit itself runs a RESTART: the thread has copied nearly
+ * everything already, so it only waits (briefly: reads are short) for the
+ * readers to move on, and the next commit starts the log again. */
 #define CHECKPOINT_PAGES_RESTART (4 * CHECKPOINT_PAGES)
-/* Far behind (the thread failed or cannot keep up): the commit checkpoints
- * itself, so that the log never grows without bound. */
-#define CHECKPOINT_PAGES_INLINE (64 * CHECKPOINT_PAGES)
 /* A rewound log's file is cut back to this. */
 #define WAL_SIZE_LIMIT "16777216"
 
@@ -496,12 +493,10 @@ static gpointer checkpointer_run(gpointer data)
             g_cond_wait(&checkpointer->wake, &checkpointer->lock);
         if (checkpointer->stopping)
             break;
-        int mode = checkpointer->pages >= CHECKPOINT_PAGES_RESTART ? SQLITE_CHECKPOINT_RESTART
-                                                                   : SQLITE_CHECKPOINT_PASSIVE;
         checkpointer->pages = 0;
         g_mutex_unlock(&checkpointer->lock);
-        /* BUSY only says that a RESTART could not rewind this time. */
-        int rc = sqlite3_wal_checkpoint_v2(checkpointer->db, NULL, mode, NULL, NULL);
+        int rc = sqlite3_wal_checkpoint_v2(checkpointer->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                           NULL);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY)
             g_debug("store: checkpoint: %s", sqlite3_errmsg(checkpointer->db));
         g_mutex_lock(&checkpointer->lock);
@@ -510,17 +505,20 @@ static gpointer checkpointer_run(gpointer data)
     return NULL;
 }
 
-/* sqlite3_wal_hook: after each commit of the writer, with the log's size. */
+/* sqlite3_wal_hook: after each commit of the writer, with the log's size,
+ * on the committing thread (it holds store->lock: no other commit runs). */
 static int on_wal_commit(void *data, sqlite3 *db, const char *name, int pages)
 {
     Store *store = data;
     StoreCheckpointer *checkpointer = store->checkpointer;
-    if (checkpointer == NULL || pages >= CHECKPOINT_PAGES_INLINE) {
-        if (pages >= CHECKPOINT_PAGES)
-            sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        return SQLITE_OK;
-    }
-    if (pages >= CHECKPOINT_PAGES) {
+    if (pages >= CHECKPOINT_PAGES_RESTART || (checkpointer == NULL && pages >= CHECKPOINT_PAGES)) {
+        int mode = pages >= CHECKPOINT_PAGES_RESTART ? SQLITE_CHECKPOINT_RESTART
+                                                     : SQLITE_CHECKPOINT_PASSIVE;
+        /* BUSY: the thread is checkpointing, or a reader held on; next time. */
+        int rc = sqlite3_wal_checkpoint_v2(db, name, mode, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            g_debug("store: checkpoint: %s", sqlite3_errmsg(db));
+    } else if (pages >= CHECKPOINT_PAGES) {
         g_mutex_lock(&checkpointer->lock);
         checkpointer->pages = pages;
         g_cond_signal(&checkpointer->wake);
@@ -545,8 +543,6 @@ static void checkpointer_start(Store *store)
         sqlite3_close_v2(db);
         return;
     }
-    /* A RESTART waits for readers this long at most, holding writes. */
-    sqlite3_busy_timeout(db, 100);
     StoreCheckpointer *checkpointer = g_new0(StoreCheckpointer, 1);
     checkpointer->db = db;
     g_mutex_init(&checkpointer->lock);

@@ -640,9 +640,12 @@ static Hasher *hasher_new(void)
     return hasher;
 }
 
-/* Starts hashing @piece, which must stay as it is until hasher_wait. */
+/* Starts hashing @piece, which must stay as it is until hasher_wait.  A
+ * NULL hasher (an unhashed upload) does nothing, nor does its wait. */
 static void hasher_start(Hasher *hasher, const guchar *piece, gsize len)
 {
+    if (hasher == NULL)
+        return;
     g_mutex_lock(&hasher->lock);
     hasher->piece = piece;
     hasher->len = len;
@@ -652,6 +655,8 @@ static void hasher_start(Hasher *hasher, const guchar *piece, gsize len)
 
 static void hasher_wait(Hasher *hasher)
 {
+    if (hasher == NULL)
+        return;
     g_mutex_lock(&hasher->lock);
     while (hasher->piece != NULL)
         g_cond_wait(&hasher->cond, &hasher->lock);
@@ -715,8 +720,8 @@ static void drop_stream(HvUpload *upload, gboolean abort)
     upload->stream = NULL;
 }
 
-HvUpload *hv_volume_upload_begin(HvConn *conn_handle, const char *pool, const char *vol_name,
-                                 GError **error)
+static HvUpload *upload_begin(HvConn *conn_handle, const char *pool, const char *vol_name,
+                              gboolean hashed, GError **error)
 {
     virConnectPtr conn = hv_conn_get_libvirt(conn_handle);
     g_autoptr(virStoragePool) p = NULL;
@@ -778,9 +783,21 @@ HvUpload *hv_volume_upload_begin(HvConn *conn_handle, const char *pool, const ch
         return NULL;
     }
     upload->pending = g_malloc(UPLOAD_PIECE);
-    upload->hasher = hasher_new();
+    upload->hasher = hashed ? hasher_new() : NULL;
     g_debug("uploading into %s/%s (%s)", pool, vol_name, upload->path);
     return g_steal_pointer(&upload);
+}
+
+HvUpload *hv_volume_upload_begin(HvConn *conn, const char *pool, const char *vol_name,
+                                 GError **error)
+{
+    return upload_begin(conn, pool, vol_name, TRUE, error);
+}
+
+HvUpload *hv_volume_upload_begin_unhashed(HvConn *conn, const char *pool, const char *vol_name,
+                                          GError **error)
+{
+    return upload_begin(conn, pool, vol_name, FALSE, error);
 }
 
 static gboolean check_writable(HvUpload *upload, GError **error)
@@ -896,7 +913,8 @@ gboolean hv_volume_upload_finish(HvUpload *upload, char **sha256_hex, guint64 *s
     drop_stream(upload, FALSE);
     upload->done = TRUE;
     if (sha256_hex)
-        *sha256_hex = g_strdup(g_checksum_get_string(upload->hasher->sum));
+        *sha256_hex =
+            upload->hasher != NULL ? g_strdup(g_checksum_get_string(upload->hasher->sum)) : NULL;
     if (size)
         *size = upload->bytes;
     g_debug("uploaded %" G_GUINT64_FORMAT " bytes into %s/%s", upload->bytes, upload->pool,

@@ -51,11 +51,18 @@ typedef struct HvUpload HvUpload;
  * the volume is deleted again.  Holds its own reference to @conn. */
 HvUpload *hv_volume_upload_begin(HvConn *conn, const char *pool, const char *vol_name,
                                  GError **error);
+/* The same for a caller that hashes the data itself (turtled uses GnuTLS's
+ * SHA-256, several times GLib's, which hvcore does not link): writes are
+ * not hashed and finish gives no SHA-256 (*@sha256_hex is NULL). */
+HvUpload *hv_volume_upload_begin_unhashed(HvConn *conn, const char *pool, const char *vol_name,
+                                          GError **error);
 
-/* Streams @len bytes (any size: they are sent in pieces) and adds them to
- * the SHA-256 and the byte count; returns once libvirt has taken them, so
- * that memory stays bounded whatever the file's size.  After a failure the
- * upload is dead: abort it (or free it, which aborts). */
+/* Streams @len bytes (any size: they are gathered into libvirt's 256 KiB
+ * stream messages) and adds them to the SHA-256 and the byte count; returns
+ * once libvirt has taken all but at most 256 KiB, which wait for the next
+ * write or the finish, so that memory stays bounded whatever the file's
+ * size (a send error may therefore show one call later).  After a failure
+ * the upload is dead: abort it (or free it, which aborts). */
 gboolean hv_volume_upload_write(HvUpload *upload, const void *buf, gsize len, GError **error);
 
 /* Bytes written so far: callers check a quota as the data arrives. */

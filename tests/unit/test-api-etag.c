@@ -64,7 +64,8 @@ static void test_stable(void)
         const char *json;
         const char *etag;
     } cases[] = {
-        {"{\"b\":1,\"a\":\"x/y\\\"z\\\\\\n\\t\\r\\b\\f\\u0001\\u001f\\u007f \xC3\xA9 \xF0\x9F\x90\xA2\","
+        {"{\"b\":1,\"a\":\"x/y\\\"z\\\\\\n\\t\\r\\b\\f\\u0001\\u001f\\u007f \xC3\xA9 "
+         "\xF0\x9F\x90\xA2\","
          "\"c\":[1,2.5,-3e10,true,false,null,{\"z\":{},\"y\":[]}],\"\\u0000k\\\"/\":\"v\\u0000w\"}",
          "\"e1a229bf161e4f304707cb7009a4cb4c\""},
         {"{\"quota\":{\"stacks\":10,\"memory_mib\":8192},\"name\":\"a b\"}",

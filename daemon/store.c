@@ -948,9 +948,12 @@ void store_free(Store *store)
     g_free(store);
 }
 
+/* On the writer, not a reader: the watchdog asks this to tell whether the
+ * store still takes writes (a transaction that never ends blocks them all,
+ * while reads would still answer). */
 int store_schema_version(Store *store)
 {
-    STORE_READ(store);
+    g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
     return user_version(store, NULL);
 }
 

@@ -40,6 +40,8 @@ Store *store_open(const char *state_dir, GError **error);
 void store_free(Store *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Store, store_free)
 
+/* The schema version, read on the writer (waits for a transaction in
+ * progress): the watchdog's probe of the store. */
 int store_schema_version(Store *store);
 
 /* Runs @body in one transaction (BEGIN IMMEDIATE): committed when it returns

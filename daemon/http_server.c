@@ -29,8 +29,8 @@
 #define DRAIN_USEC        (10 * G_TIME_SPAN_SECOND)
 /* Per connection; it bounds the read buffer (hence the request line and
  * headers libmicrohttpd can hold: 16 KiB of headers fit with room to spare,
- * and the pieces an upload arrives in, which hvcore gathers into libvirt's
- * 256 KiB messages anyway).  Small on purpose: libmicrohttpd zeroes the
+ * and the pieces an upload arrives in, which hvcore gathers into 64 KiB
+ * stream messages anyway).  Small on purpose: libmicrohttpd zeroes the
  * whole pool between two requests of a keep-alive connection (256 KiB cost
  * a tenant read ~10 % of its CPU), and an idle event stream keeps it (1,000
  * streams held ~170 MiB at 256 KiB). */

@@ -57,9 +57,9 @@ HvUpload *hv_volume_upload_begin(HvConn *conn, const char *pool, const char *vol
 HvUpload *hv_volume_upload_begin_unhashed(HvConn *conn, const char *pool, const char *vol_name,
                                           GError **error);
 
-/* Streams @len bytes (any size: they are gathered into libvirt's 256 KiB
+/* Streams @len bytes (any size: they are cut into and gathered up to 64 KiB
  * stream messages) and adds them to the SHA-256 and the byte count; returns
- * once libvirt has taken all but at most 256 KiB, which wait for the next
+ * once libvirt has taken all but at most 64 KiB, which wait for the next
  * write or the finish, so that memory stays bounded whatever the file's
  * size (a send error may therefore show one call later).  After a failure
  * the upload is dead: abort it (or free it, which aborts). */

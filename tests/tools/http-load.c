@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/tools/sock-util.h"
+
 /* Responses of the routes we measure are small; a bigger one is an error. */
 #define MAX_RESPONSE (1024 * 1024)
 
@@ -64,24 +66,6 @@ static gint64 now_ns(void)
     return (gint64)ts.tv_sec * G_GINT64_CONSTANT(1000000000) + ts.tv_nsec;
 }
 
-static int connect_unix(const char *path, char **failure)
-{
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(addr.sun_path)) {
-        *failure = g_strdup_printf("socket path too long: %s", path);
-        return -1;
-    }
-    strcpy(addr.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-        *failure = g_strdup_printf("cannot connect to %s: %s", path, g_strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static int connect_tcp(const char *host, const char *port, char **failure)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -114,37 +98,8 @@ static int connect_tcp(const char *host, const char *port, char **failure)
 
 static int load_connect(Load *load, char **failure)
 {
-    return load->unix_path ? connect_unix(load->unix_path, failure)
+    return load->unix_path ? sock_connect_unix(load->unix_path, failure)
                            : connect_tcp(load->host, load->port, failure);
-}
-
-static gboolean send_all(int fd, const char *data, gsize len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return FALSE;
-        data += n;
-        len -= (gsize)n;
-    }
-    return TRUE;
-}
-
-/* Appends what the socket has to buf; FALSE on EOF or error. */
-static gboolean recv_some(Worker *worker)
-{
-    guint8 chunk[16384];
-    for (;;) {
-        ssize_t n = recv(worker->fd, chunk, sizeof(chunk), 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return FALSE;
-        g_byte_array_append(worker->buf, chunk, (guint)n);
-        return TRUE;
-    }
 }
 
 static const char *find_header_end(const GByteArray *buf)
@@ -185,7 +140,7 @@ static int read_response(Worker *worker, gboolean *keep_alive)
 {
     const char *body = NULL;
     while (!(body = find_header_end(worker->buf))) {
-        if (worker->buf->len > MAX_RESPONSE || !recv_some(worker))
+        if (worker->buf->len > MAX_RESPONSE || !sock_recv_some(worker->fd, worker->buf))
             return -1;
     }
     /* NUL-terminate the header block for strstr; the bytes stay in buf. */
@@ -213,7 +168,7 @@ static int read_response(Worker *worker, gboolean *keep_alive)
         return -1;
     }
     while (worker->buf->len < header_len + content_length) {
-        if (!recv_some(worker))
+        if (!sock_recv_some(worker->fd, worker->buf))
             return -1;
     }
     g_byte_array_remove_range(worker->buf, 0, (guint)(header_len + content_length));
@@ -261,7 +216,7 @@ static gpointer worker_run(gpointer data)
         }
         gboolean keep_alive = TRUE;
         int status = -1;
-        if (send_all(worker->fd, load->request, load->request_len))
+        if (sock_send_all(worker->fd, load->request, load->request_len))
             status = read_response(worker, &keep_alive);
         gint64 done = now_ns();
         if (status == load->expect) {

@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/tools/sock-util.h"
+
 #define MAX_HEADER 16384
 
 typedef struct {
@@ -63,38 +65,6 @@ static gint64 now_ns(void)
     return (gint64)ts.tv_sec * G_GINT64_CONSTANT(1000000000) + ts.tv_nsec;
 }
 
-static int connect_unix(const char *path)
-{
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(addr.sun_path)) {
-        g_printerr("sse-fanout: socket path too long: %s\n", path);
-        return -1;
-    }
-    strcpy(addr.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-        g_printerr("sse-fanout: cannot connect to %s: %s\n", path, g_strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static gboolean send_all(int fd, const char *data, gsize len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return FALSE;
-        data += n;
-        len -= (gsize)n;
-    }
-    return TRUE;
-}
-
 /* 1,000 streams need more descriptors than the usual soft limit of 1024. */
 static gboolean raise_fd_limit(guint streams)
 {
@@ -110,6 +80,16 @@ static gboolean raise_fd_limit(guint streams)
     return TRUE;
 }
 
+/* The socket, or -1 with the reason printed. */
+static int connect_unix(const char *path)
+{
+    g_autofree char *failure = NULL;
+    int fd = sock_connect_unix(path, &failure);
+    if (fd < 0)
+        g_printerr("sse-fanout: %s\n", failure);
+    return fd;
+}
+
 static gboolean open_stream(Stream *stream, const Options *options, int epoll_fd)
 {
     stream->fd = connect_unix(options->socket_path);
@@ -120,7 +100,7 @@ static gboolean open_stream(Stream *stream, const Options *options, int epoll_fd
                                 : g_strdup("");
     g_autofree char *request = g_strdup_printf(
         "GET /v1/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n%s\r\n", auth);
-    if (!send_all(stream->fd, request, strlen(request))) {
+    if (!sock_send_all(stream->fd, request, strlen(request))) {
         g_printerr("sse-fanout: cannot send the stream request: %s\n", g_strerror(errno));
         return FALSE;
     }
@@ -220,7 +200,7 @@ static int send_trigger(const Options *options, int round)
         "\r\n\r\n%s",
         options->trigger_path, options->trigger_token, body->len, body->str);
     int fd = connect_unix(options->socket_path);
-    if (fd >= 0 && !send_all(fd, request, strlen(request))) {
+    if (fd >= 0 && !sock_send_all(fd, request, strlen(request))) {
         g_printerr("sse-fanout: cannot send the trigger: %s\n", g_strerror(errno));
         close(fd);
         return -1;

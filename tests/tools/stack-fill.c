@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/tools/sock-util.h"
+
 #define MAX_RESPONSE          (1024 * 1024)
 #define MAX_REPORTED_FAILURES 5
 
@@ -71,50 +73,14 @@ static void report_failure(Fill *fill, const char *what, int status, const GByte
                body ? (int)MIN(body->len, 300) : 0, body ? (const char *)body->data : "");
 }
 
+/* The socket, or -1 with the reason printed. */
 static int connect_unix(const char *path)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(addr.sun_path)) {
-        g_printerr("stack-fill: socket path too long: %s\n", path);
-        return -1;
-    }
-    strcpy(addr.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-        g_printerr("stack-fill: cannot connect to %s: %s\n", path, g_strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
+    g_autofree char *failure = NULL;
+    int fd = sock_connect_unix(path, &failure);
+    if (fd < 0)
+        g_printerr("stack-fill: %s\n", failure);
     return fd;
-}
-
-static gboolean send_all(int fd, const char *data, gsize len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return FALSE;
-        data += n;
-        len -= (gsize)n;
-    }
-    return TRUE;
-}
-
-static gboolean recv_some(Worker *worker)
-{
-    guint8 chunk[16384];
-    for (;;) {
-        ssize_t n = recv(worker->fd, chunk, sizeof(chunk), 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return FALSE;
-        g_byte_array_append(worker->buf, chunk, (guint)n);
-        return TRUE;
-    }
 }
 
 static gssize header_block_length(const GByteArray *buf)
@@ -141,7 +107,7 @@ static int read_answer(Worker *worker, GByteArray *body)
 {
     gssize head_len;
     while ((head_len = header_block_length(worker->buf)) < 0)
-        if (worker->buf->len > MAX_RESPONSE || !recv_some(worker))
+        if (worker->buf->len > MAX_RESPONSE || !sock_recv_some(worker->fd, worker->buf))
             return -1;
     g_autofree char *head = g_strndup((const char *)worker->buf->data, (gsize)head_len);
     int status = -1;
@@ -149,7 +115,7 @@ static int read_answer(Worker *worker, GByteArray *body)
     if (sscanf(head, "HTTP/1.%*d %d", &status) != 1 || length < 0 || length > MAX_RESPONSE)
         return -1;
     while (worker->buf->len < (guint)head_len + (guint)length)
-        if (!recv_some(worker))
+        if (!sock_recv_some(worker->fd, worker->buf))
             return -1;
     g_byte_array_append(body, worker->buf->data + head_len, (guint)length);
     g_byte_array_append(body, (const guint8 *)"", 1);
@@ -164,7 +130,8 @@ static int exchange(Worker *worker, const char *request, GByteArray *body)
         return -1;
     g_byte_array_set_size(worker->buf, 0);
     g_byte_array_set_size(body, 0);
-    int status = send_all(worker->fd, request, strlen(request)) ? read_answer(worker, body) : -1;
+    int status =
+        sock_send_all(worker->fd, request, strlen(request)) ? read_answer(worker, body) : -1;
     if (status < 0) {
         close(worker->fd);
         worker->fd = -1;

@@ -58,7 +58,7 @@ gboolean seed_create(HvConn *conn, const ApiStack *stack, char **path, GError **
         return FALSE;
     }
     g_autofree char *name = seed_volume_name(stack->id);
-    g_autoptr(HvUpload) upload = hv_volume_upload_begin(conn, HV_POOL_DISKS, name, &local);
+    g_autoptr(HvUpload) upload = hv_volume_upload_begin_unhashed(conn, HV_POOL_DISKS, name, &local);
     gsize len = 0;
     const void *data = g_bytes_get_data(image, &len);
     if (upload == NULL || !hv_volume_upload_write(upload, data, len, &local) ||

@@ -760,7 +760,7 @@ gboolean hv_volume_copy(HvConn *src_handle, HvConn *dst_handle, const char *pool
         return FALSE;
     }
 
-    upload = hv_volume_upload_begin(dst_handle, pool, name, &local);
+    upload = hv_volume_upload_begin_unhashed(dst_handle, pool, name, &local);
     if (!upload) {
         g_propagate_prefixed_error(error, local, "on the peer: ");
         return FALSE;

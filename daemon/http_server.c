@@ -28,13 +28,13 @@
 #define STOP_GRACE_USEC   (2 * G_TIME_SPAN_SECOND)
 #define DRAIN_USEC        (10 * G_TIME_SPAN_SECOND)
 /* Per connection; it bounds the read buffer (hence the request line and
- * headers libmicrohttpd can hold: 16 KiB of headers fit with room to spare,
- * and the pieces an upload arrives in, which hvcore gathers into 64 KiB
- * stream messages anyway).  Small on purpose: libmicrohttpd zeroes the
- * whole pool between two requests of a keep-alive connection (256 KiB cost
- * a tenant read ~10 % of its CPU), and an idle event stream keeps it (1,000
- * streams held ~170 MiB at 256 KiB). */
-#define CONNECTION_MEMORY_LIMIT ((size_t)64 * 1024)
+ * headers libmicrohttpd can hold, and the pieces an upload arrives in), and
+ * what of a body a refused request can have sent before its answer: at 64
+ * KiB a 64 KiB upload refused before it is read lost its 413 to a reset
+ * (test-http /http/upload/refused-by-begin).  The cost, measured: the pool
+ * is zeroed between two requests of a keep-alive connection (about 10 % of a
+ * tenant read) and an idle event stream keeps it. */
+#define CONNECTION_MEMORY_LIMIT ((size_t)256 * 1024)
 
 void http_limits_init(HttpLimits *limits)
 {

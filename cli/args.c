@@ -3,6 +3,13 @@
 #include <string.h>
 
 #include "cli/output.h"
+#include "cli/suggest.h"
+
+#define GLOBAL_SPECS 9
+
+const char args_global_synopsis[] =
+    "[--remote NAME] [--socket PATH] [--url URL] [--token TOKEN] [--cacert FILE] "
+    "[--format table|json|yaml|csv] [--help] [--version]";
 
 static gboolean usage_error(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
 
@@ -17,13 +24,14 @@ static gboolean usage_error(GError **error, const char *format, ...)
 }
 
 /* The global options as a spec table over @globals. */
-static void global_specs(CtlGlobals *globals, ArgSpec specs[8])
+static void global_specs(CtlGlobals *globals, ArgSpec specs[GLOBAL_SPECS])
 {
     const ArgSpec table[] = {
         {"--remote", ARG_STRING, 0, 0, &globals->remote, NULL},
         {"--socket", ARG_STRING, 0, 0, &globals->socket, NULL},
         {"--url", ARG_STRING, 0, 0, &globals->url, NULL},
         {"--token", ARG_STRING, 0, 0, &globals->token, NULL},
+        {"--cacert", ARG_STRING, 0, 0, &globals->cacert, NULL},
         {"--format", ARG_STRING, 0, 0, &globals->format, NULL},
         {"--help", ARG_FLAG, 0, 0, &globals->help, NULL},
         {"--version", ARG_FLAG, 0, 0, &globals->version, NULL},
@@ -73,6 +81,22 @@ static gboolean store_value(const ArgSpec *spec, const char *value, GError **err
     return TRUE;
 }
 
+/* "unknown option", with the closest of the verb's and the global options. */
+static gboolean unknown_option(const char *name, const ArgSpec *specs, const ArgSpec *globals,
+                               GError **error)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    for (guint i = 0; specs != NULL && specs[i].name != NULL; i++)
+        g_ptr_array_add(names, (gpointer)specs[i].name);
+    for (guint i = 0; globals[i].name != NULL; i++)
+        g_ptr_array_add(names, (gpointer)globals[i].name);
+    g_ptr_array_add(names, NULL);
+    const char *closest = suggest_closest(name, (const char *const *)names->pdata);
+    if (closest != NULL)
+        return usage_error(error, "unknown option '%s'; did you mean '%s'?", name, closest);
+    return usage_error(error, "unknown option '%s'", name);
+}
+
 /* One option at argv[*i]; *i moves past its value. */
 static gboolean parse_option(int argc, char **argv, int *i, const ArgSpec *specs,
                              const ArgSpec *globals, GError **error)
@@ -89,7 +113,7 @@ static gboolean parse_option(int argc, char **argv, int *i, const ArgSpec *specs
     if (spec == NULL)
         spec = find_spec(globals, name);
     if (spec == NULL)
-        return usage_error(error, "unknown option '%s'", name);
+        return unknown_option(name, specs, globals, error);
 
     const char *value = NULL;
     if (spec->kind == ARG_FLAG) {
@@ -109,7 +133,7 @@ static gboolean check_globals(const CtlGlobals *globals, GError **error)
 {
     OutputFormat format;
     if (globals->format != NULL && !output_format_parse(globals->format, &format))
-        return usage_error(error, "--format: must be table, json or yaml (not '%s')",
+        return usage_error(error, "--format: must be table, json, yaml or csv (not '%s')",
                            globals->format);
     return TRUE;
 }
@@ -122,7 +146,7 @@ static gboolean is_option(const char *arg)
 gboolean args_parse(int argc, char **argv, const ArgSpec *specs, CtlGlobals *globals,
                     GPtrArray *positional, GError **error)
 {
-    ArgSpec global_table[8];
+    ArgSpec global_table[GLOBAL_SPECS];
     global_specs(globals, global_table);
 
     for (int i = 0; i < argc; i++) {
@@ -143,7 +167,7 @@ gboolean args_parse(int argc, char **argv, const ArgSpec *specs, CtlGlobals *glo
 
 gboolean args_parse_globals(int argc, char **argv, CtlGlobals *globals, int *next, GError **error)
 {
-    ArgSpec global_table[8];
+    ArgSpec global_table[GLOBAL_SPECS];
     global_specs(globals, global_table);
 
     int i = 0;

@@ -22,6 +22,9 @@ typedef struct {
     gboolean *seen; /* may be NULL */
 } ArgSpec;
 
+/* The global options as a synopsis (for shell completion). */
+extern const char args_global_synopsis[];
+
 /* Options of @specs (may be NULL) and the global options, anywhere in
  * @argv, as "--name VALUE" or "--name=VALUE"; the other arguments (all of
  * them after "--") are appended to @positional.  CTL_ERROR_USAGE with a

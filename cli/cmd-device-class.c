@@ -8,46 +8,6 @@
 #define CLASS_CAPACITY_MAX  64
 #define CLASS_ADDRESSES_MAX 64
 
-void cmd_device_class_usage(FILE *out)
-{
-    fputs("usage: turtlectl device-class create NAME --kind emulated --model MODEL --capacity N\n"
-          "                    [--description TEXT]\n"
-          "       turtlectl device-class create NAME --kind vfio --address PCI [--address PCI]...\n"
-          "                    [--force] [--description TEXT]\n"
-          "       turtlectl device-class list [--limit N [--after CURSOR] [--all]]\n"
-          "       turtlectl device-class show NAME\n"
-          "       turtlectl device-class set NAME [--capacity N] [--description TEXT]\n"
-          "       turtlectl device-class edit NAME\n"
-          "       turtlectl device-class delete NAME\n"
-          "\n"
-          "  create  a class of devices that stacks ask for by name (stack create --device,\n"
-          "          stack device attach): emulated devices, QEMU models behind L1's vIOMMU,\n"
-          "          or host PCI functions passed through with VFIO\n"
-          "  list    every class with its capacity and how many of its devices are in\n"
-          "          use, every page (--limit N: one page of N, --all: every page of N)\n"
-          "  show    one class, with its PCI addresses (vfio)\n"
-          "  set     change an emulated class's capacity (not below the devices in use) or\n"
-          "          any class's description (the options given; the others stay)\n"
-          "  edit    capacity and description in $VISUAL or $EDITOR; refused, with\n"
-          "          nothing written, if someone changed the class meanwhile\n"
-          "  delete  a class (refused while a stack holds one of its devices)\n"
-          "\n"
-          "Options:\n"
-          "  --kind KIND         emulated or vfio\n"
-          "  --model MODEL       emulated: edu (QEMU's test device) or virtio-rng\n"
-          "  --capacity N        emulated: how many devices of the class exist (1-64)\n"
-          "  --address PCI       vfio: a host PCI function, 0000:3b:00.0; repeat for more\n"
-          "                      (up to 64).  Its whole IOMMU group must be assignable\n"
-          "  --force             vfio: take functions bound to a host driver too\n"
-          "  --description TEXT  what the class is, for people (up to 256 bytes)\n"
-          "  --limit N           classes per page (1-1000)\n"
-          "  --after CURSOR      the page after CURSOR (the \"next\" of the previous one)\n"
-          "  --all               with --limit: every page, N at a time\n"
-          "\n"
-          "Operator only but list and show.  Global options: turtlectl --help.\n",
-          out);
-}
-
 /* ---- the answer ---------------------------------------------------------------- */
 
 /* A class as the API answers it (the fields turtlectl prints). */
@@ -356,16 +316,57 @@ static int class_delete(Ctl *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
-int cmd_device_class(Ctl *ctl, int argc, char **argv)
-{
-    static const CmdVerb verbs[] = {
-        {"create", class_create},
-        {"list", class_list},
-        {"show", class_show},
-        {"set", class_set},
-        {"edit", class_edit},
-        {"delete", class_delete},
-        {NULL, NULL},
-    };
-    return cmd_dispatch(ctl, "device-class", verbs, argc, argv);
-}
+static const CmdVerb device_class_verbs[] = {
+    {"create", class_create,
+     "NAME --kind emulated --model MODEL --capacity N [--description TEXT]\nNAME --kind vfio "
+     "--address PCI [--address PCI]... [--force] [--description TEXT]",
+     "a class of devices that stacks ask for by name",
+     "a class of devices that stacks ask for by name (stack create --device, stack\n"
+     "device attach): emulated devices, QEMU models behind L1's vIOMMU, or host PCI\n"
+     "functions passed through with VFIO\n"
+     "\n"
+     "Options:\n"
+     "  --kind KIND         emulated or vfio\n"
+     "  --model MODEL       emulated: edu (QEMU's test device) or virtio-rng\n"
+     "  --capacity N        emulated: how many devices of the class exist (1-64)\n"
+     "  --description TEXT  what the class is, for people (up to 256 bytes)\n"
+     "  --address PCI       vfio: a host PCI function, 0000:3b:00.0; repeat for more\n"
+     "                      (up to 64).  Its whole IOMMU group must be assignable\n"
+     "  --force             vfio: take functions bound to a host driver too",
+     NULL},
+    {"list", class_list, "[--limit N [--after CURSOR] [--all]]",
+     "every class with its capacity and how many of its devices are in use",
+     "every class with its capacity and how many of its devices are in use, every\n"
+     "page (--limit N: one page of N, --all: every page of N)\n"
+     "\n"
+     "Options:\n"
+     "  --limit N           classes per page (1-1000)\n"
+     "  --after CURSOR      the page after CURSOR (the \"next\" of the previous one)\n"
+     "  --all               with --limit: every page, N at a time",
+     NULL},
+    {"show", class_show, "NAME", "one class, with its PCI addresses",
+     "one class, with its PCI addresses (vfio)", NULL},
+    {"set", class_set, "NAME [--capacity N] [--description TEXT]",
+     "change an emulated class's capacity",
+     "change an emulated class's capacity (not below the devices in use) or any\n"
+     "class's description (the options given; the others stay)\n"
+     "\n"
+     "Options:\n"
+     "  --capacity N        emulated: how many devices of the class exist (1-64)\n"
+     "  --description TEXT  what the class is, for people (up to 256 bytes)",
+     NULL},
+    {"edit", class_edit, "NAME", "capacity and description in $VISUAL or $EDITOR",
+     "capacity and description in $VISUAL or $EDITOR; refused, with nothing\n"
+     "written, if someone changed the class meanwhile",
+     NULL},
+    {"delete", class_delete, "NAME", "a class (refused while a stack holds one of its devices)",
+     "a class (refused while a stack holds one of its devices)", NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const CmdNoun cmd_device_class_noun = {
+    "device-class",
+    "pools of devices that stacks ask for (operator)",
+    device_class_verbs,
+    "Operator only but list and show.",
+};

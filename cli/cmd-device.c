@@ -2,25 +2,6 @@
  * stacks hold). */
 #include "cli/commands.h"
 
-void cmd_device_usage(FILE *out)
-{
-    fputs("usage: turtlectl device list [--class NAME] [--limit N [--after CURSOR] [--all]]\n"
-          "\n"
-          "  list  the devices of every device class (or of --class NAME only) and the\n"
-          "        stack that holds each (TENANT/STACK, or - when it is free); a tenant\n"
-          "        sees only the devices its stacks hold.  Every page (--limit N: one\n"
-          "        page of N, --all: every page of N)\n"
-          "\n"
-          "Options:\n"
-          "  --class NAME       one device class only\n"
-          "  --limit N          devices per page (1-1000)\n"
-          "  --after CURSOR     the page after CURSOR (the \"next\" of the previous one)\n"
-          "  --all              with --limit: every page, N at a time\n"
-          "\n"
-          "Device classes: turtlectl device-class --help.  Global options: turtlectl --help.\n",
-          out);
-}
-
 /* A device as the API answers it. */
 typedef struct {
     char *id;
@@ -105,11 +86,26 @@ static int device_list(Ctl *ctl, int argc, char **argv)
     return cmd_list(ctl, &list, argc, argv);
 }
 
-int cmd_device(Ctl *ctl, int argc, char **argv)
-{
-    static const CmdVerb verbs[] = {
-        {"list", device_list},
-        {NULL, NULL},
-    };
-    return cmd_dispatch(ctl, "device", verbs, argc, argv);
-}
+static const CmdVerb device_verbs[] = {
+    {"list", device_list, "[--class NAME] [--limit N [--after CURSOR] [--all]]",
+     "the devices of every device class",
+     "the devices of every device class (or of --class NAME only) and the stack\n"
+     "that holds each (TENANT/STACK, or - when it is free); a tenant sees only the\n"
+     "devices its stacks hold.  Every page (--limit N: one page of N, --all: every\n"
+     "page of N)\n"
+     "\n"
+     "Options:\n"
+     "  --class NAME       one device class only\n"
+     "  --limit N          devices per page (1-1000)\n"
+     "  --after CURSOR     the page after CURSOR (the \"next\" of the previous one)\n"
+     "  --all              with --limit: every page, N at a time",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const CmdNoun cmd_device_noun = {
+    "device",
+    "the devices of the pools and the stacks holding them",
+    device_verbs,
+    "Device classes: turtlectl device-class --help.",
+};

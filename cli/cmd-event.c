@@ -6,24 +6,6 @@
 #include "api/json.h"
 #include "cli/sse.h"
 
-void cmd_event_usage(FILE *out)
-{
-    fputs("usage: turtlectl event monitor [--after ID]\n"
-          "\n"
-          "  monitor  print the events turtled sends until interrupted (Ctrl-C), one per\n"
-          "           line: with --format table the time, type and a summary; with json\n"
-          "           each event's data as one JSON line; with yaml a document per event.\n"
-          "           --after ID first replays the events after event ID that turtled\n"
-          "           still keeps.  When the stream drops (turtled restarts), monitor\n"
-          "           reconnects and resumes after the last event it printed, so none is\n"
-          "           lost or shown twice; if they are no longer kept it says so and exits\n"
-          "\n"
-          "Events are \"operation\" (any change of an operation) and \"lifecycle\"\n"
-          "(a stack's state changed).  A tenant sees its own, the operator all.\n"
-          "Global options: turtlectl --help.\n",
-          out);
-}
-
 /* The daemon sends a keepalive every 15 s: this much silence is a dead stream. */
 #define EVENT_SILENCE_S 60
 /* A dropped stream is resumed this often, this long apart, before giving up
@@ -181,8 +163,23 @@ static int event_monitor(Ctl *ctl, int argc, char **argv)
     return CTL_EXIT_ERROR;
 }
 
-int cmd_event(Ctl *ctl, int argc, char **argv)
-{
-    static const CmdVerb verbs[] = {{"monitor", event_monitor}, {NULL, NULL}};
-    return cmd_dispatch(ctl, "event", verbs, argc, argv);
-}
+static const CmdVerb event_verbs[] = {
+    {"monitor", event_monitor, "[--after ID]", "print the events turtled sends until interrupted",
+     "print the events turtled sends until interrupted (Ctrl-C), one per line: with\n"
+     "--format table the time, type and a summary; with json each event's data as\n"
+     "one JSON line; with yaml a document per event. --after ID first replays the\n"
+     "events after event ID that turtled still keeps.  When the stream drops\n"
+     "(turtled restarts), monitor reconnects and resumes after the last event it\n"
+     "printed, so none is lost or shown twice; if they are no longer kept it says\n"
+     "so and exits",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const CmdNoun cmd_event_noun = {
+    "event",
+    "the event stream",
+    event_verbs,
+    "Events are \"operation\" (any change of an operation) and \"lifecycle\"\n"
+    "(a stack's state changed).  A tenant sees its own, the operator all.",
+};

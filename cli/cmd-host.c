@@ -3,17 +3,6 @@
 
 #include "api/host.h"
 
-void cmd_host_usage(FILE *out)
-{
-    fputs("usage: turtlectl host show\n"
-          "\n"
-          "  show    the host's virtualization capabilities: backend and why, CPU\n"
-          "          (vmx/svm), KVM (nested, EPT/NPT, shadow VMCS, nested state), IOMMU\n"
-          "\n"
-          "Operator only.  Global options: turtlectl --help.\n",
-          out);
-}
-
 static const char *yes_no(int value)
 {
     return value < 0 ? "unknown" : value ? "yes" : "no";
@@ -70,8 +59,17 @@ static int host_show(Ctl *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
-int cmd_host(Ctl *ctl, int argc, char **argv)
-{
-    static const CmdVerb verbs[] = {{"show", host_show}, {NULL, NULL}};
-    return cmd_dispatch(ctl, "host", verbs, argc, argv);
-}
+static const CmdVerb host_verbs[] = {
+    {"show", host_show, "", "the host's virtualization capabilities",
+     "the host's virtualization capabilities: backend and why, CPU (vmx/svm), KVM\n"
+     "(nested, EPT/NPT, shadow VMCS, nested state), IOMMU",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const CmdNoun cmd_host_noun = {
+    "host",
+    "the host's virtualization capabilities (operator)",
+    host_verbs,
+    "Operator only.",
+};

@@ -8,38 +8,6 @@
 
 #include "api/image.h"
 
-void cmd_image_usage(FILE *out)
-{
-    fputs("usage: turtlectl image create NAME --kind KIND [--format FORMAT] [--file FILE]\n"
-          "       turtlectl image upload NAME FILE\n"
-          "       turtlectl image list [--limit N [--after CURSOR] [--all]]\n"
-          "       turtlectl image show NAME\n"
-          "       turtlectl image delete NAME\n"
-          "\n"
-          "  create  declare an image (state pending); with --file, upload FILE into it\n"
-          "          at once (if the upload fails, the image is deleted again)\n"
-          "  upload  send FILE as the image's data; turtled checks it (format, kernel)\n"
-          "          and the image becomes ready, or the upload is refused\n"
-          "  list    the images: name, kind, format, state, size; every page (--limit N:\n"
-          "          one page of N, --all: every page of N)\n"
-          "  show    one image, with its SHA-256\n"
-          "  delete  an image (refused while a stack uses it)\n"
-          "\n"
-          "Options:\n"
-          "  --kind KIND      kernel, initrd or disk\n"
-          "  --format FORMAT  raw (default) or qcow2; kernels and initrds are raw\n"
-          "  --file FILE      upload FILE right after creating the image\n"
-          "  --limit N        images per page (1-1000)\n"
-          "  --after CURSOR   the page after CURSOR (the \"next\" of the previous one)\n"
-          "  --all            with --limit: every page, N at a time\n"
-          "\n"
-          "Uploads show their progress on stderr: a bar on a terminal, else a line at\n"
-          "every tenth.  A tenant may have a few images that are not ready yet (8 unless\n"
-          "the operator set pending_images): upload or delete them to create more.\n"
-          "Tenants only.  Global options: turtlectl --help.\n",
-          out);
-}
-
 /* "12.0 MiB (12582912 bytes)"; NULL when unknown. */
 static char *size_text(gint64 size)
 {
@@ -286,11 +254,44 @@ static int image_delete(Ctl *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
-int cmd_image(Ctl *ctl, int argc, char **argv)
-{
-    static const CmdVerb verbs[] = {
-        {"create", image_create}, {"upload", image_upload}, {"list", image_list},
-        {"show", image_show},     {"delete", image_delete}, {NULL, NULL},
-    };
-    return cmd_dispatch(ctl, "image", verbs, argc, argv);
-}
+static const CmdVerb image_verbs[] = {
+    {"create", image_create, "NAME --kind KIND [--format FORMAT] [--file FILE]",
+     "declare an image (state pending)",
+     "declare an image (state pending); with --file, upload FILE into it at once\n"
+     "(if the upload fails, the image is deleted again)\n"
+     "\n"
+     "Options:\n"
+     "  --kind KIND      kernel, initrd or disk\n"
+     "  --format FORMAT  raw (default) or qcow2; kernels and initrds are raw\n"
+     "  --file FILE      upload FILE right after creating the image",
+     NULL},
+    {"upload", image_upload, "NAME FILE", "send FILE as the image's data",
+     "send FILE as the image's data; turtled checks it (format, kernel) and the\n"
+     "image becomes ready, or the upload is refused",
+     NULL},
+    {"list", image_list, "[--limit N [--after CURSOR] [--all]]",
+     "the images: name, kind, format, state, size",
+     "the images: name, kind, format, state, size; every page (--limit N: one page\n"
+     "of N, --all: every page of N)\n"
+     "\n"
+     "Options:\n"
+     "  --limit N        images per page (1-1000)\n"
+     "  --after CURSOR   the page after CURSOR (the \"next\" of the previous one)\n"
+     "  --all            with --limit: every page, N at a time",
+     NULL},
+    {"show", image_show, "NAME", "one image, with its SHA-256", "one image, with its SHA-256",
+     NULL},
+    {"delete", image_delete, "NAME", "an image (refused while a stack uses it)",
+     "an image (refused while a stack uses it)", NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const CmdNoun cmd_image_noun = {
+    "image",
+    "kernels, initrds and disks to boot stacks from",
+    image_verbs,
+    "Uploads show their progress on stderr: a bar on a terminal, else a line at\n"
+    "every tenth.  A tenant may have a few images that are not ready yet (8 unless\n"
+    "the operator set pending_images): upload or delete them to create more.\n"
+    "Tenants only.",
+};

@@ -7,42 +7,6 @@
 
 #include "api/network.h"
 
-void cmd_network_usage(FILE *out)
-{
-    fputs("usage: turtlectl network create NAME [--mode nat|isolated] [--cidr A.B.C.D/P]\n"
-          "       turtlectl network create NAME --mode external --bridge BRIDGE\n"
-          "                    [--share TENANT]...\n"
-          "       turtlectl network list [--limit N [--after CURSOR] [--all]] [--tenant TENANT]\n"
-          "       turtlectl network show NAME [--tenant TENANT]\n"
-          "       turtlectl network delete NAME [--tenant TENANT]\n"
-          "\n"
-          "  create  a network that stacks join with stack create --nic: a tenant's own,\n"
-          "          nat (the stacks reach out through the host) or isolated (they reach\n"
-          "          only each other), on a subnet of its choosing or the next free /24\n"
-          "          of turtled's pool; or, by the operator, an external one on a host\n"
-          "          bridge, shared with the tenants named\n"
-          "  list    the networks: a tenant's own and the external ones shared with it\n"
-          "          (the operator: everyone's), every page (--limit N: one page of N,\n"
-          "          --all: every page of N)\n"
-          "  show    one network\n"
-          "  delete  a network (refused while a stack has a NIC on it)\n"
-          "\n"
-          "Options:\n"
-          "  --mode MODE      nat (default), isolated or external (the operator's)\n"
-          "  --cidr CIDR      nat, isolated: the subnet, 10.201.7.0/24 (/16 to /29;\n"
-          "                   default: the next free /24 of the pool)\n"
-          "  --bridge BRIDGE  external: the host bridge the NICs join (br0)\n"
-          "  --share TENANT   external: a tenant that may use it; repeat for more\n"
-          "  --tenant TENANT  the operator: the tenant whose network NAME is, or whose\n"
-          "                   networks to list\n"
-          "  --limit N        networks per page (1-1000)\n"
-          "  --after CURSOR   the page after CURSOR (the \"next\" of the previous one)\n"
-          "  --all            with --limit: every page\n"
-          "\n"
-          "Global options: turtlectl --help.\n",
-          out);
-}
-
 static char *nics_count(const ApiNetwork *network)
 {
     return g_strdup_printf("%" G_GINT64_FORMAT, network->nics);
@@ -224,11 +188,56 @@ static int network_delete(Ctl *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
-int cmd_network(Ctl *ctl, int argc, char **argv)
-{
-    static const CmdVerb verbs[] = {
-        {"create", network_create}, {"list", network_list}, {"show", network_show},
-        {"delete", network_delete}, {NULL, NULL},
-    };
-    return cmd_dispatch(ctl, "network", verbs, argc, argv);
-}
+static const CmdVerb network_verbs[] = {
+    {"create", network_create,
+     "NAME [--mode nat|isolated] [--cidr A.B.C.D/P]\nNAME --mode external --bridge BRIDGE [--share "
+     "TENANT]...",
+     "a network that stacks join with stack create --nic",
+     "a network that stacks join with stack create --nic: a tenant's own, nat (the\n"
+     "stacks reach out through the host) or isolated (they reach only each other),\n"
+     "on a subnet of its choosing or the next free /24 of turtled's pool; or, by\n"
+     "the operator, an external one on a host bridge, shared with the tenants named\n"
+     "\n"
+     "Options:\n"
+     "  --mode MODE      nat (default), isolated or external (the operator's)\n"
+     "  --cidr CIDR      nat, isolated: the subnet, 10.201.7.0/24 (/16 to /29;\n"
+     "                   default: the next free /24 of the pool)\n"
+     "  --bridge BRIDGE  external: the host bridge the NICs join (br0)\n"
+     "  --share TENANT   external: a tenant that may use it; repeat for more",
+     NULL},
+    {"list", network_list, "[--limit N [--after CURSOR] [--all]] [--tenant TENANT]", "the networks",
+     "the networks: a tenant's own and the external ones shared with it (the\n"
+     "operator: everyone's), every page (--limit N: one page of N, --all: every\n"
+     "page of N)\n"
+     "\n"
+     "Options:\n"
+     "  --limit N        networks per page (1-1000)\n"
+     "  --after CURSOR   the page after CURSOR (the \"next\" of the previous one)\n"
+     "  --all            with --limit: every page\n"
+     "  --tenant TENANT  the operator: the tenant whose network NAME is, or whose\n"
+     "                   networks to list",
+     NULL},
+    {"show", network_show, "NAME [--tenant TENANT]", "one network",
+     "one network\n"
+     "\n"
+     "Options:\n"
+     "  --tenant TENANT  the operator: the tenant whose network NAME is, or whose\n"
+     "                   networks to list",
+     NULL},
+    {"delete", network_delete, "NAME [--tenant TENANT]",
+     "a network (refused while a stack has a NIC on it)",
+     "a network (refused while a stack has a NIC on it)\n"
+     "\n"
+     "Options:\n"
+     "  --tenant TENANT  the operator: the tenant whose network NAME is, or whose\n"
+     "                   networks to list",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const CmdNoun cmd_network_noun = {
+    "network",
+    "networks that stacks' NICs join",
+    network_verbs,
+    NULL,
+};

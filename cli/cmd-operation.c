@@ -7,24 +7,6 @@
 /* Far beyond any operation; the flag only needs a bound. */
 #define WAIT_TIMEOUT_MAX_S (7LL * 24 * 3600)
 
-void cmd_operation_usage(FILE *out)
-{
-    fputs("usage: turtlectl operation show ID\n"
-          "       turtlectl operation wait ID [--timeout S]\n"
-          "       turtlectl operation cancel ID [--wait [--timeout S]]\n"
-          "\n"
-          "  show    an operation: kind, target, status, progress, error\n"
-          "  wait    until the operation ends (or S seconds pass), showing its progress on\n"
-          "          stderr; exit status 0 when it succeeded, 1 when it failed, was\n"
-          "          cancelled or is still running at the timeout\n"
-          "  cancel  ask the operation to stop; with --wait, wait as above (a cancelled\n"
-          "          operation exits 1)\n"
-          "\n"
-          "Tenants see their own operations, the operator all.  Global options:\n"
-          "turtlectl --help.\n",
-          out);
-}
-
 void cmd_operation_table(const ApiOperation *operation, FILE *out)
 {
     g_autoptr(OutputTable) table = output_table_new(NULL, 2);
@@ -180,13 +162,25 @@ static int operation_cancel(Ctl *ctl, int argc, char **argv)
     return cmd_operation_wait(ctl, operation->id, timeout);
 }
 
-int cmd_operation(Ctl *ctl, int argc, char **argv)
-{
-    static const CmdVerb verbs[] = {
-        {"show", operation_show},
-        {"wait", operation_wait},
-        {"cancel", operation_cancel},
-        {NULL, NULL},
-    };
-    return cmd_dispatch(ctl, "operation", verbs, argc, argv);
-}
+static const CmdVerb operation_verbs[] = {
+    {"show", operation_show, "ID", "an operation",
+     "an operation: kind, target, status, progress, error", NULL},
+    {"wait", operation_wait, "ID [--timeout S]", "until the operation ends",
+     "until the operation ends (or S seconds pass), showing its progress on stderr;\n"
+     "exit status 0 when it succeeded, 1 when it failed, was cancelled or is still\n"
+     "running at the timeout",
+     NULL},
+    {"cancel", operation_cancel, "ID [--wait [--timeout S]]", "ask the operation to stop",
+     "ask the operation to stop; with --wait, wait as above (a cancelled operation\n"
+     "exits 1)",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const CmdNoun cmd_operation_noun = {
+    "operation",
+    "long-running work: list, show, wait, cancel",
+    operation_verbs,
+    "Tenants see their own operations, the operator all.  \n"
+    "turtlectl --help.",
+};

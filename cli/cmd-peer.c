@@ -3,34 +3,6 @@
 
 #include "api/peer.h"
 
-void cmd_peer_usage(FILE *out)
-{
-    fputs("usage: turtlectl peer add NAME --libvirt-uri URI [--migrate-uri URI]\n"
-          "       turtlectl peer list [--limit N [--after CURSOR] [--all]]\n"
-          "       turtlectl peer show NAME\n"
-          "       turtlectl peer remove NAME\n"
-          "\n"
-          "  add     record another host as a migration target (nothing is checked on\n"
-          "          it now: a migration's preflight does that)\n"
-          "  list    every peer: name, libvirt URI, migration URI; every page\n"
-          "          (--limit N: one page of N, --all: every page of N)\n"
-          "  show    one peer\n"
-          "  remove  forget a peer (nothing on the peer itself changes)\n"
-          "\n"
-          "Options:\n"
-          "  --libvirt-uri URI  the peer's libvirtd, as virsh -c takes it:\n"
-          "                     qemu+tcp://10.0.0.2/system, qemu+ssh://root@hostb/system,\n"
-          "                     qemu+tls://hostb/system\n"
-          "  --migrate-uri URI  where QEMU sends the memory: tcp://HOST[:PORT] or\n"
-          "                     rdma://HOST[:PORT] (default: libvirt picks)\n"
-          "  --limit N          peers per page (1-1000)\n"
-          "  --after CURSOR     the page after CURSOR (the \"next\" of the previous one)\n"
-          "  --all              with --limit: every page, N at a time\n"
-          "\n"
-          "Operator only.  Global options: turtlectl --help.\n",
-          out);
-}
-
 static void peer_rows(OutputTable *table, gconstpointer item)
 {
     const ApiPeer *peer = item;
@@ -130,11 +102,38 @@ static int peer_remove(Ctl *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
-int cmd_peer(Ctl *ctl, int argc, char **argv)
-{
-    static const CmdVerb verbs[] = {
-        {"add", peer_add},       {"list", peer_list}, {"show", peer_show},
-        {"remove", peer_remove}, {NULL, NULL},
-    };
-    return cmd_dispatch(ctl, "peer", verbs, argc, argv);
-}
+static const CmdVerb peer_verbs[] = {
+    {"add", peer_add, "NAME --libvirt-uri URI [--migrate-uri URI]",
+     "record another host as a migration target",
+     "record another host as a migration target (nothing is checked on it now: a\n"
+     "migration's preflight does that)\n"
+     "\n"
+     "Options:\n"
+     "  --libvirt-uri URI  the peer's libvirtd, as virsh -c takes it:\n"
+     "                     qemu+tcp://10.0.0.2/system, qemu+ssh://root@hostb/system,\n"
+     "                     qemu+tls://hostb/system\n"
+     "  --migrate-uri URI  where QEMU sends the memory: tcp://HOST[:PORT] or\n"
+     "                     rdma://HOST[:PORT] (default: libvirt picks)",
+     NULL},
+    {"list", peer_list, "[--limit N [--after CURSOR] [--all]]",
+     "every peer: name, libvirt URI, migration URI",
+     "every peer: name, libvirt URI, migration URI; every page (--limit N: one page\n"
+     "of N, --all: every page of N)\n"
+     "\n"
+     "Options:\n"
+     "  --limit N          peers per page (1-1000)\n"
+     "  --after CURSOR     the page after CURSOR (the \"next\" of the previous one)\n"
+     "  --all              with --limit: every page, N at a time",
+     NULL},
+    {"show", peer_show, "NAME", "one peer", "one peer", NULL},
+    {"remove", peer_remove, "NAME", "forget a peer",
+     "forget a peer (nothing on the peer itself changes)", NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const CmdNoun cmd_peer_noun = {
+    "peer",
+    "other hosts that stacks migrate to (operator)",
+    peer_verbs,
+    "Operator only.",
+};

@@ -15,92 +15,6 @@
 /* Bounds of flags the API bounds too; the API has the last word. */
 #define STACK_TAIL_MAX (64 * 1024 * 1024)
 
-void cmd_stack_usage(FILE *out)
-{
-    fputs("usage: turtlectl stack create NAME --vcpus N --memory MIB\n"
-          "                    (--kernel IMAGE [--initrd IMAGE] [--cmdline TEXT] | --disk IMAGE)\n"
-          "                    [--cpu CPU] [--iommu IOMMU] [--device CLASS]...\n"
-          "                    [--nic NETWORK[,mac=MAC]]... [--firmware bios|uefi]\n"
-          "                    [--secure-boot] [--user-data FILE] [--meta-data FILE]\n"
-          "                    [--hostname NAME] [--ssh-key FILE]... [--no-start] [--wait]\n"
-          "       turtlectl stack create [NAME] --file SPEC.json [--no-start] [--wait]\n"
-          "       turtlectl stack list [--limit N [--after CURSOR] [--all]] [--tenant TENANT]\n"
-          "       turtlectl stack show NAME\n"
-          "       turtlectl stack start|stop|force-stop|reboot|pause|resume NAME [--wait]\n"
-          "       turtlectl stack delete NAME [--wait]\n"
-          "       turtlectl stack console NAME [--tail N] [--follow | --force]\n"
-          "       turtlectl stack stats NAME\n"
-          "       turtlectl stack migrate NAME --to PEER [--wait]\n"
-          "       turtlectl stack device attach NAME CLASS [--wait]\n"
-          "       turtlectl stack device detach NAME DEVICE-ID [--wait]\n"
-          "\n"
-          "  create      a stack: an L1 guest booting a kernel (and initrd) or a disk image\n"
-          "              of yours, started unless --no-start\n"
-          "  list        the stacks, every page (--limit N: one page of N, --all: every\n"
-          "              page of N)\n"
-          "  show        one stack: spec, state, host, backend, error, the devices it holds,\n"
-          "              its NICs (network, MAC, IPv4 address once leased)\n"
-          "  start ...   an action; the state must allow it (start: stopped or error;\n"
-          "              stop: running or paused; force-stop: also provisioning or error;\n"
-          "              reboot, pause: running; resume: paused)\n"
-          "  delete      a stack with its domain, disks and console log\n"
-          "  console     on a terminal: the interactive serial console (Ctrl-] detaches);\n"
-          "              otherwise the console's output, raw, on stdout; --follow goes\n"
-          "              on, read-only, with new output until interrupted (Ctrl-C)\n"
-          "  stats       CPU time, memory, block I/O and the last migration\n"
-          "  migrate     move a running or paused stack, live, to a peer host (one the\n"
-          "              operator added); its L1 and L2 go on running there (not while\n"
-          "              it holds devices)\n"
-          "  device attach  hot-plug a device of CLASS into the stack (virtio-rng; a stack\n"
-          "              with a vIOMMU); the device is claimed at once\n"
-          "  device detach  unplug the device DEVICE-ID (as stack show lists it) and\n"
-          "              return it to its class\n"
-          "\n"
-          "Create options:\n"
-          "  --vcpus N          vCPUs (1-64)\n"
-          "  --memory MIB       memory in MiB (128-1048576)\n"
-          "  --kernel IMAGE     boot this kernel image (with --initrd, --cmdline)\n"
-          "  --initrd IMAGE     its initrd image\n"
-          "  --cmdline TEXT     the kernel's command line\n"
-          "  --disk IMAGE       boot a copy-on-write overlay of this disk image instead\n"
-          "  --cpu CPU          L1's CPU: host-passthrough, host-model or named:MODEL\n"
-          "                     (default: the backend's)\n"
-          "  --iommu IOMMU      none, intel or virtio: a vIOMMU for L1 (default: intel\n"
-          "                     with devices, else none)\n"
-          "  --device CLASS     a device of this device class (turtlectl device-class\n"
-          "                     list), given to the stack alone; repeat for more (up to 16)\n"
-          "  --nic NETWORK[,mac=MAC]  a NIC on NETWORK (turtlectl network list), with\n"
-          "                     this MAC (default: turtled picks one); repeat for more (up\n"
-          "                     to 8)\n"
-          "  --firmware FW      bios (default) or uefi: OVMF, with the stack's own UEFI\n"
-          "                     variables (a disk must hold its own EFI boot loader)\n"
-          "  --secure-boot      UEFI secure boot (implies --firmware uefi); the host's\n"
-          "                     firmware must be able to\n"
-          "  --user-data FILE   a cloud-init seed with this user data (at most 64 KiB)\n"
-          "  --meta-data FILE   ... and these meta data (a JSON object)\n"
-          "  --hostname NAME    ... and this local-hostname\n"
-          "  --ssh-key FILE     ... and the OpenSSH public keys in FILE, one a line;\n"
-          "                     repeat for more files (up to 32 keys in all)\n"
-          "  --file SPEC.json   the spec as POST /v1/stacks takes it (NAME, if given,\n"
-          "                     replaces its name); excludes the options above\n"
-          "  --no-start         define the stack, do not start it\n"
-          "\n"
-          "Other options:\n"
-          "  --wait             wait for the operation, showing its progress on stderr,\n"
-          "                     and print it when it ends (exit 1 if it failed)\n"
-          "  --limit N          stacks per page (1-1000)\n"
-          "  --after CURSOR     the page after CURSOR (the \"next\" of the previous one)\n"
-          "  --all              with --limit: every page, N at a time\n"
-          "  --tenant TENANT    the operator: that tenant's stacks only\n"
-          "  --tail N           the last N lines of the console only\n"
-          "  --follow           keep the console open for new output (read-only)\n"
-          "  --force            take the interactive console over from another client\n"
-          "  --to PEER          the peer to migrate to\n"
-          "\n"
-          "Global options: turtlectl --help.\n",
-          out);
-}
-
 /* ---- printing ------------------------------------------------------------------ */
 
 static char *boot_text(const ApiStackSpec *spec)
@@ -838,25 +752,174 @@ static int stack_device_detach(Ctl *ctl, int argc, char **argv)
     return cmd_operation_finish(ctl, body, wait);
 }
 
-/* "stack device VERB ...": argv[0] is "device". */
-static int stack_device(Ctl *ctl, int argc, char **argv)
-{
-    static const CmdVerb verbs[] = {
-        {"attach", stack_device_attach},
-        {"detach", stack_device_detach},
-        {NULL, NULL},
-    };
-    return cmd_dispatch(ctl, "stack device", verbs, argc - 1, argv + 1);
-}
+static const CmdVerb stack_device_verbs[] = {
+    {"attach", stack_device_attach, "NAME CLASS [--wait]",
+     "hot-plug a device of CLASS into the stack (virtio-rng",
+     "hot-plug a device of CLASS into the stack (virtio-rng; a stack with a\n"
+     "vIOMMU); the device is claimed at once\n"
+     "\n"
+     "Options:\n"
+     "  --wait             wait for the operation, showing its progress on stderr,\n"
+     "                     and print it when it ends (exit 1 if it failed)",
+     NULL},
+    {"detach", stack_device_detach, "NAME DEVICE-ID [--wait]", "unplug the device DEVICE-ID",
+     "unplug the device DEVICE-ID (as stack show lists it) and return it to its\n"
+     "class\n"
+     "\n"
+     "Options:\n"
+     "  --wait             wait for the operation, showing its progress on stderr,\n"
+     "                     and print it when it ends (exit 1 if it failed)",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
 
-int cmd_stack(Ctl *ctl, int argc, char **argv)
-{
-    static const CmdVerb verbs[] = {
-        {"create", stack_create},   {"list", stack_list},       {"show", stack_show},
-        {"start", stack_action},    {"stop", stack_action},     {"force-stop", stack_action},
-        {"reboot", stack_action},   {"pause", stack_action},    {"resume", stack_action},
-        {"delete", stack_delete},   {"console", stack_console}, {"stats", stack_stats},
-        {"migrate", stack_migrate}, {"device", stack_device},   {NULL, NULL},
-    };
-    return cmd_dispatch(ctl, "stack", verbs, argc, argv);
-}
+static const CmdVerb stack_verbs[] = {
+    {"create", stack_create,
+     "NAME --vcpus N --memory MIB (--kernel IMAGE [--initrd IMAGE] [--cmdline TEXT] | --disk "
+     "IMAGE) [--cpu CPU] [--iommu IOMMU] [--device CLASS]... [--nic NETWORK[,mac=MAC]]... "
+     "[--firmware bios|uefi] [--secure-boot] [--user-data FILE] [--meta-data FILE] [--hostname "
+     "NAME] [--ssh-key FILE]... [--no-start] [--wait]\n[NAME] --file SPEC.json [--no-start] "
+     "[--wait]",
+     "a stack: an L1 guest booting a kernel",
+     "a stack: an L1 guest booting a kernel (and initrd) or a disk image of yours,\n"
+     "started unless --no-start\n"
+     "\n"
+     "Options:\n"
+     "  --vcpus N          vCPUs (1-64)\n"
+     "  --memory MIB       memory in MiB (128-1048576)\n"
+     "  --kernel IMAGE     boot this kernel image (with --initrd, --cmdline)\n"
+     "  --initrd IMAGE     its initrd image\n"
+     "  --cmdline TEXT     the kernel's command line\n"
+     "  --disk IMAGE       boot a copy-on-write overlay of this disk image instead\n"
+     "  --cpu CPU          L1's CPU: host-passthrough, host-model or named:MODEL\n"
+     "                     (default: the backend's)\n"
+     "  --iommu IOMMU      none, intel or virtio: a vIOMMU for L1 (default: intel\n"
+     "                     with devices, else none)\n"
+     "  --device CLASS     a device of this device class (turtlectl device-class\n"
+     "                     list), given to the stack alone; repeat for more (up to 16)\n"
+     "  --nic NETWORK[,mac=MAC]  a NIC on NETWORK (turtlectl network list), with\n"
+     "                     this MAC (default: turtled picks one); repeat for more (up\n"
+     "                     to 8)\n"
+     "  --firmware FW      bios (default) or uefi: OVMF, with the stack's own UEFI\n"
+     "                     variables (a disk must hold its own EFI boot loader)\n"
+     "  --secure-boot      UEFI secure boot (implies --firmware uefi); the host's\n"
+     "                     firmware must be able to\n"
+     "  --user-data FILE   a cloud-init seed with this user data (at most 64 KiB)\n"
+     "  --meta-data FILE   ... and these meta data (a JSON object)\n"
+     "  --hostname NAME    ... and this local-hostname\n"
+     "  --ssh-key FILE     ... and the OpenSSH public keys in FILE, one a line;\n"
+     "                     repeat for more files (up to 32 keys in all)\n"
+     "  --no-start         define the stack, do not start it\n"
+     "  --wait             wait for the operation, showing its progress on stderr,\n"
+     "                     and print it when it ends (exit 1 if it failed)\n"
+     "  --file SPEC.json   the spec as POST /v1/stacks takes it (NAME, if given,\n"
+     "                     replaces its name); excludes the options above",
+     NULL},
+    {"list", stack_list, "[--limit N [--after CURSOR] [--all]] [--tenant TENANT]",
+     "the stacks, every page (--limit N",
+     "the stacks, every page (--limit N: one page of N, --all: every page of N)\n"
+     "\n"
+     "Options:\n"
+     "  --limit N          stacks per page (1-1000)\n"
+     "  --after CURSOR     the page after CURSOR (the \"next\" of the previous one)\n"
+     "  --all              with --limit: every page, N at a time\n"
+     "  --tenant TENANT    the operator: that tenant's stacks only",
+     NULL},
+    {"show", stack_show, "NAME", "one stack: spec",
+     "one stack: spec, state, host, backend, error, the devices it holds, its NICs\n"
+     "(network, MAC, IPv4 address once leased)",
+     NULL},
+    {"start", stack_action, "NAME [--wait]", "an action; the state must allow it (start",
+     "an action; the state must allow it (start: stopped or error; stop: running or\n"
+     "paused; force-stop: also provisioning or error; reboot, pause: running;\n"
+     "resume: paused)\n"
+     "\n"
+     "Options:\n"
+     "  --wait             wait for the operation, showing its progress on stderr,\n"
+     "                     and print it when it ends (exit 1 if it failed)",
+     NULL},
+    {"stop", stack_action, "NAME [--wait]", "an action; the state must allow it (start",
+     "an action; the state must allow it (start: stopped or error; stop: running or\n"
+     "paused; force-stop: also provisioning or error; reboot, pause: running;\n"
+     "resume: paused)\n"
+     "\n"
+     "Options:\n"
+     "  --wait             wait for the operation, showing its progress on stderr,\n"
+     "                     and print it when it ends (exit 1 if it failed)",
+     NULL},
+    {"force-stop", stack_action, "NAME [--wait]", "an action; the state must allow it (start",
+     "an action; the state must allow it (start: stopped or error; stop: running or\n"
+     "paused; force-stop: also provisioning or error; reboot, pause: running;\n"
+     "resume: paused)\n"
+     "\n"
+     "Options:\n"
+     "  --wait             wait for the operation, showing its progress on stderr,\n"
+     "                     and print it when it ends (exit 1 if it failed)",
+     NULL},
+    {"reboot", stack_action, "NAME [--wait]", "an action; the state must allow it (start",
+     "an action; the state must allow it (start: stopped or error; stop: running or\n"
+     "paused; force-stop: also provisioning or error; reboot, pause: running;\n"
+     "resume: paused)\n"
+     "\n"
+     "Options:\n"
+     "  --wait             wait for the operation, showing its progress on stderr,\n"
+     "                     and print it when it ends (exit 1 if it failed)",
+     NULL},
+    {"pause", stack_action, "NAME [--wait]", "an action; the state must allow it (start",
+     "an action; the state must allow it (start: stopped or error; stop: running or\n"
+     "paused; force-stop: also provisioning or error; reboot, pause: running;\n"
+     "resume: paused)\n"
+     "\n"
+     "Options:\n"
+     "  --wait             wait for the operation, showing its progress on stderr,\n"
+     "                     and print it when it ends (exit 1 if it failed)",
+     NULL},
+    {"resume", stack_action, "NAME [--wait]", "an action; the state must allow it (start",
+     "an action; the state must allow it (start: stopped or error; stop: running or\n"
+     "paused; force-stop: also provisioning or error; reboot, pause: running;\n"
+     "resume: paused)\n"
+     "\n"
+     "Options:\n"
+     "  --wait             wait for the operation, showing its progress on stderr,\n"
+     "                     and print it when it ends (exit 1 if it failed)",
+     NULL},
+    {"delete", stack_delete, "NAME [--wait]", "a stack with its domain",
+     "a stack with its domain, disks and console log\n"
+     "\n"
+     "Options:\n"
+     "  --wait             wait for the operation, showing its progress on stderr,\n"
+     "                     and print it when it ends (exit 1 if it failed)",
+     NULL},
+    {"console", stack_console, "NAME [--tail N] [--follow | --force]",
+     "on a terminal: the interactive serial console (Ctrl-] detaches)",
+     "on a terminal: the interactive serial console (Ctrl-] detaches); otherwise\n"
+     "the console's output, raw, on stdout; --follow goes on, read-only, with new\n"
+     "output until interrupted (Ctrl-C)\n"
+     "\n"
+     "Options:\n"
+     "  --tail N           the last N lines of the console only\n"
+     "  --follow           keep the console open for new output (read-only)\n"
+     "  --force            take the interactive console over from another client",
+     NULL},
+    {"stats", stack_stats, "NAME", "CPU time, memory, block I/O and the last migration",
+     "CPU time, memory, block I/O and the last migration", NULL},
+    {"migrate", stack_migrate, "NAME --to PEER [--wait]",
+     "move a running or paused stack, live, to a peer host",
+     "move a running or paused stack, live, to a peer host (one the operator\n"
+     "added); its L1 and L2 go on running there (not while it holds devices)\n"
+     "\n"
+     "Options:\n"
+     "  --to PEER          the peer to migrate to\n"
+     "  --wait             wait for the operation, showing its progress on stderr,\n"
+     "                     and print it when it ends (exit 1 if it failed)",
+     NULL},
+    {"device", NULL, NULL, "devices of a stack: hot-plug, unplug", NULL, stack_device_verbs},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const CmdNoun cmd_stack_noun = {
+    "stack",
+    "L1 guests: create, act on, watch, delete",
+    stack_verbs,
+    NULL,
+};

@@ -6,42 +6,6 @@
 
 #include "api/tenant.h"
 
-void cmd_tenant_usage(FILE *out)
-{
-    fputs("usage: turtlectl tenant create NAME [QUOTA OPTIONS]\n"
-          "       turtlectl tenant list [--limit N [--after CURSOR] [--all]]\n"
-          "       turtlectl tenant show NAME\n"
-          "       turtlectl tenant set NAME QUOTA OPTIONS\n"
-          "       turtlectl tenant edit NAME\n"
-          "       turtlectl tenant delete NAME\n"
-          "\n"
-          "  create  a tenant and its first token; the token's secret is shown only here\n"
-          "  list    every tenant with its quota, every page (--limit N: one page of N,\n"
-          "          --all: every page of N)\n"
-          "  show    one tenant\n"
-          "  set     change a tenant's quota (the options given; the others stay)\n"
-          "  edit    change a tenant's quota in $VISUAL or $EDITOR; refused, with nothing\n"
-          "          written, if someone changed the tenant meanwhile\n"
-          "  delete  a tenant (refused while it owns stacks or images)\n"
-          "\n"
-          "Quota options (create defaults: 4 stacks, 8 vCPUs, 8192 MiB, 50 GiB, 4 devices,\n"
-          "4 networks):\n"
-          "  --stacks N       stacks at a time\n"
-          "  --vcpus N        vCPUs over all its stacks\n"
-          "  --memory-mib N   memory over all its stacks, MiB\n"
-          "  --disk-gib N     images and disks, GiB\n"
-          "  --devices N      devices (of device classes) over all its stacks\n"
-          "  --networks N     networks of its own (nat, isolated)\n"
-          "\n"
-          "List options:\n"
-          "  --limit N        tenants per page (1-1000)\n"
-          "  --after CURSOR   the page after CURSOR (the \"next\" of the previous one)\n"
-          "  --all            with --limit: every page, N at a time\n"
-          "\n"
-          "Operator only.  Global options: turtlectl --help.\n",
-          out);
-}
-
 typedef struct {
     gint64 values[6];
     gboolean seen[6];
@@ -271,16 +235,37 @@ static int tenant_delete(Ctl *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
-int cmd_tenant(Ctl *ctl, int argc, char **argv)
-{
-    static const CmdVerb verbs[] = {
-        {"create", tenant_create},
-        {"list", tenant_list},
-        {"show", tenant_show},
-        {"set", tenant_set},
-        {"edit", tenant_edit},
-        {"delete", tenant_delete},
-        {NULL, NULL},
-    };
-    return cmd_dispatch(ctl, "tenant", verbs, argc, argv);
-}
+static const CmdVerb tenant_verbs[] = {
+    {"create", tenant_create, "NAME [QUOTA OPTIONS]", "a tenant and its first token",
+     "a tenant and its first token; the token's secret is shown only here", NULL},
+    {"list", tenant_list, "[--limit N [--after CURSOR] [--all]]",
+     "every tenant with its quota, every page (--limit N",
+     "every tenant with its quota, every page (--limit N: one page of N, --all:\n"
+     "every page of N)\n"
+     "\n"
+     "Options:\n"
+     "  --limit N        tenants per page (1-1000)\n"
+     "  --after CURSOR   the page after CURSOR (the \"next\" of the previous one)\n"
+     "  --all            with --limit: every page, N at a time",
+     NULL},
+    {"show", tenant_show, "NAME", "one tenant", "one tenant", NULL},
+    {"set", tenant_set, "NAME QUOTA OPTIONS", "change a tenant's quota (the options given",
+     "change a tenant's quota (the options given; the others stay)", NULL},
+    {"edit", tenant_edit, "NAME", "change a tenant's quota in $VISUAL or $EDITOR",
+     "change a tenant's quota in $VISUAL or $EDITOR; refused, with nothing written,\n"
+     "if someone changed the tenant meanwhile",
+     NULL},
+    {"delete", tenant_delete, "NAME", "a tenant (refused while it owns stacks or images)",
+     "a tenant (refused while it owns stacks or images)", NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const CmdNoun cmd_tenant_noun = {
+    "tenant",
+    "tenants and their quotas (operator)",
+    tenant_verbs,
+    "Quota options (create defaults: 4 stacks, 8 vCPUs, 8192 MiB, 50 GiB, 4 devices,\n"
+    "4 networks):\n"
+    "\n"
+    "Operator only.",
+};

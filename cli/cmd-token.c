@@ -7,41 +7,6 @@
 #include "api/operator_token.h"
 #include "api/tenant.h"
 
-void cmd_token_usage(FILE *out)
-{
-    fputs("usage: turtlectl token create TENANT\n"
-          "       turtlectl token list TENANT [--limit N [--after CURSOR] [--all]]\n"
-          "       turtlectl token revoke TENANT ID\n"
-          "       turtlectl token create --operator [--scope metrics|admin] "
-          "[--description TEXT]\n"
-          "       turtlectl token list --operator [--limit N [--after CURSOR] [--all]]\n"
-          "       turtlectl token revoke --operator ID\n"
-          "\n"
-          "  create  a new token for TENANT; its secret is shown only here\n"
-          "  list    TENANT's live tokens, oldest first: id and creation time (never\n"
-          "          the secret), every page (--limit N: one page of N, --all: every\n"
-          "          page of N)\n"
-          "  revoke  the token ID of TENANT: its secret stops working at once, and its\n"
-          "          event streams end\n"
-          "\n"
-          "With --operator, the same for operator tokens (bound to no tenant, for TCP):\n"
-          "scope metrics (the default: the least a token can do) reads only /metrics,\n"
-          "for a Prometheus scraper; scope admin does everything the operator may,\n"
-          "but manage operator tokens.\n"
-          "\n"
-          "Options:\n"
-          "  --operator            operator tokens instead of a tenant's\n"
-          "  --scope metrics|admin with --operator: what the token may do (metrics)\n"
-          "  --description TEXT    with --operator: a note to tell tokens apart\n"
-          "  --limit N             tokens per page (1-1000)\n"
-          "  --after CURSOR        the page after CURSOR (the \"next\" of the previous one)\n"
-          "  --all                 with --limit: every page, N at a time\n"
-          "\n"
-          "Operator only; operator tokens only on the UNIX socket without a token.\n"
-          "Global options: turtlectl --help.\n",
-          out);
-}
-
 /* Takes "--operator" out of @argv (up to "--"), which then goes to the
  * operator verbs' own parsers.  TRUE when it was there. */
 static gboolean take_operator_flag(int *argc, char **argv)
@@ -212,13 +177,46 @@ static int token_revoke(Ctl *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
-int cmd_token(Ctl *ctl, int argc, char **argv)
-{
-    static const CmdVerb verbs[] = {
-        {"create", token_create},
-        {"list", token_list},
-        {"revoke", token_revoke},
-        {NULL, NULL},
-    };
-    return cmd_dispatch(ctl, "token", verbs, argc, argv);
-}
+static const CmdVerb token_verbs[] = {
+    {"create", token_create, "TENANT\n--operator [--scope metrics|admin] [--description TEXT]",
+     "a new token for TENANT",
+     "a new token for TENANT; its secret is shown only here\n"
+     "\n"
+     "Options:\n"
+     "  --operator            operator tokens instead of a tenant's\n"
+     "  --scope metrics|admin with --operator: what the token may do (metrics)\n"
+     "  --description TEXT    with --operator: a note to tell tokens apart",
+     NULL},
+    {"list", token_list,
+     "TENANT [--limit N [--after CURSOR] [--all]]\n--operator [--limit N [--after CURSOR] [--all]]",
+     "TENANT's live tokens, oldest first",
+     "TENANT's live tokens, oldest first: id and creation time (never the secret),\n"
+     "every page (--limit N: one page of N, --all: every page of N)\n"
+     "\n"
+     "Options:\n"
+     "  --limit N             tokens per page (1-1000)\n"
+     "  --after CURSOR        the page after CURSOR (the \"next\" of the previous one)\n"
+     "  --all                 with --limit: every page, N at a time\n"
+     "  --operator            operator tokens instead of a tenant's",
+     NULL},
+    {"revoke", token_revoke, "TENANT ID\n--operator ID", "the token ID of TENANT",
+     "the token ID of TENANT: its secret stops working at once, and its event\n"
+     "streams end\n"
+     "\n"
+     "Options:\n"
+     "  --operator            operator tokens instead of a tenant's",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const CmdNoun cmd_token_noun = {
+    "token",
+    "tenants' API tokens (operator)",
+    token_verbs,
+    "With --operator, the same for operator tokens (bound to no tenant, for TCP):\n"
+    "scope metrics (the default: the least a token can do) reads only /metrics,\n"
+    "for a Prometheus scraper; scope admin does everything the operator may,\n"
+    "but manage operator tokens.\n"
+    "\n"
+    "Operator only; operator tokens only on the UNIX socket without a token.",
+};

@@ -6,7 +6,9 @@
 
 #include <glib/gstdio.h>
 
-int cmd_dispatch(Ctl *ctl, const char *noun, const CmdVerb *verbs, int argc, char **argv)
+#include "cli/help.h"
+
+int cmd_dispatch(Ctl *ctl, const char *words, const CmdVerb *verbs, int argc, char **argv)
 {
     g_autoptr(GError) error = NULL;
     int next = 0;
@@ -14,17 +16,28 @@ int cmd_dispatch(Ctl *ctl, const char *noun, const CmdVerb *verbs, int argc, cha
     /* Global options may sit between the noun and the verb too. */
     if (!args_parse_globals(argc, argv, &ctl->globals, &next, &error))
         return ctl_fail(ctl, error);
+    const char *summary = ctl->verb != NULL ? ctl->verb->summary : ctl->command->summary;
+    const char *notes = ctl->verb != NULL ? ctl->verb->help : ctl->command->help;
     if (ctl->globals.help) {
-        ctl->usage(stdout);
+        help_verbs(stdout, words, summary, verbs, notes);
         return CTL_EXIT_OK;
     }
     if (next == argc)
-        return ctl_usage_error(ctl, "%s: missing verb", noun);
-    for (guint i = 0; verbs[i].name != NULL; i++) {
-        if (strcmp(verbs[i].name, argv[next]) == 0)
-            return verbs[i].run(ctl, argc - next, argv + next);
+        return ctl_usage_error(ctl, "%s: missing verb", words);
+    const CmdVerb *verb = help_find_verb(verbs, argv[next]);
+    if (verb == NULL) {
+        g_autofree const char **names = help_verb_names(verbs);
+        return ctl_unknown_word(ctl, "verb", argv[next], names);
     }
-    return ctl_usage_error(ctl, "%s: unknown verb '%s'", noun, argv[next]);
+    ctl_enter_verb(ctl, verb, verb->name);
+    if (verb->run == NULL)
+        return cmd_run_sub_verbs(ctl, argc - next, argv + next);
+    return verb->run(ctl, argc - next, argv + next);
+}
+
+int cmd_run_sub_verbs(Ctl *ctl, int argc, char **argv)
+{
+    return cmd_dispatch(ctl, ctl->words, ctl->verb->verbs, argc - 1, argv + 1);
 }
 
 gboolean cmd_parse(Ctl *ctl, const char *verb, int argc, char **argv, const ArgSpec *specs,
@@ -43,7 +56,7 @@ gboolean cmd_parse(Ctl *ctl, const char *verb, int argc, char **argv, const ArgS
         return FALSE;
     }
     if (ctl->globals.help) {
-        ctl->usage(stdout);
+        help_verb(stdout, ctl->words, ctl->verb);
         *status = CTL_EXIT_OK;
         return FALSE;
     }

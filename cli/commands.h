@@ -1,6 +1,6 @@
-/* The nouns of turtlectl.  Each takes its verb and arguments (argv[0] is the
- * verb) and returns the exit status; each usage function prints the noun's
- * usage text. */
+/* The nouns of turtlectl and what their verbs share.  Each noun is a table
+ * of verbs; each verb takes its arguments (argv[0] is the verb) and returns
+ * the exit status. */
 #pragma once
 
 #include <stdio.h>
@@ -13,39 +13,53 @@
 #include "cli/args.h"
 #include "cli/ctl.h"
 
-int cmd_host(Ctl *ctl, int argc, char **argv);
-void cmd_host_usage(FILE *out);
-int cmd_tenant(Ctl *ctl, int argc, char **argv);
-void cmd_tenant_usage(FILE *out);
-int cmd_token(Ctl *ctl, int argc, char **argv);
-void cmd_token_usage(FILE *out);
-int cmd_operation(Ctl *ctl, int argc, char **argv);
-void cmd_operation_usage(FILE *out);
-int cmd_event(Ctl *ctl, int argc, char **argv);
-void cmd_event_usage(FILE *out);
-int cmd_image(Ctl *ctl, int argc, char **argv);
-void cmd_image_usage(FILE *out);
-int cmd_stack(Ctl *ctl, int argc, char **argv);
-void cmd_stack_usage(FILE *out);
-int cmd_peer(Ctl *ctl, int argc, char **argv);
-void cmd_peer_usage(FILE *out);
-int cmd_device_class(Ctl *ctl, int argc, char **argv);
-void cmd_device_class_usage(FILE *out);
-int cmd_device(Ctl *ctl, int argc, char **argv);
-void cmd_device_usage(FILE *out);
-int cmd_network(Ctl *ctl, int argc, char **argv);
-void cmd_network_usage(FILE *out);
-
 /* A verb of a noun: argv[0] is the verb itself. */
 typedef int (*CmdVerbFunc)(Ctl *ctl, int argc, char **argv);
-typedef struct {
-    const char *name;
-    CmdVerbFunc run;
-} CmdVerb;
 
-/* Looks the verb up in @verbs (ended by a NULL name) and runs it; handles
- * a missing or unknown verb and "--help" in place of the verb. */
-int cmd_dispatch(Ctl *ctl, const char *noun, const CmdVerb *verbs, int argc, char **argv);
+/* What a verb is and does: the one source of its help, of the usage shown
+ * with a usage error, of its suggestions and of shell completion (which
+ * reads the options, their values and the positional arguments off
+ * @synopsis: "NAME --to PEER [--wait]", "--format table|json"; NAME is a
+ * name of the noun's own kind, IMAGE, STACK, TENANT... of that kind). */
+typedef struct CmdVerb CmdVerb;
+struct CmdVerb {
+    const char *name;
+    CmdVerbFunc run; /* NULL for a verb of sub-verbs ("stack device") */
+    /* The arguments after "turtlectl NOUN VERB", one form per line; long
+     * forms are wrapped when printed. */
+    const char *synopsis;
+    const char *summary;  /* one line, for the noun's list of verbs */
+    const char *help;     /* what it does in full and its options; may be NULL */
+    const CmdVerb *verbs; /* the sub-verbs, ended by a NULL name; else NULL */
+};
+
+/* A noun: its verbs (ended by a NULL name) and notes for its help. */
+struct CmdNoun {
+    const char *name;
+    const char *summary;
+    const CmdVerb *verbs;
+    const char *help; /* may be NULL */
+};
+
+extern const CmdNoun cmd_host_noun;
+extern const CmdNoun cmd_tenant_noun;
+extern const CmdNoun cmd_token_noun;
+extern const CmdNoun cmd_image_noun;
+extern const CmdNoun cmd_stack_noun;
+extern const CmdNoun cmd_operation_noun;
+extern const CmdNoun cmd_event_noun;
+extern const CmdNoun cmd_peer_noun;
+extern const CmdNoun cmd_device_class_noun;
+extern const CmdNoun cmd_device_noun;
+extern const CmdNoun cmd_network_noun;
+
+/* Runs the verb argv[0] of @verbs (after global options), for the noun or
+ * verb @words ("stack", "stack device"); handles a missing or unknown verb
+ * (with a suggestion) and --help. */
+int cmd_dispatch(Ctl *ctl, const char *words, const CmdVerb *verbs, int argc, char **argv);
+
+/* A verb of sub-verbs runs them: its argv[0] is its own name. */
+int cmd_run_sub_verbs(Ctl *ctl, int argc, char **argv);
 
 /* Parses a verb's arguments (after the verb) and checks the positional
  * arguments against @names ("NAME", "ID"; trailing ones in brackets,

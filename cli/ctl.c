@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include "api/error.h"
+#include "cli/help.h"
 #include "cli/remotes.h"
+#include "cli/suggest.h"
 
 #define CTL_DEFAULT_SOCKET "/run/turtles/turtled.sock"
 
@@ -17,12 +19,23 @@ void ctl_init(Ctl *ctl)
     memset(ctl, 0, sizeof(*ctl));
     ctl->stdout_tty = isatty(STDOUT_FILENO);
     ctl->stderr_tty = isatty(STDERR_FILENO);
-    ctl->format = ctl->stdout_tty ? OUTPUT_TABLE : OUTPUT_JSON;
+    /* Tables in a pipe too, as virsh and incus print them: scripts ask
+     * for --format json. */
+    ctl->format = OUTPUT_TABLE;
 }
 
 void ctl_clear(Ctl *ctl)
 {
     g_clear_pointer(&ctl->client, client_free);
+    g_clear_pointer(&ctl->words, g_free);
+}
+
+void ctl_enter_verb(Ctl *ctl, const CmdVerb *verb, const char *name)
+{
+    char *words = ctl->words != NULL ? g_strdup_printf("%s %s", ctl->words, name) : g_strdup(name);
+    g_free(ctl->words);
+    ctl->words = words;
+    ctl->verb = verb;
 }
 
 static const char *env_value(const char *name)
@@ -42,7 +55,7 @@ gboolean ctl_connect(Ctl *ctl, GError **error)
 
     if (g->format != NULL && !output_format_parse(g->format, &ctl->format)) {
         g_set_error(error, CTL_ERROR, CTL_ERROR_USAGE,
-                    "--format: must be table, json or yaml (not '%s')", g->format);
+                    "--format: must be table, json, yaml or csv (not '%s')", g->format);
         return FALSE;
     }
     if ((g->remote != NULL) + (g->socket != NULL) + (g->url != NULL) > 1) {
@@ -79,18 +92,51 @@ gboolean ctl_connect(Ctl *ctl, GError **error)
     return TRUE;
 }
 
+/* The usage of what the command line has reached, short: the forms of the
+ * verb, or of the noun's verbs, and where the whole help is. */
+static void print_short_usage(const Ctl *ctl, FILE *out)
+{
+    if (ctl->verb != NULL && ctl->verb->verbs == NULL)
+        help_usage(out, ctl->words, ctl->verb, TRUE);
+    else if (ctl->verb != NULL)
+        help_usage_all(out, ctl->words, ctl->verb->verbs);
+    else if (ctl->command != NULL)
+        help_usage_all(out, ctl->words, ctl->command->verbs);
+    else
+        fputs("usage: turtlectl [GLOBAL OPTIONS] NOUN VERB [ARGUMENTS]\n", out);
+    fprintf(out, "Run 'turtlectl help%s%s' for more.\n", ctl->words != NULL ? " " : "",
+            ctl->words != NULL ? ctl->words : "");
+}
+
 int ctl_fail(Ctl *ctl, const GError *error)
 {
     fflush(stdout);
     fprintf(stderr, "turtlectl: %s\n", error->message);
     if (g_error_matches(error, CTL_ERROR, CTL_ERROR_USAGE)) {
-        if (ctl->usage != NULL) {
-            fputc('\n', stderr);
-            ctl->usage(stderr);
-        }
+        fputc('\n', stderr);
+        print_short_usage(ctl, stderr);
+        return CTL_EXIT_USAGE;
+    }
+    if (g_error_matches(error, CTL_ERROR, CTL_ERROR_UNKNOWN)) {
+        fprintf(stderr, "Run 'turtlectl help%s%s' for the list.\n", ctl->words != NULL ? " " : "",
+                ctl->words != NULL ? ctl->words : "");
         return CTL_EXIT_USAGE;
     }
     return CTL_EXIT_ERROR;
+}
+
+int ctl_unknown_word(Ctl *ctl, const char *what, const char *word, const char *const *candidates)
+{
+    const char *closest = suggest_closest(word, candidates);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *where =
+        ctl->words != NULL ? g_strconcat(ctl->words, ": ", NULL) : g_strdup("");
+    if (closest != NULL)
+        error = g_error_new(CTL_ERROR, CTL_ERROR_UNKNOWN, "%sunknown %s '%s'; did you mean '%s'?",
+                            where, what, word, closest);
+    else
+        error = g_error_new(CTL_ERROR, CTL_ERROR_UNKNOWN, "%sunknown %s '%s'", where, what, word);
+    return ctl_fail(ctl, error);
 }
 
 int ctl_usage_error(Ctl *ctl, const char *format, ...)

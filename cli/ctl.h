@@ -20,8 +20,9 @@
 #define CTL_ERROR (ctl_error_quark())
 
 typedef enum {
-    CTL_ERROR_USAGE,  /* bad command line: exit 2 with the noun's usage */
-    CTL_ERROR_CONFIG, /* a remote that does not exist or is incomplete */
+    CTL_ERROR_USAGE,   /* bad command line: exit 2 with the verb's (or noun's) usage */
+    CTL_ERROR_UNKNOWN, /* an unknown noun or verb: exit 2 with a pointer to the help */
+    CTL_ERROR_CONFIG,  /* a remote that does not exist or is incomplete */
 } CtlErrorCode;
 
 GQuark ctl_error_quark(void);
@@ -32,17 +33,21 @@ typedef struct {
     const char *socket;
     const char *url;
     const char *token;
+    const char *cacert;
     const char *format;
     gboolean help;
     gboolean version;
 } CtlGlobals;
 
-typedef void (*CtlUsageFunc)(FILE *out);
+typedef struct CmdNoun CmdNoun;
+typedef struct CmdVerb CmdVerb;
 
 typedef struct {
     CtlGlobals globals;
-    const char *noun;   /* once chosen */
-    CtlUsageFunc usage; /* of the current noun; the main usage before one is chosen */
+    const char *noun;       /* its name, once chosen */
+    const CmdNoun *command; /* the noun, once chosen */
+    const CmdVerb *verb;    /* the verb (a sub-verb: the innermost), once chosen */
+    char *words;            /* the command so far, "stack device attach", for help */
     OutputFormat format;
     gboolean stdout_tty;
     gboolean stderr_tty;
@@ -57,9 +62,16 @@ void ctl_clear(Ctl *ctl);
 gboolean ctl_connect(Ctl *ctl, GError **error);
 
 /* Prints "turtlectl: MESSAGE" and returns the exit status that fits the
- * error: 2 (after the current usage) for usage errors, else 1. */
+ * error: 2 for usage errors (after the usage of the verb or noun at hand,
+ * or, for an unknown word, where to find help), else 1. */
 int ctl_fail(Ctl *ctl, const GError *error);
 int ctl_usage_error(Ctl *ctl, const char *format, ...) G_GNUC_PRINTF(2, 3);
+/* "unknown WHAT 'WORD'; did you mean 'CANDIDATE'?" (when one of
+ * @candidates, NULL-terminated, is close) and where the help is: exit 2. */
+int ctl_unknown_word(Ctl *ctl, const char *what, const char *word, const char *const *candidates);
+
+/* Enters the verb @verb named @name: the words and usage of what follows. */
+void ctl_enter_verb(Ctl *ctl, const CmdVerb *verb, const char *name);
 
 /* A request whose answer must be a JSON object (or nothing, for 204).
  * *body gets the parsed answer (NULL for an empty one). */

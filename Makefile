@@ -67,7 +67,7 @@ WARN = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-p
 PKG_HVCORE = glib-2.0 gobject-2.0 gio-2.0 libvirt libvirt-glib-1.0 libvirt-gconfig-1.0 libxml-2.0 json-c libisofs-1
 PKG_API    = glib-2.0 json-c
 PKG_DAEMON = $(PKG_HVCORE) json-c libmicrohttpd gnutls sqlite3 libsystemd
-PKG_CLI    = glib-2.0 json-c libcurl
+PKG_CLI    = glib-2.0 json-c libcurl yaml-0.1
 pkg_cflags = $(shell pkg-config --cflags $(1))
 pkg_libs   = $(shell pkg-config --libs $(1))
 

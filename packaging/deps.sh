@@ -8,6 +8,8 @@ set -eu
 # systemd-boot-efi, dosfstools, mtools, fdisk: the UEFI-bootable L1 disk image
 # of the tests (GPT + EFI system partition, written without mounting);
 # xorriso reads seeds back in tests; tmux drives turtlectl's interactive console.
+# libyaml-dev: turtlectl's YAML output; bash-completion, zsh, fish: the
+# completion tests run each shell; openssl: the TLS tests' certificates.
 # The last line: make deb and lintian; systemd-analyze and
 # systemd-socket-activate (tests, without systemd as init); promtool.
 PACKAGES="
@@ -21,6 +23,7 @@ libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
 dnsmasq-base iptables ebtables iproute2
 busybox-static cpio xz-utils zstd kmod curl jq sqlite3 wrk
 ovmf libisofs-dev systemd-boot-efi dosfstools mtools fdisk xorriso tmux
+libyaml-dev bash-completion zsh fish openssl
 debhelper dpkg-dev lintian systemd prometheus
 "
 

@@ -12,9 +12,10 @@ cli_init() {
     : >"$TD_DIR/ctl-all.err"
 }
 
-# ctl ARGS...: runs turtlectl; sets RC, OUT (stdout) and ERR (stderr).
+# ctl ARGS...: runs turtlectl with --format json, as scripts do (a --format
+# in ARGS comes later and wins); sets RC, OUT (stdout) and ERR (stderr).
 ctl() {
-    "$CTL" "$@" >"$TD_DIR/ctl.out" 2>"$TD_DIR/ctl.err"
+    "$CTL" --format json "$@" >"$TD_DIR/ctl.out" 2>"$TD_DIR/ctl.err"
     RC=$?
     OUT=$(<"$TD_DIR/ctl.out")
     ERR=$(<"$TD_DIR/ctl.err")

@@ -45,6 +45,19 @@ static char *operation_summary(json_object *data, char **time)
                            operation->id);
 }
 
+/* One line of the monitor's table: aligned as a table, or a CSV record
+ * (the events come one at a time, so the columns cannot be measured). */
+static void print_event_row(const Ctl *ctl, const char *time, const char *type, const char *summary)
+{
+    if (ctl->format == OUTPUT_CSV) {
+        g_autoptr(OutputTable) row = output_table_new(NULL, 3);
+        output_table_add(row, time, type, summary);
+        output_table_print(row, stdout);
+        return;
+    }
+    printf("%-27s  %-9s  %s\n", time, type, summary);
+}
+
 static void on_event(const char *type, const char *id, const char *data, gpointer user_data)
 {
     Monitor *monitor = user_data;
@@ -70,7 +83,8 @@ static void on_event(const char *type, const char *id, const char *data, gpointe
         else
             printf("%s\n", data);
         break;
-    case OUTPUT_TABLE: {
+    case OUTPUT_TABLE:
+    case OUTPUT_CSV: {
         g_autofree char *time = NULL;
         g_autofree char *summary = value != NULL ? operation_summary(value, &time) : NULL;
         if (summary == NULL)
@@ -79,7 +93,7 @@ static void on_event(const char *type, const char *id, const char *data, gpointe
                           : g_strdup(data);
         if (time == NULL)
             time = now_rfc3339();
-        printf("%-27s  %-9s  %s\n", time, type, summary);
+        print_event_row(monitor->ctl, time, type, summary);
         break;
     }
     }
@@ -125,8 +139,8 @@ static int event_monitor(Ctl *ctl, int argc, char **argv)
         return ctl_fail(ctl, error);
 
     Monitor monitor = {.ctl = ctl, .last_id = g_strdup(after)};
-    if (ctl->format == OUTPUT_TABLE) {
-        printf("%-27s  %-9s  %s\n", "TIME", "TYPE", "SUMMARY");
+    if (ctl->format == OUTPUT_TABLE || ctl->format == OUTPUT_CSV) {
+        print_event_row(ctl, "TIME", "TYPE", "SUMMARY");
         fflush(stdout);
     }
     for (guint tries = 0;; tries++) {

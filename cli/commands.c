@@ -55,6 +55,7 @@ gboolean cmd_parse(Ctl *ctl, const char *verb, int argc, char **argv, const ArgS
         *status = ctl_fail(ctl, error);
         return FALSE;
     }
+    ctl_use_format(ctl);
     if (ctl->globals.help) {
         help_verb(stdout, ctl->words, ctl->verb);
         *status = CTL_EXIT_OK;

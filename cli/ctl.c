@@ -53,11 +53,6 @@ gboolean ctl_connect(Ctl *ctl, GError **error)
 {
     const CtlGlobals *g = &ctl->globals;
 
-    if (g->format != NULL && !output_format_parse(g->format, &ctl->format)) {
-        g_set_error(error, CTL_ERROR, CTL_ERROR_USAGE,
-                    "--format: must be table, json, yaml or csv (not '%s')", g->format);
-        return FALSE;
-    }
     if ((g->remote != NULL) + (g->socket != NULL) + (g->url != NULL) > 1) {
         g_set_error_literal(error, CTL_ERROR, CTL_ERROR_USAGE,
                             "--remote, --socket and --url exclude each other");
@@ -198,6 +193,14 @@ char *ctl_path(const char *prefix, ...)
     return g_string_free(path, FALSE);
 }
 
+void ctl_use_format(Ctl *ctl)
+{
+    /* args_parse checked it. */
+    if (ctl->globals.format != NULL)
+        output_format_parse(ctl->globals.format, &ctl->format);
+    output_tables_as_csv(ctl->format == OUTPUT_CSV);
+}
+
 gboolean ctl_emit(Ctl *ctl, json_object *body)
 {
     switch (ctl->format) {
@@ -210,6 +213,7 @@ gboolean ctl_emit(Ctl *ctl, json_object *body)
             output_yaml(stdout, body);
         return TRUE;
     case OUTPUT_TABLE:
+    case OUTPUT_CSV:
         break;
     }
     return FALSE;

@@ -84,8 +84,11 @@ json_object *ctl_member(json_object *body, const char *key, GError **error);
 /* "/v1/tenants/acme/tokens": @prefix, then each segment escaped, up to NULL. */
 char *ctl_path(const char *prefix, ...) G_GNUC_NULL_TERMINATED;
 
-/* Prints @body as json or yaml and returns TRUE; FALSE in table mode (the
- * caller draws the table). */
+/* Applies --format (once the options are parsed: cmd_parse does it). */
+void ctl_use_format(Ctl *ctl);
+
+/* Prints @body as json or yaml and returns TRUE; FALSE for table and csv
+ * (the caller draws the table, which prints as CSV for csv). */
 gboolean ctl_emit(Ctl *ctl, json_object *body);
 
 /* Prints @message in table mode only: confirmations of verbs without an answer. */

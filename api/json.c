@@ -192,7 +192,7 @@ gboolean api_json_check_name(const char *path, const char *name, GError **error)
         return FALSE;
     }
     if (!api_name_is_valid(name)) {
-        api_json_set_invalid(error, path, "must match " API_NAME_RULE);
+        api_json_set_invalid(error, path, "%s", API_NAME_RULE_WORDS);
         return FALSE;
     }
     return TRUE;

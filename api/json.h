@@ -18,6 +18,10 @@ char *api_json_to_string(json_object *value);
 
 /* Name rule of the API: ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ */
 #define API_NAME_RULE "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+/* The same rule in words, for messages: people read these, not regexps. */
+#define API_NAME_RULE_WORDS                                                                        \
+    "must be 1 to 63 characters of lowercase letters, digits and '-', starting and ending "        \
+    "with a letter or digit"
 gboolean api_name_is_valid(const char *name);
 
 /* ---- decoding helpers ---------------------------------------------------
@@ -64,8 +68,8 @@ void api_json_set_invalid(GError **error, const char *path, const char *format, 
 /* Value rules shared by decoders and validators. */
 gboolean api_json_check_range(const char *path, gint64 value, gint64 min, gint64 max,
                               GError **error);
-/* A name of the API: "<path>: is required" for NULL, else "<path>: must
- * match <API_NAME_RULE>". */
+/* A name of the API: "<path>: is required" for NULL, else "<path>:
+ * <API_NAME_RULE_WORDS>". */
 gboolean api_json_check_name(const char *path, const char *name, GError **error);
 /* "<path>: must be a UUID" */
 gboolean api_json_check_uuid(const char *path, const char *value, GError **error);

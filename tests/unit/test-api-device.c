@@ -10,7 +10,7 @@
 #define CREATED "2024-05-01T12:00:00Z"
 #define UPDATED "2024-05-02T08:30:15Z"
 
-#define NAME_MESSAGE "must match ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+#define NAME_MESSAGE API_NAME_RULE_WORDS
 #define PCI_MESSAGE                                                                                \
     "must be a PCI address like 0000:3b:00.0 (lower-case hex, slot 00-1f, function 0-7)"
 

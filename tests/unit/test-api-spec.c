@@ -15,7 +15,7 @@
 #include "hvcore/domain.h"
 #include "hvcore/error.h"
 
-#define NAME_MESSAGE "must match ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+#define NAME_MESSAGE API_NAME_RULE_WORDS
 
 static const char base_spec[] = "{'name':'web','vcpus':2,'memory_mib':1024,"
                                 "'boot':{'kernel':'vmlinuz','initrd':'initrd','cmdline':'quiet'},"

@@ -89,6 +89,8 @@ HVCORE_LIB = $(BUILD)/libhvcore.a
 API_LIB    = $(BUILD)/libapi.a
 # The daemon's modules but main, so unit tests can link them.
 DAEMON_LIB = $(BUILD)/libturtled.a
+# turtlectl's modules but main, for the unit tests of the CLI's own.
+CLI_LIB    = $(BUILD)/libturtlectl.a
 TURTLED    = $(BUILD)/turtled
 TURTLECTL  = $(BUILD)/turtlectl
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
@@ -134,13 +136,17 @@ $(DAEMON_LIB): $(call obj,$(filter-out daemon/main.c,$(DAEMON_SRC)))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
+$(CLI_LIB): $(call obj,$(filter-out cli/main.c,$(CLI_SRC)))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
 $(TURTLED): $(BUILD)/obj/daemon/main.o $(DAEMON_LIB) $(HVCORE_LIB) $(API_LIB) $(TSAN_SHIM)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_DAEMON))
-$(TURTLECTL): $(call obj,$(CLI_SRC)) $(API_LIB) $(TSAN_SHIM)
+$(TURTLECTL): $(BUILD)/obj/cli/main.o $(CLI_LIB) $(API_LIB) $(TSAN_SHIM)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_CLI))
 
 # Every unit test and test tool links all libraries; the linker takes what it needs.
-$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(DAEMON_LIB) $(HVCORE_LIB) $(API_LIB) $(TSAN_SHIM)
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(CLI_LIB) $(DAEMON_LIB) $(HVCORE_LIB) $(API_LIB) $(TSAN_SHIM)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKG_DAEMON) $(PKG_CLI))
 $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(DAEMON_LIB) $(HVCORE_LIB) $(API_LIB) $(TSAN_SHIM)

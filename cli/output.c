@@ -172,7 +172,8 @@ gboolean output_yaml(FILE *out, json_object *value)
     gboolean ok = yaml_emit_document(&emitter, value);
     if (!ok)
         fprintf(stderr, "turtlectl: cannot write YAML: %s\n",
-                emitter.problem != NULL ? emitter.problem : "libyaml failed");
+                emitter.problem != NULL ? emitter.problem
+                                        : "a value is not valid UTF-8 (--format json shows it)");
     yaml_emitter_delete(&emitter);
     return ok;
 }

@@ -82,7 +82,7 @@ static int device_list(Ctl *ctl, int argc, char **argv)
                                  .decode = device_page,
                                  .headers = headers,
                                  .row = device_row,
-                                 .filter = "class"};
+                                 .filters = {"class"}};
     return cmd_list(ctl, &list, argc, argv);
 }
 

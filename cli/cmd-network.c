@@ -137,7 +137,7 @@ static int network_list(Ctl *ctl, int argc, char **argv)
                                  .decode = api_network_list_from_json,
                                  .headers = headers,
                                  .row = network_row,
-                                 .filter = "tenant"};
+                                 .filters = {"tenant"}};
     return cmd_list(ctl, &list, argc, argv);
 }
 

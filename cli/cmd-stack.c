@@ -447,7 +447,7 @@ static int stack_list(Ctl *ctl, int argc, char **argv)
                                  .decode = api_stack_list_from_json,
                                  .headers = headers,
                                  .row = stack_row,
-                                 .filter = "tenant"};
+                                 .filters = {"tenant"}};
     return cmd_list(ctl, &list, argc, argv);
 }
 

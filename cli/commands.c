@@ -130,9 +130,9 @@ typedef struct {
     gboolean limit_seen;
     gboolean all;
     const char *after;
-    const char *filter; /* the value of the list's --FILTER */
-    char *base;         /* the list's path, without the query */
-    const char *owner;  /* the value of OWNER */
+    const char *filters[CMD_LIST_FILTERS]; /* the values of the list's --FILTERs */
+    char *base;                            /* the list's path, without the query */
+    const char *owner;                     /* the value of OWNER */
 } ListFlags;
 
 static char *list_path(const CmdList *list, const ListFlags *flags, const char *after)
@@ -141,8 +141,8 @@ static char *list_path(const CmdList *list, const ListFlags *flags, const char *
     if (flags->limit_seen)
         g_string_append_printf(path, "?limit=%" G_GINT64_FORMAT, flags->limit);
     cmd_query_append(path, "after", after);
-    if (list->filter != NULL)
-        cmd_query_append(path, list->filter, flags->filter);
+    for (guint i = 0; i < CMD_LIST_FILTERS && list->filters[i] != NULL; i++)
+        cmd_query_append(path, list->filters[i], flags->filters[i]);
     return g_string_free(path, FALSE);
 }
 
@@ -210,8 +210,10 @@ static int list_pages(Ctl *ctl, const CmdList *list, const ListFlags *flags)
         g_autoptr(GString) again = g_string_new(NULL);
         if (flags->owner != NULL)
             g_string_append_printf(again, " %s", flags->owner);
-        if (flags->filter != NULL)
-            g_string_append_printf(again, " --%s %s", list->filter, flags->filter);
+        for (guint i = 0; i < CMD_LIST_FILTERS && list->filters[i] != NULL; i++) {
+            if (flags->filters[i] != NULL)
+                g_string_append_printf(again, " --%s %s", list->filters[i], flags->filters[i]);
+        }
         fprintf(stderr, "more: turtlectl %s list%s --limit %" G_GINT64_FORMAT " --after %s\n",
                 ctl->noun, again->str, flags->limit, next);
     }
@@ -221,16 +223,18 @@ static int list_pages(Ctl *ctl, const CmdList *list, const ListFlags *flags)
 int cmd_list(Ctl *ctl, const CmdList *list, int argc, char **argv)
 {
     ListFlags flags = {0};
-    g_autofree char *filter_option =
-        list->filter != NULL ? g_strconcat("--", list->filter, NULL) : NULL;
-    const ArgSpec specs[] = {
+    g_autoptr(GPtrArray) filter_options = g_ptr_array_new_with_free_func(g_free);
+    ArgSpec specs[4 + CMD_LIST_FILTERS] = {
         {"--limit", ARG_INT, 1, CMD_LIST_LIMIT_MAX, &flags.limit, &flags.limit_seen},
         {"--after", ARG_STRING, 0, 0, &flags.after, NULL},
         {"--all", ARG_FLAG, 0, 0, &flags.all, NULL},
-        /* Ends the table here when the list has no filter. */
-        {filter_option, ARG_STRING, 0, 0, &flags.filter, NULL},
-        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
     };
+    /* Then the filters; the zeroed rest ends the table. */
+    for (guint i = 0; i < CMD_LIST_FILTERS && list->filters[i] != NULL; i++) {
+        char *option = g_strconcat("--", list->filters[i], NULL);
+        g_ptr_array_add(filter_options, option);
+        specs[3 + i] = (ArgSpec){option, ARG_STRING, 0, 0, &flags.filters[i], NULL};
+    }
     const char *const names[] = {list->owner, NULL};
     g_autoptr(GPtrArray) args = NULL;
     int status = CTL_EXIT_OK;

@@ -97,6 +97,8 @@ int cmd_edit(Ctl *ctl, const char *what, const char *path, const char *member,
 
 /* Bound of --limit; the API's LIST_LIMIT_MAX. */
 #define CMD_LIST_LIMIT_MAX 1000
+/* Most filters a list has (operation list: --status, --kind, --tenant). */
+#define CMD_LIST_FILTERS 3
 
 typedef struct {
     const char *path;   /* "/v1/stacks"; with @owner the path before OWNER */
@@ -105,9 +107,9 @@ typedef struct {
     GPtrArray *(*decode)(json_object *body, char **next, GError **error);
     const char *const *headers;                     /* the table's */
     void (*row)(OutputTable *table, gpointer item); /* one item's row */
-    /* The list's filter: --FILTER VALUE sent as ?FILTER=VALUE ("tenant",
-     * "class"); NULL: none. */
-    const char *filter;
+    /* The list's filters: each --FILTER VALUE sent as ?FILTER=VALUE
+     * ("tenant", "class"); up to CMD_LIST_FILTERS, the rest NULL. */
+    const char *filters[CMD_LIST_FILTERS];
     /* A list under one resource: its positional argument ("TENANT"), and
      * the path's segment after it ("tokens"): /v1/tenants/OWNER/tokens. */
     const char *owner;

@@ -24,7 +24,7 @@
 
 /* The bound on one request for names: well inside the 1 s a shell may
  * wait, with room for starting turtlectl and the shell script's work. */
-#define COMPLETE_TIMEOUT_MS 700
+#define COMPLETE_TIMEOUT_MS 600
 
 /* Names asked for at most: the first page, this long. */
 #define COMPLETE_LIST_LIMIT 200

@@ -246,6 +246,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man1 \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/turtles \
+	  $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d \
 	  $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
 	  $(DESTDIR)$(SYSCONFDIR)/turtles
 	install -m 0755 $(TURTLED) $(DESTDIR)$(PREFIX)/sbin/turtled
@@ -254,6 +256,10 @@ install: all
 	install -m 0644 docs/turtlectl.1 $(DESTDIR)$(PREFIX)/share/man/man1/turtlectl.1
 	install -m 0644 packaging/turtlectl.bash-completion \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/turtlectl
+	install -m 0644 packaging/turtlectl.zsh-completion \
+	  $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_turtlectl
+	install -m 0644 packaging/turtlectl.fish \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/turtlectl.fish
 	install -m 0644 api/openapi.yaml $(DESTDIR)$(PREFIX)/share/turtles/openapi.yaml
 	sed 's|/usr/sbin/turtled|$(PREFIX)/sbin/turtled|' packaging/turtled.service \
 	  >$(DESTDIR)$(SYSTEMDUNITDIR)/turtled.service

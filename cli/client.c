@@ -307,6 +307,23 @@ gboolean client_request(Client *client, const char *method, const char *path, js
     return request_json(client, method, path, request, timeout_s, NULL, NULL, body, error);
 }
 
+gboolean client_get_within(Client *client, const char *path, guint timeout_ms, json_object **body,
+                           GError **error)
+{
+    g_autoptr(GString) answer = g_string_new(NULL);
+    Exchange exchange = {.client = client, .body = answer};
+
+    struct curl_slist *headers = prepare(client, &exchange, "GET", path, "application/json", FALSE);
+    curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(client->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(client->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    CURLcode code = curl_easy_perform(client->curl);
+    curl_slist_free_all(headers);
+    gboolean ok = finish_json(client, code, &exchange, body, error);
+    g_free(exchange.etag);
+    return ok;
+}
+
 gboolean client_request_tagged(Client *client, const char *method, const char *path,
                                json_object *request, const char *if_match, char **etag,
                                json_object **body, GError **error)

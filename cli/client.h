@@ -33,6 +33,11 @@ const char *client_target(const Client *client);
  * empty).  @timeout_s bounds the exchange (0: a default for quick calls). */
 gboolean client_request(Client *client, const char *method, const char *path, json_object *request,
                         guint timeout_s, json_object **body, GError **error);
+/* A GET that gives up after @timeout_ms in all (connecting included), for
+ * shell completion, which must never keep the shell waiting on a dead or
+ * hung turtled.  The answer is as client_request's. */
+gboolean client_get_within(Client *client, const char *path, guint timeout_ms, json_object **body,
+                           GError **error);
 /* The same for a read-modify-write: @if_match (may be NULL) goes as
  * If-Match, and *@etag (may be NULL) gets the answer's ETag (NULL without
  * one).  An answer 412 is CLIENT_ERROR_CHANGED. */

@@ -10,6 +10,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/complete.h"
 #include "cli/ctl.h"
 #include "cli/help.h"
 
@@ -125,6 +126,8 @@ static int run(Ctl *ctl, int argc, char **argv)
         return ctl_usage_error(ctl, "missing noun");
     }
     const char *word = argv[next];
+    if (strcmp(word, "__complete") == 0)
+        return complete_run(ctl, nouns, G_N_ELEMENTS(nouns), argc - next - 1, argv + next + 1);
     if (strcmp(word, "help") == 0)
         return help(ctl, argc - next - 1, argv + next + 1);
     const CmdNoun *noun = find_noun(word);

@@ -380,16 +380,16 @@ static const CmdVerb remote_verbs[] = {
      "name a turtled to talk to: writes [remote \"NAME\"] to the user's config file\n"
      "(~/.config/turtles/config.ini; mode 0600, replaced atomically)\n"
      "\n"
-     "NAME is " REMOTES_NAME_RULE ",\n"
-     "and new (in the user's and the system's file).\n"
+     "NAME is 1 to 63 letters, digits, '-', '_' or '.', starting with a letter or\n"
+     "a digit, and new (in the user's and the system's file).\n"
      "\n"
      "Options:\n"
      "  --url URL          turtled over TCP: http://127.0.0.1:8080, https://host:8443\n"
      "  --socket PATH      turtled's UNIX socket (stored absolute)\n"
      "  --token-file FILE  the token, read from FILE (one line)\n"
      "  --token-stdin      the token, read from standard input (one line)\n"
-     "  --cacert FILE      for https://: trust the CA certificates (PEM) of FILE instead\n"
-     "                     of the system's (stored absolute)\n"
+     "  --cacert FILE      for https://: trust the CA certificates (PEM) of FILE, not\n"
+     "                     the system's (stored absolute)\n"
      "  --default          make it the default remote too (as remote switch does)\n"
      "\n"
      "--token is refused here: a token on the command line lands in the shell's\n"
@@ -418,7 +418,7 @@ const CmdNoun cmd_remote_noun = {
     "the named turtleds of turtlectl's config files",
     remote_verbs,
     "The user's file (~/.config/turtles/config.ini, under $XDG_CONFIG_HOME when\n"
-    "set) comes before the system's (" REMOTES_SYSTEM_FILE "); turtlectl writes the\n"
-    "user's only.  A file that holds a token is refused while others may read it:\n"
-    "chmod 600 it (the system's: owned by root, 600 or 640).",
+    "set) comes before the system's (" REMOTES_SYSTEM_FILE ");\n"
+    "turtlectl writes the user's only.  A file that holds a token is refused while\n"
+    "others may read it: chmod 600 it (the system's: owned by root, 600 or 640).",
 };

@@ -25,6 +25,7 @@ struct Client {
     char *base_url;    /* "http://localhost" on the socket, else the URL without trailing '/' */
     char *target;
     char *authorization; /* "Authorization: Bearer ..." or NULL */
+    char *cacert;        /* the CA bundle for https://, or NULL for the system's */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -44,7 +45,7 @@ typedef struct {
 
 G_DEFINE_QUARK(turtlectl - client - error - quark, client_error)
 
-Client *client_new(const char *socket_path, const char *url, const char *token)
+Client *client_new(const char *socket_path, const char *url, const char *token, const char *cacert)
 {
     g_return_val_if_fail((socket_path == NULL) != (url == NULL), NULL);
 
@@ -63,6 +64,7 @@ Client *client_new(const char *socket_path, const char *url, const char *token)
     }
     if (token != NULL && *token != '\0')
         client->authorization = g_strdup_printf("Authorization: Bearer %s", token);
+    client->cacert = g_strdup(cacert);
     return client;
 }
 
@@ -78,7 +80,41 @@ void client_free(Client *client)
     if (client->authorization != NULL)
         memset(client->authorization, 0, strlen(client->authorization));
     g_free(client->authorization);
+    g_free(client->cacert);
     g_free(client);
+}
+
+/* Far above any CA bundle: the system's is about 200 KiB. */
+#define CLIENT_CACERT_MAX (16 * 1024 * 1024)
+
+gboolean client_cacert_check(const char *file, GError **error)
+{
+    FILE *in = fopen(file, "re");
+    if (in == NULL) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_LOCAL, "cannot read %s: %s", file,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    g_autoptr(GString) contents = g_string_new(NULL);
+    char buf[4096];
+    size_t n;
+    while (contents->len <= CLIENT_CACERT_MAX && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+        g_string_append_len(contents, buf, (gssize)n);
+    gboolean failed = ferror(in);
+    int saved = errno;
+    fclose(in);
+    if (failed) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_LOCAL, "cannot read %s: %s", file,
+                    g_strerror(saved));
+        return FALSE;
+    }
+    if (contents->len > CLIENT_CACERT_MAX ||
+        strstr(contents->str, "-----BEGIN CERTIFICATE-----") == NULL) {
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_LOCAL,
+                    "%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", file);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 const char *client_target(const Client *client)
@@ -131,9 +167,9 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *user_data)
     return len;
 }
 
-/* Resets the handle for one exchange; the connection cache survives. */
 /* Where and how @curl connects: @url over the client's UNIX socket or
- * TCP, HTTP(S) only, no signals, errors into the client's buffer. */
+ * TCP, HTTP(S) only, the client's CA bundle alone when it has one, no
+ * signals, errors into the client's buffer.  Every handle passes here. */
 static void set_connection(Client *client, CURL *curl, const char *url)
 {
     curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -143,6 +179,11 @@ static void set_connection(Client *client, CURL *curl, const char *url)
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, client->errbuf);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)CLIENT_CONNECT_TIMEOUT_S);
+    if (client->cacert != NULL) {
+        /* Instead of the system's store, not besides it: no CA path either. */
+        curl_easy_setopt(curl, CURLOPT_CAINFO, client->cacert);
+        curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
+    }
 }
 
 static struct curl_slist *prepare(Client *client, Exchange *exchange, const char *method,
@@ -172,6 +213,29 @@ static struct curl_slist *prepare(Client *client, Exchange *exchange, const char
     return headers;
 }
 
+/* A certificate turtlectl does not trust, said with what to do about it. */
+static void set_certificate_error(Client *client, CURLcode code, const char *reason, GError **error)
+{
+    if (code == CURLE_SSL_CACERT_BADFILE)
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
+                    "cannot use the CA certificates of %s: %s", client->cacert, reason);
+    else if (strstr(reason, "subject name") != NULL || strstr(reason, "does not match") != NULL)
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
+                    "the certificate of %s is not for that host name (%s): connect with a name "
+                    "it holds",
+                    client->target, reason);
+    else if (client->cacert != NULL)
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
+                    "the certificate of %s is not trusted by %s (%s): give the CA that signed "
+                    "it with --cacert FILE or the remote's cacert",
+                    client->target, client->cacert, reason);
+    else
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
+                    "the certificate of %s is not trusted (%s): give its CA with --cacert FILE "
+                    "or the remote's cacert",
+                    client->target, reason);
+}
+
 /* Connection-phase failures say "cannot reach"; the errno of a failed
  * connect() ("No such file or directory" for a missing socket) beats
  * libcurl's generic text. */
@@ -182,11 +246,14 @@ static void set_transport_error(Client *client, CURLcode code, GError **error)
 
     curl_easy_getinfo(client->curl, CURLINFO_OS_ERRNO, &os_errno);
     switch (code) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+        set_certificate_error(client, code, reason, error);
+        break;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
         if (code == CURLE_COULDNT_CONNECT && os_errno != 0)
@@ -201,14 +268,25 @@ static void set_transport_error(Client *client, CURLcode code, GError **error)
     }
 }
 
-/* An error answer: the API's message as is, or what we can say about a body
- * that is not the API's (a proxy's page, libmicrohttpd's own 414). */
+/* What a 401 adds to the API's message: the ways to give a token. */
+#define CLIENT_TOKEN_HINT                                                                          \
+    "give a valid token with --token TOKEN, $TURTLES_TOKEN or a remote's token (turtlectl "        \
+    "remote add NAME --url URL --token-file FILE); the operator needs none on the UNIX socket as " \
+    "root"
+
+/* An error answer: the API's message as is (a 401's with how to give a
+ * token), or what we can say about a body that is not the API's (a
+ * proxy's page, libmicrohttpd's own 414). */
 static void set_answer_error(Client *client, long status, const GString *body, GError **error)
 {
     g_autoptr(json_object) value = api_json_parse(body->str, body->len, API_JSON_MAX_DEPTH, NULL);
     g_autofree char *message = NULL;
 
     if (value != NULL && api_error_body_from_json(value, NULL, NULL, &message, NULL)) {
+        if (status == 401) {
+            g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_API, "%s: " CLIENT_TOKEN_HINT, message);
+            return;
+        }
         g_set_error_literal(error, CLIENT_ERROR,
                             status == 412 ? CLIENT_ERROR_CHANGED : CLIENT_ERROR_API, message);
         return;

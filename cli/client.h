@@ -20,10 +20,16 @@ GQuark client_error_quark(void);
 
 typedef struct Client Client;
 
-/* Exactly one of @socket_path and @url (http:// or https://); @token may be NULL. */
-Client *client_new(const char *socket_path, const char *url, const char *token);
+/* Exactly one of @socket_path and @url (http:// or https://); @token may be
+ * NULL.  @cacert (a PEM file; NULL: the system's store) is the only CA
+ * bundle trusted for https://, by every handle the client makes. */
+Client *client_new(const char *socket_path, const char *url, const char *token, const char *cacert);
 void client_free(Client *client);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Client, client_free)
+
+/* TRUE when @file can be a --cacert: readable, with a PEM certificate in
+ * it; else CLIENT_ERROR_LOCAL saying what is wrong (naming the file). */
+gboolean client_cacert_check(const char *file, GError **error);
 
 /* The socket path or the URL, for messages. */
 const char *client_target(const Client *client);

@@ -52,6 +52,7 @@ extern const CmdNoun cmd_peer_noun;
 extern const CmdNoun cmd_device_class_noun;
 extern const CmdNoun cmd_device_noun;
 extern const CmdNoun cmd_network_noun;
+extern const CmdNoun cmd_remote_noun;
 
 /* Runs the verb argv[0] of @verbs (after global options), for the noun or
  * verb @words ("stack", "stack device"); handles a missing or unknown verb

@@ -66,24 +66,38 @@ gboolean ctl_connect(Ctl *ctl, GError **error)
 
     /* Flags, then the environment, then the config files, then the default socket. */
     const char *token = g->token != NULL ? g->token : env_value("TURTLES_TOKEN");
-    if (g->socket != NULL || g->url != NULL) {
-        ctl->client = client_new(g->socket, g->url, token);
-        return TRUE;
-    }
-    const char *socket = env_value("TURTLES_SOCKET");
-    if (g->remote == NULL && socket != NULL) {
-        ctl->client = client_new(socket, NULL, token);
-        return TRUE;
-    }
-    g_auto(GStrv) files = remotes_default_files();
+    const char *socket = g->socket;
+    const char *url = g->url;
     g_autoptr(Remote) remote = NULL;
-    if (!remotes_lookup((const char *const *)files, g->remote, &remote, error))
-        return FALSE;
-    if (remote == NULL) {
-        ctl->client = client_new(CTL_DEFAULT_SOCKET, NULL, token);
-        return TRUE;
+    if (socket == NULL && url == NULL && g->remote == NULL)
+        socket = env_value("TURTLES_SOCKET");
+    if (socket == NULL && url == NULL) {
+        g_auto(GStrv) files = remotes_default_files();
+        if (!remotes_lookup((const char *const *)files, g->remote, &remote, error))
+            return FALSE;
+        socket = remote != NULL ? remote->socket : CTL_DEFAULT_SOCKET;
+        url = remote != NULL ? remote->url : NULL;
+        if (token == NULL && remote != NULL)
+            token = remote->token;
     }
-    ctl->client = client_new(remote->socket, remote->url, token != NULL ? token : remote->token);
+
+    /* A CA bundle is for https:// only, and must be usable before we connect. */
+    if (g->cacert != NULL && (url == NULL || !g_str_has_prefix(url, "https://"))) {
+        g_set_error(error, CTL_ERROR, CTL_ERROR_USAGE,
+                    "--cacert: only for an https:// URL (not %s)", url != NULL ? url : socket);
+        return FALSE;
+    }
+    const char *cacert = g->cacert != NULL ? g->cacert : remote != NULL ? remote->cacert : NULL;
+    g_autoptr(GError) unusable = NULL;
+    if (cacert != NULL && !client_cacert_check(cacert, &unusable)) {
+        if (g->cacert != NULL)
+            g_set_error(error, CTL_ERROR, CTL_ERROR_USAGE, "--cacert: %s", unusable->message);
+        else
+            g_set_error(error, CTL_ERROR, CTL_ERROR_CONFIG, "%s: remote '%s': cacert: %s",
+                        remote->file, remote->name, unusable->message);
+        return FALSE;
+    }
+    ctl->client = client_new(socket, url, token, cacert);
     return TRUE;
 }
 

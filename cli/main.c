@@ -17,7 +17,7 @@
 static const CmdNoun *const nouns[] = {
     &cmd_host_noun,         &cmd_tenant_noun,    &cmd_token_noun,   &cmd_image_noun,
     &cmd_stack_noun,        &cmd_operation_noun, &cmd_event_noun,   &cmd_peer_noun,
-    &cmd_device_class_noun, &cmd_device_noun,    &cmd_network_noun,
+    &cmd_device_class_noun, &cmd_device_noun,    &cmd_network_noun, &cmd_remote_noun,
 };
 
 static void usage(FILE *out)

@@ -8,7 +8,7 @@
 #define GLOBAL_SPECS 9
 
 const char args_global_synopsis[] =
-    "[--remote NAME] [--socket PATH] [--url URL] [--token TOKEN] [--cacert FILE] "
+    "[--remote REMOTE] [--socket PATH] [--url URL] [--token TOKEN] [--cacert FILE] "
     "[--format table|json|yaml|csv] [--help] [--version]";
 
 static gboolean usage_error(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);

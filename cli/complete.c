@@ -5,6 +5,7 @@
 
 #include "cli/args.h"
 #include "cli/help.h"
+#include "cli/remotes.h"
 
 /* Where the names of one kind come from: GET @path, the string @key of
  * each item of the answer's @member.  The kind is @noun's own (its verbs'
@@ -28,6 +29,8 @@ static const NameSource name_sources[] = {
     {"network", "NETWORK", "/v1/networks", "networks", "name"},
     {"device-class", "CLASS", "/v1/device-classes", "device_classes", "name"},
     {"operation", NULL, "/v1/operations", "operations", "id"},
+    /* No path: the remotes of the config files, not turtled's. */
+    {"remote", "REMOTE", NULL, NULL, NULL},
 };
 
 /* ---- synopses ---------------------------------------------------------------------- */
@@ -438,6 +441,23 @@ static gboolean position_connect(Position *pos, Ctl *ctl)
 
 /* The names of @source that start with @typed, from the first page of its
  * list, within what is left of the time. */
+static void offer_remotes(const char *prefix, const char *typed)
+{
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) files = remotes_default_files();
+    g_autoptr(GPtrArray) remotes = NULL;
+    g_autofree char *default_name = NULL;
+
+    if (!remotes_list((const char *const *)files, &remotes, &default_name, &error)) {
+        fprintf(stderr, "turtlectl: __complete: %s\n", error->message);
+        return;
+    }
+    for (guint i = 0; i < remotes->len; i++) {
+        const Remote *remote = g_ptr_array_index(remotes, i);
+        offer(prefix, remote->name, remote->url != NULL ? remote->url : remote->socket, typed);
+    }
+}
+
 static void offer_names(Position *pos, Ctl *ctl, const NameSource *source, const char *prefix,
                         const char *typed)
 {
@@ -446,6 +466,10 @@ static void offer_names(Position *pos, Ctl *ctl, const NameSource *source, const
     json_object *items = NULL;
     gint64 left_ms = (pos->deadline - g_get_monotonic_time()) / 1000;
 
+    if (source->path == NULL) {
+        offer_remotes(prefix, typed);
+        return;
+    }
     if (pos->daemon_failed || left_ms <= 0 || !position_connect(pos, ctl)) {
         pos->daemon_failed = TRUE;
         return;

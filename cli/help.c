@@ -49,8 +49,11 @@ void help_usage(FILE *out, const char *words, const CmdVerb *verb, gboolean firs
         }
         return;
     }
-    g_auto(GStrv) forms = g_strsplit(verb->synopsis != NULL ? verb->synopsis : "", "\n", -1);
+    /* A verb without arguments has one form, empty (g_strsplit gives none). */
+    const char *synopsis = verb->synopsis != NULL && *verb->synopsis != '\0' ? verb->synopsis : " ";
+    g_auto(GStrv) forms = g_strsplit(synopsis, "\n", -1);
     for (guint i = 0; forms[i] != NULL; i++) {
+        g_strstrip(forms[i]);
         g_autofree char *lead =
             g_strdup_printf("%sturtlectl %s%s", first && i == 0 ? "usage: " : "       ", words,
                             *forms[i] != '\0' ? " " : "");

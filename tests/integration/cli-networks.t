@@ -136,6 +136,7 @@ td_error_fields
 is "$RC $ERR $ERR_STATUS" "1 turtlectl: $ERR_MESSAGE 409" "a subnet inside lab's: exit 1, the API's 409 message"
 ta network create Bad_Name
 is "$RC" 1 "a bad name: exit 1 (the API judges names)"
+like "$ERR" "^turtlectl: name: " "... and its message names the field"
 ta network create ext --mode external --bridge eth1
 api_tn "$A" POST /v1/networks --json '{"name":"ext","mode":"external","bridge":"eth1","shared_with":[]}'
 td_error_fields

@@ -74,6 +74,7 @@ is "$RC $ERR" "1 turtlectl: migrate_uri: must be tcp://HOST[:PORT] or rdma://HOS
     "peer add with a udp --migrate-uri: exit 1, the API's message"
 op peer add Bad_Name --libvirt-uri qemu+tcp://h/system
 is "$RC" 1 "peer add of a bad name: exit 1"
+like "$ERR" "^turtlectl: name: " "... and its message names the field"
 api_op GET /v1/peers
 is "$(jb -c '[.peers[].name]')" '["hosta","hostb"]' "... and none of the refused adds left a peer"
 

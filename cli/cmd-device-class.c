@@ -318,49 +318,63 @@ static int class_delete(Ctl *ctl, int argc, char **argv)
 
 static const CmdVerb device_class_verbs[] = {
     {"create", class_create,
-     "NAME --kind emulated --model MODEL --capacity N [--description TEXT]\nNAME --kind vfio "
-     "--address PCI [--address PCI]... [--force] [--description TEXT]",
-     "a class of devices that stacks ask for by name",
-     "a class of devices that stacks ask for by name (stack create --device, stack\n"
-     "device attach): emulated devices, QEMU models behind L1's vIOMMU, or host PCI\n"
-     "functions passed through with VFIO\n"
+     "NAME --model edu|virtio-rng --capacity N --kind emulated [--description TEXT]\n"
+     "NAME --kind vfio --address PCI [--address PCI]... [--force] [--description TEXT]",
+     "create a class of emulated or passed-through devices",
+     "Creates the device class NAME, which stacks ask for by name (stack create\n"
+     "--device NAME, stack device attach STACK NAME): either N emulated devices,\n"
+     "QEMU models behind L1's vIOMMU, or host PCI functions passed through with\n"
+     "VFIO, one device per --address.\n"
      "\n"
      "Options:\n"
-     "  --kind KIND         emulated or vfio\n"
-     "  --model MODEL       emulated: edu (QEMU's test device) or virtio-rng\n"
-     "  --capacity N        emulated: how many devices of the class exist (1-64)\n"
-     "  --description TEXT  what the class is, for people (up to 256 bytes)\n"
-     "  --address PCI       vfio: a host PCI function, 0000:3b:00.0; repeat for more\n"
-     "                      (up to 64).  Its whole IOMMU group must be assignable\n"
-     "  --force             vfio: take functions bound to a host driver too",
+     "  --kind emulated|vfio    emulated devices or host PCI functions (required)\n"
+     "  --model edu|virtio-rng  emulated: the QEMU model (edu is QEMU's test\n"
+     "                          device)\n"
+     "  --capacity N            emulated: how many devices the class has (1-64)\n"
+     "  --address PCI           vfio: a host PCI function, 0000:3b:00.0; repeat for\n"
+     "                          more (up to 64).  Its whole IOMMU group must be\n"
+     "                          assignable\n"
+     "  --force                 vfio: take functions bound to a host driver too\n"
+     "  --description TEXT      what the class is, for people (up to 256 bytes)\n",
      NULL},
     {"list", class_list, "[--limit N [--after CURSOR] [--all]]",
-     "every class with its capacity and how many of its devices are in use",
-     "every class with its capacity and how many of its devices are in use, every\n"
-     "page (--limit N: one page of N, --all: every page of N)\n"
+     "list the classes and how many devices each has free",
+     "Lists the device classes by name: kind, model, capacity, how many devices\n"
+     "are in use and how many available, description.  Without --limit every\n"
+     "page is fetched and printed as one list; with --limit N one page of at\n"
+     "most N classes, and in a table the command for the next page on stderr\n"
+     "(json and yaml hold it as \"next\").\n"
      "\n"
      "Options:\n"
-     "  --limit N           classes per page (1-1000)\n"
-     "  --after CURSOR      the page after CURSOR (the \"next\" of the previous one)\n"
-     "  --all               with --limit: every page, N at a time",
+     "  --limit N       at most N classes per page (1-1000)\n"
+     "  --after CURSOR  the page after CURSOR (the \"next\" of the previous page)\n"
+     "  --all           with --limit: every page, N classes at a time\n",
      NULL},
-    {"show", class_show, "NAME", "one class, with its PCI addresses",
-     "one class, with its PCI addresses (vfio)", NULL},
+    {"show", class_show, "NAME", "show a class",
+     "Shows the device class NAME: kind, model, capacity, devices in use and\n"
+     "available, description, and for a vfio class its PCI addresses and\n"
+     "whether --force was given.\n",
+     NULL},
     {"set", class_set, "NAME [--capacity N] [--description TEXT]",
-     "change an emulated class's capacity",
-     "change an emulated class's capacity (not below the devices in use) or any\n"
-     "class's description (the options given; the others stay)\n"
+     "change a class's capacity or description",
+     "Changes what the options give; the rest stays as it is.  Give at least one\n"
+     "option.  Only an emulated class has a capacity to change, and never below\n"
+     "the devices in use.\n"
      "\n"
      "Options:\n"
-     "  --capacity N        emulated: how many devices of the class exist (1-64)\n"
-     "  --description TEXT  what the class is, for people (up to 256 bytes)",
+     "  --capacity N        emulated: how many devices the class has (1-64)\n"
+     "  --description TEXT  what the class is, for people (up to 256 bytes)\n",
      NULL},
-    {"edit", class_edit, "NAME", "capacity and description in $VISUAL or $EDITOR",
-     "capacity and description in $VISUAL or $EDITOR; refused, with nothing\n"
-     "written, if someone changed the class meanwhile",
+    {"edit", class_edit, "NAME", "edit a class's capacity and description in an editor",
+     "Opens NAME's capacity and description as JSON in $VISUAL (else $EDITOR,\n"
+     "else vi) and sends what you changed.  If someone changed the class between\n"
+     "the read and the write, nothing is written: run it again.\n",
      NULL},
-    {"delete", class_delete, "NAME", "a class (refused while a stack holds one of its devices)",
-     "a class (refused while a stack holds one of its devices)", NULL},
+    {"delete", class_delete, "NAME", "delete a class and its devices",
+     "Deletes the device class NAME and its devices.  Refused while a stack\n"
+     "holds one of them: detach it (stack device detach) or delete the stack\n"
+     "first.\n",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -368,5 +382,9 @@ const CmdNoun cmd_device_class_noun = {
     "device-class",
     "pools of devices that stacks ask for (operator)",
     device_class_verbs,
-    "Operator only but list and show.",
+    "A device class is a pool of devices of one kind; a stack that asks for the\n"
+    "class gets one of them for itself until it gives it back.  turtlectl device\n"
+    "list shows each device and the stack that holds it.\n"
+    "\n"
+    "Operator only, but tenants may list and show the classes.\n",
 };

@@ -87,25 +87,29 @@ static int device_list(Ctl *ctl, int argc, char **argv)
 }
 
 static const CmdVerb device_verbs[] = {
-    {"list", device_list, "[--class NAME] [--limit N [--after CURSOR] [--all]]",
-     "the devices of every device class",
-     "the devices of every device class (or of --class NAME only) and the stack\n"
-     "that holds each (TENANT/STACK, or - when it is free); a tenant sees only the\n"
-     "devices its stacks hold.  Every page (--limit N: one page of N, --all: every\n"
-     "page of N)\n"
+    {"list", device_list, "[--class CLASS] [--limit N [--after CURSOR] [--all]]",
+     "list the devices and the stacks that hold them",
+     "Lists the devices of every device class, or of --class CLASS only: id,\n"
+     "class, model, PCI address (vfio) and the stack that holds it as\n"
+     "TENANT/STACK (- when it is free).  Without --limit every page is fetched\n"
+     "and printed as one list; with --limit N one page of at most N devices, and\n"
+     "in a table the command for the next page on stderr (json and yaml hold it\n"
+     "as \"next\").\n"
      "\n"
      "Options:\n"
-     "  --class NAME       one device class only\n"
-     "  --limit N          devices per page (1-1000)\n"
-     "  --after CURSOR     the page after CURSOR (the \"next\" of the previous one)\n"
-     "  --all              with --limit: every page, N at a time",
+     "  --class CLASS   the devices of this device class only\n"
+     "  --limit N       at most N devices per page (1-1000)\n"
+     "  --after CURSOR  the page after CURSOR (the \"next\" of the previous page)\n"
+     "  --all           with --limit: every page, N devices at a time\n",
      NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
 const CmdNoun cmd_device_noun = {
     "device",
-    "the devices of the pools and the stacks holding them",
+    "the devices of the device classes and who holds them",
     device_verbs,
-    "Device classes: turtlectl device-class --help.",
+    "The operator sees every device; a tenant sees only the devices its stacks\n"
+    "hold.  Device classes, the pools the devices come from: turtlectl help\n"
+    "device-class.\n",
 };

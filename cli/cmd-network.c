@@ -190,47 +190,53 @@ static int network_delete(Ctl *ctl, int argc, char **argv)
 
 static const CmdVerb network_verbs[] = {
     {"create", network_create,
-     "NAME [--mode nat|isolated] [--cidr A.B.C.D/P]\nNAME --mode external --bridge BRIDGE [--share "
-     "TENANT]...",
-     "a network that stacks join with stack create --nic",
-     "a network that stacks join with stack create --nic: a tenant's own, nat (the\n"
-     "stacks reach out through the host) or isolated (they reach only each other),\n"
-     "on a subnet of its choosing or the next free /24 of turtled's pool; or, by\n"
-     "the operator, an external one on a host bridge, shared with the tenants named\n"
+     "NAME [--mode nat|isolated] [--cidr CIDR]\n"
+     "NAME --mode external --bridge BRIDGE [--share TENANT]...",
+     "create a network for stacks' NICs",
+     "Creates the network NAME, which stacks join with stack create --nic NAME.\n"
+     "With a tenant's token: a network of the tenant's own, nat (its stacks reach\n"
+     "out through the host) or isolated (they reach only each other), on the\n"
+     "subnet --cidr gives or the next free /24 of turtled's pool.  As the\n"
+     "operator: an external network on a host bridge, usable by the tenants\n"
+     "--share names.\n"
      "\n"
      "Options:\n"
-     "  --mode MODE      nat (default), isolated or external (the operator's)\n"
-     "  --cidr CIDR      nat, isolated: the subnet, 10.201.7.0/24 (/16 to /29;\n"
-     "                   default: the next free /24 of the pool)\n"
-     "  --bridge BRIDGE  external: the host bridge the NICs join (br0)\n"
-     "  --share TENANT   external: a tenant that may use it; repeat for more",
+     "  --mode nat|isolated|external  nat (the default) or isolated, a tenant's;\n"
+     "                                external, the operator's\n"
+     "  --cidr CIDR                   nat, isolated: the subnet, 10.201.7.0/24\n"
+     "                                (/16 to /29; default: the next free /24)\n"
+     "  --bridge BRIDGE               external: the host bridge the NICs join\n"
+     "                                (br0; required)\n"
+     "  --share TENANT                external: a tenant that may use it; repeat\n"
+     "                                for more\n",
      NULL},
-    {"list", network_list, "[--limit N [--after CURSOR] [--all]] [--tenant TENANT]", "the networks",
-     "the networks: a tenant's own and the external ones shared with it (the\n"
-     "operator: everyone's), every page (--limit N: one page of N, --all: every\n"
-     "page of N)\n"
+    {"list", network_list, "[--tenant TENANT] [--limit N [--after CURSOR] [--all]]",
+     "list the networks",
+     "Lists the networks: a tenant sees its own and the external ones shared\n"
+     "with it, the operator everyone's (or one tenant's with --tenant).  Without\n"
+     "--limit every page is fetched and printed as one list; with --limit N one\n"
+     "page of at most N networks, and in a table the command for the next page\n"
+     "on stderr (json and yaml hold it as \"next\").\n"
      "\n"
      "Options:\n"
-     "  --limit N        networks per page (1-1000)\n"
-     "  --after CURSOR   the page after CURSOR (the \"next\" of the previous one)\n"
-     "  --all            with --limit: every page\n"
-     "  --tenant TENANT  the operator: the tenant whose network NAME is, or whose\n"
-     "                   networks to list",
+     "  --tenant TENANT  the operator: that tenant's networks only\n"
+     "  --limit N        at most N networks per page (1-1000)\n"
+     "  --after CURSOR   the page after CURSOR (the \"next\" of the previous page)\n"
+     "  --all            with --limit: every page, N networks at a time\n",
      NULL},
-    {"show", network_show, "NAME [--tenant TENANT]", "one network",
-     "one network\n"
+    {"show", network_show, "NAME [--tenant TENANT]", "show a network",
+     "Shows the network NAME: its tenant, mode, subnet, gateway, bridge, the\n"
+     "tenants an external one is shared with, and how many NICs are on it.\n"
      "\n"
      "Options:\n"
-     "  --tenant TENANT  the operator: the tenant whose network NAME is, or whose\n"
-     "                   networks to list",
+     "  --tenant TENANT  the operator: the tenant whose network NAME is\n",
      NULL},
-    {"delete", network_delete, "NAME [--tenant TENANT]",
-     "a network (refused while a stack has a NIC on it)",
-     "a network (refused while a stack has a NIC on it)\n"
+    {"delete", network_delete, "NAME [--tenant TENANT]", "delete a network",
+     "Deletes the network NAME.  Refused while a stack has a NIC on it, and a\n"
+     "tenant may not delete an external network.\n"
      "\n"
      "Options:\n"
-     "  --tenant TENANT  the operator: the tenant whose network NAME is, or whose\n"
-     "                   networks to list",
+     "  --tenant TENANT  the operator: the tenant whose network NAME is\n",
      NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
@@ -239,5 +245,8 @@ const CmdNoun cmd_network_noun = {
     "network",
     "networks that stacks' NICs join",
     network_verbs,
-    NULL,
+    "A tenant creates and deletes its own nat and isolated networks with its\n"
+    "token; the operator creates external ones on host bridges and shares each\n"
+    "with the tenants it names.  Network names are unique per tenant, so the\n"
+    "operator names the tenant (--tenant) to show or delete one of a tenant's.\n",
 };

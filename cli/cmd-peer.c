@@ -105,29 +105,35 @@ static int peer_remove(Ctl *ctl, int argc, char **argv)
 static const CmdVerb peer_verbs[] = {
     {"add", peer_add, "NAME --libvirt-uri URI [--migrate-uri URI]",
      "record another host as a migration target",
-     "record another host as a migration target (nothing is checked on it now: a\n"
-     "migration's preflight does that)\n"
+     "Records the host NAME as a target of stack migrate --to NAME.  Nothing is\n"
+     "checked on that host now: each migration's preflight does that.\n"
      "\n"
      "Options:\n"
-     "  --libvirt-uri URI  the peer's libvirtd, as virsh -c takes it:\n"
+     "  --libvirt-uri URI  the peer's libvirtd, as virsh -c takes it (required):\n"
      "                     qemu+tcp://10.0.0.2/system, qemu+ssh://root@hostb/system,\n"
      "                     qemu+tls://hostb/system\n"
      "  --migrate-uri URI  where QEMU sends the memory: tcp://HOST[:PORT] or\n"
-     "                     rdma://HOST[:PORT] (default: libvirt picks)",
+     "                     rdma://HOST[:PORT] (default: libvirt picks)\n",
      NULL},
-    {"list", peer_list, "[--limit N [--after CURSOR] [--all]]",
-     "every peer: name, libvirt URI, migration URI",
-     "every peer: name, libvirt URI, migration URI; every page (--limit N: one page\n"
-     "of N, --all: every page of N)\n"
+    {"list", peer_list, "[--limit N [--after CURSOR] [--all]]", "list the peers",
+     "Lists the peers by name, each with its libvirt URI, migration URI and\n"
+     "creation time.  Without --limit every page is fetched and printed as one\n"
+     "list; with --limit N one page of at most N peers, and in a table the\n"
+     "command for the next page on stderr (json and yaml hold it as \"next\").\n"
      "\n"
      "Options:\n"
-     "  --limit N          peers per page (1-1000)\n"
-     "  --after CURSOR     the page after CURSOR (the \"next\" of the previous one)\n"
-     "  --all              with --limit: every page, N at a time",
+     "  --limit N       at most N peers per page (1-1000)\n"
+     "  --after CURSOR  the page after CURSOR (the \"next\" of the previous page)\n"
+     "  --all           with --limit: every page, N peers at a time\n",
      NULL},
-    {"show", peer_show, "NAME", "one peer", "one peer", NULL},
+    {"show", peer_show, "NAME", "show a peer",
+     "Shows the peer NAME: its libvirt URI, its migration URI and when it was\n"
+     "added.\n",
+     NULL},
     {"remove", peer_remove, "NAME", "forget a peer",
-     "forget a peer (nothing on the peer itself changes)", NULL},
+     "Forgets the peer NAME: stacks can no longer migrate to it.  Nothing on the\n"
+     "peer itself changes.\n",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -135,5 +141,6 @@ const CmdNoun cmd_peer_noun = {
     "peer",
     "other hosts that stacks migrate to (operator)",
     peer_verbs,
-    "Operator only.",
+    "A peer is another host running libvirt that this turtled may migrate\n"
+    "stacks to (turtlectl stack migrate NAME --to PEER).  Operator only.\n",
 };

@@ -1,4 +1,4 @@
-/* tenant create | list | show | set | delete: /v1/tenants (operator). */
+/* tenant create | list | show | set | edit | delete: /v1/tenants (operator). */
 #include "cli/commands.h"
 
 #include <inttypes.h>
@@ -235,28 +235,74 @@ static int tenant_delete(Ctl *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
+/* The quota options of create and set; their help states the defaults and
+ * bounds below, so that a change of those shows here. */
+#define QUOTA_SYNOPSIS                                                                             \
+    "[--stacks N] [--vcpus N] [--memory-mib N] [--disk-gib N] [--devices N] [--networks N]"
+G_STATIC_ASSERT(API_QUOTA_DEFAULT_STACKS == 4 && API_QUOTA_MAX_STACKS == 10000);
+G_STATIC_ASSERT(API_QUOTA_DEFAULT_VCPUS == 8 && API_QUOTA_MAX_VCPUS == 100000);
+G_STATIC_ASSERT(API_QUOTA_DEFAULT_MEMORY_MIB == 8192 &&
+                API_QUOTA_MAX_MEMORY_MIB == 1024LL * 1024 * 1024);
+G_STATIC_ASSERT(API_QUOTA_DEFAULT_DISK_GIB == 50 && API_QUOTA_MAX_DISK_GIB == 1024LL * 1024);
+G_STATIC_ASSERT(API_QUOTA_DEFAULT_DEVICES == 4 && API_QUOTA_MAX_DEVICES == 1024);
+G_STATIC_ASSERT(API_QUOTA_DEFAULT_NETWORKS == 4 && API_QUOTA_MAX_NETWORKS == 1024);
+
 static const CmdVerb tenant_verbs[] = {
-    {"create", tenant_create, "NAME [QUOTA OPTIONS]", "a tenant and its first token",
-     "a tenant and its first token; the token's secret is shown only here", NULL},
-    {"list", tenant_list, "[--limit N [--after CURSOR] [--all]]",
-     "every tenant with its quota, every page (--limit N",
-     "every tenant with its quota, every page (--limit N: one page of N, --all:\n"
-     "every page of N)\n"
+    {"create", tenant_create, "NAME " QUOTA_SYNOPSIS, "create a tenant and its first API token",
+     "Creates the tenant NAME with the quota the options give (the default for\n"
+     "each one left out) and a first API token for it.  The token's secret is\n"
+     "shown only here: keep it now (turtlectl token create makes another).\n"
+     "A quota limits what the tenant holds at a time; 0 allows none.\n"
      "\n"
      "Options:\n"
-     "  --limit N        tenants per page (1-1000)\n"
-     "  --after CURSOR   the page after CURSOR (the \"next\" of the previous one)\n"
-     "  --all            with --limit: every page, N at a time",
+     "  --stacks N      stacks (default 4, at most 10000)\n"
+     "  --vcpus N       vCPUs over all its stacks (default 8, at most 100000)\n"
+     "  --memory-mib N  memory over all its stacks, in MiB (default 8192, at most\n"
+     "                  1073741824)\n"
+     "  --disk-gib N    its images and disks, in GiB (default 50, at most 1048576)\n"
+     "  --devices N     devices of device classes over all its stacks (default 4,\n"
+     "                  at most 1024)\n"
+     "  --networks N    networks of its own, nat or isolated (default 4, at most\n"
+     "                  1024)\n",
      NULL},
-    {"show", tenant_show, "NAME", "one tenant", "one tenant", NULL},
-    {"set", tenant_set, "NAME QUOTA OPTIONS", "change a tenant's quota (the options given",
-     "change a tenant's quota (the options given; the others stay)", NULL},
-    {"edit", tenant_edit, "NAME", "change a tenant's quota in $VISUAL or $EDITOR",
-     "change a tenant's quota in $VISUAL or $EDITOR; refused, with nothing written,\n"
-     "if someone changed the tenant meanwhile",
+    {"list", tenant_list, "[--limit N [--after CURSOR] [--all]]",
+     "list the tenants and their quotas",
+     "Lists the tenants by name, each with its quota and creation time.  Without\n"
+     "--limit every page is fetched and printed as one list; with --limit N one\n"
+     "page of at most N tenants, and in a table the command for the next page on\n"
+     "stderr (json and yaml hold it as \"next\").\n"
+     "\n"
+     "Options:\n"
+     "  --limit N       at most N tenants per page (1-1000)\n"
+     "  --after CURSOR  the page after CURSOR (the \"next\" of the previous page)\n"
+     "  --all           with --limit: every page, N tenants at a time\n",
      NULL},
-    {"delete", tenant_delete, "NAME", "a tenant (refused while it owns stacks or images)",
-     "a tenant (refused while it owns stacks or images)", NULL},
+    {"show", tenant_show, "NAME", "show a tenant and its quota",
+     "Shows the tenant NAME: its id, its quota, and when it was created and last\n"
+     "changed.\n",
+     NULL},
+    {"set", tenant_set, "NAME " QUOTA_SYNOPSIS, "change a tenant's quota",
+     "Changes the limits of NAME's quota that the options give; the others stay\n"
+     "as they are.  Give at least one option.  On error nothing changes.\n"
+     "\n"
+     "Options:\n"
+     "  --stacks N      stacks (0-10000)\n"
+     "  --vcpus N       vCPUs over all its stacks (0-100000)\n"
+     "  --memory-mib N  memory over all its stacks, in MiB (0-1073741824)\n"
+     "  --disk-gib N    its images and disks, in GiB (0-1048576)\n"
+     "  --devices N     devices of device classes over all its stacks (0-1024)\n"
+     "  --networks N    networks of its own, nat or isolated (0-1024)\n",
+     NULL},
+    {"edit", tenant_edit, "NAME", "edit a tenant's quota in an editor",
+     "Opens NAME's quota as JSON in $VISUAL (else $EDITOR, else vi) and sends\n"
+     "what you changed.  If someone changed the tenant between the read and the\n"
+     "write, nothing is written: run it again.\n",
+     NULL},
+    {"delete", tenant_delete, "NAME", "delete a tenant and its tokens",
+     "Deletes the tenant NAME; its tokens stop working at once.  Refused while it\n"
+     "owns stacks, images or networks, or has operations in progress: delete\n"
+     "those first.\n",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -264,8 +310,7 @@ const CmdNoun cmd_tenant_noun = {
     "tenant",
     "tenants and their quotas (operator)",
     tenant_verbs,
-    "Quota options (create defaults: 4 stacks, 8 vCPUs, 8192 MiB, 50 GiB, 4 devices,\n"
-    "4 networks):\n"
-    "\n"
-    "Operator only.",
+    "A tenant owns stacks, images and networks within its quota, and reaches\n"
+    "turtled with its API tokens (turtlectl token).  Operator only: a tenant's\n"
+    "token gets 403.\n",
 };

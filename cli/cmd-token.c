@@ -179,44 +179,56 @@ static int token_revoke(Ctl *ctl, int argc, char **argv)
 
 static const CmdVerb token_verbs[] = {
     {"create", token_create, "TENANT\n--operator [--scope metrics|admin] [--description TEXT]",
-     "a new token for TENANT",
-     "a new token for TENANT; its secret is shown only here\n"
+     "create an API token for a tenant or the operator",
+     "Creates a new API token for TENANT or, with --operator, an operator token\n"
+     "(bound to no tenant: for turtled over TCP or a Prometheus scraper).  Its\n"
+     "secret is shown only here: keep it now.\n"
      "\n"
      "Options:\n"
-     "  --operator            operator tokens instead of a tenant's\n"
-     "  --scope metrics|admin with --operator: what the token may do (metrics)\n"
-     "  --description TEXT    with --operator: a note to tell tokens apart",
+     "  --operator             an operator token instead of a tenant's\n"
+     "  --scope metrics|admin  with --operator: what the token may do: metrics\n"
+     "                         (the default) reads only /metrics; admin does\n"
+     "                         everything the operator may but manage operator\n"
+     "                         tokens\n"
+     "  --description TEXT     with --operator: a note to tell tokens apart (up\n"
+     "                         to 256 bytes)\n",
      NULL},
     {"list", token_list,
      "TENANT [--limit N [--after CURSOR] [--all]]\n--operator [--limit N [--after CURSOR] [--all]]",
-     "TENANT's live tokens, oldest first",
-     "TENANT's live tokens, oldest first: id and creation time (never the secret),\n"
-     "every page (--limit N: one page of N, --all: every page of N)\n"
+     "list a tenant's or the operator's live tokens",
+     "Lists TENANT's live tokens, oldest first: id and creation time, never the\n"
+     "secret.  With --operator, the operator tokens: id, scope, creation time\n"
+     "and description.  Without --limit every page is fetched and printed as one\n"
+     "list; with --limit N one page of at most N tokens, and in a table the\n"
+     "command for the next page on stderr (json and yaml hold it as \"next\").\n"
      "\n"
      "Options:\n"
-     "  --limit N             tokens per page (1-1000)\n"
-     "  --after CURSOR        the page after CURSOR (the \"next\" of the previous one)\n"
-     "  --all                 with --limit: every page, N at a time\n"
-     "  --operator            operator tokens instead of a tenant's",
+     "  --operator      the operator tokens instead of a tenant's\n"
+     "  --limit N       at most N tokens per page (1-1000)\n"
+     "  --after CURSOR  the page after CURSOR (the \"next\" of the previous page)\n"
+     "  --all           with --limit: every page, N tokens at a time\n",
      NULL},
-    {"revoke", token_revoke, "TENANT ID\n--operator ID", "the token ID of TENANT",
-     "the token ID of TENANT: its secret stops working at once, and its event\n"
-     "streams end\n"
+    {"revoke", token_revoke, "TENANT ID\n--operator ID", "revoke a token",
+     "Revokes the token ID of TENANT or, with --operator, the operator token ID\n"
+     "(the ids token list shows): its secret stops working at once and the\n"
+     "event streams it opened end.\n"
      "\n"
      "Options:\n"
-     "  --operator            operator tokens instead of a tenant's",
+     "  --operator  an operator token instead of a tenant's\n",
      NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
 const CmdNoun cmd_token_noun = {
     "token",
-    "tenants' API tokens (operator)",
+    "API tokens of tenants and of the operator (operator)",
     token_verbs,
-    "With --operator, the same for operator tokens (bound to no tenant, for TCP):\n"
-    "scope metrics (the default: the least a token can do) reads only /metrics,\n"
-    "for a Prometheus scraper; scope admin does everything the operator may,\n"
-    "but manage operator tokens.\n"
+    "A tenant's token acts as that tenant; an operator token (--operator) is\n"
+    "bound to no tenant and does what its scope allows.  turtled keeps only a\n"
+    "hash of each secret, so a lost secret cannot be shown again: create\n"
+    "another and revoke the old one.\n"
     "\n"
-    "Operator only; operator tokens only on the UNIX socket without a token.",
+    "Operator only.  Operator tokens are managed only on the UNIX socket\n"
+    "without a token (as root or the admin group), so that a leaked token\n"
+    "cannot mint its own successors.\n",
 };

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # turtlectl device-class, device, stack create --device, stack device
 # attach/detach and the tenant's devices quota against a live turtled (test
-# backend): usage errors exit 2 with the noun's usage; each verb's json is
-# the API's answer and its table says the same; a stack holding an edu
+# backend): usage errors exit 2 with the verb's usage (an unknown verb with
+# where the verbs are); each verb's json is the API's answer and its table
+# says the same; a stack holding an edu
 # device shows it, device list names the holder, a capacity-1 class refuses
 # a second stack (no_capacity, nothing created), class delete is refused
 # while a device is held and works once the stack is gone; a vfio class on
@@ -18,75 +19,98 @@ td_init
 cli_init
 
 # ---- usage errors (no daemon needed) -------------------------------------------------------
-DC="device-class create NAME --kind emulated --model MODEL --capacity N"
-cli_usage_is "device-class: missing verb" "$DC" "device-class without a verb: exit 2" device-class
-cli_usage_is "device-class: unknown verb 'add'" "$DC" "device-class add (the verb is create): exit 2" \
+# usage_is MESSAGE USAGE DESC ARGS...: cli_usage_is, and stderr holds
+# "usage: turtlectl USAGE" (the usage of the verb at hand).
+usage_is() {
+    cli_usage_is "$@"
+    grep -qF "usage: turtlectl $2" <<<"$ERR"
+    ok $? "... then the usage: $2"
+}
+# unknown_verb_is MESSAGE NOUN DESC ARGS...: exit 2 with MESSAGE and where
+# the NOUN's verbs are, and no usage.
+unknown_verb_is() {
+    local message=$1 noun=$2 desc=$3
+    shift 3
+    ctl --socket "$TD_DIR/nosuch.sock" "$@"
+    is "$RC $ERR" "2 turtlectl: $message
+Run 'turtlectl help $noun' for the list." "$desc"
+}
+DC="device-class create NAME --model edu|virtio-rng --capacity N"
+usage_is "device-class: missing verb" "$DC" "device-class without a verb: exit 2" device-class
+unknown_verb_is "device-class: unknown verb 'add'" device-class "device-class add (the verb is create): exit 2" \
     device-class add x
-cli_usage_is "device-class create: missing NAME" "$DC" "device-class create without NAME: exit 2" \
+unknown_verb_is "device-class: unknown verb 'creat'; did you mean 'create'?" device-class \
+    "device-class creat: exit 2, create suggested" device-class creat x
+usage_is "device-class create: missing NAME" "$DC" "device-class create without NAME: exit 2" \
     device-class create --kind emulated --model edu --capacity 1
-cli_usage_is "device-class create: missing --kind (emulated or vfio)" "$DC" \
+usage_is "device-class create: missing --kind (emulated or vfio)" "$DC" \
     "device-class create without --kind: exit 2" device-class create x --model edu --capacity 1
-cli_usage_is "device-class create: --kind: must be emulated or vfio (not 'pci')" "$DC" \
+usage_is "device-class create: --kind: must be emulated or vfio (not 'pci')" "$DC" \
     "--kind pci: exit 2" device-class create x --kind pci
-cli_usage_is "device-class create: missing --model (edu or virtio-rng) for --kind emulated" "$DC" \
+usage_is "device-class create: missing --model (edu or virtio-rng) for --kind emulated" "$DC" \
     "an emulated class without --model: exit 2" device-class create x --kind emulated --capacity 1
-cli_usage_is "device-class create: --model: must be edu or virtio-rng (not 'e1000')" "$DC" \
+usage_is "device-class create: --model: must be edu or virtio-rng (not 'e1000')" "$DC" \
     "--model e1000: exit 2" device-class create x --kind emulated --model e1000 --capacity 1
-cli_usage_is "device-class create: missing --capacity N for --kind emulated" "$DC" \
+usage_is "device-class create: missing --capacity N for --kind emulated" "$DC" \
     "an emulated class without --capacity: exit 2" device-class create x --kind emulated --model edu
-cli_usage_is "device-class create: --capacity: must be a whole number between 1 and 64 (not '0')" "$DC" \
+usage_is "device-class create: --capacity: must be a whole number between 1 and 64 (not '0')" "$DC" \
     "--capacity 0: exit 2" device-class create x --kind emulated --model edu --capacity 0
-cli_usage_is "device-class create: --capacity: must be a whole number between 1 and 64 (not '65')" "$DC" \
+usage_is "device-class create: --capacity: must be a whole number between 1 and 64 (not '65')" "$DC" \
     "--capacity 65: exit 2" device-class create x --kind emulated --model edu --capacity 65
-cli_usage_is "device-class create: --address and --force go with --kind vfio" "$DC" \
+usage_is "device-class create: --address and --force go with --kind vfio" "$DC" \
     "an emulated class with --address: exit 2" \
     device-class create x --kind emulated --model edu --capacity 1 --address 0000:3b:00.0
-cli_usage_is "device-class create: missing --address PCI (0000:3b:00.0) for --kind vfio" "$DC" \
+usage_is "device-class create: missing --address PCI (0000:3b:00.0) for --kind vfio" "$DC" \
     "a vfio class without --address: exit 2" device-class create x --kind vfio
-cli_usage_is "device-class create: --model and --capacity go with --kind emulated (a vfio class has one device per --address)" \
+usage_is "device-class create: --model and --capacity go with --kind emulated (a vfio class has one device per --address)" \
     "$DC" "a vfio class with --capacity: exit 2" \
     device-class create x --kind vfio --address 0000:3b:00.0 --capacity 2
-cli_usage_is "device-class create: --force takes no value" "$DC" "--force=yes: exit 2" \
+usage_is "device-class create: --force takes no value" "$DC" "--force=yes: exit 2" \
     device-class create x --kind vfio --address 0000:3b:00.0 --force=yes
-cli_usage_is "device-class set: nothing to change (give --capacity or --description)" "$DC" \
+usage_is "device-class create: unknown option '--adress'; did you mean '--address'?" "$DC" \
+    "--adress: exit 2, --address suggested" device-class create x --kind vfio --adress 0000:3b:00.0
+usage_is "device-class set: nothing to change (give --capacity or --description)" \
+    "device-class set NAME [--capacity N] [--description TEXT]" \
     "device-class set without an option: exit 2" device-class set x
-cli_usage_is "device-class set: unknown option '--model'" "$DC" "device-class set --model: exit 2" \
-    device-class set x --model edu
-cli_usage_is "device-class show: missing NAME" "$DC" "device-class show without NAME: exit 2" device-class show
-cli_usage_is "device-class list: unexpected argument 'x'" "$DC" "device-class list with an argument: exit 2" \
-    device-class list x
-cli_usage_is "device-class delete: missing NAME" "$DC" "device-class delete without NAME: exit 2" \
-    device-class delete
+usage_is "device-class set: unknown option '--model'" "device-class set NAME [--capacity N]" \
+    "device-class set --model: exit 2" device-class set x --model edu
+usage_is "device-class show: missing NAME" "device-class show NAME" "device-class show without NAME: exit 2" \
+    device-class show
+usage_is "device-class list: unexpected argument 'x'" "device-class list [--limit N" \
+    "device-class list with an argument: exit 2" device-class list x
+usage_is "device-class delete: missing NAME" "device-class delete NAME" \
+    "device-class delete without NAME: exit 2" device-class delete
 
-DL="device list [--class NAME]"
-cli_usage_is "device: missing verb" "$DL" "device without a verb: exit 2" device
-cli_usage_is "device: unknown verb 'show'" "$DL" "device show (only list): exit 2" device show x
-cli_usage_is "device list: --class needs a value" "$DL" "device list --class without a value: exit 2" \
+DL="device list [--class CLASS]"
+usage_is "device: missing verb" "$DL" "device without a verb: exit 2" device
+unknown_verb_is "device: unknown verb 'show'" device "device show (only list): exit 2" device show x
+usage_is "device list: --class needs a value" "$DL" "device list --class without a value: exit 2" \
     device list --class
-cli_usage_is "device list: unexpected argument 'x'" "$DL" "device list with an argument: exit 2" device list x
+usage_is "device list: unexpected argument 'x'" "$DL" "device list with an argument: exit 2" device list x
 
-SC="stack create NAME --vcpus N --memory MIB"
-cli_usage_is "stack create: --device: must be a device class name: 1-63 lowercase letters, digits and '-' (not '0000:3b:00.0')" \
-    "$SC" "stack create --device PCI (the old form): exit 2, a class is wanted" \
+usage_is "stack create: --device: must be a device class name: 1-63 lowercase letters, digits and '-' (not '0000:3b:00.0')" \
+    "stack create NAME --vcpus N --memory MIB" "stack create --device PCI (the old form): exit 2, a class is wanted" \
     stack create web --vcpus 1 --memory 256 --kernel k --device 0000:3b:00.0
-cli_usage_is "stack device: missing verb" "$SC" "stack device without a verb: exit 2" stack device
-cli_usage_is "stack device: unknown verb 'add'" "$SC" "stack device add: exit 2" stack device add web rng
-cli_usage_is "stack device attach: missing CLASS" "$SC" "stack device attach without CLASS: exit 2" \
+SA="stack device attach NAME CLASS [--wait]"
+SD="stack device detach NAME DEVICE-ID [--wait]"
+usage_is "stack device: missing verb" "$SA" "stack device without a verb: exit 2" stack device
+unknown_verb_is "stack device: unknown verb 'add'" "stack device" "stack device add: exit 2" stack device add web rng
+usage_is "stack device attach: missing CLASS" "$SA" "stack device attach without CLASS: exit 2" \
     stack device attach web
-cli_usage_is "stack device attach: missing NAME" "$SC" "stack device attach with nothing: exit 2" \
+usage_is "stack device attach: missing NAME" "$SA" "stack device attach with nothing: exit 2" \
     stack device attach
-cli_usage_is "stack device attach: unexpected argument 'x'" "$SC" "stack device attach with three: exit 2" \
+usage_is "stack device attach: unexpected argument 'x'" "$SA" "stack device attach with three: exit 2" \
     stack device attach web rng x
-cli_usage_is "stack device detach: missing DEVICE-ID" "$SC" "stack device detach without DEVICE-ID: exit 2" \
+usage_is "stack device detach: missing DEVICE-ID" "$SD" "stack device detach without DEVICE-ID: exit 2" \
     stack device detach web
-cli_usage_is "stack device detach: unknown option '--force'" "$SC" "stack device detach --force: exit 2" \
+usage_is "stack device detach: unknown option '--force'" "$SD" "stack device detach --force: exit 2" \
     stack device detach web rng-0 --force
-cli_usage_is "tenant create: --devices: must be a whole number between 0 and 1024 (not '1025')" \
-    "tenant create NAME" "tenant create --devices 1025: exit 2" tenant create acme --devices 1025
+usage_is "tenant create: --devices: must be a whole number between 0 and 1024 (not '1025')" \
+    "tenant create NAME [--stacks N]" "tenant create --devices 1025: exit 2" tenant create acme --devices 1025
 
 ctl device-class --help
 r=0
-for verb in create list show set delete; do grep -q "turtlectl device-class $verb" <<<"$OUT" || r=1; done
+for verb in create list show set edit delete; do grep -q "turtlectl device-class $verb" <<<"$OUT" || r=1; done
 for opt in --kind --model --capacity --address --force --description; do grep -q -- "$opt" <<<"$OUT" || r=1; done
 ok "$((RC + r))" "device-class --help: exit 0, every verb and option on stdout"
 ctl stack --help
@@ -127,6 +151,7 @@ td_error_fields
 is "$RC $ERR $OUT" "1 turtlectl: $ERR_MESSAGE " "a taken name: exit 1, the API's message ($ERR_MESSAGE), nothing on stdout"
 op device-class create Bad_Name --kind emulated --model edu --capacity 1
 is "$RC" 1 "a bad name: exit 1 (the API judges names)"
+like "$ERR" "^turtlectl: name: " "... and its message names the field"
 
 # A vfio class: the test host has no IOMMU groups (nor that function).
 op device-class create gpus --kind vfio --address 0000:3b:00.0 --address 0000:3b:00.1 --force

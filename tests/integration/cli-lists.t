@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # turtlectl's lists follow `next` to show everything (tenant, token, image,
-# peer, device-class and device list), one page with --limit; and its
-# read-modify-writes (tenant edit, device-class edit) send If-Match: a change
-# someone made between the read and the write is never overwritten (exit 1,
-# "changed by someone else meanwhile"), an edit nobody raced is applied.
+# peer, device-class and device list), one page with --limit; without
+# --format they print tables in a pipe too; and its read-modify-writes
+# (tenant edit, device-class edit) send If-Match: a change someone made
+# between the read and the write is never overwritten (exit 1, "changed by
+# someone else meanwhile"), an edit nobody raced is applied.
 # shellcheck disable=SC2119 # td_start takes optional arguments
 set -u
 cd "${TURTLES_SRCDIR:-$(dirname "$0")/../..}" || exit 1
@@ -55,6 +56,19 @@ lists device devices .id '["edu-0","rng-0","rng-1","rng-2"]'
 lists device devices .id '["rng-0","rng-1","rng-2"]' --class rng
 ids=$(td_sql "SELECT json_group_array(id) FROM (SELECT k.id FROM tokens k JOIN tenants t ON t.id = k.tenant_id WHERE t.name = 'acme' ORDER BY k.created_at, k.id)")
 lists token tokens .id "$ids" acme
+
+# Without --format, in a pipe (as here): the table, as on a terminal; only
+# --format json gives json.
+for args in "tenant list" "peer list" "device-class list" "device list" "device list --class rng" \
+    "token list acme" "device list --limit 1"; do
+    # shellcheck disable=SC2086 # ARGS are words
+    "$CTL" --socket "$TD_SOCK" $args >"$TD_DIR/default.out" 2>"$TD_DIR/default.err"
+    default_rc=$?
+    # shellcheck disable=SC2086
+    op $args --format table
+    is "$default_rc $(cat "$TD_DIR/default.out")|$(cat "$TD_DIR/default.err")" "$RC $OUT|$ERR" \
+        "$args without --format in a pipe: the table, as --format table prints it"
+done
 ctl --socket "$TD_SOCK" --token "$delta" image list --limit 1 --all --format json
 is "$RC $(jq -c '[.images[].name]' <<<"$OUT")" '0 ["a","b","c"]' "image list --limit 1 --all: every image"
 op token list acme --format table

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # turtlectl network create | list | show | delete, stack create --nic, the
 # NICs of stack show and the tenant's networks quota against a live turtled
-# (test backend): usage errors exit 2 with the noun's usage; each verb's
+# (test backend): usage errors exit 2 with the verb's usage; each verb's
 # json is the API's answer and its table says the same; nat by default,
 # isolated with a subnet of its own, the operator's external network shared
 # with a tenant; API errors (a bad subnet, a taken name, another tenant's
@@ -18,50 +18,69 @@ td_init
 cli_init
 
 # ---- usage errors (no daemon needed) -------------------------------------------------------
-NC="network create NAME [--mode nat|isolated] [--cidr A.B.C.D/P]"
-cli_usage_is "network: missing verb" "$NC" "network without a verb: exit 2" network
-cli_usage_is "network: unknown verb 'add'" "$NC" "network add (the verb is create): exit 2" network add lab
-cli_usage_is "network create: missing NAME" "$NC" "network create without NAME: exit 2" network create
-cli_usage_is "network create: --mode: must be nat, isolated or external (not 'bridge')" "$NC" \
+# usage_is MESSAGE USAGE DESC ARGS...: cli_usage_is, and stderr holds
+# "usage: turtlectl USAGE" (the usage of the verb at hand).
+usage_is() {
+    cli_usage_is "$@"
+    grep -qF "usage: turtlectl $2" <<<"$ERR"
+    ok $? "... then the usage: $2"
+}
+NC="network create NAME [--mode nat|isolated] [--cidr CIDR]"
+usage_is "network: missing verb" "$NC" "network without a verb: exit 2" network
+ctl --socket "$TD_DIR/nosuch.sock" network add lab
+is "$RC $ERR" "2 turtlectl: network: unknown verb 'add'
+Run 'turtlectl help network' for the list." "network add (the verb is create): exit 2, where the verbs are"
+ctl --socket "$TD_DIR/nosuch.sock" network delte lab
+is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: network: unknown verb 'delte'; did you mean 'delete'?" \
+    "network delte: exit 2, delete suggested"
+usage_is "network create: missing NAME" "$NC" "network create without NAME: exit 2" network create
+usage_is "network create: --mode: must be nat, isolated or external (not 'bridge')" "$NC" \
     "--mode bridge: exit 2" network create lab --mode bridge
-cli_usage_is "network create: missing --bridge BRIDGE for --mode external" "$NC" \
+usage_is "network create: missing --bridge BRIDGE for --mode external" "$NC" \
     "an external network without --bridge: exit 2" network create public --mode external
-cli_usage_is "network create: --cidr goes with --mode nat or isolated" "$NC" \
+grep -qF '       turtlectl network create NAME --mode external --bridge BRIDGE' <<<"$ERR"
+ok $? "... and its external form"
+usage_is "network create: --cidr goes with --mode nat or isolated" "$NC" \
     "an external network with --cidr: exit 2" \
     network create public --mode external --bridge eth1 --cidr 10.9.9.0/24
-cli_usage_is "network create: --bridge and --share go with --mode external" "$NC" \
+usage_is "network create: --bridge and --share go with --mode external" "$NC" \
     "a nat network with --bridge: exit 2" network create lab --bridge eth1
-cli_usage_is "network create: --bridge and --share go with --mode external" "$NC" \
+usage_is "network create: --bridge and --share go with --mode external" "$NC" \
     "an isolated network with --share: exit 2" network create lab --mode isolated --share acme
-cli_usage_is "network create: --cidr needs a value" "$NC" "--cidr without a value: exit 2" \
+usage_is "network create: --cidr needs a value" "$NC" "--cidr without a value: exit 2" \
     network create lab --cidr
-cli_usage_is "network create: unexpected argument 'extra'" "$NC" "network create with two names: exit 2" \
+usage_is "network create: unexpected argument 'extra'" "$NC" "network create with two names: exit 2" \
     network create lab extra
-cli_usage_is "network list: unexpected argument 'x'" "$NC" "network list with an argument: exit 2" network list x
-cli_usage_is "network list: --limit: must be a whole number between 1 and 1000 (not '0')" "$NC" \
+usage_is "network create: unknown option '--bridg'; did you mean '--bridge'?" "$NC" \
+    "--bridg: exit 2, --bridge suggested" network create public --mode external --bridg br0
+NL="network list [--tenant TENANT]"
+usage_is "network list: unexpected argument 'x'" "$NL" "network list with an argument: exit 2" network list x
+usage_is "network list: --limit: must be a whole number between 1 and 1000 (not '0')" "$NL" \
     "network list --limit 0: exit 2" network list --limit 0
-cli_usage_is "network show: missing NAME" "$NC" "network show without NAME: exit 2" network show
-cli_usage_is "network show: unknown option '--mode'" "$NC" "network show --mode: exit 2" \
+usage_is "network show: missing NAME" "network show NAME [--tenant TENANT]" "network show without NAME: exit 2" \
+    network show
+usage_is "network show: unknown option '--mode'" "network show NAME [--tenant TENANT]" "network show --mode: exit 2" \
     network show lab --mode nat
-cli_usage_is "network delete: missing NAME" "$NC" "network delete without NAME: exit 2" network delete
+usage_is "network delete: missing NAME" "network delete NAME [--tenant TENANT]" \
+    "network delete without NAME: exit 2" network delete
 
 SC="stack create NAME --vcpus N --memory MIB"
 NIC_FORM="must be NETWORK[,mac=MAC], NETWORK a network name: 1-63 lowercase letters, digits and '-'"
 for nic in "lab,foo" "lab,mac=" "Lab" ",mac=52:54:00:aa:bb:cc" "lab,mac=52:54:00:aa:bb:cc,mac=52:54:00:aa:bb:cd"; do
-    cli_usage_is "stack create: --nic: $NIC_FORM (not '$nic')" "$SC" "stack create --nic '$nic': exit 2" \
+    usage_is "stack create: --nic: $NIC_FORM (not '$nic')" "$SC" "stack create --nic '$nic': exit 2" \
         stack create web --vcpus 1 --memory 256 --kernel k --nic "$nic"
 done
-cli_usage_is "stack create: --nic needs a value" "$SC" "stack create --nic without a value: exit 2" \
+usage_is "stack create: --nic needs a value" "$SC" "stack create --nic without a value: exit 2" \
     stack create web --vcpus 1 --memory 256 --kernel k --nic
 nine=()
 for i in 1 2 3 4 5 6 7 8 9; do nine+=(--nic "lab$i"); done
-cli_usage_is "stack create: at most 8 --nic options" "$SC" "stack create with nine --nic: exit 2" \
+usage_is "stack create: at most 8 --nic options" "$SC" "stack create with nine --nic: exit 2" \
     stack create web --vcpus 1 --memory 256 --kernel k "${nine[@]}"
 printf '{"name":"web","vcpus":1,"memory_mib":256,"boot":{"kernel":"k"}}' >"$TD_DIR/spec.json"
-cli_usage_is "stack create: --file excludes the spec options (--vcpus, --memory, --kernel, ...)" "$SC" \
+usage_is "stack create: --file excludes the spec options (--vcpus, --memory, --kernel, ...)" "$SC" \
     "stack create --file with --nic: exit 2" stack create --file "$TD_DIR/spec.json" --nic lab
-cli_usage_is "tenant create: --networks: must be a whole number between 0 and 1024 (not '1025')" \
-    "tenant create NAME" "tenant create --networks 1025: exit 2" tenant create acme --networks 1025
+usage_is "tenant create: --networks: must be a whole number between 0 and 1024 (not '1025')" \
+    "tenant create NAME [--stacks N]" "tenant create --networks 1025: exit 2" tenant create acme --networks 1025
 
 ctl network --help
 r=0
@@ -136,6 +155,7 @@ td_error_fields
 is "$RC $ERR $ERR_STATUS" "1 turtlectl: $ERR_MESSAGE 409" "a subnet inside lab's: exit 1, the API's 409 message"
 ta network create Bad_Name
 is "$RC" 1 "a bad name: exit 1 (the API judges names)"
+like "$ERR" "^turtlectl: name: " "... and its message names the field"
 ta network create ext --mode external --bridge eth1
 api_tn "$A" POST /v1/networks --json '{"name":"ext","mode":"external","bridge":"eth1","shared_with":[]}'
 td_error_fields

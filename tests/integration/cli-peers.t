@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # turtlectl peer add | list | show | remove against a live turtled: usage
-# errors exit 2 with the peer usage; each verb's json is the API's answer,
+# errors exit 2 with the verb's usage; each verb's json is the API's answer,
 # its table and yaml say the same; API errors (bad URI, taken name, unknown
 # peer, a tenant's token) exit 1 with the API's own message.
 # shellcheck disable=SC2119 # td_start takes optional arguments
@@ -14,31 +14,45 @@ td_init
 cli_init
 
 # ---- usage errors (no daemon needed) -------------------------------------------------------
-usage_error() { # MESSAGE DESC ARGS...
-    local message=$1 desc=$2
-    shift 2
+usage_error() { # MESSAGE USAGE DESC ARGS...
+    local message=$1 usage=$2 desc=$3
+    shift 3
     ctl --socket "$TD_DIR/nosuch.sock" "$@"
     is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: $message" "$desc"
-    grep -q '^usage: turtlectl peer add NAME --libvirt-uri URI \[--migrate-uri URI\]$' <<<"$ERR"
-    ok $? "... then the peer usage on stderr"
+    grep -qxF "usage: turtlectl $usage" <<<"$ERR"
+    ok $? "... then its usage on stderr: $usage"
 }
-usage_error "peer: missing verb" "peer without a verb: exit 2" peer
-usage_error "peer add: missing NAME" "peer add without NAME: exit 2" peer add --libvirt-uri qemu:///system
-usage_error "peer add: missing --libvirt-uri (qemu+tcp://HOST/system)" \
+ADD="peer add NAME --libvirt-uri URI [--migrate-uri URI]"
+usage_error "peer: missing verb" "$ADD" "peer without a verb: exit 2" peer
+usage_error "peer add: missing NAME" "$ADD" "peer add without NAME: exit 2" peer add --libvirt-uri qemu:///system
+usage_error "peer add: missing --libvirt-uri (qemu+tcp://HOST/system)" "$ADD" \
     "peer add without --libvirt-uri: exit 2, saying what it takes" peer add hostb
-usage_error "peer add: --libvirt-uri needs a value" "--libvirt-uri without a value: exit 2" \
+usage_error "peer add: --libvirt-uri needs a value" "$ADD" "--libvirt-uri without a value: exit 2" \
     peer add hostb --libvirt-uri
-usage_error "peer add: unexpected argument 'extra'" "peer add with two names: exit 2" \
+usage_error "peer add: unexpected argument 'extra'" "$ADD" "peer add with two names: exit 2" \
     peer add hostb extra --libvirt-uri qemu:///system
-usage_error "peer add: unknown option '--live'" "an unknown option: exit 2" \
+usage_error "peer add: unknown option '--live'" "$ADD" "an unknown option: exit 2" \
     peer add hostb --libvirt-uri qemu:///system --live
-usage_error "peer list: unexpected argument 'x'" "peer list with an argument: exit 2" peer list x
-usage_error "peer show: missing NAME" "peer show without NAME: exit 2" peer show
-usage_error "peer remove: missing NAME" "peer remove without NAME: exit 2" peer remove
-usage_error "peer: unknown verb 'delete'" "peer delete (the verb is remove): exit 2" peer delete hostb
+usage_error "peer add: unknown option '--libvirt'; did you mean '--libvirt-uri'?" "$ADD" \
+    "--libvirt: exit 2, --libvirt-uri suggested" peer add hostb --libvirt qemu:///system
+usage_error "peer list: unexpected argument 'x'" "peer list [--limit N [--after CURSOR] [--all]]" \
+    "peer list with an argument: exit 2" peer list x
+usage_error "peer show: missing NAME" "peer show NAME" "peer show without NAME: exit 2" peer show
+usage_error "peer remove: missing NAME" "peer remove NAME" "peer remove without NAME: exit 2" peer remove
+ctl --socket "$TD_DIR/nosuch.sock" peer delete hostb
+is "$RC $ERR" "2 turtlectl: peer: unknown verb 'delete'
+Run 'turtlectl help peer' for the list." "peer delete (the verb is remove): exit 2, where the verbs are"
+ctl --socket "$TD_DIR/nosuch.sock" peer remve hostb
+is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: peer: unknown verb 'remve'; did you mean 'remove'?" \
+    "peer remve: exit 2, remove suggested"
 ctl peer --help
-is "$RC $(head -n1 <<<"$OUT")" "0 usage: turtlectl peer add NAME --libvirt-uri URI [--migrate-uri URI]" \
-    "peer --help: exit 0, the usage on stdout"
+is "$RC $(head -n1 <<<"$OUT")" "0 usage: turtlectl $ADD" "peer --help: exit 0, the usage on stdout"
+r=0
+for verb in add list show remove; do grep -Eq "^  $verb +[a-z]" <<<"$OUT" || r=1; done
+ok $r "... and every verb with its summary"
+ctl peer add --help
+grep -Eq '^  --libvirt-uri URI ' <<<"$OUT" && grep -Eq '^  --migrate-uri URI ' <<<"$OUT"
+ok "$((RC + $?))" "peer add --help: exit 0, both options explained"
 
 # ---- with turtled -------------------------------------------------------------------------
 td_start || bail "turtled did not start"
@@ -74,6 +88,7 @@ is "$RC $ERR" "1 turtlectl: migrate_uri: must be tcp://HOST[:PORT] or rdma://HOS
     "peer add with a udp --migrate-uri: exit 1, the API's message"
 op peer add Bad_Name --libvirt-uri qemu+tcp://h/system
 is "$RC" 1 "peer add of a bad name: exit 1"
+like "$ERR" "^turtlectl: name: " "... and its message names the field"
 api_op GET /v1/peers
 is "$(jb -c '[.peers[].name]')" '["hosta","hostb"]' "... and none of the refused adds left a peer"
 

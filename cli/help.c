@@ -25,6 +25,13 @@ static void print_form(FILE *out, const char *lead, const char *form, gsize inde
             else if (*end == ' ' && depth == 0)
                 break;
         }
+        /* An option and its value ("--to PEER") wrap as one. */
+        if (word[0] == '-' && *end == ' ' && end[1] != '\0' && strchr("-[(|", end[1]) == NULL) {
+            const char *value_end = end + 1;
+            while (*value_end != '\0' && *value_end != ' ')
+                value_end++;
+            end = value_end;
+        }
         gsize len = (gsize)(end - word);
         if (word != form && column + 1 + len > HELP_WIDTH) {
             fprintf(out, "\n%*s", (int)indent, "");
@@ -96,8 +103,8 @@ void help_verbs(FILE *out, const char *words, const char *summary, const CmdVerb
         print_block(out, notes);
     }
     fprintf(out,
-            "\n\"turtlectl help %s VERB\" shows a verb's options; \"turtlectl help\" the global "
-            "ones.\n",
+            "\n\"turtlectl help %s VERB\" shows a verb's options;\n\"turtlectl help\" the "
+            "global ones.\n",
             words);
 }
 
@@ -114,7 +121,7 @@ void help_verb(FILE *out, const char *words, const CmdVerb *verb)
         fputc('\n', out);
         print_block(out, verb->help);
     }
-    fputs("\nGlobal options (--socket, --url, --remote, --token, --cacert, --format): "
+    fputs("\nGlobal options (--socket, --url, --remote, --token, --cacert, --format):\n"
           "turtlectl help.\n",
           out);
 }

@@ -374,7 +374,8 @@ is "$RC $ERR" "1 turtlectl: $ERR_MESSAGE" "host show with \$TURTLES_TOKEN of a t
 ctl --url "http://127.0.0.1:$TD_PORT" tenant list
 api_tn "" GET /v1/tenants
 td_error_fields
-is "$RC $ERR $STATUS" "1 turtlectl: $ERR_MESSAGE 401" "no token over TCP: exit 1, the API's 401 message"
+is "$RC $ERR $STATUS" "1 turtlectl: $ERR_MESSAGE: give a valid token with --token TOKEN, \$TURTLES_TOKEN or a remote's token (turtlectl remote add NAME --url URL --token-file FILE); the operator needs none on the UNIX socket as root 401" \
+    "no token over TCP: exit 1, the API's 401 message and how to give a token"
 
 cli_done
 td_done

@@ -18,14 +18,6 @@ cd "${TURTLES_SRCDIR:-$(dirname "$0")/../..}" || exit 1
 td_init
 cli_init
 
-# ---- usage errors (no daemon needed) -------------------------------------------------------
-# usage_is MESSAGE USAGE DESC ARGS...: cli_usage_is, and stderr holds
-# "usage: turtlectl USAGE" (the usage of the verb at hand).
-usage_is() {
-    cli_usage_is "$@"
-    grep -qF "usage: turtlectl $2" <<<"$ERR"
-    ok $? "... then the usage: $2"
-}
 # unknown_verb_is MESSAGE NOUN DESC ARGS...: exit 2 with MESSAGE and where
 # the NOUN's verbs are, and no usage.
 unknown_verb_is() {
@@ -36,76 +28,76 @@ unknown_verb_is() {
 Run 'turtlectl help $noun' for the list." "$desc"
 }
 DC="device-class create NAME --model edu|virtio-rng --capacity N"
-usage_is "device-class: missing verb" "$DC" "device-class without a verb: exit 2" device-class
+cli_usage_is "device-class: missing verb" "$DC" "device-class without a verb: exit 2" device-class
 unknown_verb_is "device-class: unknown verb 'add'" device-class "device-class add (the verb is create): exit 2" \
     device-class add x
 unknown_verb_is "device-class: unknown verb 'creat'; did you mean 'create'?" device-class \
     "device-class creat: exit 2, create suggested" device-class creat x
-usage_is "device-class create: missing NAME" "$DC" "device-class create without NAME: exit 2" \
+cli_usage_is "device-class create: missing NAME" "$DC" "device-class create without NAME: exit 2" \
     device-class create --kind emulated --model edu --capacity 1
-usage_is "device-class create: missing --kind (emulated or vfio)" "$DC" \
+cli_usage_is "device-class create: missing --kind (emulated or vfio)" "$DC" \
     "device-class create without --kind: exit 2" device-class create x --model edu --capacity 1
-usage_is "device-class create: --kind: must be emulated or vfio (not 'pci')" "$DC" \
+cli_usage_is "device-class create: --kind: must be emulated or vfio (not 'pci')" "$DC" \
     "--kind pci: exit 2" device-class create x --kind pci
-usage_is "device-class create: missing --model (edu or virtio-rng) for --kind emulated" "$DC" \
+cli_usage_is "device-class create: missing --model (edu or virtio-rng) for --kind emulated" "$DC" \
     "an emulated class without --model: exit 2" device-class create x --kind emulated --capacity 1
-usage_is "device-class create: --model: must be edu or virtio-rng (not 'e1000')" "$DC" \
+cli_usage_is "device-class create: --model: must be edu or virtio-rng (not 'e1000')" "$DC" \
     "--model e1000: exit 2" device-class create x --kind emulated --model e1000 --capacity 1
-usage_is "device-class create: missing --capacity N for --kind emulated" "$DC" \
+cli_usage_is "device-class create: missing --capacity N for --kind emulated" "$DC" \
     "an emulated class without --capacity: exit 2" device-class create x --kind emulated --model edu
-usage_is "device-class create: --capacity: must be a whole number between 1 and 64 (not '0')" "$DC" \
+cli_usage_is "device-class create: --capacity: must be a whole number between 1 and 64 (not '0')" "$DC" \
     "--capacity 0: exit 2" device-class create x --kind emulated --model edu --capacity 0
-usage_is "device-class create: --capacity: must be a whole number between 1 and 64 (not '65')" "$DC" \
+cli_usage_is "device-class create: --capacity: must be a whole number between 1 and 64 (not '65')" "$DC" \
     "--capacity 65: exit 2" device-class create x --kind emulated --model edu --capacity 65
-usage_is "device-class create: --address and --force go with --kind vfio" "$DC" \
+cli_usage_is "device-class create: --address and --force go with --kind vfio" "$DC" \
     "an emulated class with --address: exit 2" \
     device-class create x --kind emulated --model edu --capacity 1 --address 0000:3b:00.0
-usage_is "device-class create: missing --address PCI (0000:3b:00.0) for --kind vfio" "$DC" \
+cli_usage_is "device-class create: missing --address PCI (0000:3b:00.0) for --kind vfio" "$DC" \
     "a vfio class without --address: exit 2" device-class create x --kind vfio
-usage_is "device-class create: --model and --capacity go with --kind emulated (a vfio class has one device per --address)" \
+cli_usage_is "device-class create: --model and --capacity go with --kind emulated (a vfio class has one device per --address)" \
     "$DC" "a vfio class with --capacity: exit 2" \
     device-class create x --kind vfio --address 0000:3b:00.0 --capacity 2
-usage_is "device-class create: --force takes no value" "$DC" "--force=yes: exit 2" \
+cli_usage_is "device-class create: --force takes no value" "$DC" "--force=yes: exit 2" \
     device-class create x --kind vfio --address 0000:3b:00.0 --force=yes
-usage_is "device-class create: unknown option '--adress'; did you mean '--address'?" "$DC" \
+cli_usage_is "device-class create: unknown option '--adress'; did you mean '--address'?" "$DC" \
     "--adress: exit 2, --address suggested" device-class create x --kind vfio --adress 0000:3b:00.0
-usage_is "device-class set: nothing to change (give --capacity or --description)" \
+cli_usage_is "device-class set: nothing to change (give --capacity or --description)" \
     "device-class set NAME [--capacity N] [--description TEXT]" \
     "device-class set without an option: exit 2" device-class set x
-usage_is "device-class set: unknown option '--model'" "device-class set NAME [--capacity N]" \
+cli_usage_is "device-class set: unknown option '--model'" "device-class set NAME [--capacity N]" \
     "device-class set --model: exit 2" device-class set x --model edu
-usage_is "device-class show: missing NAME" "device-class show NAME" "device-class show without NAME: exit 2" \
+cli_usage_is "device-class show: missing NAME" "device-class show NAME" "device-class show without NAME: exit 2" \
     device-class show
-usage_is "device-class list: unexpected argument 'x'" "device-class list [--limit N" \
+cli_usage_is "device-class list: unexpected argument 'x'" "device-class list [--limit N" \
     "device-class list with an argument: exit 2" device-class list x
-usage_is "device-class delete: missing NAME" "device-class delete NAME" \
+cli_usage_is "device-class delete: missing NAME" "device-class delete NAME" \
     "device-class delete without NAME: exit 2" device-class delete
 
 DL="device list [--class CLASS]"
-usage_is "device: missing verb" "$DL" "device without a verb: exit 2" device
+cli_usage_is "device: missing verb" "$DL" "device without a verb: exit 2" device
 unknown_verb_is "device: unknown verb 'show'" device "device show (only list): exit 2" device show x
-usage_is "device list: --class needs a value" "$DL" "device list --class without a value: exit 2" \
+cli_usage_is "device list: --class needs a value" "$DL" "device list --class without a value: exit 2" \
     device list --class
-usage_is "device list: unexpected argument 'x'" "$DL" "device list with an argument: exit 2" device list x
+cli_usage_is "device list: unexpected argument 'x'" "$DL" "device list with an argument: exit 2" device list x
 
-usage_is "stack create: --device: must be a device class name: 1-63 lowercase letters, digits and '-' (not '0000:3b:00.0')" \
+cli_usage_is "stack create: --device: must be a device class name: 1-63 lowercase letters, digits and '-' (not '0000:3b:00.0')" \
     "stack create NAME --vcpus N --memory MIB" "stack create --device PCI (the old form): exit 2, a class is wanted" \
     stack create web --vcpus 1 --memory 256 --kernel k --device 0000:3b:00.0
 SA="stack device attach NAME CLASS [--wait]"
 SD="stack device detach NAME DEVICE-ID [--wait]"
-usage_is "stack device: missing verb" "$SA" "stack device without a verb: exit 2" stack device
+cli_usage_is "stack device: missing verb" "$SA" "stack device without a verb: exit 2" stack device
 unknown_verb_is "stack device: unknown verb 'add'" "stack device" "stack device add: exit 2" stack device add web rng
-usage_is "stack device attach: missing CLASS" "$SA" "stack device attach without CLASS: exit 2" \
+cli_usage_is "stack device attach: missing CLASS" "$SA" "stack device attach without CLASS: exit 2" \
     stack device attach web
-usage_is "stack device attach: missing NAME" "$SA" "stack device attach with nothing: exit 2" \
+cli_usage_is "stack device attach: missing NAME" "$SA" "stack device attach with nothing: exit 2" \
     stack device attach
-usage_is "stack device attach: unexpected argument 'x'" "$SA" "stack device attach with three: exit 2" \
+cli_usage_is "stack device attach: unexpected argument 'x'" "$SA" "stack device attach with three: exit 2" \
     stack device attach web rng x
-usage_is "stack device detach: missing DEVICE-ID" "$SD" "stack device detach without DEVICE-ID: exit 2" \
+cli_usage_is "stack device detach: missing DEVICE-ID" "$SD" "stack device detach without DEVICE-ID: exit 2" \
     stack device detach web
-usage_is "stack device detach: unknown option '--force'" "$SD" "stack device detach --force: exit 2" \
+cli_usage_is "stack device detach: unknown option '--force'" "$SD" "stack device detach --force: exit 2" \
     stack device detach web rng-0 --force
-usage_is "tenant create: --devices: must be a whole number between 0 and 1024 (not '1025')" \
+cli_usage_is "tenant create: --devices: must be a whole number between 0 and 1024 (not '1025')" \
     "tenant create NAME [--stacks N]" "tenant create --devices 1025: exit 2" tenant create acme --devices 1025
 
 ctl device-class --help

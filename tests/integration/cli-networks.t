@@ -17,69 +17,61 @@ cd "${TURTLES_SRCDIR:-$(dirname "$0")/../..}" || exit 1
 td_init
 cli_init
 
-# ---- usage errors (no daemon needed) -------------------------------------------------------
-# usage_is MESSAGE USAGE DESC ARGS...: cli_usage_is, and stderr holds
-# "usage: turtlectl USAGE" (the usage of the verb at hand).
-usage_is() {
-    cli_usage_is "$@"
-    grep -qF "usage: turtlectl $2" <<<"$ERR"
-    ok $? "... then the usage: $2"
-}
 NC="network create NAME [--mode nat|isolated] [--cidr CIDR]"
-usage_is "network: missing verb" "$NC" "network without a verb: exit 2" network
+cli_usage_is "network: missing verb" "$NC" "network without a verb: exit 2" network
 ctl --socket "$TD_DIR/nosuch.sock" network add lab
 is "$RC $ERR" "2 turtlectl: network: unknown verb 'add'
 Run 'turtlectl help network' for the list." "network add (the verb is create): exit 2, where the verbs are"
 ctl --socket "$TD_DIR/nosuch.sock" network delte lab
 is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: network: unknown verb 'delte'; did you mean 'delete'?" \
     "network delte: exit 2, delete suggested"
-usage_is "network create: missing NAME" "$NC" "network create without NAME: exit 2" network create
-usage_is "network create: --mode: must be nat, isolated or external (not 'bridge')" "$NC" \
+cli_usage_is "network create: missing NAME" "$NC" "network create without NAME: exit 2" network create
+cli_usage_is "network create: --mode: must be nat, isolated or external (not 'bridge')" "$NC" \
     "--mode bridge: exit 2" network create lab --mode bridge
-usage_is "network create: missing --bridge BRIDGE for --mode external" "$NC" \
+cli_usage_is "network create: missing --bridge BRIDGE for --mode external" "$NC" \
     "an external network without --bridge: exit 2" network create public --mode external
 grep -qF '       turtlectl network create NAME --mode external --bridge BRIDGE' <<<"$ERR"
 ok $? "... and its external form"
-usage_is "network create: --cidr goes with --mode nat or isolated" "$NC" \
+cli_usage_is "network create: --cidr goes with --mode nat or isolated" "$NC" \
     "an external network with --cidr: exit 2" \
     network create public --mode external --bridge eth1 --cidr 10.9.9.0/24
-usage_is "network create: --bridge and --share go with --mode external" "$NC" \
+cli_usage_is "network create: --bridge and --share go with --mode external" "$NC" \
     "a nat network with --bridge: exit 2" network create lab --bridge eth1
-usage_is "network create: --bridge and --share go with --mode external" "$NC" \
+cli_usage_is "network create: --bridge and --share go with --mode external" "$NC" \
     "an isolated network with --share: exit 2" network create lab --mode isolated --share acme
-usage_is "network create: --cidr needs a value" "$NC" "--cidr without a value: exit 2" \
+cli_usage_is "network create: --cidr needs a value" "$NC" "--cidr without a value: exit 2" \
     network create lab --cidr
-usage_is "network create: unexpected argument 'extra'" "$NC" "network create with two names: exit 2" \
+cli_usage_is "network create: unexpected argument 'extra'" "$NC" "network create with two names: exit 2" \
     network create lab extra
-usage_is "network create: unknown option '--bridg'; did you mean '--bridge'?" "$NC" \
+cli_usage_is "network create: unknown option '--bridg'; did you mean '--bridge'?" "$NC" \
     "--bridg: exit 2, --bridge suggested" network create public --mode external --bridg br0
 NL="network list [--tenant TENANT]"
-usage_is "network list: unexpected argument 'x'" "$NL" "network list with an argument: exit 2" network list x
-usage_is "network list: --limit: must be a whole number between 1 and 1000 (not '0')" "$NL" \
+cli_usage_is "network list: unexpected argument 'x'" "$NL" "network list with an argument: exit 2" network list x
+cli_usage_is "network list: --limit: must be a whole number between 1 and 1000 (not '0')" "$NL" \
     "network list --limit 0: exit 2" network list --limit 0
-usage_is "network show: missing NAME" "network show NAME [--tenant TENANT]" "network show without NAME: exit 2" \
+cli_usage_is "network show: missing NAME" "network show NAME [--tenant TENANT]" "network show without NAME: exit 2" \
     network show
-usage_is "network show: unknown option '--mode'" "network show NAME [--tenant TENANT]" "network show --mode: exit 2" \
+cli_usage_is "network show: unknown option '--mode'" "network show NAME [--tenant TENANT]" "network show --mode: exit 2" \
     network show lab --mode nat
-usage_is "network delete: missing NAME" "network delete NAME [--tenant TENANT]" \
+cli_usage_is "network delete: missing NAME" "network delete NAME [--tenant TENANT]" \
     "network delete without NAME: exit 2" network delete
 
 SC="stack create NAME --vcpus N --memory MIB"
 NIC_FORM="must be NETWORK[,mac=MAC], NETWORK a network name: 1-63 lowercase letters, digits and '-'"
 for nic in "lab,foo" "lab,mac=" "Lab" ",mac=52:54:00:aa:bb:cc" "lab,mac=52:54:00:aa:bb:cc,mac=52:54:00:aa:bb:cd"; do
-    usage_is "stack create: --nic: $NIC_FORM (not '$nic')" "$SC" "stack create --nic '$nic': exit 2" \
+    cli_usage_is "stack create: --nic: $NIC_FORM (not '$nic')" "$SC" "stack create --nic '$nic': exit 2" \
         stack create web --vcpus 1 --memory 256 --kernel k --nic "$nic"
 done
-usage_is "stack create: --nic needs a value" "$SC" "stack create --nic without a value: exit 2" \
+cli_usage_is "stack create: --nic needs a value" "$SC" "stack create --nic without a value: exit 2" \
     stack create web --vcpus 1 --memory 256 --kernel k --nic
 nine=()
 for i in 1 2 3 4 5 6 7 8 9; do nine+=(--nic "lab$i"); done
-usage_is "stack create: at most 8 --nic options" "$SC" "stack create with nine --nic: exit 2" \
+cli_usage_is "stack create: at most 8 --nic options" "$SC" "stack create with nine --nic: exit 2" \
     stack create web --vcpus 1 --memory 256 --kernel k "${nine[@]}"
 printf '{"name":"web","vcpus":1,"memory_mib":256,"boot":{"kernel":"k"}}' >"$TD_DIR/spec.json"
-usage_is "stack create: --file excludes the spec options (--vcpus, --memory, --kernel, ...)" "$SC" \
+cli_usage_is "stack create: --file excludes the spec options (--vcpus, --memory, --kernel, ...)" "$SC" \
     "stack create --file with --nic: exit 2" stack create --file "$TD_DIR/spec.json" --nic lab
-usage_is "tenant create: --networks: must be a whole number between 0 and 1024 (not '1025')" \
+cli_usage_is "tenant create: --networks: must be a whole number between 0 and 1024 (not '1025')" \
     "tenant create NAME [--stacks N]" "tenant create --networks 1025: exit 2" tenant create acme --networks 1025
 
 ctl network --help

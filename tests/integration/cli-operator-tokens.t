@@ -14,26 +14,19 @@ cd "${TURTLES_SRCDIR:-$(dirname "$0")/../..}" || exit 1
 td_init
 cli_init
 
-# usage_is MESSAGE USAGE DESC ARGS...: cli_usage_is, and stderr holds
-# "usage: turtlectl USAGE" (the usage of the verb at hand).
-usage_is() {
-    cli_usage_is "$@"
-    grep -qF "usage: turtlectl $2" <<<"$ERR"
-    ok $? "... then the usage: $2"
-}
-usage_is "token revoke: missing ID" "token revoke TENANT ID" \
+cli_usage_is "token revoke: missing ID" "token revoke TENANT ID" \
     "token revoke --operator without ID: exit 2" token revoke --operator
 grep -qxF "       turtlectl token revoke --operator ID" <<<"$ERR"
 ok $? "... and its --operator form"
-usage_is "token create: unexpected argument 'acme'" "token create TENANT" \
+cli_usage_is "token create: unexpected argument 'acme'" "token create TENANT" \
     "token create --operator with a tenant: exit 2" token create --operator acme
 grep -qF "       turtlectl token create --operator [--scope metrics|admin]" <<<"$ERR"
 ok $? "... and its --operator form"
-usage_is "token create: --scope needs a value" "token create TENANT" \
+cli_usage_is "token create: --scope needs a value" "token create TENANT" \
     "--scope without a value: exit 2" token create --operator --scope
-usage_is "token create: unknown option '--scpe'; did you mean '--scope'?" "token create TENANT" \
+cli_usage_is "token create: unknown option '--scpe'; did you mean '--scope'?" "token create TENANT" \
     "--scpe: exit 2, --scope suggested" token create --operator --scpe admin
-usage_is "token list: unexpected argument 'acme'" "token list TENANT [--limit N" \
+cli_usage_is "token list: unexpected argument 'acme'" "token list TENANT [--limit N" \
     "token list --operator with a tenant: exit 2" token list acme --operator
 ctl token create --help
 grep -Eq '^  --operator ' <<<"$OUT" && grep -Eq '^  --scope metrics\|admin ' <<<"$OUT" &&

@@ -27,13 +27,14 @@ op() { ctl --socket "$TD_SOCK" "$@"; }
 
 # cli_usage_is MESSAGE USAGE-LINE DESC ARGS...: turtlectl ARGS (no daemon:
 # a socket that does not exist) exits 2 with "turtlectl: MESSAGE" first on
-# stderr, then the usage holding "usage: turtlectl USAGE-LINE".
+# stderr, then the usage holding "usage: turtlectl USAGE-LINE" (two checks).
 cli_usage_is() {
     local message=$1 usage=$2 desc=$3
     shift 3
     ctl --socket "$TD_DIR/nosuch.sock" "$@"
     is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: $message" "$desc"
-    grep -qF "usage: turtlectl $usage" <<<"$ERR" || diag "no '$usage' usage on stderr: $ERR"
+    grep -qF "usage: turtlectl $usage" <<<"$ERR"
+    ok $? "... then the usage: $usage" || diag "stderr: $ERR"
 }
 
 # same_json GOT EXPECTED DESC: equal JSON values (key order aside).

@@ -38,10 +38,13 @@ gboolean api_operation_status_is_final(ApiOperationStatus status)
 gboolean api_operation_statuses_from_string(const char *text, guint *statuses, GError **error)
 {
     g_return_val_if_fail(text != NULL && statuses != NULL, FALSE);
+    /* g_strsplit makes nothing of "": an empty filter is an empty item. */
     g_auto(GStrv) items = g_strsplit(text, ",", -1);
+    const char *const empty[] = {"", NULL};
     guint wanted = 0;
 
-    for (char **item = items; *item != NULL; item++) {
+    for (const char *const *item = items[0] != NULL ? (const char *const *)items : empty;
+         *item != NULL; item++) {
         ApiOperationStatus status = API_OP_PENDING;
         if (!api_operation_status_from_string(*item, &status)) {
             api_json_set_invalid(error, "status",

@@ -1,5 +1,7 @@
 #include "api/operation.h"
 
+#include <string.h>
+
 #include "api/enum.h"
 #include "api/error.h"
 #include "api/json.h"
@@ -31,6 +33,46 @@ gboolean api_operation_status_from_string(const char *text, ApiOperationStatus *
 gboolean api_operation_status_is_final(ApiOperationStatus status)
 {
     return status == API_OP_SUCCEEDED || status == API_OP_FAILED || status == API_OP_CANCELLED;
+}
+
+gboolean api_operation_statuses_from_string(const char *text, guint *statuses, GError **error)
+{
+    g_return_val_if_fail(text != NULL && statuses != NULL, FALSE);
+    /* g_strsplit makes nothing of "": an empty filter is an empty item. */
+    g_auto(GStrv) items = g_strsplit(text, ",", -1);
+    const char *const empty[] = {"", NULL};
+    guint wanted = 0;
+
+    for (const char *const *item = items[0] != NULL ? (const char *const *)items : empty;
+         *item != NULL; item++) {
+        ApiOperationStatus status = API_OP_PENDING;
+        if (!api_operation_status_from_string(*item, &status)) {
+            api_json_set_invalid(error, "status",
+                                 "'%s' is not one of pending, running, succeeded, failed, "
+                                 "cancelled (several may be given, separated by commas)",
+                                 *item);
+            return FALSE;
+        }
+        wanted |= 1u << status;
+    }
+    *statuses = wanted;
+    return TRUE;
+}
+
+gboolean api_operation_kind_check(const char *kind, GError **error)
+{
+    gsize len = kind != NULL ? strlen(kind) : 0;
+    gboolean ok = len > 0 && len <= API_OPERATION_KIND_MAX && g_ascii_islower(kind[0]);
+
+    for (gsize i = 1; ok && i < len; i++)
+        ok = g_ascii_islower(kind[i]) || g_ascii_isdigit(kind[i]) || kind[i] == '.' ||
+             kind[i] == '-';
+    if (!ok)
+        api_json_set_invalid(error, "kind",
+                             "must be 1 to %d of a-z, 0-9, '.' and '-', starting with a letter, "
+                             "like stack.create",
+                             API_OPERATION_KIND_MAX);
+    return ok;
 }
 
 static gboolean check_not_empty(const char *path, const char *value, GError **error)
@@ -152,4 +194,23 @@ ApiOperation *api_operation_from_json(json_object *value, GError **error)
         !api_json_check_time("updated_at", operation->updated_at, error))
         return NULL;
     return g_steal_pointer(&operation);
+}
+
+json_object *api_operation_list_to_json(const GPtrArray *operations, const char *next)
+{
+    json_object *list = json_object_new_array();
+    for (guint i = 0; operations && i < operations->len; i++)
+        json_object_array_add(list, api_operation_to_json(g_ptr_array_index(operations, i)));
+    return api_json_page_new("operations", list, next);
+}
+
+static gpointer operation_item(json_object *item, GError **error)
+{
+    return api_operation_from_json(item, error);
+}
+
+GPtrArray *api_operation_list_from_json(json_object *body, char **next, GError **error)
+{
+    return api_json_page_decode(body, "operations", operation_item,
+                                (GDestroyNotify)api_operation_free, next, error);
 }

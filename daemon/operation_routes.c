@@ -1,4 +1,4 @@
-/* Operations: get, long-poll wait, cancel; and the test-only sleep. */
+/* Operations: list, get, long-poll wait, cancel; and the test-only sleep. */
 #include <stdlib.h>
 
 #include "api/json.h"
@@ -27,6 +27,51 @@ static HttpReply *reply_operation(unsigned status, ApiOperation *operation, cons
         http_reply_add_header(reply, "Location", location);
     }
     return reply;
+}
+
+/* ?tenant= (operator only, as on GET /v1/stacks), ?status=, ?kind=: what
+ * the caller's listing holds.  The caller's own tenant scopes a tenant. */
+static gboolean list_filter(const HttpRequest *request, StoreOperationFilter *filter,
+                            GError **error)
+{
+    const char *tenant = caller_tenant(request);
+    const char *named = http_request_query(request, "tenant");
+    const char *statuses = http_request_query(request, "status");
+
+    if (named != NULL && tenant != NULL) {
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST,
+                            "tenant: only the operator may list another tenant's operations");
+        return FALSE;
+    }
+    if (named != NULL && !api_name_is_valid(named)) {
+        g_set_error(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "tenant: '%s' is not a valid name",
+                    named);
+        return FALSE;
+    }
+    filter->tenant = tenant != NULL ? tenant : named;
+    filter->statuses = 0;
+    filter->kind = http_request_query(request, "kind");
+    return (statuses == NULL ||
+            api_operation_statuses_from_string(statuses, &filter->statuses, error)) &&
+           (filter->kind == NULL || api_operation_kind_check(filter->kind, error));
+}
+
+HttpReply *handle_operation_list(gpointer data, const HttpRequest *request)
+{
+    App *app = data;
+    g_autoptr(GError) error = NULL;
+    StoreOperationFilter filter;
+    int limit = 0;
+    const char *after = NULL;
+
+    if (!list_filter(request, &filter, &error) || !route_page_args(request, &limit, &after, &error))
+        return http_reply_error(error);
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) operations =
+        store_operation_page(app->store, &filter, limit, after, &next, &error);
+    if (operations == NULL)
+        return http_reply_error(error);
+    return http_reply_json(200, api_operation_list_to_json(operations, next));
 }
 
 static const char *operation_param(const HttpRequest *request, HttpReply **reply)

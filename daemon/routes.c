@@ -28,6 +28,8 @@ static const char *const events_query[] = {"after", NULL};
 static const char *const console_query[] = {"tail", "follow", "force", NULL};
 static const char *const wait_query[] = {"timeout", NULL};
 static const char *const device_page_query[] = {"limit", "after", "class", NULL};
+static const char *const operation_page_query[] = {"limit",  "after", "tenant",
+                                                   "status", "kind",  NULL};
 
 static const HttpRoute routes[] = {
     ROUTE("GET", "/v1", ANYONE, FALSE, handle_version),
@@ -91,6 +93,7 @@ static const HttpRoute routes[] = {
     ROUTE("GET", "/v1/peers/{name}", OPERATOR, FALSE, handle_peer_get),
     ROUTE("DELETE", "/v1/peers/{name}", OPERATOR, FALSE, handle_peer_delete),
 
+    ROUTE_Q("GET", "/v1/operations", CALLER, FALSE, handle_operation_list, operation_page_query),
     ROUTE("GET", "/v1/operations/{id}", CALLER, FALSE, handle_operation_get),
     ROUTE_Q("GET", "/v1/operations/{id}/wait", CALLER, FALSE, handle_operation_wait, wait_query),
     ROUTE("DELETE", "/v1/operations/{id}", CALLER, FALSE, handle_operation_cancel),

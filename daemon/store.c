@@ -219,6 +219,14 @@ static const char *const migrations[] = {
     "ALTER TABLE tokens_v8 RENAME TO tokens;"
     "CREATE INDEX tokens_tenant ON tokens (tenant_id);"
     "CREATE INDEX tokens_operator ON tokens (created_at, id) WHERE tenant_id IS NULL;",
+    /* v9: GET /v1/operations pages newest first by (created_at, id), a
+     * tenant's or everyone's; operations are kept, so without these a page
+     * would sort every one.  The tenant's index also serves what
+     * operations_tenant did (a tenant's delete, its operations in progress),
+     * which goes. */
+    "CREATE INDEX operations_tenant_created ON operations (tenant_id, created_at, id);"
+    "CREATE INDEX operations_created ON operations (created_at, id);"
+    "DROP INDEX operations_tenant;",
 };
 
 /* ---- errors ------------------------------------------------------------ */

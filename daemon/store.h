@@ -112,6 +112,20 @@ gboolean store_operation_insert(Store *store, const ApiOperation *operation, GEr
 /* Replaces status, progress, error and updated_at. */
 gboolean store_operation_update(Store *store, const ApiOperation *operation, GError **error);
 ApiOperation *store_operation_get(Store *store, const char *id, GError **error);
+/* Which operations a page of store_operation_page holds. */
+typedef struct {
+    const char *tenant; /* NULL: everyone's, the operator's own work included */
+    guint statuses;     /* STORE_STATE bits of ApiOperationStatus; 0: any */
+    const char *kind;   /* NULL: any */
+} StoreOperationFilter;
+#define STORE_OPERATION_ANY_STATUS ((1u << (API_OP_CANCELLED + 1)) - 1)
+/* A page (of ApiOperation) of the operations @filter selects, newest first
+ * (created_at, then id, both descending), as store_tenant_page: NOT_FOUND
+ * for an unknown tenant; a cursor is the last operation of the page before,
+ * and one this listing cannot see (another tenant's listing made it) is
+ * BAD_REQUEST "after: invalid cursor". */
+GPtrArray *store_operation_page(Store *store, const StoreOperationFilter *filter, int limit,
+                                const char *after, char **next, GError **error);
 /* Operations left pending or running by a crash become failed with
  * "interrupted by daemon restart".  Returns how many, or -1 on error. */
 int store_operation_fail_interrupted(Store *store, const char *now, GError **error);

@@ -6,6 +6,15 @@
 
 #define STORE_INTERRUPTED "interrupted by daemon restart"
 
+#define OPERATION_COLUMNS                                                                          \
+    "o.id, o.kind, o.target, t.name, o.status, o.percent, o.stage, o.bytes_done, "                 \
+    "o.bytes_total, o.error, o.created_at, o.updated_at"
+#define OPERATION_FROM " FROM operations o LEFT JOIN tenants t ON t.id = o.tenant_id "
+
+/* The owner of the cursors of the listing of everyone's operations (a
+ * tenant's listing has the tenant's name): no tenant name is "*". */
+#define ALL_OPERATIONS_LISTING "*"
+
 gboolean store_operation_insert(Store *store, const ApiOperation *operation, GError **error)
 {
     g_autoptr(GRecMutexLocker) locker = g_rec_mutex_locker_new(&store->lock);
@@ -78,13 +87,93 @@ static gpointer operation_from_row(sqlite3_stmt *stmt, GError **error)
 ApiOperation *store_operation_get(Store *store, const char *id, GError **error)
 {
     STORE_READ(store);
-    return store_query_one(
+    return store_query_one(store, "SELECT " OPERATION_COLUMNS OPERATION_FROM "WHERE o.id = ?1",
+                           STORE_PARAMS(STORE_TEXT(id)), operation_from_row, "reading an operation",
+                           error, "operation '%s' not found", id);
+}
+
+/* The created_at of the operation @id a cursor names, which the listing of
+ * the tenant @owner_id (NULL: everyone's) must be able to see: a tenant
+ * learns nothing of another's operation ids from its cursors. */
+static char *cursor_created_at(Store *store, const char *id, const char *owner_id, GError **error)
+{
+    g_autoptr(sqlite3_stmt) row = NULL;
+    if (!store_query_row(store, &row,
+                         "SELECT created_at FROM operations "
+                         "WHERE id = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
+                         STORE_PARAMS(STORE_TEXT(id), STORE_TEXT(owner_id)),
+                         "reading a cursor's operation", error))
+        return NULL;
+    if (row == NULL) {
+        g_set_error_literal(error, TD_ERROR, TD_ERROR_BAD_REQUEST, "after: invalid cursor");
+        return NULL;
+    }
+    return store_column_text(row, 0);
+}
+
+/* Newest first, by (created_at, id) rather than updated_at: created_at never
+ * changes, so an operation that moves on (pending, running, failed) stays
+ * where it was between two pages, and one submitted while a client walks the
+ * pages lands before its first page instead of shifting the rest; the UUID
+ * orders the ones of the same microsecond.  Each listing seeks its index
+ * (operations_tenant_created, operations_created) to the cursor and reads on
+ * in order, so a page costs its rows, not a sort of every operation; the
+ * unary + keeps SQLite off the status index, which would read every row of
+ * a status and sort them.  No cursor: char(1114111), the last code point, is
+ * above every time.  Statuses: ?4..?8, NULL for those not wanted. */
+#define OPERATION_PAGE_WHERE                                                                       \
+    "(o.created_at, o.id) < (ifnull(?2, char(1114111)), ifnull(?3, '')) "                          \
+    "AND +o.status IN (?4, ?5, ?6, ?7, ?8) AND (?9 IS NULL OR o.kind = ?9) "                       \
+    "ORDER BY o.created_at DESC, o.id DESC LIMIT ?10"
+
+G_STATIC_ASSERT(STORE_OPERATION_ANY_STATUS == 0x1f); /* the five of ?4..?8 */
+
+GPtrArray *store_operation_page(Store *store, const StoreOperationFilter *filter, int limit,
+                                const char *after, char **next, GError **error)
+{
+    g_return_val_if_fail(filter != NULL && next != NULL, NULL);
+    STORE_READ(store);
+    const char *listing = filter->tenant != NULL ? filter->tenant : ALL_OPERATIONS_LISTING;
+    g_autofree char *after_id = NULL;
+    g_autofree char *owner_id = NULL;
+    g_autofree char *after_created = NULL;
+
+    *next = NULL;
+    if (!store_page_start(limit, after, listing, &after_id, error))
+        return NULL;
+    if (filter->tenant != NULL &&
+        (owner_id = store_tenant_id(store, filter->tenant, error)) == NULL)
+        return NULL;
+    if (after_id != NULL &&
+        (after_created = cursor_created_at(store, after_id, owner_id, error)) == NULL)
+        return NULL;
+
+    guint wanted = filter->statuses != 0 ? filter->statuses : STORE_OPERATION_ANY_STATUS;
+    const char *statuses[API_OP_CANCELLED + 1];
+    for (int status = 0; status <= API_OP_CANCELLED; status++)
+        statuses[status] = (wanted & STORE_STATE(status)) != 0
+                               ? api_operation_status_to_string((ApiOperationStatus)status)
+                               : NULL;
+    gboolean more = FALSE;
+    g_autoptr(GPtrArray) operations = store_query_page(
         store,
-        "SELECT o.id, o.kind, o.target, t.name, o.status, o.percent, o.stage, "
-        "o.bytes_done, o.bytes_total, o.error, o.created_at, o.updated_at "
-        "FROM operations o LEFT JOIN tenants t ON t.id = o.tenant_id WHERE o.id = ?1",
-        STORE_PARAMS(STORE_TEXT(id)), operation_from_row, "reading an operation", error,
-        "operation '%s' not found", id);
+        owner_id != NULL ? "SELECT " OPERATION_COLUMNS OPERATION_FROM
+                           "WHERE o.tenant_id = ?1 AND " OPERATION_PAGE_WHERE
+                         : "SELECT " OPERATION_COLUMNS OPERATION_FROM "WHERE " OPERATION_PAGE_WHERE,
+        /* One more than asked tells whether there is a next page; -1 is no limit. */
+        STORE_PARAMS(STORE_TEXT(owner_id), STORE_TEXT(after_created), STORE_TEXT(after_id),
+                     STORE_TEXT(statuses[0]), STORE_TEXT(statuses[1]), STORE_TEXT(statuses[2]),
+                     STORE_TEXT(statuses[3]), STORE_TEXT(statuses[4]), STORE_TEXT(filter->kind),
+                     STORE_INT64(limit > 0 ? (gint64)limit + 1 : -1)),
+        operation_from_row, (GDestroyNotify)api_operation_free, (guint)limit, &more,
+        "listing operations", error);
+    if (operations == NULL)
+        return NULL;
+    if (more) {
+        const ApiOperation *last = g_ptr_array_index(operations, operations->len - 1);
+        *next = store_cursor_encode(listing, last->id);
+    }
+    return g_steal_pointer(&operations);
 }
 
 int store_operation_fail_interrupted(Store *store, const char *now, GError **error)

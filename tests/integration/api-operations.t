@@ -3,12 +3,19 @@
 # 202 + Location, progress, wait?timeout= (long poll), cancel (running and
 # pending), 409 once ended, and a kill -9 in the middle: after the restart
 # every operation that was pending or running is failed with "interrupted
-# by daemon restart", never stuck.
+# by daemon restart", never stuck.  Then GET /v1/operations: each tenant
+# walks exactly its own operations a page at a time, newest first; the
+# operator walks everyone's or one tenant's; status and kind filter; bad
+# status, kind, limit, after and tenant are 400 naming them, an unknown
+# tenant 404, as on GET /v1/stacks.
 # shellcheck disable=SC2119 # td_start takes optional arguments
 set -u
 cd "${TURTLES_SRCDIR:-$(dirname "$0")/../..}" || exit 1
 . tests/lib/tap.sh
 . tests/lib/turtled.sh
+# GET /v1/operations is documented: its answers are checked against the
+# contract too (tests/lib/turtled.sh's list of documented routes lacks it).
+TD_DOCUMENTED="$TD_DOCUMENTED|GET /v1/operations"
 
 uuid_re='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 
@@ -183,5 +190,164 @@ failed=$(awk '$1 == "turtled_operations{kind=\"test.sleep\",status=\"failed\"}" 
 cancelled=$(awk '$1 == "turtled_operations{kind=\"test.sleep\",status=\"cancelled\"}" { print $2 }' <<<"$BODY")
 succeeded=$(awk '$1 == "turtled_operations{kind=\"test.sleep\",status=\"succeeded\"}" { print $2 }' <<<"$BODY")
 is "${failed:-0}/${cancelled:-0}/${succeeded:-0}" "6/6/3" "/metrics counts the operations by status: 6 failed, 6 cancelled, 3 succeeded"
+
+
+# ---- GET /v1/operations ------------------------------------------------------------------------
+# After the counts above: what follows adds operations.
+td_tenant beta || bail "cannot create tenant beta"
+B=$TOKEN
+td_tenant gamma || bail "cannot create tenant gamma"
+G=$TOKEN
+beta_done=()
+for _ in 1 2 3; do
+    td_sleep_op "$B" 0 && beta_done+=("$OP_ID")
+done
+# Long enough to be running still when the last check below cancels it.
+td_sleep_op "$B" 300 || bail "cannot start beta's long operation"
+BETA_LONG=$OP_ID
+td_wait_status "$BETA_LONG" running || diag "beta's long operation is not running"
+for op in "${beta_done[@]}"; do td_wait_status "$op" succeeded || diag "$op did not succeed"; done
+# Another kind: the operator's own test.hang (the pool held for a second;
+# plain curl: a test hook's answer is no part of the API contract).
+STATUS=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 30 --unix-socket "$TD_SOCK" \
+    -X POST --json '{"what":"workers","seconds":1}' http://localhost/v1/test/hang)
+[ "$STATUS" = 204 ] || bail "no test.hang operation: $STATUS"
+HANG=$(td_sql "SELECT id FROM operations WHERE kind = 'test.hang'")
+td_wait_status "$HANG" succeeded || diag "the test.hang operation did not succeed"
+
+# ask TOKEN PATH: GET as the operator (TOKEN empty) or a tenant.
+ask() {
+    if [ -z "$1" ]; then api_op GET "$2"; else api_tn "$1" GET "$2"; fi
+}
+
+# walk TOKEN QUERY: follows next from GET /v1/operations?limit=3&QUERY as
+# TOKEN (the operator when empty).  Sets WALK (the ids, sorted), WALK_PAGES
+# and WALK_OK: 0 when every page answered 200, each but the last had 3 and a
+# next, and the whole walk is newest first (created_at, then id, descending).
+walk() {
+    local who=$1 query=$2 after="" all="[]"
+    WALK_PAGES=0
+    WALK_OK=0
+    while :; do
+        ask "$who" "/v1/operations?limit=3${query:+&$query}${after:+&after=$after}"
+        if [ "$STATUS" != 200 ]; then
+            diag "walk $query: $STATUS $BODY"
+            WALK_OK=1
+            break
+        fi
+        WALK_PAGES=$((WALK_PAGES + 1))
+        all=$(jq -c --argjson page "$(jb -c '[.operations[] | [.created_at, .id]]')" '. + $page' <<<"$all")
+        after=$(jb .next)
+        [ "$after" = null ] && break
+        if [ "$(jb '.operations | length')" != 3 ] || [ "$WALK_PAGES" -ge 50 ]; then
+            WALK_OK=1
+            break
+        fi
+    done
+    [ "$(jq '. == (sort | reverse)' <<<"$all")" = true ] || WALK_OK=1
+    WALK=$(jq -c 'map(.[1]) | sort' <<<"$all")
+}
+
+# stored WHERE: the ids (sorted) of the operations the store has that WHERE
+# selects (o: operations, t: their tenant, if any).
+stored() {
+    td_sql "SELECT o.id FROM operations o LEFT JOIN tenants t ON t.id = o.tenant_id WHERE $1" |
+        jq -R . | jq -sc sort
+}
+
+acme_ops=$(stored "t.name = 'acme'")
+acme_n=$(jq length <<<"$acme_ops")
+walk "$A" ""
+is "$WALK_OK $WALK" "0 $acme_ops" "acme walks exactly its own $acme_n operations, newest first"
+is "$WALK_PAGES" "$(((acme_n + 2) / 3))" "... 3 a page: $(((acme_n + 2) / 3)) pages, next null on the last"
+api_tn "$A" GET /v1/operations
+is "$(jb -c '[.operations[].id] | sort') $(jb .next)" "$acme_ops null" "... the same as one page without a limit"
+first=$(td_sql "SELECT o.id FROM operations o JOIN tenants t ON t.id = o.tenant_id WHERE t.name = 'acme' ORDER BY o.created_at DESC LIMIT 1")
+is "$(jb -r '.operations[0].id')" "$first" "... the newest first"
+walk "$B" ""
+is "$WALK_OK $WALK" "0 $(stored "t.name = 'beta'")" "beta walks exactly its own 4 operations"
+api_tn "$G" GET /v1/operations
+is "$STATUS $(jb -c .operations) $(jb .next)" "200 [] null" "gamma, which has none, gets an empty page"
+walk "" ""
+is "$WALK_OK $WALK" "0 $(stored 1)" "the operator walks everyone's, its own work included"
+[ "$(jq "index(\"$OPER\") != null and index(\"$HANG\") != null" <<<"$WALK")" = true ]
+ok $? "... such as its sleep and its test.hang, which no tenant sees"
+walk "" "tenant=beta"
+is "$WALK_OK $WALK" "0 $(stored "t.name = 'beta'")" "the operator with tenant=beta walks beta's"
+walk "" "tenant=gamma"
+is "$WALK_OK $WALK" "0 []" "... tenant=gamma: none"
+
+# ---- filters ----
+api_tn "$B" GET "/v1/operations?status=running"
+is "$STATUS $(jb -c '[.operations[].id]')" "200 [\"$BETA_LONG\"]" "status=running: beta's running one"
+walk "$B" "status=succeeded"
+is "$WALK_OK $WALK" "0 $(printf '%s\n' "${beta_done[@]}" | jq -R . | jq -sc sort)" "status=succeeded: beta's 3 that ended"
+walk "$A" "status=failed"
+is "$WALK_OK $WALK" "0 $(stored "t.name = 'acme' AND o.status = 'failed'")" \
+    "status=failed: acme's 6 interrupted by the kill"
+walk "" "status=pending,running"
+is "$WALK_OK $WALK" "0 [\"$BETA_LONG\"]" "status=pending,running (the operator): what is under way"
+walk "" "status=cancelled,succeeded&tenant=acme"
+is "$WALK_OK $WALK" "0 $(stored "t.name = 'acme' AND o.status IN ('cancelled', 'succeeded')")" \
+    "status=cancelled,succeeded&tenant=acme: both statuses, acme's only"
+api_op GET "/v1/operations?kind=test.hang"
+is "$(jb -c '[.operations[].id]')" "[\"$HANG\"]" "kind=test.hang: the operator's one"
+api_tn "$A" GET "/v1/operations?kind=test.hang"
+is "$STATUS $(jb -c .operations) $(jb .next)" "200 [] null" "... acme has none"
+walk "$B" "kind=test.sleep&status=running"
+is "$WALK_OK $WALK" "0 [\"$BETA_LONG\"]" "kind and status together"
+api_tn "$A" GET "/v1/operations?kind=stack.force-stop"
+is "$STATUS $(jb -c .operations) $(jb .next)" "200 [] null" "a well-formed kind nothing has: an empty page"
+
+# ---- bad parameters, cursors and tenants ----
+bad() { # bad WHO QUERY MESSAGE-PREFIX DESCRIPTION
+    ask "$1" "/v1/operations?$2"
+    td_error_fields
+    is "$STATUS $ERR_CODE ${ERR_MESSAGE:0:${#3}}" "400 bad_request $3" "$4"
+}
+bad "$A" "status=done" "status: 'done' is not one of pending, running, succeeded, failed, cancelled" \
+    "status=done: 400 naming status and the choices"
+bad "" "status=" "status: '' is not one of" "status= (empty): 400"
+bad "$A" "status=pending,,running" "status: '' is not one of" "status=pending,,running: 400"
+bad "$A" "status=Running" "status: 'Running'" "status=Running: 400"
+bad "$A" "kind=Stack.Create" "kind: must be 1 to 64 of a-z, 0-9, '.' and '-'" "kind=Stack.Create: 400 naming kind"
+bad "$A" "kind=" "kind: must be" "kind= (empty): 400"
+bad "$A" "kind=stack%20create" "kind: must be" "kind with a space: 400"
+bad "" "kind=$(printf 'k%.0s' {1..65})" "kind: must be" "a kind of 65 characters: 400"
+bad "$A" "limit=0" "limit: must be a whole number between 1 and 1000" "limit=0: 400 naming limit"
+bad "" "limit=1001" "limit: must be a whole number between 1 and 1000" "limit=1001: 400"
+forged=$(printf 'acme\0zzz\0x' | base64 -w0 | tr '+/' '-_' | tr -d '=')
+bad "$A" "after=$forged" "after: invalid cursor" "a forged cursor: 400 naming after"
+api_tn "$B" GET "/v1/operations?limit=1"
+beta_cursor=$(jb -r .next)
+bad "$A" "after=$beta_cursor" "after: invalid cursor" "beta's cursor given by acme: 400"
+bad "" "after=$beta_cursor" "after: invalid cursor" "... or to the operator's list of everyone's: 400"
+api_op GET "/v1/operations?tenant=beta&after=$beta_cursor&limit=1"
+is "$STATUS $(jb '.operations | length')" "200 1" "... but good for the operator's list of beta's"
+bad "" "bogus=1" "unknown query parameter 'bogus'" "an unknown parameter: 400 naming it"
+
+api_tn "$A" GET "/v1/stacks?tenant=beta"
+td_error_fields
+stacks_answer="$STATUS $ERR_CODE"
+api_tn "$A" GET "/v1/operations?tenant=beta"
+td_error_fields
+is "$STATUS $ERR_CODE $ERR_MESSAGE" "$stacks_answer tenant: only the operator may list another tenant's operations" \
+    "a tenant giving tenant=: $stacks_answer, as on stacks"
+api_tn "$A" GET "/v1/operations?tenant=acme"
+is "$STATUS" 400 "... even its own name"
+api_op GET "/v1/stacks?tenant=nosuch"
+td_error_fields
+stacks_answer="$STATUS $ERR_CODE $ERR_MESSAGE"
+api_op GET "/v1/operations?tenant=nosuch"
+td_error_fields
+is "$STATUS $ERR_CODE $ERR_MESSAGE" "$stacks_answer" "the operator's tenant=nosuch: $stacks_answer, as on stacks"
+api_op GET "/v1/operations?tenant=Not_A_Name"
+is_error 400 bad_request "the operator's tenant= with a bad name: 400"
+
+api_op DELETE "/v1/operations/$BETA_LONG"
+td_wait_status "$BETA_LONG" cancelled 3
+ok $? "beta's long operation is cancelled"
+api_tn "$B" GET "/v1/operations?status=pending,running"
+is "$STATUS $(jb -c .operations)" "200 []" "... and beta has nothing under way any more"
 
 td_done

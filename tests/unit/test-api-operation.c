@@ -270,6 +270,169 @@ static void test_status_message_lists_choices(void)
                     "status: must be one of pending, running, succeeded, failed, cancelled");
 }
 
+/* ---- the list's query and its page ---------------------------------------------------- */
+
+static void test_statuses_from_string(void)
+{
+    static const struct {
+        const char *text;
+        guint statuses;
+    } good[] = {
+        {"pending", 1u << API_OP_PENDING},
+        {"cancelled", 1u << API_OP_CANCELLED},
+        {"pending,running", (1u << API_OP_PENDING) | (1u << API_OP_RUNNING)},
+        {"failed,succeeded,failed", (1u << API_OP_FAILED) | (1u << API_OP_SUCCEEDED)},
+        {"pending,running,succeeded,failed,cancelled", 0x1f},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(good); i++) {
+        g_autoptr(GError) error = NULL;
+        guint statuses = 0;
+        g_assert_true(api_operation_statuses_from_string(good[i].text, &statuses, &error));
+        g_assert_no_error(error);
+        g_assert_cmpuint(statuses, ==, good[i].statuses);
+    }
+
+    /* Each item is checked: no empty one, no spaces, no other spelling. */
+    static const char *const bad[] = {
+        "",
+        ",",
+        "pending,",
+        ",running",
+        "pending,,running",
+        "pending, running",
+        "Running",
+        "canceled",
+        "all",
+        "pending;running",
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) error = NULL;
+        guint statuses = 0xdead;
+        g_test_message("status=%s", bad[i]);
+        g_assert_false(api_operation_statuses_from_string(bad[i], &statuses, &error));
+        g_assert_cmpuint(statuses, ==, 0xdead);
+        g_assert_error(error, API_ERROR, API_ERROR_INVALID);
+        g_assert_true(g_str_has_prefix(error->message, "status: "));
+    }
+    g_autoptr(GError) error = NULL;
+    guint statuses = 0;
+    g_assert_false(api_operation_statuses_from_string("running,done", &statuses, &error));
+    g_assert_cmpstr(error->message, ==,
+                    "status: 'done' is not one of pending, running, succeeded, failed, cancelled "
+                    "(several may be given, separated by commas)");
+}
+
+static void test_kind_check(void)
+{
+    g_autofree char *longest = g_strnfill(API_OPERATION_KIND_MAX, 'k');
+    const char *const good[] = {
+        "stack.create", "stack.force-stop", "stack.attach-device", "test.sleep", "x", "image.v2",
+        longest};
+    for (gsize i = 0; i < G_N_ELEMENTS(good); i++) {
+        g_autoptr(GError) error = NULL;
+        g_assert_true(api_operation_kind_check(good[i], &error));
+        g_assert_no_error(error);
+    }
+
+    g_autofree char *too_long = g_strnfill(API_OPERATION_KIND_MAX + 1, 'k');
+    const char *const bad[] = {"",
+                               ".create",
+                               "-stack",
+                               "1stack",
+                               "Stack.create",
+                               "stack create",
+                               "stack_create",
+                               "stack/create",
+                               "stack.créé",
+                               "stack%2e",
+                               too_long,
+                               NULL};
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) error = NULL;
+        g_test_message("kind=%s", bad[i] ? bad[i] : "(null)");
+        g_assert_false(api_operation_kind_check(bad[i], &error));
+        g_assert_error(error, API_ERROR, API_ERROR_INVALID);
+        g_assert_cmpstr(error->message, ==,
+                        "kind: must be 1 to 64 of a-z, 0-9, '.' and '-', starting with a letter, "
+                        "like stack.create");
+    }
+}
+
+static void test_list(void)
+{
+    g_autoptr(GPtrArray) operations =
+        g_ptr_array_new_with_free_func((GDestroyNotify)api_operation_free);
+    g_autoptr(json_object) empty = api_operation_list_to_json(operations, NULL);
+    g_autofree char *empty_text = api_json_to_string(empty);
+    g_assert_cmpstr(empty_text, ==, "{\"operations\":[],\"next\":null}");
+
+    g_ptr_array_add(operations, operation_fixture());
+    ApiOperation *second = operation_fixture();
+    g_free(second->id);
+    second->id = g_strdup("0f0e0d0c-0b0a-4908-8706-050403020100");
+    g_free(second->kind);
+    second->kind = g_strdup("stack.migrate");
+    second->status = API_OP_RUNNING;
+    g_clear_pointer(&second->error, g_free);
+    g_ptr_array_add(operations, second);
+
+    /* A page with more after it carries the cursor of the next; the tenant
+     * stays off the wire, as on a single operation. */
+    g_autoptr(json_object) value = api_operation_list_to_json(operations, "YWNtZQAwZjBl");
+    g_autofree char *text = api_json_to_string(value);
+    g_assert_null(strstr(text, "acme"));
+    g_autoptr(json_object) parsed = parse(text);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) decoded = api_operation_list_from_json(parsed, &next, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(next, ==, "YWNtZQAwZjBl");
+    g_assert_cmpuint(decoded->len, ==, 2);
+    for (guint i = 0; i < decoded->len; i++) {
+        assert_wire_equal(g_ptr_array_index(decoded, i), g_ptr_array_index(operations, i));
+        g_assert_null(((ApiOperation *)g_ptr_array_index(decoded, i))->tenant);
+    }
+
+    /* The last page: next null. */
+    g_autoptr(json_object) last = parse("{\"operations\":[" VALID_OPERATION "],\"next\":null}");
+    g_autofree char *none = NULL;
+    g_autoptr(GPtrArray) one = api_operation_list_from_json(last, &none, &error);
+    g_assert_no_error(error);
+    g_assert_null(none);
+    g_assert_cmpuint(one->len, ==, 1);
+    g_assert_cmpint(((ApiOperation *)g_ptr_array_index(one, 0))->status, ==, API_OP_RUNNING);
+
+    /* Errors say which item. */
+    static const struct {
+        const char *body;
+        const char *message;
+    } bad[] = {
+        {"{}", "operations: is required"},
+        {"[]", "body: must be an object"},
+        {"{\"operations\":{}}", "operations: must be an array"},
+        {"{\"operations\":[]}", "next: is required"},
+        {"{\"operations\":[],\"next\":\"\"}", "next: must not be empty"},
+        {"{\"operations\":[],\"next\":7}", "next: must be a string or null"},
+        {"{\"operations\":[],\"next\":null,\"more\":1}", "more: unknown field"},
+        {"{\"stacks\":[],\"next\":null}", "stacks: unknown field"},
+        {"{\"next\":null,\"operations\":[" VALID_OPERATION ",7]}",
+         "operations[1]: must be an object"},
+        {"{\"next\":null,\"operations\":[" VALID_OPERATION ",{\"id\":\"" OP_ID "\"}]}",
+         "operations[1].kind: is required"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(json_object) body = parse(bad[i].body);
+        g_autoptr(GError) local = NULL;
+        g_autofree char *cursor = NULL;
+        g_test_message("%s", bad[i].body);
+        g_assert_null(api_operation_list_from_json(body, &cursor, &local));
+        g_assert_null(cursor);
+        g_assert_error(local, API_ERROR, API_ERROR_INVALID);
+        if (!g_str_has_prefix(local->message, bad[i].message))
+            g_error("message \"%s\" is not \"%s...\"", local->message, bad[i].message);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -283,5 +446,8 @@ int main(int argc, char **argv)
     g_test_add_func("/api/operation/from-json-bad", test_from_json_bad);
     g_test_add_func("/api/operation/status-message-lists-choices",
                     test_status_message_lists_choices);
+    g_test_add_func("/api/operation/statuses-from-string", test_statuses_from_string);
+    g_test_add_func("/api/operation/kind-check", test_kind_check);
+    g_test_add_func("/api/operation/list", test_list);
     return g_test_run();
 }

@@ -18,7 +18,7 @@
 #define T2 "2024-05-01T12:00:00Z"
 
 /* What this turtled writes; a new migration changes it and the table list. */
-#define SCHEMA_VERSION 8
+#define SCHEMA_VERSION 9
 
 #define THREADS        8
 #define OPS_PER_THREAD 200
@@ -780,6 +780,341 @@ static void test_operation_counts(Fixture *fixture, gconstpointer data)
     g_assert_false(g_hash_table_contains(counts, "stack.create\tpending"));
 }
 
+/* ---- the operations list ------------------------------------------------------ */
+
+static ApiOperation *add_operation(Store *store, const char *tenant, const char *kind,
+                                   ApiOperationStatus status, int second)
+{
+    g_autoptr(GError) error = NULL;
+    ApiOperation *operation = make_operation(kind, tenant, status);
+
+    g_free(operation->created_at);
+    operation->created_at = g_strdup_printf("2024-05-01T10:00:%02d.000000Z", second);
+    g_assert_true(store_operation_insert(store, operation, &error));
+    g_assert_no_error(error);
+    return operation;
+}
+
+/* Newest first: created_at, then id, both descending. */
+static gint newest_first(gconstpointer a, gconstpointer b)
+{
+    const ApiOperation *x = *(ApiOperation *const *)a;
+    const ApiOperation *y = *(ApiOperation *const *)b;
+    int by_time = strcmp(y->created_at, x->created_at);
+    return by_time != 0 ? by_time : strcmp(y->id, x->id);
+}
+
+static gboolean operation_selected(const ApiOperation *operation,
+                                   const StoreOperationFilter *filter)
+{
+    return (filter->tenant == NULL || g_strcmp0(operation->tenant, filter->tenant) == 0) &&
+           (filter->statuses == 0 || (filter->statuses & STORE_STATE(operation->status)) != 0) &&
+           (filter->kind == NULL || strcmp(operation->kind, filter->kind) == 0);
+}
+
+/* "id,id,...": the ids of @operations from @first on. */
+static char *operation_ids(const GPtrArray *operations, guint first)
+{
+    g_autoptr(GString) ids = g_string_new(NULL);
+    for (guint i = first; i < operations->len; i++)
+        g_string_append_printf(ids, "%s%s", i > first ? "," : "",
+                               ((const ApiOperation *)g_ptr_array_index(operations, i))->id);
+    return g_string_free(g_steal_pointer(&ids), FALSE);
+}
+
+/* The ids a listing of @filter must show, in its order, from what was inserted. */
+static char *expected_ids(const GPtrArray *inserted, const StoreOperationFilter *filter)
+{
+    g_autoptr(GPtrArray) selected = g_ptr_array_new();
+    for (guint i = 0; i < inserted->len; i++)
+        if (operation_selected(g_ptr_array_index(inserted, i), filter))
+            g_ptr_array_add(selected, g_ptr_array_index(inserted, i));
+    g_ptr_array_sort(selected, newest_first);
+    return operation_ids(selected, 0);
+}
+
+/* Every page of @filter, @limit at a time from @after, following next. */
+static GPtrArray *operation_pages(Store *store, const StoreOperationFilter *filter, int limit,
+                                  const char *after, guint *pages)
+{
+    g_autoptr(GError) error = NULL;
+    GPtrArray *all = g_ptr_array_new_with_free_func((GDestroyNotify)api_operation_free);
+    g_autofree char *cursor = g_strdup(after);
+
+    *pages = 0;
+    do {
+        g_autofree char *next = NULL;
+        g_autoptr(GPtrArray) page =
+            store_operation_page(store, filter, limit, cursor, &next, &error);
+        g_assert_no_error(error);
+        g_assert_nonnull(page);
+        (*pages)++;
+        g_assert_cmpuint(page->len, <=, (guint)limit);
+        /* Only the last page may be short, and it has no next. */
+        if (next != NULL)
+            g_assert_cmpuint(page->len, ==, (guint)limit);
+        for (guint i = 0; i < page->len; i++)
+            g_ptr_array_add(all, api_operation_copy(g_ptr_array_index(page, i)));
+        g_free(cursor);
+        cursor = g_steal_pointer(&next);
+        g_assert_cmpuint(*pages, <, 100);
+    } while (cursor != NULL);
+    return all;
+}
+
+/* Walks @filter @limit at a time and checks it shows exactly what it must,
+ * in @pages pages. */
+static void assert_walk(Store *store, const GPtrArray *inserted, const StoreOperationFilter *filter,
+                        int limit, guint pages)
+{
+    guint walked = 0;
+    g_autoptr(GPtrArray) all = operation_pages(store, filter, limit, NULL, &walked);
+    g_autofree char *got = operation_ids(all, 0);
+    g_autofree char *want = expected_ids(inserted, filter);
+    g_assert_cmpstr(got, ==, want);
+    g_assert_cmpuint(walked, ==, pages);
+}
+
+/* A cursor as the store writes them: base64url of "<listing>\0<id>", unpadded. */
+static char *forge_cursor(const char *listing, const char *id)
+{
+    g_autofree char *raw = g_strdup_printf("%s%c%s", listing, '\0', id);
+    gsize len = strlen(listing) + 1 + strlen(id);
+    char *text = g_base64_encode((const guchar *)raw, len);
+    g_strdelimit(text, "+", '-');
+    g_strdelimit(text, "/", '_');
+    char *pad = strchr(text, '=');
+    if (pad != NULL)
+        *pad = '\0';
+    return text;
+}
+
+static void assert_page_refused(Store *store, const StoreOperationFilter *filter, int limit,
+                                const char *after, int code, const char *message)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *next = g_strdup("untouched");
+    g_test_message("after=%s limit=%d", after ? after : "(none)", limit);
+    g_assert_null(store_operation_page(store, filter, limit, after, &next, &error));
+    g_assert_error(error, TD_ERROR, code);
+    g_assert_cmpstr(error->message, ==, message);
+    g_assert_null(next);
+}
+
+static void test_operation_page(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) inserted =
+        g_ptr_array_new_with_free_func((GDestroyNotify)api_operation_free);
+    /* Inserted out of time order, two of acme's in the same microsecond: the
+     * order must come from created_at, then id. */
+    const struct {
+        const char *tenant;
+        const char *kind;
+        ApiOperationStatus status;
+        int second;
+    } rows[] = {
+        {"acme", "stack.create", API_OP_SUCCEEDED, 5},
+        {"acme", "stack.migrate", API_OP_RUNNING, 1},
+        {"beta", "stack.create", API_OP_FAILED, 4},
+        {"acme", "stack.create", API_OP_FAILED, 9},
+        {NULL, "test.hang", API_OP_SUCCEEDED, 0},
+        {"acme", "stack.delete", API_OP_PENDING, 3},
+        {"acme", "stack.migrate", API_OP_PENDING, 9},
+        {"beta", "stack.migrate", API_OP_RUNNING, 6},
+        {"acme", "stack.create", API_OP_CANCELLED, 7},
+        {NULL, "test.sleep", API_OP_RUNNING, 10},
+        {"acme", "stack.force-stop", API_OP_FAILED, 2},
+        {"beta", "stack.start", API_OP_SUCCEEDED, 9},
+        {"acme", "stack.create", API_OP_SUCCEEDED, 8},
+    };
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiTenant) beta = add_tenant(fixture->store, "beta");
+    g_autoptr(ApiTenant) idle = add_tenant(fixture->store, "idle");
+    for (gsize i = 0; i < G_N_ELEMENTS(rows); i++)
+        g_ptr_array_add(inserted, add_operation(fixture->store, rows[i].tenant, rows[i].kind,
+                                                rows[i].status, rows[i].second));
+
+    /* A tenant's 8, 3 at a time; everyone's 13 (the operator's own work
+     * too), 4 at a time; a page that ends at the end has no next. */
+    const StoreOperationFilter acme_all = {.tenant = "acme"};
+    const StoreOperationFilter everyone = {0};
+    const StoreOperationFilter beta_all = {.tenant = "beta"};
+    assert_walk(fixture->store, inserted, &acme_all, 3, 3);
+    assert_walk(fixture->store, inserted, &everyone, 4, 4);
+    assert_walk(fixture->store, inserted, &beta_all, 3, 1);
+    assert_walk(fixture->store, inserted, &acme_all, 1, 8);
+
+    /* Filters, alone and together, with and without a tenant. */
+    const StoreOperationFilter under_way = {
+        .tenant = "acme", .statuses = STORE_STATE(API_OP_PENDING) | STORE_STATE(API_OP_RUNNING)};
+    assert_walk(fixture->store, inserted, &under_way, 2, 2);
+    const StoreOperationFilter migrations = {.kind = "stack.migrate"};
+    assert_walk(fixture->store, inserted, &migrations, 1, 3);
+    const StoreOperationFilter failed_creates = {
+        .tenant = "acme", .statuses = STORE_STATE(API_OP_FAILED), .kind = "stack.create"};
+    assert_walk(fixture->store, inserted, &failed_creates, 5, 1);
+    const StoreOperationFilter running_anywhere = {.statuses = STORE_STATE(API_OP_RUNNING)};
+    assert_walk(fixture->store, inserted, &running_anywhere, 2, 2);
+    const StoreOperationFilter every_status = {.tenant = "acme",
+                                               .statuses = STORE_OPERATION_ANY_STATUS};
+    assert_walk(fixture->store, inserted, &every_status, 3, 3);
+    g_autofree char *under_way_ids = expected_ids(inserted, &under_way);
+    g_assert_cmpuint(strlen(under_way_ids), ==, 3 * 36 + 2); /* the filters do select */
+
+    /* Nothing to show: an empty page without next. */
+    const StoreOperationFilter nothing[] = {
+        {.kind = "no.such-kind"},
+        {.tenant = "idle"},
+        {.tenant = "beta", .statuses = STORE_STATE(API_OP_CANCELLED)},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(nothing); i++) {
+        g_autofree char *next = NULL;
+        g_autoptr(GPtrArray) page =
+            store_operation_page(fixture->store, &nothing[i], 10, NULL, &next, &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(page->len, ==, 0);
+        g_assert_null(next);
+    }
+    /* No limit: everything at once. */
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) unlimited =
+        store_operation_page(fixture->store, &everyone, 0, NULL, &next, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(unlimited->len, ==, G_N_ELEMENTS(rows));
+    g_assert_null(next);
+    /* The operator's own work has no tenant. */
+    g_assert_null(((ApiOperation *)g_ptr_array_index(unlimited, 0))->tenant);
+    g_assert_cmpstr(((ApiOperation *)g_ptr_array_index(unlimited, 0))->kind, ==, "test.sleep");
+
+    /* Stable: an operation submitted meanwhile comes before the first page,
+     * and one that moves on stays where it was; the walk goes on from its
+     * cursor, every operation of the start once. */
+    g_autofree char *acme_before = expected_ids(inserted, &acme_all);
+    g_autoptr(GPtrArray) first =
+        store_operation_page(fixture->store, &acme_all, 3, NULL, &next, &error);
+    g_assert_no_error(error);
+    g_autoptr(ApiOperation) newest =
+        add_operation(fixture->store, "acme", "stack.stop", API_OP_PENDING, 59);
+    for (guint i = 0; i < inserted->len; i++) {
+        ApiOperation *operation = g_ptr_array_index(inserted, i);
+        if (g_strcmp0(operation->tenant, "acme") == 0 && operation->status == API_OP_PENDING) {
+            operation->status = API_OP_FAILED;
+            g_free(operation->updated_at);
+            operation->updated_at = g_strdup(T2);
+            g_assert_true(store_operation_update(fixture->store, operation, &error));
+            g_assert_no_error(error);
+        }
+    }
+    guint pages = 0;
+    g_autoptr(GPtrArray) rest = operation_pages(fixture->store, &acme_all, 3, next, &pages);
+    g_autofree char *first_ids = operation_ids(first, 0);
+    g_autofree char *rest_ids = operation_ids(rest, 0);
+    g_autofree char *walked = g_strdup_printf("%s,%s", first_ids, rest_ids);
+    g_assert_cmpstr(walked, ==, acme_before);
+    g_assert_cmpuint(pages, ==, 2);
+    g_clear_pointer(&next, g_free);
+
+    /* A cursor is a place in the order, whatever the filters: acme's cursor
+     * after 3 gives the failed ones older than the third. */
+    g_autoptr(GPtrArray) page =
+        store_operation_page(fixture->store, &acme_all, 3, NULL, &next, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(((ApiOperation *)g_ptr_array_index(page, 0))->id, ==, newest->id);
+    const StoreOperationFilter acme_failed = {.tenant = "acme",
+                                              .statuses = STORE_STATE(API_OP_FAILED)};
+    g_autoptr(GPtrArray) older_failed =
+        operation_pages(fixture->store, &acme_failed, 10, next, &pages);
+    const ApiOperation *third = g_ptr_array_index(page, 2);
+    for (guint i = 0; i < older_failed->len; i++) {
+        const ApiOperation *operation = g_ptr_array_index(older_failed, i);
+        g_assert_cmpint(operation->status, ==, API_OP_FAILED);
+        g_assert_cmpint(newest_first(&third, &operation), <, 0);
+    }
+    /* The page was 59 s and both of 9 s; then 3 s (was pending) and 2 s. */
+    g_assert_cmpuint(older_failed->len, ==, 2);
+
+    /* Cursors are tied to whose operations are listed. */
+    const char *invalid = "after: invalid cursor";
+    g_autofree char *everyone_next = NULL;
+    g_autoptr(GPtrArray) everyone_page =
+        store_operation_page(fixture->store, &everyone, 2, NULL, &everyone_next, &error);
+    g_assert_no_error(error);
+    assert_page_refused(fixture->store, &beta_all, 3, next, TD_ERROR_BAD_REQUEST, invalid);
+    assert_page_refused(fixture->store, &everyone, 3, next, TD_ERROR_BAD_REQUEST, invalid);
+    assert_page_refused(fixture->store, &acme_all, 3, everyone_next, TD_ERROR_BAD_REQUEST, invalid);
+    /* One naming another tenant's operation, or none, is not one of ours. */
+    const ApiOperation *betas = g_ptr_array_index(inserted, 2);
+    g_assert_cmpstr(betas->tenant, ==, "beta");
+    g_autofree char *foreign = forge_cursor("acme", betas->id);
+    assert_page_refused(fixture->store, &acme_all, 3, foreign, TD_ERROR_BAD_REQUEST, invalid);
+    g_autofree char *ghost = forge_cursor("*", "00000000-0000-4000-8000-000000000000");
+    assert_page_refused(fixture->store, &everyone, 3, ghost, TD_ERROR_BAD_REQUEST, invalid);
+    /* The same forged for beta's own listing is a cursor like any other. */
+    g_autofree char *own = forge_cursor("beta", betas->id);
+    g_autoptr(GPtrArray) after_own =
+        store_operation_page(fixture->store, &beta_all, 3, own, &next, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(after_own->len, ==, 0); /* beta's oldest */
+    assert_page_refused(fixture->store, &acme_all, 3, "not a cursor", TD_ERROR_BAD_REQUEST,
+                        invalid);
+    assert_page_refused(fixture->store, &acme_all, -1, NULL, TD_ERROR_BAD_REQUEST,
+                        "limit: must not be negative");
+    const StoreOperationFilter nobody = {.tenant = "nobody"};
+    assert_page_refused(fixture->store, &nobody, 3, NULL, TD_ERROR_NOT_FOUND,
+                        "tenant 'nobody' not found");
+}
+
+static void test_migrate_from_v8(Fixture *fixture, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    (void)data;
+    g_autoptr(ApiTenant) acme = add_tenant(fixture->store, "acme");
+    g_autoptr(ApiOperation) older =
+        add_operation(fixture->store, "acme", "stack.create", API_OP_SUCCEEDED, 1);
+    g_autoptr(ApiOperation) newer =
+        add_operation(fixture->store, "acme", "stack.delete", API_OP_RUNNING, 2);
+    g_autoptr(ApiOperation) operator=
+        add_operation(fixture->store, NULL, "test.hang", API_OP_SUCCEEDED, 3);
+    /* Back to v8's indexes on operations. */
+    g_clear_pointer(&fixture->store, store_free);
+    sqlite3 *db = raw_open(fixture);
+    raw_exec(db, "BEGIN;"
+                 "DROP INDEX operations_tenant_created;"
+                 "DROP INDEX operations_created;"
+                 "CREATE INDEX operations_tenant ON operations (tenant_id);"
+                 "PRAGMA user_version = 8;"
+                 "COMMIT");
+    sqlite3_close(db);
+
+    reopen(fixture);
+    g_assert_cmpint(store_schema_version(fixture->store), ==, SCHEMA_VERSION);
+    db = raw_open(fixture);
+    g_autofree char *indexes =
+        raw_text(db, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
+                     "WHERE type = 'index' AND tbl_name = 'operations' AND sql IS NOT NULL "
+                     "ORDER BY name)");
+    sqlite3_close(db);
+    g_assert_cmpstr(indexes, ==, "operations_created,operations_status,operations_tenant_created");
+
+    /* The operations of v8 list, newest first. */
+    const StoreOperationFilter mine = {.tenant = "acme"};
+    g_autofree char *next = NULL;
+    g_autoptr(GPtrArray) page =
+        store_operation_page(fixture->store, &mine, 10, NULL, &next, &error);
+    g_assert_no_error(error);
+    g_autofree char *ids = operation_ids(page, 0);
+    g_autofree char *want = g_strdup_printf("%s,%s", newer->id, older->id);
+    g_assert_cmpstr(ids, ==, want);
+    g_assert_null(next);
+    /* A tenant's delete still finds its operations in progress. */
+    g_assert_false(store_tenant_delete(fixture->store, "acme", &error));
+    g_assert_error(error, TD_ERROR, TD_ERROR_CONFLICT);
+}
+
 /* ---- migration from v1 ---------------------------------------------------- */
 
 /* The v1 schema exactly as it shipped: databases in the field look like this.
@@ -1024,6 +1359,10 @@ static void test_migrate_from_v7(Fixture *fixture, gconstpointer data)
                  "  revoked_at TEXT"
                  ");"
                  "CREATE INDEX tokens_tenant ON tokens (tenant_id);");
+    /* And operations' indexes as v7 had them (v9 changed them). */
+    raw_exec(db, "DROP INDEX operations_tenant_created;"
+                 "DROP INDEX operations_created;"
+                 "CREATE INDEX operations_tenant ON operations (tenant_id);");
     sqlite3_stmt *stmt = NULL;
     g_assert_cmpint(sqlite3_prepare_v2(db, "INSERT INTO tokens VALUES (?1, ?2, ?3, '" T0 "', ?4)",
                                        -1, &stmt, NULL),
@@ -3290,9 +3629,11 @@ int main(int argc, char **argv)
     ADD("/store/operation/outlives-tenant", test_operation_outlives_tenant);
     ADD("/store/operation/fail-interrupted", test_fail_interrupted);
     ADD("/store/operation/counts", test_operation_counts);
+    ADD("/store/operation/page", test_operation_page);
     ADD("/store/migrate/from-v1", test_migrate_from_v1);
     ADD("/store/migrate/from-v2", test_migrate_from_v2);
     ADD("/store/migrate/from-v7", test_migrate_from_v7);
+    ADD("/store/migrate/from-v8", test_migrate_from_v8);
     ADD("/store/token/operator", test_operator_tokens);
     ADD("/store/peer/crud", test_peer_crud);
     ADD("/store/peer/names-verbatim", test_peer_names_verbatim);

@@ -878,8 +878,8 @@ static const CmdVerb stack_verbs[] = {
      "Options:\n" WAIT_OPTION_HELP,
      NULL},
     {"reboot", stack_action, "NAME [--wait]", "reset a running stack",
-     "A hard reset of a running stack's L1 (the reference L1 runs no ACPI\n"
-     "daemon that would reboot it cleanly).  It ends running.\n" ACTION_REFUSED_HELP "\n"
+     "Resets the L1 of a running stack, the hard way (the reference L1 runs no\n"
+     "ACPI daemon that would reboot it cleanly).  It ends running.\n" ACTION_REFUSED_HELP "\n"
      "Options:\n" WAIT_OPTION_HELP,
      NULL},
     {"pause", stack_action, "NAME [--wait]", "pause a running stack",
@@ -902,9 +902,9 @@ static const CmdVerb stack_verbs[] = {
      NULL},
     {"console", stack_console, "NAME [--tail N] [--follow | --force]",
      "use a stack's serial console, or print its output",
-     "On a terminal (stdin and stdout), an interactive session on the L1's\n"
-     "serial console of a running stack: what you type goes to the L1, Ctrl-]\n"
-     "detaches.  One client at a time: --force takes the console over.\n"
+     "On a terminal (stdin and stdout), opens an interactive session on the\n"
+     "serial console of a running stack's L1: what you type goes to the L1,\n"
+     "Ctrl-] detaches.  One client at a time: --force takes the console over.\n"
      "\n"
      "Otherwise (a pipe, a script), or with --follow, the console's output so\n"
      "far is written to stdout raw, as the L1 wrote it (kept across restarts of\n"

@@ -179,13 +179,19 @@ static int event_monitor(Ctl *ctl, int argc, char **argv)
 
 static const CmdVerb event_verbs[] = {
     {"monitor", event_monitor, "[--after ID]", "print the events turtled sends until interrupted",
-     "print the events turtled sends until interrupted (Ctrl-C), one per line: with\n"
-     "--format table the time, type and a summary; with json each event's data as\n"
-     "one JSON line; with yaml a document per event. --after ID first replays the\n"
-     "events after event ID that turtled still keeps.  When the stream drops\n"
-     "(turtled restarts), monitor reconnects and resumes after the last event it\n"
-     "printed, so none is lost or shown twice; if they are no longer kept it says\n"
-     "so and exits",
+     "Prints each event as it comes, until interrupted (Ctrl-C): with --format\n"
+     "table (the default) a line of time, type and summary; with json each\n"
+     "event's data as one JSON line; with yaml a document per event.\n"
+     "\n"
+     "When the stream drops (turtled restarts), monitor says so on stderr,\n"
+     "reconnects and resumes after the last event it printed, so that none is\n"
+     "lost or shown twice; it gives up after 10 tries 3 s apart with no event\n"
+     "(exit 1).  If turtled no longer keeps the events it missed, it says so\n"
+     "and exits 1.\n"
+     "\n"
+     "Options:\n"
+     "  --after ID  first replay the events after event ID that turtled still\n"
+     "              keeps (its event_ring), then go on live",
      NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
@@ -195,5 +201,6 @@ const CmdNoun cmd_event_noun = {
     "the event stream",
     event_verbs,
     "Events are \"operation\" (any change of an operation) and \"lifecycle\"\n"
-    "(a stack's state changed).  A tenant sees its own, the operator all.",
+    "(libvirt reported a change of a stack's domain).  A tenant sees its own,\n"
+    "the operator all.",
 };

@@ -60,9 +60,11 @@ static int host_show(Ctl *ctl, int argc, char **argv)
 }
 
 static const CmdVerb host_verbs[] = {
-    {"show", host_show, "", "the host's virtualization capabilities",
-     "the host's virtualization capabilities: backend and why, CPU (vmx/svm), KVM\n"
-     "(nested, EPT/NPT, shadow VMCS, nested state), IOMMU",
+    {"show", host_show, "", "show the host's virtualization capabilities",
+     "Prints the backend turtled runs stacks with and why; the CPU (vendor,\n"
+     "vmx or svm, whether the host itself runs under a hypervisor); KVM\n"
+     "(/dev/kvm, its API version, nested virtualization, EPT/NPT, shadow VMCS,\n"
+     "APICv/AVIC, the nested state size); PVM; the IOMMU groups and vfio.",
      NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
@@ -71,5 +73,5 @@ const CmdNoun cmd_host_noun = {
     "host",
     "the host's virtualization capabilities (operator)",
     host_verbs,
-    "Operator only.",
+    "The operator only: a tenant's token is refused.",
 };

@@ -255,34 +255,49 @@ static int image_delete(Ctl *ctl, int argc, char **argv)
 }
 
 static const CmdVerb image_verbs[] = {
-    {"create", image_create, "NAME --kind KIND [--format FORMAT] [--file FILE]",
-     "declare an image (state pending)",
-     "declare an image (state pending); with --file, upload FILE into it at once\n"
-     "(if the upload fails, the image is deleted again)\n"
+    {"create", image_create, "NAME --kind kernel|initrd|disk [--format raw|qcow2] [--file FILE]",
+     "declare an image, and upload its data with --file",
+     "The image starts pending, without data: send it with turtlectl image\n"
+     "upload, or at once with --file.  If that upload fails, the image is\n"
+     "deleted again: create --file makes a ready image or nothing.\n"
+     "\n"
+     "This --format is the image's: the output's goes before the noun\n"
+     "(turtlectl --format json image create ...).\n"
      "\n"
      "Options:\n"
-     "  --kind KIND      kernel, initrd or disk\n"
-     "  --format FORMAT  raw (default) or qcow2; kernels and initrds are raw\n"
-     "  --file FILE      upload FILE right after creating the image",
+     "  --kind kernel|initrd|disk\n"
+     "                   what the image holds (required)\n"
+     "  --format raw|qcow2\n"
+     "                   its format (default raw); kernels and initrds are raw\n"
+     "  --file FILE      upload FILE right after creating the image (progress\n"
+     "                   as image upload shows it)",
      NULL},
-    {"upload", image_upload, "NAME FILE", "send FILE as the image's data",
-     "send FILE as the image's data; turtled checks it (format, kernel) and the\n"
-     "image becomes ready, or the upload is refused",
+    {"upload", image_upload, "NAME FILE", "upload a file as an image's data",
+     "Sends FILE, a regular file, as the data of the image NAME, which must be\n"
+     "pending or in error.  turtled checks it: the format qemu-img finds must\n"
+     "be the declared one, a kernel must be a bzImage, an initrd a cpio\n"
+     "archive.  The image becomes ready, or the upload is refused with the\n"
+     "reason and the image is left in error (upload again).  FILE must fit in\n"
+     "the tenant's disk quota.  The progress shows on stderr: a bar on a\n"
+     "terminal, else a line at every tenth.",
      NULL},
-    {"list", image_list, "[--limit N [--after CURSOR] [--all]]",
-     "the images: name, kind, format, state, size",
-     "the images: name, kind, format, state, size; every page (--limit N: one page\n"
-     "of N, --all: every page of N)\n"
+    {"list", image_list, "[--limit N [--after CURSOR] [--all]]", "list the images",
+     "Prints the tenant's images (name, kind, format, state, size), every page\n"
+     "of them.  With --limit, one page of N: in a table the command for the\n"
+     "next page follows on stderr; in json or yaml the answer's \"next\" is the\n"
+     "cursor.\n"
      "\n"
      "Options:\n"
-     "  --limit N        images per page (1-1000)\n"
-     "  --after CURSOR   the page after CURSOR (the \"next\" of the previous one)\n"
-     "  --all            with --limit: every page, N at a time",
+     "  --limit N        one page of N images (1-1000)\n"
+     "  --after CURSOR   start after CURSOR (the \"next\" of an earlier page)\n"
+     "  --all            with --limit: every page, N images a request",
      NULL},
-    {"show", image_show, "NAME", "one image, with its SHA-256", "one image, with its SHA-256",
+    {"show", image_show, "NAME", "show an image, with its size and SHA-256",
+     "Prints the image's kind, format and state, its size and SHA-256 once its\n"
+     "data is uploaded, and why it is in error if it is.",
      NULL},
-    {"delete", image_delete, "NAME", "an image (refused while a stack uses it)",
-     "an image (refused while a stack uses it)", NULL},
+    {"delete", image_delete, "NAME", "delete an image and its data",
+     "Removes the image and its data.  Refused (exit 1) while a stack uses it.", NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -290,8 +305,8 @@ const CmdNoun cmd_image_noun = {
     "image",
     "kernels, initrds and disks to boot stacks from",
     image_verbs,
-    "Uploads show their progress on stderr: a bar on a terminal, else a line at\n"
-    "every tenth.  A tenant may have a few images that are not ready yet (8 unless\n"
-    "the operator set pending_images): upload or delete them to create more.\n"
-    "Tenants only.",
+    "Images belong to tenants: a tenant sees and uses its own only, and the\n"
+    "operator has none.  A tenant may have a few images that are not ready yet\n"
+    "(pending, uploading or in error: 8 unless the operator set\n"
+    "pending_images); upload or delete them to create more.",
 };

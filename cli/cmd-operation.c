@@ -163,24 +163,41 @@ static int operation_cancel(Ctl *ctl, int argc, char **argv)
 }
 
 static const CmdVerb operation_verbs[] = {
-    {"show", operation_show, "ID", "an operation",
-     "an operation: kind, target, status, progress, error", NULL},
-    {"wait", operation_wait, "ID [--timeout S]", "until the operation ends",
-     "until the operation ends (or S seconds pass), showing its progress on stderr;\n"
-     "exit status 0 when it succeeded, 1 when it failed, was cancelled or is still\n"
-     "running at the timeout",
+    {"show", operation_show, "ID", "show an operation and its progress",
+     "Prints the operation's kind, target, status, progress (stage, percent,\n"
+     "bytes), error and times.",
      NULL},
-    {"cancel", operation_cancel, "ID [--wait [--timeout S]]", "ask the operation to stop",
-     "ask the operation to stop; with --wait, wait as above (a cancelled operation\n"
-     "exits 1)",
+    {"wait", operation_wait, "ID [--timeout SECONDS]", "wait until an operation ends",
+     "Follows the operation, showing its progress on stderr (a bar on a\n"
+     "terminal, else a line at each change), and prints it once it ends or at\n"
+     "the timeout.  The exit status is 0 if it succeeded; 1 if it failed or was\n"
+     "cancelled (its error on stderr) or is still running at the timeout.\n"
+     "\n"
+     "Options:\n"
+     "  --timeout SECONDS  give up after SECONDS (0-604800; default: no limit)",
+     NULL},
+    {"cancel", operation_cancel, "ID [--wait [--timeout SECONDS]]", "ask an operation to stop",
+     "Asks a pending or running operation to stop.  A pending one ends\n"
+     "cancelled at once; a running one ends cancelled only if what it did can\n"
+     "be rolled back: past its point of no return turtled refuses (\"too late\n"
+     "to cancel\", exit 1) and it runs to its end.  An operation that has\n"
+     "ended cannot be cancelled.  Without --wait, prints the operation as it\n"
+     "is now.\n"
+     "\n"
+     "Options:\n"
+     "  --wait             then wait for its end as operation wait does (exit 1\n"
+     "                     once it is cancelled)\n"
+     "  --timeout SECONDS  with --wait: give up after SECONDS (0-604800;\n"
+     "                     default: no limit)",
      NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
 const CmdNoun cmd_operation_noun = {
     "operation",
-    "long-running work: list, show, wait, cancel",
+    "long-running work: follow it, wait for it, cancel it",
     operation_verbs,
-    "Tenants see their own operations, the operator all.  \n"
-    "turtlectl --help.",
+    "Verbs that take a while (stack create, start, delete, migrate, ...) start\n"
+    "an operation and print it: its id is the ID these verbs take.  A tenant\n"
+    "sees its own operations, the operator all.",
 };

@@ -337,7 +337,7 @@ static json_object *spec_from_file(Ctl *ctl, const char *name, const CreateFlags
         return NULL;
     }
     if (!g_file_get_contents(f->file, &text, &len, &error)) {
-        fprintf(stderr, "turtlectl: cannot read %s: %s\n", f->file,
+        fprintf(stderr, "turtlectl: stack create: --file: cannot read %s: %s\n", f->file,
                 g_strerror(errno != 0 ? errno : EIO));
         *status = CTL_EXIT_ERROR;
         return NULL;
@@ -752,168 +752,188 @@ static int stack_device_detach(Ctl *ctl, int argc, char **argv)
     return cmd_operation_finish(ctl, body, wait);
 }
 
+/* ---- the verbs ------------------------------------------------------------------ */
+
+/* The --wait of every verb that starts an operation, for its "Options:". */
+#define WAIT_OPTION_HELP                                                                           \
+    "  --wait             wait until the operation ends, showing its progress on\n"                \
+    "                     stderr, then print it (exit 1 if it failed or was\n"                     \
+    "                     cancelled); without it the operation is printed at once\n"               \
+    "                     (turtlectl operation wait ID follows it later)"
+
+/* What refuses every action (the API's 409). */
+#define ACTION_REFUSED_HELP                                                                        \
+    "Refused (exit 1) while the stack is migrating or being deleted, or while\n"                   \
+    "another operation works on it.\n"
+
 static const CmdVerb stack_device_verbs[] = {
     {"attach", stack_device_attach, "NAME CLASS [--wait]",
-     "hot-plug a device of CLASS into the stack (virtio-rng",
-     "hot-plug a device of CLASS into the stack (virtio-rng; a stack with a\n"
-     "vIOMMU); the device is claimed at once\n"
+     "hot-plug a device of a class into a stack",
+     "Claims a free device of CLASS (turtlectl device-class list) for the stack\n"
+     "at once, within the tenant's device quota, then plugs it into the L1 and\n"
+     "into the stack's definition.  The stack must be running, paused or\n"
+     "stopped and have a vIOMMU (see stack create --iommu).  Devices of an edu\n"
+     "class cannot be hot-plugged: ask for them at create (--device).  If the\n"
+     "operation fails, the device goes back to its class.\n"
      "\n"
-     "Options:\n"
-     "  --wait             wait for the operation, showing its progress on stderr,\n"
-     "                     and print it when it ends (exit 1 if it failed)",
+     "Options:\n" WAIT_OPTION_HELP,
      NULL},
-    {"detach", stack_device_detach, "NAME DEVICE-ID [--wait]", "unplug the device DEVICE-ID",
-     "unplug the device DEVICE-ID (as stack show lists it) and return it to its\n"
-     "class\n"
+    {"detach", stack_device_detach, "NAME DEVICE-ID [--wait]", "unplug a device from a stack",
+     "Unplugs the device DEVICE-ID (as turtlectl stack show lists it) from the\n"
+     "L1, waiting up to 60 s for the L1 to let it go, and from the stack's\n"
+     "definition, then gives it back to its class.  The stack must be running,\n"
+     "paused or stopped.  An edu device goes back only with the stack (stack\n"
+     "delete).\n"
      "\n"
-     "Options:\n"
-     "  --wait             wait for the operation, showing its progress on stderr,\n"
-     "                     and print it when it ends (exit 1 if it failed)",
+     "Options:\n" WAIT_OPTION_HELP,
      NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
 static const CmdVerb stack_verbs[] = {
     {"create", stack_create,
-     "NAME --vcpus N --memory MIB (--kernel IMAGE [--initrd IMAGE] [--cmdline TEXT] | --disk "
-     "IMAGE) [--cpu CPU] [--iommu IOMMU] [--device CLASS]... [--nic NETWORK[,mac=MAC]]... "
-     "[--firmware bios|uefi] [--secure-boot] [--user-data FILE] [--meta-data FILE] [--hostname "
-     "NAME] [--ssh-key FILE]... [--no-start] [--wait]\n[NAME] --file SPEC.json [--no-start] "
-     "[--wait]",
-     "a stack: an L1 guest booting a kernel",
-     "a stack: an L1 guest booting a kernel (and initrd) or a disk image of yours,\n"
-     "started unless --no-start\n"
+     "NAME --vcpus N --memory MIB (--kernel IMAGE | --disk IMAGE) [--initrd IMAGE] "
+     "[--cmdline TEXT] [--cpu CPU] [--iommu none|intel|virtio] [--device CLASS]... "
+     "[--nic NETWORK[,mac=MAC]]... [--firmware bios|uefi] [--secure-boot] [--user-data FILE] "
+     "[--meta-data FILE] [--hostname HOSTNAME] [--ssh-key FILE]... [--no-start] [--wait]\n"
+     "[NAME] --file FILE [--no-start] [--wait]",
+     "create a stack (an L1 guest) and start it",
+     "The stack boots a kernel image (with an initrd image and a command line)\n"
+     "or a copy-on-write overlay of a disk image: images of yours, ready\n"
+     "(turtlectl image list).  turtled defines the L1 and starts it, unless\n"
+     "--no-start.  Any of --user-data, --meta-data, --hostname and --ssh-key\n"
+     "gives the L1 a cloud-init seed.\n"
+     "\n"
+     "With --file, the spec is read from FILE instead: a JSON object as\n"
+     "POST /v1/stacks takes it, checked before it is sent.  NAME, if given,\n"
+     "replaces its name.  --file excludes the options from --vcpus to\n"
+     "--ssh-key.\n"
      "\n"
      "Options:\n"
-     "  --vcpus N          vCPUs (1-64)\n"
-     "  --memory MIB       memory in MiB (128-1048576)\n"
-     "  --kernel IMAGE     boot this kernel image (with --initrd, --cmdline)\n"
-     "  --initrd IMAGE     its initrd image\n"
-     "  --cmdline TEXT     the kernel's command line\n"
-     "  --disk IMAGE       boot a copy-on-write overlay of this disk image instead\n"
-     "  --cpu CPU          L1's CPU: host-passthrough, host-model or named:MODEL\n"
-     "                     (default: the backend's)\n"
-     "  --iommu IOMMU      none, intel or virtio: a vIOMMU for L1 (default: intel\n"
-     "                     with devices, else none)\n"
+     "  --vcpus N          the L1's vCPUs (1-64)\n"
+     "  --memory MIB       its memory in MiB (128-1048576)\n"
+     "  --kernel IMAGE     boot this kernel image\n"
+     "  --disk IMAGE       boot a copy-on-write overlay of this disk image\n"
+     "  --initrd IMAGE     with --kernel: this initrd image\n"
+     "  --cmdline TEXT     with --kernel: the kernel's command line\n"
+     "  --cpu CPU          the L1's CPU: host-passthrough, host-model or\n"
+     "                     named:MODEL (default: the backend's)\n"
+     "  --iommu none|intel|virtio\n"
+     "                     a vIOMMU for the L1 (default: intel with --device,\n"
+     "                     else none)\n"
      "  --device CLASS     a device of this device class (turtlectl device-class\n"
-     "                     list), given to the stack alone; repeat for more (up to 16)\n"
-     "  --nic NETWORK[,mac=MAC]  a NIC on NETWORK (turtlectl network list), with\n"
-     "                     this MAC (default: turtled picks one); repeat for more (up\n"
+     "                     list), the stack's alone; repeat for more (up to 16)\n"
+     "  --nic NETWORK[,mac=MAC]\n"
+     "                     a NIC on NETWORK (turtlectl network list), with this\n"
+     "                     MAC (default: turtled picks one); repeat for more (up\n"
      "                     to 8)\n"
-     "  --firmware FW      bios (default) or uefi: OVMF, with the stack's own UEFI\n"
-     "                     variables (a disk must hold its own EFI boot loader)\n"
+     "  --firmware bios|uefi\n"
+     "                     bios (the default), or uefi: OVMF with the stack's own\n"
+     "                     UEFI variables (a disk must hold its own EFI loader)\n"
      "  --secure-boot      UEFI secure boot (implies --firmware uefi); the host's\n"
-     "                     firmware must be able to\n"
-     "  --user-data FILE   a cloud-init seed with this user data (at most 64 KiB)\n"
-     "  --meta-data FILE   ... and these meta data (a JSON object)\n"
-     "  --hostname NAME    ... and this local-hostname\n"
-     "  --ssh-key FILE     ... and the OpenSSH public keys in FILE, one a line;\n"
-     "                     repeat for more files (up to 32 keys in all)\n"
+     "                     firmware must offer it\n"
+     "  --user-data FILE   the seed's user data (at most 64 KiB)\n"
+     "  --meta-data FILE   the seed's meta data (a JSON object)\n"
+     "  --hostname HOSTNAME\n"
+     "                     the seed's local-hostname\n"
+     "  --ssh-key FILE     the OpenSSH public keys in FILE, one a line (blank\n"
+     "                     lines and # comments skipped); repeat for more files\n"
+     "                     (up to 32 keys in all)\n"
      "  --no-start         define the stack, do not start it\n"
-     "  --wait             wait for the operation, showing its progress on stderr,\n"
-     "                     and print it when it ends (exit 1 if it failed)\n"
-     "  --file SPEC.json   the spec as POST /v1/stacks takes it (NAME, if given,\n"
-     "                     replaces its name); excludes the options above",
+     "  --file FILE        the spec as a JSON file (see above)\n" WAIT_OPTION_HELP,
      NULL},
     {"list", stack_list, "[--limit N [--after CURSOR] [--all]] [--tenant TENANT]",
-     "the stacks, every page (--limit N",
-     "the stacks, every page (--limit N: one page of N, --all: every page of N)\n"
+     "list the stacks",
+     "Prints the stacks the caller may see, every page of them: a tenant its\n"
+     "own, the operator every tenant's (by tenant, then name).  With --limit,\n"
+     "one page of N: in a table the command for the next page follows on\n"
+     "stderr; in json or yaml the answer's \"next\" is the cursor.\n"
      "\n"
      "Options:\n"
-     "  --limit N          stacks per page (1-1000)\n"
-     "  --after CURSOR     the page after CURSOR (the \"next\" of the previous one)\n"
-     "  --all              with --limit: every page, N at a time\n"
-     "  --tenant TENANT    the operator: that tenant's stacks only",
+     "  --limit N          one page of N stacks (1-1000)\n"
+     "  --after CURSOR     start after CURSOR (the \"next\" of an earlier page)\n"
+     "  --all              with --limit: every page, N stacks a request\n"
+     "  --tenant TENANT    the operator only: that tenant's stacks",
      NULL},
-    {"show", stack_show, "NAME", "one stack: spec",
-     "one stack: spec, state, host, backend, error, the devices it holds, its NICs\n"
-     "(network, MAC, IPv4 address once leased)",
+    {"show", stack_show, "NAME", "show a stack: its spec, state and devices",
+     "Prints the stack's spec (vCPUs, memory, boot images, firmware, cloud-init\n"
+     "seed, CPU, vIOMMU), its state, host and backend, its last error, the\n"
+     "devices it holds and its NICs (network, MAC, IPv4 address once leased).",
      NULL},
-    {"start", stack_action, "NAME [--wait]", "an action; the state must allow it (start",
-     "an action; the state must allow it (start: stopped or error; stop: running or\n"
-     "paused; force-stop: also provisioning or error; reboot, pause: running;\n"
-     "resume: paused)\n"
+    {"start", stack_action, "NAME [--wait]", "start a stopped stack",
+     "Starts the L1 of a stack that is stopped or in error; it ends running.\n" ACTION_REFUSED_HELP
      "\n"
-     "Options:\n"
-     "  --wait             wait for the operation, showing its progress on stderr,\n"
-     "                     and print it when it ends (exit 1 if it failed)",
+     "Options:\n" WAIT_OPTION_HELP,
      NULL},
-    {"stop", stack_action, "NAME [--wait]", "an action; the state must allow it (start",
-     "an action; the state must allow it (start: stopped or error; stop: running or\n"
-     "paused; force-stop: also provisioning or error; reboot, pause: running;\n"
-     "resume: paused)\n"
-     "\n"
-     "Options:\n"
-     "  --wait             wait for the operation, showing its progress on stderr,\n"
-     "                     and print it when it ends (exit 1 if it failed)",
+    {"stop", stack_action, "NAME [--wait]", "shut a stack down, forced off after a timeout",
+     "Presses the ACPI power button of a running or paused stack and waits for\n"
+     "the L1 to shut down; after the operator's stop_timeout (60 s by default)\n"
+     "turtled forces it off (the operation's stage says so).  It ends "
+     "stopped.\n" ACTION_REFUSED_HELP "\n"
+     "Options:\n" WAIT_OPTION_HELP,
      NULL},
-    {"force-stop", stack_action, "NAME [--wait]", "an action; the state must allow it (start",
-     "an action; the state must allow it (start: stopped or error; stop: running or\n"
-     "paused; force-stop: also provisioning or error; reboot, pause: running;\n"
-     "resume: paused)\n"
-     "\n"
-     "Options:\n"
-     "  --wait             wait for the operation, showing its progress on stderr,\n"
-     "                     and print it when it ends (exit 1 if it failed)",
+    {"force-stop", stack_action, "NAME [--wait]", "turn a stack off at once",
+     "Pulls the plug of a running, paused, provisioning or error stack: the L1\n"
+     "gets no chance to shut down cleanly.  It ends stopped.\n" ACTION_REFUSED_HELP "\n"
+     "Options:\n" WAIT_OPTION_HELP,
      NULL},
-    {"reboot", stack_action, "NAME [--wait]", "an action; the state must allow it (start",
-     "an action; the state must allow it (start: stopped or error; stop: running or\n"
-     "paused; force-stop: also provisioning or error; reboot, pause: running;\n"
-     "resume: paused)\n"
-     "\n"
-     "Options:\n"
-     "  --wait             wait for the operation, showing its progress on stderr,\n"
-     "                     and print it when it ends (exit 1 if it failed)",
+    {"reboot", stack_action, "NAME [--wait]", "reset a running stack",
+     "Resets the L1 of a running stack, the hard way (the reference L1 runs no\n"
+     "ACPI daemon that would reboot it cleanly).  It ends running.\n" ACTION_REFUSED_HELP "\n"
+     "Options:\n" WAIT_OPTION_HELP,
      NULL},
-    {"pause", stack_action, "NAME [--wait]", "an action; the state must allow it (start",
-     "an action; the state must allow it (start: stopped or error; stop: running or\n"
-     "paused; force-stop: also provisioning or error; reboot, pause: running;\n"
-     "resume: paused)\n"
-     "\n"
-     "Options:\n"
-     "  --wait             wait for the operation, showing its progress on stderr,\n"
-     "                     and print it when it ends (exit 1 if it failed)",
+    {"pause", stack_action, "NAME [--wait]", "pause a running stack",
+     "Stops the vCPUs of a running stack, keeping its memory: it ends paused,\n"
+     "until turtlectl stack resume.\n" ACTION_REFUSED_HELP "\n"
+     "Options:\n" WAIT_OPTION_HELP,
      NULL},
-    {"resume", stack_action, "NAME [--wait]", "an action; the state must allow it (start",
-     "an action; the state must allow it (start: stopped or error; stop: running or\n"
-     "paused; force-stop: also provisioning or error; reboot, pause: running;\n"
-     "resume: paused)\n"
-     "\n"
-     "Options:\n"
-     "  --wait             wait for the operation, showing its progress on stderr,\n"
-     "                     and print it when it ends (exit 1 if it failed)",
+    {"resume", stack_action, "NAME [--wait]", "resume a paused stack",
+     "Lets the vCPUs of a paused stack run again.  It ends running.\n" ACTION_REFUSED_HELP "\n"
+     "Options:\n" WAIT_OPTION_HELP,
      NULL},
-    {"delete", stack_delete, "NAME [--wait]", "a stack with its domain",
-     "a stack with its domain, disks and console log\n"
+    {"delete", stack_delete, "NAME [--wait]", "delete a stack with its disk and console log",
+     "Removes the stack's domain (forced off if it runs), its disk overlay, its\n"
+     "console log and its record: nothing is left, and the devices it held go\n"
+     "back to their classes.  Refused (exit 1) while the stack is migrating or\n"
+     "another operation works on it.  A delete that fails leaves the stack\n"
+     "deleting: delete it again.\n"
      "\n"
-     "Options:\n"
-     "  --wait             wait for the operation, showing its progress on stderr,\n"
-     "                     and print it when it ends (exit 1 if it failed)",
+     "Options:\n" WAIT_OPTION_HELP,
      NULL},
     {"console", stack_console, "NAME [--tail N] [--follow | --force]",
-     "on a terminal: the interactive serial console (Ctrl-] detaches)",
-     "on a terminal: the interactive serial console (Ctrl-] detaches); otherwise\n"
-     "the console's output, raw, on stdout; --follow goes on, read-only, with new\n"
-     "output until interrupted (Ctrl-C)\n"
+     "use a stack's serial console, or print its output",
+     "On a terminal (stdin and stdout), opens an interactive session on the\n"
+     "serial console of a running stack's L1: what you type goes to the L1,\n"
+     "Ctrl-] detaches.  One client at a time: --force takes the console over.\n"
+     "\n"
+     "Otherwise (a pipe, a script), or with --follow, the console's output so\n"
+     "far is written to stdout raw, as the L1 wrote it (kept across restarts of\n"
+     "the stack, until it is deleted); --follow then goes on with new output,\n"
+     "read-only, until interrupted (Ctrl-C).\n"
      "\n"
      "Options:\n"
-     "  --tail N           the last N lines of the console only\n"
-     "  --follow           keep the console open for new output (read-only)\n"
+     "  --tail N           only the last N lines of the output so far (0-10000;\n"
+     "                     0, the default: all of it, at most its last MiB)\n"
+     "  --follow           go on with new output, read-only\n"
      "  --force            take the interactive console over from another client",
      NULL},
-    {"stats", stack_stats, "NAME", "CPU time, memory, block I/O and the last migration",
-     "CPU time, memory, block I/O and the last migration", NULL},
-    {"migrate", stack_migrate, "NAME --to PEER [--wait]",
-     "move a running or paused stack, live, to a peer host",
-     "move a running or paused stack, live, to a peer host (one the operator\n"
-     "added); its L1 and L2 go on running there (not while it holds devices)\n"
+    {"stats", stack_stats, "NAME", "show a stack's CPU, memory and block I/O figures",
+     "Prints what libvirt reports of the stack now: the CPU time of its vCPUs,\n"
+     "its memory (current, maximum, the RSS of its QEMU), its block I/O (bytes\n"
+     "and requests read and written), and its last migration (the peer, when,\n"
+     "how long, the downtime, the bytes sent).",
+     NULL},
+    {"migrate", stack_migrate, "NAME --to PEER [--wait]", "move a stack, live, to a peer host",
+     "Migrates a running or paused stack to PEER, a host the operator added as\n"
+     "a peer: the L1 and the L2 guests in it go on running there, stopped only\n"
+     "for the final switch-over, and PEER's turtled then holds the stack.  The\n"
+     "boot images PEER lacks are copied first.  A stack holding devices does\n"
+     "not migrate (detach a virtio-rng first).\n"
      "\n"
      "Options:\n"
-     "  --to PEER          the peer to migrate to\n"
-     "  --wait             wait for the operation, showing its progress on stderr,\n"
-     "                     and print it when it ends (exit 1 if it failed)",
+     "  --to PEER          the peer host to migrate to (required)\n" WAIT_OPTION_HELP,
      NULL},
-    {"device", NULL, NULL, "devices of a stack: hot-plug, unplug", NULL, stack_device_verbs},
+    {"device", NULL, NULL, "hot-plug and unplug a stack's devices", NULL, stack_device_verbs},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -921,5 +941,9 @@ const CmdNoun cmd_stack_noun = {
     "stack",
     "L1 guests: create, act on, watch, delete",
     stack_verbs,
-    NULL,
+    "Stacks belong to tenants: a tenant sees and acts on its own only; the\n"
+    "operator may list every tenant's (stack list --tenant TENANT for one).\n"
+    "Every verb but list, show, console and stats starts an operation: it\n"
+    "prints the operation and returns at once, or with --wait follows it to\n"
+    "its end.",
 };

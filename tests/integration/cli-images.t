@@ -2,10 +2,12 @@
 # turtlectl image (and the stack verbs that need no running L1) against a
 # live turtled on the test backend, whose test:///default cannot store
 # uploads: create, list, show, delete in json (the API's answer, compared
-# with curl's), table and yaml; usage errors exit 2 with the image or stack
-# usage; API errors exit 1 with the API's message (upload's 404 and 503
-# included); create --file leaves nothing behind when the upload fails; an
-# unreachable socket is named.  tests/system/cli-stacks.t uploads for real.
+# with curl's), table and yaml (a table in a pipe too, as on a terminal);
+# help for the nouns and each verb (every option the usage names explained
+# and taken); usage errors exit 2 with the verb's usage alone; typos get
+# "did you mean"; API errors exit 1 with the API's message (upload's 404 and
+# 503 included); create --file leaves nothing behind when the upload fails;
+# an unreachable socket is named.  tests/system/cli-stacks.t uploads for real.
 # shellcheck disable=SC2119 # td_start takes optional arguments
 set -u
 cd "${TURTLES_SRCDIR:-$(dirname "$0")/../..}" || exit 1
@@ -20,98 +22,182 @@ cli_init
 ctl --help
 grep -q '^  image ' <<<"$OUT" && grep -q '^  stack ' <<<"$OUT"
 ok "$((RC + $?))" "--help: exit 0, lists the image and stack nouns"
-ctl image --help
-r=0
-for verb in create upload list show delete; do
-    grep -q "turtlectl image $verb" <<<"$OUT" || r=1
-done
-grep -q -- '--kind KIND' <<<"$OUT" || r=1
-ok "$((RC + r))" "image --help: exit 0, the usage of every verb and --kind"
-ctl stack --help
-r=0
-for verb in create list show start stop force-stop reboot pause resume delete console stats migrate; do
-    grep -Eq "turtlectl stack .*\\b$verb\\b" <<<"$OUT" || r=1
-done
-for opt in --vcpus --memory --kernel --initrd --cmdline --disk --cpu --iommu --device --file \
-    --firmware --secure-boot --user-data --meta-data --hostname --ssh-key \
-    --no-start --wait --limit --after --all --tenant --tail --follow --to; do
-    grep -q -- "^  $opt " <<<"$OUT" || r=1
-done
-ok "$((RC + r))" "stack --help: exit 0, every verb and every option explained"
-ctl stack show --help
-grep -q '^usage: turtlectl stack create NAME' <<<"$OUT"
-ok "$((RC + $?))" "stack show --help: exit 0, the stack usage"
 
-usage_is() { # EXPECTED-FIRST-LINE USAGE-NOUN DESC
+# noun_help_ok NOUN VERB...: "help NOUN" exits 0 with the usage of every
+# VERB and each in the list of verbs with a one-line summary (at most 60
+# columns, no final period), and "NOUN --help" prints the same.
+noun_help_ok() {
+    local noun=$1 help verb summary r=0
+    shift
+    ctl help "$noun"
+    help=$OUT
+    [ "$RC" = 0 ] || r=1
+    for verb in "$@"; do
+        grep -Eq "^(usage: |       )turtlectl $noun $verb( |\$)" <<<"$help" ||
+            { diag "help $noun: no usage of $verb"; r=1; }
+        summary=$(sed -n '/^Verbs:$/,/^$/p' <<<"$help" | sed -En "s/^  $verb +//p")
+        if [ -z "$summary" ] || [ "${#summary}" -gt 60 ] || [ "${summary%.}" != "$summary" ]; then
+            diag "help $noun: the summary of $verb: '$summary'"
+            r=1
+        fi
+    done
+    ctl "$noun" --help
+    [ "$RC $OUT" = "0 $help" ] || { diag "$noun --help is not help $noun: $OUT"; r=1; }
+    ok "$r" "help $noun: exit 0, the usage of every verb, a one-line summary of each; --help the same"
+}
+
+# verb_help_ok WORDS...: "help WORDS" (a noun and its verb) exits 0 with the
+# verb's usage first; its "Options:" explain exactly the options the usage
+# names; its text fits 79 columns (help.c's closing line aside); "WORDS
+# --help" prints the same; and the verb takes every option its usage names
+# (shell completion offers them from there).
+verb_help_ok() {
+    local words="$*" help named explained width opt r=0
+    ctl help "$@"
+    help=$OUT
+    [ "$RC" = 0 ] || r=1
+    head -n1 <<<"$help" | grep -Eq "^usage: turtlectl $words( |\$)" ||
+        { diag "help $words: not its usage first"; r=1; }
+    named=$(sed '/^$/q' <<<"$help" | grep -Eo -- '--[a-z][a-z-]*' | sort -u | paste -sd' ')
+    explained=$(sed -n '/^Options:$/,/^$/p' <<<"$help" | grep -Eo -- '^  --[a-z][a-z-]*' |
+        sed 's/^  //' | sort -u | paste -sd' ')
+    [ "$named" = "$explained" ] ||
+        { diag "help $words: the usage names '$named', Options: explains '$explained'"; r=1; }
+    width=$(sed '$d' <<<"$help" | awk '{ if (length > w) w = length } END { print w + 0 }')
+    [ "$width" -le 79 ] || { diag "help $words: $width columns wide"; r=1; }
+    ctl "$@" --help
+    [ "$RC $OUT" = "0 $help" ] || { diag "$words --help is not help $words: $OUT"; r=1; }
+    for opt in $named; do
+        ctl --socket "$TD_DIR/nosuch.sock" "$@" "$opt"
+        ! grep -q "unknown option '$opt'" <<<"$ERR" || { diag "$words refuses $opt: $ERR"; r=1; }
+    done
+    ok "$r" "help $words: exit 0, its usage, the options it names explained; --help the same"
+}
+
+noun_help_ok image create upload list show delete
+ctl help image
+grep -q '^Images belong to tenants' <<<"$OUT"
+ok $? "help image: says whose images are"
+for verb in create upload list show delete; do
+    verb_help_ok image "$verb"
+done
+noun_help_ok stack create list show start stop force-stop reboot pause resume delete console \
+    stats migrate device
+for verb in create list show start stop force-stop reboot pause resume delete console stats \
+    migrate "device attach" "device detach"; do
+    # shellcheck disable=SC2086 # "device attach": two words
+    verb_help_ok stack $verb
+done
+ctl help stack device
+grep -q '^usage: turtlectl stack device attach NAME CLASS' <<<"$OUT" &&
+    grep -Eq '^  detach +unplug a device from a stack$' <<<"$OUT"
+ok "$((RC + $?))" "help stack device: exit 0, its verbs' usage and summaries"
+ctl help stack stop
+stop_help=$OUT
+ctl help stack force-stop
+[ "$stop_help" != "$OUT" ] && grep -q 'ACPI power button' <<<"$stop_help"
+ok $? "help stack stop and force-stop: each verb its own text"
+ctl help image create
+grep -q -- "the output's goes before the noun" <<<"$OUT"
+ok $? "help image create: says that its --format is the image's"
+
+# usage_is MESSAGE WORDS DESC: exit 2 with "turtlectl: MESSAGE" first on
+# stderr, then the usage of "turtlectl WORDS" alone and where its help is.
+usage_is() {
+    local others
     is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: $1" "$3"
-    grep -q "^usage: turtlectl $2 " <<<"$ERR" || diag "no '$2' usage on stderr: $ERR"
+    others=$(grep -E '^(usage: |       )turtlectl ' <<<"$ERR" | grep -Ev "turtlectl $2( |\$)")
+    grep -Eq "^usage: turtlectl $2( |\$)" <<<"$ERR" && [ -z "$others" ] &&
+        [ "$(tail -n1 <<<"$ERR")" = "Run 'turtlectl help $2' for more." ]
+    ok $? "... then the usage of $2 alone and where its help is" || diag "$ERR"
 }
 ctl image create vmlinuz
-usage_is "image create: missing --kind (kernel, initrd or disk)" image "image create without --kind: exit 2"
+usage_is "image create: missing --kind (kernel, initrd or disk)" "image create" "image create without --kind: exit 2"
 ctl image create vmlinuz --kind floppy
-usage_is "image create: --kind: must be kernel, initrd or disk (not 'floppy')" image "--kind floppy: exit 2"
+usage_is "image create: --kind: must be kernel, initrd or disk (not 'floppy')" "image create" "--kind floppy: exit 2"
 ctl image create root --kind disk --format vmdk
-usage_is "image create: --format: must be raw or qcow2 (not 'vmdk')" image "--format vmdk: exit 2"
+usage_is "image create: --format: must be raw or qcow2 (not 'vmdk')" "image create" "--format vmdk: exit 2"
 ctl image create --kind kernel
-usage_is "image create: missing NAME" image "image create without NAME: exit 2"
+usage_is "image create: missing NAME" "image create" "image create without NAME: exit 2"
 ctl image upload vmlinuz
-usage_is "image upload: missing FILE" image "image upload without FILE: exit 2"
+usage_is "image upload: missing FILE" "image upload" "image upload without FILE: exit 2"
 ctl image show
-usage_is "image show: missing NAME" image "image show without NAME: exit 2"
+usage_is "image show: missing NAME" "image show" "image show without NAME: exit 2"
 ctl image list extra
-usage_is "image list: unexpected argument 'extra'" image "image list with an argument: exit 2"
+usage_is "image list: unexpected argument 'extra'" "image list" "image list with an argument: exit 2"
 ctl image frob
-usage_is "image: unknown verb 'frob'" image "image frob: exit 2"
+is "$RC $ERR" "2 turtlectl: image: unknown verb 'frob'
+Run 'turtlectl help image' for the list." "image frob: exit 2, where the verbs are listed (no usage)"
 ctl image delete x --wait
-usage_is "image delete: unknown option '--wait'" image "image delete --wait (synchronous): exit 2"
+usage_is "image delete: unknown option '--wait'" "image delete" "image delete --wait (synchronous): exit 2"
+
+# A typo gets the word meant: in a noun, a verb, a sub-verb and an option.
+ctl stakc list
+is "$RC $ERR" "2 turtlectl: unknown noun 'stakc'; did you mean 'stack'?
+Run 'turtlectl help' for the list." "stakc list: exit 2, did you mean 'stack'"
+ctl image craete vmlinuz --kind kernel
+is "$RC $ERR" "2 turtlectl: image: unknown verb 'craete'; did you mean 'create'?
+Run 'turtlectl help image' for the list." "image craete: exit 2, did you mean 'create'"
+ctl stack device atach web rng
+is "$RC $ERR" "2 turtlectl: stack device: unknown verb 'atach'; did you mean 'attach'?
+Run 'turtlectl help stack device' for the list." "stack device atach: exit 2, did you mean 'attach'"
+ctl help stack strat
+is "$RC $ERR" "2 turtlectl: stack: unknown verb 'strat'; did you mean 'start'?
+Run 'turtlectl help stack' for the list." "help stack strat: exit 2, did you mean 'start'"
+ctl image create vmlinuz --knid kernel
+usage_is "image create: unknown option '--knid'; did you mean '--kind'?" "image create" \
+    "image create --knid: exit 2, did you mean '--kind'"
+ctl stack create web --vcpu 1 --memory 512 --kernel k
+usage_is "stack create: unknown option '--vcpu'; did you mean '--vcpus'?" "stack create" \
+    "stack create --vcpu: exit 2, did you mean '--vcpus'"
 
 ctl stack create web --memory 512 --kernel k
-usage_is "stack create: missing --vcpus" stack "stack create without --vcpus: exit 2"
+usage_is "stack create: missing --vcpus" "stack create" "stack create without --vcpus: exit 2"
 ctl stack create web --vcpus 1 --kernel k
-usage_is "stack create: missing --memory" stack "stack create without --memory: exit 2"
+usage_is "stack create: missing --memory" "stack create" "stack create without --memory: exit 2"
 ctl stack create web --vcpus 1 --memory 512
-usage_is "stack create: give either --kernel or --disk" stack "stack create without a boot image: exit 2"
+usage_is "stack create: give either --kernel or --disk" "stack create" "stack create without a boot image: exit 2"
 ctl stack create web --vcpus 1 --memory 512 --kernel k --disk d
-usage_is "stack create: give either --kernel or --disk" stack "... and with both: exit 2"
+usage_is "stack create: give either --kernel or --disk" "stack create" "... and with both: exit 2"
 ctl stack create web --vcpus 1 --memory 512 --disk d --initrd i
-usage_is "stack create: --initrd and --cmdline go with --kernel" stack "--initrd with --disk: exit 2"
+usage_is "stack create: --initrd and --cmdline go with --kernel" "stack create" "--initrd with --disk: exit 2"
 ctl stack create web --vcpus 65 --memory 512 --kernel k
-usage_is "stack create: --vcpus: must be a whole number between 1 and 64 (not '65')" stack "--vcpus 65: exit 2"
+usage_is "stack create: --vcpus: must be a whole number between 1 and 64 (not '65')" "stack create" "--vcpus 65: exit 2"
 ctl stack create web --vcpus 1 --memory 64 --kernel k
-usage_is "stack create: --memory: must be a whole number between 128 and 1048576 (not '64')" stack \
+usage_is "stack create: --memory: must be a whole number between 128 and 1048576 (not '64')" "stack create" \
     "--memory 64: exit 2"
 ctl stack create web --vcpus 1 --memory 512 --kernel k --iommu amd
-usage_is "stack create: --iommu: must be none, intel or virtio (not 'amd')" stack "--iommu amd: exit 2"
+usage_is "stack create: --iommu: must be none, intel or virtio (not 'amd')" "stack create" "--iommu amd: exit 2"
 ctl stack create web --vcpus 1 --memory 512 --kernel k --cpu qemu64
-usage_is "stack create: --cpu: must be host-passthrough, host-model or named:MODEL (not 'qemu64')" stack \
+usage_is "stack create: --cpu: must be host-passthrough, host-model or named:MODEL (not 'qemu64')" "stack create" \
     "--cpu qemu64: exit 2"
 ctl stack create --vcpus 1 --memory 512 --kernel k
-usage_is "stack create: missing NAME" stack "stack create without NAME or --file: exit 2"
+usage_is "stack create: missing NAME" "stack create" "stack create without NAME or --file: exit 2"
 ctl stack create web --file "$TD_DIR/spec.json" --vcpus 2
-usage_is "stack create: --file excludes the spec options (--vcpus, --memory, --kernel, ...)" stack \
+usage_is "stack create: --file excludes the spec options (--vcpus, --memory, --kernel, ...)" "stack create" \
     "--file with --vcpus: exit 2"
 ctl stack start
-usage_is "stack start: missing NAME" stack "stack start without NAME: exit 2"
+usage_is "stack start: missing NAME" "stack start" "stack start without NAME: exit 2"
 ctl stack reboot web --follow
-usage_is "stack reboot: unknown option '--follow'" stack "stack reboot --follow: exit 2"
+usage_is "stack reboot: unknown option '--follow'" "stack reboot" "stack reboot --follow: exit 2"
 ctl stack list --limit 0
-usage_is "stack list: --limit: must be a whole number between 1 and 1000 (not '0')" stack "--limit 0: exit 2"
+usage_is "stack list: --limit: must be a whole number between 1 and 1000 (not '0')" "stack list" "--limit 0: exit 2"
 ctl stack console web --tail x
-usage_is "stack console: --tail: must be a whole number between 0 and 67108864 (not 'x')" stack \
+usage_is "stack console: --tail: must be a whole number between 0 and 67108864 (not 'x')" "stack console" \
     "console --tail x: exit 2"
 ctl stack migrate web
-usage_is "stack migrate: missing --to PEER" stack "stack migrate without --to: exit 2"
+usage_is "stack migrate: missing --to PEER" "stack migrate" "stack migrate without --to: exit 2"
 ctl stack migrate web --to Host_B
 usage_is "stack migrate: --to: must be a peer name: 1-63 lowercase letters, digits and '-' (not 'Host_B')" \
-    stack "stack migrate --to a bad name: exit 2"
+    "stack migrate" "stack migrate --to a bad name: exit 2"
 ctl stack migrate --to hostb
-usage_is "stack migrate: missing NAME" stack "stack migrate without NAME: exit 2"
+usage_is "stack migrate: missing NAME" "stack migrate" "stack migrate without NAME: exit 2"
 ctl stack migrate web --to hostb --live
-usage_is "stack migrate: unknown option '--live'" stack "stack migrate --live (it always is): exit 2"
+usage_is "stack migrate: unknown option '--live'" "stack migrate" "stack migrate --live (it always is): exit 2"
 
 # Spec files are checked before anything is sent: no daemon here.
 ctl --socket "$TD_DIR/nosuch.sock" stack create --file "$TD_DIR/nosuch.json"
-is "$RC $ERR" "1 turtlectl: cannot read $TD_DIR/nosuch.json: No such file or directory" \
+is "$RC $ERR" "1 turtlectl: stack create: --file: cannot read $TD_DIR/nosuch.json: No such file or directory" \
     "stack create --file of a missing file: exit 1, names it"
 printf '{"name":"web","vcpus":1}' >"$TD_DIR/spec.json"
 ctl --socket "$TD_DIR/nosuch.sock" stack create --file "$TD_DIR/spec.json"
@@ -199,6 +285,15 @@ is "$(awk '{print $1}' <<<"$OUT" | paste -sd' ')" "NAME initrd root vmlinuz" \
     "image list --format table: a header, then the images by name"
 grep -Eq '^root +disk +qcow2 +pending +- +[0-9]{4}-' <<<"$OUT"
 ok $? "... root's row: disk, qcow2, pending, no size, its creation time"
+# No --format: a table in a pipe too, the one a terminal gets; scripts ask for json.
+"$CTL" --socket "$TD_SOCK" --token "$A" image list 2>&1 | cat >"$TD_DIR/piped.out"
+is "$(cat "$TD_DIR/piped.out")" "$OUT" "image list | cat (no --format): the same table"
+if command -v script >/dev/null; then
+    script -qec "$CTL --socket $TD_SOCK --token $A image list" /dev/null | tr -d '\r' >"$TD_DIR/tty.out"
+    is "$(cat "$TD_DIR/tty.out")" "$OUT" "... as on a terminal"
+else
+    skip "no script(1) to give turtlectl a terminal"
+fi
 ta image list --format yaml
 grep -q '^images:$' <<<"$OUT" && grep -q '^- id: ' <<<"$OUT"
 ok $? "image list --format yaml: images: as a block sequence"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # turtlectl's operation and event verbs against a live turtled (the test
-# hooks' sleep operation): show, wait --timeout, the progress it prints,
-# cancel with and without --wait, a failed operation (kill -9 in the middle),
-# named remotes from config.ini, event monitor in json, yaml and table, and a
-# monitor that sees turtled stop.
+# hooks' sleep operation): help for operation, event and host and each
+# verb, did-you-mean for their typos; show, wait --timeout, the progress it
+# prints, cancel with and without --wait, a failed operation (kill -9 in the
+# middle), named remotes from config.ini, event monitor in json, yaml and
+# table, and a monitor that sees turtled stop.
 # shellcheck disable=SC2119 # td_start takes optional arguments
 set -u
 cd "${TURTLES_SRCDIR:-$(dirname "$0")/../..}" || exit 1
@@ -34,6 +35,83 @@ elapsed_since() { echo $(($(now_ms) - $1)); }
 
 td_init
 cli_init
+
+# ---- help and usage (no daemon needed) ---------------------------------------------------------
+# noun_help_ok and verb_help_ok as in cli-images.t.
+noun_help_ok() {
+    local noun=$1 help verb summary r=0
+    shift
+    ctl help "$noun"
+    help=$OUT
+    [ "$RC" = 0 ] || r=1
+    for verb in "$@"; do
+        grep -Eq "^(usage: |       )turtlectl $noun $verb( |\$)" <<<"$help" ||
+            { diag "help $noun: no usage of $verb"; r=1; }
+        summary=$(sed -n '/^Verbs:$/,/^$/p' <<<"$help" | sed -En "s/^  $verb +//p")
+        if [ -z "$summary" ] || [ "${#summary}" -gt 60 ] || [ "${summary%.}" != "$summary" ]; then
+            diag "help $noun: the summary of $verb: '$summary'"
+            r=1
+        fi
+    done
+    ctl "$noun" --help
+    [ "$RC $OUT" = "0 $help" ] || { diag "$noun --help is not help $noun: $OUT"; r=1; }
+    ok "$r" "help $noun: exit 0, the usage of every verb, a one-line summary of each; --help the same"
+}
+verb_help_ok() {
+    local words="$*" help named explained width opt r=0
+    ctl help "$@"
+    help=$OUT
+    [ "$RC" = 0 ] || r=1
+    head -n1 <<<"$help" | grep -Eq "^usage: turtlectl $words( |\$)" ||
+        { diag "help $words: not its usage first"; r=1; }
+    named=$(sed '/^$/q' <<<"$help" | grep -Eo -- '--[a-z][a-z-]*' | sort -u | paste -sd' ')
+    explained=$(sed -n '/^Options:$/,/^$/p' <<<"$help" | grep -Eo -- '^  --[a-z][a-z-]*' |
+        sed 's/^  //' | sort -u | paste -sd' ')
+    [ "$named" = "$explained" ] ||
+        { diag "help $words: the usage names '$named', Options: explains '$explained'"; r=1; }
+    width=$(sed '$d' <<<"$help" | awk '{ if (length > w) w = length } END { print w + 0 }')
+    [ "$width" -le 79 ] || { diag "help $words: $width columns wide"; r=1; }
+    ctl "$@" --help
+    [ "$RC $OUT" = "0 $help" ] || { diag "$words --help is not help $words: $OUT"; r=1; }
+    for opt in $named; do
+        ctl --socket "$TD_DIR/nosuch.sock" "$@" "$opt"
+        ! grep -q "unknown option '$opt'" <<<"$ERR" || { diag "$words refuses $opt: $ERR"; r=1; }
+    done
+    ok "$r" "help $words: exit 0, its usage, the options it names explained; --help the same"
+}
+
+noun_help_ok operation show wait cancel
+for verb in show wait cancel; do
+    verb_help_ok operation "$verb"
+done
+noun_help_ok event monitor
+verb_help_ok event monitor
+ctl help host
+grep -Eq '^  show +show the host.s virtualization capabilities$' <<<"$OUT" &&
+    grep -q '^The operator only' <<<"$OUT"
+ok "$((RC + $?))" "help host: exit 0, its verb and who may use it"
+ctl help host show
+host_help=$OUT
+grep -q '^Prints the backend turtled runs stacks with' <<<"$host_help"
+ok "$((RC + $?))" "help host show: exit 0, what it prints"
+ctl host show --help
+is "$RC $OUT" "0 $host_help" "host show --help: the same"
+todo "$([ "$(head -n1 <<<"$host_help")" = "usage: turtlectl host show" ] && echo 0 || echo 1)" \
+    "help host show: its usage first" "help.c prints no usage line for a verb without arguments"
+
+ctl operation wiat x
+is "$RC $ERR" "2 turtlectl: operation: unknown verb 'wiat'; did you mean 'wait'?
+Run 'turtlectl help operation' for the list." "operation wiat: exit 2, did you mean 'wait'"
+ctl operation wait x --timout 3
+is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: operation wait: unknown option '--timout'; did you mean '--timeout'?" \
+    "operation wait --timout: exit 2, did you mean '--timeout'"
+is "$(sed -n 3p <<<"$ERR") $(tail -n1 <<<"$ERR")" \
+    "usage: turtlectl operation wait ID [--timeout SECONDS] Run 'turtlectl help operation wait' for more." \
+    "... then the usage of operation wait alone and where its help is"
+ctl event moniter
+is "$RC $ERR" "2 turtlectl: event: unknown verb 'moniter'; did you mean 'monitor'?
+Run 'turtlectl help event' for the list." "event moniter: exit 2, did you mean 'monitor'"
+
 td_start || bail "turtled did not start"
 td_tenant acme || bail "cannot create tenant acme"
 A=$TOKEN
@@ -70,6 +148,8 @@ is "$RC $(head -n1 <<<"$ERR")" \
 op operation cancel "$OP" --timeout 5
 is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: operation cancel: --timeout goes with --wait" \
     "operation cancel --timeout without --wait: exit 2"
+is "$(sed -n 3p <<<"$ERR")" "usage: turtlectl operation cancel ID [--wait [--timeout SECONDS]]" \
+    "... then the usage of operation cancel"
 
 # ---- operation wait ----------------------------------------------------------------------------
 td_sleep_op "$A" 3 || bail "cannot start an operation"

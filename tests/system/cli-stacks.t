@@ -4,8 +4,9 @@
 # of the kernel and initrd (progress lines, size and SHA-256 as the files'),
 # stack create --wait, the console showing TURTLES-L1 READY (--tail, then
 # --follow seeing new L2 heartbeats), show/list json as the API answers
-# (pagination included), pause/resume/stop/start --wait reaching their
-# states, stats, delete --wait leaving no domain behind.
+# (pagination included), a table in a pipe without --format,
+# pause/resume/stop/start --wait reaching their states, stats, delete --wait
+# leaving no domain behind.
 #
 #   TURTLES_BUILD=build tests/system/cli-stacks.t
 #
@@ -168,6 +169,9 @@ same_json "$OUT" "$ALL" "stack list --limit 1 --all: every page merged, as the o
 ta stack list --format table
 is "$(awk 'NR > 1 {print $1, $3}' <<<"$OUT" | sort | paste -sd,)" "l1 running,l2 stopped" \
     "stack list --format table: name and state of each"
+# No --format: a table in a pipe too, as on a terminal (virsh's habit); scripts ask for json.
+"$CTL" --url "http://127.0.0.1:$TD_PORT" --token "$A" stack list 2>&1 | cat >"$TD_DIR/piped.out"
+is "$(cat "$TD_DIR/piped.out")" "$OUT" "stack list | cat (no --format): the same table"
 op stack list --tenant acme
 same_json "$OUT" "$ALL" "the operator's stack list --tenant acme: the tenant's stacks"
 

@@ -97,6 +97,7 @@ HttpReply *handle_operator_token_create(gpointer app, const HttpRequest *request
 HttpReply *handle_operator_token_list(gpointer app, const HttpRequest *request);
 HttpReply *handle_operator_token_revoke(gpointer app, const HttpRequest *request);
 
+HttpReply *handle_operation_list(gpointer app, const HttpRequest *request);
 HttpReply *handle_operation_get(gpointer app, const HttpRequest *request);
 HttpReply *handle_operation_wait(gpointer app, const HttpRequest *request);
 HttpReply *handle_operation_cancel(gpointer app, const HttpRequest *request);

@@ -8,7 +8,6 @@
 
 #include "api/operation.h"
 #include "daemon/events.h"
-#include "daemon/http.h"
 #include "daemon/store.h"
 
 typedef struct Operations Operations;
@@ -78,7 +77,3 @@ gboolean operation_point_of_no_return(OperationContext *context, const char *why
  * asked; later cancels are refused as above. */
 void operation_passed_point_of_no_return(OperationContext *context, const char *why);
 const char *operation_id(OperationContext *context);
-
-/* GET /v1/operations (daemon/operation_routes.c), beside its siblings'
- * handlers in spirit: daemon/app.h declares the others. */
-HttpReply *handle_operation_list(gpointer app, const HttpRequest *request);

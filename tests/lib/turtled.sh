@@ -81,7 +81,7 @@ POST /v1/peers|GET /v1/peers|GET /v1/peers/{name}|DELETE /v1/peers/{name}|\
 POST /v1/device-classes|GET /v1/device-classes|GET /v1/device-classes/{name}|\
 PATCH /v1/device-classes/{name}|DELETE /v1/device-classes/{name}|GET /v1/devices|\
 POST /v1/networks|GET /v1/networks|GET /v1/networks/{name}|DELETE /v1/networks/{name}|\
-GET /v1/operations/{id}|DELETE /v1/operations/{id}|GET /v1/operations/{id}/wait"
+GET /v1/operations|GET /v1/operations/{id}|DELETE /v1/operations/{id}|GET /v1/operations/{id}/wait"
 
 now_ms() {
     local s ns

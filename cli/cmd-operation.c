@@ -162,7 +162,55 @@ static int operation_cancel(Ctl *ctl, int argc, char **argv)
     return cmd_operation_wait(ctl, operation->id, timeout);
 }
 
+/* ---- list ------------------------------------------------------------------ */
+
+static const char *const list_headers[] = {"ID",       "KIND",    "TARGET", "STATUS",
+                                           "PROGRESS", "CREATED", NULL};
+
+static void list_row(OutputTable *table, gpointer item)
+{
+    const ApiOperation *operation = item;
+    g_autofree char *progress =
+        operation->progress.stage != NULL
+            ? g_strdup_printf("%d%% %s", operation->progress.percent, operation->progress.stage)
+            : g_strdup_printf("%d%%", operation->progress.percent);
+    output_table_add(table, operation->id, operation->kind, operation->target,
+                     api_operation_status_to_string(operation->status), progress,
+                     operation->created_at);
+}
+
+static int operation_list(Ctl *ctl, int argc, char **argv)
+{
+    static const CmdList list = {
+        .path = "/v1/operations",
+        .member = "operations",
+        .decode = api_operation_list_from_json,
+        .headers = list_headers,
+        .row = list_row,
+        .filters = {"status", "kind", "tenant"},
+    };
+    return cmd_list(ctl, &list, argc, argv);
+}
+
 static const CmdVerb operation_verbs[] = {
+    {"list", operation_list,
+     "[--status STATUS[,STATUS]...] [--kind KIND] [--tenant TENANT] [--limit N [--after CURSOR] "
+     "[--all]]",
+     "list the operations, newest first",
+     "Lists the operations the caller may see, newest first: id, kind, target,\n"
+     "status, progress and creation time.  Without --limit, every page.\n"
+     "\n"
+     "Options:\n"
+     "  --status STATUS   only operations in this status: pending, running,\n"
+     "                    succeeded, failed or cancelled; several separated by\n"
+     "                    commas (pending,running: what is under way)\n"
+     "  --kind KIND       only operations of this kind (stack.create,\n"
+     "                    stack.delete, stack.migrate, ...)\n"
+     "  --tenant TENANT   the operator: only this tenant's operations\n"
+     "  --limit N         operations per page (1-1000); one page only\n"
+     "  --after CURSOR    the page after CURSOR (the \"next\" of the previous one)\n"
+     "  --all             with --limit: every page, N at a time",
+     NULL},
     {"show", operation_show, "ID", "show an operation and its progress",
      "Prints the operation's kind, target, status, progress (stage, percent,\n"
      "bytes), error and times.",
@@ -195,7 +243,7 @@ static const CmdVerb operation_verbs[] = {
 
 const CmdNoun cmd_operation_noun = {
     "operation",
-    "long-running work: follow it, wait for it, cancel it",
+    "long-running work: list it, follow it, wait for it, cancel it",
     operation_verbs,
     "Verbs that take a while (stack create, start, delete, migrate, ...) start\n"
     "an operation and print it: its id is the ID these verbs take.  A tenant\n"

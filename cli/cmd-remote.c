@@ -376,39 +376,43 @@ static const CmdVerb remote_verbs[] = {
     {"add", remote_add,
      "NAME --url URL [--token-file FILE | --token-stdin] [--cacert FILE] [--default]\n"
      "NAME --socket PATH [--token-file FILE | --token-stdin] [--default]",
-     "name a turtled to talk to (in the user's config file)",
-     "name a turtled to talk to: writes [remote \"NAME\"] to the user's config file\n"
-     "(~/.config/turtles/config.ini; mode 0600, replaced atomically)\n"
-     "\n"
-     "NAME is 1 to 63 letters, digits, '-', '_' or '.', starting with a letter or\n"
-     "a digit, and new (in the user's and the system's file).\n"
+     "name a turtled to talk to",
+     "Writes [remote \"NAME\"] to the user's config file\n"
+     "(~/.config/turtles/config.ini: mode 0600, replaced whole and at once).\n"
+     "NAME is 1 to 63 letters, digits, '-', '_' or '.', starting with a letter\n"
+     "or a digit, and new to both the user's and the system's file.\n"
      "\n"
      "Options:\n"
-     "  --url URL          turtled over TCP: http://127.0.0.1:8080, https://host:8443\n"
+     "  --url URL          turtled over TCP: http://127.0.0.1:8080,\n"
+     "                     https://host:8443\n"
      "  --socket PATH      turtled's UNIX socket (stored absolute)\n"
      "  --token-file FILE  the token, read from FILE (one line)\n"
      "  --token-stdin      the token, read from standard input (one line)\n"
-     "  --cacert FILE      for https://: trust the CA certificates (PEM) of FILE, not\n"
-     "                     the system's (stored absolute)\n"
+     "  --cacert FILE      for https://: trust the CA certificates (PEM) of FILE\n"
+     "                     instead of the system's (stored absolute)\n"
      "  --default          make it the default remote too (as remote switch does)\n"
      "\n"
-     "--token is refused here: a token on the command line lands in the shell's\n"
-     "history and in ps.",
+     "--token is refused here: a token on the command line lands in the\n"
+     "shell's history and in ps.",
      NULL},
-    {"list", remote_list, "", "the remotes of the config files",
-     "the remotes of the user's and the system's config file, as turtlectl finds\n"
-     "them: name, URL or socket, whether it has a token (never the token), its CA\n"
-     "file, the default (*), and the file that defines it",
+    {"list", remote_list, "", "list the remotes of the config files",
+     "Lists the remotes of the user's and the system's config file as turtlectl\n"
+     "finds them (the user's hide the system's of the same name): name, URL or\n"
+     "socket, whether it has a token (never the token itself, in any format),\n"
+     "its CA file, the default (*) and the file that defines it.",
      NULL},
-    {"show", remote_show, "NAME", "one remote",
-     "one remote (whether it has a token, never the token)", NULL},
+    {"show", remote_show, "NAME", "show one remote",
+     "Shows one remote with the fields remote list prints: whether it has a\n"
+     "token, never the token.",
+     NULL},
     {"remove", remote_remove, "NAME", "forget a remote of the user's config file",
-     "forget a remote of the user's config file (and default-remote when it names\n"
-     "it); the system file's remotes are changed there, not here",
+     "Removes the remote from the user's config file, and default-remote when it\n"
+     "names it.  A remote of the system file is changed there, by its owner:\n"
+     "turtlectl says so and changes nothing.",
      NULL},
     {"switch", remote_switch, "NAME", "make a remote the default",
-     "make a remote the default: sets default-remote in the user's config file, so\n"
-     "that commands without --remote, --socket or --url use it",
+     "Sets default-remote in the user's config file, so that commands without\n"
+     "--remote, --socket or --url use this remote.",
      NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -230,6 +230,7 @@ static void check_lists(json_object *input)
     check_list("tenant list", input, api_tenant_list_from_json, api_tenant_list_to_json);
     check_list("token list", input, api_token_list_from_json, api_token_list_to_json);
     check_list("network list", input, api_network_list_from_json, api_network_list_to_json);
+    check_list("operation list", input, api_operation_list_from_json, api_operation_list_to_json);
 }
 
 /* What the create decoder accepts, written back as a client would, is

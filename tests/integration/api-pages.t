@@ -104,7 +104,8 @@ api_op GET /v1/peers?limit=2
 peer_cursor=$(jb -r .next)
 forged=$(printf 'acme\0zzz\0x' | base64 -w0 | tr '+/' '-_' | tr -d '=')
 for list in "|/v1/tenants" "|/v1/tenants/acme/tokens" "$acme|/v1/images" "|/v1/peers" \
-    "|/v1/device-classes" "|/v1/devices" "|/v1/devices?class=rng" "|/v1/stacks" "|/v1/networks"; do
+    "|/v1/device-classes" "|/v1/devices" "|/v1/devices?class=rng" "|/v1/stacks" "|/v1/networks" \
+    "|/v1/operations" "$acme|/v1/operations" "$acme|/v1/operations?status=running"; do
     who=${list%%|*}
     path=${list#*|}
     sep='?'

@@ -239,6 +239,21 @@ static void set_certificate_error(Client *client, CURLcode code, const char *rea
 /* Connection-phase failures say "cannot reach"; the errno of a failed
  * connect() ("No such file or directory" for a missing socket) beats
  * libcurl's generic text. */
+/* What to do when connect() failed: start turtled or name another one,
+ * or join those the socket admits. */
+static const char *connect_hint(const Client *client, int os_errno)
+{
+    if (client->socket_path != NULL && os_errno == EACCES)
+        return " (the socket admits root and turtled's admin group, turtles-admin by default: "
+               "use sudo, or a token over --url)";
+    if (client->socket_path != NULL && (os_errno == ENOENT || os_errno == ECONNREFUSED))
+        return " (is turtled running? systemctl start turtled.socket; another turtled: "
+               "--socket PATH, --url URL or --remote NAME)";
+    if (os_errno == ECONNREFUSED)
+        return " (is turtled listening there? its listen setting in turtled.conf)";
+    return "";
+}
+
 static void set_transport_error(Client *client, CURLcode code, GError **error)
 {
     long os_errno = 0;
@@ -258,8 +273,9 @@ static void set_transport_error(Client *client, CURLcode code, GError **error)
     case CURLE_URL_MALFORMAT:
         if (code == CURLE_COULDNT_CONNECT && os_errno != 0)
             reason = g_strerror((int)os_errno);
-        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE, "cannot reach turtled at %s: %s",
-                    client->target, reason);
+        g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,
+                    "cannot reach turtled at %s: %s%s", client->target, reason,
+                    code == CURLE_COULDNT_CONNECT ? connect_hint(client, (int)os_errno) : "");
         break;
     default:
         g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNREACHABLE,

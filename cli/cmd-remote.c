@@ -11,14 +11,6 @@
 
 static const char *const name_names[] = {"NAME", NULL};
 
-/* The output format: the remote verbs never reach ctl_connect, which sets
- * it for the others (args_parse has checked the value). */
-static void set_format(Ctl *ctl)
-{
-    if (ctl->globals.format != NULL)
-        output_format_parse(ctl->globals.format, &ctl->format);
-}
-
 /* Connection options make no sense here; --token least of all for add (a
  * token on the command line lands in the shell's history and in ps).
  * Returns -1 when none was given, else the exit status of the refusal. */
@@ -54,7 +46,6 @@ static gboolean parse(Ctl *ctl, const char *verb, int argc, char **argv, const A
         *status = refused;
         return FALSE;
     }
-    set_format(ctl);
     return TRUE;
 }
 
@@ -84,6 +75,24 @@ static int no_such_remote(Ctl *ctl, const char *name)
     g_autoptr(GError) error = g_error_new(
         CTL_ERROR, CTL_ERROR_CONFIG, "no remote '%s' (turtlectl remote list shows them)", name);
     return ctl_fail(ctl, error);
+}
+
+/* The remote NAME of a verb that takes only NAME (show, remove, switch),
+ * with the list it is in (*remotes, *default_name); NULL after printing
+ * what is wrong, the exit status in *status. */
+static const Remote *named_remote(Ctl *ctl, const char *verb, int argc, char **argv,
+                                  GPtrArray **remotes, char **default_name, int *status)
+{
+    g_autoptr(GPtrArray) args = NULL;
+
+    if (!parse(ctl, verb, argc, argv, NULL, name_names, &args, status) ||
+        !list_remotes(ctl, remotes, default_name, status))
+        return NULL;
+    const char *name = g_ptr_array_index(args, 0);
+    const Remote *remote = find_remote(*remotes, name);
+    if (remote == NULL)
+        *status = no_such_remote(ctl, name);
+    return remote;
 }
 
 static json_object *string_or_null(const char *value)
@@ -302,40 +311,30 @@ static int remote_list(Ctl *ctl, int argc, char **argv)
 
 static int remote_show(Ctl *ctl, int argc, char **argv)
 {
-    g_autoptr(GPtrArray) args = NULL;
     g_autoptr(GPtrArray) remotes = NULL;
     g_autofree char *default_name = NULL;
     int status = CTL_EXIT_OK;
 
-    if (!parse(ctl, "show", argc, argv, NULL, name_names, &args, &status))
-        return status;
-    if (!list_remotes(ctl, &remotes, &default_name, &status))
-        return status;
-    const char *name = g_ptr_array_index(args, 0);
-    const Remote *remote = find_remote(remotes, name);
+    const Remote *remote = named_remote(ctl, "show", argc, argv, &remotes, &default_name, &status);
     if (remote == NULL)
-        return no_such_remote(ctl, name);
-    return print_remote(ctl, remote, g_strcmp0(default_name, name) == 0);
+        return status;
+    return print_remote(ctl, remote, g_strcmp0(default_name, remote->name) == 0);
 }
 
 /* ---- remove, switch ------------------------------------------------------------------ */
 
 static int remote_remove(Ctl *ctl, int argc, char **argv)
 {
-    g_autoptr(GPtrArray) args = NULL;
     g_autoptr(GPtrArray) remotes = NULL;
     g_autofree char *default_name = NULL;
     g_autoptr(GError) error = NULL;
     int status = CTL_EXIT_OK;
 
-    if (!parse(ctl, "remove", argc, argv, NULL, name_names, &args, &status))
-        return status;
-    if (!list_remotes(ctl, &remotes, &default_name, &status))
-        return status;
-    const char *name = g_ptr_array_index(args, 0);
-    const Remote *remote = find_remote(remotes, name);
+    const Remote *remote =
+        named_remote(ctl, "remove", argc, argv, &remotes, &default_name, &status);
     if (remote == NULL)
-        return no_such_remote(ctl, name);
+        return status;
+    const char *name = remote->name;
     g_autofree char *user_file = remotes_user_file();
     if (strcmp(remote->file, user_file) != 0) {
         error = g_error_new(CTL_ERROR, CTL_ERROR_CONFIG,
@@ -352,19 +351,16 @@ static int remote_remove(Ctl *ctl, int argc, char **argv)
 
 static int remote_switch(Ctl *ctl, int argc, char **argv)
 {
-    g_autoptr(GPtrArray) args = NULL;
     g_autoptr(GPtrArray) remotes = NULL;
     g_autofree char *default_name = NULL;
     g_autoptr(GError) error = NULL;
     int status = CTL_EXIT_OK;
 
-    if (!parse(ctl, "switch", argc, argv, NULL, name_names, &args, &status))
+    const Remote *remote =
+        named_remote(ctl, "switch", argc, argv, &remotes, &default_name, &status);
+    if (remote == NULL)
         return status;
-    if (!list_remotes(ctl, &remotes, &default_name, &status))
-        return status;
-    const char *name = g_ptr_array_index(args, 0);
-    if (find_remote(remotes, name) == NULL)
-        return no_such_remote(ctl, name);
+    const char *name = remote->name;
     g_autofree char *user_file = remotes_user_file();
     if (!remotes_set_default(user_file, name, &error))
         return ctl_fail(ctl, error);

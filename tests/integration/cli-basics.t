@@ -46,7 +46,7 @@ help_pair "help (no noun)"
 has_lines "help: the usage, every noun and the global options" \
     '^usage: turtlectl \[GLOBAL OPTIONS\] NOUN VERB \[ARGUMENTS\]$' \
     '^  host ' '^  tenant ' '^  token ' '^  image ' '^  stack ' '^  operation ' '^  event ' \
-    '^  peer ' '^  device-class ' '^  device ' '^  network ' \
+    '^  peer ' '^  device-class ' '^  device ' '^  network ' '^  remote ' \
     '^  --socket PATH ' '^  --url URL ' '^  --remote NAME ' '^  --token TOKEN ' \
     '^  --cacert FILE ' '^  --format FORMAT '
 grep -q 'arrives with its API\|not available yet' <<<"$OUT"
@@ -60,11 +60,11 @@ has_lines "help stack: the usage of each verb (sub-verbs too), then every verb w
 
 help_pair "help stack create" stack create
 has_lines "help stack create: its usage and every option it takes, explained" \
-    '^usage: turtlectl stack create NAME --vcpus N --memory MIB$' '^       turtlectl stack create \[NAME\] --file SPEC.json ' \
+    '^usage: turtlectl stack create NAME --vcpus N --memory MIB$' '^       turtlectl stack create \[NAME\] --file FILE ' \
     '^  --vcpus N ' '^  --memory MIB ' '^  --kernel IMAGE ' '^  --initrd IMAGE ' '^  --cmdline TEXT ' \
     '^  --disk IMAGE ' '^  --cpu ' '^  --iommu ' '^  --device CLASS ' '^  --nic NETWORK' '^  --firmware ' \
-    '^  --secure-boot ' '^  --user-data FILE ' '^  --meta-data FILE ' '^  --hostname NAME ' \
-    '^  --ssh-key FILE ' '^  --no-start ' '^  --wait ' '^  --file SPEC.json '
+    '^  --secure-boot ' '^  --user-data FILE ' '^  --meta-data FILE ' '^  --hostname HOSTNAME' \
+    '^  --ssh-key FILE ' '^  --no-start ' '^  --wait ' '^  --file FILE '
 grep -q 'turtlectl stack list' <<<"$OUT"
 ok $((!$?)) "... and not the other verbs' usage"
 
@@ -188,20 +188,20 @@ is "$RC" 2 "--url ftp://...: exit 2"
 
 # ---- unreachable ---------------------------------------------------------------------------------
 ctl --socket "$TD_DIR/nosuch.sock" host show
-is "$RC $ERR" "1 turtlectl: cannot reach turtled at $TD_DIR/nosuch.sock: No such file or directory" \
+is "$RC $ERR" "1 turtlectl: cannot reach turtled at $TD_DIR/nosuch.sock: No such file or directory (is turtled running? systemctl start turtled.socket; another turtled: --socket PATH, --url URL or --remote NAME)" \
     "a missing socket: exit 1, the message names it and why"
 TURTLES_SOCKET=$TD_DIR/nosuch2.sock ctl tenant list
-is "$RC $ERR" "1 turtlectl: cannot reach turtled at $TD_DIR/nosuch2.sock: No such file or directory" \
+is "$RC $ERR" "1 turtlectl: cannot reach turtled at $TD_DIR/nosuch2.sock: No such file or directory (is turtled running? systemctl start turtled.socket; another turtled: --socket PATH, --url URL or --remote NAME)" \
     "\$TURTLES_SOCKET is the socket when no flag names one"
 if [ -e /run/turtles/turtled.sock ] || [ -e /etc/turtles/turtlectl.ini ]; then
     skip "this machine has /run/turtles/turtled.sock or /etc/turtles/turtlectl.ini"
 else
     ctl host show
-    is "$RC $ERR" "1 turtlectl: cannot reach turtled at /run/turtles/turtled.sock: No such file or directory" \
+    is "$RC $ERR" "1 turtlectl: cannot reach turtled at /run/turtles/turtled.sock: No such file or directory (is turtled running? systemctl start turtled.socket; another turtled: --socket PATH, --url URL or --remote NAME)" \
         "by default: /run/turtles/turtled.sock, named in the message"
 fi
 ctl --url http://127.0.0.1:1 host show
-is "$RC $ERR" "1 turtlectl: cannot reach turtled at http://127.0.0.1:1: Connection refused" \
+is "$RC $ERR" "1 turtlectl: cannot reach turtled at http://127.0.0.1:1: Connection refused (is turtled listening there? its listen setting in turtled.conf)" \
     "a closed TCP port: exit 1, the URL and 'Connection refused'"
 
 # ---- with turtled -------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ comp() {
     ERR=$(<"$TD_DIR/comp.err")
     cat "$TD_DIR/comp.err" >>"$TD_DIR/ctl-all.err"
 }
-nouns="host tenant token image stack operation event peer device-class device network help :0"
+nouns="host tenant token image stack operation event peer device-class device network remote help :0"
 comp ""
 is "$RC $COMP" "0 $nouns" "an empty line: the nouns of the table, help, directive :0"
 like "$(head -n1 "$TD_DIR/comp.out")" $'^host\t.+' "... each with its summary after a tab"
@@ -89,7 +89,7 @@ is "$COMP" "table json yaml csv :0" "--format: the values its synopsis lists"
 comp stack list --format=y
 is "$COMP" "--format=yaml :0" "--format=y: the value in the same word"
 comp image create img --format ""
-is "$COMP" ":0" "image create's own --format (the image's) shadows the global one: no table|json"
+is "$COMP" "raw qcow2 :0" "image create's own --format (the image's) shadows the global one: raw|qcow2, no table|json"
 comp stack create web --file ""
 is "$COMP" ":1" "--file SPEC.json: directive :1, the shell completes file names"
 comp image upload img ""

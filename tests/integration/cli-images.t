@@ -209,14 +209,14 @@ is "$RC $ERR" "1 turtlectl: $TD_DIR/spec.json: not a JSON object" "a spec file t
 
 # ---- unreachable ---------------------------------------------------------------------------------
 ctl --socket "$TD_DIR/nosuch.sock" image list
-is "$RC $ERR" "1 turtlectl: cannot reach turtled at $TD_DIR/nosuch.sock: No such file or directory" \
+is "$RC $ERR" "1 turtlectl: cannot reach turtled at $TD_DIR/nosuch.sock: No such file or directory (is turtled running? systemctl start turtled.socket; another turtled: --socket PATH, --url URL or --remote NAME)" \
     "image list on a missing socket: exit 1, the socket named"
 head -c 4096 /dev/urandom >"$TD_DIR/small.bin"
 ctl --socket "$TD_DIR/nosuch.sock" image upload vmlinuz "$TD_DIR/small.bin"
-is "$RC $ERR" "1 turtlectl: cannot reach turtled at $TD_DIR/nosuch.sock: No such file or directory" \
+is "$RC $ERR" "1 turtlectl: cannot reach turtled at $TD_DIR/nosuch.sock: No such file or directory (is turtled running? systemctl start turtled.socket; another turtled: --socket PATH, --url URL or --remote NAME)" \
     "image upload on a missing socket: the same"
 ctl --socket "$TD_DIR/nosuch.sock" stack list
-is "$RC $ERR" "1 turtlectl: cannot reach turtled at $TD_DIR/nosuch.sock: No such file or directory" \
+is "$RC $ERR" "1 turtlectl: cannot reach turtled at $TD_DIR/nosuch.sock: No such file or directory (is turtled running? systemctl start turtled.socket; another turtled: --socket PATH, --url URL or --remote NAME)" \
     "stack list on a missing socket: the same"
 
 # ---- with turtled -------------------------------------------------------------------------------

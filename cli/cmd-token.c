@@ -99,14 +99,35 @@ static int token_create(Ctl *ctl, int argc, char **argv)
 {
     if (take_operator_flag(&argc, argv))
         return operator_token_create(ctl, argc, argv);
+    /* The operator token's options, known here too so that they are
+     * refused for what they are and suggested for a typo ("--operatr"). */
+    const char *scope = NULL;
+    const char *description = NULL;
+    gboolean operator= FALSE;
+    const ArgSpec specs[] = {{
+        "--operator",
+        ARG_FLAG,
+        0,
+        0,
+        &operator,
+        NULL },
+        {"--scope", ARG_STRING, 0, 0, &scope, NULL},
+        {"--description", ARG_STRING, 0, 0, &description, NULL},
+        {NULL, ARG_FLAG, 0, 0, NULL, NULL},
+    };
     static const char *const names[] = {"TENANT", NULL};
     g_autoptr(GPtrArray) args = NULL;
     g_autoptr(json_object) body = NULL;
     g_autoptr(GError) error = NULL;
     int status = CTL_EXIT_OK;
 
-    if (!cmd_parse(ctl, "create", argc, argv, NULL, names, &args, &status))
+    if (!cmd_parse(ctl, "create", argc, argv, specs, names, &args, &status))
         return status;
+    if (scope != NULL || description != NULL)
+        return ctl_usage_error(ctl,
+                               "token create: %s goes with --operator (a tenant's token "
+                               "has neither scope nor description)",
+                               scope != NULL ? "--scope" : "--description");
     g_autofree char *path = ctl_path("/v1/tenants", g_ptr_array_index(args, 0), "tokens", NULL);
     if (!cmd_call(ctl, "POST", path, NULL, &body, &status))
         return status;

@@ -87,23 +87,17 @@ ctl help stack lsit
 is "$RC $(head -n1 <<<"$ERR")" "2 turtlectl: stack: unknown verb 'lsit'; did you mean 'list'?" \
     "help stack lsit: exit 2 with a suggestion"
 
-# The nouns of the tenant, token, peer, device-class, device and network
-# commands: each verb's help is the same both ways, names the verb's usage
-# alone, and explains under Options every option its usage names (and no
-# other); each verb has a one-line summary in the noun's help.
-for noun in tenant token peer device-class device network; do
+# The nouns of the tenant, token, peer, device-class, device, network and
+# remote commands (cli-images.t and cli-operations.t check the others'):
+# each noun lists every verb with a summary, each verb's help is the same
+# both ways, shows its usage first and explains under Options exactly the
+# options its usage names, which the verb takes.
+for noun in tenant token peer device-class device network remote; do
     ctl help "$noun"
-    verbs=$(sed -n '/^Verbs:$/,/^$/s/^  \([a-z-]*\)  .*/\1/p' <<<"$OUT")
-    [ -n "$verbs" ]
-    ok $? "help $noun: lists its verbs"
-    for verb in $verbs; do
-        help_pair "help $noun $verb" "$noun" "$verb"
-        usage=$(sed '/^$/,$d' <<<"$OUT")
-        in_usage=$(grep -oE -- '--[a-z][a-z-]*' <<<"$usage" | sort -u | paste -sd' ')
-        explained=$(sed -n '/^Options:$/,/^$/s/^  \(--[a-z][a-z-]*\).*/\1/p' <<<"$OUT" | sort -u | paste -sd' ')
-        is "$explained" "$in_usage" "... every option of its usage explained under Options"
-        is "$(head -n1 <<<"$usage" | grep -cE "^usage: turtlectl $noun $verb( |\$)") $(grep 'turtlectl ' <<<"$usage" | grep -vcE "turtlectl $noun $verb( |\$)")" \
-            "1 0" "... its usage names that verb alone"
+    mapfile -t verbs < <(sed -n '/^Verbs:$/,/^$/s/^  \([a-z-]*\)  .*/\1/p' <<<"$OUT")
+    cli_noun_help_ok "$noun" "${verbs[@]}"
+    for verb in "${verbs[@]}"; do
+        cli_verb_help_ok "$noun" "$verb"
     done
 done
 

@@ -23,70 +23,19 @@ ctl --help
 grep -q '^  image ' <<<"$OUT" && grep -q '^  stack ' <<<"$OUT"
 ok "$((RC + $?))" "--help: exit 0, lists the image and stack nouns"
 
-# noun_help_ok NOUN VERB...: "help NOUN" exits 0 with the usage of every
-# VERB and each in the list of verbs with a one-line summary (at most 60
-# columns, no final period), and "NOUN --help" prints the same.
-noun_help_ok() {
-    local noun=$1 help verb summary r=0
-    shift
-    ctl help "$noun"
-    help=$OUT
-    [ "$RC" = 0 ] || r=1
-    for verb in "$@"; do
-        grep -Eq "^(usage: |       )turtlectl $noun $verb( |\$)" <<<"$help" ||
-            { diag "help $noun: no usage of $verb"; r=1; }
-        summary=$(sed -n '/^Verbs:$/,/^$/p' <<<"$help" | sed -En "s/^  $verb +//p")
-        if [ -z "$summary" ] || [ "${#summary}" -gt 60 ] || [ "${summary%.}" != "$summary" ]; then
-            diag "help $noun: the summary of $verb: '$summary'"
-            r=1
-        fi
-    done
-    ctl "$noun" --help
-    [ "$RC $OUT" = "0 $help" ] || { diag "$noun --help is not help $noun: $OUT"; r=1; }
-    ok "$r" "help $noun: exit 0, the usage of every verb, a one-line summary of each; --help the same"
-}
-
-# verb_help_ok WORDS...: "help WORDS" (a noun and its verb) exits 0 with the
-# verb's usage first; its "Options:" explain exactly the options the usage
-# names; its text fits 79 columns (help.c's closing line aside); "WORDS
-# --help" prints the same; and the verb takes every option its usage names
-# (shell completion offers them from there).
-verb_help_ok() {
-    local words="$*" help named explained width opt r=0
-    ctl help "$@"
-    help=$OUT
-    [ "$RC" = 0 ] || r=1
-    head -n1 <<<"$help" | grep -Eq "^usage: turtlectl $words( |\$)" ||
-        { diag "help $words: not its usage first"; r=1; }
-    named=$(sed '/^$/q' <<<"$help" | grep -Eo -- '--[a-z][a-z-]*' | sort -u | paste -sd' ')
-    explained=$(sed -n '/^Options:$/,/^$/p' <<<"$help" | grep -Eo -- '^  --[a-z][a-z-]*' |
-        sed 's/^  //' | sort -u | paste -sd' ')
-    [ "$named" = "$explained" ] ||
-        { diag "help $words: the usage names '$named', Options: explains '$explained'"; r=1; }
-    width=$(sed '$d' <<<"$help" | awk '{ if (length > w) w = length } END { print w + 0 }')
-    [ "$width" -le 79 ] || { diag "help $words: $width columns wide"; r=1; }
-    ctl "$@" --help
-    [ "$RC $OUT" = "0 $help" ] || { diag "$words --help is not help $words: $OUT"; r=1; }
-    for opt in $named; do
-        ctl --socket "$TD_DIR/nosuch.sock" "$@" "$opt"
-        ! grep -q "unknown option '$opt'" <<<"$ERR" || { diag "$words refuses $opt: $ERR"; r=1; }
-    done
-    ok "$r" "help $words: exit 0, its usage, the options it names explained; --help the same"
-}
-
-noun_help_ok image create upload list show delete
+cli_noun_help_ok image create upload list show delete
 ctl help image
 grep -q '^Images belong to tenants' <<<"$OUT"
 ok $? "help image: says whose images are"
 for verb in create upload list show delete; do
-    verb_help_ok image "$verb"
+    cli_verb_help_ok image "$verb"
 done
-noun_help_ok stack create list show start stop force-stop reboot pause resume delete console \
+cli_noun_help_ok stack create list show start stop force-stop reboot pause resume delete console \
     stats migrate device
 for verb in create list show start stop force-stop reboot pause resume delete console stats \
     migrate "device attach" "device detach"; do
     # shellcheck disable=SC2086 # "device attach": two words
-    verb_help_ok stack $verb
+    cli_verb_help_ok stack $verb
 done
 ctl help stack device
 grep -q '^usage: turtlectl stack device attach NAME CLASS' <<<"$OUT" &&

@@ -37,55 +37,12 @@ td_init
 cli_init
 
 # ---- help and usage (no daemon needed) ---------------------------------------------------------
-# noun_help_ok and verb_help_ok as in cli-images.t.
-noun_help_ok() {
-    local noun=$1 help verb summary r=0
-    shift
-    ctl help "$noun"
-    help=$OUT
-    [ "$RC" = 0 ] || r=1
-    for verb in "$@"; do
-        grep -Eq "^(usage: |       )turtlectl $noun $verb( |\$)" <<<"$help" ||
-            { diag "help $noun: no usage of $verb"; r=1; }
-        summary=$(sed -n '/^Verbs:$/,/^$/p' <<<"$help" | sed -En "s/^  $verb +//p")
-        if [ -z "$summary" ] || [ "${#summary}" -gt 60 ] || [ "${summary%.}" != "$summary" ]; then
-            diag "help $noun: the summary of $verb: '$summary'"
-            r=1
-        fi
-    done
-    ctl "$noun" --help
-    [ "$RC $OUT" = "0 $help" ] || { diag "$noun --help is not help $noun: $OUT"; r=1; }
-    ok "$r" "help $noun: exit 0, the usage of every verb, a one-line summary of each; --help the same"
-}
-verb_help_ok() {
-    local words="$*" help named explained width opt r=0
-    ctl help "$@"
-    help=$OUT
-    [ "$RC" = 0 ] || r=1
-    head -n1 <<<"$help" | grep -Eq "^usage: turtlectl $words( |\$)" ||
-        { diag "help $words: not its usage first"; r=1; }
-    named=$(sed '/^$/q' <<<"$help" | grep -Eo -- '--[a-z][a-z-]*' | sort -u | paste -sd' ')
-    explained=$(sed -n '/^Options:$/,/^$/p' <<<"$help" | grep -Eo -- '^  --[a-z][a-z-]*' |
-        sed 's/^  //' | sort -u | paste -sd' ')
-    [ "$named" = "$explained" ] ||
-        { diag "help $words: the usage names '$named', Options: explains '$explained'"; r=1; }
-    width=$(sed '$d' <<<"$help" | awk '{ if (length > w) w = length } END { print w + 0 }')
-    [ "$width" -le 79 ] || { diag "help $words: $width columns wide"; r=1; }
-    ctl "$@" --help
-    [ "$RC $OUT" = "0 $help" ] || { diag "$words --help is not help $words: $OUT"; r=1; }
-    for opt in $named; do
-        ctl --socket "$TD_DIR/nosuch.sock" "$@" "$opt"
-        ! grep -q "unknown option '$opt'" <<<"$ERR" || { diag "$words refuses $opt: $ERR"; r=1; }
-    done
-    ok "$r" "help $words: exit 0, its usage, the options it names explained; --help the same"
-}
-
-noun_help_ok operation show wait cancel
-for verb in show wait cancel; do
-    verb_help_ok operation "$verb"
+cli_noun_help_ok operation list show wait cancel
+for verb in list show wait cancel; do
+    cli_verb_help_ok operation "$verb"
 done
-noun_help_ok event monitor
-verb_help_ok event monitor
+cli_noun_help_ok event monitor
+cli_verb_help_ok event monitor
 ctl help host
 grep -Eq '^  show +show the host.s virtualization capabilities$' <<<"$OUT" &&
     grep -q '^The operator only' <<<"$OUT"
@@ -268,7 +225,7 @@ grep -qw "$A3" <<<"$got" && [ "$(wc -w <<<"$got")" -lt "$(wc -w <<<"$acme_ids")"
 ok $? "... acme's succeeded ones, not its cancelled or failed ones"
 ctl --socket "$TD_SOCK" --token "$A" operation list --kind stack.create
 is "$RC $(jq -r '.operations | length' <<<"$OUT")" "0 0" "--kind stack.create: none"
-ctl --socket "$TD_SOCK" --token "$A" operation list --status done
+ctl --socket "$TD_SOCK" --token "$A" operation list --status "done"
 is "$RC $(head -n1 <<<"$ERR")" "1 turtlectl: status: 'done' is not one of pending, running, succeeded, failed, cancelled (several may be given, separated by commas)" \
     "--status done: exit 1, the API's message"
 op operation list --tenant beta

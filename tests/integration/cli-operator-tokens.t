@@ -26,6 +26,11 @@ cli_usage_is "token create: --scope needs a value" "token create TENANT" \
     "--scope without a value: exit 2" token create --operator --scope
 cli_usage_is "token create: unknown option '--scpe'; did you mean '--scope'?" "token create TENANT" \
     "--scpe: exit 2, --scope suggested" token create --operator --scpe admin
+cli_usage_is "token create: unknown option '--operatr'; did you mean '--operator'?" "token create TENANT" \
+    "--operatr: exit 2, --operator suggested" token create --operatr
+cli_usage_is "token create: --description goes with --operator (a tenant's token has neither scope nor description)" \
+    "token create TENANT" "a tenant's token with --description: exit 2, it goes with --operator" \
+    token create acme --description "for prometheus"
 cli_usage_is "token list: unexpected argument 'acme'" "token list TENANT [--limit N" \
     "token list --operator with a tenant: exit 2" token list acme --operator
 ctl token create --help

@@ -219,7 +219,9 @@ static Synopsis *synopsis_parse(const char *synopsis, const char *help)
 static char *placeholder_word(const char *placeholder)
 {
     gsize len = 0;
-    while (g_ascii_isalnum(placeholder[len]) || strchr("._-", placeholder[len]) != NULL)
+    /* strchr() finds the terminator too: test it first. */
+    while (placeholder[len] != '\0' &&
+           (g_ascii_isalnum(placeholder[len]) || strchr("._-", placeholder[len]) != NULL))
         len++;
     return g_strndup(placeholder, len);
 }

@@ -7,6 +7,11 @@
 #define HANG_START_TIMEOUT_S 10
 
 typedef struct {
+    /* g_atomic_int_*, which expand to compiler atomics here, not
+     * g_atomic_rc_box or g_atomic_ref_count_* (functions in libglib, which
+     * ThreadSanitizer does not see): the last unref's free must be seen to
+     * come after the other thread's last use of the lock. */
+    gint refs;
     App *app;
     gint64 seconds;
     GMutex lock;
@@ -14,16 +19,20 @@ typedef struct {
     gboolean started;
 } Hang;
 
-static void hang_clear(gpointer data)
+static Hang *hang_ref(Hang *hang)
 {
-    Hang *hang = data;
-    g_cond_clear(&hang->cond);
-    g_mutex_clear(&hang->lock);
+    g_atomic_int_inc(&hang->refs);
+    return hang;
 }
 
-static void hang_unref(gpointer hang)
+static void hang_unref(gpointer data)
 {
-    g_atomic_rc_box_release_full(hang, hang_clear);
+    Hang *hang = data;
+    if (!g_atomic_int_dec_and_test(&hang->refs))
+        return;
+    g_cond_clear(&hang->cond);
+    g_mutex_clear(&hang->lock);
+    g_free(hang);
 }
 
 /* Tells the request that the hang has begun, then hangs. */
@@ -105,7 +114,7 @@ static gboolean start_pool_hang(Hang *hang, GError **error)
     if (operation == NULL)
         return FALSE;
     PoolHang *pool_hang = g_new0(PoolHang, 1);
-    pool_hang->hang = g_atomic_rc_box_acquire(hang);
+    pool_hang->hang = hang_ref(hang);
     pool_hang->operation_id = g_strdup(operation->id);
     g_thread_unref(g_thread_new("test-hang", hang_pool, pool_hang));
     return TRUE;
@@ -127,7 +136,8 @@ HttpReply *handle_test_hang(gpointer data, const HttpRequest *request)
                           &error))
         return http_reply_error(error);
 
-    Hang *hang = g_atomic_rc_box_new0(Hang);
+    Hang *hang = g_new0(Hang, 1);
+    hang->refs = 1;
     g_mutex_init(&hang->lock);
     g_cond_init(&hang->cond);
     /* Under the lock: the hang reads them on another thread. */
@@ -136,10 +146,9 @@ HttpReply *handle_test_hang(gpointer data, const HttpRequest *request)
     hang->seconds = seconds;
     g_mutex_unlock(&hang->lock);
     if (g_str_equal(what, "main-loop")) {
-        g_idle_add_full(G_PRIORITY_DEFAULT, hang_main_loop, g_atomic_rc_box_acquire(hang),
-                        hang_unref);
+        g_idle_add_full(G_PRIORITY_DEFAULT, hang_main_loop, hang_ref(hang), hang_unref);
     } else if (g_str_equal(what, "store")) {
-        g_thread_unref(g_thread_new("test-hang", hang_store, g_atomic_rc_box_acquire(hang)));
+        g_thread_unref(g_thread_new("test-hang", hang_store, hang_ref(hang)));
     } else if (g_str_equal(what, "workers")) {
         if (!start_pool_hang(hang, &error)) {
             hang_unref(hang);

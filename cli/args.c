@@ -11,9 +11,7 @@ const char args_global_synopsis[] =
     "[--remote REMOTE] [--socket PATH] [--url URL] [--token TOKEN] [--cacert FILE] "
     "[--format table|json|yaml|csv] [--help] [--version]";
 
-static gboolean usage_error(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
-
-static gboolean usage_error(GError **error, const char *format, ...)
+gboolean args_usage_error(GError **error, const char *format, ...)
 {
     va_list args;
     va_start(args, format);
@@ -57,21 +55,21 @@ static gboolean store_value(const ArgSpec *spec, const char *value, GError **err
         break;
     case ARG_STRING:
         if (*value == '\0')
-            return usage_error(error, "%s: needs a value", spec->name);
+            return args_usage_error(error, "%s: needs a value", spec->name);
         *(const char **)spec->out = value;
         break;
     case ARG_STRINGS:
         if (*value == '\0')
-            return usage_error(error, "%s: needs a value", spec->name);
+            return args_usage_error(error, "%s: needs a value", spec->name);
         g_ptr_array_add(spec->out, (gpointer)value);
         break;
     case ARG_INT: {
         gint64 number = 0;
         if (!g_ascii_string_to_signed(value, 10, spec->min, spec->max, &number, NULL))
-            return usage_error(error,
-                               "%s: must be a whole number between %" G_GINT64_FORMAT
-                               " and %" G_GINT64_FORMAT " (not '%s')",
-                               spec->name, spec->min, spec->max, value);
+            return args_usage_error(error,
+                                    "%s: must be a whole number between %" G_GINT64_FORMAT
+                                    " and %" G_GINT64_FORMAT " (not '%s')",
+                                    spec->name, spec->min, spec->max, value);
         *(gint64 *)spec->out = number;
         break;
     }
@@ -93,8 +91,8 @@ static gboolean unknown_option(const char *name, const ArgSpec *specs, const Arg
     g_ptr_array_add(names, NULL);
     const char *closest = suggest_closest(name, (const char *const *)names->pdata);
     if (closest != NULL)
-        return usage_error(error, "unknown option '%s'; did you mean '%s'?", name, closest);
-    return usage_error(error, "unknown option '%s'", name);
+        return args_usage_error(error, "unknown option '%s'; did you mean '%s'?", name, closest);
+    return args_usage_error(error, "unknown option '%s'", name);
 }
 
 /* One option at argv[*i]; *i moves past its value. */
@@ -118,13 +116,13 @@ static gboolean parse_option(int argc, char **argv, int *i, const ArgSpec *specs
     const char *value = NULL;
     if (spec->kind == ARG_FLAG) {
         if (equals != NULL)
-            return usage_error(error, "%s takes no value", name);
+            return args_usage_error(error, "%s takes no value", name);
     } else if (equals != NULL) {
         value = equals + 1;
     } else if (*i + 1 < argc) {
         value = argv[++*i];
     } else {
-        return usage_error(error, "%s needs a value", name);
+        return args_usage_error(error, "%s needs a value", name);
     }
     return store_value(spec, value, error);
 }
@@ -133,8 +131,8 @@ static gboolean check_globals(const CtlGlobals *globals, GError **error)
 {
     OutputFormat format;
     if (globals->format != NULL && !output_format_parse(globals->format, &format))
-        return usage_error(error, "--format: must be table, json, yaml or csv (not '%s')",
-                           globals->format);
+        return args_usage_error(error, "--format: must be table, json, yaml or csv (not '%s')",
+                                globals->format);
     return TRUE;
 }
 

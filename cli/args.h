@@ -22,6 +22,9 @@ typedef struct {
     gboolean *seen; /* may be NULL */
 } ArgSpec;
 
+/* Sets CTL_ERROR_USAGE with the message; returns FALSE. */
+gboolean args_usage_error(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
+
 /* The global options as a synopsis (for shell completion). */
 extern const char args_global_synopsis[];
 

@@ -176,19 +176,6 @@ static char *token_from(const char *file, gboolean from_stdin, GError **error)
     return token;
 }
 
-/* A usage error in *error; FALSE. */
-static gboolean refuse(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
-
-static gboolean refuse(GError **error, const char *format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    g_autofree char *message = g_strdup_vprintf(format, args);
-    va_end(args);
-    g_set_error_literal(error, CTL_ERROR, CTL_ERROR_USAGE, message);
-    return FALSE;
-}
-
 typedef struct {
     const char *url;
     const char *socket;
@@ -203,16 +190,18 @@ static gboolean remote_from_flags(const char *name, const AddFlags *flags, Remot
                                   GError **error)
 {
     if (!remotes_name_valid(name))
-        return refuse(error, "NAME: a remote's name is " REMOTES_NAME_RULE " (not '%s')", name);
+        return args_usage_error(error, "NAME: a remote's name is " REMOTES_NAME_RULE " (not '%s')",
+                                name);
     if ((flags->url == NULL) == (flags->socket == NULL))
-        return refuse(error, "%s", "give --url URL or --socket PATH (one of them)");
+        return args_usage_error(error, "%s", "give --url URL or --socket PATH (one of them)");
     if (flags->url != NULL && !g_str_has_prefix(flags->url, "http://") &&
         !g_str_has_prefix(flags->url, "https://"))
-        return refuse(error, "--url: must start with http:// or https:// (not '%s')", flags->url);
+        return args_usage_error(error, "--url: must start with http:// or https:// (not '%s')",
+                                flags->url);
     if (flags->token_file != NULL && flags->token_stdin)
-        return refuse(error, "%s", "--token-file and --token-stdin exclude each other");
+        return args_usage_error(error, "%s", "--token-file and --token-stdin exclude each other");
     if (flags->cacert != NULL && (flags->url == NULL || !g_str_has_prefix(flags->url, "https://")))
-        return refuse(error, "%s", "--cacert: only for an https:// URL");
+        return args_usage_error(error, "%s", "--cacert: only for an https:// URL");
     remote->name = g_strdup(name);
     remote->url = g_strdup(flags->url);
     /* turtlectl runs from anywhere: paths are stored absolute. */
@@ -222,7 +211,7 @@ static gboolean remote_from_flags(const char *name, const AddFlags *flags, Remot
         remote->cacert = g_canonicalize_filename(flags->cacert, NULL);
         g_autoptr(GError) unusable = NULL;
         if (!client_cacert_check(remote->cacert, &unusable))
-            return refuse(error, "--cacert: %s", unusable->message);
+            return args_usage_error(error, "--cacert: %s", unusable->message);
     }
     if (flags->token_file != NULL || flags->token_stdin) {
         remote->token = token_from(flags->token_file, flags->token_stdin, error);

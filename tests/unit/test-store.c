@@ -833,33 +833,55 @@ static char *expected_ids(const GPtrArray *inserted, const StoreOperationFilter 
     return operation_ids(selected, 0);
 }
 
-/* Every page of @filter, @limit at a time from @after, following next. */
-static GPtrArray *operation_pages(Store *store, const StoreOperationFilter *filter, int limit,
-                                  const char *after, guint *pages)
+/* A copy of one item of a page (api_stack_copy and the like). */
+typedef gpointer (*ItemCopy)(gconstpointer item);
+
+/* One page of a paged store list, for walk_pages. */
+typedef GPtrArray *(*PageFetch)(Store *store, gconstpointer query, int limit, const char *after,
+                                char **next, GError **error);
+
+/* Every page from @after, @limit at a time, following next: copies of
+ * their items in order (freed with @item_free), the page count in *pages.
+ * Only the last page may be short, and it has no next. */
+static GPtrArray *walk_pages(Store *store, PageFetch fetch, gconstpointer query, int limit,
+                             const char *after, ItemCopy copy, GDestroyNotify item_free,
+                             guint *pages)
 {
     g_autoptr(GError) error = NULL;
-    GPtrArray *all = g_ptr_array_new_with_free_func((GDestroyNotify)api_operation_free);
+    GPtrArray *all = g_ptr_array_new_with_free_func(item_free);
     g_autofree char *cursor = g_strdup(after);
 
     *pages = 0;
     do {
         g_autofree char *next = NULL;
-        g_autoptr(GPtrArray) page =
-            store_operation_page(store, filter, limit, cursor, &next, &error);
+        g_autoptr(GPtrArray) page = fetch(store, query, limit, cursor, &next, &error);
         g_assert_no_error(error);
         g_assert_nonnull(page);
         (*pages)++;
         g_assert_cmpuint(page->len, <=, (guint)limit);
-        /* Only the last page may be short, and it has no next. */
         if (next != NULL)
             g_assert_cmpuint(page->len, ==, (guint)limit);
         for (guint i = 0; i < page->len; i++)
-            g_ptr_array_add(all, api_operation_copy(g_ptr_array_index(page, i)));
+            g_ptr_array_add(all, copy(g_ptr_array_index(page, i)));
         g_free(cursor);
         cursor = g_steal_pointer(&next);
         g_assert_cmpuint(*pages, <, 100);
     } while (cursor != NULL);
     return all;
+}
+
+static GPtrArray *fetch_operations(Store *store, gconstpointer filter, int limit, const char *after,
+                                   char **next, GError **error)
+{
+    return store_operation_page(store, filter, limit, after, next, error);
+}
+
+/* Every page of @filter, @limit at a time from @after, following next. */
+static GPtrArray *operation_pages(Store *store, const StoreOperationFilter *filter, int limit,
+                                  const char *after, guint *pages)
+{
+    return walk_pages(store, fetch_operations, filter, limit, after, (ItemCopy)api_operation_copy,
+                      (GDestroyNotify)api_operation_free, pages);
 }
 
 /* Walks @filter @limit at a time and checks it shows exactly what it must,
@@ -2128,31 +2150,17 @@ static void test_tenant_owns_stacks_and_images(Fixture *fixture, gconstpointer d
 
 #define ACME_STACKS 25
 
+static GPtrArray *fetch_stacks(Store *store, gconstpointer tenant, int limit, const char *after,
+                               char **next, GError **error)
+{
+    return store_stack_list(store, tenant, limit, after, next, error);
+}
+
 /* Every page of @tenant's (or everyone's) stacks, @limit at a time. */
 static GPtrArray *list_all_pages(Store *store, const char *tenant, int limit, guint *pages)
 {
-    g_autoptr(GError) error = NULL;
-    GPtrArray *all = g_ptr_array_new_with_free_func((GDestroyNotify)api_stack_free);
-    g_autofree char *cursor = NULL;
-
-    *pages = 0;
-    do {
-        g_autofree char *next = NULL;
-        g_autoptr(GPtrArray) page = store_stack_list(store, tenant, limit, cursor, &next, &error);
-        g_assert_no_error(error);
-        g_assert_nonnull(page);
-        (*pages)++;
-        g_assert_cmpuint(page->len, <=, (guint)limit);
-        /* Only the last page may be short, and it has no next. */
-        if (next != NULL)
-            g_assert_cmpuint(page->len, ==, (guint)limit);
-        for (guint i = 0; i < page->len; i++)
-            g_ptr_array_add(all, api_stack_copy(g_ptr_array_index(page, i)));
-        g_free(cursor);
-        cursor = g_steal_pointer(&next);
-        g_assert_cmpuint(*pages, <, 100);
-    } while (cursor != NULL);
-    return all;
+    return walk_pages(store, fetch_stacks, tenant, limit, NULL, (ItemCopy)api_stack_copy,
+                      (GDestroyNotify)api_stack_free, pages);
 }
 
 static char *stack_key(const ApiStack *stack)

@@ -31,7 +31,7 @@ struct ConsoleSessions {
 };
 
 typedef struct {
-    gatomicrefcount refs;
+    gint refs; /* g_atomic_int_*: compiler atomics ThreadSanitizer sees */
     ConsoleSessions *sessions;
     char *stack_id;
     char *stack_name;
@@ -96,14 +96,14 @@ guint console_sessions_count(ConsoleSessions *sessions)
 
 static ConsoleSession *session_ref(ConsoleSession *session)
 {
-    g_atomic_ref_count_inc(&session->refs);
+    g_atomic_int_inc(&session->refs);
     return session;
 }
 
 static void session_unref(gpointer data)
 {
     ConsoleSession *session = data;
-    if (session == NULL || !g_atomic_ref_count_dec(&session->refs))
+    if (session == NULL || !g_atomic_int_dec_and_test(&session->refs))
         return;
     /* session_end has closed the console and the sources by now. */
     if (session->free_data != NULL)
@@ -570,7 +570,7 @@ HttpReply *console_session_open(ConsoleSessions *sessions, HvConn *conn,
                                 const ConsoleSessionSpec *spec)
 {
     ConsoleSession *session = g_new0(ConsoleSession, 1);
-    g_atomic_ref_count_init(&session->refs);
+    g_atomic_int_set(&session->refs, 1);
     session->sessions = sessions;
     session->stack_id = g_strdup(spec->stack_id);
     session->stack_name = g_strdup(spec->stack_name);

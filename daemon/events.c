@@ -10,7 +10,7 @@
 /* Referenced by its owner and by each subscription: a stream that ends
  * after event_bus_free still finds the bus (closed) it was on. */
 struct EventBus {
-    grefcount refs;
+    gint refs; /* g_atomic_int_*: compiler atomics ThreadSanitizer sees */
     GMutex lock;
     GList *subscriptions; /* of EventSubscription */
     gboolean closed;
@@ -82,7 +82,7 @@ static void notify_later(GPtrArray *pending, EventSubscription *subscription)
 EventBus *event_bus_new(Store *store, guint ring)
 {
     EventBus *bus = g_new0(EventBus, 1);
-    g_atomic_ref_count_init(&bus->refs);
+    g_atomic_int_set(&bus->refs, 1);
     g_mutex_init(&bus->lock);
     bus->store = store;
     bus->ring = ring;
@@ -91,7 +91,7 @@ EventBus *event_bus_new(Store *store, guint ring)
 
 static void bus_unref(EventBus *bus)
 {
-    if (!g_atomic_ref_count_dec(&bus->refs))
+    if (!g_atomic_int_dec_and_test(&bus->refs))
         return;
     g_list_free(bus->subscriptions);
     g_mutex_clear(&bus->lock);
@@ -177,7 +177,7 @@ EventSubscription *event_bus_subscribe(EventBus *bus, const char *tenant, GFunc 
     subscription->notify = notify;
     subscription->notify_data = notify_data;
     subscription->notify_free = notify_free;
-    g_atomic_ref_count_inc(&bus->refs);
+    g_atomic_int_inc(&bus->refs);
     subscription->bus = bus;
     subscription->tenant = g_strdup(tenant);
     subscription->queue = g_async_queue_new_full(g_free);

@@ -267,7 +267,7 @@ static struct MHD_Response *response_from_stream(Request *request, HttpReply *re
 /* ---- upgrades ------------------------------------------------------------ */
 
 struct HttpUpgrade {
-    gatomicrefcount refs; /* the request's or the owner's, and a shutdown's */
+    gint refs; /* g_atomic_int_*, which TSan sees: the request's or the owner's, and a shutdown's */
     HttpServer *server;
     HttpUpgradeStart start;
     HttpUpgradeStop stop;
@@ -281,13 +281,13 @@ struct HttpUpgrade {
 
 static HttpUpgrade *upgrade_ref(HttpUpgrade *upgrade)
 {
-    g_atomic_ref_count_inc(&upgrade->refs);
+    g_atomic_int_inc(&upgrade->refs);
     return upgrade;
 }
 
 static void upgrade_unref(HttpUpgrade *upgrade)
 {
-    if (upgrade == NULL || !g_atomic_ref_count_dec(&upgrade->refs))
+    if (upgrade == NULL || !g_atomic_int_dec_and_test(&upgrade->refs))
         return;
     g_free(upgrade->caller.tenant);
     if (upgrade->caller.token != NULL)
@@ -391,7 +391,7 @@ static struct MHD_Response *response_from_upgrade(Request *request, HttpReply *r
 {
     HttpServer *server = request->listener->server;
     HttpUpgrade *upgrade = g_new0(HttpUpgrade, 1);
-    g_atomic_ref_count_init(&upgrade->refs);
+    g_atomic_int_set(&upgrade->refs, 1);
     upgrade->server = server;
     upgrade->start = reply->upgrade_start;
     upgrade->stop = reply->upgrade_stop;

@@ -7,7 +7,7 @@
 /* One reference for the pool's queue (dropped by run_job), one for the live
  * table (dropped when the operation ends). */
 struct OperationContext {
-    grefcount refs;
+    gint refs; /* g_atomic_int_*: compiler atomics ThreadSanitizer sees */
     Operations *owner;
     ApiOperation *operation; /* the live copy; guarded by owner->lock */
     OperationBody body;
@@ -33,7 +33,7 @@ struct Operations {
 
 static void context_unref(OperationContext *context)
 {
-    if (!g_atomic_ref_count_dec(&context->refs))
+    if (!g_atomic_int_dec_and_test(&context->refs))
         return;
     if (context->free_data != NULL)
         context->free_data(context->data);
@@ -189,8 +189,8 @@ ApiOperation *operations_submit(Operations *operations, const char *kind, const 
     }
 
     OperationContext *context = g_new0(OperationContext, 1);
-    g_atomic_ref_count_init(&context->refs);
-    g_atomic_ref_count_inc(&context->refs);
+    g_atomic_int_set(&context->refs, 1);
+    g_atomic_int_inc(&context->refs);
     context->owner = operations;
     context->operation = api_operation_copy(operation);
     context->body = body;

@@ -10,7 +10,7 @@ HvConn *hv_conn_wrap(virConnectPtr ptr)
     if (ptr == NULL)
         return NULL;
     HvConn *conn = g_new0(HvConn, 1);
-    g_atomic_ref_count_init(&conn->refs);
+    g_atomic_int_set(&conn->refs, 1);
     conn->ptr = ptr;
     return conn;
 }
@@ -29,13 +29,13 @@ HvConn *hv_conn_open(const char *uri, GError **error)
 HvConn *hv_conn_ref(HvConn *conn)
 {
     g_return_val_if_fail(conn != NULL, NULL);
-    g_atomic_ref_count_inc(&conn->refs);
+    g_atomic_int_inc(&conn->refs);
     return conn;
 }
 
 void hv_conn_unref(HvConn *conn)
 {
-    if (conn == NULL || !g_atomic_ref_count_dec(&conn->refs))
+    if (conn == NULL || !g_atomic_int_dec_and_test(&conn->refs))
         return;
     virConnectClose(conn->ptr);
     g_free(conn);

@@ -12,7 +12,7 @@
 #include "hvcore/machine.h"
 
 struct HvConn {
-    gatomicrefcount refs;
+    gint refs;         /* g_atomic_int_*: compiler atomics ThreadSanitizer sees */
     virConnectPtr ptr; /* one libvirt reference, released with the last ref */
 };
 

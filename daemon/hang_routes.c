@@ -7,11 +7,7 @@
 #define HANG_START_TIMEOUT_S 10
 
 typedef struct {
-    /* g_atomic_int_*, which expand to compiler atomics here, not
-     * g_atomic_rc_box or g_atomic_ref_count_* (functions in libglib, which
-     * ThreadSanitizer does not see): the last unref's free must be seen to
-     * come after the other thread's last use of the lock. */
-    gint refs;
+    gint refs; /* g_atomic_int_*: compiler atomics ThreadSanitizer sees */
     App *app;
     gint64 seconds;
     GMutex lock;
@@ -137,7 +133,7 @@ HttpReply *handle_test_hang(gpointer data, const HttpRequest *request)
         return http_reply_error(error);
 
     Hang *hang = g_new0(Hang, 1);
-    hang->refs = 1;
+    g_atomic_int_set(&hang->refs, 1);
     g_mutex_init(&hang->lock);
     g_cond_init(&hang->cond);
     /* Under the lock: the hang reads them on another thread. */

@@ -189,8 +189,7 @@ ApiOperation *operations_submit(Operations *operations, const char *kind, const 
     }
 
     OperationContext *context = g_new0(OperationContext, 1);
-    g_atomic_int_set(&context->refs, 1);
-    g_atomic_int_inc(&context->refs);
+    g_atomic_int_set(&context->refs, 2); /* the pool queue's and the live table's */
     context->owner = operations;
     context->operation = api_operation_copy(operation);
     context->body = body;

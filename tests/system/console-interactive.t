@@ -70,8 +70,8 @@ counts() {
 # that work, never with a session.  Nor are the store's files: its pool of
 # read connections opens one more when reads overlap and keeps it idle, so
 # it grows with concurrent requests (the delete's polling), never with a
-# session.  No more, rather than as many: a stream
-# slot or an idle connection may have gone meanwhile.
+# session.  No more, rather than as many: a stream slot or an idle
+# connection may have gone meanwhile.
 settled() {
     local fds threads
     for _ in $(seq 1 100); do

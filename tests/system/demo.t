@@ -71,10 +71,12 @@ check_clean() {
 }
 
 # exec: started with &, the pid is the demo's own, not a subshell's that a
-# SIGTERM would end while the demo ran on.
+# SIGTERM would end while the demo ran on.  env gives the demo SIGINT back
+# when whoever started this test ignored it (nohup, a script's background
+# job): bash cannot trap a signal that was ignored on entry.
 run_demo() {
     TMPDIR=$1 TESTHOST_TMPDIR=$1 TURTLES_SRCDIR=$src TURTLES_BUILD=$build DEMO_HEARTBEATS=2 \
-        exec "$src/tests/demo/demo"
+        exec env --default-signal=INT "$src/tests/demo/demo"
 }
 
 child=""

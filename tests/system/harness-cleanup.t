@@ -68,9 +68,11 @@ run_interrupted() {
 
     # Job control gives the child its own process group (what a terminal's
     # Ctrl-C is sent to) and keeps SIGINT from being ignored, as it is for
-    # background commands of a non-interactive shell.
+    # background commands of a non-interactive shell.  env resets it too
+    # when whoever started this test ignored it (nohup, a script's
+    # background job): bash cannot trap a signal that was ignored on entry.
     set -m
-    TESTHOST_TMPDIR=$work TURTLES_LOG_DIR=$work.logs "$smoke" >"$out" 2>&1 &
+    TESTHOST_TMPDIR=$work TURTLES_LOG_DIR=$work.logs env --default-signal=INT "$smoke" >"$out" 2>&1 &
     pid=$!
     set +m
     child=$pid
